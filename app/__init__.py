@@ -1,0 +1,69 @@
+"""The application factory: one code base, two apps (``public`` and ``console``)."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask
+
+from app.config import SURFACES
+
+
+def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the ``public`` site or the restricted ``console`` from the same configuration."""
+    from app import cli, config, db, errors, health, i18n
+    from app.extensions import csrf, limiter
+    from app.security import headers, network
+
+    if surface not in SURFACES:
+        raise ValueError(f"surface must be one of {SURFACES}, not {surface!r}")
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("PORTAL_INSTANCE_PATH") or None,
+        static_folder="static",
+    )
+    config.load(app.config, app.instance_path, test_config)
+    config.ensure_secret_keys(app.config, app.instance_path)
+    config.validate(app.config)
+
+    is_console = surface == "console"
+    app.config.update(
+        SURFACE=surface,
+        SECRET_KEY=app.config[f"{surface.upper()}_SECRET_KEY"],
+        SESSION_COOKIE_NAME=f"portal_{surface}",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict" if is_console else "Lax",
+        SESSION_COOKIE_SECURE=app.config["HTTPS"],
+        PREFERRED_URL_SCHEME="https" if app.config["HTTPS"] else "http",
+        PERMANENT_SESSION_LIFETIME=timedelta(minutes=app.config["SESSION_LIFETIME_MINUTES"]),
+        RATELIMIT_KEY_PREFIX=f"portal-{surface}",
+        RATELIMIT_DEFAULT_LIMITS=[app.config["RATELIMIT_DEFAULT"]],
+    )
+    if app.config["HTTPS"]:
+        app.config["SESSION_COOKIE_NAME"] = f"__Host-portal_{surface}"
+
+    db.init_app(app)
+    headers.init_app(app, surface)
+    network.init_app(app, surface)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    i18n.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(health.bp)
+
+    @app.context_processor
+    def surface_context() -> dict[str, Any]:
+        return {"surface": surface, "demo": app.config["DEMO"]}
+
+    if is_console:
+        from app.console import register
+
+        register(app)
+    else:
+        from app.public import register
+
+        register(app)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,221 @@
+"""Configuration: defaults in code, then ``instance/config.toml``, then ``PORTAL_*`` variables.
+
+Every value is checked once at start-up; a bad value stops the app with one clear line per
+problem instead of failing later in a request.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+SURFACES = ("public", "console")
+ROLES = ("admin", "publisher", "approver", "inspector", "office_head", "auditor")
+LANGUAGES = ("zh", "en")
+MIN_SECRET_KEY_LENGTH = 32
+DATABASE_SCHEMES = {"sqlite", "postgresql"}
+RATELIMIT_SCHEMES = {"memory", "redis", "rediss", "redis+sentinel", "redis+cluster"}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``problems`` lists every bad value."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def defaults(instance_path: str) -> dict[str, Any]:
+    """Settings that hold when neither config.toml nor the environment says otherwise."""
+    return {
+        "DATABASE_URL": "sqlite:///" + str(Path(instance_path) / "portal.sqlite3"),
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "RATELIMIT_DEFAULT": "600 per minute",
+        "RATELIMIT_LOGIN": "10 per minute",
+        "RATELIMIT_HEADERS_ENABLED": False,
+        "CONSOLE_ALLOW": [
+            "127.0.0.0/8",
+            "::1/128",
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "fc00::/7",
+        ],
+        "TRUSTED_PROXIES": [],
+        "HTTPS": False,
+        "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
+        "PUBLIC_BIND": "127.0.0.1:8000",
+        "CONSOLE_BIND": "127.0.0.1:8001",
+        "WORKERS": 2,
+        "THREADS": 4,
+        "PUBLIC_ACCESS_LOG": "",
+        "CONSOLE_ACCESS_LOG": "-",
+        "DEMO": False,
+        "BABEL_DEFAULT_LOCALE": "zh",
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "WTF_CSRF_TIME_LIMIT": 3600,
+        "PUBLIC_SECRET_KEY": None,
+        "CONSOLE_SECRET_KEY": None,
+        "SESSION_LIFETIME_MINUTES": 30,
+    }
+
+
+def load(app_config: Any, instance_path: str, test_config: dict[str, Any] | None) -> None:
+    """Fill ``app_config`` in the documented order: defaults, file, environment, tests."""
+    app_config.update(defaults(instance_path))
+    config_file = Path(instance_path) / "config.toml"
+    if config_file.exists():
+        try:
+            with config_file.open("rb") as fh:
+                data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{config_file}: not valid TOML ({exc})"]) from None
+        app_config.update({k.upper(): v for k, v in data.items()})
+    app_config.from_prefixed_env("PORTAL")
+    if test_config:
+        app_config.update(test_config)
+
+
+def ensure_secret_keys(app_config: Any, instance_path: str) -> None:
+    """Give each surface its own secret key, generating ``instance/secrets/*.key`` once.
+
+    Keys set in config.toml or the environment win; several machines behind one load
+    balancer must share them that way.
+    """
+    secrets_dir = Path(instance_path) / "secrets"
+    for surface in SURFACES:
+        name = f"{surface.upper()}_SECRET_KEY"
+        if app_config.get(name):
+            continue
+        key_file = secrets_dir / f"{surface}.key"
+        if not key_file.exists():
+            secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        app_config[name] = key_file.read_text().strip()
+
+
+def _as_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list | tuple):
+        return [str(part).strip() for part in value]
+    return [str(value)]
+
+
+def _as_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in {
+        "1",
+        "true",
+        "yes",
+        "on",
+        "0",
+        "false",
+        "no",
+        "off",
+    }:
+        return value.lower() in {"1", "true", "yes", "on"}
+    return None
+
+
+def _networks(name: str, value: Any, problems: list[str]) -> list[ipaddress._BaseNetwork]:
+    networks = []
+    for item in _as_list(value):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            problems.append(f"{name}: {item!r} is not an IP address or CIDR network")
+    return networks
+
+
+def _positive_int(name: str, value: Any, problems: list[str]) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        problems.append(f"{name}: must be a positive whole number, got {value!r}")
+        return 1
+    return value
+
+
+def validate(app_config: Any) -> None:
+    """Check and normalise every setting; raise ConfigError listing all problems."""
+    problems: list[str] = []
+
+    for surface in SURFACES:
+        name = f"{surface.upper()}_SECRET_KEY"
+        key = app_config.get(name) or ""
+        if not isinstance(key, str) or len(key) < MIN_SECRET_KEY_LENGTH:
+            problems.append(
+                f"PORTAL_{name}: must be at least {MIN_SECRET_KEY_LENGTH} characters "
+                "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+    if app_config.get("PUBLIC_SECRET_KEY") and app_config.get(
+        "PUBLIC_SECRET_KEY"
+    ) == app_config.get("CONSOLE_SECRET_KEY"):
+        problems.append("PORTAL_PUBLIC_SECRET_KEY and PORTAL_CONSOLE_SECRET_KEY must differ")
+
+    url_text = str(app_config.get("DATABASE_URL") or "")
+    try:
+        url = make_url(url_text)
+    except ArgumentError:
+        problems.append(f"PORTAL_DATABASE_URL: {url_text!r} is not a database URL")
+    else:
+        backend = url.get_backend_name()
+        if backend not in DATABASE_SCHEMES:
+            problems.append(
+                f"PORTAL_DATABASE_URL: unknown scheme {url.drivername!r}; "
+                "use sqlite:///path or postgresql://user@host/db"
+            )
+        elif backend == "postgresql":
+            if url.drivername not in ("postgresql", "postgresql+psycopg"):
+                problems.append("PORTAL_DATABASE_URL: PostgreSQL is used through psycopg 3")
+            app_config["DATABASE_URL"] = url.set(drivername="postgresql+psycopg").render_as_string(
+                hide_password=False
+            )
+
+    storage = str(app_config.get("RATELIMIT_STORAGE_URI") or "")
+    scheme = storage.split("://", 1)[0] if "://" in storage else ""
+    if scheme not in RATELIMIT_SCHEMES:
+        problems.append(
+            f"PORTAL_RATELIMIT_STORAGE_URI: {storage!r} is not supported; "
+            "use memory:// or redis://host:port/db"
+        )
+
+    app_config["CONSOLE_ALLOW"] = _networks(
+        "PORTAL_CONSOLE_ALLOW", app_config["CONSOLE_ALLOW"], problems
+    )
+    app_config["TRUSTED_PROXIES"] = _networks(
+        "PORTAL_TRUSTED_PROXIES", app_config["TRUSTED_PROXIES"], problems
+    )
+
+    for name in ("HTTPS", "DEMO"):
+        flag = _as_bool(app_config.get(name))
+        if flag is None:
+            problems.append(f"PORTAL_{name}: must be 1 or 0, got {app_config.get(name)!r}")
+        else:
+            app_config[name] = flag
+
+    for name in ("MAX_CONTENT_LENGTH", "WORKERS", "THREADS", "SESSION_LIFETIME_MINUTES"):
+        app_config[name] = _positive_int(f"PORTAL_{name}", app_config.get(name), problems)
+
+    for name in ("PUBLIC_BIND", "CONSOLE_BIND"):
+        bind = str(app_config.get(name) or "")
+        host, _, port = bind.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            problems.append(f"PORTAL_{name}: must be host:port, got {bind!r}")
+
+    if app_config.get("BABEL_DEFAULT_LOCALE") not in LANGUAGES:
+        problems.append(f"PORTAL_BABEL_DEFAULT_LOCALE: must be one of {', '.join(LANGUAGES)}")
+
+    if problems:
+        raise ConfigError(problems)

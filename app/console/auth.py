@@ -1,0 +1,54 @@
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from app.console.forms import LoginForm
+from app.db import get_session
+from app.extensions import limiter
+from app.security.auth import current_staff, sign_in, sign_out
+from app.services.staff import LoginFailed, authenticate
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site; anything with a scheme or host goes to the dashboard."""
+    if not target:
+        return url_for("console.dashboard")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("console.dashboard")
+    return target
+
+
+def _login_limit() -> str:
+    return current_app.config["RATELIMIT_LOGIN"]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login():
+    if current_staff() is not None and request.method == "GET":
+        return redirect(url_for("console.dashboard"))
+    form = LoginForm()
+    error = None
+    if form.validate_on_submit():
+        session = get_session()
+        try:
+            user = authenticate(session, form.username.data, form.password.data, form.code.data)
+        except LoginFailed:
+            session.commit()
+            error = _("The username, password or code is not correct.")
+        else:
+            session.commit()
+            sign_in(user)
+            return redirect(_safe_next(request.args.get("next")))
+    status = 200 if error is None and not form.errors else 400
+    return render_template("console/login.html", form=form, error=error), status
+
+
+@bp.post("/logout")
+def logout():
+    sign_out()
+    return redirect(url_for("auth.login"))

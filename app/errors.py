@@ -1,0 +1,64 @@
+"""Error pages: the same translated page for every error code, never exception text."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+MESSAGES = {
+    400: (_l("Bad request"), _l("The request could not be understood. Go back and try again.")),
+    403: (_l("Access denied"), _l("You do not have access to this page.")),
+    404: (
+        _l("Page not found"),
+        _l("There is no page at this address. Check the address or start from the home page."),
+    ),
+    405: (_l("Method not allowed"), _l("This page cannot be used that way.")),
+    413: (
+        _l("Upload too large"),
+        _l("What you sent is larger than this site accepts. Send something smaller."),
+    ),
+    429: (
+        _l("Too many requests"),
+        _l("You have sent too many requests in a short time. Wait a minute and try again."),
+    ),
+    500: (
+        _l("Something went wrong"),
+        _l("The server could not complete the request. Try again later."),
+    ),
+    503: (
+        _l("Service unavailable"),
+        _l("The service is temporarily unavailable. Try again later."),
+    ),
+}
+CSRF_MESSAGE = (
+    _l("The form has expired"),
+    _l("This form is out of date or was not sent from this site. Reload the page and try again."),
+)
+
+
+def render_error(code: int, title: str, message: str) -> tuple[str, int]:
+    return render_template("errors/error.html", code=code, title=title, message=message), code
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(_error: CSRFError) -> tuple[str, int]:
+        return render_error(400, *CSRF_MESSAGE)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> object:
+        code = error.code or 500
+        if code < 400:
+            return error
+        title, message = MESSAGES.get(code, MESSAGES[500 if code >= 500 else 400])
+        body, status = render_error(code, title, message)
+        response = app.make_response((body, status))
+        if code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    @app.errorhandler(InternalServerError)
+    def server_error(_error: InternalServerError) -> tuple[str, int]:
+        return render_error(500, *MESSAGES[500])

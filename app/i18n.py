@@ -1,0 +1,37 @@
+"""Language choice: a visible switch (?lang=) remembered in the session, then Accept-Language."""
+
+from __future__ import annotations
+
+from flask import Flask, request, session
+from flask_babel import get_locale
+
+from app.config import LANGUAGES
+from app.extensions import babel
+
+
+def select_locale() -> str:
+    chosen = request.args.get("lang")
+    if chosen in LANGUAGES:
+        session["lang"] = chosen
+        return chosen
+    remembered = session.get("lang")
+    if remembered in LANGUAGES:
+        return remembered
+    return request.accept_languages.best_match(LANGUAGES) or "zh"
+
+
+def current_language() -> str:
+    return str(get_locale() or "zh")
+
+
+def init_app(app: Flask) -> None:
+    babel.init_app(app, locale_selector=select_locale)
+
+    @app.context_processor
+    def language_context() -> dict[str, object]:
+        lang = current_language()
+        return {
+            "lang": lang,
+            "html_lang": "zh-Hans" if lang == "zh" else "en",
+            "other_lang": "en" if lang == "zh" else "zh",
+        }

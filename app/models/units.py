@@ -1,0 +1,63 @@
+"""The organisation: a tree of units, some of which have a discipline office."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base, UTCDateTime, utcnow
+
+
+class UnitKind(enum.StrEnum):
+    enterprise = "enterprise"
+    subsidiary = "subsidiary"
+    department = "department"
+    workshop = "workshop"
+
+
+class Unit(Base):
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[UnitKind] = mapped_column(
+        Enum(UnitKind, native_enum=False, length=20, validate_strings=True)
+    )
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    parent: Mapped[Unit | None] = relationship(remote_side=[id], back_populates="children")
+    children: Mapped[list[Unit]] = relationship(back_populates="parent", order_by="Unit.code")
+    office: Mapped[DisciplineOffice | None] = relationship(back_populates="unit")
+
+    def name(self, locale: str) -> str:
+        return self.name_en if locale == "en" else self.name_zh
+
+    def ancestors(self) -> list[Unit]:
+        """This unit's parent, grandparent, ... up to the enterprise."""
+        chain: list[Unit] = []
+        unit = self.parent
+        while unit is not None:
+            chain.append(unit)
+            unit = unit.parent
+        return chain
+
+
+class DisciplineOffice(Base):
+    __tablename__ = "discipline_offices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    unit: Mapped[Unit] = relationship(back_populates="office")
+
+    def name(self, locale: str) -> str:
+        return self.name_en if locale == "en" else self.name_zh

@@ -1,0 +1,9 @@
+"""The public site: disclosures and anonymous reports. No staff routes live here."""
+
+from flask import Flask
+
+from app.public import views
+
+
+def register(app: Flask) -> None:
+    app.register_blueprint(views.bp)

@@ -1,0 +1,1 @@
+"""Security helpers in one place: headers, network rules, authentication."""

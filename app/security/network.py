@@ -1,0 +1,61 @@
+"""Who may reach what: the console allowlist, trusted proxies and rate-limit keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from collections.abc import Iterable
+from typing import Any
+
+from flask import Flask, abort, current_app, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+
+def address_in(address: str | None, networks: Iterable[Any]) -> bool:
+    if not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in net for net in networks)
+
+
+class TrustedProxyFix:
+    """Apply X-Forwarded-For/-Proto only when the direct peer is a configured proxy.
+
+    A client talking to the app directly cannot pick its own address by sending the header.
+    """
+
+    def __init__(self, wsgi_app: Any, proxies: list[Any]) -> None:
+        self.direct = wsgi_app
+        self.proxied = ProxyFix(wsgi_app, x_for=1, x_proto=1)
+        self.proxies = proxies
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if address_in(environ.get("REMOTE_ADDR"), self.proxies):
+            return self.proxied(environ, start_response)
+        return self.direct(environ, start_response)
+
+
+def rate_limit_key() -> str:
+    """A keyed hash of the client address: storage (Redis) never holds the address itself."""
+    secret = current_app.config["SECRET_KEY"].encode()
+    address = (request.remote_addr or "").encode()
+    return hmac.new(secret, b"ratelimit:" + address, hashlib.sha256).hexdigest()[:32]
+
+
+def init_app(app: Flask, surface: str) -> None:
+    if app.config["TRUSTED_PROXIES"]:
+        app.wsgi_app = TrustedProxyFix(app.wsgi_app, app.config["TRUSTED_PROXIES"])
+
+    if surface == "console":
+        allowed = app.config["CONSOLE_ALLOW"]
+
+        @app.before_request
+        def refuse_outside_allowlist() -> None:
+            if not address_in(request.remote_addr, allowed):
+                abort(403)

@@ -1,0 +1,166 @@
+"""Demo organisation and staff for trying the portal. Every secret here is public."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import DisciplineOffice, Role, StaffUser, Unit, UnitKind
+from app.services.staff import create_user
+
+# code, parent code, kind, Chinese name, English name, has a discipline office
+DEMO_UNITS = [
+    ("GRP", None, UnitKind.enterprise, "华夏示范集团有限公司", "Huaxia Demo Group Co., Ltd.", True),
+    ("GRP-HR", "GRP", UnitKind.department, "集团人力资源部", "Group Human Resources", False),
+    ("GRP-FIN", "GRP", UnitKind.department, "集团财务部", "Group Finance", False),
+    (
+        "MCH",
+        "GRP",
+        UnitKind.subsidiary,
+        "华夏重型机械有限公司",
+        "Huaxia Heavy Machinery Co., Ltd.",
+        True,
+    ),
+    ("MCH-W1", "MCH", UnitKind.workshop, "铸造车间", "Casting Workshop", False),
+    ("MCH-W2", "MCH", UnitKind.workshop, "总装车间", "Final Assembly Workshop", False),
+    ("MCH-PUR", "MCH", UnitKind.department, "采购部", "Procurement Department", False),
+    (
+        "CHM",
+        "GRP",
+        UnitKind.subsidiary,
+        "华夏精细化工有限公司",
+        "Huaxia Fine Chemicals Co., Ltd.",
+        True,
+    ),
+    ("CHM-W1", "CHM", UnitKind.workshop, "合成车间", "Synthesis Workshop", False),
+    ("CHM-W2", "CHM", UnitKind.workshop, "包装车间", "Packaging Workshop", False),
+]
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    password: str
+    totp_secret: str
+    display_name: str
+    roles: tuple[Role, ...]
+    unit: str
+    office: str | None = None
+
+
+DEMO_LOGINS = [
+    DemoLogin(
+        "admin",
+        "demo-admin-pass",
+        "JBSWY3DPEHPK3PXPADMINDEMO2345672",
+        "系统管理员 王敏",
+        (Role.admin,),
+        "GRP",
+    ),
+    DemoLogin(
+        "publisher",
+        "demo-publisher-pass",
+        "JBSWY3DPEHPK3PXPPUBLISHERDEMO234",
+        "公开专员 李娜",
+        (Role.publisher,),
+        "GRP",
+    ),
+    DemoLogin(
+        "approver",
+        "demo-approver-pass",
+        "JBSWY3DPEHPK3PXPAPPROVERDEMO2345",
+        "审核人 张伟",
+        (Role.approver,),
+        "GRP",
+    ),
+    DemoLogin(
+        "mch.publisher",
+        "demo-mch-publisher",
+        "JBSWY3DPEHPK3PXPMCHPUBLISHERDEMO",
+        "机械公司公开专员 赵磊",
+        (Role.publisher,),
+        "MCH",
+    ),
+    DemoLogin(
+        "inspector",
+        "demo-inspector-pass",
+        "JBSWY3DPEHPK3PXPINSPECTORDEMO234",
+        "集团纪检员 陈静",
+        (Role.inspector,),
+        "GRP",
+        "GRP",
+    ),
+    DemoLogin(
+        "mch.inspector",
+        "demo-mch-inspector",
+        "JBSWY3DPEHPK3PXPMCHINSPECTORDEMO",
+        "机械公司纪检员 刘洋",
+        (Role.inspector,),
+        "MCH",
+        "MCH",
+    ),
+    DemoLogin(
+        "head",
+        "demo-office-head",
+        "JBSWY3DPEHPK3PXPOFFICEHEADDEMO23",
+        "集团纪委书记 周强",
+        (Role.office_head, Role.inspector),
+        "GRP",
+        "GRP",
+    ),
+    DemoLogin(
+        "auditor",
+        "demo-auditor-pass",
+        "JBSWY3DPEHPK3PXPAUDITORDEMO23456",
+        "审计员 孙丽",
+        (Role.auditor,),
+        "GRP",
+    ),
+]
+
+
+class DemoError(Exception):
+    """The database already has data; demo data goes only into an empty one."""
+
+
+def load_demo(session: Session) -> list[DemoLogin]:
+    """Create the demo organisation and staff in an empty database."""
+    if session.scalar(select(Unit.id).limit(1)) is not None:
+        raise DemoError("the database already has units; demo data goes only into a new database")
+    units: dict[str, Unit] = {}
+    offices: dict[str, DisciplineOffice] = {}
+    for code, parent, kind, name_zh, name_en, has_office in DEMO_UNITS:
+        unit = Unit(
+            code=code,
+            parent=units.get(parent) if parent else None,
+            kind=kind,
+            name_zh=name_zh,
+            name_en=name_en,
+        )
+        session.add(unit)
+        units[code] = unit
+        if has_office:
+            office = DisciplineOffice(
+                unit=unit, name_zh=f"{name_zh}纪委", name_en=f"Discipline Committee, {name_en}"
+            )
+            session.add(office)
+            offices[code] = office
+    session.flush()
+    for login in DEMO_LOGINS:
+        create_user(
+            session,
+            login.username,
+            login.display_name,
+            login.password,
+            login.roles,
+            unit=units[login.unit],
+            office=offices[login.office] if login.office else None,
+            totp_secret=login.totp_secret,
+        )
+    return DEMO_LOGINS
+
+
+def has_staff(session: Session) -> bool:
+    return session.scalar(select(StaffUser.id).limit(1)) is not None

@@ -1,0 +1,147 @@
+"""Staff accounts: creation, password + TOTP sign-in, disabling."""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+import time
+from collections.abc import Iterable
+
+from cryptography.hazmat.primitives.hashes import SHA1
+from cryptography.hazmat.primitives.twofactor import InvalidToken
+from cryptography.hazmat.primitives.twofactor.totp import TOTP
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.models import DisciplineOffice, Role, StaffRole, StaffUser, Unit
+
+USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
+MIN_PASSWORD_LENGTH = 12
+TOTP_STEP = 30
+TOTP_DIGITS = 6
+# A hash to check against when the user does not exist, so both failures take as long.
+_DUMMY_HASH = generate_password_hash("not a password of anybody")
+
+
+class StaffError(Exception):
+    """A staff account operation was refused; the message is for the operator."""
+
+
+class LoginFailed(Exception):
+    """Username, password or code is wrong; deliberately says nothing about which."""
+
+
+def new_totp_secret() -> str:
+    """A fresh 160-bit TOTP secret in base32, as authenticator apps expect."""
+    return base64.b32encode(secrets.token_bytes(20)).decode("ascii")
+
+
+def _totp(secret: str) -> TOTP:
+    # SHA-1 is the RFC 6238 default that every authenticator app supports.
+    algorithm = SHA1()  # noqa: S303
+    return TOTP(
+        base64.b32decode(secret), TOTP_DIGITS, algorithm, TOTP_STEP, enforce_key_length=False
+    )
+
+
+def totp_uri(user: StaffUser, issuer: str = "SOE Portal") -> str:
+    """The otpauth:// URI to enrol the user's authenticator app."""
+    return _totp(user.totp_secret).get_provisioning_uri(user.username, issuer)
+
+
+def totp_now(secret: str, at: float | None = None) -> str:
+    """The current code for ``secret`` (demo output and tests)."""
+    return _totp(secret).generate(int(at if at is not None else time.time())).decode("ascii")
+
+
+def accept_totp(user: StaffUser, code: str, at: float | None = None) -> bool:
+    """Check ``code`` within one step of drift and refuse any step already used."""
+    code = code.strip().replace(" ", "")
+    if not code.isdigit() or len(code) != TOTP_DIGITS:
+        return False
+    now = int(at if at is not None else time.time())
+    totp = _totp(user.totp_secret)
+    for drift in (0, -1, 1):
+        step = now // TOTP_STEP + drift
+        if step <= user.totp_last_step:
+            continue
+        try:
+            totp.verify(code.encode("ascii"), step * TOTP_STEP)
+        except InvalidToken:
+            continue
+        user.totp_last_step = step
+        return True
+    return False
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise StaffError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def create_user(
+    session: Session,
+    username: str,
+    display_name: str,
+    password: str,
+    roles: Iterable[Role | str],
+    unit: Unit | None = None,
+    office: DisciplineOffice | None = None,
+    totp_secret: str | None = None,
+) -> StaffUser:
+    """Add a staff account; usernames are lower-case and unique."""
+    username = username.strip().lower()
+    if not USERNAME_RE.match(username):
+        raise StaffError(
+            "username must start with a letter and use 2-64 of a-z, 0-9, '.', '_', '-'"
+        )
+    if session.scalar(select(StaffUser.id).where(StaffUser.username == username)) is not None:
+        raise StaffError(f"username {username!r} is taken")
+    check_password_strength(password)
+    try:
+        role_set = {Role(r) for r in roles}
+    except ValueError:
+        raise StaffError("unknown role; choose from " + ", ".join(r.value for r in Role)) from None
+    if not role_set:
+        raise StaffError("give the user at least one role")
+    if Role.inspector in role_set and office is None:
+        raise StaffError("an inspector belongs to a discipline office")
+    user = StaffUser(
+        username=username,
+        display_name=display_name.strip() or username,
+        password_hash=generate_password_hash(password),
+        totp_secret=totp_secret or new_totp_secret(),
+        unit=unit,
+        office=office,
+        role_rows=[StaffRole(role=r) for r in sorted(role_set)],
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(
+    session: Session, username: str, password: str, code: str, at: float | None = None
+) -> StaffUser:
+    """Return the active user whose password and TOTP code both match, else LoginFailed."""
+    user = session.scalar(select(StaffUser).where(StaffUser.username == username.strip().lower()))
+    password_ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
+    if user is None or not user.active or not password_ok:
+        raise LoginFailed
+    if not accept_totp(user, code, at):
+        raise LoginFailed
+    return user
+
+
+def set_active(session: Session, username: str, active: bool) -> StaffUser:
+    user = session.scalar(select(StaffUser).where(StaffUser.username == username.strip().lower()))
+    if user is None:
+        raise StaffError(f"no user {username!r}")
+    user.active = active
+    return user
+
+
+def list_users(session: Session) -> list[StaffUser]:
+    return list(session.scalars(select(StaffUser).order_by(StaffUser.username)))

@@ -1,0 +1,98 @@
+import os
+import stat
+
+import pytest
+
+from app import create_app
+from app.config import ConfigError
+
+
+def make(instance_path, monkeypatch, surface="public", test_config=None, **env):
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(instance_path))
+    for name, value in env.items():
+        monkeypatch.setenv(f"PORTAL_{name}", value)
+    return create_app(surface, test_config)
+
+
+def test_defaults_generate_separate_secret_keys_once(tmp_path, monkeypatch):
+    public = make(tmp_path, monkeypatch, "public")
+    console = make(tmp_path, monkeypatch, "console")
+    assert len(public.secret_key) >= 32
+    assert public.secret_key != console.secret_key
+    key_file = tmp_path / "secrets" / "public.key"
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    # A restart keeps the same keys, so sessions survive it.
+    assert make(tmp_path, monkeypatch, "public").secret_key == public.secret_key
+    assert public.config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'portal.sqlite3'}"
+    assert public.config["RATELIMIT_STORAGE_URI"] == "memory://"
+
+
+def test_file_then_environment_then_test_config(tmp_path, monkeypatch):
+    (tmp_path / "config.toml").write_text(
+        'workers = 7\nthreads = 3\nconsole_allow = ["10.1.0.0/16"]\n'
+    )
+    app = make(tmp_path, monkeypatch, "console", WORKERS="9")
+    assert app.config["WORKERS"] == 9  # environment beats the file
+    assert app.config["THREADS"] == 3  # the file beats the default
+    assert [str(n) for n in app.config["CONSOLE_ALLOW"]] == ["10.1.0.0/16"]
+    app = make(tmp_path, monkeypatch, "console", test_config={"WORKERS": 4})
+    assert app.config["WORKERS"] == 4
+
+
+def test_environment_values_are_parsed(tmp_path, monkeypatch):
+    app = make(
+        tmp_path,
+        monkeypatch,
+        HTTPS="1",
+        CONSOLE_ALLOW="10.0.0.0/8, 192.168.1.7",
+        DATABASE_URL="postgresql://portal@db.example/portal",
+        RATELIMIT_STORAGE_URI="redis://cache:6379/2",
+    )
+    assert app.config["HTTPS"] is True
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert [str(n) for n in app.config["CONSOLE_ALLOW"]] == ["10.0.0.0/8", "192.168.1.7/32"]
+    assert app.config["DATABASE_URL"].startswith("postgresql+psycopg://portal@db.example/")
+    assert app.config["RATELIMIT_STORAGE_URI"] == "redis://cache:6379/2"
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"PUBLIC_SECRET_KEY": "too-short"}, "PORTAL_PUBLIC_SECRET_KEY: must be at least 32"),
+        ({"DATABASE_URL": "mysql://root@localhost/x"}, "unknown scheme 'mysql'"),
+        ({"DATABASE_URL": "not a url"}, "is not a database URL"),
+        ({"RATELIMIT_STORAGE_URI": "memcached://x"}, "PORTAL_RATELIMIT_STORAGE_URI"),
+        ({"CONSOLE_ALLOW": "10.0.0.0/33"}, "PORTAL_CONSOLE_ALLOW: '10.0.0.0/33'"),
+        ({"TRUSTED_PROXIES": "proxy.local"}, "PORTAL_TRUSTED_PROXIES"),
+        ({"HTTPS": "perhaps"}, "PORTAL_HTTPS: must be 1 or 0"),
+        ({"WORKERS": "0"}, "PORTAL_WORKERS: must be a positive whole number"),
+        ({"PUBLIC_BIND": "8000"}, "PORTAL_PUBLIC_BIND: must be host:port"),
+    ],
+)
+def test_bad_values_are_refused_with_a_clear_message(tmp_path, monkeypatch, env, fragment):
+    with pytest.raises(ConfigError) as excinfo:
+        make(tmp_path, monkeypatch, **env)
+    assert any(fragment in problem for problem in excinfo.value.problems), excinfo.value.problems
+
+
+def test_every_problem_is_reported_at_once(tmp_path, monkeypatch):
+    with pytest.raises(ConfigError) as excinfo:
+        make(tmp_path, monkeypatch, HTTPS="x", WORKERS="-1", DATABASE_URL="oracle://x")
+    assert len(excinfo.value.problems) == 3
+
+
+def test_same_secret_for_both_apps_is_refused(tmp_path, monkeypatch):
+    key = "k" * 40
+    with pytest.raises(ConfigError, match="must differ"):
+        make(tmp_path, monkeypatch, PUBLIC_SECRET_KEY=key, CONSOLE_SECRET_KEY=key)
+
+
+def test_broken_config_file_is_reported(tmp_path, monkeypatch):
+    (tmp_path / "config.toml").write_text("workers = = 3\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        make(tmp_path, monkeypatch)
+
+
+def test_unknown_surface_is_refused(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="surface"):
+        make(tmp_path, monkeypatch, "admin")
