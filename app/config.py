@@ -40,6 +40,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "RATELIMIT_DEFAULT": "600 per minute",
         "RATELIMIT_LOGIN": "10 per minute",
         "RATELIMIT_HEADERS_ENABLED": False,
+        # When Redis is unreachable, keep limiting per process instead of failing every page.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "CONSOLE_ALLOW": [
             "127.0.0.0/8",
             "::1/128",

@@ -1,0 +1,21 @@
+# gunicorn settings for one app of the portal, e.g.
+#   gunicorn -c deploy/gunicorn.conf.py "app:create_app('public')"
+#   gunicorn -c deploy/gunicorn.conf.py --bind 127.0.0.1:8001 "app:create_app('console')"
+# `portal serve` starts both apps with equivalent settings.
+import os
+
+bind = os.environ.get("PORTAL_PUBLIC_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("PORTAL_WORKERS", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("PORTAL_THREADS", "4"))
+timeout = 60
+graceful_timeout = 30
+keepalive = 5
+# Requests larger than this never reach Python; the app has its own limit too.
+limit_request_line = 8190
+# Only nginx on this machine may set X-Forwarded-Proto.
+forwarded_allow_ips = "127.0.0.1"
+errorlog = "-"
+# No access log: the public site keeps no trace of its visitors (address, agent or time).
+# For the console, enable it with --access-logfile - if your policy wants one.
+accesslog = None

@@ -1,0 +1,139 @@
+"""The `portal` command: init, demo, users, and the same commands through `flask --app`."""
+
+import os
+import subprocess
+import sys
+
+from app.services.demo import DEMO_LOGINS
+from app.services.staff import LoginFailed, authenticate, totp_now
+
+
+def run(app, *args, **kwargs):
+    return app.test_cli_runner().invoke(args=list(args), **kwargs)
+
+
+def test_init_creates_schema_and_first_admin(empty_instance):
+    app = empty_instance.app("console")
+    result = run(app, "init", "--admin", "chief", "--password", "a long enough password")
+    assert result.exit_code == 0, result.output
+    assert "Created chief" in result.output
+    secret = result.output.rsplit(": ", 1)[1].strip()
+    with app.extensions["portal.db"].session() as session:
+        user = authenticate(session, "chief", "a long enough password", totp_now(secret))
+        assert {r.value for r in user.roles} == {"admin"}
+    again = run(app, "init", "--admin", "other", "--password", "a long enough password")
+    assert again.exit_code == 0 and "exist already" in again.output
+
+
+def test_init_without_a_terminal_needs_flags(empty_instance):
+    app = empty_instance.app("console")
+    result = run(app, "init")
+    assert result.exit_code != 0
+    assert "--admin" in result.output
+
+
+def test_init_refuses_a_short_password(empty_instance):
+    result = run(empty_instance.app("console"), "init", "--admin", "chief", "--password", "short")
+    assert result.exit_code != 0
+    assert "at least 12 characters" in result.output
+
+
+def test_demo_prints_every_login_and_marks_the_instance(empty_instance):
+    app = empty_instance.app("console")
+    result = run(app, "demo")
+    assert result.exit_code == 0, result.output
+    for login in DEMO_LOGINS:
+        assert login.username in result.output
+        assert login.password in result.output
+        assert login.totp_secret in result.output
+    roles = {role for login in DEMO_LOGINS for role in login.roles}
+    assert {r.value for r in roles} == {
+        "admin",
+        "publisher",
+        "approver",
+        "inspector",
+        "office_head",
+        "auditor",
+    }
+    assert "demo = true" in (empty_instance.path / "config.toml").read_text()
+    # The banner shows from the next start on.
+    page = empty_instance.app("public").test_client().get("/?lang=en")
+    assert "Demo instance" in page.get_data(as_text=True)
+    # A second run refuses instead of mixing demo data into real data.
+    again = run(app, "demo")
+    assert again.exit_code != 0 and "already has units" in again.output
+
+
+def test_user_add_list_disable(console_app, demo):
+    result = run(
+        console_app,
+        "user",
+        "add",
+        "wang.fang",
+        "--name",
+        "王芳",
+        "--role",
+        "publisher",
+        "--unit",
+        "MCH",
+        "--password",
+        "another long password",
+    )
+    assert result.exit_code == 0, result.output
+    listing = run(console_app, "user", "list")
+    assert "wang.fang" in listing.output and "publisher" in listing.output
+    assert run(console_app, "user", "disable", "wang.fang").exit_code == 0
+    assert "disabled" in run(console_app, "user", "list").output
+    secret = result.output.rsplit(": ", 1)[1].strip()
+    with console_app.extensions["portal.db"].session() as session:
+        try:
+            authenticate(session, "wang.fang", "another long password", totp_now(secret))
+        except LoginFailed:
+            pass
+        else:
+            raise AssertionError("a disabled account signed in")
+
+
+def test_user_add_refuses_bad_input(console_app, demo):
+    taken = run(console_app, "user", "add", "admin", "--role", "admin", "--password", "x" * 14)
+    assert taken.exit_code != 0 and "taken" in taken.output
+    unit = run(
+        console_app,
+        "user",
+        "add",
+        "li",
+        "--role",
+        "admin",
+        "--unit",
+        "NOPE",
+        "--password",
+        "x" * 14,
+    )
+    assert unit.exit_code != 0 and "no unit" in unit.output
+    role = run(console_app, "user", "add", "li", "--role", "boss", "--password", "x" * 14)
+    assert role.exit_code != 0 and "boss" in role.output
+    inspector = run(console_app, "user", "add", "li", "--role", "inspector", "--password", "x" * 14)
+    assert inspector.exit_code != 0 and "discipline office" in inspector.output
+
+
+def test_flask_cli_reaches_the_same_commands(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    env["PORTAL_INSTANCE_PATH"] = str(tmp_path)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    flask = [sys.executable, "-m", "flask", "--app", "wsgi:console"]
+    demo = subprocess.run([*flask, "demo"], cwd=root, env=env, capture_output=True, text=True)
+    assert demo.returncode == 0, demo.stderr
+    listing = subprocess.run(
+        [*flask, "user", "list"], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert "auditor" in listing.stdout
+
+
+def test_portal_reports_configuration_errors_without_a_traceback(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    env.update(PORTAL_INSTANCE_PATH=str(tmp_path), PORTAL_DATABASE_URL="mysql://x/y")
+    portal = os.path.join(os.path.dirname(sys.executable), "portal")
+    result = subprocess.run([portal, "user", "list"], env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "PORTAL_DATABASE_URL: unknown scheme 'mysql'" in result.stderr
+    assert "Traceback" not in result.stderr
