@@ -14,8 +14,8 @@ from app.config import SURFACES
 def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask:
     """Build the ``public`` site or the restricted ``console`` from the same configuration."""
     from app import cli, config, db, errors, health, i18n
-    from app.extensions import csrf, limiter
-    from app.security import headers, network
+    from app.extensions import csrf
+    from app.security import headers, network, ratelimit
 
     if surface not in SURFACES:
         raise ValueError(f"surface must be one of {SURFACES}, not {surface!r}")
@@ -38,8 +38,6 @@ def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask
         SESSION_COOKIE_SECURE=app.config["HTTPS"],
         PREFERRED_URL_SCHEME="https" if app.config["HTTPS"] else "http",
         PERMANENT_SESSION_LIFETIME=timedelta(minutes=app.config["SESSION_LIFETIME_MINUTES"]),
-        RATELIMIT_KEY_PREFIX=f"portal-{surface}",
-        RATELIMIT_DEFAULT_LIMITS=[app.config["RATELIMIT_DEFAULT"]],
     )
     if app.config["HTTPS"]:
         app.config["SESSION_COOKIE_NAME"] = f"__Host-portal_{surface}"
@@ -48,7 +46,6 @@ def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask
     headers.init_app(app, surface)
     network.init_app(app, surface)
     csrf.init_app(app)
-    limiter.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
     app.register_blueprint(health.bp)
@@ -65,5 +62,6 @@ def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask
         from app.public import register
 
         register(app)
+    ratelimit.init_app(app)
     cli.init_app(app)
     return app

@@ -1,11 +1,11 @@
 """Flask extensions, created unbound and attached in ``create_app``."""
 
 from flask_babel import Babel
-from flask_limiter import Limiter
 from flask_wtf.csrf import CSRFProtect
 
-from app.security.network import rate_limit_key
+from app.security.ratelimit import DeferredLimits
 
 csrf = CSRFProtect()
 babel = Babel()
-limiter = Limiter(key_func=rate_limit_key)
+# Marks views; each app gets its own Flask-Limiter in app.security.ratelimit.init_app.
+limiter = DeferredLimits()

@@ -1,0 +1,51 @@
+"""Rate limits: one Flask-Limiter per app, so two apps in one process never share settings.
+
+Views are marked with ``limits.limit(...)`` / ``limits.exempt`` at import time; ``init_app``
+applies the marks with the app's own limiter after every blueprint is registered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask
+from flask_limiter import Limiter
+
+from app.security.network import rate_limit_key
+
+F = Callable[..., Any]
+
+
+class DeferredLimits:
+    """Decorators with Flask-Limiter's signature that only mark the view."""
+
+    def limit(self, value: str | Callable[[], str], **options: Any) -> Callable[[F], F]:
+        def mark(view: F) -> F:
+            view.__dict__.setdefault("_portal_limits", []).append((value, options))
+            return view
+
+        return mark
+
+    def exempt(self, view: F) -> F:
+        view.__dict__["_portal_exempt"] = True
+        return view
+
+
+def init_app(app: Flask) -> Limiter:
+    """Create this app's limiter and apply the marked limits to its views."""
+    limiter = Limiter(
+        key_func=rate_limit_key,
+        default_limits=[app.config["RATELIMIT_DEFAULT"]],
+        key_prefix=f"portal-{app.config['SURFACE']}",
+    )
+    limiter.init_app(app)
+    for endpoint, view in list(app.view_functions.items()):
+        wrapped = view
+        for value, options in getattr(view, "_portal_limits", []):
+            wrapped = limiter.limit(value, **options)(wrapped)
+        if getattr(view, "_portal_exempt", False):
+            wrapped = limiter.exempt(wrapped)
+        app.view_functions[endpoint] = wrapped
+    app.extensions["portal.limiter"] = limiter
+    return limiter
