@@ -20,6 +20,8 @@ from app.services import staff as staff_service
 from app.services.demo import DEMO_LOGINS, load_demo
 
 ROOT = Path(__file__).resolve().parents[1]
+# Cheap password hashing for test accounts only; production uses staff.PASSWORD_METHOD.
+TEST_PASSWORD_METHOD = "scrypt:1024:8:1"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "")
@@ -140,7 +142,7 @@ def console_app(instance: Instance) -> Flask:
 @pytest.fixture
 def demo(console_app: Flask) -> list:
     with console_app.extensions["portal.db"].session() as session:
-        return load_demo(session)
+        return load_demo(session, password_method=TEST_PASSWORD_METHOD)
 
 
 class ConsoleAuth:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import DisciplineOffice, Role, StaffUser, Unit, UnitKind
-from app.services.staff import create_user
+from app.services.staff import PASSWORD_METHOD, create_user
 
 # code, parent code, kind, Chinese name, English name, has a discipline office
 DEMO_UNITS = [
@@ -125,7 +125,7 @@ class DemoError(Exception):
     """The database already has data; demo data goes only into an empty one."""
 
 
-def load_demo(session: Session) -> list[DemoLogin]:
+def load_demo(session: Session, password_method: str = PASSWORD_METHOD) -> list[DemoLogin]:
     """Create the demo organisation and staff in an empty database."""
     if session.scalar(select(Unit.id).limit(1)) is not None:
         raise DemoError("the database already has units; demo data goes only into a new database")
@@ -158,6 +158,7 @@ def load_demo(session: Session) -> list[DemoLogin]:
             unit=units[login.unit],
             office=offices[login.office] if login.office else None,
             totp_secret=login.totp_secret,
+            password_method=password_method,
         )
     return DEMO_LOGINS
 

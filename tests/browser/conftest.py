@@ -39,10 +39,11 @@ def live_servers(sqlite_instance, demo_sqlite) -> Iterator[dict[str, LiveServer]
 @pytest.fixture
 def demo_sqlite(sqlite_instance):
     from app.services.demo import load_demo
+    from tests.conftest import TEST_PASSWORD_METHOD
 
     app = sqlite_instance.app("console")
     with app.extensions["portal.db"].session() as session:
-        load_demo(session)
+        load_demo(session, password_method=TEST_PASSWORD_METHOD)
 
 
 @pytest.fixture(scope="session")
