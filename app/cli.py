@@ -19,6 +19,7 @@ from sqlalchemy import select
 from app import migrate
 from app.config import ConfigError
 from app.db import database
+from app.disclosures import cli as disclosures_cli
 from app.models import DisciplineOffice, Role, Unit
 from app.services import demo as demo_service
 from app.services import staff as staff_service
@@ -27,6 +28,7 @@ from app.services import staff as staff_service
 def init_app(app: Flask) -> None:
     for command in (init_command, demo_command, run_command, serve_command, db_group, user_group):
         app.cli.add_command(command)
+    disclosures_cli.init_app(app)
 
 
 def _engine():
@@ -73,6 +75,7 @@ def init_command(admin_username: str | None, admin_name: str | None, password: s
     """Create or upgrade the database and add the first administrator."""
     migrate.upgrade(_engine())
     click.echo("Database is at the latest schema.")
+    disclosures_cli.ensure_categories()
     with database().session() as session:
         if demo_service.has_staff(session):
             click.echo("Staff accounts exist already; add more with: portal user add")

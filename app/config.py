@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 import tomllib
 from pathlib import Path
@@ -21,6 +22,8 @@ ROLES = ("admin", "publisher", "approver", "inspector", "office_head", "auditor"
 LANGUAGES = ("zh", "en")
 MIN_SECRET_KEY_LENGTH = 32
 DATABASE_SCHEMES = {"sqlite", "postgresql"}
+HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+LOG_ORIGIN_RE = re.compile(r"^[A-Za-z0-9.-]+(/[A-Za-z0-9._~-]+)*$")
 RATELIMIT_SCHEMES = {"memory", "redis", "rediss", "redis+sentinel", "redis+cluster"}
 
 
@@ -66,6 +69,18 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "PUBLIC_SECRET_KEY": None,
         "CONSOLE_SECRET_KEY": None,
         "SESSION_LIFETIME_MINUTES": 30,
+        # Disclosures
+        "READER_HEADER": "",  # e.g. X-Remote-User; empty: readers are never identified
+        "READER_UNIT_HEADER": "X-Remote-Unit",
+        "READER_PARTY_HEADER": "X-Remote-Party",
+        "ATTACHMENT_MAX_BYTES": 20 * 1024 * 1024,
+        "BLOB_PATH": str(Path(instance_path) / "blobs"),
+        "LOG_KEY_FILE": str(Path(instance_path) / "keys" / "disclosure-log.key"),
+        "LOG_ORIGIN": "portal.example.internal/disclosures",
+        "PUBLIC_BASE_URL": "",  # e.g. https://portal.example.internal (QR codes, feeds)
+        "PUBLISH_DUE_ON_READ": True,
+        "PAGE_SIZE": 20,
+        "RATELIMIT_QUESTIONS": "5 per hour",
     }
 
 
@@ -200,14 +215,21 @@ def validate(app_config: Any) -> None:
         "PORTAL_TRUSTED_PROXIES", app_config["TRUSTED_PROXIES"], problems
     )
 
-    for name in ("HTTPS", "DEMO"):
+    for name in ("HTTPS", "DEMO", "PUBLISH_DUE_ON_READ"):
         flag = _as_bool(app_config.get(name))
         if flag is None:
             problems.append(f"PORTAL_{name}: must be 1 or 0, got {app_config.get(name)!r}")
         else:
             app_config[name] = flag
 
-    for name in ("MAX_CONTENT_LENGTH", "WORKERS", "THREADS", "SESSION_LIFETIME_MINUTES"):
+    for name in (
+        "MAX_CONTENT_LENGTH",
+        "WORKERS",
+        "THREADS",
+        "SESSION_LIFETIME_MINUTES",
+        "ATTACHMENT_MAX_BYTES",
+        "PAGE_SIZE",
+    ):
         app_config[name] = _positive_int(f"PORTAL_{name}", app_config.get(name), problems)
 
     for name in ("PUBLIC_BIND", "CONSOLE_BIND"):
@@ -215,6 +237,25 @@ def validate(app_config: Any) -> None:
         host, _, port = bind.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             problems.append(f"PORTAL_{name}: must be host:port, got {bind!r}")
+
+    for name in ("READER_HEADER", "READER_UNIT_HEADER", "READER_PARTY_HEADER"):
+        value = app_config.get(name)
+        if not isinstance(value, str) or (value and not HEADER_NAME_RE.match(value)):
+            problems.append(f"PORTAL_{name}: must be an HTTP header name, got {value!r}")
+    if app_config.get("READER_HEADER") and not app_config["TRUSTED_PROXIES"]:
+        problems.append(
+            "PORTAL_READER_HEADER: set PORTAL_TRUSTED_PROXIES too; the header is believed "
+            "only from those proxies"
+        )
+    origin = app_config.get("LOG_ORIGIN")
+    if not isinstance(origin, str) or not LOG_ORIGIN_RE.match(origin):
+        problems.append(
+            f"PORTAL_LOG_ORIGIN: must be a log name like host/path without scheme, got {origin!r}"
+        )
+    base_url = app_config.get("PUBLIC_BASE_URL") or ""
+    if base_url and not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", str(base_url)):
+        problems.append(f"PORTAL_PUBLIC_BASE_URL: must be an http(s) URL, got {base_url!r}")
+    app_config["PUBLIC_BASE_URL"] = str(base_url).rstrip("/")
 
     if app_config.get("BABEL_DEFAULT_LOCALE") not in LANGUAGES:
         problems.append(f"PORTAL_BABEL_DEFAULT_LOCALE: must be one of {', '.join(LANGUAGES)}")

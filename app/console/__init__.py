@@ -4,6 +4,7 @@ from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 from app.console import admin, auth, views
+from app.disclosures import register_console as register_disclosures
 from app.models import Role
 from app.security.auth import current_staff
 
@@ -21,6 +22,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(admin.bp)
+    register_disclosures(app)
 
     @app.context_processor
     def staff_context() -> dict[str, object]:

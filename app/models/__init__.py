@@ -1,6 +1,45 @@
 """All mapped classes; importing this package registers them on ``Base.metadata``."""
 
+from app.models.disclosures import (
+    Action,
+    CatalogueEntry,
+    Disclosure,
+    DisclosureAttachment,
+    DisclosureCategory,
+    DisclosureQuestion,
+    DisclosureRevision,
+    DisclosureStep,
+    Domain,
+    LogCheckpoint,
+    Period,
+    PublicState,
+    QuestionState,
+    Scope,
+    WorkState,
+)
 from app.models.staff import Role, StaffRole, StaffUser
 from app.models.units import DisciplineOffice, Unit, UnitKind
 
-__all__ = ["DisciplineOffice", "Role", "StaffRole", "StaffUser", "Unit", "UnitKind"]
+__all__ = [
+    "Action",
+    "CatalogueEntry",
+    "DisciplineOffice",
+    "Disclosure",
+    "DisclosureAttachment",
+    "DisclosureCategory",
+    "DisclosureQuestion",
+    "DisclosureRevision",
+    "DisclosureStep",
+    "Domain",
+    "LogCheckpoint",
+    "Period",
+    "PublicState",
+    "QuestionState",
+    "Role",
+    "Scope",
+    "StaffRole",
+    "StaffUser",
+    "Unit",
+    "UnitKind",
+    "WorkState",
+]

@@ -2,8 +2,10 @@
 
 from flask import Flask
 
+from app.disclosures import register_public as register_disclosures
 from app.public import views
 
 
 def register(app: Flask) -> None:
     app.register_blueprint(views.bp)
+    register_disclosures(app)

@@ -5,4 +5,6 @@ bp = Blueprint("public", __name__)
 
 @bp.get("/")
 def home():
-    return render_template("public/home.html")
+    from app.disclosures.views import latest_for_home
+
+    return render_template("public/home.html", latest=latest_for_home())

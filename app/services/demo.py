@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import DisciplineOffice, Role, StaffUser, Unit, UnitKind
+from app.services.demo_disclosures import demo_blob_store, load_demo_disclosures
 from app.services.staff import PASSWORD_METHOD, create_user
 
 # code, parent code, kind, Chinese name, English name, has a discipline office
@@ -160,6 +161,7 @@ def load_demo(session: Session, password_method: str = PASSWORD_METHOD) -> list[
             totp_secret=login.totp_secret,
             password_method=password_method,
         )
+    load_demo_disclosures(session, demo_blob_store())
     return DEMO_LOGINS
 
 

@@ -1,0 +1,122 @@
+"""Console administration of disclosure categories and the periodic catalogue."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from app.db import get_session
+from app.disclosures import runtime
+from app.disclosures.forms import ActionForm, CatalogueForm, CategoryForm
+from app.i18n import current_language
+from app.models import CatalogueEntry, DisclosureCategory, Domain, Period, Role, Scope, Unit
+from app.security.auth import role_required
+from app.services import disclosures as service
+
+bp = Blueprint("disclosure_admin", __name__, url_prefix="/admin/disclosures")
+
+
+def _catalogue_form() -> CatalogueForm:
+    session = get_session()
+    lang = current_language()
+    form = CatalogueForm(prefix="entry")
+    form.category.choices = [(c.code, c.name(lang)) for c in service.list_categories(session)]
+    form.unit.choices = [
+        (u.code, f"{u.name(lang)} ({u.code})")
+        for u in session.scalars(select(Unit).order_by(Unit.code))
+    ]
+    if form.starts_on.data is None and request.method == "GET":
+        form.starts_on.data = runtime.today().replace(month=1, day=1)
+    return form
+
+
+def _page(category_form: CategoryForm, catalogue_form: CatalogueForm, error=None, status=200):
+    session = get_session()
+    entries = list(session.scalars(select(CatalogueEntry).order_by(CatalogueEntry.id)))
+    return render_template(
+        "console/publish/admin.html",
+        categories=service.list_categories(session, active_only=False),
+        entries=entries,
+        category_form=category_form,
+        catalogue_form=catalogue_form,
+        action_form=ActionForm(),
+        error=error,
+    ), status
+
+
+@bp.get("/")
+@role_required(Role.admin)
+def index():
+    return _page(CategoryForm(prefix="cat"), _catalogue_form())
+
+
+@bp.post("/categories")
+@role_required(Role.admin)
+def save_category():
+    session = get_session()
+    form = CategoryForm(prefix="cat")
+    if not form.validate_on_submit():
+        return _page(form, _catalogue_form(), status=400)
+    category = service.category_by_code(session, form.code.data)
+    if category is None:
+        category = DisclosureCategory(code=form.code.data, position=100)
+        session.add(category)
+    category.domain = Domain(form.domain.data)
+    category.name_zh = form.name_zh.data.strip()
+    category.name_en = form.name_en.data.strip()
+    category.active = bool(form.active.data)
+    session.commit()
+    return redirect(url_for(".index"))
+
+
+@bp.post("/categories/seed")
+@role_required(Role.admin)
+def seed_categories():
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    session = get_session()
+    service.ensure_categories(session)
+    session.commit()
+    return redirect(url_for(".index"))
+
+
+@bp.post("/catalogue")
+@role_required(Role.admin)
+def add_entry():
+    session = get_session()
+    form = _catalogue_form()
+    if not form.validate_on_submit():
+        return _page(CategoryForm(prefix="cat"), form, status=400)
+    category = service.category_by_code(session, form.category.data)
+    unit = service.unit_by_code(session, form.unit.data)
+    if category is None or unit is None:
+        abort(400)
+    try:
+        service.add_catalogue_entry(
+            session,
+            category,
+            unit,
+            Period(form.period.data),
+            form.due_days.data,
+            form.starts_on.data,
+            Scope(form.scope.data),
+        )
+    except service.DisclosureError as exc:
+        session.rollback()
+        return _page(CategoryForm(prefix="cat"), form, error=exc.message, status=400)
+    session.commit()
+    return redirect(url_for(".index"))
+
+
+@bp.post("/catalogue/<int:entry_id>/toggle")
+@role_required(Role.admin)
+def toggle_entry(entry_id: int):
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    session = get_session()
+    entry = session.get(CatalogueEntry, entry_id)
+    if entry is None:
+        abort(404)
+    entry.active = not entry.active
+    session.commit()
+    return redirect(url_for(".index"))

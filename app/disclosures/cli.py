@@ -1,0 +1,96 @@
+"""``portal log ...`` and ``portal disclosures ...`` commands."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+from app.db import database
+from app.services import disclosure_log
+from app.services import disclosures as service
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(log_group)
+    app.cli.add_command(disclosures_group)
+
+
+def _signer():
+    config = current_app.config
+    return disclosure_log.load_signer(config["LOG_KEY_FILE"], config["LOG_ORIGIN"])
+
+
+@click.group("log", help="The public disclosure log.")
+def log_group() -> None:
+    pass
+
+
+@log_group.command("verify")
+@with_appcontext
+def log_verify() -> None:
+    """Recompute every leaf from the database and check roots and checkpoint signatures."""
+    origin = current_app.config["LOG_ORIGIN"]
+    with database().session() as session:
+        result = disclosure_log.verify(session, _signer().verifier, origin)
+    if not result.ok:
+        click.echo(
+            f"Disclosure log verification FAILED ({len(result.problems)} problems):", err=True
+        )
+        for problem in result.problems:
+            click.echo(f"  - {problem}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"Disclosure log OK: {result.size} entries, "
+        f"{result.checkpoints} signed checkpoints verified."
+    )
+
+
+@log_group.command("checkpoint")
+@with_appcontext
+def log_checkpoint() -> None:
+    """Sign a checkpoint covering the whole log (if needed) and print it."""
+    with database().session() as session:
+        checkpoint = disclosure_log.sign_checkpoint(
+            session, _signer(), current_app.config["LOG_ORIGIN"]
+        )
+        click.echo(checkpoint.note if checkpoint else "The log is empty.", nl=False)
+
+
+@log_group.command("key")
+@with_appcontext
+def log_key() -> None:
+    """Print the log's public verifier key (publish it where readers can compare)."""
+    click.echo(_signer().verifier.vkey)
+
+
+@click.group("disclosures", help="Disclosures: scheduled publication and categories.")
+def disclosures_group() -> None:
+    pass
+
+
+@disclosures_group.command("publish-due")
+@with_appcontext
+def publish_due() -> None:
+    """Publish approved items whose scheduled time has come (run it from a timer)."""
+    with database().session() as session:
+        published = service.publish_due(session)
+        disclosure_log.sign_checkpoint(session, _signer(), current_app.config["LOG_ORIGIN"])
+        click.echo(f"Published {len(published)} scheduled disclosures.")
+
+
+@disclosures_group.command("seed-categories")
+@with_appcontext
+def seed_categories() -> None:
+    """Add the standard factory-affairs and party-affairs categories that are missing."""
+    with database().session() as session:
+        added = service.ensure_categories(session)
+    click.echo(f"Added {added} categories.")
+
+
+def ensure_categories() -> None:
+    """Seed the standard categories (``portal init``); existing ones are left alone."""
+    with database().session() as session:
+        service.ensure_categories(session)

@@ -1,0 +1,372 @@
+"""Console: drafting, review and publication of disclosures, and answering questions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from app.db import get_session
+from app.disclosures import runtime
+from app.disclosures.forms import (
+    ActionForm,
+    AnswerForm,
+    DraftForm,
+    ReasonForm,
+    ReviewForm,
+)
+from app.disclosures.views import send_attachment
+from app.i18n import current_language
+from app.models import (
+    Action,
+    Disclosure,
+    DisclosureAttachment,
+    DisclosureQuestion,
+    Role,
+    Scope,
+    WorkState,
+)
+from app.security.auth import current_staff, role_required
+from app.services import disclosures as service
+from app.services.attachments import AttachmentError, add_attachment, remove_attachment
+
+bp = Blueprint("publish", __name__, url_prefix="/publish")
+
+STAFF_ROLES = (Role.publisher, Role.approver)
+
+
+def _disclosure_or_404(disclosure_id: int) -> Disclosure:
+    disclosure = get_session().get(Disclosure, disclosure_id)
+    staff = current_staff()
+    if disclosure is None or staff is None or not service.staff_covers_unit(staff, disclosure.unit):
+        abort(404)
+    return disclosure
+
+
+def _sign_checkpoint() -> None:
+    """After a change to the log, sign a checkpoint that covers it."""
+    runtime.refresh_checkpoint(get_session())
+
+
+@bp.get("/")
+@role_required(*STAFF_ROLES)
+def dashboard():
+    session = get_session()
+    staff = current_staff()
+    if service.due_for_publication(session, limit=1):
+        service.publish_due(session)
+        session.commit()
+        _sign_checkpoint()
+    return render_template(
+        "console/publish/dashboard.html",
+        queue=service.work_queue(session, staff),
+        published=service.recent_published(session, staff),
+        questions=service.pending_questions(session, staff),
+        statuses=[
+            s
+            for s in service.catalogue_status(session, runtime.today())
+            if service.staff_covers_unit(staff, s.entry.unit)
+        ],
+        link_for=lambda disclosure_id: url_for(".item", disclosure_id=disclosure_id),
+    )
+
+
+def _fill_choices(form: DraftForm) -> None:
+    session = get_session()
+    lang = current_language()
+    form.category.choices = [
+        (c.code, c.name(lang)) for c in service.list_categories(session, active_only=True)
+    ]
+    form.unit.choices = [
+        (u.code, f"{u.name(lang)} ({u.code})")
+        for u in service.units_for_staff(session, current_staff())
+    ]
+
+
+def _local_to_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=runtime.local_zone()).astimezone(UTC)
+
+
+def _fields_from(form: DraftForm) -> service.DraftFields:
+    """The form's values as service fields; unknown codes become form errors."""
+    session = get_session()
+    category = service.category_by_code(session, form.category.data or "")
+    unit = service.unit_by_code(session, form.unit.data or "")
+    if category is None or not category.active:
+        form.category.errors.append(_("Choose a category from the list."))
+    if unit is None:
+        form.unit.errors.append(_("Choose a unit from the list."))
+    if category is None or unit is None or not category.active:
+        raise service.DisclosureError(_("Check the marked fields."))
+    return service.DraftFields(
+        title=form.title.data or "",
+        body=form.body.data or "",
+        category=category,
+        unit=unit,
+        scope=Scope(form.scope.data),
+        period_key=(form.period_key.data or "").strip() or None,
+        scheduled_at=_local_to_utc(form.scheduled_at.data),
+    )
+
+
+def _store_uploads(form: DraftForm, disclosure: Disclosure) -> bool:
+    """Keep every valid upload; put the reason for each refused one on the form."""
+    session = get_session()
+    ok = True
+    for upload in form.attachments.data or []:
+        if not getattr(upload, "filename", None):
+            continue
+        try:
+            add_attachment(
+                session,
+                runtime.blob_store(),
+                disclosure,
+                current_staff(),
+                upload.filename,
+                upload.stream,
+                current_app.config["ATTACHMENT_MAX_BYTES"],
+            )
+        except AttachmentError as exc:
+            form.attachments.errors = [*form.attachments.errors, str(exc.message)]
+            ok = False
+    return ok
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@role_required(Role.publisher)
+def new():
+    form = DraftForm()
+    _fill_choices(form)
+    error = None
+    if form.validate_on_submit():
+        session = get_session()
+        try:
+            fields = _fields_from(form)
+            disclosure = service.create_draft(session, current_staff(), fields)
+        except service.DisclosureError as exc:
+            error = exc.message
+            session.rollback()
+        else:
+            if _store_uploads(form, disclosure):
+                if form.save_and_submit.data:
+                    try:
+                        service.submit_for_review(session, disclosure, current_staff())
+                    except service.DisclosureError as exc:
+                        error = exc.message
+                if error is None:
+                    session.commit()
+                    return redirect(url_for(".item", disclosure_id=disclosure.id))
+            # A refused upload: nothing is saved and the form shows what was typed.
+            for attachment in disclosure.attachments:
+                runtime.blob_store().delete(attachment.blob_key)
+            session.rollback()
+    status = 400 if request.method == "POST" else 200
+    return render_template("console/publish/edit.html", form=form, error=error, d=None), status
+
+
+@bp.route("/<int:disclosure_id>/edit", methods=["GET", "POST"])
+@role_required(Role.publisher)
+def edit(disclosure_id: int):
+    disclosure = _disclosure_or_404(disclosure_id)
+    if not service.editable(disclosure):
+        abort(409)
+    form = DraftForm(obj=None if request.method == "POST" else disclosure)
+    _fill_choices(form)
+    if request.method == "GET":
+        form.category.data = disclosure.category.code
+        form.unit.data = disclosure.unit.code
+        form.scope.data = disclosure.scope.value
+        form.reason.data = disclosure.reason
+        if disclosure.scheduled_at:
+            form.scheduled_at.data = disclosure.scheduled_at.astimezone(
+                runtime.local_zone()
+            ).replace(tzinfo=None)
+    error = None
+    if form.validate_on_submit():
+        session = get_session()
+        try:
+            fields = _fields_from(form)
+            service.update_draft(
+                session, disclosure, current_staff(), fields, reason=form.reason.data or ""
+            )
+            uploaded = _store_uploads(form, disclosure)
+            if uploaded and form.save_and_submit.data:
+                service.submit_for_review(session, disclosure, current_staff())
+        except service.DisclosureError as exc:
+            error = exc.message
+            session.rollback()
+        else:
+            session.commit()
+            if uploaded:
+                return redirect(url_for(".item", disclosure_id=disclosure.id))
+    status = 400 if request.method == "POST" else 200
+    return render_template(
+        "console/publish/edit.html", form=form, error=error, d=disclosure
+    ), status
+
+
+@bp.get("/<int:disclosure_id>")
+@role_required(*STAFF_ROLES)
+def item(disclosure_id: int):
+    disclosure = _disclosure_or_404(disclosure_id)
+    return render_template(
+        "console/publish/item.html",
+        d=disclosure,
+        review_form=ReviewForm(),
+        reason_form=ReasonForm(),
+        action_form=ActionForm(),
+        staff_id=current_staff().id,
+    )
+
+
+def _run(disclosure: Disclosure, step) -> object:
+    """Run one workflow step; on refusal show the item again with the reason."""
+    session = get_session()
+    try:
+        result = step(session)
+    except (service.DisclosureError, AttachmentError) as exc:
+        session.rollback()
+        return render_template(
+            "console/publish/item.html",
+            d=disclosure,
+            review_form=ReviewForm(),
+            reason_form=ReasonForm(),
+            action_form=ActionForm(),
+            staff_id=current_staff().id,
+            error=exc.message,
+        ), 400
+    session.commit()
+    if result is not None:
+        _sign_checkpoint()
+    return redirect(url_for(".item", disclosure_id=disclosure.id))
+
+
+@bp.post("/<int:disclosure_id>/submit")
+@role_required(Role.publisher)
+def submit(disclosure_id: int):
+    disclosure = _disclosure_or_404(disclosure_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    return _run(disclosure, lambda s: service.submit_for_review(s, disclosure, current_staff()))
+
+
+@bp.post("/<int:disclosure_id>/review")
+@role_required(Role.approver)
+def review(disclosure_id: int):
+    disclosure = _disclosure_or_404(disclosure_id)
+    form = ReviewForm()
+    if not form.validate_on_submit():
+        abort(400)
+    comment = form.comment.data or ""
+    if form.send_back.data:
+        return _run(
+            disclosure,
+            lambda s: service.return_for_changes(s, disclosure, current_staff(), comment),
+        )
+    return _run(disclosure, lambda s: service.approve(s, disclosure, current_staff(), comment))
+
+
+@bp.post("/<int:disclosure_id>/amend")
+@role_required(Role.publisher)
+def amend(disclosure_id: int):
+    disclosure = _disclosure_or_404(disclosure_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    result = _run(disclosure, lambda s: service.start_amendment(s, disclosure, current_staff()))
+    if disclosure.work_state == WorkState.draft and disclosure.work_action == Action.amend:
+        return redirect(url_for(".edit", disclosure_id=disclosure.id))
+    return result
+
+
+@bp.post("/<int:disclosure_id>/retract")
+@role_required(Role.publisher)
+def retract(disclosure_id: int):
+    disclosure = _disclosure_or_404(disclosure_id)
+    form = ReasonForm()
+    if not form.validate_on_submit() and form.csrf_token.errors:
+        abort(400)
+    return _run(
+        disclosure,
+        lambda s: service.request_retraction(
+            s, disclosure, current_staff(), form.reason.data or ""
+        ),
+    )
+
+
+@bp.post("/<int:disclosure_id>/discard")
+@role_required(Role.publisher)
+def discard(disclosure_id: int):
+    disclosure = _disclosure_or_404(disclosure_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    return _run(disclosure, lambda s: service.discard_change(s, disclosure, current_staff()))
+
+
+def _attachment_or_404(disclosure: Disclosure, attachment_id: int) -> DisclosureAttachment:
+    found = get_session().get(DisclosureAttachment, attachment_id)
+    if found is None or found.disclosure_id != disclosure.id:
+        abort(404)
+    return found
+
+
+@bp.get("/<int:disclosure_id>/attachments/<int:attachment_id>")
+@role_required(*STAFF_ROLES)
+def attachment(disclosure_id: int, attachment_id: int):
+    disclosure = _disclosure_or_404(disclosure_id)
+    return send_attachment(_attachment_or_404(disclosure, attachment_id))
+
+
+@bp.post("/<int:disclosure_id>/attachments/<int:attachment_id>/delete")
+@role_required(Role.publisher)
+def delete_attachment(disclosure_id: int, attachment_id: int):
+    disclosure = _disclosure_or_404(disclosure_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    found = _attachment_or_404(disclosure, attachment_id)
+    if not service.editable(disclosure):
+        abort(409)
+
+    def remove(session) -> None:
+        remove_attachment(session, runtime.blob_store(), found)
+
+    return _run(disclosure, remove)
+
+
+@bp.get("/questions")
+@role_required(*STAFF_ROLES)
+def questions():
+    session = get_session()
+    pending = service.pending_questions(session, current_staff())
+    return render_template(
+        "console/publish/questions.html",
+        questions=pending,
+        forms={q.id: AnswerForm(prefix=f"q{q.id}") for q in pending},
+    )
+
+
+@bp.post("/questions/<int:question_id>")
+@role_required(*STAFF_ROLES)
+def answer(question_id: int):
+    session = get_session()
+    question = session.get(DisclosureQuestion, question_id)
+    staff = current_staff()
+    if question is None or not service.staff_covers_unit(staff, question.disclosure.unit):
+        abort(404)
+    form = AnswerForm(prefix=f"q{question.id}")
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        if form.reject.data:
+            service.reject_question(session, question, staff)
+        else:
+            service.answer_question(
+                session, question, staff, form.answer.data or "", runtime.today()
+            )
+    except service.DisclosureError:
+        session.rollback()
+        abort(400)
+    session.commit()
+    return redirect(url_for(".questions"))

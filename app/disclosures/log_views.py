@@ -1,0 +1,136 @@
+"""The public disclosure log: signed checkpoint, inclusion and consistency proofs.
+
+Entries of items a reader may not see appear as bare hashes: no title, no link.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from sqlalchemy import select
+
+from app.db import get_session
+from app.disclosures import runtime
+from app.disclosures.reader import current_reader
+from app.models import Disclosure, DisclosureRevision
+from app.services import disclosure_log
+from app.services import disclosures as service
+
+bp = Blueprint("log", __name__, url_prefix="/log")
+PER_PAGE = 50
+
+
+def _b64(value: bytes) -> str:
+    return base64.b64encode(value).decode()
+
+
+def _checkpoint():
+    session = get_session()
+    runtime.publish_due_on_read(session)
+    checkpoint = disclosure_log.latest_checkpoint(session)
+    if checkpoint is None or checkpoint.size < disclosure_log.log_size(session):
+        runtime.refresh_checkpoint(session)
+        checkpoint = disclosure_log.latest_checkpoint(session)
+    return checkpoint
+
+
+@bp.get("/")
+def index():
+    session = get_session()
+    checkpoint = _checkpoint()
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 100_000)
+    rows = list(
+        session.execute(
+            select(DisclosureRevision, Disclosure)
+            .join(Disclosure, Disclosure.id == DisclosureRevision.disclosure_id)
+            .order_by(DisclosureRevision.log_index.desc())
+            .limit(PER_PAGE)
+            .offset((page - 1) * PER_PAGE)
+        )
+    )
+    reader = current_reader()
+    entries = [
+        {
+            "revision": revision,
+            "visible": service.can_read(session, reader, disclosure),
+        }
+        for revision, disclosure in rows
+    ]
+    size = disclosure_log.log_size(session)
+    return render_template(
+        "log/index.html",
+        checkpoint=checkpoint,
+        entries=entries,
+        page=page,
+        pages=max(1, (size + PER_PAGE - 1) // PER_PAGE),
+        vkey=runtime.log_signer().verifier.vkey,
+    )
+
+
+@bp.get("/checkpoint")
+def checkpoint():
+    found = _checkpoint()
+    if found is None:
+        abort(404)
+    return Response(found.note, mimetype="text/plain")
+
+
+@bp.get("/key")
+def key():
+    return Response(runtime.log_signer().verifier.vkey + "\n", mimetype="text/plain")
+
+
+@bp.get("/proof/<int:disclosure_id>")
+def proof(disclosure_id: int):
+    session = get_session()
+    disclosure = service.get_readable(session, current_reader(), disclosure_id)
+    if disclosure is None:
+        abort(404)
+    found = _checkpoint()
+    if found is None:
+        abort(404)
+    hashes = disclosure_log.leaf_hashes(session, 0, found.size)
+    entries = []
+    for revision in disclosure.revisions:
+        if revision.log_index >= found.size:
+            continue
+        path = disclosure_log.tlog.inclusion_proof(revision.log_index, found.size, hashes)
+        entries.append(
+            {
+                "revision": revision.number,
+                "action": revision.action.value,
+                "index": revision.log_index,
+                "record": disclosure_log.canonical_record(revision).decode(),
+                "leaf_hash": _b64(bytes.fromhex(revision.leaf_hash)),
+                "proof": [_b64(h) for h in path],
+            }
+        )
+    return jsonify(
+        disclosure=disclosure.id,
+        origin=current_app.config["LOG_ORIGIN"],
+        tree_size=found.size,
+        root_hash=_b64(bytes.fromhex(found.root_hash)),
+        checkpoint=found.note,
+        entries=entries,
+    )
+
+
+@bp.get("/consistency")
+def consistency():
+    session = get_session()
+    found = _checkpoint()
+    size = found.size if found else 0
+    old = request.args.get("from", type=int)
+    new = request.args.get("to", type=int, default=size)
+    if old is None or new is None or not 0 <= old <= new <= size:
+        return jsonify(error=f"need 0 <= from <= to <= {size}"), 400
+    hashes = disclosure_log.leaf_hashes(session, 0, new)
+    path = disclosure_log.tlog.consistency_proof(old, new, hashes)
+    return jsonify(
+        origin=current_app.config["LOG_ORIGIN"],
+        **{"from": old, "to": new},
+        from_root=_b64(disclosure_log.tlog.root_from_hashes(hashes[:old])),
+        to_root=_b64(disclosure_log.tlog.root_from_hashes(hashes)),
+        proof=[_b64(h) for h in path],
+    )

@@ -1,0 +1,56 @@
+"""Reader identity on the public site, taken from a trusted reverse proxy's headers.
+
+Off by default (``READER_HEADER`` empty). When on, the headers are believed only if the
+direct peer is one of ``TRUSTED_PROXIES``: a client that reaches the app directly, or a
+proxy that is not ours, cannot claim to be anybody. The proxy must overwrite the headers
+on every request (see deploy/nginx.conf), so a client cannot pass its own through it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import current_app, g, request
+
+from app.security.network import address_in
+from app.services.disclosures import ANONYMOUS, Reader
+
+PARTY_TRUE = {"1", "true", "yes", "y", "on"}
+NAME_RE = re.compile(r"^[\w.@-]{1,128}$")
+UNIT_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+def _direct_peer() -> str | None:
+    # TrustedProxyFix keeps the original peer here when it rewrote REMOTE_ADDR.
+    original = request.environ.get("werkzeug.proxy_fix.orig", {})
+    return original.get("REMOTE_ADDR") or request.environ.get("REMOTE_ADDR")
+
+
+def reader_from_headers() -> Reader:
+    config = current_app.config
+    header = config.get("READER_HEADER")
+    if not header or not address_in(_direct_peer(), config["TRUSTED_PROXIES"]):
+        return ANONYMOUS
+    name = (request.headers.get(header) or "").strip()
+    if not name or not NAME_RE.match(name):
+        return ANONYMOUS
+    unit = (request.headers.get(config["READER_UNIT_HEADER"]) or "").strip()
+    party = (request.headers.get(config["READER_PARTY_HEADER"]) or "").strip().lower()
+    return Reader(
+        name=name,
+        unit_code=unit if UNIT_RE.match(unit) else None,
+        party_member=party in PARTY_TRUE,
+    )
+
+
+def current_reader() -> Reader:
+    if "reader" not in g:
+        g.reader = reader_from_headers()
+    return g.reader
+
+
+def reader_headers() -> list[str]:
+    config = current_app.config
+    if not config.get("READER_HEADER"):
+        return []
+    return [config["READER_HEADER"], config["READER_UNIT_HEADER"], config["READER_PARTY_HEADER"]]

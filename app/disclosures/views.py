@@ -1,0 +1,328 @@
+"""Public pages of disclosures: index, item, history, print view, feed, attachments, questions."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import segno
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from sqlalchemy import select
+
+from app.db import get_session
+from app.disclosures import runtime
+from app.disclosures.diff import diff_html
+from app.disclosures.forms import PERIOD_NAMES, SCOPE_NAMES, FilterForm, QuestionForm
+from app.disclosures.reader import current_reader, reader_headers
+from app.extensions import limiter
+from app.i18n import current_language
+from app.models import (
+    Action,
+    Disclosure,
+    DisclosureAttachment,
+    DisclosureRevision,
+    PublicState,
+    Unit,
+)
+from app.security.sanitize import render_markdown
+from app.services import disclosure_log
+from app.services import disclosures as service
+from app.services.attachments import is_inline
+from app.services.blobs import BlobError
+from app.services.periods import PERIOD_KEY_RE
+
+bp = Blueprint("disclosures", __name__, url_prefix="/disclosures")
+
+ATTACHMENT_CSP = "sandbox; default-src 'none'"
+MAX_PAGE = 10_000
+
+
+def disclosure_helpers() -> dict[str, Any]:
+    return {
+        "render_markdown": render_markdown,
+        "scope_names": SCOPE_NAMES,
+        "period_names": PERIOD_NAMES,
+        "local_date": _local_date,
+        "local_time": _local_time,
+    }
+
+
+def _local_date(value) -> str:
+    if value is None:
+        return ""
+    if hasattr(value, "astimezone"):
+        value = value.astimezone(runtime.local_zone()).date()
+    return value.isoformat()
+
+
+def _local_time(value) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(runtime.local_zone()).strftime("%Y-%m-%d %H:%M")
+
+
+@bp.after_request
+def vary_by_reader(response: Response) -> Response:
+    # Pages differ by reader when reader sign-in is on: no shared cache may mix them up.
+    headers = reader_headers()
+    if headers:
+        response.vary.update(headers)
+        response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+def _filters_from_request(session) -> tuple[FilterForm, service.Filters, dict[str, str]]:
+    reader = current_reader()
+    form = FilterForm(formdata=request.args)
+    lang = current_language()
+    categories = service.list_categories(session, active_only=False)
+    units = list(session.scalars(select(Unit).order_by(Unit.code)))
+    form.category.choices = [("", "—")] + [(c.code, c.name(lang)) for c in categories]
+    form.unit.choices = [("", "—")] + [(u.code, u.name(lang)) for u in units]
+    form.period.choices = [("", "—")] + [
+        (key, key) for key in service.period_keys_in_use(session, reader)
+    ]
+    form.year.choices = [("", "—")] + [
+        (str(y), str(y)) for y in service.years_in_use(session, reader)
+    ]
+    filters = service.Filters()
+    args: dict[str, str] = {}
+    category_code = request.args.get("category", "")
+    if category_code:
+        filters.category = next((c for c in categories if c.code == category_code), None)
+        if filters.category is None:
+            abort(404)
+        args["category"] = category_code
+    unit_code = request.args.get("unit", "")
+    if unit_code:
+        filters.unit = next((u for u in units if u.code == unit_code), None)
+        if filters.unit is None:
+            abort(404)
+        args["unit"] = unit_code
+    period = request.args.get("period", "")
+    if period:
+        if not PERIOD_KEY_RE.match(period):
+            abort(404)
+        filters.period_key = period
+        args["period"] = period
+    year = request.args.get("year", "")
+    if year:
+        if not year.isdigit() or not 1900 < int(year) < 3000:
+            abort(404)
+        filters.year = int(year)
+        args["year"] = year
+    return form, filters, args
+
+
+@bp.get("/")
+def index():
+    session = get_session()
+    runtime.publish_due_on_read(session)
+    form, filters, args = _filters_from_request(session)
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
+    per_page = current_app.config["PAGE_SIZE"]
+    items, total = service.list_public(
+        session, current_reader(), filters, page=page, per_page=per_page
+    )
+    pages = max(1, (total + per_page - 1) // per_page)
+    return render_template(
+        "disclosures/index.html",
+        form=form,
+        items=items,
+        total=total,
+        page=page,
+        pages=pages,
+        args=args,
+    )
+
+
+def _readable_or_404(disclosure_id: int) -> Disclosure:
+    session = get_session()
+    runtime.publish_due_on_read(session)
+    disclosure = service.get_readable(session, current_reader(), disclosure_id)
+    if disclosure is None:
+        abort(404)
+    return disclosure
+
+
+def _current_attachments(disclosure: Disclosure) -> list[DisclosureAttachment]:
+    if disclosure.public_state != PublicState.published:
+        return []
+    ids = set(service.revision_attachment_ids(disclosure.revisions[-1]))
+    return [a for a in disclosure.attachments if a.id in ids]
+
+
+@bp.route("/<int:disclosure_id>", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_QUESTIONS"], methods=["POST"])
+def detail(disclosure_id: int):
+    disclosure = _readable_or_404(disclosure_id)
+    session = get_session()
+    form = QuestionForm()
+    question_error = None
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            service.ask_question(session, disclosure, form.body.data, runtime.today())
+        except service.DisclosureError as exc:
+            question_error = exc.message
+        else:
+            session.commit()
+            return redirect(
+                url_for(".detail", disclosure_id=disclosure.id, asked=1, _anchor="questions")
+            )
+    status = 400 if request.method == "POST" else 200
+    return render_template(
+        "disclosures/detail.html",
+        d=disclosure,
+        revision=disclosure.revisions[-1],
+        attachments=_current_attachments(disclosure),
+        questions=service.published_questions(session, disclosure),
+        form=form,
+        question_error=question_error,
+        asked=request.args.get("asked") == "1",
+        checkpoint=disclosure_log.latest_checkpoint(session),
+    ), status
+
+
+@bp.get("/<int:disclosure_id>/history")
+def history(disclosure_id: int):
+    disclosure = _readable_or_404(disclosure_id)
+    revisions = list(disclosure.revisions)
+    entries = []
+    for index, revision in enumerate(revisions):
+        previous = revisions[index - 1] if index else None
+        diff = None
+        if previous is not None and revision.action == Action.amend:
+            diff = {
+                "title": diff_html(previous.title, revision.title),
+                "body": diff_html(previous.body, revision.body),
+            }
+        entries.append({"revision": revision, "previous": previous, "diff": diff})
+    return render_template(
+        "disclosures/history.html", d=disclosure, entries=list(reversed(entries))
+    )
+
+
+@bp.get("/<int:disclosure_id>/print")
+def print_view(disclosure_id: int):
+    disclosure = _readable_or_404(disclosure_id)
+    session = get_session()
+    return render_template(
+        "disclosures/print.html",
+        d=disclosure,
+        revision=disclosure.revisions[-1],
+        attachments=_current_attachments(disclosure),
+        permalink=runtime.public_url(url_for(".detail", disclosure_id=disclosure.id)),
+        checkpoint=disclosure_log.latest_checkpoint(session),
+    )
+
+
+@bp.get("/<int:disclosure_id>/qr.svg")
+def qr_code(disclosure_id: int):
+    disclosure = _readable_or_404(disclosure_id)
+    url = runtime.public_url(url_for(".detail", disclosure_id=disclosure.id))
+    buffer = io.BytesIO()
+    segno.make(url, error="m").save(buffer, kind="svg", scale=4, border=2, xmldecl=False)
+    response = Response(buffer.getvalue(), mimetype="image/svg+xml")
+    response.headers["Content-Security-Policy"] = ATTACHMENT_CSP
+    return response
+
+
+@bp.get("/<int:disclosure_id>/attachments/<int:attachment_id>")
+def attachment(disclosure_id: int, attachment_id: int):
+    disclosure = _readable_or_404(disclosure_id)
+    found = next((a for a in _current_attachments(disclosure) if a.id == attachment_id), None)
+    if found is None:
+        abort(404)
+    return send_attachment(found)
+
+
+def send_attachment(found: DisclosureAttachment) -> Response:
+    """Serve an attachment so that no browser runs or sniffs it as a page of this site."""
+    try:
+        stream = runtime.blob_store().open(found.blob_key)
+    except BlobError:
+        abort(404)
+    inline = is_inline(found)
+    response = send_file(
+        stream,
+        mimetype=found.content_type,
+        as_attachment=not inline,
+        download_name=found.filename,
+        max_age=0,
+        etag=found.sha256,
+    )
+    response.headers["Content-Security-Policy"] = ATTACHMENT_CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if inline:
+        # send_file leaves out the header for inline; a name still helps "save as".
+        response.headers.set("Content-Disposition", "inline", filename=found.filename)
+    return response
+
+
+@bp.get("/feed.atom")
+def feed():
+    session = get_session()
+    runtime.publish_due_on_read(session)
+    _form, filters, args = _filters_from_request(session)
+    items, _total = service.list_public(session, current_reader(), filters, page=1, per_page=50)
+    body = render_template(
+        "disclosures/feed.atom.xml",
+        items=items,
+        feed_url=runtime.public_url(url_for(".feed", **args)),
+        index_url=runtime.public_url(url_for(".index", **args)),
+        base_url=runtime.public_url(""),
+        updated=max(
+            (d.retracted_at or d.revised_at or d.published_at for d in items), default=None
+        ),
+    )
+    return Response(body, mimetype="application/atom+xml")
+
+
+@bp.get("/catalogue/")
+def catalogue_units():
+    session = get_session()
+    roots = list(session.scalars(select(Unit).where(Unit.parent_id.is_(None))))
+    return render_template("disclosures/catalogue_units.html", roots=roots)
+
+
+@bp.get("/catalogue/<code>")
+def catalogue(code: str):
+    session = get_session()
+    runtime.publish_due_on_read(session)
+    unit = service.unit_by_code(session, code)
+    if unit is None:
+        abort(404)
+    statuses = service.catalogue_status(
+        session, runtime.today(), unit=unit, reader=current_reader()
+    )
+    return render_template(
+        "disclosures/catalogue.html",
+        unit=unit,
+        statuses=statuses,
+        link_for=lambda disclosure_id: url_for(".detail", disclosure_id=disclosure_id),
+    )
+
+
+def latest_for_home(limit: int = 8) -> list[Disclosure]:
+    session = get_session()
+    runtime.publish_due_on_read(session)
+    items, _total = service.list_public(session, current_reader(), page=1, per_page=limit)
+    return items
+
+
+def revision_attachments(revision: DisclosureRevision) -> list[dict[str, Any]]:
+    return [
+        {"id": row[0], "filename": row[1], "sha256": row[2]}
+        for row in json.loads(revision.attachments_json or "[]")
+    ]

@@ -1,0 +1,205 @@
+"""Demo disclosures: every category, revisions, a retraction, an overdue periodic item,
+attachments and answered questions. Everything here is invented."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import Period, Scope, StaffUser, Unit
+from app.services import disclosures as service
+from app.services.attachments import add_attachment
+from app.services.blobs import BlobStore
+from app.services.periods import period_range, periods_between
+
+DEMO_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
+DEMO_CSV = "序号,项目,金额（万元）\n1,除尘设备,128.6\n2,安装调试,12.4\n".encode()
+
+# category, unit, scope, days ago, title, body, period
+ITEMS: list[tuple[str, str, Scope, int, str, str, str | None]] = [
+    ("major-decisions", "CHM", Scope.everyone, 200,
+     "关于新建年产5000吨精细化工生产线项目的决策公告",
+     "## 决策事项\n\n经公司党委会前置研究、董事会审议，决定新建年产5000吨精细化工生产线。\n\n"
+     "- 总投资：3.2亿元\n- 建设周期：18个月\n- 资金来源：自有资金与银行贷款\n\n"
+     "如有意见，请在本页提问。", None),
+    ("budget-accounts", "GRP", Scope.everyone, 150, "集团2025年度财务预算执行情况",
+     "| 项目 | 预算（亿元） | 执行（亿元） |\n| --- | --- | --- |\n| 营业收入 | 48.0 | 46.7 |\n"
+     "| 利润总额 | 3.1 | 3.3 |\n\n执行率总体符合预期。", "2025"),
+    ("procurement", "MCH-PUR", Scope.everyone, 120, "铸造车间除尘设备采购招标结果公示",
+     "经公开招标，**华北环保设备有限公司**中标，中标金额 **128.6万元**。\n\n"
+     "公示期5个工作日。对结果有异议的，可向采购部书面提出。", None),
+    ("pay-welfare", "GRP", Scope.everyone, 100, "关于调整企业年金缴费比例的通知",
+     "自2026年1月1日起，企业年金单位缴费比例由6%调整为7%，个人缴费比例保持2%不变。", None),
+    ("work-safety", "MCH", Scope.everyone, 60, "2026年第一季度安全生产情况通报",
+     "第一季度未发生一般及以上生产安全事故。\n\n1. 开展隐患排查42次\n2. 整改隐患117项\n"
+     "3. 组织应急演练3次", "2026-Q1"),
+    ("workers-congress", "GRP", Scope.everyone, 90, "集团第三届职工代表大会第二次会议决议",
+     "大会审议通过了《2026年工作报告》《职工福利费使用方案》和《集体合同（草案）》。", None),
+    ("party-decisions", "GRP", Scope.everyone, 80, "关于落实上级党委安全生产工作部署的情况",
+     "集团党委制定了22条具体措施，已完成19条，其余3条正在推进。", None),
+    ("organisation-life", "MCH", Scope.unit, 40, "机械公司党支部2026年组织生活会情况",
+     "各党支部于3月召开组织生活会，开展批评与自我批评，查摆问题36条。", None),
+    ("elections", "CHM", Scope.everyone, 70, "精细化工公司党委换届选举结果公告",
+     "经党员大会选举产生新一届党委委员7名，其中书记1名、副书记1名。", None),
+    ("member-admission", "MCH-W1", Scope.everyone, 30, "发展党员公示（铸造车间）",
+     "拟发展预备党员：王建国（铸造车间工段长）。公示期7天。", None),
+    ("member-appraisal", "GRP", Scope.party, 50, "2025年度民主评议党员结果",
+     "参评党员412名，评为优秀的62名，合格的348名，基本合格的2名。", "2025"),
+    ("party-dues", "GRP", Scope.party, 45, "2025年度党费收缴和使用情况",
+     "全年收缴党费86.4万元，按规定上缴34.6万元，留存部分用于党员教育培训和慰问困难党员。",
+     "2025"),
+    ("conduct-problems", "GRP", Scope.everyone, 35, "关于公务用车专项整治发现问题的整改情况",
+     "专项整治发现问题5个，已全部整改，收回违规使用车辆2辆。", None),
+    ("discipline-outcomes", "GRP", Scope.everyone, 25, "2025年度执纪问责情况通报",
+     "全年立案4件，给予党纪处分3人、政务处分2人，问责领导干部1人。", "2025"),
+    ("pay-welfare", "CHM", Scope.everyone, 20, "Notice on the 2026 canteen meal subsidy",
+     "From 1 April 2026 the canteen meal subsidy rises from **12 yuan** to **15 yuan** per "
+     "working day for every employee of Huaxia Fine Chemicals.", None),
+]  # fmt: skip
+
+
+def _user(session: Session, username: str) -> StaffUser | None:
+    return session.scalar(select(StaffUser).where(StaffUser.username == username))
+
+
+def _at(today: date, days_ago: int) -> datetime:
+    return datetime.combine(today - timedelta(days=days_ago), time(2, 30), tzinfo=UTC)
+
+
+def load_demo_disclosures(
+    session: Session, blobs: BlobStore | None = None, today: date | None = None
+) -> None:
+    """Add demo disclosures to the demo organisation (after ``load_demo``'s units and staff).
+
+    Attachments are added only when a blob store is given.
+    """
+    today = today or datetime.now(UTC).date()
+    service.ensure_categories(session)
+    categories = {c.code: c for c in service.list_categories(session, active_only=False)}
+    units = {u.code: u for u in session.scalars(select(Unit))}
+    publisher = _user(session, "publisher")
+    approver = _user(session, "approver")
+    made = {}
+    for code, unit, scope, days_ago, title, body, period in ITEMS:
+        fields = service.DraftFields(title, body, categories[code], units[unit], scope, period)
+        made[title[:6]] = service.import_published(
+            session, fields, _at(today, days_ago), author=publisher, approver=approver
+        )
+
+    procurement = made["铸造车间除尘"]
+    if blobs is not None:
+        for name, data in (("招标结果.pdf", DEMO_PDF), ("报价明细.csv", DEMO_CSV)):
+            add_attachment(session, blobs, procurement, publisher, name, io.BytesIO(data), 1 << 20)
+        session.flush()
+    # An amendment: a corrected amount, with its reason and a visible diff.
+    procurement.body = procurement.body.replace("128.6万元", "126.8万元")
+    procurement.reason = "中标金额录入错误，更正为126.8万元。"
+    procurement.work_author_id = publisher.id if publisher else None
+    service.amend(session, procurement, at=_at(today, 118), approver=approver)
+
+    pension = made["关于调整企业"]
+    pension.body += "\n\n补充说明：已退休人员不受本次调整影响。"
+    pension.reason = "补充对退休人员的说明。"
+    service.amend(session, pension, at=_at(today, 95), approver=approver)
+
+    # A retraction: the page becomes a notice with the reason, the history stays.
+    retracted = service.import_published(
+        session,
+        service.DraftFields(
+            "食堂承包商招标结果公示",
+            "经评审，**某餐饮管理公司**中标食堂承包项目。",
+            categories["procurement"],
+            units["CHM"],
+        ),
+        _at(today, 75),
+        author=publisher,
+        approver=approver,
+    )
+    retracted.reason = "评标过程中发现程序瑕疵，招标结果作废，将重新组织招标。"
+    service.retract(session, retracted, at=_at(today, 72), approver=approver)
+
+    # Answered questions (only the date is kept).
+    q = service.ask_question(
+        session, pension, "退休职工的年金待遇会受这次调整影响吗？", today - timedelta(days=97)
+    )
+    if approver:
+        service.answer_question(
+            session, q, approver, "不会。已退休人员按原方案领取。", today - timedelta(days=96)
+        )
+    q2 = service.ask_question(
+        session, procurement, "投标单位一共有几家？", today - timedelta(days=115)
+    )
+    if approver:
+        service.answer_question(
+            session, q2, approver, "共有5家单位投标，3家进入详评。", today - timedelta(days=114)
+        )
+    service.ask_question(session, procurement, "设备什么时候到货？", today - timedelta(days=3))
+
+    _periodic_leaders_expenses(session, categories, units, publisher, approver, today)
+
+    # Work in progress for the console: one waiting for review, one scheduled.
+    if publisher is not None and approver is not None:
+        draft = service.create_draft(
+            session,
+            publisher,
+            service.DraftFields(
+                "2026年职工疗休养安排",
+                "今年疗休养安排在6月至9月，分四批进行。",
+                categories["pay-welfare"],
+                units["GRP"],
+            ),
+        )
+        service.submit_for_review(session, draft, publisher)
+    session.flush()
+
+
+def _periodic_leaders_expenses(session, categories, units, publisher, approver, today) -> None:
+    """Half-yearly leaders' expenses: every period published except the latest one due."""
+    starts_on = date(today.year - 2, 1, 1)
+    entry = service.add_catalogue_entry(
+        session,
+        categories["leaders-expenses"],
+        units["GRP"],
+        Period.half_yearly,
+        30,
+        starts_on,
+    )
+    service.add_catalogue_entry(
+        session, categories["work-safety"], units["MCH"], Period.quarterly, 15, starts_on
+    )
+    keys = periods_between(entry.period, starts_on, today)
+    due = [k for k in keys if period_range(k)[1] + timedelta(days=entry.due_days) < today]
+    for key in due[:-1]:
+        end = period_range(key)[1]
+        service.import_published(
+            session,
+            service.DraftFields(
+                f"集团领导人员履职待遇和业务支出情况（{key}）",
+                "| 项目 | 金额（万元） |\n| --- | --- |\n| 公务用车 | 4.2 |\n"
+                "| 业务招待 | 1.8 |\n| 国内差旅 | 3.5 |\n| 因公出国（境） | 0 |",
+                categories["leaders-expenses"],
+                units["GRP"],
+                Scope.everyone,
+                key,
+            ),
+            datetime.combine(end + timedelta(days=20), time(2, 0), tzinfo=UTC),
+            author=publisher,
+            approver=approver,
+        )
+
+
+def demo_blob_store() -> BlobStore | None:
+    """The app's blob store inside an app context (``portal demo``); none otherwise."""
+    from flask import has_app_context
+
+    from app.disclosures.runtime import blob_store
+
+    return blob_store() if has_app_context() else None

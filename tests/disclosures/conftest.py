@@ -1,0 +1,50 @@
+"""Fixtures for disclosures: service-level access to the shared database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import StaffUser
+from app.services import disclosures as service
+
+
+@pytest.fixture
+def db(console_app):
+    """A function returning a committing session context on the instance's database."""
+
+    @contextmanager
+    def session() -> Iterator[Session]:
+        with console_app.extensions["portal.db"].session() as s:
+            yield s
+
+    return session
+
+
+def staff(session: Session, username: str) -> StaffUser:
+    return session.scalar(select(StaffUser).where(StaffUser.username == username))
+
+
+def draft_fields(session: Session, **overrides) -> service.DraftFields:
+    values = {
+        "title": "测试公开事项",
+        "body": "正文第一段。\n\n正文第二段。",
+        "category": service.category_by_code(session, "procurement"),
+        "unit": service.unit_by_code(session, "MCH"),
+    }
+    values.update(overrides)
+    return service.DraftFields(**values)
+
+
+def publish_item(db, **overrides) -> int:
+    """Draft, submit and approve an item through the service; returns its id."""
+    with db() as session:
+        author = staff(session, "publisher")
+        disclosure = service.create_draft(session, author, draft_fields(session, **overrides))
+        service.submit_for_review(session, disclosure, author)
+        service.approve(session, disclosure, staff(session, "approver"))
+        return disclosure.id

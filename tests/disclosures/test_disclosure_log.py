@@ -1,0 +1,112 @@
+"""The Merkle log: leaves, signed checkpoint, proofs, and `portal log verify`."""
+
+import base64
+import json
+
+from sqlalchemy import text
+
+from app.models import Disclosure, Scope
+from app.services import disclosures as service
+from crypto import tlog
+from tests.disclosures.conftest import draft_fields, publish_item, staff
+
+
+def _b(value):
+    return base64.b64decode(value)
+
+
+def test_checkpoint_is_signed_and_proofs_verify(db, demo, public_app):
+    d_id = publish_item(db, title="日志测试事项")
+    client = public_app.test_client()
+    note = client.get("/log/checkpoint")
+    assert note.status_code == 200 and note.mimetype == "text/plain"
+    vkey = client.get("/log/key").get_data(as_text=True)
+    verifier = tlog.Verifier.from_vkey(vkey)
+    checkpoint = tlog.verify_checkpoint(
+        note.get_data(as_text=True), verifier, public_app.config["LOG_ORIGIN"]
+    )
+    proof = client.get(f"/log/proof/{d_id}").get_json()
+    assert proof["tree_size"] == checkpoint.size
+    for entry in proof["entries"]:
+        leaf = tlog.leaf_hash(entry["record"].encode())
+        assert leaf == _b(entry["leaf_hash"])
+        tlog.verify_inclusion(
+            leaf,
+            entry["index"],
+            checkpoint.size,
+            [_b(p) for p in entry["proof"]],
+            checkpoint.root_hash,
+        )
+        assert json.loads(entry["record"])["title"] == "日志测试事项"
+    old = client.get(f"/log/consistency?from=3&to={checkpoint.size}").get_json()
+    tlog.verify_consistency(
+        3,
+        checkpoint.size,
+        _b(old["from_root"]),
+        checkpoint.root_hash,
+        [_b(p) for p in old["proof"]],
+    )
+    assert client.get("/log/consistency?from=5&to=2").status_code == 400
+
+
+def test_amend_and_retract_append_leaves(db, demo, public_app):
+    d_id = publish_item(db)
+    with db() as session:
+        size = service.disclosure_log.log_size(session)
+        d = session.get(Disclosure, d_id)
+        service.start_amendment(session, d, staff(session, "publisher"))
+        d.body = "新的正文"
+        d.reason = "更正"
+        service.submit_for_review(session, d, staff(session, "publisher"))
+        service.approve(session, d, staff(session, "approver"))
+        service.request_retraction(session, d, staff(session, "publisher"), "撤回原因")
+        service.approve(session, d, staff(session, "approver"))
+        assert service.disclosure_log.log_size(session) == size + 2
+    proof = public_app.test_client().get(f"/log/proof/{d_id}").get_json()
+    assert [e["action"] for e in proof["entries"]] == ["publish", "amend", "retract"]
+
+
+def test_log_verify_passes_then_catches_a_raw_sql_edit(db, demo, console_app, public_app):
+    d_id = publish_item(db, title="不可篡改")
+    public_app.test_client().get("/log/checkpoint")  # sign a checkpoint
+    runner = console_app.test_cli_runner()
+    ok = runner.invoke(args=["log", "verify"])
+    assert ok.exit_code == 0, ok.output
+    assert "Disclosure log OK" in ok.output
+    engine = console_app.extensions["portal.db"].engine
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE disclosure_revisions SET body = 'tampered' WHERE disclosure_id = :id"),
+            {"id": d_id},
+        )
+    bad = runner.invoke(args=["log", "verify"])
+    assert bad.exit_code != 0
+    assert f"disclosure {d_id}, revision 1" in bad.output
+    assert "no longer matches its leaf" in bad.output
+
+
+def test_log_verify_catches_a_rewritten_leaf_hash(db, demo, console_app, public_app):
+    d_id = publish_item(db)
+    public_app.test_client().get("/log/checkpoint")
+    with db() as session:
+        d = session.get(Disclosure, d_id)
+        revision = d.revisions[0]
+        revision.title = "换掉的标题"
+        revision.leaf_hash = tlog.leaf_hash(service.disclosure_log.canonical_record(revision)).hex()
+        d.public_title = "换掉的标题"
+    bad = console_app.test_cli_runner().invoke(args=["log", "verify"])
+    assert bad.exit_code != 0
+    assert "no longer hash to the signed root" in bad.output
+
+
+def test_restricted_items_show_no_title_in_the_log(db, demo, public_app):
+    with db() as session:
+        fields = draft_fields(session, title="党员专属标题", scope=Scope.party)
+        d = service.create_draft(session, staff(session, "publisher"), fields)
+        service.submit_for_review(session, d, staff(session, "publisher"))
+        service.approve(session, d, staff(session, "approver"))
+        d_id = d.id
+    client = public_app.test_client()
+    page = client.get("/log/").get_data(as_text=True)
+    assert "党员专属标题" not in page
+    assert client.get(f"/log/proof/{d_id}").status_code == 404

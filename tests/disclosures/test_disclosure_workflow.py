@@ -1,0 +1,141 @@
+"""The review workflow: draft, submit, return, approve, schedule; every step recorded."""
+
+from datetime import timedelta
+
+import pytest
+
+from app.db import utcnow
+from app.models import Disclosure, PublicState, WorkState
+from app.services import disclosures as service
+from tests.disclosures.conftest import draft_fields, publish_item, staff
+
+
+def test_draft_submit_return_approve_records_every_step(db, demo):
+    with db() as session:
+        author = staff(session, "publisher")
+        approver = staff(session, "approver")
+        d = service.create_draft(session, author, draft_fields(session))
+        service.submit_for_review(session, d, author)
+        service.return_for_changes(session, d, approver, "请补充中标金额")
+        assert d.work_state == WorkState.returned
+        fields = draft_fields(session, body="中标金额100万元。")
+        service.update_draft(session, d, author, fields)
+        service.submit_for_review(session, d, author)
+        revision = service.approve(session, d, approver, "同意")
+        assert revision is not None and revision.number == 1 and revision.log_index >= 0
+        assert d.public_state == PublicState.published and d.work_state == WorkState.none
+        actions = [(s.action, s.actor.username if s.actor else None) for s in d.steps]
+        assert actions == [
+            ("created", "publisher"),
+            ("submitted", "publisher"),
+            ("returned", "approver"),
+            ("edited", "publisher"),
+            ("submitted", "publisher"),
+            ("approved", "approver"),
+            ("published", "approver"),
+        ]
+        assert all(s.at is not None for s in d.steps)
+        assert "中标金额100万元" in d.search_text
+
+
+def test_author_cannot_approve_own_draft(db, demo):
+    with db() as session:
+        # An approver who also drafts: give the approver the publisher role for this test.
+        author = staff(session, "publisher")
+        d = service.create_draft(session, author, draft_fields(session))
+        service.submit_for_review(session, d, author)
+        with pytest.raises(service.NotAllowed):
+            service.approve(session, d, author)
+        with pytest.raises(service.NotAllowed):
+            service.return_for_changes(session, d, author, "x")
+
+
+def test_publisher_of_a_subsidiary_cannot_draft_for_the_group(db, demo):
+    with db() as session, pytest.raises(service.NotAllowed):
+        service.create_draft(
+            session,
+            staff(session, "mch.publisher"),
+            draft_fields(session, unit=service.unit_by_code(session, "GRP")),
+        )
+
+
+def test_scheduled_item_is_published_when_due(db, demo, public_app):
+    with db() as session:
+        author = staff(session, "publisher")
+        d = service.create_draft(
+            session,
+            author,
+            draft_fields(session, title="定时发布事项", scheduled_at=utcnow() + timedelta(hours=1)),
+        )
+        service.submit_for_review(session, d, author)
+        assert service.approve(session, d, staff(session, "approver")) is None
+        assert d.work_state == WorkState.scheduled
+        d_id = d.id
+    client = public_app.test_client()
+    assert client.get(f"/disclosures/{d_id}").status_code == 404
+    with db() as session:
+        assert service.publish_due(session, utcnow() + timedelta(hours=2))
+        d = session.get(Disclosure, d_id)
+        assert d.public_state == PublicState.published
+        assert [s.action for s in d.steps][-2:] == ["scheduled", "published"]
+
+
+def test_scheduled_item_is_published_lazily_on_read(db, demo, public_app):
+    with db() as session:
+        author = staff(session, "publisher")
+        d = service.create_draft(session, author, draft_fields(session, title="即将发布"))
+        service.submit_for_review(session, d, author)
+        d.scheduled_at = utcnow() + timedelta(hours=1)
+        service.approve(session, d, staff(session, "approver"))
+        d.scheduled_at = utcnow() - timedelta(seconds=1)  # the time has come
+        d_id = d.id
+    response = public_app.test_client().get(f"/disclosures/{d_id}")
+    assert response.status_code == 200
+    assert "即将发布" in response.get_data(as_text=True)
+
+
+def test_publish_due_command(db, demo, console_app):
+    with db() as session:
+        author = staff(session, "publisher")
+        d = service.create_draft(session, author, draft_fields(session))
+        service.submit_for_review(session, d, author)
+        d.scheduled_at = utcnow() + timedelta(hours=1)
+        service.approve(session, d, staff(session, "approver"))
+        d.scheduled_at = utcnow() - timedelta(minutes=1)
+    result = console_app.test_cli_runner().invoke(args=["disclosures", "publish-due"])
+    assert result.exit_code == 0, result.output
+    assert "Published 1" in result.output
+
+
+def test_amend_and_retract_need_review_and_reason(db, demo):
+    d_id = publish_item(db)
+    with db() as session:
+        d = session.get(Disclosure, d_id)
+        author = staff(session, "publisher")
+        approver = staff(session, "approver")
+        service.start_amendment(session, d, author)
+        fields = draft_fields(session, body="正文第一段（修订）。\n\n正文第二段。")
+        service.update_draft(session, d, author, fields, reason="")
+        with pytest.raises(service.DisclosureError):
+            service.submit_for_review(session, d, author)
+        service.update_draft(session, d, author, fields, reason="更正笔误")
+        service.submit_for_review(session, d, author)
+        revision = service.approve(session, d, approver)
+        assert revision.number == 2 and revision.reason == "更正笔误"
+        with pytest.raises(service.DisclosureError):
+            service.request_retraction(session, d, author, "  ")
+        service.request_retraction(session, d, author, "信息有误")
+        service.approve(session, d, approver)
+        assert d.public_state == PublicState.retracted
+        assert [r.action.value for r in d.revisions] == ["publish", "amend", "retract"]
+        assert d.search_text == ""
+
+
+def test_import_published_keeps_the_given_date(db, demo):
+    from datetime import UTC, datetime
+
+    when = datetime(2019, 6, 30, 8, 0, tzinfo=UTC)
+    with db() as session:
+        d = service.import_published(session, draft_fields(session, title="历史事项"), when)
+        assert d.published_at == when
+        assert d.revisions[0].published_at == when
