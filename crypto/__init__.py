@@ -1,0 +1,106 @@
+"""Crypto for the portal: age envelopes, sealed keys, recovery shares, receipts, tlog.
+
+Pure library: standard library, ``cryptography`` and ``shamir_mnemonic`` only.
+"""
+
+from crypto import tlog
+from crypto.age import (
+    Decryptor,
+    EncryptWriter,
+    decrypt,
+    decrypt_bytes,
+    decrypt_stream,
+    encrypt,
+    encrypt_bytes,
+    encrypt_stream,
+    rewrap,
+)
+from crypto.errors import (
+    ArmorError,
+    BadPassphrase,
+    CryptoError,
+    HeaderError,
+    HmacError,
+    KeyFormatError,
+    NoIdentityMatch,
+    PayloadError,
+    ProofError,
+    ReceiptCodeError,
+    ShareError,
+    WorkFactorError,
+)
+from crypto.keys import (
+    ScryptIdentity,
+    ScryptRecipient,
+    X25519Identity,
+    X25519Recipient,
+    parse_identities_file,
+    parse_identity,
+    parse_recipient,
+    parse_recipients_file,
+)
+from crypto.receipts import (
+    Receipt,
+    ReceiptParams,
+    derive_receipt,
+    format_receipt_code,
+    new_receipt_code,
+    parse_receipt_code,
+)
+from crypto.sealing import (
+    SealedIdentity,
+    SealParams,
+    seal_identity,
+    unseal_identity,
+    unwrap_for_session,
+    wrap_for_session,
+)
+from crypto.shares import combine_shares, recover_secret, split_identity
+
+__all__ = [
+    "ArmorError",
+    "BadPassphrase",
+    "CryptoError",
+    "Decryptor",
+    "EncryptWriter",
+    "HeaderError",
+    "HmacError",
+    "KeyFormatError",
+    "NoIdentityMatch",
+    "PayloadError",
+    "ProofError",
+    "Receipt",
+    "ReceiptCodeError",
+    "ReceiptParams",
+    "ScryptIdentity",
+    "ScryptRecipient",
+    "SealParams",
+    "SealedIdentity",
+    "ShareError",
+    "WorkFactorError",
+    "X25519Identity",
+    "X25519Recipient",
+    "combine_shares",
+    "decrypt",
+    "decrypt_bytes",
+    "decrypt_stream",
+    "derive_receipt",
+    "encrypt",
+    "encrypt_bytes",
+    "encrypt_stream",
+    "format_receipt_code",
+    "new_receipt_code",
+    "parse_identities_file",
+    "parse_identity",
+    "parse_receipt_code",
+    "parse_recipient",
+    "parse_recipients_file",
+    "recover_secret",
+    "rewrap",
+    "seal_identity",
+    "split_identity",
+    "tlog",
+    "unseal_identity",
+    "unwrap_for_session",
+    "wrap_for_session",
+]

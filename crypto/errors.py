@@ -1,0 +1,53 @@
+"""Typed errors of the crypto package.
+
+Each stage of opening an age file has its own class, so callers (and the CLI) can say
+which stage failed without parsing messages.
+"""
+
+
+class CryptoError(Exception):
+    """Base class of every error raised on purpose by this package."""
+
+
+class KeyFormatError(CryptoError, ValueError):
+    """A key string (recipient or identity) is not well formed."""
+
+
+class ArmorError(CryptoError):
+    """The ASCII armor around an age file is malformed."""
+
+
+class HeaderError(CryptoError):
+    """The age header cannot be parsed or is invalid."""
+
+
+class WorkFactorError(HeaderError):
+    """An scrypt stanza asks for more work than the caller allows."""
+
+
+class NoIdentityMatch(CryptoError):
+    """The header is valid but none of the identities opens any stanza."""
+
+
+class HmacError(CryptoError):
+    """A file key was unwrapped but the header MAC does not verify."""
+
+
+class PayloadError(CryptoError):
+    """The encrypted payload is damaged, truncated or has trailing data."""
+
+
+class BadPassphrase(CryptoError):
+    """The passphrase does not open the sealed identity."""
+
+
+class ShareError(CryptoError):
+    """Recovery shares cannot be combined; the message says what to do."""
+
+
+class ProofError(CryptoError):
+    """A Merkle proof or a signed checkpoint does not verify."""
+
+
+class ReceiptCodeError(CryptoError, ValueError):
+    """Text entered as a receipt code is not a valid code."""

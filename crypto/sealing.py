@@ -1,0 +1,120 @@
+"""Sealed identities: an X25519 identity kept at rest under a passphrase.
+
+The sealed form is an armored age file with a single scrypt stanza holding the
+identity line, so it can also be opened with ``age -d`` in an emergency. The public
+key is stored next to it: it can be shown and used without the passphrase, and the
+unsealed key is checked against it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+from crypto.age import decrypt_bytes, encrypt_bytes
+from crypto.errors import BadPassphrase, CryptoError, KeyFormatError, NoIdentityMatch
+from crypto.keys import (
+    DEFAULT_MAX_SCRYPT_LOG_N,
+    ScryptIdentity,
+    ScryptRecipient,
+    X25519Identity,
+    X25519Recipient,
+)
+
+_PUBLIC_KEY_PREFIX = "# public key: "
+_SESSION_LABEL = b"soe-portal/session-wrapped-identity/v1"
+
+
+@dataclass(frozen=True)
+class SealParams:
+    """scrypt cost of sealing: log2 N with r=8, p=1 (N=2^18 needs 256 MiB, ~1 s).
+
+    Lower only explicitly, in tests: ``SealParams(log_n=10)``.
+    """
+
+    log_n: int = 18
+    max_log_n: int = DEFAULT_MAX_SCRYPT_LOG_N
+
+
+DEFAULT_SEAL_PARAMS = SealParams()
+
+
+@dataclass(frozen=True)
+class SealedIdentity:
+    """A sealed identity: its public key (usable without the passphrase) and the blob."""
+
+    recipient: X25519Recipient
+    blob: bytes
+
+    def dumps(self) -> str:
+        """Text form: a ``# public key:`` line followed by the armored age file."""
+        return f"{_PUBLIC_KEY_PREFIX}{self.recipient}\n{self.blob.decode('ascii')}"
+
+    @classmethod
+    def loads(cls, text: str) -> SealedIdentity:
+        """Parse the text form written by :meth:`dumps`."""
+        first, _, rest = text.partition("\n")
+        if not first.startswith(_PUBLIC_KEY_PREFIX) or not rest:
+            raise KeyFormatError("sealed identity must start with a public key line")
+        recipient = X25519Recipient.parse(first.removeprefix(_PUBLIC_KEY_PREFIX))
+        return cls(recipient, rest.encode("ascii"))
+
+
+def seal_identity(
+    identity: X25519Identity, passphrase: str, params: SealParams = DEFAULT_SEAL_PARAMS
+) -> SealedIdentity:
+    """Seal ``identity`` under ``passphrase`` with scrypt (cost from ``params``)."""
+    if not passphrase:
+        raise ValueError("an empty passphrase cannot seal a key")
+    blob = encrypt_bytes(
+        f"{identity}\n".encode("ascii"),
+        [ScryptRecipient(passphrase, log_n=params.log_n)],
+        armor=True,
+    )
+    return SealedIdentity(identity.recipient, blob)
+
+
+def unseal_identity(
+    sealed: SealedIdentity, passphrase: str, params: SealParams = DEFAULT_SEAL_PARAMS
+) -> X25519Identity:
+    """Open a sealed identity; a wrong passphrase raises BadPassphrase and nothing else.
+
+    A blob asking for more scrypt work than ``params.max_log_n`` is refused unopened.
+    """
+    try:
+        plaintext = decrypt_bytes(sealed.blob, [ScryptIdentity(passphrase, params.max_log_n)])
+    except NoIdentityMatch:
+        raise BadPassphrase("wrong passphrase") from None
+    try:
+        identity = X25519Identity.parse(plaintext.decode("ascii"))
+    except (UnicodeDecodeError, KeyFormatError):
+        raise CryptoError("sealed identity is corrupt") from None
+    if identity.recipient != sealed.recipient:
+        raise CryptoError("sealed identity does not match its public key")
+    return identity
+
+
+def wrap_for_session(identity: X25519Identity) -> tuple[bytes, bytes]:
+    """Wrap an unsealed identity under a fresh random token: returns (token, wrapped).
+
+    The server keeps ``wrapped``; only the browser session keeps ``token``, so the
+    unsealed key works across server processes and dies with the session.
+    """
+    token = ChaCha20Poly1305.generate_key()
+    nonce = os.urandom(12)
+    sealed = ChaCha20Poly1305(token).encrypt(nonce, identity.secret_bytes, _SESSION_LABEL)
+    return token, nonce + sealed
+
+
+def unwrap_for_session(wrapped: bytes, token: bytes) -> X25519Identity:
+    """Reverse :func:`wrap_for_session`; a wrong token or changed blob raises CryptoError."""
+    if len(token) != 32 or len(wrapped) != 12 + 32 + 16:
+        raise CryptoError("session key material is malformed")
+    try:
+        secret = ChaCha20Poly1305(token).decrypt(wrapped[:12], wrapped[12:], _SESSION_LABEL)
+    except InvalidTag:
+        raise CryptoError("session key does not open the wrapped identity") from None
+    return X25519Identity(secret)

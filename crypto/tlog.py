@@ -1,0 +1,330 @@
+"""Transparency log: RFC 6962 / RFC 9162 Merkle trees, proofs and signed checkpoints.
+
+Leaves are hashed as SHA-256(0x00 || data) and nodes as SHA-256(0x01 || left || right).
+Proof generation takes the leaf hashes either as a sequence or as a callable
+``leaves(start, end)`` returning the hashes of leaves [start, end), so the caller can
+fetch them from storage; each proof touches every leaf at most once (O(n)).
+Checkpoints use the C2SP tlog-checkpoint format in a C2SP signed note with Ed25519.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from crypto.errors import ProofError
+
+HASH_SIZE = 32
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+LeafSource = Sequence[bytes] | Callable[[int, int], Sequence[bytes]]
+_ED25519 = b"\x01"
+_SIGNATURE_PREFIX = "\u2014 "  # em dash and a space
+
+
+def leaf_hash(data: bytes) -> bytes:
+    """RFC 6962 leaf hash: SHA-256(0x00 || data)."""
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """RFC 6962 interior node hash: SHA-256(0x01 || left || right)."""
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _hashes_root(hashes: Sequence[bytes]) -> bytes:
+    """Root over leaf hashes, level by level (same tree as the RFC's recursive split)."""
+    if not hashes:
+        return EMPTY_ROOT
+    level = list(hashes)
+    while len(level) > 1:
+        paired = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            paired.append(level[-1])
+        level = paired
+    return level[0]
+
+
+def root(leaves: Sequence[bytes]) -> bytes:
+    """Merkle tree hash of raw leaf data (entries, not hashes)."""
+    return _hashes_root([leaf_hash(d) for d in leaves])
+
+
+def root_from_hashes(leaf_hashes: Sequence[bytes]) -> bytes:
+    """Merkle tree hash from already hashed leaves."""
+    return _hashes_root(leaf_hashes)
+
+
+def _fetch(leaves: LeafSource) -> Callable[[int, int], bytes]:
+    if callable(leaves):
+        return lambda start, end: _hashes_root(leaves(start, end))  # type: ignore[call-arg]
+    return lambda start, end: _hashes_root(leaves[start:end])
+
+
+def _split(n: int) -> int:
+    """Largest power of two smaller than n (n >= 2)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def inclusion_proof(index: int, size: int, leaves: LeafSource) -> list[bytes]:
+    """Audit path for leaf ``index`` in the tree of the first ``size`` leaves (RFC 9162 2.1.3.1)."""
+    if not 0 <= index < size:
+        raise ValueError("leaf index outside the tree")
+    subtree = _fetch(leaves)
+    path: list[bytes] = []
+    start, end = 0, size
+    while end - start > 1:
+        k = _split(end - start)
+        if index < start + k:
+            path.append(subtree(start + k, end))
+            end = start + k
+        else:
+            path.append(subtree(start, start + k))
+            start += k
+    path.reverse()  # deepest sibling first
+    return path
+
+
+def consistency_proof(old_size: int, new_size: int, leaves: LeafSource) -> list[bytes]:
+    """Proof that the tree of ``old_size`` leaves is a prefix of ``new_size`` (RFC 9162 2.1.4.1)."""
+    if not 0 <= old_size <= new_size:
+        raise ValueError("sizes out of order")
+    if old_size == 0 or old_size == new_size:
+        return []
+    subtree = _fetch(leaves)
+    proof: list[bytes] = []
+    start, end, complete = 0, new_size, True
+    while old_size != end:
+        k = _split(end - start)
+        if old_size - start <= k:
+            proof.append(subtree(start + k, end))
+            end = start + k
+        else:
+            proof.append(subtree(start, start + k))
+            start += k
+            complete = False
+    if not complete:
+        proof.append(subtree(start, end))
+    proof.reverse()
+    return proof
+
+
+def verify_inclusion(
+    leaf: bytes, index: int, size: int, proof: Sequence[bytes], root_hash: bytes
+) -> None:
+    """Check an inclusion proof for a leaf hash (RFC 9162 2.1.3.2); raise ProofError if bad."""
+    if not 0 <= index < size:
+        raise ProofError("leaf index outside the tree")
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            raise ProofError("inclusion proof too long")
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0 or r != root_hash:
+        raise ProofError("inclusion proof does not match the root")
+
+
+def verify_consistency(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> None:
+    """Check a consistency proof (RFC 9162 2.1.4.2); raise ProofError if bad."""
+    if not 0 <= old_size <= new_size:
+        raise ProofError("sizes out of order")
+    if old_size == new_size:
+        if proof or old_root != new_root:
+            raise ProofError("equal sizes need equal roots and an empty proof")
+        return
+    if old_size == 0:
+        if proof:
+            raise ProofError("a proof from the empty tree must be empty")
+        return
+    if not proof:
+        raise ProofError("consistency proof is empty")
+    path = list(proof)
+    if old_size & (old_size - 1) == 0:
+        path.insert(0, old_root)
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            raise ProofError("consistency proof too long")
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0 or fr != old_root or sr != new_root:
+        raise ProofError("consistency proof does not match the roots")
+
+
+# --- checkpoints (C2SP tlog-checkpoint in a C2SP signed note) ---
+
+_KEY_NAME = re.compile(r"[^\s+]+")
+_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+
+
+def _key_hash(name: str, public_key: bytes) -> bytes:
+    return hashlib.sha256(name.encode("utf-8") + b"\n" + _ED25519 + public_key).digest()[:4]
+
+
+def _check_name(name: str) -> None:
+    if not _KEY_NAME.fullmatch(name):
+        raise ValueError("key name must be non-empty without spaces or '+'")
+
+
+@dataclass(frozen=True)
+class Verifier:
+    """An Ed25519 note verifier key with its name."""
+
+    name: str
+    public_key: bytes
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+        if len(self.public_key) != 32:
+            raise ValueError("Ed25519 public keys are 32 bytes")
+
+    @property
+    def key_hash(self) -> bytes:
+        """First 4 bytes of SHA-256(name || "\\n" || 0x01 || public key)."""
+        return _key_hash(self.name, self.public_key)
+
+    @property
+    def vkey(self) -> str:
+        """Text form ``<name>+<hash hex>+<base64(0x01 || public key)>``."""
+        encoded = base64.b64encode(_ED25519 + self.public_key).decode()
+        return f"{self.name}+{self.key_hash.hex()}+{encoded}"
+
+    @classmethod
+    def from_vkey(cls, text: str) -> Verifier:
+        """Parse a verifier key in text form, checking its key hash."""
+        try:
+            name, hash_hex, encoded = text.strip().split("+", 2)
+            raw = base64.b64decode(encoded, validate=True)
+            verifier = cls(name, raw[1:])
+            expected = bytes.fromhex(hash_hex)
+        except (ValueError, binascii.Error):
+            raise ProofError("malformed verifier key") from None
+        if raw[:1] != _ED25519 or len(hash_hex) != 8 or expected != verifier.key_hash:
+            raise ProofError("verifier key hash or type does not match")
+        return verifier
+
+
+@dataclass(frozen=True)
+class Signer:
+    """An Ed25519 note signer (the log's private key) with its name."""
+
+    name: str
+    private_key: Ed25519PrivateKey = field(repr=False)
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+
+    @classmethod
+    def generate(cls, name: str) -> Signer:
+        """A new random signer."""
+        return cls(name, Ed25519PrivateKey.generate())
+
+    @property
+    def verifier(self) -> Verifier:
+        """The matching verifier."""
+        return Verifier(self.name, self.private_key.public_key().public_bytes_raw())
+
+    def sign_line(self, text: bytes) -> str:
+        """One signature line for note text ``text``."""
+        signature = self.private_key.sign(text)
+        encoded = base64.b64encode(self.verifier.key_hash + signature).decode()
+        return f"{_SIGNATURE_PREFIX}{self.name} {encoded}\n"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A tree state: origin (log name), size and root hash, plus optional extension lines."""
+
+    origin: str
+    size: int
+    root_hash: bytes
+    extensions: tuple[str, ...] = ()
+
+    def body(self) -> str:
+        """The note text that is signed."""
+        if not self.origin or "\n" in self.origin or len(self.root_hash) != HASH_SIZE:
+            raise ValueError("invalid checkpoint fields")
+        lines = [self.origin, str(self.size), base64.b64encode(self.root_hash).decode()]
+        return "\n".join([*lines, *self.extensions]) + "\n"
+
+    def sign(self, *signers: Signer) -> str:
+        """The signed note: body, a blank line, one signature line per signer."""
+        text = self.body()
+        return text + "\n" + "".join(s.sign_line(text.encode("utf-8")) for s in signers)
+
+
+def _parse_body(text: str) -> Checkpoint:
+    lines = text.split("\n")[:-1]
+    if len(lines) < 3 or not lines[0] or not _DECIMAL.fullmatch(lines[1]):
+        raise ProofError("malformed checkpoint")
+    try:
+        root_hash = base64.b64decode(lines[2], validate=True)
+    except binascii.Error:
+        raise ProofError("malformed checkpoint root hash") from None
+    if len(root_hash) != HASH_SIZE or base64.b64encode(root_hash).decode() != lines[2]:
+        raise ProofError("malformed checkpoint root hash")
+    if any(not line for line in lines[3:]):
+        raise ProofError("empty extension line in checkpoint")
+    return Checkpoint(lines[0], int(lines[1]), root_hash, tuple(lines[3:]))
+
+
+def verify_checkpoint(note: str, verifier: Verifier, origin: str | None = None) -> Checkpoint:
+    """Verify a signed checkpoint note with ``verifier`` and return the checkpoint.
+
+    Raises ProofError unless the note carries a valid signature by ``verifier`` (other
+    signatures are ignored) and, when given, the expected ``origin``.
+    """
+    body, sep, signatures = note.rpartition("\n\n")
+    if not sep or not signatures.endswith("\n") or any(ord(c) < 0x20 and c != "\n" for c in note):
+        raise ProofError("malformed signed note")
+    text = body + "\n"
+    checkpoint = _parse_body(text)
+    if origin is not None and checkpoint.origin != origin:
+        raise ProofError("checkpoint is for another log")
+    public = Ed25519PublicKey.from_public_bytes(verifier.public_key)
+    for line in signatures[:-1].split("\n"):
+        if not line.startswith(_SIGNATURE_PREFIX):
+            raise ProofError("malformed signature line")
+        name, _, encoded = line.removeprefix(_SIGNATURE_PREFIX).partition(" ")
+        try:
+            raw = base64.b64decode(encoded, validate=True)
+        except binascii.Error:
+            raise ProofError("malformed signature line") from None
+        if name != verifier.name or raw[:4] != verifier.key_hash or len(raw) != 68:
+            continue
+        try:
+            public.verify(raw[4:], text.encode("utf-8"))
+        except InvalidSignature:
+            raise ProofError("checkpoint signature does not verify") from None
+        return checkpoint
+    raise ProofError("checkpoint is not signed by the expected key")

@@ -1,0 +1,110 @@
+"""Receipt codes: generation, lenient-but-strict parsing, and the derivation."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from crypto.age import decrypt_bytes, encrypt_bytes
+from crypto.errors import ReceiptCodeError
+from crypto.receipts import (
+    DEFAULT_RECEIPT_PARAMS,
+    ReceiptParams,
+    derive_receipt,
+    new_receipt_code,
+    parse_receipt_code,
+)
+
+WEAK = ReceiptParams(memory_cost_kib=64, iterations=1, lanes=1)
+PEPPER = b"installation-pepper-0123456789"
+
+
+def test_new_codes_are_four_groups_of_four_digits_and_differ() -> None:
+    codes = {new_receipt_code() for _ in range(200)}
+    assert len(codes) == 200
+    assert all(re.fullmatch(r"\d{4} \d{4} \d{4} \d{4}", c) for c in codes)
+    assert all(parse_receipt_code(c) == c.replace(" ", "") for c in codes)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1234 5678 9012 3456",
+        "1234-5678-9012-3456",
+        "1234567890123456",
+        "  1234 5678 9012 3456\n",
+        "１２３４　５６７８　９０１２　３４５６",  # full-width digits and ideographic space
+        "１２３４－５６７８－９０１２－３４５６",  # full-width hyphen-minus
+        "1234\u20105678\u20139012\u22123456",  # hyphen, en dash, minus sign
+        "12 34-56 78 9012 3456",
+    ],
+)
+def test_accepted_spellings(text: str) -> None:
+    assert parse_receipt_code(text) == "1234567890123456"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "1234 5678 9012 345",
+        "1234 5678 9012 34567",
+        "1234 5678 9012 345a",
+        "abcd efgh ijkl mnop",
+        "١٢٣٤ ٥٦٧٨ ٩٠١٢ ٣٤٥٦",  # Arabic-Indic digits
+        "1234 5678 9012 345\u0663",
+        "1234_5678_9012_3456",
+        "1234.5678.9012.3456",
+        "²234 5678 9012 3456",
+    ],
+)
+def test_rejected_spellings(text: str) -> None:
+    with pytest.raises(ReceiptCodeError):
+        parse_receipt_code(text)
+    with pytest.raises(ValueError):
+        parse_receipt_code(text)
+
+
+def test_derivation_is_deterministic_and_accepts_any_spelling() -> None:
+    a = derive_receipt("1234 5678 9012 3456", PEPPER, WEAK)
+    b = derive_receipt("１２３４-５６７８-９０１２-３４５６", PEPPER, WEAK)
+    assert a.lookup_id == b.lookup_id
+    assert a.identity.recipient == b.identity.recipient
+    assert len(a.lookup_id) == 32 and a.lookup_hex == a.lookup_id.hex()
+
+
+def test_outputs_are_independent_and_hide_the_code() -> None:
+    code = "1234 5678 9012 3456"
+    receipt = derive_receipt(code, PEPPER, WEAK)
+    assert receipt.lookup_id != receipt.identity.secret_bytes
+    assert receipt.lookup_id not in bytes(receipt.identity.secret_bytes)
+    assert b"1234567890123456" not in receipt.lookup_id
+    assert receipt.lookup_id.hex() not in str(receipt.identity)
+
+
+def test_code_and_pepper_both_matter() -> None:
+    base = derive_receipt("1234 5678 9012 3456", PEPPER, WEAK)
+    other_code = derive_receipt("1234 5678 9012 3457", PEPPER, WEAK)
+    other_pepper = derive_receipt("1234 5678 9012 3456", PEPPER + b"!", WEAK)
+    for other in (other_code, other_pepper):
+        assert other.lookup_id != base.lookup_id
+        assert other.identity.recipient != base.identity.recipient
+
+
+def test_reply_to_reporter_round_trip() -> None:
+    code = new_receipt_code()
+    reporter = derive_receipt(code, PEPPER, WEAK)
+    reply = encrypt_bytes(b"we received your tip", [reporter.identity.recipient])
+    again = derive_receipt(code, PEPPER, WEAK)
+    assert decrypt_bytes(reply, [again.identity]) == b"we received your tip"
+
+
+def test_default_parameters_are_production_strength() -> None:
+    assert DEFAULT_RECEIPT_PARAMS.memory_cost_kib >= 64 * 1024
+    assert DEFAULT_RECEIPT_PARAMS.iterations >= 3
+
+
+def test_short_pepper_is_refused() -> None:
+    with pytest.raises(ValueError):
+        derive_receipt("1234 5678 9012 3456", b"short", WEAK)
