@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from app.db import get_session
 from app.disclosures import runtime
-from app.disclosures.forms import ActionForm, CatalogueForm, CategoryForm
+from app.disclosures.forms import ActionForm, CatalogueForm, CategoryForm, choice
 from app.i18n import current_language
 from app.models import CatalogueEntry, DisclosureCategory, Domain, Period, Role, Scope, Unit
 from app.security.auth import role_required
@@ -20,9 +20,9 @@ def _catalogue_form() -> CatalogueForm:
     session = get_session()
     lang = current_language()
     form = CatalogueForm(prefix="entry")
-    form.category.choices = [(c.code, c.name(lang)) for c in service.list_categories(session)]
+    form.category.choices = [choice(c.code, c.name(lang)) for c in service.list_categories(session)]
     form.unit.choices = [
-        (u.code, f"{u.name(lang)} ({u.code})")
+        choice(u.code, f"{u.name(lang)} ({u.code})")
         for u in session.scalars(select(Unit).order_by(Unit.code))
     ]
     if form.starts_on.data is None and request.method == "GET":

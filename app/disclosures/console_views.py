@@ -15,6 +15,7 @@ from app.disclosures.forms import (
     DraftForm,
     ReasonForm,
     ReviewForm,
+    choice,
 )
 from app.disclosures.views import send_attachment
 from app.i18n import current_language
@@ -76,10 +77,10 @@ def _fill_choices(form: DraftForm) -> None:
     session = get_session()
     lang = current_language()
     form.category.choices = [
-        (c.code, c.name(lang)) for c in service.list_categories(session, active_only=True)
+        choice(c.code, c.name(lang)) for c in service.list_categories(session, active_only=True)
     ]
     form.unit.choices = [
-        (u.code, f"{u.name(lang)} ({u.code})")
+        choice(u.code, f"{u.name(lang)} ({u.code})")
         for u in service.units_for_staff(session, current_staff())
     ]
 

@@ -21,6 +21,19 @@ from app.models import Period, Scope
 from app.services.disclosures import QUESTION_MAX, QUESTION_MIN, TITLE_MAX
 from app.services.periods import PERIOD_KEY_RE
 
+try:
+    from wtforms.fields.choices import SelectChoice
+except ImportError:  # WTForms before 3.3 takes (value, label) pairs
+
+    def SelectChoice(value: str, label: object = None) -> tuple[str, object]:
+        return (value, label if label is not None else value)
+
+
+def choice(value: str, label: object = None):
+    """One option of a select field, in the form this WTForms version wants."""
+    return SelectChoice(value, label if label is not None else value)
+
+
 SCOPE_NAMES = {
     Scope.everyone: _l("Everyone on the intranet"),
     Scope.unit: _l("The unit and its sub-units"),
@@ -76,13 +89,16 @@ class DraftForm(FlaskForm):
     category = SelectField(
         _l("Category"),
         validators=[InputRequired(message=_l("Choose a category from the list."))],
+        validate_choice=False,  # checked against the database, with the same message
     )
     unit = SelectField(
-        _l("Unit"), validators=[InputRequired(message=_l("Choose a unit from the list."))]
+        _l("Unit"),
+        validators=[InputRequired(message=_l("Choose a unit from the list."))],
+        validate_choice=False,
     )
     scope = SelectField(
         _l("Audience"),
-        choices=[(scope.value, label) for scope, label in SCOPE_NAMES.items()],
+        choices=[choice(scope.value, label) for scope, label in SCOPE_NAMES.items()],
         default=Scope.everyone.value,
     )
     period_key = StringField(
@@ -152,7 +168,8 @@ class CategoryForm(FlaskForm):
         ],
     )
     domain = SelectField(
-        _l("Domain"), choices=[("factory", _l("Factory affairs")), ("party", _l("Party affairs"))]
+        _l("Domain"),
+        choices=[choice("factory", _l("Factory affairs")), choice("party", _l("Party affairs"))],
     )
     name_zh = StringField(_l("Chinese name"), validators=[DataRequired(), Length(max=200)])
     name_en = StringField(_l("English name"), validators=[DataRequired(), Length(max=200)])
@@ -163,7 +180,7 @@ class CatalogueForm(FlaskForm):
     category = SelectField(_l("Category"), validators=[InputRequired()])
     unit = SelectField(_l("Unit"), validators=[InputRequired()])
     period = SelectField(
-        _l("Period"), choices=[(p.value, label) for p, label in PERIOD_NAMES.items()]
+        _l("Period"), choices=[choice(p.value, label) for p, label in PERIOD_NAMES.items()]
     )
     due_days = IntegerField(
         _l("Due, days after the period ends"),
@@ -171,6 +188,6 @@ class CatalogueForm(FlaskForm):
         validators=[InputRequired(), NumberRange(min=0, max=366)],
     )
     scope = SelectField(
-        _l("Audience"), choices=[(scope.value, label) for scope, label in SCOPE_NAMES.items()]
+        _l("Audience"), choices=[choice(scope.value, label) for scope, label in SCOPE_NAMES.items()]
     )
     starts_on = DateField(_l("Owed from"), validators=[InputRequired()])

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from app.db import get_session
 from app.disclosures import runtime
 from app.disclosures.diff import diff_html
-from app.disclosures.forms import PERIOD_NAMES, SCOPE_NAMES, FilterForm, QuestionForm
+from app.disclosures.forms import PERIOD_NAMES, SCOPE_NAMES, FilterForm, QuestionForm, choice
 from app.disclosures.reader import current_reader, reader_headers
 from app.extensions import limiter
 from app.i18n import current_language
@@ -88,13 +88,13 @@ def _filters_from_request(session) -> tuple[FilterForm, service.Filters, dict[st
     lang = current_language()
     categories = service.list_categories(session, active_only=False)
     units = list(session.scalars(select(Unit).order_by(Unit.code)))
-    form.category.choices = [("", "—")] + [(c.code, c.name(lang)) for c in categories]
-    form.unit.choices = [("", "—")] + [(u.code, u.name(lang)) for u in units]
-    form.period.choices = [("", "—")] + [
-        (key, key) for key in service.period_keys_in_use(session, reader)
+    form.category.choices = [choice("", "—")] + [choice(c.code, c.name(lang)) for c in categories]
+    form.unit.choices = [choice("", "—")] + [choice(u.code, u.name(lang)) for u in units]
+    form.period.choices = [choice("", "—")] + [
+        choice(key) for key in service.period_keys_in_use(session, reader)
     ]
-    form.year.choices = [("", "—")] + [
-        (str(y), str(y)) for y in service.years_in_use(session, reader)
+    form.year.choices = [choice("", "—")] + [
+        choice(str(y)) for y in service.years_in_use(session, reader)
     ]
     filters = service.Filters()
     args: dict[str, str] = {}

@@ -48,3 +48,12 @@ def publish_item(db, **overrides) -> int:
         service.submit_for_review(session, disclosure, author)
         service.approve(session, disclosure, staff(session, "approver"))
         return disclosure.id
+
+
+def signed_in(console_app, username: str):
+    """A fresh console client signed in as a demo user."""
+    from tests.conftest import ConsoleAuth
+
+    auth = ConsoleAuth(console_app.test_client())
+    auth.login(username)
+    return auth.client

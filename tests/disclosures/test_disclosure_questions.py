@@ -1,0 +1,62 @@
+"""Workers' questions: anonymous, date only, shown after an answer, rate-limited."""
+
+from sqlalchemy import select
+
+from app.models import DisclosureQuestion, QuestionState
+from tests.conftest import csrf_token
+from tests.disclosures.conftest import publish_item, signed_in
+
+
+def _ask(client, d_id, text):
+    page = client.get(f"/disclosures/{d_id}?lang=en").get_data(as_text=True)
+    return client.post(f"/disclosures/{d_id}", data={"csrf_token": csrf_token(page), "body": text})
+
+
+def test_question_appears_only_after_an_answer(db, demo, public_app, console_app):
+    d_id = publish_item(db)
+    client = public_app.test_client()
+    asked = _ask(client, d_id, "请问中标单位是谁？")
+    assert asked.status_code == 302
+    assert "请问中标单位是谁" not in client.get(f"/disclosures/{d_id}").get_data(as_text=True)
+    with db() as session:
+        question = session.scalar(
+            select(DisclosureQuestion).where(DisclosureQuestion.disclosure_id == d_id)
+        )
+        assert question.state == QuestionState.pending
+        # Only a date is kept: no time, no address, no user agent.
+        assert type(question.asked_on).__name__ == "date"
+        columns = set(DisclosureQuestion.__table__.columns.keys())
+        assert not columns & {"ip", "address", "user_agent", "asked_at", "created_at"}
+        q_id = question.id
+    publisher = signed_in(console_app, "publisher")
+    page = publisher.get("/publish/questions").get_data(as_text=True)
+    assert "请问中标单位是谁" in page
+    publisher.post(
+        f"/publish/questions/{q_id}",
+        data={
+            "csrf_token": csrf_token(page),
+            f"q{q_id}-answer": "华北环保设备有限公司。",
+            f"q{q_id}-publish": "1",
+        },
+    )
+    shown = client.get(f"/disclosures/{d_id}").get_data(as_text=True)
+    assert "请问中标单位是谁" in shown and "华北环保设备有限公司。" in shown
+
+
+def test_question_needs_csrf_and_length(db, demo, public_app):
+    d_id = publish_item(db)
+    client = public_app.test_client()
+    assert client.post(f"/disclosures/{d_id}", data={"body": "没有令牌的问题"}).status_code == 400
+    short = _ask(client, d_id, "短")
+    assert short.status_code == 400 and "Write between" in short.get_data(as_text=True)
+    long = _ask(client, d_id, "长" * 2001)
+    assert long.status_code == 400
+
+
+def test_questions_are_rate_limited(db, demo, instance):
+    app = instance.app("public", RATELIMIT_QUESTIONS="2 per hour")
+    d_id = publish_item(db)
+    client = app.test_client()
+    assert _ask(client, d_id, "第一个问题是什么").status_code == 302
+    assert _ask(client, d_id, "第二个问题是什么").status_code == 302
+    assert _ask(client, d_id, "第三个问题是什么").status_code == 429
