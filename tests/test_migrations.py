@@ -18,7 +18,9 @@ def test_upgrade_from_empty_matches_the_models(empty_instance):
     migrate.upgrade(engine)
     assert not migrate.is_empty(engine)
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": migrate.include_object}
+        )
         diff = compare_metadata(context, Base.metadata)
     assert diff == [], f"models and migrations differ: {diff}"
     engine.dispose()

@@ -6,6 +6,7 @@ from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 from app.models import Action, PublicState, WorkState
+from app.search import register_public as register_search
 
 ACTION_NAMES = {
     Action.publish: _l("publication"),
@@ -46,6 +47,7 @@ def register_public(app: Flask) -> None:
 
     app.register_blueprint(views.bp)
     app.register_blueprint(log_views.bp)
+    register_search(app)
     app.context_processor(views.disclosure_helpers)
 
 

@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from app.db import database
+from app.disclosures import bulk_cli
 from app.services import disclosure_log
 from app.services import disclosures as service
 
@@ -16,6 +17,7 @@ from app.services import disclosures as service
 def init_app(app: Flask) -> None:
     app.cli.add_command(log_group)
     app.cli.add_command(disclosures_group)
+    bulk_cli.register(disclosures_group)
 
 
 def _signer():

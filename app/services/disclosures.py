@@ -37,6 +37,7 @@ from app.models import (
 )
 from app.security.sanitize import markdown_to_text
 from app.services import disclosure_log
+from app.services import search as search_index
 from app.services.periods import PERIOD_KEY_RE, period_key, period_range, periods_between
 
 TITLE_MAX = 300
@@ -624,6 +625,7 @@ def _new_revision(
 def _refresh_public_copy(disclosure: Disclosure, revision: DisclosureRevision) -> None:
     disclosure.public_title = revision.title
     disclosure.search_text = f"{revision.title}\n{markdown_to_text(revision.body)}"
+    search_index.refresh(disclosure)
 
 
 def publish(
@@ -682,6 +684,7 @@ def retract(
     disclosure.public_state = PublicState.retracted
     disclosure.retracted_at = revision.published_at
     disclosure.search_text = ""
+    search_index.refresh(disclosure)
     return revision
 
 

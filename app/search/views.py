@@ -1,0 +1,41 @@
+"""The search page: a GET form, so results can be bookmarked and shared."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template, request
+
+from app.db import get_session
+from app.disclosures import runtime
+from app.disclosures.reader import current_reader
+from app.disclosures.views import vary_by_reader
+from app.services import search as service
+from app.services.search_tokens import QUERY_MAX_CHARS
+
+bp = Blueprint("search", __name__)
+bp.after_request(vary_by_reader)
+
+
+@bp.get("/search")
+def results():
+    query = request.args.get("q")
+    page = error = None
+    if query is not None:
+        session = get_session()
+        runtime.publish_due_on_read(session)
+        try:
+            page = service.search(
+                session,
+                current_reader(),
+                query,
+                page=request.args.get("page", 1, type=int) or 1,
+                per_page=current_app.config["PAGE_SIZE"],
+            )
+        except service.SearchError as exc:
+            error = exc.message
+    return render_template(
+        "search/results.html",
+        query=(query or "")[:QUERY_MAX_CHARS],
+        max_chars=QUERY_MAX_CHARS,
+        page=page,
+        error=error,
+    )

@@ -1,0 +1,357 @@
+"""Full-text search over disclosures: the index (kept by the publishing services) and queries.
+
+One row per disclosure on the public site, keyed by the disclosure id, holding token strings
+from ``search_tokens``: ``title`` (weighted higher) and ``tokens`` (text and attachment
+names), plus the attachment names as shown. On SQLite it is an FTS5 table ranked with bm25;
+on PostgreSQL a table with a stored ``tsvector`` and a GIN index, ranked with ts_rank.
+
+A retracted item stays findable by its title and the reason for the retraction only: its
+withdrawn text and attachments leave the index, and the result shows the retraction notice.
+Scope filtering reuses ``visible_clause``, so a reader never sees, nor counts, an item they
+may not read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
+from sqlalchemy import DDL, bindparam, column, event, func, literal_column, select, table, text
+from sqlalchemy.orm import Session, object_session
+
+from app.db import Base
+from app.models import Action, Disclosure, DisclosureRevision, PublicState
+from app.services import disclosures as disclosure_service
+from app.services import search_tokens
+from app.services.search_tokens import Term
+
+COUNT_CAP = 1000  # beyond this, say "more than 1,000": counting every match costs time
+MAX_PAGE = COUNT_CAP // 10
+
+# Also in migration 0003 (which keeps its own copy, as migrations must).
+SQLITE_DDL = [
+    "CREATE VIRTUAL TABLE IF NOT EXISTS disclosure_search USING fts5("
+    "title, tokens, names UNINDEXED, tokenize='unicode61 remove_diacritics 0')",
+]
+POSTGRES_DDL = [
+    "CREATE TABLE IF NOT EXISTS disclosure_search ("
+    " id INTEGER PRIMARY KEY REFERENCES disclosures (id) ON DELETE CASCADE,"
+    " title TEXT NOT NULL DEFAULT '',"
+    " tokens TEXT NOT NULL DEFAULT '',"
+    " names TEXT NOT NULL DEFAULT '',"
+    " tsv tsvector GENERATED ALWAYS AS ("
+    "setweight(to_tsvector('simple', title), 'A') || to_tsvector('simple', tokens)) STORED)",
+    "CREATE INDEX IF NOT EXISTS ix_disclosure_search_tsv ON disclosure_search USING gin (tsv)",
+]
+
+
+def _create_ddl(target, connection, **_kw) -> None:
+    statements = SQLITE_DDL if connection.dialect.name == "sqlite" else POSTGRES_DDL
+    for statement in statements:
+        connection.execute(DDL(statement))
+
+
+def _drop_ddl(target, connection, **_kw) -> None:
+    connection.execute(DDL("DROP TABLE IF EXISTS disclosure_search"))
+
+
+# ``metadata.create_all`` (tests, throw-away databases) builds the index too; real databases
+# get it from migration 0003, which holds its own copy of these statements.
+event.listen(Base.metadata, "after_create", _create_ddl)
+event.listen(Base.metadata, "before_drop", _drop_ddl)
+
+_sqlite_table = table("disclosure_search", column("rowid"), column("names"))
+_pg_table = table("disclosure_search", column("id"), column("names"), column("tsv"))
+
+
+# --- keeping the index ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Document:
+    disclosure_id: int
+    title: str
+    tokens: str
+    names: str
+
+
+def _document(disclosure: Disclosure, latest: DisclosureRevision | None) -> Document | None:
+    if disclosure.public_state == PublicState.unpublished or latest is None:
+        return None
+    if disclosure.public_state == PublicState.retracted:
+        reason = latest.reason if latest.action == Action.retract else ""
+        return Document(
+            disclosure.id,
+            search_tokens.index_string(disclosure.public_title),
+            search_tokens.index_string(reason),
+            "",
+        )
+    names = [row[1] for row in json.loads(latest.attachments_json or "[]")]
+    _title, _sep, body = disclosure.search_text.partition("\n")
+    return Document(
+        disclosure.id,
+        search_tokens.index_string(disclosure.public_title),
+        search_tokens.index_string(body, *names),
+        "\n".join(names),
+    )
+
+
+def _write(session: Session, documents: Iterable[Document], ids: Iterable[int]) -> None:
+    ids = list(ids)
+    rows = [
+        {"id": d.disclosure_id, "title": d.title, "tokens": d.tokens, "names": d.names}
+        for d in documents
+    ]
+    if session.get_bind().dialect.name == "sqlite":
+        if ids:
+            session.execute(
+                text("DELETE FROM disclosure_search WHERE rowid IN :ids").bindparams(
+                    bindparam("ids", expanding=True)
+                ),
+                {"ids": ids},
+            )
+        if rows:
+            session.execute(
+                text(
+                    "INSERT INTO disclosure_search (rowid, title, tokens, names) "
+                    "VALUES (:id, :title, :tokens, :names)"
+                ),
+                rows,
+            )
+        return
+    removed = sorted(set(ids) - {row["id"] for row in rows})
+    if removed:
+        session.execute(
+            text("DELETE FROM disclosure_search WHERE id IN :ids").bindparams(
+                bindparam("ids", expanding=True)
+            ),
+            {"ids": removed},
+        )
+    if rows:
+        session.execute(
+            text(
+                "INSERT INTO disclosure_search (id, title, tokens, names) "
+                "VALUES (:id, :title, :tokens, :names) ON CONFLICT (id) DO UPDATE SET "
+                "title = excluded.title, tokens = excluded.tokens, names = excluded.names"
+            ),
+            rows,
+        )
+
+
+def refresh(disclosure: Disclosure, session: Session | None = None) -> None:
+    """Bring the index row of ``disclosure`` in line with what the public site shows.
+
+    Called by the publishing services after a publication, an amendment or a retraction.
+    """
+    session = session or object_session(disclosure)
+    if session is None:
+        raise ValueError("the disclosure is not in a session")
+    latest = disclosure.revisions[-1] if disclosure.revisions else None
+    document = _document(disclosure, latest)
+    _write(session, [document] if document else [], [disclosure.id])
+
+
+def reindex(session: Session, batch_size: int = 1000) -> int:
+    """Rebuild the whole index from the disclosures table; returns how many rows it holds."""
+    session.execute(text("DELETE FROM disclosure_search"))
+    count = 0
+    last_id = 0
+    while True:
+        disclosures = list(
+            session.scalars(
+                select(Disclosure)
+                .where(Disclosure.id > last_id, Disclosure.public_state != PublicState.unpublished)
+                .order_by(Disclosure.id)
+                .limit(batch_size)
+            )
+        )
+        if not disclosures:
+            break
+        last_id = disclosures[-1].id
+        latest = _latest_revisions(session, [d.id for d in disclosures])
+        documents = [
+            doc for d in disclosures if (doc := _document(d, latest.get(d.id))) is not None
+        ]
+        _write(session, documents, [])
+        count += len(documents)
+        session.flush()
+        session.expunge_all()
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            text("INSERT INTO disclosure_search (disclosure_search) VALUES ('optimize')")
+        )
+    return count
+
+
+def _latest_revisions(session: Session, ids: list[int]) -> dict[int, DisclosureRevision]:
+    newest = (
+        select(DisclosureRevision.disclosure_id, func.max(DisclosureRevision.number).label("n"))
+        .where(DisclosureRevision.disclosure_id.in_(ids))
+        .group_by(DisclosureRevision.disclosure_id)
+        .subquery()
+    )
+    rows = session.scalars(
+        select(DisclosureRevision).join(
+            newest,
+            (DisclosureRevision.disclosure_id == newest.c.disclosure_id)
+            & (DisclosureRevision.number == newest.c.n),
+        )
+    )
+    return {r.disclosure_id: r for r in rows}
+
+
+# --- queries --------------------------------------------------------------------------------
+
+
+class SearchError(Exception):
+    """The query cannot be run; ``message`` tells the reader what to type instead."""
+
+    def __init__(self, message: object) -> None:
+        super().__init__(str(message))
+        self.message = message
+
+
+@dataclass
+class Hit:
+    disclosure: Disclosure
+    title: Markup
+    snippet: Markup
+    attachments: list[Markup] = field(default_factory=list)
+
+
+@dataclass
+class SearchPage:
+    query: str
+    terms: list[Term]
+    hits: list[Hit]
+    total: int
+    more: bool  # there are more than ``total`` matches (the count stopped at COUNT_CAP)
+    page: int
+    pages: int
+
+
+def parse_query(query: str) -> list[Term]:
+    """The terms of a query, or SearchError with what to do instead."""
+    query = (query or "").strip()
+    if not query:
+        raise SearchError(_l("Type one or more words to search for."))
+    if len(query) > search_tokens.QUERY_MAX_CHARS:
+        raise SearchError(
+            _l(
+                "The search is too long. Use at most %(max)s characters.",
+                max=search_tokens.QUERY_MAX_CHARS,
+            )
+        )
+    terms = search_tokens.query_terms(query)
+    if not terms:
+        raise SearchError(_l("Search for words or numbers; punctuation alone finds nothing."))
+    return terms
+
+
+def _matching(session: Session, reader: disclosure_service.Reader, terms: list[Term]):
+    """(FROM/WHERE of the matching visible disclosures, rank expression to order by)."""
+    if session.get_bind().dialect.name == "sqlite":
+        base = (
+            select(Disclosure.id)
+            .select_from(_sqlite_table)
+            .join(Disclosure, Disclosure.id == _sqlite_table.c.rowid)
+            .where(
+                text("disclosure_search MATCH :fts_query").bindparams(
+                    fts_query=search_tokens.fts5_query(terms)
+                ),
+                disclosure_service.visible_clause(session, reader),
+            )
+        )
+        # bm25 is lower for better matches; the title counts four times the text.
+        return base, literal_column("bm25(disclosure_search, 4.0, 1.0)").asc()
+    tsquery = func.to_tsquery(literal_column("'simple'"), search_tokens.tsquery(terms))
+    base = (
+        select(Disclosure.id)
+        .select_from(_pg_table)
+        .join(Disclosure, Disclosure.id == _pg_table.c.id)
+        .where(
+            _pg_table.c.tsv.op("@@")(tsquery), disclosure_service.visible_clause(session, reader)
+        )
+    )
+    return base, func.ts_rank(_pg_table.c.tsv, tsquery).desc()
+
+
+def search(
+    session: Session,
+    reader: disclosure_service.Reader,
+    query: str,
+    *,
+    page: int = 1,
+    per_page: int = 20,
+) -> SearchPage:
+    """One page of the disclosures ``reader`` may see that match every term of ``query``.
+
+    Ranked by relevance (then newest first), with highlighted titles and snippets. The
+    total is counted up to ``COUNT_CAP``.
+    """
+    terms = parse_query(query)
+    base, rank = _matching(session, reader, terms)
+    total = (
+        session.scalar(select(func.count()).select_from(base.limit(COUNT_CAP + 1).subquery())) or 0
+    )
+    more = total > COUNT_CAP
+    total = min(total, COUNT_CAP)
+    pages = max(1, min((total + per_page - 1) // per_page, MAX_PAGE))
+    page = min(max(page, 1), pages)
+    ids = list(
+        session.scalars(
+            base.order_by(rank, Disclosure.published_at.desc(), Disclosure.id.desc())
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+    )
+    hits = _hits(session, ids, terms)
+    return SearchPage(query.strip(), terms, hits, total, more, page, pages)
+
+
+def _hits(session: Session, ids: list[int], terms: list[Term]) -> list[Hit]:
+    if not ids:
+        return []
+    by_id = {d.id: d for d in session.scalars(select(Disclosure).where(Disclosure.id.in_(ids)))}
+    if session.get_bind().dialect.name == "sqlite":
+        names_query = select(_sqlite_table.c.rowid, _sqlite_table.c.names).where(
+            _sqlite_table.c.rowid.in_(ids)
+        )
+    else:
+        names_query = select(_pg_table.c.id, _pg_table.c.names).where(_pg_table.c.id.in_(ids))
+    names = {row[0]: row[1] for row in session.execute(names_query)}
+    retracted = [i for i in ids if by_id[i].public_state == PublicState.retracted]
+    reasons: dict[int, str] = {}
+    if retracted:
+        reasons = dict(
+            session.execute(
+                select(DisclosureRevision.disclosure_id, DisclosureRevision.reason).where(
+                    DisclosureRevision.disclosure_id.in_(retracted),
+                    DisclosureRevision.action == Action.retract,
+                )
+            ).all()
+        )
+    hits = []
+    for disclosure_id in ids:
+        disclosure = by_id[disclosure_id]
+        if disclosure.public_state == PublicState.retracted:
+            text_shown = reasons.get(disclosure_id, "")
+        else:
+            text_shown = disclosure.search_text.partition("\n")[2]
+        attachment_names = [n for n in (names.get(disclosure_id) or "").split("\n") if n]
+        hits.append(
+            Hit(
+                disclosure=disclosure,
+                title=search_tokens.highlight(disclosure.public_title, terms),
+                snippet=search_tokens.snippet(text_shown, terms),
+                attachments=[
+                    search_tokens.highlight(name, terms)
+                    for name in attachment_names
+                    if search_tokens.match_spans(name, terms)
+                ],
+            )
+        )
+    return hits

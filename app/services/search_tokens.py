@@ -1,0 +1,178 @@
+"""Search tokenisation: one function for the index and the query, on SQLite and PostgreSQL.
+
+Text is normalised (NFKC, so full-width letters and digits become ASCII; then case-folded).
+Runs of CJK characters become overlapping character bigrams, so a two-character word such
+as 招标 is one token wherever it stands in a sentence; the last character of every run is
+also kept as a single-character token, so that each character of a run starts some token
+and a one-character query can match as a prefix. Everything else is split into words of
+letters and digits (no stemming): ``2026年`` gives ``2026`` and ``年``.
+
+The index stores the tokens joined by spaces. Both back ends split that string on spaces
+again (FTS5's unicode61 tokenizer, PostgreSQL's ``to_tsvector('simple', ...)``), which is
+why a token never contains a space or punctuation.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from markupsafe import Markup, escape
+
+# Han (with extensions and compatibility ideographs), kana and Hangul syllables.
+_CJK_CHARS = (
+    "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002ffff"
+)
+_TOKEN_RE = re.compile(rf"(?P<cjk>[{_CJK_CHARS}]+)|(?P<word>[^\W_{_CJK_CHARS}]+)")
+WORD_MAX = 40  # longer words are cut: nobody searches for them, and they bloat the index
+QUERY_MAX_CHARS = 200
+QUERY_MAX_TERMS = 32
+
+
+def normalise(text: str) -> str:
+    """NFKC and case folding: what both the index and the query see."""
+    return unicodedata.normalize("NFKC", text or "").casefold()
+
+
+def _runs(normalised: str):
+    for match in _TOKEN_RE.finditer(normalised):
+        if match.lastgroup == "cjk":
+            yield True, match.group()
+        else:
+            yield False, match.group()[:WORD_MAX]
+
+
+def document_tokens(text: str) -> list[str]:
+    """Tokens of a text for the index: CJK bigrams plus each run's last character, words."""
+    tokens: list[str] = []
+    for is_cjk, run in _runs(normalise(text)):
+        if not is_cjk:
+            tokens.append(run)
+            continue
+        tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
+        tokens.append(run[-1])
+    return tokens
+
+
+def index_string(*texts: str) -> str:
+    """The space-joined token string stored in the search index."""
+    return " ".join(token for text in texts for token in document_tokens(text))
+
+
+@dataclass(frozen=True)
+class Term:
+    """One query term; every term must match (AND). A prefix term matches tokens it starts."""
+
+    text: str
+    prefix: bool = False
+
+
+def query_terms(query: str) -> list[Term]:
+    """Terms of a search query, in order, without duplicates (at most ``QUERY_MAX_TERMS``).
+
+    A CJK run of two or more characters gives only its bigrams (not the trailing single
+    character, which the index holds only at the end of a run); a lone CJK character is a
+    prefix term, matching every bigram that starts with it and the single-character token.
+    """
+    terms: list[Term] = []
+    for is_cjk, run in _runs(normalise(query)):
+        if not is_cjk:
+            terms.append(Term(run))
+        elif len(run) == 1:
+            terms.append(Term(run, prefix=True))
+        else:
+            terms.extend(Term(run[i : i + 2]) for i in range(len(run) - 1))
+    unique = list(dict.fromkeys(terms))
+    return unique[:QUERY_MAX_TERMS]
+
+
+def fts5_query(terms: list[Term]) -> str:
+    """An FTS5 MATCH expression: every term quoted (so no term is read as an operator)."""
+    return " AND ".join(f'"{t.text}"' + ("*" if t.prefix else "") for t in terms)
+
+
+def tsquery(terms: list[Term]) -> str:
+    """A PostgreSQL ``to_tsquery('simple', ...)`` expression: quoted lexemes joined by &."""
+    return " & ".join(f"'{t.text}'" + (":*" if t.prefix else "") for t in terms)
+
+
+# --- highlighting ---------------------------------------------------------------------------
+
+
+def _normalised_with_positions(text: str) -> tuple[str, list[int]]:
+    """The normalised text and, for each of its characters, the index in ``text``."""
+    out: list[str] = []
+    positions: list[int] = []
+    for index, char in enumerate(text):
+        folded = normalise(char)
+        out.append(folded)
+        positions.extend([index] * len(folded))
+    return "".join(out), positions
+
+
+def match_spans(text: str, terms: list[Term]) -> list[tuple[int, int]]:
+    """Merged [start, end) ranges of ``text`` that match a term, as the index would match."""
+    if not text or not terms:
+        return []
+    folded, positions = _normalised_with_positions(text)
+    cjk_terms = [t.text for t in terms if _TOKEN_RE.fullmatch(t.text).lastgroup == "cjk"]
+    words = {t.text: t.prefix for t in terms if t.text not in cjk_terms}
+    spans: list[tuple[int, int]] = []
+    for match in _TOKEN_RE.finditer(folded):
+        if match.lastgroup == "word":
+            word = match.group()[:WORD_MAX]
+            if word in words:
+                spans.append((match.start(), match.end()))
+            continue
+        run, offset = match.group(), match.start()
+        for term in cjk_terms:
+            start = run.find(term)
+            while start >= 0:
+                spans.append((offset + start, offset + start + len(term)))
+                start = run.find(term, start + 1)
+    if not spans:
+        return []
+    spans.sort()
+    merged = [spans[0]]
+    for start, end in spans[1:]:
+        if start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    # Back to positions in the original text (a folded character may come from a ligature).
+    result = []
+    for start, end in merged:
+        result.append((positions[start], positions[end - 1] + 1))
+    return result
+
+
+def highlight(text: str, terms: list[Term], spans: list[tuple[int, int]] | None = None) -> Markup:
+    """``text`` escaped, with every match wrapped in ``<mark>``."""
+    if spans is None:
+        spans = match_spans(text, terms)
+    parts: list[str] = []
+    cursor = 0
+    for start, end in spans:
+        parts.append(str(escape(text[cursor:start])))
+        parts.append(f"<mark>{escape(text[start:end])}</mark>")
+        cursor = end
+    parts.append(str(escape(text[cursor:])))
+    return Markup("".join(parts))  # noqa: S704 (every piece of text was escaped above)
+
+
+def snippet(text: str, terms: list[Term], width: int = 160) -> Markup:
+    """About ``width`` characters of ``text`` around its first match, highlighted."""
+    text = " ".join((text or "").split())
+    spans = match_spans(text, terms)
+    if not spans:
+        cut = text[:width]
+        return Markup("{}{}").format(cut, "…" if len(text) > width else "")
+    first = spans[0][0]
+    start = max(0, first - width // 3)
+    end = min(len(text), start + width)
+    window = [
+        (max(s, start) - start, min(e, end) - start) for s, e in spans if s < end and e > start
+    ]
+    body = highlight(text[start:end], terms, window)
+    return Markup("{}{}{}").format("…" if start else "", body, "…" if end < len(text) else "")

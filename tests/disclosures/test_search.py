@@ -1,0 +1,280 @@
+"""Search: one tokeniser for index and query, ranked and highlighted results, scope filtering."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from sqlalchemy import text
+
+from app.models import Disclosure, Scope
+from app.services import attachments as attachment_service
+from app.services import disclosures as service
+from app.services import search
+from app.services.blobs import FilesystemBlobStore
+from app.services.search_tokens import (
+    Term,
+    document_tokens,
+    fts5_query,
+    highlight,
+    query_terms,
+    snippet,
+    tsquery,
+)
+from tests.disclosures.conftest import draft_fields, publish_item, staff
+
+PARTY = service.Reader(name="member", party_member=True)
+
+# --- the tokeniser --------------------------------------------------------------------------
+
+
+def test_cjk_runs_become_bigrams_and_the_last_character():
+    assert document_tokens("公开招标") == ["公开", "开招", "招标", "标"]
+    assert document_tokens("党") == ["党"]
+
+
+def test_latin_words_are_case_folded_and_split_from_cjk_and_digits_kept():
+    assert document_tokens("Budget 2026年 Report, v2!") == ["budget", "2026", "年", "report", "v2"]
+
+
+def test_full_width_letters_and_digits_are_normalised():
+    assert document_tokens("ＰＤＦ　２０２６") == ["pdf", "2026"]
+    assert query_terms("ＢＵＤＧＥＴ") == [Term("budget")]
+
+
+def test_query_uses_bigrams_only_and_a_single_character_as_prefix():
+    assert query_terms("招标公告") == [Term("招标"), Term("标公"), Term("公告")]
+    assert query_terms("招") == [Term("招", prefix=True)]
+    assert query_terms("budget budget 党费") == [Term("budget"), Term("党费")]
+    assert query_terms("!!! ... —— 。，") == []
+
+
+def test_backend_query_strings_quote_every_term():
+    terms = [Term("招标"), Term("and"), Term("党", prefix=True)]
+    assert fts5_query(terms) == '"招标" AND "and" AND "党"*'
+    assert tsquery(terms) == "'招标' & 'and' & '党':*"
+
+
+def test_every_character_of_a_document_starts_some_token():
+    # This is what makes a one-character prefix query find any character of a text.
+    text_ = "关于采购招标的公告"
+    tokens = document_tokens(text_)
+    assert {t[0] for t in tokens} == set(text_)
+
+
+def test_highlight_escapes_everything_and_marks_matches():
+    html = str(highlight("<b>招标</b> & Budget", query_terms("招标 budget")))
+    assert html == "&lt;b&gt;<mark>招标</mark>&lt;/b&gt; &amp; <mark>Budget</mark>"
+
+
+def test_highlight_marks_whole_words_only_and_merges_overlapping_bigrams():
+    assert str(highlight("budgets budget", query_terms("budget"))) == (
+        "budgets <mark>budget</mark>"
+    )
+    assert str(highlight("公开招标公告", query_terms("招标公告"))) == "公开<mark>招标公告</mark>"
+
+
+def test_snippet_is_cut_around_the_first_match():
+    body = "前言。" * 100 + "这里说到党费的使用。" + "结尾。" * 100
+    html = str(snippet(body, query_terms("党费"), width=40))
+    assert html.startswith("…") and html.endswith("…")
+    assert "<mark>党费</mark>" in html
+
+
+# --- the service, on both backends ------------------------------------------------------
+
+
+@pytest.fixture
+def items(db, demo):
+    """A few items with distinctive words; returns their ids by name."""
+    made = {
+        "bidding": publish_item(
+            db,
+            title="锅炉房改造工程招标结果公示",
+            body="经公开招标，某公司中标。Contract value: 88 million.",
+        ),
+        "english": publish_item(
+            db, title="Quarterly budget review", body="The zebrafish budget line was approved."
+        ),
+        "body_only": publish_item(
+            db, title="会议纪要", body="会上讨论了zebrafish预算，以及锅炉房的问题。"
+        ),
+        "party": publish_item(
+            db,
+            title="秘密党费支部明细",
+            body="zebrafish 党费 secretword",
+            scope=Scope.party,
+        ),
+    }
+    return made
+
+
+def _ids(page: search.SearchPage) -> list[int]:
+    return [hit.disclosure.id for hit in page.hits]
+
+
+def test_two_character_chinese_word_and_english_word_match(db, items):
+    with db() as session:
+        found = _ids(search.search(session, service.ANONYMOUS, "锅炉"))
+        assert items["bidding"] in found and items["body_only"] in found
+        assert _ids(search.search(session, service.ANONYMOUS, "ZEBRAFISH budget")) == [
+            items["english"]
+        ]
+        assert items["bidding"] in _ids(search.search(session, service.ANONYMOUS, "88"))
+
+
+def test_single_character_matches_anywhere_in_a_run(db, items):
+    with db() as session:
+        assert items["bidding"] in _ids(search.search(session, service.ANONYMOUS, "锅"))
+        # 示 ends the title run 公示: found through the run's last-character token.
+        assert items["bidding"] in _ids(search.search(session, service.ANONYMOUS, "示"))
+
+
+def test_every_term_must_match(db, items):
+    with db() as session:
+        assert _ids(search.search(session, service.ANONYMOUS, "锅炉 zebrafish")) == [
+            items["body_only"]
+        ]
+        assert search.search(session, service.ANONYMOUS, "锅炉 nonexistentword").total == 0
+
+
+def test_title_matches_rank_before_body_matches(db, items):
+    with db() as session:
+        found = _ids(search.search(session, service.ANONYMOUS, "锅炉房"))
+        assert found.index(items["bidding"]) < found.index(items["body_only"])
+
+
+def test_restricted_items_are_neither_listed_nor_counted(db, items):
+    with db() as session:
+        for query in ("secretword", "秘密", "zebrafish"):
+            page = search.search(session, service.ANONYMOUS, query)
+            assert items["party"] not in _ids(page)
+        assert search.search(session, service.ANONYMOUS, "secretword").total == 0
+        assert search.search(session, service.ANONYMOUS, "zebrafish").total == 2
+        member = search.search(session, PARTY, "secretword")
+        assert _ids(member) == [items["party"]] and member.total == 1
+
+
+def test_restricted_title_never_reaches_an_anonymous_reader(public_app, items):
+    client = public_app.test_client()
+    for query in ("secretword", "秘密党费", "zebrafish", "党费"):
+        response = client.get("/search", query_string={"q": query})
+        assert response.status_code == 200
+        page = response.get_data(as_text=True)
+        assert "秘密党费支部明细" not in page
+    page = client.get("/search?q=secretword&lang=en").get_data(as_text=True)
+    assert "0 results" in page and "Nothing found" in page
+
+
+def test_amendment_replaces_the_indexed_text(db, items):
+    with db() as session:
+        disclosure = session.get(Disclosure, items["english"])
+        author = staff(session, "publisher")
+        service.start_amendment(session, disclosure, author)
+        fields = draft_fields(session, title="Quarterly budget review", body="Now about walrus.")
+        service.update_draft(session, disclosure, author, fields, reason="Corrected")
+        service.submit_for_review(session, disclosure, author)
+        service.approve(session, disclosure, staff(session, "approver"))
+    with db() as session:
+        assert _ids(search.search(session, service.ANONYMOUS, "walrus")) == [items["english"]]
+        assert items["english"] not in _ids(search.search(session, service.ANONYMOUS, "zebrafish"))
+
+
+def test_retracted_item_is_found_by_title_and_reason_only(db, items):
+    with db() as session:
+        disclosure = session.get(Disclosure, items["bidding"])
+        service.request_retraction(
+            session, disclosure, staff(session, "publisher"), "发现鸵鸟问题，结果作废"
+        )
+        service.approve(session, disclosure, staff(session, "approver"))
+    with db() as session:
+        assert items["bidding"] not in _ids(search.search(session, service.ANONYMOUS, "million"))
+        page = search.search(session, service.ANONYMOUS, "鸵鸟")
+        assert _ids(page) == [items["bidding"]]
+        assert "<mark>鸵鸟</mark>" in str(page.hits[0].snippet)
+        assert items["bidding"] in _ids(search.search(session, service.ANONYMOUS, "锅炉房改造"))
+
+
+def test_attachment_names_are_searchable(db, demo, instance):
+    blobs = FilesystemBlobStore(instance.path / "blobs")
+    with db() as session:
+        author = staff(session, "publisher")
+        disclosure = service.create_draft(session, author, draft_fields(session, title="附件测试"))
+        attachment_service.add_attachment(
+            session, blobs, disclosure, author, "Hippopotamus 报价单.pdf",
+            io.BytesIO(b"%PDF-1.4 test"), 1 << 20,
+        )  # fmt: skip
+        service.submit_for_review(session, disclosure, author)
+        service.approve(session, disclosure, staff(session, "approver"))
+        disclosure_id = disclosure.id
+    with db() as session:
+        page = search.search(session, service.ANONYMOUS, "hippopotamus")
+        assert _ids(page) == [disclosure_id]
+        assert [str(a) for a in page.hits[0].attachments] == [
+            "<mark>Hippopotamus</mark> 报价单.pdf"
+        ]
+
+
+def test_results_are_paginated(db, demo):
+    for number in range(5):
+        publish_item(db, title=f"分页测试 Pelican {number}")
+    with db() as session:
+        first = search.search(session, service.ANONYMOUS, "pelican", page=1, per_page=2)
+        third = search.search(session, service.ANONYMOUS, "pelican", page=3, per_page=2)
+        assert first.total == 5 and first.pages == 3 and len(first.hits) == 2
+        assert len(third.hits) == 1
+        assert not set(_ids(first)) & set(_ids(third))
+        beyond = search.search(session, service.ANONYMOUS, "pelican", page=99, per_page=2)
+        assert beyond.page == 3
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("", "Type one or more words to search for."),
+        ("   ", "Type one or more words to search for."),
+        ("x" * 201, "The search is too long. Use at most 200 characters."),
+        ("！？。，… --- ***", "punctuation alone finds nothing"),
+    ],
+)
+def test_unusable_queries_get_a_clear_message(public_app, demo, query, message):
+    client = public_app.test_client()
+    client.get("/?lang=en")
+    response = client.get("/search", query_string={"q": query})
+    assert response.status_code == 200
+    assert message in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ['"', "'", "*", "AND", "OR NOT", "NEAR(a b)", '"招标" OR *', "a:b", "\\", "':*|!&"],
+)
+def test_query_syntax_of_either_backend_cannot_break_the_search(public_app, demo, query):
+    response = public_app.test_client().get("/search", query_string={"q": query})
+    assert response.status_code == 200
+
+
+def test_search_page_escapes_and_highlights(public_app, db, demo):
+    publish_item(db, title="<script>alert(1)</script> 招标 Walrus")
+    client = public_app.test_client()
+    page = client.get("/search?q=walrus").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; 招标 <mark>Walrus</mark>" in page
+
+
+def test_home_and_index_have_the_search_box(public_app, demo):
+    client = public_app.test_client()
+    for path in ("/", "/disclosures/"):
+        assert 'action="/search"' in client.get(path).get_data(as_text=True)
+
+
+def test_reindex_rebuilds_the_same_results(db, items, console_app):
+    with db() as session:
+        before = _ids(search.search(session, service.ANONYMOUS, "锅炉"))
+        session.execute(text("DELETE FROM disclosure_search"))
+    with db() as session:
+        assert search.search(session, service.ANONYMOUS, "锅炉").total == 0
+    result = console_app.test_cli_runner().invoke(args=["disclosures", "reindex"])
+    assert result.exit_code == 0, result.output
+    with db() as session:
+        assert _ids(search.search(session, service.ANONYMOUS, "锅炉")) == before
