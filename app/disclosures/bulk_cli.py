@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from pathlib import Path
+
 import click
+from flask import current_app
 from flask.cli import with_appcontext
+from flask_babel import force_locale
 
 from app.db import database
-from app.services import search
+from app.disclosures import runtime
+from app.services import disclosure_bulk, search
 
 
 def register(group: click.Group) -> None:
-    for command in (reindex_command,):
+    for command in (reindex_command, import_command, export_command):
         group.add_command(command)
 
 
@@ -21,3 +28,96 @@ def reindex_command() -> None:
     with database().session() as session:
         count = search.reindex(session)
     click.echo(f"Search index rebuilt: {count} disclosures.")
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 100_000))
+@with_appcontext
+def import_command(file: Path, batch_size: int) -> None:
+    """Import published disclosures from a JSON Lines FILE (see README).
+
+    A bad line is reported with its number and reason and nothing of it is kept; the
+    other lines are imported. The exit status is 1 if any line failed.
+    """
+    config = current_app.config
+    total_bytes = file.stat().st_size
+    show_progress = sys.stdout.isatty()
+    errors_seen = 0
+
+    def report(number: int, error: str | None) -> None:
+        nonlocal errors_seen
+        if error is not None:
+            errors_seen += 1
+            click.echo(f"line {number}: {error}", err=True)
+
+    bar_context = (
+        click.progressbar(length=total_bytes, label="Importing", file=sys.stdout)
+        if show_progress
+        else contextlib.nullcontext()
+    )
+    with file.open("rb") as fh, bar_context as bar, force_locale("en"):
+
+        def lines():
+            for raw in fh:
+                if bar is not None:
+                    bar.update(len(raw))
+                yield raw
+
+        session = database().sessions()
+        try:
+            result = disclosure_bulk.import_lines(
+                session,
+                lines(),
+                file.parent,
+                runtime.blob_store(),
+                zone=runtime.local_zone(),
+                today=runtime.today(),
+                max_bytes=config["ATTACHMENT_MAX_BYTES"],
+                signer=runtime.log_signer(),
+                origin=config["LOG_ORIGIN"],
+                batch_size=batch_size,
+                on_line=report,
+            )
+        finally:
+            session.close()
+    click.echo(f"Imported {result.imported} disclosures; {len(result.errors)} lines failed.")
+    if result.errors:
+        sys.exit(1)
+
+
+@click.command("export")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--attachments",
+    "attachments_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for attachment files (default: FILE's name + '.attachments' next to it, "
+    "or ./attachments when writing to standard output).",
+)
+@with_appcontext
+def export_command(file: Path | None, attachments_dir: Path | None) -> None:
+    """Export every published disclosure with its revisions as JSON Lines (to FILE or stdout).
+
+    The output imports again with ``portal disclosures import``.
+    """
+    base_dir = file.parent if file else Path.cwd()
+    if attachments_dir is None:
+        attachments_dir = (
+            file.with_name(file.name + ".attachments") if file else Path("attachments")
+        )
+    with database().session() as session:
+        items = disclosure_bulk.export_items(
+            session,
+            runtime.blob_store(),
+            attachments_dir.resolve(),
+            base_dir.resolve(),
+            runtime.local_zone(),
+        )
+        if file is None:
+            count = disclosure_bulk.write_jsonl(items, sys.stdout.buffer)
+            sys.stdout.flush()
+        else:
+            with file.open("wb") as out:
+                count = disclosure_bulk.write_jsonl(items, out)
+    click.echo(f"Exported {count} disclosures.", err=True)
