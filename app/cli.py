@@ -291,10 +291,13 @@ def run_command(public_bind: str | None, console_bind: str | None) -> None:
     elif config["DEMO"]:
         click.echo(_demo_logins_text(demo_service.DEMO_LOGINS))
     click.echo("Press Ctrl-C to stop.")
+    stopped = threading.Event()
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+    threads.append(
+        threading.Thread(target=_publish_scheduled, args=(apps["console"], stopped), daemon=True)
+    )
     for thread in threads:
         thread.start()
-    stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_args: stopped.set())
     try:
         while not stopped.wait(0.5):
@@ -305,6 +308,22 @@ def run_command(public_bind: str | None, console_bind: str | None) -> None:
         for server in servers:
             server.shutdown()
         click.echo("Stopped.")
+
+
+def _publish_scheduled(console_app: Flask, stopped: threading.Event) -> None:
+    """What a timer running ``portal disclosures publish-due`` does in production."""
+    from app.db import get_session
+    from app.disclosures import runtime
+
+    while not stopped.wait(PUBLISH_DUE_EVERY_SECONDS):
+        with console_app.app_context():
+            try:
+                runtime.publish_due(get_session())
+            except Exception:  # keep the loop alive; the next round tries again
+                logging.getLogger("portal.scheduler").exception("publishing scheduled items failed")
+
+
+PUBLISH_DUE_EVERY_SECONDS = 30
 
 
 def _handler(surface: str):

@@ -78,7 +78,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "LOG_KEY_FILE": str(Path(instance_path) / "keys" / "disclosure-log.key"),
         "LOG_ORIGIN": "portal.example.internal/disclosures",
         "PUBLIC_BASE_URL": "",  # e.g. https://portal.example.internal (QR codes, feeds)
-        "PUBLISH_DUE_ON_READ": True,
+        # The log's public key for a public app on another machine (``portal log key``).
+        "LOG_VKEY": "",
         "PAGE_SIZE": 20,
         "RATELIMIT_QUESTIONS": "5 per hour",
     }
@@ -215,7 +216,7 @@ def validate(app_config: Any) -> None:
         "PORTAL_TRUSTED_PROXIES", app_config["TRUSTED_PROXIES"], problems
     )
 
-    for name in ("HTTPS", "DEMO", "PUBLISH_DUE_ON_READ"):
+    for name in ("HTTPS", "DEMO"):
         flag = _as_bool(app_config.get(name))
         if flag is None:
             problems.append(f"PORTAL_{name}: must be 1 or 0, got {app_config.get(name)!r}")

@@ -55,10 +55,7 @@ def _sign_checkpoint() -> None:
 def dashboard():
     session = get_session()
     staff = current_staff()
-    if service.due_for_publication(session, limit=1):
-        service.publish_due(session)
-        session.commit()
-        _sign_checkpoint()
+    runtime.publish_due(session)
     return render_template(
         "console/publish/dashboard.html",
         queue=service.work_queue(session, staff),

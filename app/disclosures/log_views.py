@@ -26,13 +26,8 @@ def _b64(value: bytes) -> str:
 
 
 def _checkpoint():
-    session = get_session()
-    runtime.publish_due_on_read(session)
-    checkpoint = disclosure_log.latest_checkpoint(session)
-    if checkpoint is None or checkpoint.size < disclosure_log.log_size(session):
-        runtime.refresh_checkpoint(session)
-        checkpoint = disclosure_log.latest_checkpoint(session)
-    return checkpoint
+    # Signed by the console whenever the log grows; the public app only serves it.
+    return disclosure_log.latest_checkpoint(get_session())
 
 
 @bp.get("/")
@@ -64,7 +59,7 @@ def index():
         entries=entries,
         page=page,
         pages=max(1, (size + PER_PAGE - 1) // PER_PAGE),
-        vkey=runtime.log_signer().verifier.vkey,
+        vkey=verifier.vkey if (verifier := runtime.log_verifier()) else None,
     )
 
 
@@ -78,7 +73,10 @@ def checkpoint():
 
 @bp.get("/key")
 def key():
-    return Response(runtime.log_signer().verifier.vkey + "\n", mimetype="text/plain")
+    verifier = runtime.log_verifier()
+    if verifier is None:
+        abort(404)
+    return Response(verifier.vkey + "\n", mimetype="text/plain")
 
 
 @bp.get("/proof/<int:disclosure_id>")

@@ -32,15 +32,17 @@ def today() -> date:
     return datetime.now(local_zone()).date()
 
 
-def publish_due_on_read(session: Session) -> None:
-    """Publish scheduled items whose time has come, before a page lists disclosures."""
-    if not current_app.config["PUBLISH_DUE_ON_READ"]:
-        return
+def publish_due(session: Session) -> int:
+    """Publish scheduled items whose time has come and sign a checkpoint covering them.
+
+    Only the console and the ``portal`` command do this: they hold the log's signing key.
+    """
     if not service.due_for_publication(session, utcnow(), limit=1):
-        return
-    service.publish_due(session)
+        return 0
+    published = service.publish_due(session)
     session.commit()
     refresh_checkpoint(session)
+    return len(published)
 
 
 def public_url(path: str) -> str:
@@ -50,12 +52,30 @@ def public_url(path: str) -> str:
 
 
 def log_signer() -> tlog.Signer:
+    """The log's private key: the console's alone; the public app holds only public keys."""
+    if current_app.config["SURFACE"] != "console":
+        raise RuntimeError("the public app has no signing key")
     signer = current_app.extensions.get("portal.log_signer")
     if signer is None:
         config = current_app.config
         signer = disclosure_log.load_signer(config["LOG_KEY_FILE"], config["LOG_ORIGIN"])
         current_app.extensions["portal.log_signer"] = signer
     return signer
+
+
+def log_verifier() -> tlog.Verifier | None:
+    """The log's public key: ``LOG_VKEY``, else the ``.vkey`` file the console wrote."""
+    verifier = current_app.extensions.get("portal.log_verifier")
+    if verifier is None:
+        vkey = current_app.config["LOG_VKEY"]
+        if not vkey:
+            path = disclosure_log.verifier_file(current_app.config["LOG_KEY_FILE"])
+            vkey = path.read_text() if path.exists() else ""
+        if not vkey:
+            return None
+        verifier = disclosure_log.load_verifier(vkey)
+        current_app.extensions["portal.log_verifier"] = verifier
+    return verifier
 
 
 def refresh_checkpoint(session: Session) -> None:

@@ -128,7 +128,6 @@ def _filters_from_request(session) -> tuple[FilterForm, service.Filters, dict[st
 @bp.get("/")
 def index():
     session = get_session()
-    runtime.publish_due_on_read(session)
     form, filters, args = _filters_from_request(session)
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
     per_page = current_app.config["PAGE_SIZE"]
@@ -149,7 +148,6 @@ def index():
 
 def _readable_or_404(disclosure_id: int) -> Disclosure:
     session = get_session()
-    runtime.publish_due_on_read(session)
     disclosure = service.get_readable(session, current_reader(), disclosure_id)
     if disclosure is None:
         abort(404)
@@ -273,7 +271,6 @@ def send_attachment(found: DisclosureAttachment) -> Response:
 @bp.get("/feed.atom")
 def feed():
     session = get_session()
-    runtime.publish_due_on_read(session)
     _form, filters, args = _filters_from_request(session)
     items, _total = service.list_public(session, current_reader(), filters, page=1, per_page=50)
     body = render_template(
@@ -299,7 +296,6 @@ def catalogue_units():
 @bp.get("/catalogue/<code>")
 def catalogue(code: str):
     session = get_session()
-    runtime.publish_due_on_read(session)
     unit = service.unit_by_code(session, code)
     if unit is None:
         abort(404)
@@ -316,7 +312,6 @@ def catalogue(code: str):
 
 def latest_for_home(limit: int = 8) -> list[Disclosure]:
     session = get_session()
-    runtime.publish_due_on_read(session)
     items, _total = service.list_public(session, current_reader(), page=1, per_page=limit)
     return items
 

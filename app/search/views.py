@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request
 
 from app.db import get_session
-from app.disclosures import runtime
 from app.disclosures.reader import current_reader
 from app.disclosures.views import vary_by_reader
 from app.services import search as service
@@ -21,7 +20,6 @@ def results():
     page = error = None
     if query is not None:
         session = get_session()
-        runtime.publish_due_on_read(session)
         try:
             page = service.search(
                 session,

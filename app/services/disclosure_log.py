@@ -82,7 +82,21 @@ def load_signer(key_file: str | os.PathLike[str], origin: str) -> tlog.Signer:
             with os.fdopen(fd, "w") as fh:
                 fh.write(base64.b64encode(seed).decode() + "\n")
     seed = base64.b64decode(path.read_text().strip(), validate=True)
-    return tlog.Signer(_key_name(origin), Ed25519PrivateKey.from_private_bytes(seed))
+    signer = tlog.Signer(_key_name(origin), Ed25519PrivateKey.from_private_bytes(seed))
+    public_file = verifier_file(path)
+    if not public_file.exists():
+        public_file.write_text(signer.verifier.vkey + "\n")
+    return signer
+
+
+def verifier_file(key_file: str | os.PathLike[str]) -> Path:
+    """Where the public verifier key of ``key_file`` is kept (``.vkey`` beside it)."""
+    return Path(key_file).with_suffix(".vkey")
+
+
+def load_verifier(vkey: str) -> tlog.Verifier:
+    """The log's public verifier from its ``name+hash+key`` text form."""
+    return tlog.Verifier.from_vkey(vkey.strip())
 
 
 def _key_name(origin: str) -> str:

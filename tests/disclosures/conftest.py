@@ -22,7 +22,17 @@ def db(console_app):
         with console_app.extensions["portal.db"].session() as s:
             yield s
 
+    session.app = console_app
     return session
+
+
+def sign_log(db) -> None:
+    """Sign a checkpoint covering the log, as the console does after every approval."""
+    from app.db import get_session
+    from app.disclosures import runtime
+
+    with db.app.app_context():
+        runtime.refresh_checkpoint(get_session())
 
 
 def staff(session: Session, username: str) -> StaffUser:
@@ -47,7 +57,9 @@ def publish_item(db, **overrides) -> int:
         disclosure = service.create_draft(session, author, draft_fields(session, **overrides))
         service.submit_for_review(session, disclosure, author)
         service.approve(session, disclosure, staff(session, "approver"))
-        return disclosure.id
+        disclosure_id = disclosure.id
+    sign_log(db)
+    return disclosure_id
 
 
 def signed_in(console_app, username: str):

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from app.models import Disclosure, Scope
 from app.services import disclosures as service
 from crypto import tlog
-from tests.disclosures.conftest import draft_fields, publish_item, staff
+from tests.disclosures.conftest import draft_fields, publish_item, sign_log, staff
 
 
 def _b(value):
@@ -62,6 +62,7 @@ def test_amend_and_retract_append_leaves(db, demo, public_app):
         service.request_retraction(session, d, staff(session, "publisher"), "撤回原因")
         service.approve(session, d, staff(session, "approver"))
         assert service.disclosure_log.log_size(session) == size + 2
+    sign_log(db)
     proof = public_app.test_client().get(f"/log/proof/{d_id}").get_json()
     assert [e["action"] for e in proof["entries"]] == ["publish", "amend", "retract"]
 
@@ -110,3 +111,26 @@ def test_restricted_items_show_no_title_in_the_log(db, demo, public_app):
     page = client.get("/log/").get_data(as_text=True)
     assert "党员专属标题" not in page
     assert client.get(f"/log/proof/{d_id}").status_code == 404
+
+
+def test_public_app_holds_no_signing_key(instance, demo, db, tmp_path):
+    import pytest
+
+    from app.disclosures import runtime
+
+    d_id = publish_item(db, title="公钥测试")
+    vkey = db.app.test_cli_runner().invoke(args=["log", "key"]).output.strip()
+    # A public app on another machine: it knows the public key and nothing else.
+    missing_key = tmp_path / "elsewhere" / "disclosure-log.key"
+    public = instance.app("public", LOG_KEY_FILE=str(missing_key), LOG_VKEY=vkey)
+    client = public.test_client()
+    for path in ("/", "/disclosures/", f"/disclosures/{d_id}", f"/disclosures/{d_id}/print",
+                 "/log/", "/log/checkpoint", "/log/key", f"/log/proof/{d_id}",
+                 "/search?q=公钥"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        response.close()
+    assert client.get("/log/key").get_data(as_text=True).strip() == vkey
+    assert not missing_key.exists() and not missing_key.parent.exists()
+    with public.app_context(), pytest.raises(RuntimeError):
+        runtime.log_signer()

@@ -7,7 +7,7 @@ import pytest
 from app.db import utcnow
 from app.models import Disclosure, PublicState, WorkState
 from app.services import disclosures as service
-from tests.disclosures.conftest import draft_fields, publish_item, staff
+from tests.disclosures.conftest import draft_fields, publish_item, signed_in, staff
 
 
 def test_draft_submit_return_approve_records_every_step(db, demo):
@@ -80,7 +80,7 @@ def test_scheduled_item_is_published_when_due(db, demo, public_app):
         assert [s.action for s in d.steps][-2:] == ["scheduled", "published"]
 
 
-def test_scheduled_item_is_published_lazily_on_read(db, demo, public_app):
+def test_scheduled_item_is_published_by_the_console_not_the_public_site(db, demo, public_app):
     with db() as session:
         author = staff(session, "publisher")
         d = service.create_draft(session, author, draft_fields(session, title="即将发布"))
@@ -89,6 +89,10 @@ def test_scheduled_item_is_published_lazily_on_read(db, demo, public_app):
         service.approve(session, d, staff(session, "approver"))
         d.scheduled_at = utcnow() - timedelta(seconds=1)  # the time has come
         d_id = d.id
+    # The public site holds no signing key, so it never publishes (or signs) anything.
+    assert public_app.test_client().get(f"/disclosures/{d_id}").status_code == 404
+    console = signed_in(db.app, "publisher")
+    assert console.get("/publish/").status_code == 200
     response = public_app.test_client().get(f"/disclosures/{d_id}")
     assert response.status_code == 200
     assert "即将发布" in response.get_data(as_text=True)
