@@ -75,7 +75,7 @@ def init_command(admin_username: str | None, admin_name: str | None, password: s
     """Create or upgrade the database and add the first administrator."""
     migrate.upgrade(_engine())
     click.echo("Database is at the latest schema.")
-    disclosures_cli.ensure_categories()
+    disclosures_cli.prepare_disclosures()
     with database().session() as session:
         if demo_service.has_staff(session):
             click.echo("Staff accounts exist already; add more with: portal user add")
@@ -128,6 +128,7 @@ def _load_demo() -> list[demo_service.DemoLogin]:
             logins = demo_service.load_demo(session)
         except demo_service.DemoError as exc:
             raise click.ClickException(str(exc)) from None
+    disclosures_cli.prepare_disclosures()
     _mark_demo(current_app.instance_path)
     return logins
 

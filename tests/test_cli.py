@@ -6,6 +6,7 @@ import sys
 
 from app.services.demo import DEMO_LOGINS
 from app.services.staff import LoginFailed, authenticate, totp_now
+from crypto import tlog
 
 
 def run(app, *args, **kwargs):
@@ -21,6 +22,8 @@ def test_init_creates_schema_and_first_admin(empty_instance):
     with app.extensions["portal.db"].session() as session:
         user = authenticate(session, "chief", "a long enough password", totp_now(secret))
         assert {r.value for r in user.roles} == {"admin"}
+    # The log's key pair exists, and the public site knows the public half.
+    assert (empty_instance.path / "keys" / "disclosure-log.vkey").exists()
     again = run(app, "init", "--admin", "other", "--password", "a long enough password")
     assert again.exit_code == 0 and "exist already" in again.output
 
@@ -59,6 +62,12 @@ def test_demo_prints_every_login_and_marks_the_instance(empty_instance):
     # The banner shows from the next start on.
     page = empty_instance.app("public").test_client().get("/?lang=en")
     assert "Demo instance" in page.get_data(as_text=True)
+    # The public site can serve a signed checkpoint of the demo disclosures at once.
+    public = empty_instance.app("public").test_client()
+    note = public.get("/log/checkpoint").get_data(as_text=True)
+    verifier = tlog.Verifier.from_vkey(public.get("/log/key").get_data(as_text=True))
+    assert tlog.verify_checkpoint(note, verifier).size > 0
+    assert run(app, "log", "verify").exit_code == 0
     # A second run refuses instead of mixing demo data into real data.
     again = run(app, "demo")
     assert again.exit_code != 0 and "already has units" in again.output

@@ -91,7 +91,10 @@ def seed_categories() -> None:
     click.echo(f"Added {added} categories.")
 
 
-def ensure_categories() -> None:
-    """Seed the standard categories (``portal init``); existing ones are left alone."""
+def prepare_disclosures() -> None:
+    """Seed missing standard categories, create the log key (and its public ``.vkey``) and
+    sign a checkpoint covering the log, so the public site has all it serves."""
     with database().session() as session:
         service.ensure_categories(session)
+    with database().sessions() as session:
+        runtime.refresh_checkpoint(session)
