@@ -279,6 +279,8 @@ def _attach(
     max_bytes: int,
     stored: list[str],
 ) -> None:
+    if not refs:
+        return
     for ref in refs:
         try:
             with ref.path.open("rb") as stream:
@@ -323,6 +325,8 @@ def store_item(
     try:
         service._check_fields(fields)
         disclosure = Disclosure(
+            public_state=PublicState.unpublished,
+            revision_count=0,
             work_state=WorkState.draft,
             work_action=Action.publish,
             title=fields.title,
@@ -331,6 +335,10 @@ def store_item(
             unit=fields.unit,
             scope=fields.scope,
             period_key=fields.period_key,
+            # Empty, not unloaded: a new item has none, and loading them costs a query each.
+            attachments=[],
+            revisions=[],
+            steps=[],
         )
         session.add(disclosure)
         service._record(session, disclosure, "imported", None, at=at(item.day))

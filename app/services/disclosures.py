@@ -36,7 +36,7 @@ from app.models import (
     WorkState,
 )
 from app.security.sanitize import markdown_to_text
-from app.services import disclosure_log
+from app.services import disclosure_log, listing_cache
 from app.services import search as search_index
 from app.services.periods import PERIOD_KEY_RE, period_key, period_range, periods_between
 
@@ -252,29 +252,54 @@ def list_public(
         start = datetime(filters.year, 1, 1, tzinfo=UTC)
         conditions.append(Disclosure.published_at >= start)
         conditions.append(Disclosure.published_at < start.replace(year=filters.year + 1))
-    total = session.scalar(select(func.count(Disclosure.id)).where(*conditions)) or 0
-    rows = session.scalars(
-        select(Disclosure)
-        .where(*conditions)
-        .order_by(Disclosure.published_at.desc(), Disclosure.id.desc())
-        .limit(per_page)
-        .offset(max(0, page - 1) * per_page)
+
+    def count_and_ids() -> tuple[int, list[int]]:
+        total = session.scalar(select(func.count(Disclosure.id)).where(*conditions)) or 0
+        ids = session.scalars(
+            select(Disclosure.id)
+            .where(*conditions)
+            .order_by(Disclosure.published_at.desc(), Disclosure.id.desc())
+            .limit(per_page)
+            .offset(max(0, page - 1) * per_page)
+        )
+        return total, list(ids)
+
+    key = ("list_public", reader, _filters_key(filters), page, per_page)
+    total, ids = listing_cache.memo(session, key, count_and_ids)
+    rows = {d.id: d for d in session.scalars(select(Disclosure).where(Disclosure.id.in_(ids)))}
+    return [rows[i] for i in ids if i in rows], total
+
+
+def _filters_key(filters: Filters) -> tuple:
+    return (
+        filters.category.id if filters.category else None,
+        filters.unit.id if filters.unit else None,
+        filters.period_key,
+        filters.year,
+        filters.include_sub_units,
     )
-    return list(rows), total
 
 
 def period_keys_in_use(session: Session, reader: Reader) -> list[str]:
-    keys = session.scalars(
-        select(Disclosure.period_key)
-        .where(visible_clause(session, reader), Disclosure.period_key.is_not(None))
-        .distinct()
-    )
-    return sorted((k for k in keys if k), reverse=True)
+    def compute() -> list[str]:
+        keys = session.scalars(
+            select(Disclosure.period_key)
+            .where(visible_clause(session, reader), Disclosure.period_key.is_not(None))
+            .distinct()
+        )
+        return sorted((k for k in keys if k), reverse=True)
+
+    return listing_cache.memo(session, ("period_keys", reader), compute)
 
 
 def years_in_use(session: Session, reader: Reader) -> list[int]:
-    dates = session.scalars(select(Disclosure.published_at).where(visible_clause(session, reader)))
-    return sorted({d.year for d in dates if d is not None}, reverse=True)
+    def compute() -> list[int]:
+        dates = session.scalars(
+            select(Disclosure.published_at).where(visible_clause(session, reader))
+        )
+        return sorted({d.year for d in dates if d is not None}, reverse=True)
+
+    return listing_cache.memo(session, ("years", reader), compute)
 
 
 # --- staff rights ---------------------------------------------------------------------------

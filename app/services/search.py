@@ -105,24 +105,24 @@ def _write(session: Session, documents: Iterable[Document], ids: Iterable[int]) 
         {"id": d.disclosure_id, "title": d.title, "tokens": d.tokens, "names": d.names}
         for d in documents
     ]
+    removed = sorted(set(ids) - {row["id"] for row in rows})
     if session.get_bind().dialect.name == "sqlite":
-        if ids:
+        if removed:
             session.execute(
                 text("DELETE FROM disclosure_search WHERE rowid IN :ids").bindparams(
                     bindparam("ids", expanding=True)
                 ),
-                {"ids": ids},
+                {"ids": removed},
             )
         if rows:
             session.execute(
                 text(
-                    "INSERT INTO disclosure_search (rowid, title, tokens, names) "
+                    "INSERT OR REPLACE INTO disclosure_search (rowid, title, tokens, names) "
                     "VALUES (:id, :title, :tokens, :names)"
                 ),
                 rows,
             )
         return
-    removed = sorted(set(ids) - {row["id"] for row in rows})
     if removed:
         session.execute(
             text("DELETE FROM disclosure_search WHERE id IN :ids").bindparams(
@@ -151,7 +151,9 @@ def refresh(disclosure: Disclosure, session: Session | None = None) -> None:
         raise ValueError("the disclosure is not in a session")
     latest = disclosure.revisions[-1] if disclosure.revisions else None
     document = _document(disclosure, latest)
-    _write(session, [document] if document else [], [disclosure.id])
+    # The index row needs none of the pending changes: writing it need not flush them.
+    with session.no_autoflush:
+        _write(session, [document] if document else [], [disclosure.id])
 
 
 def reindex(session: Session, batch_size: int = 1000) -> int:

@@ -1,0 +1,439 @@
+"""Benchmark of the public disclosure pages and search with 100,000 disclosures.
+
+    python bench/disclosures_bench.py [--items 100000] [--database-url postgresql://...]
+                                      [--duration 10] [--connections 16]
+
+Builds a fresh instance in a temporary folder (SQLite, or a fresh schema in the given
+PostgreSQL database), loads the demo organisation, imports ``--items`` synthetic
+disclosures (mixed Chinese and English) through ``portal disclosures import`` and reports
+the import time. Then it serves the public app with gunicorn exactly as ``portal serve``
+does (``app.cli.gunicorn_command``), and, under the same gunicorn settings, a bare Flask
+app rendering a template of the same size as each measured page. The load generator is
+``wrk`` when installed, else a thread pool of keep-alive ``http.client`` connections.
+
+Targets: index and detail req/s >= 0.7x the bare page; search p95 <= 20 ms for
+two-character Chinese and English queries, in-process (service function) and over HTTP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RATIO_TARGET = 0.7
+SEARCH_P95_TARGET_MS = 20.0
+
+# --- synthetic disclosures ------------------------------------------------------------------
+
+TOPICS = {
+    "procurement": (["招标", "中标", "采购", "供应商", "报价"], ["tender", "bidding", "supplier"]),
+    "budget-accounts": (["预算", "决算", "收入", "利润"], ["budget", "accounts", "revenue"]),
+    "pay-welfare": (["工资", "福利", "社保", "年金"], ["salary", "welfare", "pension"]),
+    "work-safety": (["安全", "隐患", "演练", "事故"], ["safety", "hazard", "drill"]),
+    "major-decisions": (["决策", "投资", "项目", "资金"], ["decision", "investment", "project"]),
+    "workers-congress": (["职代会", "决议", "提案"], ["congress", "resolution", "motion"]),
+    "party-dues": (["党费", "收缴", "党员"], ["dues", "members", "collection"]),
+    "member-appraisal": (["评议", "党员", "优秀"], ["appraisal", "members", "rating"]),
+    "discipline-outcomes": (["问责", "处分", "纪律"], ["discipline", "accountability"]),
+    "organisation-life": (["组织", "生活会", "批评"], ["organisation", "meeting"]),
+}
+COMMON_HAN = (
+    "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也"
+    "能下过子说产种面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实"
+    "加量都两体制机当使点从业本去把性好应开它合还因由其些然前外天政四日那社义事平形相全表间样"
+    "与关各重新线内数正心反你明看原又么利比或但质气第向道命此变条只没结解问意建月公无系军很情"
+)
+SYLLABLES = ["ka", "lo", "mi", "ter", "an", "so", "ve", "ri", "don", "pla", "sta", "ne", "gu"]
+UNIT_CODES = ["GRP", "MCH", "MCH-W1", "MCH-PUR", "CHM"]
+
+
+def _han_word(rng: random.Random) -> str:
+    return rng.choice(COMMON_HAN) + rng.choice(COMMON_HAN)
+
+
+def _latin_word(rng: random.Random) -> str:
+    return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3)))
+
+
+def synthetic_item(rng: random.Random, number: int, today: date) -> dict:
+    """One import line: a topic, 70% Chinese and 30% English text, a few revisions."""
+    category = rng.choice(list(TOPICS))
+    han, latin = TOPICS[category]
+    chinese = rng.random() < 0.7
+    if chinese:
+        words = [rng.choice(han) if rng.random() < 0.15 else _han_word(rng) for _ in range(120)]
+        sentences = ["".join(words[i : i + 12]) + "。" for i in range(0, len(words), 12)]
+        body = "\n\n".join("".join(sentences[i : i + 3]) for i in range(0, len(sentences), 3))
+        title = f"{rng.choice(han)}{''.join(_han_word(rng) for _ in range(3))}公示（第{number}号）"
+    else:
+        words = [rng.choice(latin) if rng.random() < 0.1 else _latin_word(rng) for _ in range(90)]
+        sentences = [
+            " ".join(words[i : i + 10]).capitalize() + "." for i in range(0, len(words), 10)
+        ]
+        body = "\n\n".join(" ".join(sentences[i : i + 3]) for i in range(0, len(sentences), 3))
+        title = f"{rng.choice(latin).capitalize()} {_latin_word(rng)} notice no. {number}"
+    day = today - timedelta(days=rng.randint(30, 5 * 365))
+    scope = rng.choices(["all", "unit", "party"], weights=[90, 5, 5])[0]
+    item = {
+        "title": title,
+        "category": category,
+        "unit": rng.choice(UNIT_CODES),
+        "scope": scope,
+        "body_md": body,
+        "published_on": day.isoformat(),
+    }
+    if rng.random() < 0.05:
+        item["revisions"] = [
+            {
+                "body_md": body + "\n\n更正：金额有误。",
+                "reason": "更正金额",
+                "revised_on": (day + timedelta(days=3)).isoformat(),
+            }
+        ]
+    if rng.random() < 0.01:
+        item["retraction"] = {
+            "retracted_on": (day + timedelta(days=10)).isoformat(),
+            "reason": "程序有误，撤回。",
+        }
+    return item
+
+
+def write_synthetic(path: Path, count: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    today = date.today()
+    with path.open("w", encoding="utf-8") as out:
+        for number in range(1, count + 1):
+            out.write(json.dumps(synthetic_item(rng, number, today), ensure_ascii=False) + "\n")
+
+
+# --- the reference page: bare Flask, same template size ----------------------------------
+
+
+def bare_app():
+    """A Flask app with one page rendering a template file of a given size (gunicorn target)."""
+    from flask import Flask, render_template
+
+    folder = os.environ["BENCH_BARE_TEMPLATES"]
+    app = Flask("bare", template_folder=folder)
+
+    @app.get("/<name>")
+    def page(name: str):
+        return render_template(f"{name}.html")
+
+    return app
+
+
+# --- running things -------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _portal(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-c", "from app.cli import main; main()", *args]
+    return subprocess.run(cmd, env=env, cwd=REPO, check=check, capture_output=True, text=True)
+
+
+def _wait_for(port: int, path: str = "/healthz", timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", path)
+            if conn.getresponse().status < 500:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"server on port {port} did not come up")
+
+
+def _get(port: int, path: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", path)
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+def _wrk(port: int, path: str, duration: int, connections: int) -> dict:
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{min(2, connections)}",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            f"http://127.0.0.1:{port}{path}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": rps,
+        "p99_ms": float(p99.group(1)) * scale,
+        "errors": int(errors.group(1)) if errors else 0,
+    }
+
+
+def _pool(port: int, path: str, duration: int, connections: int) -> dict:
+    stop = time.monotonic() + duration
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+
+    def client() -> None:
+        nonlocal errors
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine = []
+        bad = 0
+        while time.monotonic() < stop:
+            start = time.perf_counter()
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+            mine.append((time.perf_counter() - start) * 1000)
+            bad += response.status != 200
+        with lock:
+            latencies.extend(mine)
+            errors += bad
+
+    begin = time.monotonic()
+    with ThreadPoolExecutor(connections) as pool:
+        for _ in range(connections):
+            pool.submit(client)
+    elapsed = time.monotonic() - begin
+    latencies.sort()
+    return {
+        "rps": len(latencies) / elapsed,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1],
+        "errors": errors,
+    }
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, round(len(ordered) * fraction) - 1)]
+
+
+SEARCH_QUERIES = {
+    "zh-2char": ["招标", "党费", "预算", "安全", "福利", "工资", "采购", "隐患"],
+    "en": ["budget", "tender", "safety", "pension", "dues", "supplier", "hazard", "drill"],
+}
+
+
+def _search_in_process(env: dict, repeat: int) -> dict[str, float]:
+    os.environ.update(env)
+    sys.path.insert(0, str(REPO))
+    from app import create_app
+    from app.services import search
+    from app.services.disclosures import ANONYMOUS
+
+    app = create_app("public")
+    results = {}
+    with app.app_context():
+        db = app.extensions["portal.db"]
+        for kind, queries in SEARCH_QUERIES.items():
+            timings = []
+            for round_ in range(repeat + 1):
+                for query in queries:
+                    with db.sessions() as session:
+                        start = time.perf_counter()
+                        search.search(session, ANONYMOUS, query, page=1, per_page=20)
+                        if round_:  # the first round warms the caches
+                            timings.append((time.perf_counter() - start) * 1000)
+            results[kind] = _percentile(timings, 0.95)
+    return results
+
+
+def _search_http(port: int, repeat: int) -> dict[str, float]:
+    from urllib.parse import quote
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    results = {}
+    for kind, queries in SEARCH_QUERIES.items():
+        timings = []
+        for round_ in range(repeat + 1):
+            for query in queries:
+                start = time.perf_counter()
+                conn.request("GET", "/search?q=" + quote(query))
+                response = conn.getresponse()
+                response.read()
+                assert response.status == 200, response.status
+                if round_:
+                    timings.append((time.perf_counter() - start) * 1000)
+        results[kind] = _percentile(timings, 0.95)
+    return results
+
+
+def _bare_template(html: bytes) -> str:
+    return "{% raw %}" + html.decode() + "{% endraw %}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--database-url", help="PostgreSQL URL (a fresh schema is used)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per load run")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--search-repeat", type=int, default=25)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary instance")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="portal-bench-"))
+    instance = workdir / "instance"
+    instance.mkdir()
+    schema = None
+    if args.database_url:
+        from sqlalchemy import create_engine, text
+
+        schema = "bench_" + secrets.token_hex(4)
+        base = args.database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+        engine = create_engine(base)
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        engine.dispose()
+        sep = "&" if "?" in args.database_url else "?"
+        database_url = f"{args.database_url}{sep}options=-csearch_path%3D{schema}"
+        backend = "postgresql"
+    else:
+        database_url = f"sqlite:///{instance / 'portal.sqlite3'}"
+        backend = "sqlite"
+    port, bare_port = _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")} | {
+        "PORTAL_INSTANCE_PATH": str(instance),
+        "PORTAL_DATABASE_URL": database_url,
+        "PORTAL_RATELIMIT_DEFAULT": "1000000 per second",
+        "PORTAL_PUBLIC_BIND": f"127.0.0.1:{port}",
+        "PORTAL_PUBLIC_ACCESS_LOG": "",
+    }
+    servers: list[subprocess.Popen] = []
+    try:
+        print(f"Backend: {backend}; instance: {instance}")
+        _portal(env, "demo")
+        data = workdir / "synthetic.jsonl"
+        write_synthetic(data, args.items)
+        start = time.perf_counter()
+        result = _portal(env, "disclosures", "import", str(data), check=False)
+        import_s = time.perf_counter() - start
+        print(result.stdout.strip() or result.stderr.strip()[-500:])
+        if result.returncode != 0:
+            raise SystemExit(result.stderr[-2000:])
+        print(f"Import of {args.items} items: {import_s:.1f} s ({args.items / import_s:.0f}/s)")
+
+        sys.path.insert(0, str(REPO))
+        os.environ.update(env)
+        from app import create_app
+        from app.cli import gunicorn_command
+
+        config = create_app("public").config
+        public_cmd = gunicorn_command("public", config)
+        servers.append(subprocess.Popen(public_cmd, env=env, cwd=REPO, stderr=subprocess.DEVNULL))
+        _wait_for(port)
+
+        pages = {"index": "/disclosures/", "detail": None}
+        status, index_html = _get(port, "/disclosures/")
+        assert status == 200, status
+        detail_id = int(re.search(rb'href="/disclosures/(\d+)"', index_html).group(1))
+        pages["detail"] = f"/disclosures/{detail_id}"
+        templates = workdir / "bare"
+        templates.mkdir()
+        for name, path in pages.items():
+            status, html = _get(port, path)
+            assert status == 200, (path, status)
+            (templates / f"{name}.html").write_text(_bare_template(html))
+            print(f"{name} page {path}: {len(html)} bytes")
+        bare_cmd = gunicorn_command("public", config | {"PUBLIC_BIND": f"127.0.0.1:{bare_port}"})
+        bare_cmd[-1] = "disclosures_bench:bare_app()"
+        bare_cmd[3:3] = ["--pythonpath", str(REPO / "bench")]
+        bare_env = env | {"BENCH_BARE_TEMPLATES": str(templates)}
+        servers.append(
+            subprocess.Popen(bare_cmd, env=bare_env, cwd=REPO, stderr=subprocess.DEVNULL)
+        )
+        _wait_for(bare_port, "/index")
+
+        use_wrk = shutil.which("wrk") is not None
+        load = _wrk if use_wrk else _pool
+        print(
+            f"Load generator: {'wrk' if use_wrk else 'Python thread pool (http.client keep-alive)'}"
+            f", {args.connections} connections, {args.duration} s per run; gunicorn "
+            f"{config['WORKERS']} workers x {config['THREADS']} threads (gthread)"
+        )
+        rows = []
+        for name, path in pages.items():
+            load(port, path, 2, args.connections)  # warm-up
+            portal = load(port, path, args.duration, args.connections)
+            load(bare_port, f"/{name}", 2, args.connections)
+            bare = load(bare_port, f"/{name}", args.duration, args.connections)
+            rows.append((name, portal, bare))
+
+        http_p95 = _search_http(port, args.search_repeat)
+        in_process_p95 = _search_in_process(env, args.search_repeat)
+
+        print()
+        print(
+            f"{'page':<8} {'portal req/s':>13} {'p99 ms':>8} {'bare req/s':>11} "
+            f"{'p99 ms':>8} {'ratio':>6}  target >= {RATIO_TARGET}"
+        )
+        for name, portal, bare in rows:
+            ratio = portal["rps"] / bare["rps"]
+            verdict = "ok" if ratio >= RATIO_TARGET and not portal["errors"] else "MISSED"
+            print(
+                f"{name:<8} {portal['rps']:>13.1f} {portal['p99_ms']:>8.1f} {bare['rps']:>11.1f} "
+                f"{bare['p99_ms']:>8.1f} {ratio:>6.2f}  {verdict}"
+                + (f" ({portal['errors']} errors)" if portal["errors"] else "")
+            )
+        print()
+        print(
+            f"{'search p95 (ms)':<16} {'in-process':>11} {'HTTP':>8}  "
+            f"target <= {SEARCH_P95_TARGET_MS}"
+        )
+        for kind in SEARCH_QUERIES:
+            worst = max(in_process_p95[kind], http_p95[kind])
+            verdict = "ok" if worst <= SEARCH_P95_TARGET_MS else "MISSED"
+            print(f"{kind:<16} {in_process_p95[kind]:>11.2f} {http_p95[kind]:>8.2f}  {verdict}")
+        print(f"\nImport: {args.items} items in {import_s:.1f} s on {backend}")
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait()
+        if schema:
+            from sqlalchemy import create_engine, text
+
+            engine = create_engine(
+                args.database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+            )
+            with engine.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            engine.dispose()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"Kept {workdir}")
+
+
+if __name__ == "__main__":
+    main()
