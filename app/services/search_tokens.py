@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
@@ -100,8 +101,12 @@ def tsquery(terms: list[Term]) -> str:
 # --- highlighting ---------------------------------------------------------------------------
 
 
-def _normalised_with_positions(text: str) -> tuple[str, list[int]]:
+def _normalised_with_positions(text: str) -> tuple[str, Sequence[int]]:
     """The normalised text and, for each of its characters, the index in ``text``."""
+    folded = normalise(text)
+    if len(folded) == len(text):
+        # The usual case (no ligatures or decomposed accents): positions are unchanged.
+        return folded, range(len(text))
     out: list[str] = []
     positions: list[int] = []
     for index, char in enumerate(text):
