@@ -29,11 +29,16 @@ def test_every_ui_string_has_a_chinese_translation():
     assert not missing, "untranslated (run `make i18n` and translate):\n" + "\n".join(missing)
 
 
+def _tuple(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
 def test_compiled_catalogue_matches_the_po_file():
     with (CATALOGUE / "messages.po").open("rb") as fh:
         po = {m.id: m.string for m in read_po(fh, locale="zh") if m.id and not m.fuzzy}
     with (CATALOGUE / "messages.mo").open("rb") as fh:
-        mo = {m.id: m.string for m in read_mo(fh) if m.id}
+        # read_mo gives plural entries as lists, read_po as tuples.
+        mo = {_tuple(m.id): _tuple(m.string) for m in read_mo(fh) if m.id}
     assert po == mo, "messages.mo is stale: run `make i18n`"
 
 
