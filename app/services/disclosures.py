@@ -610,8 +610,8 @@ def _new_revision(
     at: datetime,
     approver: StaffUser | None,
 ) -> DisclosureRevision:
+    session.flush()  # the ids of the disclosure and of new attachments go into the record
     attachments = [[a.id, a.filename, a.sha256] for a in disclosure.attachments]
-    session.flush()  # the disclosure's id goes into the record
     revision = DisclosureRevision(
         disclosure_id=disclosure.id,
         number=disclosure.revision_count + 1,

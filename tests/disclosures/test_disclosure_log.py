@@ -124,9 +124,17 @@ def test_public_app_holds_no_signing_key(instance, demo, db, tmp_path):
     missing_key = tmp_path / "elsewhere" / "disclosure-log.key"
     public = instance.app("public", LOG_KEY_FILE=str(missing_key), LOG_VKEY=vkey)
     client = public.test_client()
-    for path in ("/", "/disclosures/", f"/disclosures/{d_id}", f"/disclosures/{d_id}/print",
-                 "/log/", "/log/checkpoint", "/log/key", f"/log/proof/{d_id}",
-                 "/search?q=公钥"):
+    for path in (
+        "/",
+        "/disclosures/",
+        f"/disclosures/{d_id}",
+        f"/disclosures/{d_id}/print",
+        "/log/",
+        "/log/checkpoint",
+        "/log/key",
+        f"/log/proof/{d_id}",
+        "/search?q=公钥",
+    ):
         response = client.get(path)
         assert response.status_code == 200, path
         response.close()
