@@ -212,17 +212,21 @@ def user_list() -> None:
             )
 
 
+def _set_active(username: str, active: bool) -> None:
+    with database().session() as session:
+        try:
+            staff_service.set_active(session, username, active)
+        except staff_service.StaffError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"{'Enabled' if active else 'Disabled'} {username}.")
+
+
 @user_group.command("disable")
 @click.argument("username")
 @with_appcontext
 def user_disable(username: str) -> None:
     """Disable a staff account; its sessions end at the next request."""
-    with database().session() as session:
-        try:
-            staff_service.set_active(session, username, False)
-        except staff_service.StaffError as exc:
-            raise click.ClickException(str(exc)) from None
-    click.echo(f"Disabled {username}.")
+    _set_active(username, False)
 
 
 @user_group.command("enable")
@@ -230,12 +234,7 @@ def user_disable(username: str) -> None:
 @with_appcontext
 def user_enable(username: str) -> None:
     """Enable a disabled staff account again."""
-    with database().session() as session:
-        try:
-            staff_service.set_active(session, username, True)
-        except staff_service.StaffError as exc:
-            raise click.ClickException(str(exc)) from None
-    click.echo(f"Enabled {username}.")
+    _set_active(username, True)
 
 
 @user_group.command("code")
