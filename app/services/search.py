@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import DDL, bindparam, column, event, func, literal_column, select, table, text
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session, defer, joinedload, object_session
 
 from app.db import Base
 from app.models import Action, Disclosure, DisclosureRevision, PublicState
@@ -28,8 +28,9 @@ from app.services import disclosures as disclosure_service
 from app.services import search_tokens
 from app.services.search_tokens import Term
 
-COUNT_CAP = 1000  # beyond this, say "more than 1,000": counting every match costs time
-MAX_PAGE = COUNT_CAP // 10
+# At most this many matches (the newest) are ranked and counted; beyond, the page says "more
+# than 500": scoring and counting every match of a common word costs time.
+COUNT_CAP = 500
 
 # Also in migration 0003 (which keeps its own copy, as migrations must).
 SQLITE_DDL = [
@@ -185,6 +186,10 @@ def reindex(session: Session, batch_size: int = 1000) -> int:
         session.execute(
             text("INSERT INTO disclosure_search (disclosure_search) VALUES ('optimize')")
         )
+    else:
+        # Without statistics of the new rows the planner may check every row's tsvector
+        # instead of reading the GIN index.
+        session.execute(text("ANALYZE disclosure_search"))
     return count
 
 
@@ -253,11 +258,25 @@ def parse_query(query: str) -> list[Term]:
     return terms
 
 
-def _matching(session: Session, reader: disclosure_service.Reader, terms: list[Term]):
-    """(FROM/WHERE of the matching visible disclosures, rank expression to order by)."""
+def _candidates(session: Session, reader: disclosure_service.Reader, terms: list[Term], limit: int):
+    """The newest ``limit`` visible matches: id, published_at and score (lower is better).
+
+    The candidates are taken newest entry first, which SQLite reads straight from the FTS5
+    index and stops early, so a word found in thousands of items costs about as much as one
+    found in ``limit``; only the candidates are scored. The scope filter is a join on the
+    disclosure's primary key inside that scan, so restricted items neither take a place
+    among the candidates nor are counted.
+    """
     if session.get_bind().dialect.name == "sqlite":
-        base = (
-            select(Disclosure.id)
+        candidates = (
+            select(
+                _sqlite_table.c.rowid.label("id"),
+                # bm25 is lower for better matches; the title counts four times the text.
+                # An auxiliary function runs in the query holding the MATCH: only for the
+                # rows the LIMIT lets through.
+                literal_column("bm25(disclosure_search, 4.0, 1.0)").label("score"),
+                Disclosure.published_at,
+            )
             .select_from(_sqlite_table)
             .join(Disclosure, Disclosure.id == _sqlite_table.c.rowid)
             .where(
@@ -266,19 +285,35 @@ def _matching(session: Session, reader: disclosure_service.Reader, terms: list[T
                 ),
                 disclosure_service.visible_clause(session, reader),
             )
+            .order_by(_sqlite_table.c.rowid.desc())
+            .limit(limit)
+            .subquery("candidates")
         )
-        # bm25 is lower for better matches; the title counts four times the text.
-        return base, literal_column("bm25(disclosure_search, 4.0, 1.0)").asc()
+        return candidates
     tsquery = func.to_tsquery(literal_column("'simple'"), search_tokens.tsquery(terms))
-    base = (
-        select(Disclosure.id)
+    candidates = (
+        select(_pg_table.c.id, Disclosure.published_at)
         .select_from(_pg_table)
         .join(Disclosure, Disclosure.id == _pg_table.c.id)
         .where(
             _pg_table.c.tsv.op("@@")(tsquery), disclosure_service.visible_clause(session, reader)
         )
+        .order_by(_pg_table.c.id.desc())
+        .limit(limit)
+        .subquery("candidates")
     )
-    return base, func.ts_rank(_pg_table.c.tsv, tsquery).desc()
+    # ts_rank reads the whole tsvector of a row: only the candidates pay for it.
+    scored = (
+        select(
+            candidates.c.id,
+            candidates.c.published_at,
+            (-func.ts_rank(_pg_table.c.tsv, tsquery)).label("score"),
+        )
+        .select_from(candidates)
+        .join(_pg_table, _pg_table.c.id == candidates.c.id)
+        .subquery("scored")
+    )
+    return scored
 
 
 def search(
@@ -288,28 +323,44 @@ def search(
     *,
     page: int = 1,
     per_page: int = 20,
+    count_cap: int = COUNT_CAP,
 ) -> SearchPage:
     """One page of the disclosures ``reader`` may see that match every term of ``query``.
 
-    Ranked by relevance (then newest first), with highlighted titles and snippets. The
-    total is counted up to ``COUNT_CAP``.
+    Ranked by relevance (then newest first), with highlighted titles and snippets. When more
+    than ``count_cap`` items match, the newest ``count_cap`` of them are ranked and shown,
+    and ``more`` says there are more.
     """
     terms = parse_query(query)
-    base, rank = _matching(session, reader, terms)
-    total = (
-        session.scalar(select(func.count()).select_from(base.limit(COUNT_CAP + 1).subquery())) or 0
+    # One candidate more than are shown tells that there are more; it is counted, not shown.
+    candidates = _candidates(session, reader, terms, count_cap + 1)
+    numbered = select(
+        candidates,
+        func.count().over().label("total"),
+        func.row_number().over(order_by=candidates.c.id.desc()).label("newest"),
+    ).subquery("numbered")
+    ranked = (
+        select(numbered.c.id, numbered.c.total)
+        .where(numbered.c.newest <= count_cap)
+        .order_by(numbered.c.score, numbered.c.published_at.desc(), numbered.c.id.desc())
     )
-    more = total > COUNT_CAP
-    total = min(total, COUNT_CAP)
-    pages = max(1, min((total + per_page - 1) // per_page, MAX_PAGE))
-    page = min(max(page, 1), pages)
-    ids = list(
-        session.scalars(
-            base.order_by(rank, Disclosure.published_at.desc(), Disclosure.id.desc())
-            .limit(per_page)
-            .offset((page - 1) * per_page)
-        )
-    )
+
+    def one_page(number: int):
+        return session.execute(ranked.limit(per_page).offset((number - 1) * per_page)).all()
+
+    page = max(page, 1)
+    rows = one_page(page)
+    if rows:
+        total = rows[0].total
+    else:
+        total = session.scalar(select(func.count()).select_from(candidates)) or 0
+    more = total > count_cap
+    total = min(total, count_cap)
+    pages = max(1, (total + per_page - 1) // per_page)
+    if page > pages:
+        page = pages
+        rows = one_page(page)
+    ids = [row.id for row in rows]
     hits = _hits(session, ids, terms)
     return SearchPage(query.strip(), terms, hits, total, more, page, pages)
 
@@ -317,7 +368,22 @@ def search(
 def _hits(session: Session, ids: list[int], terms: list[Term]) -> list[Hit]:
     if not ids:
         return []
-    by_id = {d.id: d for d in session.scalars(select(Disclosure).where(Disclosure.id.in_(ids)))}
+    # The result list shows each item's category and unit: load them in the same query, and
+    # leave out the texts it does not show (the public text is in ``search_text``).
+    by_id = {
+        d.id: d
+        for d in session.scalars(
+            select(Disclosure)
+            .where(Disclosure.id.in_(ids))
+            .options(
+                joinedload(Disclosure.category, innerjoin=True),
+                joinedload(Disclosure.unit, innerjoin=True),
+                defer(Disclosure.title),
+                defer(Disclosure.body),
+                defer(Disclosure.reason),
+            )
+        )
+    }
     if session.get_bind().dialect.name == "sqlite":
         names_query = select(_sqlite_table.c.rowid, _sqlite_table.c.names).where(
             _sqlite_table.c.rowid.in_(ids)

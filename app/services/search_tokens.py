@@ -14,6 +14,7 @@ why a token never contains a space or punctuation.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -25,7 +26,9 @@ from markupsafe import Markup, escape
 _CJK_CHARS = (
     "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002ffff"
 )
-_TOKEN_RE = re.compile(rf"(?P<cjk>[{_CJK_CHARS}]+)|(?P<word>[^\W_{_CJK_CHARS}]+)")
+_WORD_CHAR = rf"[^\W_{_CJK_CHARS}]"
+_TOKEN_RE = re.compile(rf"(?P<cjk>[{_CJK_CHARS}]+)|(?P<word>{_WORD_CHAR}+)")
+_CJK_RE = re.compile(rf"[{_CJK_CHARS}]")
 WORD_MAX = 40  # longer words are cut: nobody searches for them, and they bloat the index
 QUERY_MAX_CHARS = 200
 QUERY_MAX_TERMS = 32
@@ -116,26 +119,37 @@ def _normalised_with_positions(text: str) -> tuple[str, Sequence[int]]:
     return "".join(out), positions
 
 
+@functools.lru_cache(maxsize=256)
+def _words_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
+    """Whole words equal to one of ``words``, as the tokeniser splits them.
+
+    A word of ``WORD_MAX`` characters stands for every longer word it starts, as in the index.
+    """
+    alternatives = [
+        re.escape(word) + (rf"{_WORD_CHAR}*" if len(word) >= WORD_MAX else rf"(?!{_WORD_CHAR})")
+        for word in words
+    ]
+    return re.compile(rf"(?<!{_WORD_CHAR})(?:{'|'.join(alternatives)})")
+
+
 def match_spans(text: str, terms: list[Term]) -> list[tuple[int, int]]:
     """Merged [start, end) ranges of ``text`` that match a term, as the index would match."""
     if not text or not terms:
         return []
     folded, positions = _normalised_with_positions(text)
-    cjk_terms = [t.text for t in terms if _TOKEN_RE.fullmatch(t.text).lastgroup == "cjk"]
-    words = {t.text: t.prefix for t in terms if t.text not in cjk_terms}
     spans: list[tuple[int, int]] = []
-    for match in _TOKEN_RE.finditer(folded):
-        if match.lastgroup == "word":
-            word = match.group()[:WORD_MAX]
-            if word in words:
-                spans.append((match.start(), match.end()))
+    words: list[str] = []
+    for term in terms:
+        if not _CJK_RE.match(term.text):
+            words.append(term.text)
             continue
-        run, offset = match.group(), match.start()
-        for term in cjk_terms:
-            start = run.find(term)
-            while start >= 0:
-                spans.append((offset + start, offset + start + len(term)))
-                start = run.find(term, start + 1)
+        # CJK characters only stand in CJK runs: every occurrence is a match, no need to split.
+        start = folded.find(term.text)
+        while start >= 0:
+            spans.append((start, start + len(term.text)))
+            start = folded.find(term.text, start + 1)
+    if words:
+        spans.extend(match.span() for match in _words_pattern(tuple(words)).finditer(folded))
     if not spans:
         return []
     spans.sort()
@@ -171,8 +185,7 @@ def snippet(text: str, terms: list[Term], width: int = 160) -> Markup:
     text = " ".join((text or "").split())
     spans = match_spans(text, terms)
     if not spans:
-        cut = text[:width]
-        return Markup("{}{}").format(cut, "…" if len(text) > width else "")
+        return escape(text[:width]) + ("…" if len(text) > width else "")
     first = spans[0][0]
     start = max(0, first - width // 3)
     end = min(len(text), start + width)
@@ -180,4 +193,5 @@ def snippet(text: str, terms: list[Term], width: int = 160) -> Markup:
         (max(s, start) - start, min(e, end) - start) for s, e in spans if s < end and e > start
     ]
     body = highlight(text[start:end], terms, window)
-    return Markup("{}{}{}").format("…" if start else "", body, "…" if end < len(text) else "")
+    # Adding text to Markup escapes the text.
+    return ("…" if start else "") + body + ("…" if end < len(text) else "")

@@ -228,6 +228,27 @@ def test_results_are_paginated(db, demo):
         assert beyond.page == 3
 
 
+def test_beyond_the_cap_the_newest_matches_are_ranked_and_the_page_says_there_are_more(db, demo):
+    older_title_match = publish_item(db, title="Pelican report", body="About birds.")
+    body_matches = [publish_item(db, title=f"鸟类 {n}", body="A pelican.") for n in range(3)]
+    fourth_newest = publish_item(db, title="Pelican count", body="About birds.")
+    body_matches += [publish_item(db, title=f"鸟类 {n}", body="A pelican.") for n in range(2)]
+    title_match = publish_item(db, title="Pelican census", body="About birds.")
+    publish_item(db, title="Pelican secret", body="Members only.", scope=Scope.party)
+    with db() as session:
+        first = search.search(session, service.ANONYMOUS, "pelican", per_page=2, count_cap=3)
+        second = search.search(
+            session, service.ANONYMOUS, "pelican", page=2, per_page=2, count_cap=3
+        )
+        # The three newest visible items, best first: the restricted newest item takes no
+        # place, and the fourth newest is not shown however well it matches.
+        assert (first.total, first.more, first.pages) == (3, True, 2)
+        assert _ids(first) + _ids(second) == [title_match, *reversed(body_matches[-2:])]
+        everything = search.search(session, service.ANONYMOUS, "pelican", count_cap=10)
+        assert (everything.total, everything.more) == (8, False)
+        assert _ids(everything)[:3] == [title_match, fourth_newest, older_title_match]
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
