@@ -19,7 +19,18 @@ from dataclasses import dataclass, field
 
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
-from sqlalchemy import DDL, bindparam, column, event, func, literal_column, select, table, text
+from sqlalchemy import (
+    DDL,
+    bindparam,
+    column,
+    event,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+    true,
+)
 from sqlalchemy.orm import Session, defer, joinedload, object_session
 
 from app.db import Base
@@ -291,14 +302,28 @@ def _candidates(session: Session, reader: disclosure_service.Reader, terms: list
         )
         return candidates
     tsquery = func.to_tsquery(literal_column("'simple'"), search_tokens.tsquery(terms))
-    candidates = (
-        select(_pg_table.c.id, Disclosure.published_at)
-        .select_from(_pg_table)
-        .join(Disclosure, Disclosure.id == _pg_table.c.id)
-        .where(
-            _pg_table.c.tsv.op("@@")(tsquery), disclosure_service.visible_clause(session, reader)
-        )
+    # The plan is spelt out (each subquery kept apart by OFFSET 0), as the planner, aiming at
+    # the LIMIT, would walk a primary key backwards instead, testing every row's tsvector or
+    # scope. The ids of all matches come from the GIN index, newest first; each is tried by a
+    # primary-key lookup of its disclosure (a lateral subquery) until ``limit`` are visible.
+    matches = (
+        select(_pg_table.c.id)
+        .where(_pg_table.c.tsv.op("@@")(tsquery))
         .order_by(_pg_table.c.id.desc())
+        .offset(0)
+        .subquery("matches")
+    )
+    visible = (
+        select(Disclosure.published_at)
+        .where(Disclosure.id == matches.c.id, disclosure_service.visible_clause(session, reader))
+        .offset(0)
+        .lateral("visible")
+    )
+    candidates = (
+        select(matches.c.id, visible.c.published_at)
+        .select_from(matches)
+        .join(visible, true())
+        .order_by(matches.c.id.desc())
         .limit(limit)
         .subquery("candidates")
     )
