@@ -261,9 +261,11 @@ def _search_in_process(env: dict, repeat: int) -> dict[str, float]:
                 for query in queries:
                     with db.sessions() as session:
                         start = time.perf_counter()
-                        search.search(session, ANONYMOUS, query, page=1, per_page=20)
+                        page = search.search(session, ANONYMOUS, query, page=1, per_page=20)
                         if round_:  # the first round warms the caches
                             timings.append((time.perf_counter() - start) * 1000)
+                    # A search that finds nothing is fast: make sure these find a full page.
+                    assert len(page.hits) == 20 and page.total >= 20, (query, page.total)
             results[kind] = _percentile(timings, 0.95)
     return results
 
@@ -280,8 +282,9 @@ def _search_http(port: int, repeat: int) -> dict[str, float]:
                 start = time.perf_counter()
                 conn.request("GET", "/search?q=" + quote(query))
                 response = conn.getresponse()
-                response.read()
+                body = response.read()
                 assert response.status == 200, response.status
+                assert body.count(b"<mark>") >= 20, query  # found and highlighted
                 if round_:
                     timings.append((time.perf_counter() - start) * 1000)
         results[kind] = _percentile(timings, 0.95)

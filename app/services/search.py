@@ -370,10 +370,30 @@ def search(
         .order_by(numbered.c.score, numbered.c.published_at.desc(), numbered.c.id.desc())
     )
 
-    def one_page(number: int):
-        return session.execute(ranked.limit(per_page).offset((number - 1) * per_page)).all()
+    postgresql = session.get_bind().dialect.name == "postgresql"
 
-    page = max(page, 1)
+    def one_page(number: int):
+        statement = ranked.limit(per_page).offset((number - 1) * per_page)
+        if not postgresql:
+            return session.execute(statement).all()
+        # Starting a parallel worker for the index scan takes longer than the whole query,
+        # much longer on a busy server. Only for this statement: the setting is put back.
+        previous = session.scalar(
+            text(
+                "SELECT current_setting('max_parallel_workers_per_gather'), "
+                "set_config('max_parallel_workers_per_gather', '0', true)"
+            )
+        )
+        try:
+            return session.execute(statement).all()
+        finally:
+            session.execute(
+                text("SELECT set_config('max_parallel_workers_per_gather', :previous, true)"),
+                {"previous": previous},
+            )
+
+    # No page lies beyond the cap: a page number from a URL never reaches the database as is.
+    page = min(max(page, 1), max(1, -(-count_cap // per_page)))
     rows = one_page(page)
     if rows:
         total = rows[0].total

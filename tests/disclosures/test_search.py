@@ -226,6 +226,8 @@ def test_results_are_paginated(db, demo):
         assert not set(_ids(first)) & set(_ids(third))
         beyond = search.search(session, service.ANONYMOUS, "pelican", page=99, per_page=2)
         assert beyond.page == 3
+        far = search.search(session, service.ANONYMOUS, "pelican", page=10**30, per_page=2)
+        assert far.page == 3 and _ids(far) == _ids(third)
 
 
 def test_beyond_the_cap_the_newest_matches_are_ranked_and_the_page_says_there_are_more(db, demo):
@@ -247,6 +249,25 @@ def test_beyond_the_cap_the_newest_matches_are_ranked_and_the_page_says_there_ar
         everything = search.search(session, service.ANONYMOUS, "pelican", count_cap=10)
         assert (everything.total, everything.more) == (8, False)
         assert _ids(everything)[:3] == [title_match, fourth_newest, older_title_match]
+
+
+def test_any_page_number_in_the_url_gets_a_page(public_app, db, demo):
+    publish_item(db, title="Heron nesting")
+    client = public_app.test_client()
+    for number in ("0", "-3", "2", "9" * 40, "x"):
+        response = client.get("/search", query_string={"q": "heron", "page": number})
+        assert response.status_code == 200
+        assert "<mark>Heron</mark> nesting" in response.get_data(as_text=True)
+
+
+def test_search_leaves_the_settings_of_the_transaction_as_they_were(db, items):
+    with db() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            pytest.skip("PostgreSQL setting")
+        session.execute(text("SET LOCAL max_parallel_workers_per_gather = 3"))
+        assert search.search(session, service.ANONYMOUS, "zebrafish").total == 2
+        setting = text("SELECT current_setting('max_parallel_workers_per_gather')")
+        assert session.scalar(setting) == "3"
 
 
 @pytest.mark.parametrize(
