@@ -15,7 +15,7 @@ def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask
     """Build the ``public`` site or the restricted ``console`` from the same configuration."""
     from app import cli, config, db, errors, health, i18n
     from app.extensions import csrf
-    from app.security import headers, network, ratelimit
+    from app.security import headers, network, ratelimit, sessions
 
     if surface not in SURFACES:
         raise ValueError(f"surface must be one of {SURFACES}, not {surface!r}")
@@ -44,6 +44,7 @@ def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask
 
     db.init_app(app)
     headers.init_app(app, surface)
+    sessions.init_app(app)
     network.init_app(app, surface)
     csrf.init_app(app)
     i18n.init_app(app)

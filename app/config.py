@@ -82,6 +82,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "LOG_VKEY": "",
         "PAGE_SIZE": 20,
         "RATELIMIT_QUESTIONS": "5 per hour",
+        # Whole public pages cached per process (see app/page_cache.py).
+        "PAGE_CACHE_ENTRIES": 2000,
+        "PAGE_CACHE_BYTES": 64 * 1024 * 1024,
     }
 
 
@@ -230,6 +233,8 @@ def validate(app_config: Any) -> None:
         "SESSION_LIFETIME_MINUTES",
         "ATTACHMENT_MAX_BYTES",
         "PAGE_SIZE",
+        "PAGE_CACHE_ENTRIES",
+        "PAGE_CACHE_BYTES",
     ):
         app_config[name] = _positive_int(f"PORTAL_{name}", app_config.get(name), problems)
 

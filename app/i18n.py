@@ -10,7 +10,9 @@ from app.extensions import babel
 
 
 def select_locale() -> str:
-    chosen = request.args.get("lang")
+    args = request.args
+    # Asked for a missing key, MultiDict.get builds an exception: most requests have no ?lang=.
+    chosen = args.getlist("lang")[0] if "lang" in args else None
     if chosen in LANGUAGES:
         session["lang"] = chosen
         return chosen

@@ -3,7 +3,9 @@
 Leaves are hashed as SHA-256(0x00 || data) and nodes as SHA-256(0x01 || left || right).
 Proof generation takes the leaf hashes either as a sequence or as a callable
 ``leaves(start, end)`` returning the hashes of leaves [start, end), so the caller can
-fetch them from storage; each proof touches every leaf at most once (O(n)).
+fetch them from storage; each proof touches every leaf at most once (O(n)). A
+``HashTree`` keeps every complete subtree as leaves are appended, so its proofs and roots
+cost O(log² n) hashes: for a server that answers many proofs of one growing log.
 Checkpoints use the C2SP tlog-checkpoint format in a C2SP signed note with Ed25519.
 """
 
@@ -13,7 +15,7 @@ import base64
 import binascii
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
@@ -23,7 +25,6 @@ from crypto.errors import ProofError
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
-LeafSource = Sequence[bytes] | Callable[[int, int], Sequence[bytes]]
 _ED25519 = b"\x01"
 _SIGNATURE_PREFIX = "\u2014 "  # em dash and a space
 
@@ -61,7 +62,60 @@ def root_from_hashes(leaf_hashes: Sequence[bytes]) -> bytes:
     return _hashes_root(leaf_hashes)
 
 
+class HashTree:
+    """Leaf hashes of an append-only log with the hash of every complete subtree.
+
+    ``levels[j][i]`` is the hash of leaves [i * 2**j, (i + 1) * 2**j); such a subtree never
+    changes once complete, so appending a leaf adds at most log2(n) hashes.
+    """
+
+    def __init__(self, leaf_hashes: Iterable[bytes] = ()) -> None:
+        self._levels: list[list[bytes]] = [[]]
+        self.extend(leaf_hashes)
+
+    def __len__(self) -> int:
+        return len(self._levels[0])
+
+    def append(self, leaf: bytes) -> None:
+        """Add the next leaf hash."""
+        if len(leaf) != HASH_SIZE:
+            raise ValueError("a leaf hash has 32 bytes")
+        levels = self._levels
+        levels[0].append(leaf)
+        level = 0
+        while len(levels[level]) % 2 == 0:
+            if level + 1 == len(levels):
+                levels.append([])
+            levels[level + 1].append(node_hash(levels[level][-2], levels[level][-1]))
+            level += 1
+
+    def extend(self, leaf_hashes: Iterable[bytes]) -> None:
+        """Add the next leaf hashes in order."""
+        for leaf in leaf_hashes:
+            self.append(leaf)
+
+    def subtree(self, start: int, end: int) -> bytes:
+        """Merkle tree hash of leaves [start, end) (RFC 9162 2.1.1)."""
+        if not 0 <= start < end <= len(self):
+            raise ValueError("range outside the tree")
+        count = end - start
+        if count & (count - 1) == 0 and start % count == 0:
+            return self._levels[count.bit_length() - 1][start // count]
+        k = _split(count)
+        return node_hash(self.subtree(start, start + k), self.subtree(start + k, end))
+
+    def root(self, size: int | None = None) -> bytes:
+        """Merkle tree hash of the first ``size`` leaves (default: all)."""
+        size = len(self) if size is None else size
+        return self.subtree(0, size) if size else EMPTY_ROOT
+
+
+LeafSource = Sequence[bytes] | Callable[[int, int], Sequence[bytes]] | HashTree
+
+
 def _fetch(leaves: LeafSource) -> Callable[[int, int], bytes]:
+    if isinstance(leaves, HashTree):
+        return leaves.subtree
     if callable(leaves):
         return lambda start, end: _hashes_root(leaves(start, end))  # type: ignore[call-arg]
     return lambda start, end: _hashes_root(leaves[start:end])

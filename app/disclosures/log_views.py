@@ -16,6 +16,7 @@ from app.disclosures.reader import current_reader
 from app.models import Disclosure, DisclosureRevision
 from app.services import disclosure_log
 from app.services import disclosures as service
+from crypto import tlog
 
 bp = Blueprint("log", __name__, url_prefix="/log")
 PER_PAGE = 50
@@ -88,12 +89,12 @@ def proof(disclosure_id: int):
     found = _checkpoint()
     if found is None:
         abort(404)
-    hashes = disclosure_log.leaf_hashes(session, 0, found.size)
+    tree = disclosure_log.checkpoint_tree(session, found)
     entries = []
     for revision in disclosure.revisions:
         if revision.log_index >= found.size:
             continue
-        path = disclosure_log.tlog.inclusion_proof(revision.log_index, found.size, hashes)
+        path = disclosure_log.tlog.inclusion_proof(revision.log_index, found.size, tree)
         entries.append(
             {
                 "revision": revision.number,
@@ -123,12 +124,11 @@ def consistency():
     new = request.args.get("to", type=int, default=size)
     if old is None or new is None or not 0 <= old <= new <= size:
         return jsonify(error=f"need 0 <= from <= to <= {size}"), 400
-    hashes = disclosure_log.leaf_hashes(session, 0, new)
-    path = disclosure_log.tlog.consistency_proof(old, new, hashes)
+    tree = disclosure_log.checkpoint_tree(session, found) if found else tlog.HashTree()
     return jsonify(
         origin=current_app.config["LOG_ORIGIN"],
         **{"from": old, "to": new},
-        from_root=_b64(disclosure_log.tlog.root_from_hashes(hashes[:old])),
-        to_root=_b64(disclosure_log.tlog.root_from_hashes(hashes)),
-        proof=[_b64(h) for h in path],
+        from_root=_b64(tree.root(old)),
+        to_root=_b64(tree.root(new)),
+        proof=[_b64(h) for h in tlog.consistency_proof(old, new, tree)],
     )

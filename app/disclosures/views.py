@@ -35,6 +35,7 @@ from app.models import (
     PublicState,
     Unit,
 )
+from app.page_cache import cached_page
 from app.security.sanitize import render_markdown
 from app.services import disclosure_log
 from app.services import disclosures as service
@@ -126,6 +127,7 @@ def _filters_from_request(session) -> tuple[FilterForm, service.Filters, dict[st
 
 
 @bp.get("/")
+@cached_page("category", "unit", "period", "year", "page")
 def index():
     session = get_session()
     form, filters, args = _filters_from_request(session)
@@ -161,9 +163,25 @@ def _current_attachments(disclosure: Disclosure) -> list[DisclosureAttachment]:
     return [a for a in disclosure.attachments if a.id in ids]
 
 
-@bp.route("/<int:disclosure_id>", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["RATELIMIT_QUESTIONS"], methods=["POST"])
+@bp.get("/<int:disclosure_id>")
+@cached_page("asked")
 def detail(disclosure_id: int):
+    # No form here: the page is the same for every reader of a scope, so it can be cached.
+    disclosure = _readable_or_404(disclosure_id)
+    session = get_session()
+    return render_template(
+        "disclosures/detail.html",
+        d=disclosure,
+        revision=disclosure.revisions[-1],
+        attachments=_current_attachments(disclosure),
+        questions=service.published_questions(session, disclosure),
+        asked=request.args.get("asked") == "1",
+    )
+
+
+@bp.route("/<int:disclosure_id>/ask", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_QUESTIONS"], methods=["POST"])
+def ask(disclosure_id: int):
     disclosure = _readable_or_404(disclosure_id)
     session = get_session()
     form = QuestionForm()
@@ -180,19 +198,16 @@ def detail(disclosure_id: int):
             )
     status = 400 if request.method == "POST" else 200
     return render_template(
-        "disclosures/detail.html",
-        d=disclosure,
-        revision=disclosure.revisions[-1],
-        attachments=_current_attachments(disclosure),
-        questions=service.published_questions(session, disclosure),
-        form=form,
-        question_error=question_error,
-        asked=request.args.get("asked") == "1",
-        checkpoint=disclosure_log.latest_checkpoint(session),
+        "disclosures/ask.html", d=disclosure, form=form, question_error=question_error
     ), status
 
 
+# Forms on item pages posted here before the form had a page of its own; same view, same limit.
+bp.add_url_rule("/<int:disclosure_id>", endpoint="ask", view_func=ask, methods=["POST"])
+
+
 @bp.get("/<int:disclosure_id>/history")
+@cached_page()
 def history(disclosure_id: int):
     disclosure = _readable_or_404(disclosure_id)
     revisions = list(disclosure.revisions)
@@ -287,6 +302,7 @@ def feed():
 
 
 @bp.get("/catalogue/")
+@cached_page()
 def catalogue_units():
     session = get_session()
     roots = list(session.scalars(select(Unit).where(Unit.parent_id.is_(None))))
@@ -294,6 +310,7 @@ def catalogue_units():
 
 
 @bp.get("/catalogue/<code>")
+@cached_page()
 def catalogue(code: str):
     session = get_session()
     unit = service.unit_by_code(session, code)

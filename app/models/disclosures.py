@@ -264,3 +264,12 @@ class LogCheckpoint(Base):
     root_hash: Mapped[str] = mapped_column(String(64))
     note: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PublicVersion(Base):
+    """One row counting changes to what the public site shows (see services.public_version)."""
+
+    __tablename__ = "public_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(Integer, default=0)

@@ -41,19 +41,30 @@ PERMISSIONS_POLICY = ", ".join(
 def init_app(app: Flask, surface: str) -> None:
     https = app.config["HTTPS"]
 
+    fixed = [
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("Permissions-Policy", PERMISSIONS_POLICY),
+        ("X-Frame-Options", "DENY"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+        ("Cross-Origin-Resource-Policy", "same-origin"),
+    ]
+    if https:
+        fixed.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+    if surface == "console":
+        fixed += [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
+
     @app.after_request
     def set_security_headers(response: Response) -> Response:
+        # Each runs on every response, cached pages included: add what is missing in one
+        # pass, and replace only what a view set itself (a view's own CSP is kept).
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["Referrer-Policy"] = "no-referrer"
-        headers["Permissions-Policy"] = PERMISSIONS_POLICY
-        headers["X-Frame-Options"] = "DENY"
-        headers["Cross-Origin-Opener-Policy"] = "same-origin"
-        headers["Cross-Origin-Resource-Policy"] = "same-origin"
-        if https:
-            headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-        if surface == "console":
-            headers["Cache-Control"] = "no-store"
-            headers["Pragma"] = "no-cache"
+        present = {name.lower() for name, _value in headers}
+        if "content-security-policy" not in present:
+            headers.add("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        for name, value in fixed:
+            if name.lower() in present:
+                headers[name] = value
+            else:
+                headers.add(name, value)
         return response

@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +115,37 @@ def leaf_hashes(session: Session, start: int = 0, end: int | None = None) -> lis
     if end is not None:
         query = query.where(DisclosureRevision.log_index < end)
     return [bytes.fromhex(h) for h in session.scalars(query.order_by(DisclosureRevision.log_index))]
+
+
+_TREES_KEPT = 4
+_trees_lock = threading.Lock()
+_trees: OrderedDict[str, tlog.HashTree] = OrderedDict()
+
+
+def checkpoint_tree(session: Session, checkpoint: LogCheckpoint) -> tlog.HashTree:
+    """The leaf hashes of at least ``checkpoint.size`` entries, as a tree kept per process.
+
+    A log only grows and a complete subtree never changes, so each process reads a leaf from
+    the database once and answers proofs in O(log² n) hashes rather than rereading and
+    rehashing every leaf. The kept tree is believed only if its root at the checkpoint's
+    size is the signed root; otherwise (another database behind the same address, rows
+    changed) it is rebuilt from the stored leaves, as it would be without a cache.
+    """
+    key = str(session.get_bind().url)
+    size = checkpoint.size
+    with _trees_lock:
+        tree = _trees.pop(key, None)
+        if tree is not None and len(tree) < size:
+            tree.extend(leaf_hashes(session, len(tree), size))
+        if tree is None or len(tree) < size or tree.root(size).hex() != checkpoint.root_hash:
+            tree = tlog.HashTree(leaf_hashes(session, 0, size))
+        if len(tree) == size and tree.root(size).hex() == checkpoint.root_hash:
+            _trees[key] = tree
+            while len(_trees) > _TREES_KEPT:
+                _trees.popitem(last=False)
+    # Leaves that do not give the signed root are served as stored, uncached, so that a
+    # verifier notices, exactly as without the cache.
+    return tree
 
 
 def sign_checkpoint(session: Session, signer: tlog.Signer, origin: str) -> LogCheckpoint | None:

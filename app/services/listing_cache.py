@@ -1,10 +1,9 @@
 """A per-process memo of listing facts that change only when the public record changes.
 
 Counting, sorting and collecting years over 100,000 disclosures on every page view costs
-far more than rendering the page. What the index shows changes only when a revision is
-published (a publication, an amendment, a retraction), and each of those appends one entry
-to the disclosure log, so the log's size is a version number for the whole public record:
-one indexed ``max()`` per lookup tells whether a memo is still good, in every process.
+far more than rendering the page. What the index shows changes only with the public
+record, which ``public_version`` counts in the database: one primary-key read per lookup
+tells whether a memo is still good, in every process.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
-from app.services import disclosure_log
+from app.services import public_version
 
 T = TypeVar("T")
 MAX_ENTRIES = 2048
@@ -25,8 +24,8 @@ _memo: OrderedDict[Hashable, tuple[int, object]] = OrderedDict()
 
 
 def record_version(session: Session) -> int:
-    """The size of the disclosure log (read each time: the session may have published)."""
-    return disclosure_log.log_size(session)
+    """The version of the public record (read each time: the session may have published)."""
+    return public_version.current(session)
 
 
 def memo(session: Session, key: Hashable, compute: Callable[[], T]) -> T:

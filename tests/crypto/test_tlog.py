@@ -11,6 +11,7 @@ from crypto.errors import ProofError
 from crypto.tlog import (
     EMPTY_ROOT,
     Checkpoint,
+    HashTree,
     Signer,
     Verifier,
     consistency_proof,
@@ -279,3 +280,21 @@ def test_published_go_checksum_database_checkpoint_verifies() -> None:
             verify_checkpoint(bent, verifier)
     with pytest.raises(ProofError):
         verify_checkpoint(GO_SUMDB_NOTE, Signer.generate("sum.golang.org").verifier)
+
+
+def test_hash_tree_gives_the_same_roots_and_proofs_as_the_leaf_list() -> None:
+    hashes = [leaf_hash(str(i).encode()) for i in range(70)]
+    tree = HashTree(hashes[:1])
+    for size in range(1, 71):
+        if len(tree) < size:
+            tree.append(hashes[size - 1])
+        assert tree.root(size) == root_from_hashes(hashes[:size])
+        for index in range(size):
+            assert inclusion_proof(index, size, tree) == inclusion_proof(index, size, hashes)
+        for old in range(size + 1):
+            assert consistency_proof(old, size, tree) == consistency_proof(old, size, hashes)
+    # Roots and proofs of smaller trees stay available as the tree grows.
+    assert tree.root(5) == root_from_hashes(hashes[:5])
+    assert tree.root(0) == root_from_hashes([])
+    with pytest.raises(ValueError):
+        tree.subtree(3, 71)

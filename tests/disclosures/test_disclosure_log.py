@@ -3,11 +3,13 @@
 import base64
 import json
 
+import pytest
 from sqlalchemy import text
 
 from app.models import Disclosure, Scope
 from app.services import disclosures as service
 from crypto import tlog
+from crypto.errors import ProofError
 from tests.disclosures.conftest import draft_fields, publish_item, sign_log, staff
 
 
@@ -142,3 +144,77 @@ def test_public_app_holds_no_signing_key(instance, demo, db, tmp_path):
     assert not missing_key.exists() and not missing_key.parent.exists()
     with public.app_context(), pytest.raises(RuntimeError):
         runtime.log_signer()
+
+
+def _verified_proofs(client, d_ids):
+    checkpoint = tlog.verify_checkpoint(
+        client.get("/log/checkpoint").get_data(as_text=True),
+        tlog.Verifier.from_vkey(client.get("/log/key").get_data(as_text=True)),
+    )
+    for d_id in d_ids:
+        proof = client.get(f"/log/proof/{d_id}").get_json()
+        assert proof["tree_size"] == checkpoint.size
+        for entry in proof["entries"]:
+            tlog.verify_inclusion(
+                _b(entry["leaf_hash"]),
+                entry["index"],
+                checkpoint.size,
+                [_b(p) for p in entry["proof"]],
+                checkpoint.root_hash,
+            )
+    return checkpoint
+
+
+def test_proofs_stay_valid_as_the_log_grows_and_read_only_new_leaves(db, demo, public_app):
+    from sqlalchemy import event
+
+    client = public_app.test_client()
+    first = publish_item(db, title="第一项")
+    old = _verified_proofs(client, [first])
+    engine = public_app.extensions["portal.db"].engine
+    leaf_reads = []
+
+    def note_leaf_reads(_conn, _cursor, statement, parameters, _context, _many):
+        if "leaf_hash" in statement and "log_index >=" in statement:
+            leaf_reads.append(tuple(getattr(parameters, "values", lambda: parameters)()))
+
+    event.listen(engine, "before_cursor_execute", note_leaf_reads)
+    try:
+        second = publish_item(db, title="第二项")
+        with db() as session:
+            disclosure = session.get(Disclosure, second)
+            disclosure.reason = "更正"
+            service.start_amendment(session, disclosure, staff(session, "publisher"), "更正")
+            disclosure.body = "更正后的正文。"
+            service.submit_for_review(session, disclosure, staff(session, "publisher"))
+            service.approve(session, disclosure, staff(session, "approver"))
+        sign_log(db)
+        new = _verified_proofs(client, [first, second, first])
+    finally:
+        event.remove(engine, "before_cursor_execute", note_leaf_reads)
+    # One read of the leaves added since the last checkpoint, not of the whole log.
+    assert leaf_reads == [(old.size, new.size)]
+    proof = client.get(f"/log/consistency?from={old.size}&to={new.size}").get_json()
+    assert _b(proof["from_root"]) == old.root_hash and _b(proof["to_root"]) == new.root_hash
+    tlog.verify_consistency(
+        old.size, new.size, old.root_hash, new.root_hash, [_b(p) for p in proof["proof"]]
+    )
+
+
+def test_proofs_follow_the_stored_leaves_when_they_differ_from_the_checkpoint(db, demo, public_app):
+    client = public_app.test_client()
+    d_id = publish_item(db)
+    _verified_proofs(client, [d_id])
+    with db() as session:
+        session.execute(text("UPDATE disclosure_revisions SET leaf_hash = :h"), {"h": "00" * 32})
+    proof = client.get(f"/log/proof/{d_id}").get_json()
+    entry = proof["entries"][0]
+    assert entry["leaf_hash"] == base64.b64encode(bytes(32)).decode()
+    with pytest.raises(ProofError):
+        tlog.verify_inclusion(
+            _b(entry["leaf_hash"]),
+            entry["index"],
+            proof["tree_size"],
+            [_b(p) for p in entry["proof"]],
+            _b(proof["root_hash"]),
+        )

@@ -7,9 +7,34 @@ from tests.conftest import csrf_token
 from tests.disclosures.conftest import publish_item, signed_in
 
 
-def _ask(client, d_id, text):
+def _ask(client, d_id, text, url=None):
+    page = client.get(f"/disclosures/{d_id}/ask?lang=en").get_data(as_text=True)
+    url = url or f"/disclosures/{d_id}/ask"
+    return client.post(url, data={"csrf_token": csrf_token(page), "body": text})
+
+
+def test_item_page_links_to_the_question_form(db, demo, public_app):
+    d_id = publish_item(db)
+    client = public_app.test_client()
     page = client.get(f"/disclosures/{d_id}?lang=en").get_data(as_text=True)
-    return client.post(f"/disclosures/{d_id}", data={"csrf_token": csrf_token(page), "body": text})
+    # The item page carries no per-visitor token and sets no cookie, so it can be cached.
+    assert "csrf_token" not in page
+    assert f'href="/disclosures/{d_id}/ask"' in page
+    fresh = public_app.test_client().get(f"/disclosures/{d_id}")
+    assert "Set-Cookie" not in fresh.headers
+    asked = _ask(client, d_id, "这项采购的预算是多少？")
+    assert asked.status_code == 302
+    assert asked.headers["Location"].endswith(f"/disclosures/{d_id}?asked=1#questions")
+    thanked = client.get(asked.headers["Location"]).get_data(as_text=True)
+    assert "Thank you. Your question will appear here" in thanked
+
+
+def test_questions_posted_to_the_item_address_still_count(db, demo, public_app):
+    d_id = publish_item(db)
+    client = public_app.test_client()
+    assert _ask(client, d_id, "旧页面上提的问题", url=f"/disclosures/{d_id}").status_code == 302
+    short = _ask(client, d_id, "短", url=f"/disclosures/{d_id}")
+    assert short.status_code == 400 and "Write between" in short.get_data(as_text=True)
 
 
 def test_question_appears_only_after_an_answer(db, demo, public_app, console_app):
@@ -47,8 +72,12 @@ def test_question_needs_csrf_and_length(db, demo, public_app):
     d_id = publish_item(db)
     client = public_app.test_client()
     assert client.post(f"/disclosures/{d_id}", data={"body": "没有令牌的问题"}).status_code == 400
+    assert (
+        client.post(f"/disclosures/{d_id}/ask", data={"body": "没有令牌的问题"}).status_code == 400
+    )
     short = _ask(client, d_id, "短")
     assert short.status_code == 400 and "Write between" in short.get_data(as_text=True)
+    assert "短" in short.get_data(as_text=True)  # the text is kept for another try
     long = _ask(client, d_id, "长" * 2001)
     assert long.status_code == 400
 
@@ -60,3 +89,5 @@ def test_questions_are_rate_limited(db, demo, instance):
     assert _ask(client, d_id, "第一个问题是什么").status_code == 302
     assert _ask(client, d_id, "第二个问题是什么").status_code == 302
     assert _ask(client, d_id, "第三个问题是什么").status_code == 429
+    # One limit for both addresses of the form.
+    assert _ask(client, d_id, "第四个问题是什么", url=f"/disclosures/{d_id}").status_code == 429

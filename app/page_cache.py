@@ -1,0 +1,191 @@
+"""A per-process cache of whole public pages.
+
+A cached page is the body and headers a view returned, before ``after_request`` adds the
+security headers, the reader ``Vary`` and the session cookie, so those are set on every
+response as before. The key holds everything such a page depends on:
+
+- the endpoint, its URL arguments and the query arguments the view reads (first values);
+- the language, the reader's scope (unit and party membership: never their name) and the
+  script root that ``url_for`` puts in front of links;
+- today's date where the enterprise is (overdue markers, dates of answers);
+- the version of the public record (``services.public_version``), read once per request
+  before anything else, so a page is never older than the version it is stored under.
+
+A hit is answered in ``before_request``: no ORM session, no rendering.
+
+Only pages without per-session content may be cached: no CSRF token, no flashed message,
+no form filled in from the session. Views opt in with ``@cached_page(...)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+
+from app.disclosures import runtime
+from app.disclosures.reader import current_reader
+from app.i18n import select_locale
+from app.services import public_version
+
+# Headers that describe the body; anything else a view sets keeps the page out of the cache.
+BODY_HEADERS = {"content-type", "content-length"}
+FILL_WAIT_SECONDS = 30
+
+
+class PageCache:
+    """Least recently used pages, bounded by count and by total size of the bodies."""
+
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._lock = threading.Lock()
+        self._filling: dict[Hashable, threading.Event] = {}
+        self._pages: OrderedDict[Hashable, tuple[Hashable, bytes, list[tuple[str, str]]]] = (
+            OrderedDict()
+        )
+
+    def __len__(self) -> int:
+        return len(self._pages)
+
+    def get(self, key: Hashable, stamp: Hashable) -> tuple[bytes, list[tuple[str, str]]] | None:
+        with self._lock:
+            found = self._pages.get(key)
+            if found is None or found[0] != stamp:
+                return None
+            self._pages.move_to_end(key)
+            return found[1], found[2]
+
+    def put(self, key: Hashable, stamp: Hashable, body: bytes, headers: list) -> None:
+        if len(body) > self.max_bytes:
+            return
+        with self._lock:
+            old = self._pages.pop(key, None)
+            if old is not None:
+                self.size -= len(old[1])
+            self._pages[key] = (stamp, body, headers)
+            self.size += len(body)
+            while len(self._pages) > self.max_entries or self.size > self.max_bytes:
+                _key, (_stamp, dropped, _headers) = self._pages.popitem(last=False)
+                self.size -= len(dropped)
+
+    def claim(self, key: Hashable) -> threading.Event | None:
+        """None if the caller is to render ``key``'s page; else an event set once it is done."""
+        with self._lock:
+            filling = self._filling.get(key)
+            if filling is None:
+                self._filling[key] = threading.Event()
+            return filling
+
+    def release(self, key: Hashable) -> None:
+        with self._lock:
+            filling = self._filling.pop(key, None)
+        if filling is not None:
+            filling.set()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pages.clear()
+            self.size = 0
+
+
+def init_app(app: Flask) -> None:
+    """Give ``app`` its cache, looked up before any other ``before_request`` function."""
+    app.extensions["portal.page_cache"] = PageCache(
+        app.config["PAGE_CACHE_ENTRIES"], app.config["PAGE_CACHE_BYTES"]
+    )
+    app.extensions["portal.public_version"] = public_version.LatestVersion(
+        app.extensions["portal.db"].engine
+    )
+    # First: CSRF checks only apply to unsafe methods and this serves GET alone; the rate
+    # limit is discussed in serve_cached_page.
+    app.before_request_funcs.setdefault(None, []).insert(0, serve_cached_page)
+    app.teardown_request(_release_claim)
+
+
+def page_cache() -> PageCache | None:
+    return current_app.extensions.get("portal.page_cache")
+
+
+def _scope_key() -> tuple[str | None, bool]:
+    reader = current_reader()
+    return reader.unit_code, reader.party_member
+
+
+def serve_cached_page() -> Response | None:
+    """Answer a GET of a cached view from the cache, or note where its page will go.
+
+    Runs before the default rate limit: a hit costs less than checking the limit, and a
+    miss (which renders the page) is still counted. The version is read first, so the page
+    rendered on a miss is at least as new as the version it is stored under.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    cache = app.extensions.get("portal.page_cache")
+    query_args = getattr(app.view_functions.get(req.endpoint or ""), "_portal_page_args", None)
+    if cache is None or query_args is None or req.method != "GET":
+        return None
+    stamp = (app.extensions["portal.public_version"](), runtime.today())
+    args = req.args
+    key = (
+        req.endpoint,
+        tuple(sorted((req.view_args or {}).items())),
+        # Only the arguments present: asking a MultiDict for a missing key is costly.
+        tuple((name, args[name]) for name in query_args if name in args),
+        req.script_root,
+        # The language as the page will be rendered in (remembering ?lang= as usual),
+        # without building the Babel locale object a hit does not need.
+        select_locale(),
+        _scope_key(),
+    )
+    found = cache.get(key, stamp)
+    if found is None:
+        # One thread renders a missing page; the others wait for it instead of rendering
+        # the same page at the same time (the first index view of a process is slow).
+        filling = cache.claim(key)
+        if filling is None:
+            g.page_cache_claim = (cache, key)
+        elif filling.wait(FILL_WAIT_SECONDS):
+            found = cache.get(key, stamp)
+    if found is not None:
+        body, headers = found
+        return Response(body, headers=headers)
+    g.page_cache_slot = (cache, key, stamp)
+    return None
+
+
+def _release_claim(_exc: BaseException | None) -> None:
+    claim = g.pop("page_cache_claim", None)
+    if claim is not None:
+        cache, key = claim
+        cache.release(key)
+
+
+def cached_page(*query_args: str) -> Callable:
+    """Mark a GET view as cacheable; ``query_args`` are the query arguments it reads."""
+
+    def decorate(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def cached_view(**view_args: Any) -> Any:
+            slot = g.pop("page_cache_slot", None)
+            if slot is None:
+                return view(**view_args)
+            cache, key, stamp = slot
+            response = current_app.make_response(view(**view_args))
+            if (
+                response.status_code == 200
+                and not response.is_streamed
+                and all(name.lower() in BODY_HEADERS for name, _value in response.headers)
+            ):
+                cache.put(key, stamp, response.get_data(), list(response.headers.items()))
+            return response
+
+        cached_view._portal_page_args = query_args  # type: ignore[attr-defined]
+        return cached_view
+
+    return decorate
