@@ -25,11 +25,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, abort, current_app, g, request
+from limits import parse_many, strategies
+from limits.storage import MemoryStorage
 
 from app.disclosures import runtime
 from app.disclosures.reader import current_reader
+from app.extensions import limiter
 from app.i18n import select_locale
+from app.security.network import rate_limit_key
 from app.services import public_version
 
 # Headers that describe the body; anything else a view sets keeps the page out of the cache.
@@ -94,16 +98,46 @@ class PageCache:
             self.size = 0
 
 
+class PageLimit:
+    """The default rate limit, per client and page, for the cached views.
+
+    Flask-Limiter spends several times the cost of a cached page on resolving which limits
+    apply, so these views are exempt from it and counted here: the same limit string, the
+    same client key (a keyed hash, never the address), the limiter's own storage (Redis in
+    production), and an in-memory fallback when that storage cannot be reached.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.items = parse_many(app.config["RATELIMIT_DEFAULT"])
+        self.prefix = f"portal-{app.config['SURFACE']}-pages"
+        self.fallback = None
+        if app.config.get("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"):
+            self.fallback = strategies.FixedWindowRateLimiter(MemoryStorage())
+
+    def allows(self, app: Flask, endpoint: str) -> bool:
+        flask_limiter = app.extensions["portal.limiter"]
+        if not flask_limiter.enabled:
+            return True
+        identifiers = (self.prefix, rate_limit_key(), endpoint)
+        try:
+            return all(flask_limiter.limiter.hit(item, *identifiers) for item in self.items)
+        except Exception:  # storage unreachable: count in memory, as the limiter does
+            if self.fallback is None:
+                raise
+            return all(self.fallback.hit(item, *identifiers) for item in self.items)
+
+
 def init_app(app: Flask) -> None:
     """Give ``app`` its cache, looked up before any other ``before_request`` function."""
     app.extensions["portal.page_cache"] = PageCache(
         app.config["PAGE_CACHE_ENTRIES"], app.config["PAGE_CACHE_BYTES"]
     )
+    app.extensions["portal.page_limit"] = PageLimit(app)
     app.extensions["portal.public_version"] = public_version.LatestVersion(
         app.extensions["portal.db"].engine
     )
-    # First: CSRF checks only apply to unsafe methods and this serves GET alone; the rate
-    # limit is discussed in serve_cached_page.
+    # First: CSRF checks only apply to unsafe methods and this serves GET alone; the
+    # cached views are exempt from Flask-Limiter and counted by PageLimit instead.
     app.before_request_funcs.setdefault(None, []).insert(0, serve_cached_page)
     app.teardown_request(_release_claim)
 
@@ -120,15 +154,19 @@ def _scope_key() -> tuple[str | None, bool]:
 def serve_cached_page() -> Response | None:
     """Answer a GET of a cached view from the cache, or note where its page will go.
 
-    Runs before the default rate limit: a hit costs less than checking the limit, and a
-    miss (which renders the page) is still counted. The version is read first, so the page
-    rendered on a miss is at least as new as the version it is stored under.
+    Every request to a cached view counts against the default rate limit, hit or miss.
+    The version is read first, so the page rendered on a miss is at least as new as the
+    version it is stored under.
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     req = request._get_current_object()  # type: ignore[attr-defined]
     cache = app.extensions.get("portal.page_cache")
     query_args = getattr(app.view_functions.get(req.endpoint or ""), "_portal_page_args", None)
-    if cache is None or query_args is None or req.method != "GET":
+    if cache is None or query_args is None:
+        return None
+    if not app.extensions["portal.page_limit"].allows(app, req.endpoint):
+        abort(429)
+    if req.method != "GET":
         return None
     stamp = (app.extensions["portal.public_version"](), runtime.today())
     args = req.args
@@ -186,6 +224,6 @@ def cached_page(*query_args: str) -> Callable:
             return response
 
         cached_view._portal_page_args = query_args  # type: ignore[attr-defined]
-        return cached_view
+        return limiter.exempt(cached_view)
 
     return decorate

@@ -251,3 +251,14 @@ def test_one_thread_renders_a_missing_page_while_the_others_wait():
     assert waiting.is_set() and cache.get("k", "v1") == (b"page", [])
     assert cache.claim("k") is None, "the next miss renders again"
     cache.release("k")
+
+
+def test_cached_pages_still_count_against_the_default_rate_limit(db, demo, instance):
+    app = instance.app("public", RATELIMIT_DEFAULT="3 per minute")
+    d_id = publish_item(db)
+    client = app.test_client()
+    statuses = [client.get(f"/disclosures/{d_id}").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    assert client.head(f"/disclosures/{d_id}").status_code == 429
+    other = {"REMOTE_ADDR": "198.51.100.7"}
+    assert client.get(f"/disclosures/{d_id}", environ_base=other).status_code == 200
