@@ -41,11 +41,21 @@ class TrustedProxyFix:
         return self.direct(environ, start_response)
 
 
+_KEYED: dict[bytes, Any] = {}
+
+
 def rate_limit_key() -> str:
     """A keyed hash of the client address: storage (Redis) never holds the address itself."""
     secret = current_app.config["SECRET_KEY"].encode()
-    address = (request.remote_addr or "").encode()
-    return hmac.new(secret, b"ratelimit:" + address, hashlib.sha256).hexdigest()[:32]
+    # The keyed state after the fixed prefix is the same for every request: copy it.
+    keyed = _KEYED.get(secret)
+    if keyed is None:
+        if len(_KEYED) > 16:
+            _KEYED.clear()
+        keyed = _KEYED[secret] = hmac.new(secret, b"ratelimit:", hashlib.sha256)
+    mac = keyed.copy()
+    mac.update((request.remote_addr or "").encode())
+    return mac.hexdigest()[:32]
 
 
 def init_app(app: Flask, surface: str) -> None:
