@@ -233,6 +233,12 @@ def _pool(port: int, path: str, duration: int, connections: int) -> dict:
     }
 
 
+def _median_run(runs: list[dict]) -> dict:
+    """The run with the median req/s, with its errors counted over all runs."""
+    ordered = sorted(runs, key=lambda run: run["rps"])
+    return ordered[len(ordered) // 2] | {"errors": sum(run["errors"] for run in runs)}
+
+
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, round(len(ordered) * fraction) - 1)]
@@ -325,6 +331,9 @@ def main() -> None:
     parser.add_argument("--database-url", help="PostgreSQL URL (a fresh schema is used)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per load run")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="interleaved load runs per page and app (median)"
+    )
     parser.add_argument("--search-repeat", type=int, default=25)
     parser.add_argument("--keep", action="store_true", help="keep the temporary instance")
     parser.add_argument(
@@ -414,16 +423,21 @@ def main() -> None:
         load = _wrk if use_wrk else _pool
         print(
             f"Load generator: {'wrk' if use_wrk else 'Python thread pool (http.client keep-alive)'}"
-            f", {args.connections} connections, {args.duration} s per run; gunicorn "
+            f", {args.connections} connections, median of {args.repeat} interleaved runs of "
+            f"{args.duration} s; gunicorn "
             f"{config['WORKERS']} workers x {config['THREADS']} threads (gthread)"
         )
         rows = []
         for name, path in pages.items():
             load(port, path, 2, args.connections)  # warm-up
-            portal = load(port, path, args.duration, args.connections)
             load(bare_port, f"/{name}", 2, args.connections)
-            bare = load(bare_port, f"/{name}", args.duration, args.connections)
-            rows.append((name, portal, bare))
+            # Interleaved runs, median of each side: how wrk's connections happen to spread
+            # over the gunicorn workers changes req/s from run to run, for both apps alike.
+            portal_runs, bare_runs = [], []
+            for _ in range(args.repeat):
+                portal_runs.append(load(port, path, args.duration, args.connections))
+                bare_runs.append(load(bare_port, f"/{name}", args.duration, args.connections))
+            rows.append((name, _median_run(portal_runs), _median_run(bare_runs)))
 
         http_p95 = _search_http(port, args.search_repeat)
         in_process_p95 = _search_in_process(env, args.search_repeat)
