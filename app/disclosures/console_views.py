@@ -209,7 +209,10 @@ def edit(disclosure_id: int):
 @bp.get("/<int:disclosure_id>")
 @role_required(*STAFF_ROLES)
 def item(disclosure_id: int):
-    disclosure = _disclosure_or_404(disclosure_id)
+    return _item_page(_disclosure_or_404(disclosure_id))
+
+
+def _item_page(disclosure: Disclosure, error: str | None = None) -> str:
     return render_template(
         "console/publish/item.html",
         d=disclosure,
@@ -217,6 +220,7 @@ def item(disclosure_id: int):
         reason_form=ReasonForm(),
         action_form=ActionForm(),
         staff_id=current_staff().id,
+        error=error,
     )
 
 
@@ -227,15 +231,7 @@ def _run(disclosure: Disclosure, step) -> object:
         result = step(session)
     except (service.DisclosureError, AttachmentError) as exc:
         session.rollback()
-        return render_template(
-            "console/publish/item.html",
-            d=disclosure,
-            review_form=ReviewForm(),
-            reason_form=ReasonForm(),
-            action_form=ActionForm(),
-            staff_id=current_staff().id,
-            error=exc.message,
-        ), 400
+        return _item_page(disclosure, error=exc.message), 400
     session.commit()
     if result is not None:
         _sign_checkpoint()

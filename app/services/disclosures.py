@@ -675,6 +675,14 @@ def publish(
     return revision
 
 
+def _check_change(disclosure: Disclosure, missing_reason: object) -> None:
+    """An amendment or a retraction applies to a published item and carries its reason."""
+    if disclosure.public_state != PublicState.published:
+        raise WrongState(_l("Only a published item can be amended or retracted."))
+    if not disclosure.reason.strip():
+        raise DisclosureError(missing_reason)
+
+
 def amend(
     session: Session,
     disclosure: Disclosure,
@@ -683,10 +691,7 @@ def amend(
     approver: StaffUser | None = None,
 ) -> DisclosureRevision:
     """A new visible revision of a published item from the working copy (with its reason)."""
-    if disclosure.public_state != PublicState.published:
-        raise WrongState(_l("Only a published item can be amended or retracted."))
-    if not disclosure.reason.strip():
-        raise DisclosureError(_l("Give the reason for the change."))
+    _check_change(disclosure, _l("Give the reason for the change."))
     revision = _new_revision(session, disclosure, Action.amend, at or utcnow(), approver)
     disclosure.revised_at = revision.published_at
     _refresh_public_copy(disclosure, revision)
@@ -701,10 +706,7 @@ def retract(
     approver: StaffUser | None = None,
 ) -> DisclosureRevision:
     """Replace a published item by a retraction notice; its history stays readable."""
-    if disclosure.public_state != PublicState.published:
-        raise WrongState(_l("Only a published item can be amended or retracted."))
-    if not disclosure.reason.strip():
-        raise DisclosureError(_l("Give the reason for the retraction."))
+    _check_change(disclosure, _l("Give the reason for the retraction."))
     revision = _new_revision(session, disclosure, Action.retract, at or utcnow(), approver)
     disclosure.public_state = PublicState.retracted
     disclosure.retracted_at = revision.published_at
