@@ -118,14 +118,17 @@ def _write(session: Session, documents: Iterable[Document], ids: Iterable[int]) 
         for d in documents
     ]
     removed = sorted(set(ids) - {row["id"] for row in rows})
-    if session.get_bind().dialect.name == "sqlite":
-        if removed:
-            session.execute(
-                text("DELETE FROM disclosure_search WHERE rowid IN :ids").bindparams(
-                    bindparam("ids", expanding=True)
-                ),
-                {"ids": removed},
-            )
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if removed:
+        # FTS5 keys its rows by rowid; the PostgreSQL table has an id column.
+        key = "rowid" if sqlite else "id"
+        session.execute(
+            text(f"DELETE FROM disclosure_search WHERE {key} IN :ids").bindparams(  # noqa: S608
+                bindparam("ids", expanding=True)
+            ),
+            {"ids": removed},
+        )
+    if sqlite:
         if rows:
             session.execute(
                 text(
@@ -135,13 +138,6 @@ def _write(session: Session, documents: Iterable[Document], ids: Iterable[int]) 
                 rows,
             )
         return
-    if removed:
-        session.execute(
-            text("DELETE FROM disclosure_search WHERE id IN :ids").bindparams(
-                bindparam("ids", expanding=True)
-            ),
-            {"ids": removed},
-        )
     if rows:
         session.execute(
             text(
