@@ -65,4 +65,5 @@ def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask
         register(app)
     ratelimit.init_app(app)
     cli.init_app(app)
+    network.trust_proxies(app)
     return app

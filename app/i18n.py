@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, request, session
 from flask_babel import get_locale
+from werkzeug.datastructures import LanguageAccept
 
 from app.config import LANGUAGES
 from app.extensions import babel
@@ -16,10 +17,14 @@ def select_locale() -> str:
     if chosen in LANGUAGES:
         session["lang"] = chosen
         return chosen
-    remembered = session.get("lang")
+    return remembered_or_accepted(session.get("lang"), request.accept_languages)
+
+
+def remembered_or_accepted(remembered: object, accepted: LanguageAccept) -> str:
+    """The language remembered in the session, else the browser's best, else Chinese."""
     if remembered in LANGUAGES:
-        return remembered
-    return request.accept_languages.best_match(LANGUAGES) or "zh"
+        return remembered  # type: ignore[return-value]
+    return accepted.best_match(LANGUAGES) or "zh"
 
 
 def current_language() -> str:

@@ -1,20 +1,28 @@
-"""A per-process cache of whole public pages.
+"""A per-process cache of whole public pages, answered before Flask sees the request.
 
-A cached page is the body and headers a view returned, before ``after_request`` adds the
-security headers, the reader ``Vary`` and the session cookie, so those are set on every
-response as before. The key holds everything such a page depends on:
+``CachedPages`` is a WSGI layer between the trusted-proxy fix and Flask. A cached page is a
+response exactly as it left Flask (security headers, ``Vary`` and ``Cache-Control``
+included) for a view that opted in with ``@cached_page(...)`` and a response that sets no
+cookie. Its key holds everything such a page depends on, worked out from the WSGI
+environment the same way Flask does:
 
 - the endpoint, its URL arguments and the query arguments the view reads (first values);
-- the language, the reader's scope (unit and party membership: never their name) and the
-  script root that ``url_for`` puts in front of links;
+- the host, scheme and script root that links on the page are built from;
+- the language as Flask chooses it: remembered in the signed session cookie, else the
+  browser's; a ``?lang=`` switch sets the cookie, so those requests go on to Flask;
+- the reader's scope (unit and party membership: never their name);
 - today's date where the enterprise is (overdue markers, dates of answers);
 - the version of the public record (``services.public_version``), read once per request
   before anything else, so a page is never older than the version it is stored under.
 
-A hit is answered in ``before_request``: no ORM session, no rendering.
+A hit is answered without a Flask request context: no session object, no ORM session, no
+rendering. It still counts against the default rate limit, as every request to a cached
+view does; a refused one goes on to Flask for the translated 429 page. A miss goes on to
+Flask carrying a mark; the view renders and, if its own response may be shared, this
+layer stores what Flask sends.
 
 Only pages without per-session content may be cached: no CSRF token, no flashed message,
-no form filled in from the session. Views opt in with ``@cached_page(...)``.
+no form filled in from the session.
 """
 
 from __future__ import annotations
@@ -23,23 +31,33 @@ import functools
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from flask import Flask, Response, abort, current_app, g, request
+from flask import Flask, abort, current_app, request
+from itsdangerous import BadSignature
 from limits import parse_many, strategies
 from limits.storage import MemoryStorage
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
+from werkzeug.wrappers import Request
 
 from app.disclosures import runtime
-from app.disclosures.reader import current_reader
+from app.disclosures.reader import reader_from_environ
 from app.extensions import limiter
-from app.i18n import select_locale
-from app.security.network import rate_limit_key
+from app.i18n import current_language, remembered_or_accepted
+from app.security.network import address_key, rate_limit_key
 from app.services import public_version
 
 # Headers that describe the body; anything else a view sets keeps the page out of the cache.
 BODY_HEADERS = {"content-type", "content-length"}
 FILL_WAIT_SECONDS = 30
+SESSION_MEMO_ENTRIES = 10_000
+# Marks in the WSGI environment from this layer to the Flask app and back.
+MISS = "portal.page_cache.miss"  # the page is missing: store the response if it may be
+STORABLE = "portal.page_cache.storable"  # the view's response may be shared; its language
+LIMITED = "portal.page_cache.limited"  # counted here and over the limit: Flask answers 429
 
 
 class PageCache:
@@ -109,6 +127,7 @@ class PageLimit:
     """
 
     def __init__(self, app: Flask) -> None:
+        self.app = app
         self.items = parse_many(app.config["RATELIMIT_DEFAULT"])
         self.prefix = f"portal-{app.config['SURFACE']}-pages"
         self.fallback = None
@@ -119,11 +138,12 @@ class PageLimit:
         in_memory = str(app.config["RATELIMIT_STORAGE_URI"]).startswith("memory:")
         self.local = LocalWindows(self.items) if in_memory else None
 
-    def allows(self, app: Flask, endpoint: str) -> bool:
-        flask_limiter = app.extensions["portal.limiter"]
+    def allows(self, client_key: str, endpoint: str) -> bool:
+        """Count one request of ``client_key`` (``rate_limit_key``) to ``endpoint``."""
+        flask_limiter = self.app.extensions["portal.limiter"]
         if not flask_limiter.enabled:
             return True
-        identifiers = (self.prefix, rate_limit_key(), endpoint)
+        identifiers = (self.prefix, client_key, endpoint)
         if self.local is not None:
             return self.local.hit(identifiers)
         try:
@@ -162,8 +182,169 @@ class LocalWindows:
         return allowed
 
 
+class CachedPages:
+    """The WSGI layer that answers GETs of cached views from ``PageCache``."""
+
+    def __init__(self, app: Flask, wsgi_app: Callable) -> None:
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self.cache: PageCache = app.extensions["portal.page_cache"]
+        self.limit: PageLimit = app.extensions["portal.page_limit"]
+        self.version: public_version.LatestVersion = app.extensions["portal.public_version"]
+        self.zone = ZoneInfo(app.config["BABEL_DEFAULT_TIMEZONE"])
+        self._sessions: dict[str, tuple[object, float]] = {}
+        self._accepted: dict[str, str] = {}
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "GET":
+            return self.wsgi_app(environ, start_response)
+        try:
+            page = self._page(Request(environ))
+        except Exception:  # Flask answers, with its error page if the fault persists
+            page = None
+        if page is None:
+            return self.wsgi_app(environ, start_response)
+        key, stamp, language, client_key, endpoint = page
+        found = self.cache.get(key, stamp)
+        claimed = False
+        if found is None:
+            # One thread renders a missing page; the others wait for it instead of rendering
+            # the same page at the same time (the first index view of a process is slow).
+            filling = self.cache.claim(key)
+            if filling is None:
+                claimed = True
+            elif filling.wait(FILL_WAIT_SECONDS):
+                found = self.cache.get(key, stamp)
+        if found is not None:
+            try:
+                allowed = self.limit.allows(client_key, endpoint)
+            except Exception:  # Flask counts again and shows the error
+                return self.wsgi_app(environ, start_response)
+            if not allowed:
+                environ[LIMITED] = True
+                return self.wsgi_app(environ, start_response)
+            body, headers = found
+            start_response("200 OK", list(headers))
+            return [body]
+        try:
+            return self._render(environ, start_response, key, stamp, language)
+        finally:
+            if claimed:
+                self.cache.release(key)
+
+    def _page(self, req: Request) -> tuple | None:
+        """The key, stamp and client of a GET of a cached view; None for any other request."""
+        app = self.app
+        try:
+            endpoint, view_args = app.url_map.bind_to_environ(
+                req.environ,
+                server_name=app.config["SERVER_NAME"],
+                subdomain=app.url_map.default_subdomain or None,
+            ).match()
+        except (HTTPException, RequestRedirect):
+            return None
+        query_args = getattr(app.view_functions.get(endpoint), "_portal_page_args", None)
+        args = req.args
+        if query_args is None or "lang" in args:  # a language switch sets the cookie
+            return None
+        language = self._language(req)
+        if language is None:
+            return None
+        # The version first: the page rendered on a miss is at least as new as it.
+        stamp = (self.version(), runtime.today(self.zone))
+        reader = reader_from_environ(app.config, req.environ)
+        key = (
+            endpoint,
+            tuple(sorted(view_args.items())),
+            tuple((name, args[name]) for name in query_args if name in args),
+            req.host,
+            req.scheme,
+            req.script_root,
+            language,
+            (reader.unit_code, reader.party_member),
+        )
+        client_key = address_key(app.config["SECRET_KEY"], req.remote_addr)
+        return key, stamp, language, client_key, endpoint
+
+    def _language(self, req: Request) -> str | None:
+        """The language Flask will render in, or None if the session holds more than that."""
+        remembered = None
+        cookie = req.cookies.get(self.app.config["SESSION_COOKIE_NAME"])
+        if cookie:
+            remembered = self._remembered(cookie)
+            if remembered is _PER_SESSION:
+                return None
+        header = req.headers.get("Accept-Language", "")
+        if remembered is None and header in self._accepted:
+            return self._accepted[header]
+        language = remembered_or_accepted(remembered, req.accept_languages)
+        if remembered is None:
+            if len(self._accepted) >= SESSION_MEMO_ENTRIES:
+                self._accepted.clear()
+            self._accepted[header] = language
+        return language
+
+    def _remembered(self, cookie: str) -> object:
+        """The language in a session cookie, as Flask reads it (None when unsigned or old)."""
+        found = self._sessions.get(cookie)
+        if found is not None and time.time() <= found[1]:
+            return found[0]
+        app = self.app
+        serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+        if serializer is None:
+            return None
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        try:
+            data, signed_at = serializer.loads(cookie, max_age=max_age, return_timestamp=True)
+        except BadSignature:
+            return None
+        remembered = data.get("lang")
+        if set(data) - {"lang", "csrf_token"}:
+            remembered = _PER_SESSION  # a flashed message, say: Flask must render this one
+        if len(self._sessions) >= SESSION_MEMO_ENTRIES:
+            self._sessions.clear()
+        self._sessions[cookie] = (remembered, signed_at.timestamp() + max_age)
+        return remembered
+
+    def _render(
+        self,
+        environ: dict[str, Any],
+        start_response: Callable,
+        key: Hashable,
+        stamp: Hashable,
+        language: str,
+    ) -> Iterable[bytes]:
+        sent: list[Any] = []
+
+        def keep_headers(status: str, headers: list, exc_info: Any = None) -> Callable:
+            sent[:] = [status, headers]
+            return start_response(status, headers, exc_info)
+
+        environ[MISS] = True
+        iterable = self.wsgi_app(environ, keep_headers)
+        storable = (
+            environ.get(STORABLE) == language  # rendered in the language of the key
+            and sent
+            and sent[0].startswith("200 ")
+            and not any(name.lower() == "set-cookie" for name, _value in sent[1])
+        )
+        if not storable:
+            return iterable
+        try:
+            body = b"".join(iterable)
+        finally:
+            close = getattr(iterable, "close", None)
+            if close is not None:
+                close()
+        self.cache.put(key, stamp, body, list(sent[1]))
+        return [body]
+
+
+_PER_SESSION = object()
+
+
 def init_app(app: Flask) -> None:
-    """Give ``app`` its cache, looked up before any other ``before_request`` function."""
+    """Give ``app`` its cache, in front of Flask and under the trusted-proxy fix."""
     app.extensions["portal.page_cache"] = PageCache(
         app.config["PAGE_CACHE_ENTRIES"], app.config["PAGE_CACHE_BYTES"]
     )
@@ -171,72 +352,25 @@ def init_app(app: Flask) -> None:
     app.extensions["portal.public_version"] = public_version.LatestVersion(
         app.extensions["portal.db"].engine
     )
-    # First: CSRF checks only apply to unsafe methods and this serves GET alone; the
-    # cached views are exempt from Flask-Limiter and counted by PageLimit instead.
-    app.before_request_funcs.setdefault(None, []).insert(0, serve_cached_page)
-    app.teardown_request(_release_claim)
+    app.wsgi_app = CachedPages(app, app.wsgi_app)  # type: ignore[method-assign]
+    # First: CSRF checks only apply to unsafe methods; the cached views are exempt from
+    # Flask-Limiter and counted by PageLimit instead.
+    app.before_request_funcs.setdefault(None, []).insert(0, count_page_request)
 
 
 def page_cache() -> PageCache | None:
     return current_app.extensions.get("portal.page_cache")
 
 
-def _scope_key() -> tuple[str | None, bool]:
-    reader = current_reader()
-    return reader.unit_code, reader.party_member
-
-
-def serve_cached_page() -> Response | None:
-    """Answer a GET of a cached view from the cache, or note where its page will go.
-
-    Every request to a cached view counts against the default rate limit, hit or miss.
-    The version is read first, so the page rendered on a miss is at least as new as the
-    version it is stored under.
-    """
+def count_page_request() -> None:
+    """Count a request to a cached view that ``CachedPages`` did not answer."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    req = request._get_current_object()  # type: ignore[attr-defined]
-    cache = app.extensions.get("portal.page_cache")
-    query_args = getattr(app.view_functions.get(req.endpoint or ""), "_portal_page_args", None)
-    if cache is None or query_args is None:
-        return None
-    if not app.extensions["portal.page_limit"].allows(app, req.endpoint):
+    if getattr(app.view_functions.get(request.endpoint or ""), "_portal_page_args", None) is None:
+        return
+    if request.environ.get(LIMITED):
         abort(429)
-    if req.method != "GET":
-        return None
-    stamp = (app.extensions["portal.public_version"](), runtime.today())
-    args = req.args
-    key = (
-        req.endpoint,
-        tuple(sorted((req.view_args or {}).items())),
-        # Only the arguments present: asking a MultiDict for a missing key is costly.
-        tuple((name, args[name]) for name in query_args if name in args),
-        req.script_root,
-        # The language as the page will be rendered in (remembering ?lang= as usual),
-        # without building the Babel locale object a hit does not need.
-        select_locale(),
-        _scope_key(),
-    )
-    found = cache.get(key, stamp)
-    if found is None:
-        # One thread renders a missing page; the others wait for it instead of rendering
-        # the same page at the same time (the first index view of a process is slow).
-        filling = cache.claim(key)
-        if filling is None:
-            g.page_cache_claim = (cache, key)
-        elif filling.wait(FILL_WAIT_SECONDS):
-            found = cache.get(key, stamp)
-    if found is not None:
-        body, headers = found
-        return Response(body, headers=headers)
-    g.page_cache_slot = (cache, key, stamp)
-    return None
-
-
-def _release_claim(_exc: BaseException | None) -> None:
-    claim = g.pop("page_cache_claim", None)
-    if claim is not None:
-        cache, key = claim
-        cache.release(key)
+    if not app.extensions["portal.page_limit"].allows(rate_limit_key(), request.endpoint):
+        abort(429)
 
 
 def cached_page(*query_args: str) -> Callable:
@@ -245,17 +379,14 @@ def cached_page(*query_args: str) -> Callable:
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
         def cached_view(**view_args: Any) -> Any:
-            slot = g.pop("page_cache_slot", None)
-            if slot is None:
-                return view(**view_args)
-            cache, key, stamp = slot
             response = current_app.make_response(view(**view_args))
             if (
-                response.status_code == 200
+                request.environ.get(MISS)
+                and response.status_code == 200
                 and not response.is_streamed
                 and all(name.lower() in BODY_HEADERS for name, _value in response.headers)
             ):
-                cache.put(key, stamp, response.get_data(), list(response.headers.items()))
+                request.environ[STORABLE] = current_language()
             return response
 
         cached_view._portal_page_args = query_args  # type: ignore[attr-defined]

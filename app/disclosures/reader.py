@@ -9,8 +9,11 @@ on every request (see deploy/nginx.conf), so a client cannot pass its own throug
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from flask import current_app, g, request
+from werkzeug.datastructures import EnvironHeaders
 
 from app.security.network import address_in
 from app.services.disclosures import ANONYMOUS, Reader
@@ -20,22 +23,23 @@ NAME_RE = re.compile(r"^[\w.@-]{1,128}$")
 UNIT_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
-def _direct_peer() -> str | None:
+def _direct_peer(environ: Mapping[str, Any]) -> str | None:
     # TrustedProxyFix keeps the original peer here when it rewrote REMOTE_ADDR.
-    original = request.environ.get("werkzeug.proxy_fix.orig", {})
-    return original.get("REMOTE_ADDR") or request.environ.get("REMOTE_ADDR")
+    original = environ.get("werkzeug.proxy_fix.orig", {})
+    return original.get("REMOTE_ADDR") or environ.get("REMOTE_ADDR")
 
 
-def reader_from_headers() -> Reader:
-    config = current_app.config
+def reader_from_environ(config: Mapping[str, Any], environ: Mapping[str, Any]) -> Reader:
+    """The reader a WSGI request comes from (also used before Flask sees the request)."""
     header = config.get("READER_HEADER")
-    if not header or not address_in(_direct_peer(), config["TRUSTED_PROXIES"]):
+    if not header or not address_in(_direct_peer(environ), config["TRUSTED_PROXIES"]):
         return ANONYMOUS
-    name = (request.headers.get(header) or "").strip()
+    headers = EnvironHeaders(environ)
+    name = (headers.get(header) or "").strip()
     if not name or not NAME_RE.match(name):
         return ANONYMOUS
-    unit = (request.headers.get(config["READER_UNIT_HEADER"]) or "").strip()
-    party = (request.headers.get(config["READER_PARTY_HEADER"]) or "").strip().lower()
+    unit = (headers.get(config["READER_UNIT_HEADER"]) or "").strip()
+    party = (headers.get(config["READER_PARTY_HEADER"]) or "").strip().lower()
     return Reader(
         name=name,
         unit_code=unit if UNIT_RE.match(unit) else None,
@@ -45,7 +49,7 @@ def reader_from_headers() -> Reader:
 
 def current_reader() -> Reader:
     if "reader" not in g:
-        g.reader = reader_from_headers()
+        g.reader = reader_from_environ(current_app.config, request.environ)
     return g.reader
 
 

@@ -46,7 +46,12 @@ _KEYED: dict[bytes, Any] = {}
 
 def rate_limit_key() -> str:
     """A keyed hash of the client address: storage (Redis) never holds the address itself."""
-    secret = current_app.config["SECRET_KEY"].encode()
+    return address_key(current_app.config["SECRET_KEY"], request.remote_addr)
+
+
+def address_key(secret_key: str, address: str | None) -> str:
+    """``rate_limit_key`` for a given app secret and client address."""
+    secret = secret_key.encode()
     # The keyed state after the fixed prefix is the same for every request: copy it.
     keyed = _KEYED.get(secret)
     if keyed is None:
@@ -54,14 +59,17 @@ def rate_limit_key() -> str:
             _KEYED.clear()
         keyed = _KEYED[secret] = hmac.new(secret, b"ratelimit:", hashlib.sha256)
     mac = keyed.copy()
-    mac.update((request.remote_addr or "").encode())
+    mac.update((address or "").encode())
     return mac.hexdigest()[:32]
 
 
-def init_app(app: Flask, surface: str) -> None:
+def trust_proxies(app: Flask) -> None:
+    """Wrap the app outermost, so every other WSGI layer sees the client's real address."""
     if app.config["TRUSTED_PROXIES"]:
         app.wsgi_app = TrustedProxyFix(app.wsgi_app, app.config["TRUSTED_PROXIES"])
 
+
+def init_app(app: Flask, surface: str) -> None:
     if surface == "console":
         allowed = app.config["CONSOLE_ALLOW"]
 

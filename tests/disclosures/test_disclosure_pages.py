@@ -126,3 +126,32 @@ def test_restricted_scope_entries_are_hidden_from_catalogue(db, demo, public_app
         )
     page = public_app.test_client().get("/disclosures/catalogue/CHM").get_data(as_text=True)
     assert "党费收缴" not in page
+
+
+def test_year_filter_offers_the_years_a_reader_may_see(db, demo, public_app):
+    from datetime import UTC, datetime
+
+    def publish_at(title, at, **overrides):
+        with db() as session:
+            author = staff(session, "publisher")
+            draft = service.create_draft(
+                session, author, draft_fields(session, title=title, **overrides)
+            )
+            service.publish(session, draft, at=at)
+
+    publish_at("跨年夜发布事项", datetime(2019, 12, 31, 23, 30, tzinfo=UTC))
+    publish_at("年中发布事项", datetime(2021, 6, 1, 8, 0, tzinfo=UTC))
+    publish_at("党员年份事项", datetime(2018, 3, 1, tzinfo=UTC), scope=Scope.party)
+    with db() as session:
+        years = service.years_in_use(session, service.ANONYMOUS)
+        party_years = service.years_in_use(
+            session, service.Reader(name="li.na", party_member=True)
+        )
+    assert years == sorted(set(years), reverse=True)
+    assert {2019, 2021} <= set(years) and 2018 not in years
+    assert 2018 in party_years
+    client = public_app.test_client()
+    page = client.get("/disclosures/").get_data(as_text=True)
+    assert '<option value="2019">' in page and '<option value="2018">' not in page
+    in_2019 = client.get("/disclosures/?year=2019").get_data(as_text=True)
+    assert "跨年夜发布事项" in in_2019 and "年中发布事项" not in in_2019

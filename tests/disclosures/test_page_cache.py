@@ -3,6 +3,7 @@
 from datetime import date
 
 import pytest
+from flask import template_rendered
 
 from app.models import (
     DisclosureCategory,
@@ -63,17 +64,69 @@ def test_a_page_is_rendered_once_and_served_with_every_header(db, demo, public_a
     assert len(_cache(public_app)) == 2
 
 
+def test_a_hit_is_answered_without_flask_and_sends_what_the_miss_sent(db, demo, public_app):
+    d_id = publish_item(db, title="免渲染事项")
+    rendered = []
+
+    def note(_sender, template, **_extra):
+        rendered.append(template.name)
+
+    client = public_app.test_client()
+    with template_rendered.connected_to(note, public_app):
+        first = client.get(f"/disclosures/{d_id}")
+        assert rendered == ["disclosures/detail.html"]
+        again = client.get(f"/disclosures/{d_id}")
+        assert rendered == ["disclosures/detail.html"], "a hit renders nothing"
+    assert again.status == first.status == "200 OK"
+    assert sorted(again.headers.items()) == sorted(first.headers.items())
+    assert "Cookie" in again.headers["Vary"]
+    assert again.get_data() == first.get_data()
+
+
+def test_pages_are_kept_apart_by_language_as_flask_chooses_it(db, demo, public_app):
+    d_id = publish_item(db, title="多语言事项")
+    path = f"/disclosures/{d_id}"
+    english = {"Accept-Language": "en-GB,en;q=0.8"}
+    chinese = {"Accept-Language": "zh-CN,zh;q=0.9"}
+    rendered = []
+
+    def note(_sender, template, **_extra):
+        rendered.append(template.name)
+
+    with template_rendered.connected_to(note, public_app):
+        for _ in range(2):  # the second round is answered from the cache
+            assert '<html lang="en">' in public_app.test_client().get(path, headers=english).text
+            assert (
+                '<html lang="zh-Hans">' in public_app.test_client().get(path, headers=chinese).text
+            )
+            assert '<html lang="zh-Hans">' in public_app.test_client().get(path).text
+        assert len(rendered) == 2, "one page per language, each rendered once"
+        switched = public_app.test_client()
+        switched.get(path + "?lang=en")
+        cookie = switched.get_cookie("portal_public").value
+        for _ in range(2):
+            assert '<html lang="en">' in switched.get(path, headers=chinese).text
+        assert len(rendered) == 3, "the remembered language is served from the cache"
+    # A session cookie that is not ours (altered, or signed with another key) counts for
+    # nothing, on a hit as on a miss: the page is in the browser's language.
+    forged = cookie[:-2] + ("AA" if not cookie.endswith("AA") else "BB")
+    for _ in range(2):
+        stranger = public_app.test_client()
+        stranger.set_cookie("portal_public", forged)
+        assert '<html lang="zh-Hans">' in stranger.get(path, headers=chinese).text
+
+
 def test_language_switch_still_sets_the_cookie_on_a_cached_page(db, demo, public_app):
     d_id = publish_item(db, title="语言测试事项")
     client = public_app.test_client()
     client.get(f"/disclosures/{d_id}?lang=en")
     other = public_app.test_client()
     switched = other.get(f"/disclosures/{d_id}?lang=en")  # a hit
-    assert 'lang="en"' in switched.get_data(as_text=True)
+    assert '<html lang="en">' in switched.get_data(as_text=True)
     assert "portal_public" in switched.headers.get("Set-Cookie", "")
     remembered = other.get(f"/disclosures/{d_id}")
-    assert 'lang="en"' in remembered.get_data(as_text=True)
-    assert 'lang="zh-Hans"' in public_app.test_client().get(f"/disclosures/{d_id}").get_data(
+    assert '<html lang="en">' in remembered.get_data(as_text=True)
+    assert '<html lang="zh-Hans">' in public_app.test_client().get(f"/disclosures/{d_id}").get_data(
         as_text=True
     )
 
