@@ -1,7 +1,7 @@
 """Benchmark of the public disclosure pages and search with 100,000 disclosures.
 
     python bench/disclosures_bench.py [--items 100000] [--database-url postgresql://...]
-                                      [--duration 10] [--connections 16]
+                                      [--duration 10] [--connections 16] [--instance DIR]
 
 Builds a fresh instance in a temporary folder (SQLite, or a fresh schema in the given
 PostgreSQL database), loads the demo organisation, imports ``--items`` synthetic
@@ -339,7 +339,8 @@ def main() -> None:
     parser.add_argument(
         "--instance",
         type=Path,
-        help="SQLite instance folder to seed once and reuse in later runs (kept)",
+        help="instance folder to seed once and reuse in later runs (kept; with --database-url"
+        " it also names the PostgreSQL schema, which is kept too)",
     )
     args = parser.parse_args()
 
@@ -348,15 +349,21 @@ def main() -> None:
     reuse = args.instance is not None and (instance / "portal.sqlite3").exists()
     instance.mkdir(parents=True, exist_ok=True)
     schema = None
+    keep_schema = args.instance is not None
     if args.database_url:
         from sqlalchemy import create_engine, text
 
-        schema = "bench_" + secrets.token_hex(4)
-        base = args.database_url.replace("postgresql://", "postgresql+psycopg://", 1)
-        engine = create_engine(base)
-        with engine.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        engine.dispose()
+        schema_file = instance / "bench-schema"
+        reuse = keep_schema and schema_file.exists()
+        schema = schema_file.read_text().strip() if reuse else "bench_" + secrets.token_hex(4)
+        if not reuse:
+            base = args.database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+            engine = create_engine(base)
+            with engine.begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            engine.dispose()
+            if keep_schema:
+                schema_file.write_text(schema)
         sep = "&" if "?" in args.database_url else "?"
         database_url = f"{args.database_url}{sep}options=-csearch_path%3D{schema}"
         backend = "postgresql"
@@ -471,7 +478,7 @@ def main() -> None:
             server.terminate()
         for server in servers:
             server.wait()
-        if schema:
+        if schema and not keep_schema:
             from sqlalchemy import create_engine, text
 
             engine = create_engine(
