@@ -13,24 +13,31 @@ may not read.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import (
     DDL,
+    ColumnElement,
+    Float,
     bindparam,
+    cast,
     column,
     event,
     func,
+    literal,
     literal_column,
     select,
     table,
     text,
     true,
 )
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import Session, defer, joinedload, object_session
 
 from app.db import Base
@@ -43,7 +50,15 @@ from app.services.search_tokens import Term
 # than 500": scoring and counting every match of a common word costs time.
 COUNT_CAP = 500
 
-# Also in migration 0003 (which keeps its own copy, as migrations must).
+# On PostgreSQL each document also holds the lexeme ``~b<id / BUCKET_IDS>``, so that the
+# newest matches are found bucket by bucket (see ``_postgres_candidates``); no query term
+# can be such a lexeme, as the query tokeniser keeps letters and digits only.
+BUCKET_IDS = 4096
+BUCKET_PREFIX = "~b"
+FIRST_BUCKETS = 2  # buckets asked for in the first round; each later round asks four times more
+MAX_BUCKETS = 64  # more buckets than this in one round: no bucket condition, an id bound instead
+
+# Also in migrations 0003 and 0005 (which keep their own copies, as migrations must).
 SQLITE_DDL = [
     "CREATE VIRTUAL TABLE IF NOT EXISTS disclosure_search USING fts5("
     "title, tokens, names UNINDEXED, tokenize='unicode61 remove_diacritics 0')",
@@ -55,7 +70,8 @@ POSTGRES_DDL = [
     " tokens TEXT NOT NULL DEFAULT '',"
     " names TEXT NOT NULL DEFAULT '',"
     " tsv tsvector GENERATED ALWAYS AS ("
-    "setweight(to_tsvector('simple', title), 'A') || to_tsvector('simple', tokens)) STORED)",
+    "setweight(to_tsvector('simple', title), 'A') || to_tsvector('simple', tokens)"
+    f" || array_to_tsvector(ARRAY['{BUCKET_PREFIX}' || (id / {BUCKET_IDS})::text])) STORED)",
     "CREATE INDEX IF NOT EXISTS ix_disclosure_search_tsv ON disclosure_search USING gin (tsv)",
 ]
 
@@ -265,76 +281,151 @@ def parse_query(query: str) -> list[Term]:
     return terms
 
 
-def _candidates(session: Session, reader: disclosure_service.Reader, terms: list[Term], limit: int):
-    """The newest ``limit`` visible matches: id, published_at and score (lower is better).
+@dataclass(frozen=True)
+class Candidate:
+    id: int
+    published: float  # when it was published, as a number: later is larger
+    score: float  # lower is better
 
-    The candidates are taken newest entry first, which SQLite reads straight from the FTS5
-    index and stops early, so a word found in thousands of items costs about as much as one
-    found in ``limit``; only the candidates are scored. The scope filter is a join on the
-    disclosure's primary key inside that scan, so restricted items neither take a place
-    among the candidates nor are counted.
+
+def _published_number(session: Session) -> ColumnElement:
+    # A plain number sorts as well as the timestamp and is far cheaper to fetch for
+    # hundreds of rows than a datetime is to parse.
+    if session.get_bind().dialect.name == "sqlite":
+        return func.julianday(Disclosure.published_at)
+    return cast(func.extract("epoch", Disclosure.published_at), Float)
+
+
+def _candidates(
+    session: Session, reader: disclosure_service.Reader, terms: list[Term], limit: int
+) -> list[Candidate]:
+    """The newest ``limit`` visible matches, newest first, each with its score.
+
+    The scope filter is applied while the matches are taken, so restricted items neither
+    take a place among the candidates nor are counted; only the candidates are scored.
     """
     if session.get_bind().dialect.name == "sqlite":
-        candidates = (
-            select(
-                _sqlite_table.c.rowid.label("id"),
-                # bm25 is lower for better matches; the title counts four times the text.
-                # An auxiliary function runs in the query holding the MATCH: only for the
-                # rows the LIMIT lets through.
-                literal_column("bm25(disclosure_search, 4.0, 1.0)").label("score"),
-                Disclosure.published_at,
-            )
-            .select_from(_sqlite_table)
-            .join(Disclosure, Disclosure.id == _sqlite_table.c.rowid)
-            .where(
-                text("disclosure_search MATCH :fts_query").bindparams(
-                    fts_query=search_tokens.fts5_query(terms)
-                ),
-                disclosure_service.visible_clause(session, reader),
-            )
-            .order_by(_sqlite_table.c.rowid.desc())
-            .limit(limit)
-            .subquery("candidates")
+        return _sqlite_candidates(session, reader, terms, limit)
+    return _postgres_candidates(session, reader, terms, limit)
+
+
+def _sqlite_candidates(session, reader, terms, limit) -> list[Candidate]:
+    # Newest entry first, which SQLite reads straight from the FTS5 index, stopping at the
+    # limit: a word found in thousands of items costs about as much as one found in
+    # ``limit``. The scope filter is a join on the disclosure's primary key in that scan.
+    statement = (
+        select(
+            _sqlite_table.c.rowid,
+            _published_number(session),
+            # bm25 is lower for better matches; the title counts four times the text. An
+            # auxiliary function runs in the query holding the MATCH: only for the rows the
+            # LIMIT lets through.
+            literal_column("bm25(disclosure_search, 4.0, 1.0)"),
         )
-        return candidates
-    tsquery = func.to_tsquery(literal_column("'simple'"), search_tokens.tsquery(terms))
+        .select_from(_sqlite_table)
+        .join(Disclosure, Disclosure.id == _sqlite_table.c.rowid)
+        .where(
+            text("disclosure_search MATCH :fts_query").bindparams(
+                fts_query=search_tokens.fts5_query(terms)
+            ),
+            disclosure_service.visible_clause(session, reader),
+        )
+        .order_by(_sqlite_table.c.rowid.desc())
+        .limit(limit)
+    )
+    return [Candidate(*row) for row in session.execute(statement)]
+
+
+def _postgres_candidates(session, reader, terms, limit) -> list[Candidate]:
+    # A GIN index yields its matches in no order, and each must be read from the table to
+    # be returned: for a common word, thousands of rows. So the matches are asked for
+    # bucket by bucket of ids, newest first, with the bucket lexemes in the query: the index
+    # itself narrows the matches to those buckets. The first round asks for two buckets;
+    # each later one for as many as the matches found so far suggest are still needed.
+    words = func.to_tsquery(literal_column("'simple'"), search_tokens.tsquery(terms))
+    top = session.scalar(select(func.max(_pg_table.c.id)))
+    if top is None:
+        return []
+    found: list[Candidate] = []
+    high = top // BUCKET_IDS  # the newest bucket not yet searched
+    span = FIRST_BUCKETS
+    while high >= 0 and len(found) < limit:
+        low = max(0, high - span + 1)
+        if high - low + 1 <= MAX_BUCKETS:
+            buckets = " | ".join(f"'{BUCKET_PREFIX}{n}'" for n in range(low, high + 1))
+            condition = _pg_table.c.tsv.op("@@")(words.op("&&")(cast(literal(buckets), TSQUERY)))
+            found += _postgres_visible_matches(
+                session, reader, condition, words, limit - len(found)
+            )
+        else:
+            # The rest, all at once. Starting a parallel worker for the index scan takes
+            # longer than the whole query, much longer on a busy server; only this round
+            # may be big enough for the planner to want one.
+            low = 0
+            condition = _pg_table.c.tsv.op("@@")(words) & (_pg_table.c.id < (high + 1) * BUCKET_IDS)
+            with _no_parallel_workers(session):
+                found += _postgres_visible_matches(
+                    session, reader, condition, words, limit - len(found)
+                )
+        # Next, as many buckets as the matches found so far say are still needed, and half
+        # as many again (at most four times this round's); four times as many if none was.
+        per_bucket = len(found) * BUCKET_IDS / (top - low * BUCKET_IDS + 1)
+        most = 4 * (high - low + 1)
+        wanted = limit - len(found)
+        span = max(1, min(math.ceil(1.5 * wanted / per_bucket), most)) if per_bucket else most
+        high = low - 1
+    return found
+
+
+def _postgres_visible_matches(session, reader, condition, words, limit) -> list[Candidate]:
     # The plan is spelt out (each subquery kept apart by OFFSET 0), as the planner, aiming at
     # the LIMIT, would walk a primary key backwards instead, testing every row's tsvector or
-    # scope. The ids of all matches come from the GIN index, newest first; each is tried by a
+    # scope. The matches come from the GIN index, newest first; each is tried by a
     # primary-key lookup of its disclosure (a lateral subquery) until ``limit`` are visible.
     matches = (
-        select(_pg_table.c.id)
-        .where(_pg_table.c.tsv.op("@@")(tsquery))
+        select(_pg_table.c.id, _pg_table.c.tsv)
+        .where(condition)
         .order_by(_pg_table.c.id.desc())
         .offset(0)
         .subquery("matches")
     )
     visible = (
-        select(Disclosure.published_at)
+        select(_published_number(session).label("published"))
         .where(Disclosure.id == matches.c.id, disclosure_service.visible_clause(session, reader))
         .offset(0)
         .lateral("visible")
     )
-    candidates = (
-        select(matches.c.id, visible.c.published_at)
+    statement = (
+        select(
+            matches.c.id,
+            visible.c.published,
+            # ts_rank reads the whole tsvector of a row: only the rows returned pay for it.
+            -func.ts_rank(matches.c.tsv, words),
+        )
         .select_from(matches)
         .join(visible, true())
         .order_by(matches.c.id.desc())
         .limit(limit)
-        .subquery("candidates")
     )
-    # ts_rank reads the whole tsvector of a row: only the candidates pay for it.
-    scored = (
-        select(
-            candidates.c.id,
-            candidates.c.published_at,
-            (-func.ts_rank(_pg_table.c.tsv, tsquery)).label("score"),
+    return [Candidate(*row) for row in session.execute(statement)]
+
+
+@contextlib.contextmanager
+def _no_parallel_workers(session: Session) -> Iterator[None]:
+    """No parallel workers for the statements inside; the setting is put back after."""
+    previous = session.scalar(
+        text(
+            "SELECT current_setting('max_parallel_workers_per_gather'), "
+            "set_config('max_parallel_workers_per_gather', '0', true)"
         )
-        .select_from(candidates)
-        .join(_pg_table, _pg_table.c.id == candidates.c.id)
-        .subquery("scored")
     )
-    return scored
+    try:
+        yield
+    finally:
+        session.execute(
+            text("SELECT set_config('max_parallel_workers_per_gather', :previous, true)"),
+            {"previous": previous},
+        )
 
 
 def search(
@@ -355,54 +446,17 @@ def search(
     terms = parse_query(query)
     # One candidate more than are shown tells that there are more; it is counted, not shown.
     candidates = _candidates(session, reader, terms, count_cap + 1)
-    numbered = select(
-        candidates,
-        func.count().over().label("total"),
-        func.row_number().over(order_by=candidates.c.id.desc()).label("newest"),
-    ).subquery("numbered")
-    ranked = (
-        select(numbered.c.id, numbered.c.total)
-        .where(numbered.c.newest <= count_cap)
-        .order_by(numbered.c.score, numbered.c.published_at.desc(), numbered.c.id.desc())
+    more = len(candidates) > count_cap
+    ranked = sorted(
+        candidates[:count_cap],
+        key=lambda c: (c.score, -(c.published or 0), -c.id),
     )
-
-    postgresql = session.get_bind().dialect.name == "postgresql"
-
-    def one_page(number: int):
-        statement = ranked.limit(per_page).offset((number - 1) * per_page)
-        if not postgresql:
-            return session.execute(statement).all()
-        # Starting a parallel worker for the index scan takes longer than the whole query,
-        # much longer on a busy server. Only for this statement: the setting is put back.
-        previous = session.scalar(
-            text(
-                "SELECT current_setting('max_parallel_workers_per_gather'), "
-                "set_config('max_parallel_workers_per_gather', '0', true)"
-            )
-        )
-        try:
-            return session.execute(statement).all()
-        finally:
-            session.execute(
-                text("SELECT set_config('max_parallel_workers_per_gather', :previous, true)"),
-                {"previous": previous},
-            )
-
-    # No page lies beyond the cap: a page number from a URL never reaches the database as is.
-    page = min(max(page, 1), max(1, -(-count_cap // per_page)))
-    rows = one_page(page)
-    if rows:
-        total = rows[0].total
-    else:
-        total = session.scalar(select(func.count()).select_from(candidates)) or 0
-    more = total > count_cap
-    total = min(total, count_cap)
+    total = len(ranked)
     pages = max(1, (total + per_page - 1) // per_page)
-    if page > pages:
-        page = pages
-        rows = one_page(page)
-    ids = [row.id for row in rows]
-    hits = _hits(session, ids, terms)
+    # Any page number from a URL gets a page: the last one beyond the end.
+    page = min(max(page, 1), pages)
+    shown = ranked[(page - 1) * per_page : page * per_page]
+    hits = _hits(session, [c.id for c in shown], terms)
     return SearchPage(query.strip(), terms, hits, total, more, page, pages)
 
 

@@ -270,6 +270,38 @@ def test_search_leaves_the_settings_of_the_transaction_as_they_were(db, items):
         assert session.scalar(setting) == "3"
 
 
+@pytest.mark.parametrize("empty_instance", ["postgresql"], indirect=True)
+def test_newest_matches_are_found_across_buckets_of_ids(db, demo):
+    def publish_from(first_id: int, **fields) -> int:
+        with db() as session:
+            session.execute(
+                text("SELECT setval(pg_get_serial_sequence('disclosures', 'id'), :n, false)"),
+                {"n": first_id},
+            )
+        return publish_item(db, **fields)
+
+    bucket = search.BUCKET_IDS
+    oldest = publish_item(db, title="Osprey sighting", body="By the lake.")
+    early = publish_from(3 * bucket + 5, title="Osprey nest", body="On the mast.")
+    publish_from(3 * bucket + 9, title="Osprey secret", body="Members.", scope=Scope.party)
+    middle = publish_from(195 * bucket + 7, title="Osprey count", body="Three birds.")
+    recent = publish_from(200 * bucket + 1, title="Osprey ringing", body="Two chicks.")
+    newest = publish_from(201 * bucket, title="Osprey photo", body="At dawn.")
+    with db() as session:
+        # The first round finds the two newest buckets' matches, the second the middle one;
+        # the oldest are found by the last round, which asks for all the buckets left.
+        for cap, expected, more in (
+            (2, {newest, recent}, True),
+            (3, {newest, recent, middle}, True),
+            (4, {newest, recent, middle, early}, True),
+            (10, {newest, recent, middle, early, oldest}, False),
+        ):
+            page = search.search(session, service.ANONYMOUS, "osprey", count_cap=cap)
+            assert (set(_ids(page)), page.total, page.more) == (expected, len(expected), more)
+        party = search.search(session, PARTY, "osprey", count_cap=10)
+        assert party.total == 6 and not party.more
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
