@@ -7,8 +7,9 @@ on PostgreSQL a table with a stored ``tsvector`` and a GIN index, ranked with ts
 
 A retracted item stays findable by its title and the reason for the retraction only: its
 withdrawn text and attachments leave the index, and the result shows the retraction notice.
-Scope filtering reuses ``visible_clause``, so a reader never sees, nor counts, an item they
-may not read.
+Scope filtering reuses ``visible_clause`` (on PostgreSQL ``scope_clause`` on the scope and
+unit copied into each row, which never change once an item is published), so a reader
+never sees, nor counts, an item they may not read.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ import json
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import (
     DDL,
-    ColumnElement,
     Float,
     bindparam,
     cast,
@@ -35,13 +36,13 @@ from sqlalchemy import (
     select,
     table,
     text,
-    true,
 )
 from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.orm import Session, defer, joinedload, object_session
 
 from app.db import Base
-from app.models import Action, Disclosure, DisclosureRevision, PublicState
+from app.models import Action, Disclosure, DisclosureRevision, PublicState, Scope
 from app.services import disclosures as disclosure_service
 from app.services import search_tokens
 from app.services.search_tokens import Term
@@ -69,6 +70,9 @@ POSTGRES_DDL = [
     " title TEXT NOT NULL DEFAULT '',"
     " tokens TEXT NOT NULL DEFAULT '',"
     " names TEXT NOT NULL DEFAULT '',"
+    " scope VARCHAR(20),"
+    " unit_id INTEGER,"
+    " published_at TIMESTAMP WITH TIME ZONE,"
     " tsv tsvector GENERATED ALWAYS AS ("
     "setweight(to_tsvector('simple', title), 'A') || to_tsvector('simple', tokens)"
     f" || array_to_tsvector(ARRAY['{BUCKET_PREFIX}' || (id / {BUCKET_IDS})::text])) STORED)",
@@ -92,7 +96,19 @@ event.listen(Base.metadata, "after_create", _create_ddl)
 event.listen(Base.metadata, "before_drop", _drop_ddl)
 
 _sqlite_table = table("disclosure_search", column("rowid"), column("names"))
-_pg_table = table("disclosure_search", column("id"), column("names"), column("tsv"))
+# On PostgreSQL the row also holds the item's scope, unit and publication time, so that
+# matches are filtered and sorted without a lookup of each one in the disclosures table.
+_pg_table = table(
+    "disclosure_search",
+    column("id"),
+    column("title"),
+    column("tokens"),
+    column("names"),
+    column("tsv"),
+    column("scope", Disclosure.__table__.c.scope.type),
+    column("unit_id"),
+    column("published_at", Disclosure.__table__.c.published_at.type),
+)
 
 
 # --- keeping the index ----------------------------------------------------------------------
@@ -104,6 +120,9 @@ class Document:
     title: str
     tokens: str
     names: str
+    scope: Scope
+    unit_id: int
+    published_at: datetime | None
 
 
 def _document(disclosure: Disclosure, latest: DisclosureRevision | None) -> Document | None:
@@ -116,6 +135,9 @@ def _document(disclosure: Disclosure, latest: DisclosureRevision | None) -> Docu
             search_tokens.index_string(disclosure.public_title),
             search_tokens.index_string(reason),
             "",
+            disclosure.scope,
+            disclosure.unit_id,
+            disclosure.published_at,
         )
     names = [row[1] for row in json.loads(latest.attachments_json or "[]")]
     _title, _sep, body = disclosure.search_text.partition("\n")
@@ -124,11 +146,15 @@ def _document(disclosure: Disclosure, latest: DisclosureRevision | None) -> Docu
         search_tokens.index_string(disclosure.public_title),
         search_tokens.index_string(body, *names),
         "\n".join(names),
+        disclosure.scope,
+        disclosure.unit_id,
+        disclosure.published_at,
     )
 
 
 def _write(session: Session, documents: Iterable[Document], ids: Iterable[int]) -> None:
     ids = list(ids)
+    documents = list(documents)
     rows = [
         {"id": d.disclosure_id, "title": d.title, "tokens": d.tokens, "names": d.names}
         for d in documents
@@ -155,11 +181,15 @@ def _write(session: Session, documents: Iterable[Document], ids: Iterable[int]) 
             )
         return
     if rows:
+        for row, document in zip(rows, documents, strict=True):
+            row.update(
+                scope=document.scope, unit_id=document.unit_id, published_at=document.published_at
+            )
+        statement = postgresql_insert(_pg_table)
         session.execute(
-            text(
-                "INSERT INTO disclosure_search (id, title, tokens, names) "
-                "VALUES (:id, :title, :tokens, :names) ON CONFLICT (id) DO UPDATE SET "
-                "title = excluded.title, tokens = excluded.tokens, names = excluded.names"
+            statement.on_conflict_do_update(
+                index_elements=[_pg_table.c.id],
+                set_={name: statement.excluded[name] for name in rows[0] if name != "id"},
             ),
             rows,
         )
@@ -288,14 +318,6 @@ class Candidate:
     score: float  # lower is better
 
 
-def _published_number(session: Session) -> ColumnElement:
-    # A plain number sorts as well as the timestamp and is far cheaper to fetch for
-    # hundreds of rows than a datetime is to parse.
-    if session.get_bind().dialect.name == "sqlite":
-        return func.julianday(Disclosure.published_at)
-    return cast(func.extract("epoch", Disclosure.published_at), Float)
-
-
 def _candidates(
     session: Session, reader: disclosure_service.Reader, terms: list[Term], limit: int
 ) -> list[Candidate]:
@@ -316,7 +338,9 @@ def _sqlite_candidates(session, reader, terms, limit) -> list[Candidate]:
     statement = (
         select(
             _sqlite_table.c.rowid,
-            _published_number(session),
+            # A number sorts as the time does, and costs far less to fetch for hundreds of
+            # rows than a datetime does to parse.
+            func.julianday(Disclosure.published_at),
             # bm25 is lower for better matches; the title counts four times the text. An
             # auxiliary function runs in the query holding the MATCH: only for the rows the
             # LIMIT lets through.
@@ -333,7 +357,7 @@ def _sqlite_candidates(session, reader, terms, limit) -> list[Candidate]:
         .order_by(_sqlite_table.c.rowid.desc())
         .limit(limit)
     )
-    return [Candidate(*row) for row in session.execute(statement)]
+    return [Candidate(*row) for row in session.execute(statement).all()]
 
 
 def _postgres_candidates(session, reader, terms, limit) -> list[Candidate]:
@@ -378,36 +402,33 @@ def _postgres_candidates(session, reader, terms, limit) -> list[Candidate]:
 
 
 def _postgres_visible_matches(session, reader, condition, words, limit) -> list[Candidate]:
-    # The plan is spelt out (each subquery kept apart by OFFSET 0), as the planner, aiming at
-    # the LIMIT, would walk a primary key backwards instead, testing every row's tsvector or
-    # scope. The matches come from the GIN index, newest first; each is tried by a
-    # primary-key lookup of its disclosure (a lateral subquery) until ``limit`` are visible.
+    # The plan is spelt out (the subquery kept apart by OFFSET 0), as the planner, aiming at
+    # the LIMIT, would walk the primary key backwards instead, testing every row's tsvector.
+    # The matches come from the GIN index, are filtered by the scope copied into each row,
+    # and are sorted newest first; the first ``limit`` are scored.
     matches = (
-        select(_pg_table.c.id, _pg_table.c.tsv)
-        .where(condition)
+        select(_pg_table.c.id, _pg_table.c.tsv, _pg_table.c.published_at)
+        .where(
+            condition,
+            disclosure_service.scope_clause(
+                session, reader, scope_col=_pg_table.c.scope, unit_col=_pg_table.c.unit_id
+            ),
+        )
         .order_by(_pg_table.c.id.desc())
         .offset(0)
         .subquery("matches")
     )
-    visible = (
-        select(_published_number(session).label("published"))
-        .where(Disclosure.id == matches.c.id, disclosure_service.visible_clause(session, reader))
-        .offset(0)
-        .lateral("visible")
-    )
     statement = (
         select(
             matches.c.id,
-            visible.c.published,
+            cast(func.extract("epoch", matches.c.published_at), Float),
             # ts_rank reads the whole tsvector of a row: only the rows returned pay for it.
             -func.ts_rank(matches.c.tsv, words),
         )
-        .select_from(matches)
-        .join(visible, true())
         .order_by(matches.c.id.desc())
         .limit(limit)
     )
-    return [Candidate(*row) for row in session.execute(statement)]
+    return [Candidate(*row) for row in session.execute(statement).all()]
 
 
 @contextlib.contextmanager

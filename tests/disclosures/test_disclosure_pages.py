@@ -144,9 +144,7 @@ def test_year_filter_offers_the_years_a_reader_may_see(db, demo, public_app):
     publish_at("党员年份事项", datetime(2018, 3, 1, tzinfo=UTC), scope=Scope.party)
     with db() as session:
         years = service.years_in_use(session, service.ANONYMOUS)
-        party_years = service.years_in_use(
-            session, service.Reader(name="li.na", party_member=True)
-        )
+        party_years = service.years_in_use(session, service.Reader(name="li.na", party_member=True))
     assert years == sorted(set(years), reverse=True)
     assert {2019, 2021} <= set(years) and 2018 not in years
     assert 2018 in party_years
