@@ -53,7 +53,10 @@ from app.services import public_version
 # Headers that describe the body; anything else a view sets keeps the page out of the cache.
 BODY_HEADERS = {"content-type", "content-length"}
 FILL_WAIT_SECONDS = 30
-SESSION_MEMO_ENTRIES = 10_000
+# Session cookies and Accept-Language headers whose language is remembered, per process;
+# headers longer than browsers send are worked out each time instead.
+MEMO_ENTRIES = 10_000
+MEMO_HEADER_CHARS = 256
 # Marks in the WSGI environment from this layer to the Flask app and back.
 MISS = "portal.page_cache.miss"  # the page is missing: store the response if it may be
 STORABLE = "portal.page_cache.storable"  # the view's response may be shared; its language
@@ -278,8 +281,8 @@ class CachedPages:
         if remembered is None and header in self._accepted:
             return self._accepted[header]
         language = remembered_or_accepted(remembered, req.accept_languages)
-        if remembered is None:
-            if len(self._accepted) >= SESSION_MEMO_ENTRIES:
+        if remembered is None and len(header) <= MEMO_HEADER_CHARS:
+            if len(self._accepted) >= MEMO_ENTRIES:
                 self._accepted.clear()
             self._accepted[header] = language
         return language
@@ -301,7 +304,7 @@ class CachedPages:
         remembered = data.get("lang")
         if set(data) - {"lang", "csrf_token"}:
             remembered = _PER_SESSION  # a flashed message, say: Flask must render this one
-        if len(self._sessions) >= SESSION_MEMO_ENTRIES:
+        if len(self._sessions) >= MEMO_ENTRIES:
             self._sessions.clear()
         self._sessions[cookie] = (remembered, signed_at.timestamp() + max_age)
         return remembered
