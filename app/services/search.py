@@ -484,29 +484,27 @@ def search(
 def _hits(session: Session, ids: list[int], terms: list[Term]) -> list[Hit]:
     if not ids:
         return []
-    # The result list shows each item's category and unit: load them in the same query, and
-    # leave out the texts it does not show (the public text is in ``search_text``).
-    by_id = {
-        d.id: d
-        for d in session.scalars(
-            select(Disclosure)
-            .where(Disclosure.id.in_(ids))
-            .options(
-                joinedload(Disclosure.category, innerjoin=True),
-                joinedload(Disclosure.unit, innerjoin=True),
-                defer(Disclosure.title),
-                defer(Disclosure.body),
-                defer(Disclosure.reason),
-            )
-        )
-    }
+    # The result list shows each item's category, unit and attachment names: load them in
+    # the same query, and leave out the texts it does not show (the public text is in
+    # ``search_text``).
     if session.get_bind().dialect.name == "sqlite":
-        names_query = select(_sqlite_table.c.rowid, _sqlite_table.c.names).where(
-            _sqlite_table.c.rowid.in_(ids)
-        )
+        index_key, names_column = _sqlite_table.c.rowid, _sqlite_table.c.names
     else:
-        names_query = select(_pg_table.c.id, _pg_table.c.names).where(_pg_table.c.id.in_(ids))
-    names = {row[0]: row[1] for row in session.execute(names_query)}
+        index_key, names_column = _pg_table.c.id, _pg_table.c.names
+    rows = session.execute(
+        select(Disclosure, names_column)
+        .join(index_key.table, index_key == Disclosure.id)
+        .where(Disclosure.id.in_(ids))
+        .options(
+            joinedload(Disclosure.category, innerjoin=True),
+            joinedload(Disclosure.unit, innerjoin=True),
+            defer(Disclosure.title),
+            defer(Disclosure.body),
+            defer(Disclosure.reason),
+        )
+    ).all()
+    by_id = {disclosure.id: disclosure for disclosure, _names in rows}
+    names = {disclosure.id: names for disclosure, names in rows}
     retracted = [i for i in ids if by_id[i].public_state == PublicState.retracted]
     reasons: dict[int, str] = {}
     if retracted:
