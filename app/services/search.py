@@ -56,7 +56,7 @@ COUNT_CAP = 500
 # can be such a lexeme, as the query tokeniser keeps letters and digits only.
 BUCKET_IDS = 4096
 BUCKET_PREFIX = "~b"
-FIRST_BUCKETS = 2  # buckets asked for in the first round; each later round asks four times more
+FIRST_BUCKETS = 2  # buckets asked for in the first round (later rounds: as the matches suggest)
 MAX_BUCKETS = 64  # more buckets than this in one round: no bucket condition, an id bound instead
 
 # Also in migrations 0003 and 0005 (which keep their own copies, as migrations must).
