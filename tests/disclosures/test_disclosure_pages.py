@@ -1,5 +1,8 @@
 """Public reading: index with filters and pages, item, history with diffs, print, feed, home."""
 
+import pytest
+from sqlalchemy import text
+
 from app.models import Disclosure, Period, Scope
 from app.services import disclosures as service
 from tests.disclosures.conftest import draft_fields, publish_item, staff
@@ -153,3 +156,16 @@ def test_year_filter_offers_the_years_a_reader_may_see(db, demo, public_app):
     assert '<option value="2019">' in page and '<option value="2018">' not in page
     in_2019 = client.get("/disclosures/?year=2019").get_data(as_text=True)
     assert "跨年夜发布事项" in in_2019 and "年中发布事项" not in in_2019
+
+
+@pytest.mark.parametrize("empty_instance", ["sqlite"], indirect=True)
+def test_counting_what_a_reader_may_see_reads_only_an_index(db, demo):
+    from sqlalchemy import func, select
+
+    with db() as session:
+        statement = select(func.count(Disclosure.id)).where(
+            service.visible_clause(session, service.ANONYMOUS)
+        )
+        sql = str(statement.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
+        plan = " ".join(row[3] for row in session.execute(text("EXPLAIN QUERY PLAN " + sql)))
+    assert "COVERING INDEX ix_disclosures_visible" in plan, plan
