@@ -361,18 +361,15 @@ def init_app(app: Flask) -> None:
     app.before_request_funcs.setdefault(None, []).insert(0, count_page_request)
 
 
-def page_cache() -> PageCache | None:
-    return current_app.extensions.get("portal.page_cache")
-
-
 def count_page_request() -> None:
     """Count a request to a cached view that ``CachedPages`` did not answer."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if getattr(app.view_functions.get(request.endpoint or ""), "_portal_page_args", None) is None:
         return
-    if request.environ.get(LIMITED):
-        abort(429)
-    if not app.extensions["portal.page_limit"].allows(rate_limit_key(), request.endpoint):
+    # LIMITED: the cache layer counted this request already, and it was one too many.
+    if request.environ.get(LIMITED) or not app.extensions["portal.page_limit"].allows(
+        rate_limit_key(), request.endpoint
+    ):
         abort(429)
 
 
