@@ -36,6 +36,7 @@ from app.models import (
     Unit,
 )
 from app.page_cache import cached_page
+from app.security.headers import content_disposition
 from app.security.sanitize import render_markdown
 from app.services import disclosure_log
 from app.services import disclosures as service
@@ -267,19 +268,12 @@ def send_attachment(found: DisclosureAttachment) -> Response:
     except BlobError:
         abort(404)
     inline = is_inline(found)
-    response = send_file(
-        stream,
-        mimetype=found.content_type,
-        as_attachment=not inline,
-        download_name=found.filename,
-        max_age=0,
-        etag=found.sha256,
+    response = send_file(stream, mimetype=found.content_type, max_age=0, etag=found.sha256)
+    response.headers["Content-Disposition"] = content_disposition(
+        "inline" if inline else "attachment", found.filename
     )
     response.headers["Content-Security-Policy"] = ATTACHMENT_CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
-    if inline:
-        # send_file leaves out the header for inline; a name still helps "save as".
-        response.headers.set("Content-Disposition", "inline", filename=found.filename)
     return response
 
 

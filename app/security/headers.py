@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from urllib.parse import quote
+
 from flask import Flask, Response
 
 # Everything is served from our own origin; no inline script or style anywhere.
@@ -68,3 +72,25 @@ def init_app(app: Flask, surface: str) -> None:
             else:
                 headers.add(name, value)
         return response
+
+
+# RFC 5987 attr-char: what may stand unescaped in ``filename*``.
+_ATTR_CHARS = "!#$&+-.^_`|~"
+_FALLBACK_UNSAFE = re.compile(r"[^A-Za-z0-9 ._()\-]+")
+
+
+def content_disposition(disposition: str, filename: str) -> str:
+    """A ``Content-Disposition`` value any browser reads, for a name in any script (RFC 6266).
+
+    ``filename`` is an ASCII stand-in for old clients; ``filename*`` carries the real name,
+    UTF-8 and percent-encoded. Control characters (line breaks included) never reach the header.
+    """
+    name = "".join(ch for ch in filename if unicodedata.category(ch)[0] != "C").strip()
+    name = name or "attachment"
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    fallback = _FALLBACK_UNSAFE.sub("_", ascii_name).strip(" _")
+    stem, dot, ext = fallback.rpartition(".")
+    if not fallback or (dot and not stem.strip(" _")):
+        fallback = "attachment" + (f".{ext}" if dot and ext else "")
+    encoded = quote(name, safe=_ATTR_CHARS)
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
