@@ -183,7 +183,7 @@ def main() -> None:
         for count in (1, 5):
             identities = [X25519Identity.generate() for _ in range(count)]
             keys = work / f"keys{count}.txt"
-            keys.write_text(f"{identities[0]}\n")
+            keys.write_text(f"{identities[0].secret_key_text()}\n")
             recipients = work / f"recipients{count}.txt"
             recipients.write_text("".join(f"{i.recipient}\n" for i in identities))
             ours_ct, age_ct = work / "ours.age", work / "age.age"

@@ -52,7 +52,8 @@ def keygen_text(identity: X25519Identity) -> str:
     """The identity file format written by age-keygen."""
     created = datetime.now().astimezone().isoformat(timespec="seconds")
     created = created.replace("+00:00", "Z")
-    return f"# created: {created}\n# public key: {identity.recipient}\n{identity}\n"
+    secret = identity.secret_key_text()
+    return f"# created: {created}\n# public key: {identity.recipient}\n{secret}\n"
 
 
 @contextlib.contextmanager

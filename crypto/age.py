@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 from crypto.armor import ArmorReader, ArmorWriter, is_armored
 from crypto.errors import HeaderError, HmacError, NoIdentityMatch
-from crypto.format import INTRO, Header, Stanza, b64encode, parse_header
+from crypto.format import INTRO, MAX_STANZAS, Header, Stanza, b64encode, parse_header
 from crypto.format import serialize_header_without_mac as _mac_input
 from crypto.keys import FILE_KEY_SIZE, Identity, Recipient, hkdf_sha256
 from crypto.stream import NONCE_SIZE, StreamReader, StreamWriter, payload_key
@@ -38,6 +38,9 @@ def _wrap_all(file_key: bytes, recipients: Sequence[Recipient]) -> list[Stanza]:
     if not recipients:
         raise ValueError("at least one recipient is required")
     stanzas = [s for r in recipients for s in r.wrap(file_key)]
+    if len(stanzas) > MAX_STANZAS:
+        # No reader of ours would open it.
+        raise HeaderError(f"a header holds at most {MAX_STANZAS} stanzas (recipients)")
     if any(s.type == "scrypt" for s in stanzas) and len(stanzas) != 1:
         raise ValueError("a passphrase (scrypt) recipient must be the only recipient")
     return stanzas

@@ -21,8 +21,12 @@ class HeaderError(CryptoError):
     """The age header cannot be parsed or is invalid."""
 
 
-class WorkFactorError(HeaderError):
-    """An scrypt stanza asks for more work than the caller allows."""
+class WorkFactorError(HeaderError, ValueError):
+    """An scrypt work factor is out of range: in a stanza, a recipient or the settings.
+
+    A HeaderError because a stanza asking for too much work is a bad header; a
+    ValueError because out-of-range settings raised ValueError before this class existed.
+    """
 
 
 class NoIdentityMatch(CryptoError):

@@ -24,6 +24,9 @@ BYTES_PER_LINE = COLUMNS_PER_LINE // 4 * 3
 # hostile header cannot make us buffer much.
 MAX_LINE = 16 * 1024
 MAX_HEADER = 1024 * 1024
+# Far more recipients than an office has, few enough that trying every identity on every
+# stanza stays quick (a 1 MiB header could otherwise hold about 175,000 stanzas).
+MAX_STANZAS = 256
 
 _B64_RAW = re.compile(rb"[A-Za-z0-9+/]*")
 _ARG = re.compile(rb"[\x21-\x7e]+")
@@ -116,6 +119,8 @@ def parse_header(src: BinaryIO) -> Header:
             return Header(stanzas, mac, b"".join(consumed))
         if not line.startswith(STANZA_PREFIX):
             raise HeaderError("unexpected line in header")
+        if len(stanzas) == MAX_STANZAS:
+            raise HeaderError(f"header has more than {MAX_STANZAS} stanzas")
         consumed.append(line)
         args = line[len(STANZA_PREFIX) : -1].split(b" ")
         if not all(_ARG.fullmatch(a) for a in args):

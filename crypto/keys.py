@@ -7,7 +7,6 @@ malformed (a malformed stanza is an attack or a bug, never "not mine").
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import re
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from crypto import bech32
 from crypto.errors import HeaderError, KeyFormatError, WorkFactorError
@@ -32,8 +32,17 @@ SCRYPT_LABEL = b"age-encryption.org/v1/scrypt"
 RECIPIENT_HRP = "age"
 IDENTITY_HRP = "AGE-SECRET-KEY-"
 DEFAULT_SCRYPT_LOG_N = 18
-DEFAULT_MAX_SCRYPT_LOG_N = 22
+# The one cap on scrypt work (log2 N, r=8, p=1) for files read and written: age's own
+# default limit, so every passphrase file the age CLI opens opens here. N=2^22 needs
+# 128 * 8 * 2^22 bytes = 4 GiB and about 15 s.
+MAX_SCRYPT_LOG_N = 22
+DEFAULT_MAX_SCRYPT_LOG_N = MAX_SCRYPT_LOG_N
 _DECIMAL = re.compile(r"[1-9][0-9]*")
+# Clamping turns every X25519 scalar into 8 * k with 0 < k below the large prime orders
+# of the curve and its twist, so an exchange with this fixed (public) scalar is all zero
+# exactly for points of order 1, 2, 4 or 8, whatever their encoding: X25519 ignores the
+# top bit and reduces u modulo p.
+_LOW_ORDER_PROBE = X25519PrivateKey.from_private_bytes(bytes(range(32)))
 
 
 class Recipient(Protocol):
@@ -76,6 +85,11 @@ class X25519Recipient:
     def __post_init__(self) -> None:
         if len(self.public_bytes) != 32:
             raise KeyFormatError("an X25519 public key is 32 bytes")
+        try:
+            _LOW_ORDER_PROBE.exchange(X25519PublicKey.from_public_bytes(self.public_bytes))
+        except ValueError:
+            # Every file key wrapped to it would be readable by anyone.
+            raise KeyFormatError("X25519 public key is a low-order point") from None
 
     @classmethod
     def parse(cls, text: str) -> X25519Recipient:
@@ -101,7 +115,11 @@ class X25519Recipient:
 
 
 class X25519Identity:
-    """An X25519 private key, written ``AGE-SECRET-KEY-1...``."""
+    """An X25519 private key, written ``AGE-SECRET-KEY-1...`` by :meth:`secret_key_text`.
+
+    ``str()``, ``repr()`` and f-strings show only the recipient, so a log line or a
+    message cannot carry the secret by accident.
+    """
 
     __slots__ = ("_key", "_secret", "recipient")
 
@@ -133,11 +151,14 @@ class X25519Identity:
         """The raw 32-byte scalar (handle with care)."""
         return self._secret
 
-    def __str__(self) -> str:
+    def secret_key_text(self) -> str:
+        """The secret key as ``AGE-SECRET-KEY-1...``, for an identity file (handle with care)."""
         return bech32.encode(IDENTITY_HRP, self._secret)
 
     def __repr__(self) -> str:
         return f"X25519Identity(recipient={self.recipient})"
+
+    __str__ = __repr__
 
     def unwrap(self, stanza: Stanza) -> bytes | None:
         """Open an ``X25519`` stanza addressed to this key."""
@@ -164,12 +185,31 @@ def _passphrase_bytes(passphrase: str | bytes) -> bytes:
     return passphrase.encode("utf-8") if isinstance(passphrase, str) else bytes(passphrase)
 
 
+def check_work_factor(log_n: int) -> int:
+    """Return ``log_n`` if it is a work factor we run (1 to MAX_SCRYPT_LOG_N), else raise.
+
+    Raises WorkFactorError (a HeaderError and a ValueError).
+    """
+    if isinstance(log_n, bool) or not isinstance(log_n, int):
+        raise WorkFactorError("scrypt work factor must be an integer")
+    if not 1 <= log_n <= MAX_SCRYPT_LOG_N:
+        raise WorkFactorError(f"scrypt work factor must be between 1 and {MAX_SCRYPT_LOG_N}")
+    return log_n
+
+
 def _scrypt(passphrase: bytes, salt: bytes, log_n: int) -> bytes:
-    # hashlib caps memory at 32 MiB by default; scrypt with r=8 needs 128 * 8 * N bytes.
-    maxmem = 128 * 8 * (1 << log_n) + 1024 * 1024
-    return hashlib.scrypt(
-        passphrase, salt=SCRYPT_LABEL + salt, n=1 << log_n, r=8, p=1, maxmem=maxmem, dklen=32
-    )
+    # Not hashlib.scrypt: its maxmem must stay below 2 GiB, so work factors 21 and 22
+    # (2 and 4 GiB), which age accepts, would fail. This Scrypt takes the memory the
+    # parameters need (128 * r * N bytes), which the cap bounds.
+    check_work_factor(log_n)
+    kdf = Scrypt(salt=SCRYPT_LABEL + salt, length=32, n=1 << log_n, r=8, p=1)
+    try:
+        return kdf.derive(passphrase)
+    except MemoryError:
+        mib = 128 * 8 * (1 << log_n) // (1024 * 1024)
+        raise WorkFactorError(
+            f"not enough memory for scrypt work factor {log_n} ({mib} MiB)"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -180,8 +220,7 @@ class ScryptRecipient:
     log_n: int = DEFAULT_SCRYPT_LOG_N
 
     def __init__(self, passphrase: str | bytes, log_n: int = DEFAULT_SCRYPT_LOG_N) -> None:
-        if not 1 <= log_n <= 40:
-            raise ValueError("scrypt work factor out of range")
+        check_work_factor(log_n)
         object.__setattr__(self, "passphrase", _passphrase_bytes(passphrase))
         object.__setattr__(self, "log_n", log_n)
 
@@ -198,12 +237,16 @@ class ScryptRecipient:
 
 @dataclass(frozen=True)
 class ScryptIdentity:
-    """A passphrase identity; refuses work factors above ``max_log_n`` before any work."""
+    """A passphrase identity; refuses work factors above ``max_log_n`` before any work.
+
+    ``max_log_n`` may lower the package's cap (MAX_SCRYPT_LOG_N), never raise it.
+    """
 
     passphrase: bytes
     max_log_n: int = DEFAULT_MAX_SCRYPT_LOG_N
 
     def __init__(self, passphrase: str | bytes, max_log_n: int = DEFAULT_MAX_SCRYPT_LOG_N) -> None:
+        check_work_factor(max_log_n)
         object.__setattr__(self, "passphrase", _passphrase_bytes(passphrase))
         object.__setattr__(self, "max_log_n", max_log_n)
 
@@ -219,11 +262,13 @@ class ScryptIdentity:
         salt = b64decode(stanza.args[0])
         if len(salt) != 16:
             raise HeaderError("scrypt salt must be 16 bytes")
-        if not _DECIMAL.fullmatch(stanza.args[1]):
+        factor = stanza.args[1]
+        if not _DECIMAL.fullmatch(factor):
             raise HeaderError("scrypt work factor is not a canonical decimal")
-        log_n = int(stanza.args[1])
-        if log_n > self.max_log_n:
-            raise WorkFactorError(f"scrypt work factor {log_n} is above the limit {self.max_log_n}")
+        # Length first: int() of thousands of digits is slow, and refused past 4,300.
+        if len(factor) > len(str(self.max_log_n)) or int(factor) > self.max_log_n:
+            raise WorkFactorError(f"scrypt work factor is above the limit {self.max_log_n}")
+        log_n = int(factor)
         if len(stanza.body) != FILE_KEY_SIZE + 16:
             raise HeaderError("scrypt stanza body has the wrong size")
         return _aead_unwrap(_scrypt(self.passphrase, salt, log_n), stanza.body)

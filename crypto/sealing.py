@@ -22,6 +22,7 @@ from crypto.keys import (
     ScryptRecipient,
     X25519Identity,
     X25519Recipient,
+    check_work_factor,
 )
 
 _PUBLIC_KEY_PREFIX = "# public key: "
@@ -32,11 +33,16 @@ _SESSION_LABEL = b"soe-portal/session-wrapped-identity/v1"
 class SealParams:
     """scrypt cost of sealing: log2 N with r=8, p=1 (N=2^18 needs 256 MiB, ~1 s).
 
-    Lower only explicitly, in tests: ``SealParams(log_n=10)``.
+    Lower only explicitly, in tests: ``SealParams(log_n=10)``. Both values must lie
+    between 1 and MAX_SCRYPT_LOG_N (else WorkFactorError).
     """
 
     log_n: int = 18
     max_log_n: int = DEFAULT_MAX_SCRYPT_LOG_N
+
+    def __post_init__(self) -> None:
+        check_work_factor(self.log_n)
+        check_work_factor(self.max_log_n)
 
 
 DEFAULT_SEAL_PARAMS = SealParams()
@@ -70,7 +76,7 @@ def seal_identity(
     if not passphrase:
         raise ValueError("an empty passphrase cannot seal a key")
     blob = encrypt_bytes(
-        f"{identity}\n".encode("ascii"),
+        f"{identity.secret_key_text()}\n".encode("ascii"),
         [ScryptRecipient(passphrase, log_n=params.log_n)],
         armor=True,
     )

@@ -238,7 +238,11 @@ def verify_consistency(
 # --- checkpoints (C2SP tlog-checkpoint in a C2SP signed note) ---
 
 _KEY_NAME = re.compile(r"[^\s+]+")
-_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+# A tree size is a uint64 in ASCII decimal without leading zeros: at most 20 digits, so
+# int() never sees the thousands of digits it is slow on (and refuses past 4,300).
+_DECIMAL = re.compile(r"0|[1-9][0-9]{0,19}")
+_MAX_TREE_SIZE = 2**64 - 1
+_SIGNATURE_SIZE = 4 + 64  # key hash, then the Ed25519 signature
 
 
 def _key_hash(name: str, public_key: bytes) -> bytes:
@@ -341,6 +345,9 @@ def _parse_body(text: str) -> Checkpoint:
     lines = text.split("\n")[:-1]
     if len(lines) < 3 or not lines[0] or not _DECIMAL.fullmatch(lines[1]):
         raise ProofError("malformed checkpoint")
+    size = int(lines[1])
+    if size > _MAX_TREE_SIZE:
+        raise ProofError("malformed checkpoint")
     try:
         root_hash = base64.b64decode(lines[2], validate=True)
     except binascii.Error:
@@ -349,14 +356,16 @@ def _parse_body(text: str) -> Checkpoint:
         raise ProofError("malformed checkpoint root hash")
     if any(not line for line in lines[3:]):
         raise ProofError("empty extension line in checkpoint")
-    return Checkpoint(lines[0], int(lines[1]), root_hash, tuple(lines[3:]))
+    return Checkpoint(lines[0], size, root_hash, tuple(lines[3:]))
 
 
 def verify_checkpoint(note: str, verifier: Verifier, origin: str | None = None) -> Checkpoint:
     """Verify a signed checkpoint note with ``verifier`` and return the checkpoint.
 
-    Raises ProofError unless the note carries a valid signature by ``verifier`` (other
-    signatures are ignored) and, when given, the expected ``origin``.
+    Raises ProofError unless the note carries a valid signature by ``verifier`` and, when
+    given, the expected ``origin``. Signatures by other keys are ignored, but a signature
+    line naming ``verifier``'s key (name and key hash) must verify: one of the wrong length
+    or one that fails refuses the note, as in the reference signed-note implementation.
     """
     body, sep, signatures = note.rpartition("\n\n")
     if not sep or not signatures.endswith("\n") or any(ord(c) < 0x20 and c != "\n" for c in note):
@@ -374,8 +383,12 @@ def verify_checkpoint(note: str, verifier: Verifier, origin: str | None = None) 
             raw = base64.b64decode(encoded, validate=True)
         except binascii.Error:
             raise ProofError("malformed signature line") from None
-        if name != verifier.name or raw[:4] != verifier.key_hash or len(raw) != 68:
+        if len(raw) < 5:
+            raise ProofError("malformed signature line")
+        if name != verifier.name or raw[:4] != verifier.key_hash:
             continue
+        if len(raw) != _SIGNATURE_SIZE:
+            raise ProofError("checkpoint signature has the wrong length")
         try:
             public.verify(raw[4:], text.encode("utf-8"))
         except InvalidSignature:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Disclosure, DisclosureAttachment, DisclosureRevision, LogCheckpoint
 from crypto import tlog
-from crypto.errors import ProofError
+from crypto.errors import CryptoError
 
 LOG_LOCK_ID = 0x6469_7363  # PostgreSQL advisory lock: one appender at a time
 
@@ -195,6 +195,8 @@ def verify(session: Session, verifier: tlog.Verifier, origin: str) -> VerifyResu
     Every leaf is recomputed from its revision row, every stored checkpoint must carry a
     valid signature and the root of the recomputed leaves at its size, and the listed
     attachments and the public copies on ``disclosures`` must match the revisions.
+    An entry that cannot be checked at all (an unreadable row, a note that fails to parse)
+    is one more problem; the other entries are still checked.
     """
     problems: list[str] = []
     revisions = list(
@@ -208,11 +210,18 @@ def verify(session: Session, verifier: tlog.Verifier, origin: str) -> VerifyResu
         )
         if revision.log_index != position:
             problems.append(f"{label}: expected log index {position}; entries are missing")
-        leaf = tlog.leaf_hash(canonical_record(revision))
+        try:
+            leaf = tlog.leaf_hash(canonical_record(revision))
+            attachments = json.loads(revision.attachments_json or "[]")
+            listed = [(attachment_id, sha256) for attachment_id, _name, sha256 in attachments]
+        except (ValueError, TypeError):  # not JSON, or not a list of triples
+            problems.append(f"{label}: the stored row cannot be read")
+            recomputed.append(bytes(tlog.HASH_SIZE))  # stands in for the leaf nobody can compute
+            continue
         recomputed.append(leaf)
         if leaf.hex() != revision.leaf_hash:
             problems.append(f"{label}: the stored row no longer matches its leaf hash")
-        for attachment_id, _name, sha256 in json.loads(revision.attachments_json or "[]"):
+        for attachment_id, sha256 in listed:
             row = session.get(DisclosureAttachment, attachment_id)
             if row is None or row.sha256 != sha256:
                 problems.append(
@@ -232,7 +241,7 @@ def verify(session: Session, verifier: tlog.Verifier, origin: str) -> VerifyResu
         label = f"checkpoint of size {checkpoint.size}"
         try:
             parsed = tlog.verify_checkpoint(checkpoint.note, verifier, origin)
-        except ProofError as exc:
+        except CryptoError as exc:
             problems.append(f"{label}: {exc}")
             continue
         if parsed.size != checkpoint.size or parsed.root_hash.hex() != checkpoint.root_hash:

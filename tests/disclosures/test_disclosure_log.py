@@ -218,3 +218,39 @@ def test_proofs_follow_the_stored_leaves_when_they_differ_from_the_checkpoint(db
             [_b(p) for p in entry["proof"]],
             _b(proof["root_hash"]),
         )
+
+
+def test_log_verify_lists_every_bad_entry_and_goes_on(db, demo, console_app, public_app):
+    first = publish_item(db, title="第一项 first")
+    second = publish_item(db, title="第二项 second")
+    engine = console_app.extensions["portal.db"].engine
+    sizes_query = text("SELECT size FROM disclosure_log_checkpoints ORDER BY size")
+    with engine.begin() as conn:
+        sizes = list(conn.scalars(sizes_query))
+        forged_size, last_size = sizes[0], sizes[-1]
+        note = conn.scalar(
+            text("SELECT note FROM disclosure_log_checkpoints WHERE size = :s"), {"s": forged_size}
+        )
+        # A size of 5,001 digits: past what int() converts, so parsing it must not crash.
+        forged = note.replace(f"\n{forged_size}\n", "\n1" + "0" * 5000 + "\n", 1)
+        conn.execute(
+            text("UPDATE disclosure_log_checkpoints SET note = :n WHERE size = :s"),
+            {"n": forged, "s": forged_size},
+        )
+        conn.execute(
+            text("UPDATE disclosure_revisions SET body = 'tampered' WHERE disclosure_id = :id"),
+            {"id": first},
+        )
+        conn.execute(
+            text(
+                "UPDATE disclosure_revisions SET attachments_json = '[{' WHERE disclosure_id = :id"
+            ),
+            {"id": second},
+        )
+    bad = console_app.test_cli_runner().invoke(args=["log", "verify"])
+    assert isinstance(bad.exception, SystemExit) and bad.exit_code == 1, bad.output
+    assert "Traceback" not in bad.output
+    assert f"checkpoint of size {forged_size}: malformed checkpoint" in bad.output
+    assert f"disclosure {first}, revision 1): the stored row no longer matches" in bad.output
+    assert f"disclosure {second}, revision 1): the stored row cannot be read" in bad.output
+    assert f"checkpoint of size {last_size}: the entries no longer hash" in bad.output
