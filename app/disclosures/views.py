@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from app.db import get_session
 from app.disclosures import runtime
-from app.disclosures.diff import diff_html
+from app.disclosures.diff import Deadline, diff_html
 from app.disclosures.forms import PERIOD_NAMES, SCOPE_NAMES, FilterForm, QuestionForm, choice
 from app.disclosures.reader import current_reader, reader_headers
 from app.extensions import limiter
@@ -212,16 +212,24 @@ bp.add_url_rule("/<int:disclosure_id>", endpoint="ask", view_func=ask, methods=[
 def history(disclosure_id: int):
     disclosure = _readable_or_404(disclosure_id)
     revisions = list(disclosure.revisions)
+    deadline = Deadline()  # one budget for every comparison on the page
     entries = []
     for index, revision in enumerate(revisions):
         previous = revisions[index - 1] if index else None
         diff = None
         if previous is not None and revision.action == Action.amend:
             diff = {
-                "title": diff_html(previous.title, revision.title),
-                "body": diff_html(previous.body, revision.body),
+                "title": diff_html(previous.title, revision.title, deadline),
+                "body": diff_html(previous.body, revision.body, deadline),
             }
         entries.append({"revision": revision, "previous": previous, "diff": diff})
+    # Where two texts are too large to compare, both are shown in full instead.
+    for index, entry in enumerate(entries):
+        too_large = entry["diff"] is not None and None in entry["diff"].values()
+        entry["too_large"] = too_large
+        entry["show_text"] = entry["revision"].action == Action.publish or too_large
+        if too_large:
+            entries[index - 1]["show_text"] = True
     return render_template(
         "disclosures/history.html", d=disclosure, entries=list(reversed(entries))
     )

@@ -1,0 +1,134 @@
+"""History diffs: correct for any texts, and bounded in cost for the worst shapes."""
+
+from __future__ import annotations
+
+import html
+import random
+import re
+
+import pytest
+
+from app.disclosures.diff import DIFF_MAX_CHARS, INLINE_MAX_CHARS, Deadline, diff_html
+from app.models import Disclosure
+from app.services import disclosures as service
+from tests.disclosures.conftest import publish_item, sign_log, staff
+
+ROW = re.compile(r'<div class="diff-line( diff-(changed|removed|added))?">(.*?)</div>', re.S)
+ZH = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工"
+
+
+def side(markup: str, keep: str) -> str:
+    """One side of a diff as a reader sees it: drop the other side's marks, join the lines."""
+    drop = "ins" if keep == "del" else "del"
+    lines = []
+    for _whole, kind, content in ROW.findall(str(markup)):
+        if kind == ("added" if keep == "del" else "removed"):
+            continue
+        content = re.sub(rf"<{drop}>.*?</{drop}>", "", content, flags=re.S)
+        content = content.replace(f"<{keep}>", "").replace(f"</{keep}>", "")
+        assert "<" not in content  # everything else is escaped text
+        lines.append(html.unescape(content))
+    return "\n".join(lines)
+
+
+def shapes() -> list[tuple[str, str, str]]:
+    rng = random.Random(7)
+    zh_line = "".join(rng.choice(ZH) for _ in range(30_000))
+    zh_other = "".join(rng.choice(ZH) for _ in range(30_000))
+    sparse = list(zh_line[:3_000])
+    for i in range(0, len(sparse), 40):
+        sparse[i] = "改"
+    return [
+        (
+            "one changed figure",
+            "中标金额为128.6万元。\n\n第二段。",
+            "中标金额为126.8万元。\n\n第二段。",
+        ),
+        ("lines added and removed", "甲\n乙\n丙\n丁", "甲\n丙\n戊\n己\n丁"),
+        ("empty lines", "\n\n\n", "\n"),
+        ("markup in text", '<script>alert("x")</script>\n&amp;', "<b>粗</b>\n&lt;"),
+        ("from nothing", "", "新增的正文。"),
+        ("to nothing", "删除的正文。", ""),
+        ("long single line, Chinese, no spaces", zh_line, zh_other),
+        ("long line, sparse edits", zh_line[:3_000], "".join(sparse)),
+        (
+            "many short lines, other count",
+            "\n".join(str(i % 3) for i in range(20_000)),
+            "\n".join(str(i % 5) for i in range(9_000)),
+        ),
+        ("the same line many times", "同\n" * 15_000, "同\n" * 14_999 + "异"),
+        (
+            "words",
+            " ".join(rng.choice(["alpha", "beta", "gamma"]) for _ in range(8_000)),
+            " ".join(rng.choice(["alpha", "beta", "gamma"]) for _ in range(8_000)),
+        ),
+        ("windows line ends", "一\r\n二\r\n三", "一\r\n三"),
+    ]
+
+
+@pytest.mark.parametrize(("old", "new"), [s[1:] for s in shapes()], ids=[s[0] for s in shapes()])
+@pytest.mark.parametrize("budget", ["page", "spent"])
+def test_each_side_of_the_diff_reads_back_as_its_text(old, new, budget):
+    deadline = Deadline() if budget == "page" else Deadline(0)
+    markup = diff_html(old, new, deadline)
+    assert side(markup, "del") == old.replace("\r\n", "\n")
+    assert side(markup, "ins") == new.replace("\r\n", "\n")
+
+
+def test_small_changes_are_marked_character_by_character():
+    markup = str(diff_html("中标金额为128.6万元。\n第二段。", "中标金额为126.8万元。\n第二段。"))
+    assert '<div class="diff-line diff-changed">中标金额为12' in markup
+    assert "<del>" in markup and "<ins>" in markup and "<del>中标" not in markup
+    assert '<div class="diff-line">第二段。</div>' in markup
+
+
+def test_large_changed_blocks_are_shown_whole_not_compared_by_character():
+    rng = random.Random(1)
+    old = "".join(rng.choice(ZH) for _ in range(INLINE_MAX_CHARS))
+    new = old[:100] + "改" + old[101:]
+    rows = ROW.findall(str(diff_html(old, new)))
+    assert [kind for _w, kind, _c in rows] == ["removed", "added"]
+
+
+def test_once_the_page_budget_is_spent_changes_are_shown_whole():
+    markup = str(diff_html("第一行\n第二行", "第一行\n第二行改", Deadline(0)))
+    assert '<div class="diff-line diff-removed"><del>第二行</del></div>' in markup
+    assert '<div class="diff-line diff-added"><ins>第二行改</ins></div>' in markup
+
+
+def test_texts_beyond_the_cap_are_not_compared():
+    half = DIFF_MAX_CHARS // 2
+    assert diff_html("甲" * half, "乙" * (half + 1)) is None
+    assert diff_html("甲" * half, "乙" * half) is not None
+
+
+def test_history_of_texts_too_large_to_compare_shows_both(db, demo, public_app, monkeypatch):
+    monkeypatch.setattr("app.disclosures.diff.DIFF_MAX_CHARS", 3_000)
+    big_old = "旧" * 1_500
+    big_new = "新" * 1_501
+    d_id = publish_item(db, body=big_old)
+    with db() as session:
+        disclosure = session.get(Disclosure, d_id)
+        author = staff(session, "publisher")
+        service.start_amendment(session, disclosure, author)
+        service.update_draft(
+            session,
+            disclosure,
+            author,
+            service.DraftFields(
+                title=disclosure.public_title,
+                body=big_new,
+                category=disclosure.category,
+                unit=disclosure.unit,
+            ),
+            reason="更正",
+        )
+        service.submit_for_review(session, disclosure, author)
+        service.approve(session, disclosure, staff(session, "approver"))
+    sign_log(db)
+    page = public_app.test_client().get(f"/disclosures/{d_id}/history?lang=en")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "too large to compare" in text
+    assert big_old[:1000] in text and big_new[:1000] in text
+    assert text.count("<details") == 2
