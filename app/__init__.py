@@ -65,5 +65,6 @@ def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask
         register(app)
     ratelimit.init_app(app)
     cli.init_app(app)
+    network.known_hosts_only(app)
     network.trust_proxies(app)
     return app

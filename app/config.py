@@ -13,6 +13,7 @@ import secrets
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -22,6 +23,11 @@ ROLES = ("admin", "publisher", "approver", "inspector", "office_head", "auditor"
 LANGUAGES = ("zh", "en")
 MIN_SECRET_KEY_LENGTH = 32
 DATABASE_SCHEMES = {"sqlite", "postgresql"}
+# A name or an IPv4 address; ".example.internal" takes every sub-domain. (Werkzeug's host
+# check, which Flask applies too, cannot match an IPv6 literal: use a name for those.)
+HOST_NAME_RE = re.compile(r"^\.?[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1")
+WILDCARD_HOSTS = {"", "0.0.0.0", "::", "[::]", "*"}  # noqa: S104 (names, not binds)
 HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 LOG_ORIGIN_RE = re.compile(r"^[A-Za-z0-9.-]+(/[A-Za-z0-9._~-]+)*$")
 RATELIMIT_SCHEMES = {"memory", "redis", "rediss", "redis+sentinel", "redis+cluster"}
@@ -78,6 +84,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "LOG_KEY_FILE": str(Path(instance_path) / "keys" / "disclosure-log.key"),
         "LOG_ORIGIN": "portal.example.internal/disclosures",
         "PUBLIC_BASE_URL": "",  # e.g. https://portal.example.internal (QR codes, feeds)
+        # Host names both sites answer to besides loopback, the base URL's and the binds'
+        # (e.g. the console's name on the office network); any other Host header gets 400.
+        "ALLOWED_HOSTS": [],
         # The log's public key for a public app on another machine (``portal log key``).
         "LOG_VKEY": "",
         "PAGE_SIZE": 20,
@@ -122,6 +131,36 @@ def ensure_secret_keys(app_config: Any, instance_path: str) -> None:
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_urlsafe(48))
         app_config[name] = key_file.read_text().strip()
+
+
+def trusted_hosts(app_config: Any) -> list[str]:
+    """Host names the sites answer to: loopback (``portal run``), the public base URL's,
+    the binds' (unless they listen on every address) and ``ALLOWED_HOSTS``."""
+    hosts = list(LOOPBACK_HOSTS)
+    base_url = str(app_config.get("PUBLIC_BASE_URL") or "")
+    if base_url:
+        netloc = urlsplit(base_url).netloc.rpartition("@")[2]
+        hosts.append(_host_of(netloc))
+    for name in ("PUBLIC_BIND", "CONSOLE_BIND"):
+        hosts.append(_host_of(str(app_config.get(name) or "")))
+    hosts += app_config.get("ALLOWED_HOSTS") or []
+    found: list[str] = []
+    for host in hosts:
+        dot, name = ("." if host.startswith(".") else ""), host.removeprefix(".")
+        try:
+            host = dot + name.encode("idna").decode("ascii").lower()
+        except UnicodeError:
+            continue
+        if HOST_NAME_RE.match(host) and host not in WILDCARD_HOSTS and host not in found:
+            found.append(host)
+    return found
+
+
+def _host_of(netloc: str) -> str:
+    """``host`` of ``host:port``."""
+    if netloc.startswith("["):
+        return netloc[: netloc.find("]") + 1]  # IPv6: left out by the caller
+    return netloc.rpartition(":")[0] if ":" in netloc else netloc
 
 
 def _as_list(value: Any) -> list[str]:
@@ -262,6 +301,12 @@ def validate(app_config: Any) -> None:
     if base_url and not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", str(base_url)):
         problems.append(f"PORTAL_PUBLIC_BASE_URL: must be an http(s) URL, got {base_url!r}")
     app_config["PUBLIC_BASE_URL"] = str(base_url).rstrip("/")
+
+    app_config["ALLOWED_HOSTS"] = _as_list(app_config.get("ALLOWED_HOSTS") or [])
+    for host in app_config["ALLOWED_HOSTS"]:
+        if not HOST_NAME_RE.match(host):
+            problems.append(f"PORTAL_ALLOWED_HOSTS: {host!r} is not a host name")
+    app_config["TRUSTED_HOSTS"] = trusted_hosts(app_config)
 
     if app_config.get("BABEL_DEFAULT_LOCALE") not in LANGUAGES:
         problems.append(f"PORTAL_BABEL_DEFAULT_LOCALE: must be one of {', '.join(LANGUAGES)}")

@@ -9,7 +9,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask, abort, current_app, request
+from werkzeug.exceptions import SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wsgi import get_host
 
 
 def address_in(address: str | None, networks: Iterable[Any]) -> bool:
@@ -61,6 +63,45 @@ def address_key(secret_key: str, address: str | None) -> str:
     mac = keyed.copy()
     mac.update((address or "").encode())
     return mac.hexdigest()[:32]
+
+
+UNKNOWN_HOST = "portal.unknown_host"
+# Host given to Flask in place of an unknown one, so that its 400 page can build links.
+STAND_IN_HOST = "localhost"
+
+
+class KnownHosts:
+    """Refuse a request for a host name we do not serve, before any other layer sees it.
+
+    A foreign ``Host`` header would otherwise reach the views, end up in links of pages
+    rendered for it, and fill the page cache with copies keyed by made-up names.
+    """
+
+    def __init__(self, app: Flask, wsgi_app: Any) -> None:
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self.hosts = app.config["TRUSTED_HOSTS"]
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        try:
+            get_host(environ, self.hosts)
+        except SecurityError:
+            environ = dict(environ, HTTP_HOST=STAND_IN_HOST)
+            environ[UNKNOWN_HOST] = True
+            # Straight to Flask, past the page cache: its first handler answers 400.
+            return Flask.wsgi_app(self.app, environ, start_response)
+        return self.wsgi_app(environ, start_response)
+
+
+def refuse_unknown_host() -> None:
+    if request.environ.get(UNKNOWN_HOST):
+        abort(400)
+
+
+def known_hosts_only(app: Flask) -> None:
+    """Answer only ``TRUSTED_HOSTS``; any other Host header gets the 400 page."""
+    app.wsgi_app = KnownHosts(app, app.wsgi_app)
+    app.before_request_funcs.setdefault(None, []).insert(0, refuse_unknown_host)
 
 
 def trust_proxies(app: Flask) -> None:
