@@ -9,13 +9,14 @@ from typing import Any
 from flask import Flask
 
 from app.config import SURFACES
+from app.urls import IdConverter
 
 
 def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask:
     """Build the ``public`` site or the restricted ``console`` from the same configuration."""
     from app import cli, config, db, errors, health, i18n
     from app.extensions import csrf
-    from app.security import headers, network, ratelimit, sessions
+    from app.security import headers, inputs, network, ratelimit, sessions
 
     if surface not in SURFACES:
         raise ValueError(f"surface must be one of {SURFACES}, not {surface!r}")
@@ -24,6 +25,7 @@ def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask
         instance_path=os.environ.get("PORTAL_INSTANCE_PATH") or None,
         static_folder="static",
     )
+    app.url_map.converters["int"] = IdConverter
     config.load(app.config, app.instance_path, test_config)
     config.ensure_secret_keys(app.config, app.instance_path)
     config.validate(app.config)
@@ -46,6 +48,7 @@ def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask
     headers.init_app(app, surface)
     sessions.init_app(app)
     network.init_app(app, surface)
+    inputs.init_app(app)
     csrf.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
