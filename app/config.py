@@ -48,6 +48,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": "memory://",
         "RATELIMIT_DEFAULT": "600 per minute",
         "RATELIMIT_LOGIN": "10 per minute",
+        # Failed sign-ins per account, whatever the addresses they come from.
+        "RATELIMIT_LOGIN_ACCOUNT": "10 per hour",
         "RATELIMIT_HEADERS_ENABLED": False,
         # When Redis is unreachable, keep limiting per process instead of failing every page.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,

@@ -1,12 +1,13 @@
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from app.console.forms import LoginForm
 from app.db import get_session
 from app.extensions import limiter
 from app.security.auth import current_staff, sign_in, sign_out
+from app.security.network import address_key
 from app.services.staff import LoginFailed, authenticate
 
 bp = Blueprint("auth", __name__)
@@ -26,8 +27,26 @@ def _login_limit() -> str:
     return current_app.config["RATELIMIT_LOGIN"]
 
 
+def _account_limit() -> str:
+    return current_app.config["RATELIMIT_LOGIN_ACCOUNT"]
+
+
+def _account_key() -> str:
+    """The account a sign-in is for, keyed like addresses: storage holds no user names."""
+    username = (request.form.get("username") or "").strip().lower()[:64]
+    return address_key(current_app.config["SECRET_KEY"], "account:" + username)
+
+
+def _failed(response: Response) -> bool:
+    return response.status_code != 302
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
+# Only failures count, so that guessing from many addresses stops and the owner still gets in.
+@limiter.limit(
+    _account_limit, methods=["POST"], key_func=_account_key, deduct_when=_failed, scope="account"
+)
 def login():
     if current_staff() is not None and request.method == "GET":
         return redirect(url_for("console.dashboard"))
@@ -39,6 +58,7 @@ def login():
             user = authenticate(session, form.username.data, form.password.data, form.code.data)
         except LoginFailed:
             session.commit()
+            form.code.data = ""  # never shown back: a code is typed fresh each time
             error = _("The username, password or code is not correct.")
         else:
             session.commit()

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor import InvalidToken
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -21,6 +21,7 @@ USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
 MIN_PASSWORD_LENGTH = 12
 TOTP_STEP = 30
 TOTP_DIGITS = 6
+TOTP_CODE_RE = re.compile(rf"[0-9]{{{TOTP_DIGITS}}}")
 # werkzeug's scrypt (N=2^15, r=8, p=1); tests pass cheaper parameters explicitly.
 PASSWORD_METHOD = "scrypt:32768:8:1"  # noqa: S105 (a hashing method, not a password)
 # A hash to check against when the user does not exist, so both failures take as long.
@@ -58,10 +59,15 @@ def totp_now(secret: str, at: float | None = None) -> str:
     return _totp(secret).generate(int(at if at is not None else time.time())).decode("ascii")
 
 
-def accept_totp(user: StaffUser, code: str, at: float | None = None) -> bool:
-    """Check ``code`` within one step of drift and refuse any step already used."""
+def accept_totp(session: Session, user: StaffUser, code: str, at: float | None = None) -> bool:
+    """Check ``code`` within one step of drift and refuse any step already used.
+
+    The step is claimed by one conditional update, so of two sign-ins with the same code at
+    the same moment (two threads, processes or machines) exactly one succeeds.
+    """
     code = code.strip().replace(" ", "")
-    if not code.isdigit() or len(code) != TOTP_DIGITS:
+    # ASCII only: str.isdigit() also takes other scripts' digits (Arabic-Indic, full-width).
+    if not TOTP_CODE_RE.fullmatch(code):
         return False
     now = int(at if at is not None else time.time())
     totp = _totp(user.totp_secret)
@@ -73,8 +79,12 @@ def accept_totp(user: StaffUser, code: str, at: float | None = None) -> bool:
             totp.verify(code.encode("ascii"), step * TOTP_STEP)
         except InvalidToken:
             continue
-        user.totp_last_step = step
-        return True
+        claimed = session.execute(
+            update(StaffUser)
+            .where(StaffUser.id == user.id, StaffUser.totp_last_step < step)
+            .values(totp_last_step=step)
+        )
+        return claimed.rowcount == 1
     return False
 
 
@@ -133,7 +143,7 @@ def authenticate(
     password_ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not user.active or not password_ok:
         raise LoginFailed
-    if not accept_totp(user, code, at):
+    if not accept_totp(session, user, code, at):
         raise LoginFailed
     return user
 
