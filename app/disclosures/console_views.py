@@ -219,7 +219,7 @@ def _item_page(disclosure: Disclosure, error: str | None = None) -> str:
         review_form=ReviewForm(),
         reason_form=ReasonForm(),
         action_form=ActionForm(),
-        staff_id=current_staff().id,
+        may_review=service.may_review(get_session(), disclosure, current_staff()),
         error=error,
     )
 

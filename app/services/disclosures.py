@@ -503,12 +503,47 @@ def submit_for_review(session: Session, disclosure: Disclosure, actor: StaffUser
     _record(session, disclosure, "submitted", actor)
 
 
-def _check_reviewer(disclosure: Disclosure, approver: StaffUser) -> None:
+# Steps that put words into the working copy, and steps after which a new one begins.
+_CONTENT_STEPS = ("created", "edited", "amendment started", "retraction requested", "imported")
+_WORKING_COPY_ENDS = ("approved", "discarded")
+
+
+def contributors(session: Session, disclosure: Disclosure) -> set[int]:
+    """Staff who wrote or changed the working copy since it was last approved or discarded.
+
+    That is the author of each edit of the title or text, whoever started the amendment or
+    retraction, and whoever attached a file not yet published.
+    """
+    ids = {disclosure.work_author_id} if disclosure.work_author_id else set()
+    steps = session.execute(
+        select(DisclosureStep.action, DisclosureStep.actor_id)
+        .where(DisclosureStep.disclosure_id == disclosure.id)
+        .order_by(DisclosureStep.id.desc())
+    )
+    for action, actor_id in steps:
+        if action in _WORKING_COPY_ENDS:
+            break
+        if action in _CONTENT_STEPS and actor_id is not None:
+            ids.add(actor_id)
+    ids.update(
+        a.uploaded_by_id
+        for a in disclosure.attachments
+        if not a.published and a.uploaded_by_id is not None
+    )
+    return ids
+
+
+def may_review(session: Session, disclosure: Disclosure, approver: StaffUser) -> bool:
+    """Nobody approves their own words: not an author or editor of what is to be published."""
+    if disclosure.work_action == Action.publish and approver.id == disclosure.author_id:
+        return False
+    return approver.id not in contributors(session, disclosure)
+
+
+def _check_reviewer(session: Session, disclosure: Disclosure, approver: StaffUser) -> None:
     if disclosure.work_state != WorkState.in_review:
         raise WrongState(_l("This item is not waiting for review."))
-    if approver.id in (disclosure.work_author_id, disclosure.author_id) and (
-        disclosure.work_action == Action.publish or approver.id == disclosure.work_author_id
-    ):
+    if not may_review(session, disclosure, approver):
         raise NotAllowed(_l("You cannot review your own work; another approver must do it."))
     _require_unit(approver, disclosure.unit)
 
@@ -516,7 +551,7 @@ def _check_reviewer(disclosure: Disclosure, approver: StaffUser) -> None:
 def return_for_changes(
     session: Session, disclosure: Disclosure, approver: StaffUser, comment: str
 ) -> None:
-    _check_reviewer(disclosure, approver)
+    _check_reviewer(session, disclosure, approver)
     if not comment.strip():
         raise DisclosureError(_l("Say what should change."))
     disclosure.work_state = WorkState.returned
@@ -536,7 +571,7 @@ def approve(
     Returns the new revision, or None when it was scheduled for later.
     """
     now = now or utcnow()
-    _check_reviewer(disclosure, approver)
+    _check_reviewer(session, disclosure, approver)
     _record(session, disclosure, "approved", approver, comment.strip(), at=now)
     if (
         disclosure.work_action == Action.publish

@@ -143,3 +143,115 @@ def test_import_published_keeps_the_given_date(db, demo):
         d = service.import_published(session, draft_fields(session, title="历史事项"), when)
         assert d.published_at == when
         assert d.revisions[0].published_at == when
+
+
+def _give_role(session, username, role):
+    from app.models import StaffRole
+
+    user = staff(session, username)
+    user.role_rows.append(StaffRole(role=role))
+    session.flush()
+    return user
+
+
+def _second_approver(session):
+    from app.models import Role
+    from app.services import staff as staff_service
+    from tests.conftest import TEST_PASSWORD_METHOD
+
+    return staff_service.create_user(
+        session,
+        "approver2",
+        "第二审核人 孙丽",
+        "second-approver-pass",
+        [Role.approver],
+        unit=service.unit_by_code(session, "GRP"),
+        password_method=TEST_PASSWORD_METHOD,
+    )
+
+
+def test_who_rewrote_a_returned_draft_cannot_approve_it(db, demo):
+    from app.models import Role
+
+    with db() as session:
+        author = staff(session, "publisher")
+        both = _give_role(session, "approver", Role.publisher)
+        d = service.create_draft(session, author, draft_fields(session, body="原文：金额100万元。"))
+        service.submit_for_review(session, d, author)
+        service.return_for_changes(session, d, both, "请修改")
+        service.update_draft(session, d, both, draft_fields(session, body="改写：金额900万元。"))
+        service.submit_for_review(session, d, both)
+        assert not service.may_review(session, d, both)
+        with pytest.raises(service.NotAllowed):
+            service.approve(session, d, both)
+        with pytest.raises(service.NotAllowed):
+            service.return_for_changes(session, d, both, "x")
+        # Another approver, who wrote nothing of it, may.
+        other = _second_approver(session)
+        assert service.approve(session, d, other) is not None
+
+
+def test_who_attached_a_file_to_the_working_copy_cannot_approve_it(db, demo):
+    import io
+
+    from app.models import Role
+    from app.services.attachments import add_attachment
+    from app.services.blobs import FilesystemBlobStore
+
+    with db() as session:
+        author = staff(session, "publisher")
+        both = _give_role(session, "approver", Role.publisher)
+        d = service.create_draft(session, author, draft_fields(session))
+        blobs = FilesystemBlobStore(db.app.config["BLOB_PATH"])
+        add_attachment(session, blobs, d, both, "附件.pdf", io.BytesIO(b"%PDF-1.4 x"), 10_000)
+        service.submit_for_review(session, d, author)
+        with pytest.raises(service.NotAllowed):
+            service.approve(session, d, both)
+
+
+def test_who_edited_an_amendment_cannot_approve_it_but_may_review_the_next(db, demo):
+    from app.models import Role
+
+    d_id = publish_item(db, body="第一版。")
+    with db() as session:
+        d = session.get(Disclosure, d_id)
+        author = staff(session, "publisher")
+        both = _give_role(session, "approver", Role.publisher)
+        service.start_amendment(session, d, author, "更正")
+        fields = draft_fields(session, body="第二版（审核人改写）。")
+        service.update_draft(session, d, both, fields, reason="更正")
+        service.submit_for_review(session, d, author)
+        with pytest.raises(service.NotAllowed):
+            service.approve(session, d, both)
+        service.approve(session, d, _second_approver(session))
+        # Words written before the last approval are not the next change's.
+        service.start_amendment(session, d, author, "再次更正")
+        service.update_draft(session, d, author, draft_fields(session, body="第三版。"), "再次更正")
+        service.submit_for_review(session, d, author)
+        assert service.may_review(session, d, both)
+        assert service.approve(session, d, both) is not None
+
+
+def test_console_shows_no_approve_button_to_an_editor_and_refuses_the_post(db, demo, console_app):
+    from app.models import Role
+    from tests.conftest import csrf_token
+
+    with db() as session:
+        author = staff(session, "publisher")
+        both = _give_role(session, "approver", Role.publisher)
+        d = service.create_draft(session, author, draft_fields(session, title="自审测试"))
+        service.submit_for_review(session, d, author)
+        service.return_for_changes(session, d, both, "请修改")
+        service.update_draft(session, d, both, draft_fields(session, title="自审测试（改）"))
+        service.submit_for_review(session, d, both)
+        d_id = d.id
+    client = signed_in(console_app, "approver")
+    page = client.get(f"/publish/{d_id}?lang=en").get_data(as_text=True)
+    assert "You wrote or changed this version" in page
+    assert 'name="approve"' not in page
+    response = client.post(
+        f"/publish/{d_id}/review", data={"csrf_token": csrf_token(page), "approve": "1"}
+    )
+    assert response.status_code in (400, 403)
+    with db() as session:
+        assert session.get(Disclosure, d_id).public_state == PublicState.unpublished
