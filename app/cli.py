@@ -276,6 +276,8 @@ def run_command(public_bind: str | None, console_bind: str | None) -> None:
     public_bind = public_bind or config["PUBLIC_BIND"]
     console_bind = console_bind or config["CONSOLE_BIND"]
 
+    # Binds given here are the apps' own (their host names are trusted Host headers).
+    os.environ.update(PORTAL_PUBLIC_BIND=public_bind, PORTAL_CONSOLE_BIND=console_bind)
     # Rebuilt after the demo marker so that both apps show the demo banner.
     apps = {"public": create_app("public"), "console": create_app("console")}
     servers = []
@@ -389,7 +391,12 @@ def serve_command(public_bind: str | None, console_bind: str | None, workers: in
         config["CONSOLE_BIND"] = console_bind
     if workers:
         config["WORKERS"] = workers
-    env = dict(os.environ, PORTAL_INSTANCE_PATH=current_app.instance_path)
+    env = dict(
+        os.environ,
+        PORTAL_INSTANCE_PATH=current_app.instance_path,
+        PORTAL_PUBLIC_BIND=config["PUBLIC_BIND"],
+        PORTAL_CONSOLE_BIND=config["CONSOLE_BIND"],
+    )
     procs = [
         subprocess.Popen(gunicorn_command(s, config), env=env)  # noqa: S603 (our own argv)
         for s in ("public", "console")

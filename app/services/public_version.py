@@ -60,23 +60,32 @@ def current(session: Session) -> int:
 
 
 class LatestVersion:
-    """Reads the latest committed version on one connection per thread, kept open.
+    """Reads the latest committed version on a few connections shared by all threads.
 
-    Checking a connection out of the pool and resetting it afterwards costs several times
-    the query itself, and a cached page costs little else. The connections read in
-    autocommit mode (no snapshot is held between reads) and are closed when the engine is
-    disposed; a connection that fails is dropped and the next read opens another.
+    Checking a connection out of the engine's pool and resetting it afterwards costs several
+    times the query itself, and a cached page costs little else; so the connections are kept
+    here, in a free list behind a lock. A read takes one, or opens one when all are in use,
+    and gives it back; no more than ``IDLE_CONNECTIONS`` wait in the list and the rest are
+    closed, so what stays open is bounded by the reads at the same moment, never by the
+    threads that ever read (the development server starts a thread per request).
+
+    The connections read in autocommit mode (no snapshot is held between reads) and are
+    closed when the engine is disposed; a connection that fails is closed and not reused.
     """
+
+    IDLE_CONNECTIONS = 8
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._local = threading.local()
         self._lock = threading.Lock()
-        self._open: list[Any] = []
+        self._idle: list[Any] = []
+        self._generation = 0  # counts disposals: a connection of an older one is closed
         event.listen(engine, "engine_disposed", self._close_all)
 
     def __call__(self) -> int:
-        connection = getattr(self._local, "connection", None)
+        with self._lock:
+            connection = self._idle.pop() if self._idle else None
+            generation = self._generation
         if connection is None:
             connection = self._connect()
         try:
@@ -85,9 +94,14 @@ class LatestVersion:
             rows = cursor.fetchall()
             cursor.close()
         except Exception:
-            self._local.connection = None
-            self._forget(connection)
+            _close(connection)
             raise
+        with self._lock:
+            if generation == self._generation and len(self._idle) < self.IDLE_CONNECTIONS:
+                self._idle.append(connection)
+                connection = None
+        if connection is not None:
+            _close(connection)
         return rows[0][0] if rows else 0
 
     def _connect(self) -> Any:
@@ -97,25 +111,19 @@ class LatestVersion:
         if self.engine.dialect.name == "postgresql":
             connection.autocommit = True
         # SQLite's module opens no transaction for a SELECT: each read sees the latest commit.
-        with self._lock:
-            self._open.append(connection)
-        self._local.connection = connection
         return connection
-
-    def _forget(self, connection: Any) -> None:
-        with self._lock:
-            if connection in self._open:
-                self._open.remove(connection)
-        with contextlib.suppress(Exception):
-            connection.close()
 
     def _close_all(self, _engine: Engine) -> None:
         with self._lock:
-            connections, self._open = self._open, []
+            connections, self._idle = self._idle, []
+            self._generation += 1
         for connection in connections:
-            with contextlib.suppress(Exception):
-                connection.close()
-        self._local = threading.local()
+            _close(connection)
+
+
+def _close(connection: Any) -> None:
+    with contextlib.suppress(Exception):
+        connection.close()
 
 
 def bump(session: Session) -> None:

@@ -1,0 +1,72 @@
+"""`portal run` and `portal serve` as deployed: resources that stay bounded, limits that hold."""
+
+import os
+import threading
+
+import pytest
+
+from tests.servers import Server, first_disclosure_path, open_file_limit, portal_env
+
+REQUESTS = 2000
+CHECKED_AFTER = 200
+
+
+@pytest.mark.slow
+def test_portal_run_answers_thousands_of_requests_within_a_low_open_file_limit(tmp_path):
+    # The development server starts a thread per request: nothing a request thread opens may
+    # outlive it, or the process runs out of file descriptors after a few hundred requests.
+    env = portal_env(tmp_path / "instance")
+    server = Server.start("run", env, tmp_path / "run.log", preexec_fn=open_file_limit(256))
+    try:
+        item = first_disclosure_path(server)
+        paths = ["/", "/disclosures/", item, "/healthz"]
+        open_files = None
+        for number in range(1, REQUESTS + 1):
+            path = paths[number % len(paths)]
+            status, body, _headers = server.get(path, timeout=5)
+            assert status == 200, f"request {number} ({path}): {status} {body[:300]!r}"
+            if number == CHECKED_AFTER:
+                open_files = server.open_files()
+        assert server.open_files() <= open_files + 8, (open_files, server.open_files())
+    finally:
+        server.stop()
+
+
+AT_ONCE = 24
+
+
+def _open_files() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _read_in_threads(latest, threads: int, at_once: bool) -> None:
+    start = threading.Barrier(threads) if at_once else None
+
+    def read() -> None:
+        if start is not None:
+            start.wait()
+        latest()
+
+    for _ in range(1 if at_once else threads):
+        running = [threading.Thread(target=read) for _ in range(threads if at_once else 1)]
+        for thread in running:
+            thread.start()
+        for thread in running:
+            thread.join()
+
+
+def test_the_version_read_keeps_no_connection_per_thread(public_app):
+    latest = public_app.extensions["portal.public_version"]
+    before = _open_files()
+    _read_in_threads(latest, 300, at_once=False)  # a thread per request, as `portal run`
+    assert _open_files() <= before + 3, "one connection (with its WAL file) is enough"
+    # Reads at the same moment need a connection each; afterwards a few stay open, and SQLite
+    # keeps the files of closed ones for its next connections: what stays open is bounded by
+    # the reads at one moment (3 files a connection at most), not by the threads that read.
+    for _ in range(5):
+        _read_in_threads(latest, AT_ONCE, at_once=True)
+        _read_in_threads(latest, 100, at_once=False)
+    assert _open_files() <= before + 3 * AT_ONCE
+    public_app.extensions["portal.db"].engine.dispose()
+    assert _open_files() <= before
+    assert latest() == latest()  # and it reads again after the engine is disposed
