@@ -21,6 +21,7 @@ from app.config import ConfigError
 from app.db import database
 from app.disclosures import cli as disclosures_cli
 from app.models import DisciplineOffice, Role, Unit
+from app.security import ratelimit
 from app.services import demo as demo_service
 from app.services import staff as staff_service
 
@@ -380,7 +381,11 @@ def gunicorn_command(surface: str, config) -> list[str]:
 @click.command("serve")
 @click.option("--public", "public_bind", help="host:port of the public site.")
 @click.option("--console", "console_bind", help="host:port of the console.")
-@click.option("--workers", type=click.IntRange(min=1), help="Worker processes per app.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Worker processes per app (more than 1 needs Redis for the rate limits).",
+)
 @with_appcontext
 def serve_command(public_bind: str | None, console_bind: str | None, workers: int | None) -> None:
     """Production: gunicorn serving both apps until SIGTERM or Ctrl-C."""
@@ -391,6 +396,9 @@ def serve_command(public_bind: str | None, console_bind: str | None, workers: in
         config["CONSOLE_BIND"] = console_bind
     if workers:
         config["WORKERS"] = workers
+    problem = ratelimit.storage_problem(config, config["WORKERS"])
+    if problem:
+        raise ConfigError([problem])
     env = dict(
         os.environ,
         PORTAL_INSTANCE_PATH=current_app.instance_path,

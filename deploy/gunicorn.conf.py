@@ -19,3 +19,13 @@ errorlog = "-"
 # No access log: the public site keeps no trace of its visitors (address, agent or time).
 # For the console, enable it with --access-logfile - if your policy wants one.
 accesslog = None
+
+
+def on_starting(server):
+    # Rate limits kept in memory are counted by each worker apart: several workers need Redis.
+    from app import create_app
+    from app.security.ratelimit import storage_problem
+
+    problem = storage_problem(create_app("console").config, server.cfg.workers)
+    if problem:
+        raise RuntimeError(problem)

@@ -1,9 +1,12 @@
 """Production rate-limit storage: Redis, shared by every worker, holding no client address."""
 
+import urllib.parse
+
 import pytest
 import redis
 
-from tests.conftest import REDIS_URL, skip_or_fail
+from tests.conftest import REDIS_URL, csrf_token, skip_or_fail
+from tests.servers import Server, first_disclosure_path, portal, portal_env
 
 MARKER_ADDRESS = "198.51.100.77"
 
@@ -50,3 +53,38 @@ def test_unreachable_redis_falls_back_to_limits_in_memory(instance, redis_url):
     # that found Redis down is not counted).
     assert statuses[:3] == [200, 200, 200]
     assert statuses[-1] == 429
+
+
+def _cookie(headers) -> str:
+    return "; ".join(value.split(";", 1)[0] for value in headers.get_all("Set-Cookie") or [])
+
+
+@pytest.mark.slow
+def test_question_limit_holds_with_several_workers_on_redis(tmp_path, redis_url):
+    env = portal_env(tmp_path / "instance", PORTAL_RATELIMIT_STORAGE_URI=redis_url)
+    assert portal(env, "demo").returncode == 0
+    server = Server.start("serve", env, tmp_path / "serve.log", "--workers", "2")
+    try:
+        ask = first_disclosure_path(server) + "/ask"
+        status, page, headers = server.get(ask)
+        assert status == 200
+        token = csrf_token(page.decode())
+        cookie = _cookie(headers)
+        statuses = []
+        for number in range(7):
+            body = urllib.parse.urlencode(
+                {"csrf_token": token, "body": f"第{number}个问题：预算是多少？ budget {number}"}
+            )
+            status, _page, _headers = server.request(
+                "POST",
+                ask,
+                body=body,
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "Cookie": cookie,
+                },
+            )
+            statuses.append(status)
+    finally:
+        assert server.stop() == 0, server.output
+    assert statuses == [302] * 5 + [429] * 2, statuses

@@ -1,11 +1,23 @@
 """`portal run` and `portal serve` as deployed: resources that stay bounded, limits that hold."""
 
 import os
+import signal
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
-from tests.servers import Server, first_disclosure_path, open_file_limit, portal_env
+from tests.servers import (
+    PORTAL,
+    SERVER_HOST,
+    Server,
+    first_disclosure_path,
+    free_port,
+    open_file_limit,
+    portal_env,
+)
 
 REQUESTS = 2000
 CHECKED_AFTER = 200
@@ -70,3 +82,52 @@ def test_the_version_read_keeps_no_connection_per_thread(public_app):
     public_app.extensions["portal.db"].engine.dispose()
     assert _open_files() <= before
     assert latest() == latest()  # and it reads again after the engine is disposed
+
+
+def test_portal_serve_refuses_several_workers_with_limits_in_memory(tmp_path):
+    # Each worker would count requests apart: a limit of 5 per hour would let 10 through.
+    # The default (two workers per app), and a number given on the command line.
+    for settings, args, workers in (({}, [], 2), ({"PORTAL_WORKERS": "1"}, ["--workers", "3"], 3)):
+        env = portal_env(tmp_path / "instance", **settings)
+        process = subprocess.Popen(
+            [
+                PORTAL,
+                "serve",
+                "--public",
+                f"{SERVER_HOST}:{free_port()}",
+                "--console",
+                f"{SERVER_HOST}:{free_port()}",
+                *args,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            out, err = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGTERM)  # it started serving: stop it and its servers
+            process.communicate(timeout=30)
+            raise AssertionError(f"{workers} workers started on memory storage") from None
+        assert process.returncode == 2, out + err
+        assert "PORTAL_RATELIMIT_STORAGE_URI=redis://" in err
+        assert "--workers 1" in err
+        assert f"{workers} workers" in err
+        assert "Traceback" not in err
+
+
+def test_gunicorn_with_the_deploy_configuration_refuses_several_workers_in_memory(tmp_path):
+    env = portal_env(tmp_path / "instance", PORTAL_WORKERS="2")
+    config = Path(__file__).resolve().parents[1] / "deploy" / "gunicorn.conf.py"
+    argv = [sys.executable, "-m", "gunicorn", "-c", str(config), "app:create_app('public')"]
+    env["PORTAL_PUBLIC_BIND"] = f"{SERVER_HOST}:{free_port()}"
+    process = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        _out, err = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+        raise AssertionError("gunicorn started 2 workers on memory storage") from None
+    assert process.returncode != 0
+    assert "PORTAL_RATELIMIT_STORAGE_URI=redis://" in err and "--workers 1" in err, err

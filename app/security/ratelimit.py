@@ -2,11 +2,15 @@
 
 Views are marked with ``limits.limit(...)`` / ``limits.exempt`` at import time; ``init_app``
 applies the marks with the app's own limiter after every blueprint is registered.
+
+Counts kept in memory belong to one process: with several worker processes each counts its
+own share and a limit of 5 lets 5 per worker through. ``storage_problem`` says so before a
+server starts several workers on memory storage.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask
@@ -49,3 +53,16 @@ def init_app(app: Flask) -> Limiter:
         app.view_functions[endpoint] = wrapped
     app.extensions["portal.limiter"] = limiter
     return limiter
+
+
+def storage_problem(config: Mapping[str, Any], workers: int) -> str | None:
+    """Why ``workers`` processes cannot keep this configuration's limits, or None if they can."""
+    storage = str(config["RATELIMIT_STORAGE_URI"])
+    if workers <= 1 or not storage.startswith("memory://"):
+        return None
+    return (
+        f"PORTAL_RATELIMIT_STORAGE_URI: {storage} counts requests in each worker process "
+        f"apart, so {workers} workers would let {workers} times the configured rate limits "
+        "through. Set PORTAL_RATELIMIT_STORAGE_URI=redis://HOST:6379/0 so that every worker "
+        "shares the counts, or serve with one worker (--workers 1 or PORTAL_WORKERS=1)."
+    )
