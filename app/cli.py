@@ -16,7 +16,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 
-from app import migrate
+from app import logging_setup, migrate
 from app.config import ConfigError
 from app.db import database
 from app.disclosures import cli as disclosures_cli
@@ -284,9 +284,12 @@ def run_command(public_bind: str | None, console_bind: str | None) -> None:
     servers = []
     for surface, bind in (("public", public_bind), ("console", console_bind)):
         host, port = _split_bind(bind)
-        servers.append(
-            make_server(host, port, apps[surface], threaded=True, request_handler=_handler(surface))
+        server = make_server(
+            host, port, apps[surface], threaded=True, request_handler=_handler(surface)
         )
+        if surface == "public":
+            logging_setup.quiet_development_server(server)
+        servers.append(server)
     click.echo(f"Public site: http://{public_bind}/")
     click.echo(f"Console:     http://{console_bind}/")
     if logins:
@@ -332,21 +335,11 @@ PUBLISH_DUE_EVERY_SECONDS = 30
 def _handler(surface: str):
     from werkzeug.serving import WSGIRequestHandler
 
-    class PublicHandler(WSGIRequestHandler):
-        """Logs nothing: the public site keeps no trace of its visitors."""
-
-        def log_request(self, *args, **kwargs) -> None:
-            pass
-
-        def log(self, type: str, message: str, *args) -> None:
-            if type == "error":
-                logging.getLogger("portal.server").error(message % args)
-
-    return PublicHandler if surface == "public" else WSGIRequestHandler
+    return logging_setup.public_request_handler() if surface == "public" else WSGIRequestHandler
 
 
 # Public access log: no client address, no user agent, no time (a line's time is a trace too).
-PUBLIC_ACCESS_LOG_FORMAT = '"%(m)s %(U)s" %(s)s %(B)s'
+PUBLIC_ACCESS_LOG_FORMAT = logging_setup.PUBLIC_ACCESS_LOG_FORMAT
 
 
 def gunicorn_command(surface: str, config) -> list[str]:
@@ -369,6 +362,9 @@ def gunicorn_command(surface: str, config) -> list[str]:
         "--forwarded-allow-ips",
         ",".join(str(n) for n in config["TRUSTED_PROXIES"]) or "127.0.0.1",
     ]
+    if surface == "public":
+        # Its error log dated by the day, without request lines, headers or addresses.
+        cmd += ["--logger-class", "app.logging_setup.PublicServerLog"]
     access_log = config[f"{surface.upper()}_ACCESS_LOG"]
     if access_log:
         cmd += ["--access-logfile", access_log]

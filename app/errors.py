@@ -7,6 +7,8 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from app import logging_setup
+
 MESSAGES = {
     400: (_l("Bad request"), _l("The request could not be understood. Go back and try again.")),
     403: (_l("Access denied"), _l("You do not have access to this page.")),
@@ -43,6 +45,10 @@ def render_error(code: int, title: str, message: str) -> tuple[str, int]:
 
 
 def init_app(app: Flask) -> None:
+    if app.config["SURFACE"] == "public":
+        # Unhandled errors are logged by endpoint, not by path and query, dated by the day.
+        logging_setup.init_public_app(app)
+
     @app.errorhandler(CSRFError)
     def csrf_error(_error: CSRFError) -> tuple[str, int]:
         return render_error(400, *CSRF_MESSAGE)

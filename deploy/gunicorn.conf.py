@@ -16,6 +16,9 @@ limit_request_line = 8190
 # Only nginx on this machine may set X-Forwarded-Proto.
 forwarded_allow_ips = "127.0.0.1"
 errorlog = "-"
+# The public site's error log is dated by the day and names no request line, header or client
+# address (app/logging_setup.py); the console's (app named `...console...`) stays complete.
+logger_class = "app.logging_setup.ServerLog"
 # No access log: the public site keeps no trace of its visitors (address, agent or time).
 # For the console, enable it with --access-logfile - if your policy wants one.
 accesslog = None

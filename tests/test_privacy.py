@@ -2,6 +2,7 @@
 
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -11,6 +12,18 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from flask import request
+
+from tests.servers import (
+    CLIENT_ADDRESS,
+    SERVER_HOST,
+    Server,
+    free_port,
+    portal,
+    portal_env,
+)
+
+DEPLOY_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "gunicorn.conf.py"
 
 MARKER_ADDRESS = "198.51.100.237"
 MARKER_AGENT = "MarkerAgent/7.3 (trace-check)"
@@ -122,3 +135,163 @@ def test_rate_limit_keys_do_not_contain_the_address(public_app):
     assert MARKER_ADDRESS not in key
     with public_app.test_request_context("/", environ_base={"REMOTE_ADDR": "198.51.100.238"}):
         assert rate_limit_key() != key
+
+
+# --- logs of the public site: no request line, query, address or time of day ---------------
+
+MARKER_PATH = "MarkerPathzq"
+MARKER_QUERY = "MarkerQueryzq"
+MARKER_MESSAGE = "MarkerMessagezq"
+# A time of day as loggers write it ("12:34", "12:34:56,789"); the server's own ports
+# ("127.0.0.2:18123") do not match.
+TIME_OF_DAY = re.compile(r"\b\d{2}:\d{2}\b")
+
+
+def _assert_no_visit_in_log(text: str, where: str, client: str = CLIENT_ADDRESS) -> None:
+    for marker in (MARKER_PATH, MARKER_QUERY, MARKER_MESSAGE, client):
+        assert marker not in text, f"{marker} found in {where}:\n{text}"
+    found = TIME_OF_DAY.search(text)
+    assert found is None, f"a time of day in {where}: {found.group()}\n{text}"
+
+
+def _failing_app(instance):
+    app = instance.app("public")
+    app.testing = False  # errors are handled and logged as in production
+
+    def fails() -> str:
+        raise ValueError(f"invalid literal: {request.args.get('q')} {MARKER_MESSAGE}")
+
+    app.add_url_rule(f"/{MARKER_PATH}", "fails", fails)
+    return app
+
+
+def test_an_error_of_the_public_app_is_logged_without_the_request(sqlite_instance, capsys, caplog):
+    caplog.set_level(logging.DEBUG)
+    app = _failing_app(sqlite_instance)
+    response = app.test_client().get(
+        f"/{MARKER_PATH}?q={MARKER_QUERY}", environ_base={"REMOTE_ADDR": CLIENT_ADDRESS}
+    )
+    assert response.status_code == 500
+    assert MARKER_QUERY not in response.get_data(as_text=True)
+    log = capsys.readouterr().err
+    _assert_no_visit_in_log(caplog.text, "the records of the public app's log")
+    _assert_no_visit_in_log(log, "the public app's log")
+    # What failed where, dated by the day.
+    assert re.search(r"^\[\d{4}-\d{2}-\d{2}\] \[\d+\] \[ERROR\] portal.public: ", log, re.M), log
+    assert "Exception in endpoint fails [GET]" in log, log
+    assert "Traceback (most recent call last)" in log and "in fails" in log
+    assert "builtins.ValueError (message withheld)" in log
+
+
+def test_an_error_of_the_console_is_logged_in_full(sqlite_instance, caplog):
+    app = sqlite_instance.app("console")
+    app.testing = False
+
+    def fails() -> str:
+        raise ValueError(MARKER_MESSAGE)
+
+    app.add_url_rule(f"/{MARKER_PATH}", "fails", fails)
+    app.test_client().get(f"/{MARKER_PATH}?q={MARKER_QUERY}")
+    assert f"Exception on /{MARKER_PATH} [GET]" in caplog.text  # Flask's own log
+    assert MARKER_MESSAGE in caplog.text
+
+
+# Requests a server refuses before the app sees them: what they quote must not be logged.
+MALFORMED_REQUESTS = [
+    # Too many words on the request line.
+    f"GET /{MARKER_PATH}?q={MARKER_QUERY} HTTP/1.1 HTTP/1.1\r\nHost: x\r\n\r\n",
+    # A bad protocol version.
+    f"GET /{MARKER_PATH}?q={MARKER_QUERY} HTTP/1.1{MARKER_MESSAGE}\r\n\r\n",
+    # A header name with a space.
+    f"GET /{MARKER_PATH}?q={MARKER_QUERY} HTTP/1.1\r\nBad {MARKER_MESSAGE}: x\r\n\r\n",
+    # A request line longer than gunicorn takes.
+    f"GET /{MARKER_PATH}?q={MARKER_QUERY}{'x' * 9000} HTTP/1.1\r\n\r\n",
+]
+
+
+def _visit_with_markers(server: Server) -> None:
+    assert server.get(f"/search?q={MARKER_QUERY}")[0] == 200
+    assert server.get(f"/{MARKER_PATH}?q={MARKER_QUERY}")[0] == 404
+    assert server.get(f"/disclosures/{MARKER_PATH}?page={MARKER_QUERY}")[0] == 404
+    for raw in MALFORMED_REQUESTS:
+        answer = server.send_raw(raw.encode())
+        assert answer and b" 200 OK" not in answer[:20], answer[:200]
+
+
+def _assert_no_visit_in_files(instance: Path) -> None:
+    for path in instance.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for marker in (MARKER_PATH, MARKER_QUERY, MARKER_MESSAGE, CLIENT_ADDRESS):
+                assert marker.encode() not in data, f"{marker} found in {path}"
+
+
+@pytest.mark.slow
+def test_portal_run_logs_no_request_line_query_address_or_time(tmp_path):
+    env = portal_env(tmp_path / "instance")
+    server = Server.start("run", env, tmp_path / "run.log")
+    try:
+        _visit_with_markers(server)
+    finally:
+        server.stop()
+    # The server says where it listens; nothing it writes names a visit.
+    assert f"http://{SERVER_HOST}:{server.public_port}/" in server.output
+    _assert_no_visit_in_log(server.output, "the output of portal run")
+    _assert_no_visit_in_files(tmp_path / "instance")
+
+
+def _console_pids(server: Server) -> set[int]:
+    """The console's gunicorn and its workers, whose lines keep times and addresses."""
+    pids: set[int] = set()
+    for child in _children(server.process.pid):
+        cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        if b"create_app('console')" in cmdline:
+            pids |= {child, *_children(child)}
+    assert pids, "the console's gunicorn should be running"
+    return pids
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+@pytest.mark.slow
+def test_portal_serve_logs_no_request_line_query_address_or_time(tmp_path):
+    env = portal_env(tmp_path / "instance", PORTAL_WORKERS="1")
+    assert portal(env, "db", "upgrade").returncode == 0
+    server = Server.start("serve", env, tmp_path / "serve.log")
+    try:
+        console = _console_pids(server)
+        _visit_with_markers(server)
+    finally:
+        assert server.stop() == 0, server.output
+    tags = tuple(f"[{pid}]" for pid in console)
+    public_output = "\n".join(
+        line for line in server.output.splitlines() if not any(tag in line for tag in tags)
+    )
+    _assert_no_visit_in_log(public_output, "the output of the public gunicorn")
+    assert "Booting worker" in public_output, server.output  # the public gunicorn's own lines
+    assert "Invalid request refused: InvalidHeaderName" in public_output, server.output
+    _assert_no_visit_in_files(tmp_path / "instance")
+
+
+@pytest.mark.slow
+def test_gunicorn_with_the_deploy_configuration_logs_no_request_line_query_address_or_time(
+    tmp_path,
+):
+    port = free_port()
+    env = portal_env(
+        tmp_path / "instance", PORTAL_WORKERS="1", PORTAL_PUBLIC_BIND=f"{SERVER_HOST}:{port}"
+    )
+    assert portal(env, "db", "upgrade").returncode == 0
+    argv = [sys.executable, "-m", "gunicorn", "-c", str(DEPLOY_CONFIG), "app:create_app('public')"]
+    server = Server.launch(argv, env, tmp_path / "gunicorn.log", port)
+    try:
+        _visit_with_markers(server)
+    finally:
+        assert server.stop() == 0, server.output
+    _assert_no_visit_in_log(server.output, "the output of gunicorn -c deploy/gunicorn.conf.py")
+    assert "Invalid request refused: InvalidHeaderName" in server.output, server.output
