@@ -66,7 +66,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
         "PUBLIC_BIND": "127.0.0.1:8000",
         "CONSOLE_BIND": "127.0.0.1:8001",
-        "WORKERS": 2,
+        # Worker processes per app: 2 when rate limits are counted in Redis, else 1 (each
+        # process would count apart in memory and let its own share through).
+        "WORKERS": None,
         "THREADS": 4,
         "PUBLIC_ACCESS_LOG": "",
         "CONSOLE_ACCESS_LOG": "-",
@@ -267,6 +269,8 @@ def validate(app_config: Any) -> None:
         else:
             app_config[name] = flag
 
+    if app_config.get("WORKERS") is None:
+        app_config["WORKERS"] = 1 if storage.startswith("memory://") else 2
     for name in (
         "MAX_CONTENT_LENGTH",
         "WORKERS",

@@ -403,7 +403,8 @@ def main() -> None:
         from app import create_app
         from app.cli import gunicorn_command
 
-        config = create_app("public").config
+        # Two workers, as the reference figures were taken (the bench limits nothing).
+        config = create_app("public", {"WORKERS": 2}).config
         public_cmd = gunicorn_command("public", config)
         servers.append(subprocess.Popen(public_cmd, env=env, cwd=REPO, stderr=subprocess.DEVNULL))
         _wait_for(port)

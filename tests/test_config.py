@@ -96,3 +96,11 @@ def test_broken_config_file_is_reported(tmp_path, monkeypatch):
 def test_unknown_surface_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="surface"):
         make(tmp_path, monkeypatch, "admin")
+
+
+def test_one_worker_by_default_unless_limits_are_shared_in_redis(tmp_path, monkeypatch):
+    # Several workers would each count rate limits apart in memory.
+    assert make(tmp_path, monkeypatch).config["WORKERS"] == 1
+    redis = make(tmp_path, monkeypatch, RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379/0")
+    assert redis.config["WORKERS"] == 2
+    assert make(tmp_path, monkeypatch, WORKERS="3").config["WORKERS"] == 3

@@ -86,8 +86,9 @@ def test_the_version_read_keeps_no_connection_per_thread(public_app):
 
 def test_portal_serve_refuses_several_workers_with_limits_in_memory(tmp_path):
     # Each worker would count requests apart: a limit of 5 per hour would let 10 through.
-    # The default (two workers per app), and a number given on the command line.
-    for settings, args, workers in (({}, [], 2), ({"PORTAL_WORKERS": "1"}, ["--workers", "3"], 3)):
+    # Workers set in the environment, and a number given on the command line.
+    cases = (({"PORTAL_WORKERS": "2"}, [], 2), ({"PORTAL_WORKERS": "1"}, ["--workers", "3"], 3))
+    for settings, args, workers in cases:
         env = portal_env(tmp_path / "instance", **settings)
         process = subprocess.Popen(
             [
