@@ -19,6 +19,8 @@ import time
 from diff_match_patch import diff_match_patch
 from markupsafe import Markup, escape
 
+from app.memo import TextMemo
+
 # Both texts together. Valid bodies (100,000 characters at most) always fit: the cap is for
 # rows written before that limit, and keeps the linear steps of a comparison bounded too.
 DIFF_MAX_CHARS = 250_000
@@ -84,13 +86,25 @@ def diff_html(old: str, new: str, deadline: Deadline | None = None) -> Markup | 
     """Lines of ``new`` against ``old``: unchanged lines plain, changes marked up.
 
     None when the texts are too large to compare; the caller links the two revisions.
+    Remembered per pair of texts, so a page rendered again for another language or host
+    compares nothing again.
     """
     old = (old or "").replace("\r\n", "\n")
     new = (new or "").replace("\r\n", "\n")
     if len(old) + len(new) > diff_max_chars():
         return None
     deadline = deadline or Deadline()
+    return _DIFFS.get(lambda a, b: _diff(a, b, deadline), old, new)
+
+
+_DIFFS = TextMemo()
+
+
+def _diff(old: str, new: str, deadline: Deadline) -> Markup:
     engine = diff_match_patch()
+    # No "half match" speed-up: it looks for a long common middle before the deadline is
+    # ever checked, and costs seconds on long runs of equal lines. Our deadline still holds.
+    engine.Diff_Timeout = 0
     # Lines first, each line one character: a long document with one changed line is cheap.
     # A trailing newline keeps the last line a line of its own in both texts.
     old_chars, new_chars, lines = engine.diff_linesToChars(old + "\n", new + "\n")

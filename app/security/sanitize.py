@@ -14,6 +14,8 @@ import bleach
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from app.memo import TextMemo
+
 ALLOWED_TAGS = frozenset(
     {
         "p",
@@ -84,11 +86,22 @@ _cleaner = bleach.Cleaner(
 
 
 def render_markdown(source: str) -> Markup:
-    """Publisher Markdown as HTML that is safe to put into a page."""
-    cleaned = _cleaner.clean(_markdown.render(source or ""))
+    """Publisher Markdown as HTML that is safe to put into a page.
+
+    Remembered per text: cleaning costs more than linear time on some markup (a long table),
+    and a page renders again for each language and host it is cached under.
+    """
+    return _RENDERED.get(_render_markdown, source or "")
+
+
+def _render_markdown(source: str) -> Markup:
+    cleaned = _cleaner.clean(_markdown.render(source))
     # An <img> whose src was refused is an empty tag; drop it rather than show a broken image.
     cleaned = re.sub(r"<img(?![^>]*\ssrc=)[^>]*>", "", cleaned)
     return Markup(cleaned)  # noqa: S704 (cleaned by the allow-list above)
+
+
+_RENDERED = TextMemo()
 
 
 def markdown_to_text(source: str) -> str:

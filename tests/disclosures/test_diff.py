@@ -9,12 +9,19 @@ import re
 import pytest
 
 from app.disclosures.diff import DIFF_MAX_CHARS, INLINE_MAX_CHARS, Deadline, diff_html
+from app.memo import TextMemo
 from app.models import Disclosure
 from app.services import disclosures as service
 from tests.disclosures.conftest import publish_item, sign_log, staff
 
 ROW = re.compile(r'<div class="diff-line( diff-(changed|removed|added))?">(.*?)</div>', re.S)
 ZH = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_memo(monkeypatch):
+    # Each test compares afresh: a remembered result would hide the budget it was made under.
+    monkeypatch.setattr("app.disclosures.diff._DIFFS", TextMemo())
 
 
 def side(markup: str, keep: str) -> str:
@@ -57,6 +64,11 @@ def shapes() -> list[tuple[str, str, str]]:
             "\n".join(str(i % 5) for i in range(9_000)),
         ),
         ("the same line many times", "同\n" * 15_000, "同\n" * 14_999 + "异"),
+        (
+            "long run of equal lines, ends changed",
+            "c\n" + "a\n" * 49_000 + "d",
+            "e\n" + "a\n" * 48_999 + "f",
+        ),
         (
             "words",
             " ".join(rng.choice(["alpha", "beta", "gamma"]) for _ in range(8_000)),
@@ -132,3 +144,39 @@ def test_history_of_texts_too_large_to_compare_shows_both(db, demo, public_app, 
     assert "too large to compare" in text
     assert big_old[:1000] in text and big_new[:1000] in text
     assert text.count("<details") == 2
+
+
+def test_no_step_runs_outside_the_deadline(monkeypatch):
+    """diff-match-patch's "half match" looks for a common middle before any deadline check
+    (seconds on long runs of equal lines); it must never run."""
+    from diff_match_patch import diff_match_patch
+
+    original = diff_match_patch.diff_halfMatch
+
+    def refuse(self, *args):
+        found = original(self, *args)
+        assert found is None, "half match ran"
+        return found
+
+    monkeypatch.setattr(diff_match_patch, "diff_halfMatch", refuse)
+    old, new = "c\n" + "a\n" * 49_000 + "d", "e\n" + "a\n" * 48_999 + "f"
+    assert side(diff_html(old, new), "ins") == new
+    assert side(diff_html("甲乙丙丁" * 500, "甲乙丙戊" * 500), "ins") == "甲乙丙戊" * 500
+
+
+def test_a_pair_of_texts_is_compared_once(monkeypatch):
+    from diff_match_patch import diff_match_patch
+
+    calls = []
+    original = diff_match_patch.diff_main
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(diff_match_patch, "diff_main", counting)
+    first = diff_html("第一版正文。", "第二版正文。")
+    count = len(calls)
+    assert count > 0
+    assert diff_html("第一版正文。", "第二版正文。") == first
+    assert len(calls) == count
