@@ -160,6 +160,25 @@ def trusted_hosts(app_config: Any) -> list[str]:
     return found
 
 
+def trusted_ports(app_config: Any) -> list[str]:
+    """Ports a Host header may name: the binds', the public base URL's, 80 and 443.
+
+    Any other port would be a made-up name for the same site (and a page cache key).
+    """
+    ports = ["80", "443"]
+    for name in ("PUBLIC_BIND", "CONSOLE_BIND"):
+        ports.append(str(app_config.get(name) or "").rpartition(":")[2])
+    base_url = str(app_config.get("PUBLIC_BASE_URL") or "")
+    if base_url:
+        try:
+            port = urlsplit(base_url).port
+        except ValueError:
+            port = None
+        if port:
+            ports.append(str(port))
+    return sorted({port for port in ports if port.isdigit()}, key=int)
+
+
 def _host_of(netloc: str) -> str:
     """``host`` of ``host:port``."""
     if netloc.startswith("["):
@@ -313,6 +332,7 @@ def validate(app_config: Any) -> None:
         if not HOST_NAME_RE.match(host):
             problems.append(f"PORTAL_ALLOWED_HOSTS: {host!r} is not a host name")
     app_config["TRUSTED_HOSTS"] = trusted_hosts(app_config)
+    app_config["TRUSTED_PORTS"] = trusted_ports(app_config)
 
     if app_config.get("BABEL_DEFAULT_LOCALE") not in LANGUAGES:
         problems.append(f"PORTAL_BABEL_DEFAULT_LOCALE: must be one of {', '.join(LANGUAGES)}")

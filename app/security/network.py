@@ -81,10 +81,18 @@ class KnownHosts:
         self.app = app
         self.wsgi_app = wsgi_app
         self.hosts = app.config["TRUSTED_HOSTS"]
+        self.ports = set(app.config["TRUSTED_PORTS"])
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        host = environ.get("HTTP_HOST")
+        if host is not None:
+            # Host names are case-insensitive; one spelling keeps one cache key.
+            environ["HTTP_HOST"] = host = host.lower()
         try:
             get_host(environ, self.hosts)
+            port = host.rpartition(":")[2] if host and ":" in host.rpartition("]")[2] else ""
+            if port and port not in self.ports:
+                raise SecurityError("not a port of this site")
         except SecurityError:
             environ = dict(environ, HTTP_HOST=STAND_IN_HOST)
             environ[UNKNOWN_HOST] = True

@@ -11,13 +11,14 @@ import pytest
 from werkzeug.serving import make_server
 
 from tests.conftest import skip_or_fail
+from tests.servers import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 
 
 class LiveServer:
-    def __init__(self, app) -> None:
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+    def __init__(self, app, port: int) -> None:
+        self.server = make_server("127.0.0.1", port, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -30,7 +31,10 @@ class LiveServer:
 
 @pytest.fixture
 def live_servers(sqlite_instance, demo_sqlite) -> Iterator[dict[str, LiveServer]]:
-    servers = {s: LiveServer(sqlite_instance.app(s)) for s in ("public", "console")}
+    # The apps answer only the ports they are bound to (Host header check): give them theirs.
+    binds = {s: free_port("127.0.0.1") for s in ("public", "console")}
+    settings = {f"{s.upper()}_BIND": f"127.0.0.1:{port}" for s, port in binds.items()}
+    servers = {s: LiveServer(sqlite_instance.app(s, **settings), binds[s]) for s in binds}
     yield servers
     for server in servers.values():
         server.stop()

@@ -16,6 +16,7 @@ from app.models import DisclosureAttachment
 from app.security.headers import content_disposition
 from tests.conftest import csrf_token
 from tests.disclosures.conftest import signed_in
+from tests.servers import free_port
 
 NAMES = [
     "招标结果.pdf",
@@ -79,14 +80,16 @@ def _publish_with(auth, console_app, files):
     return d_id
 
 
-def _serve(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+def _serve(instance):
+    port = free_port("127.0.0.1")
+    app = instance.app("public", PUBLIC_BIND=f"127.0.0.1:{port}")
+    server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     return server
 
 
-def test_chinese_names_download_from_both_apps(auth, console_app, public_app):
+def test_chinese_names_download_from_both_apps(instance, auth, console_app, public_app):
     files = [
         (io.BytesIO(b"%PDF-1.4 demo"), "招标结果.pdf"),
         (io.BytesIO("名称,金额\n甲,1\n".encode()), '会议 纪要.csv'),
@@ -102,7 +105,7 @@ def test_chinese_names_download_from_both_apps(auth, console_app, public_app):
     expected = {ids[0]: ("inline", "招标结果.pdf"), ids[1]: ("attachment", '会议 "纪要";终稿.csv')}
     public = public_app.test_client()
     console = auth.client  # signed in as the publisher
-    server = _serve(public_app)
+    server = _serve(instance)
     try:
         for attachment_id, (kind, name) in expected.items():
             path = f"/disclosures/{d_id}/attachments/{attachment_id}"

@@ -90,3 +90,24 @@ def test_absolute_links_use_the_public_base_url(instance, demo, db):
     assert f"{base}/disclosures/{d_id}" in feed and "http://localhost" not in feed
     qr = client.get(f"/disclosures/{d_id}/qr.svg")
     assert qr.status_code == 200 and qr.mimetype == "image/svg+xml"
+
+
+def test_host_names_are_case_insensitive_and_ports_are_the_sites_own(public_app, demo):
+    client = public_app.test_client()
+    cache = public_app.extensions["portal.page_cache"]
+    for host in ("LOCALHOST", "Localhost:8000", "127.0.0.1:8000", "127.0.0.1:443", "localhost"):
+        assert client.get("/disclosures/", headers={"Host": host}).status_code == 200, host
+    # Other ports of a known name are made-up names: no page, no cache entry each.
+    entries = len(cache)
+    for port in (1, 123, 8002, 65535, 99999):
+        response = client.get("/disclosures/", headers={"Host": f"localhost:{port}"})
+        assert response.status_code == 400, port
+    assert len(cache) == entries
+
+
+def test_the_base_url_port_is_accepted(instance):
+    app = instance.app("public", PUBLIC_BASE_URL="https://portal.example.internal:8443")
+    client = app.test_client()
+    for port, status in ((8443, 200), (8444, 400)):
+        host = f"portal.example.internal:{port}"
+        assert client.get("/healthz", headers={"Host": host}).status_code == status
