@@ -12,7 +12,6 @@ Checkpoints use the C2SP tlog-checkpoint format in a C2SP signed note with Ed255
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -249,9 +248,49 @@ def _key_hash(name: str, public_key: bytes) -> bytes:
     return hashlib.sha256(name.encode("utf-8") + b"\n" + _ED25519 + public_key).digest()[:4]
 
 
+def _valid_name(name: str) -> bool:
+    """Non-empty, valid UTF-8 (no lone surrogates), no whitespace and no '+'."""
+    return bool(_KEY_NAME.fullmatch(name)) and _encodes_as_utf8(name)
+
+
 def _check_name(name: str) -> None:
-    if not _KEY_NAME.fullmatch(name):
-        raise ValueError("key name must be non-empty without spaces or '+'")
+    if not _valid_name(name):
+        raise ValueError("key name must be non-empty UTF-8 without spaces or '+'")
+
+
+def _encodes_as_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate such as "\ud800"
+        return False
+    return True
+
+
+def _utf8_text(text: str | bytes, what: str) -> str:
+    """``text`` as a str that is valid UTF-8 (bytes must decode strictly as UTF-8)."""
+    if isinstance(text, bytes):
+        try:
+            return text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProofError(f"malformed {what}") from None
+    if not isinstance(text, str) or not _encodes_as_utf8(text):
+        raise ProofError(f"malformed {what}")
+    return text
+
+
+def _base64(text: str, what: str) -> bytes:
+    """Canonical standard base64 of ASCII text; anything else is a ProofError naming ``what``.
+
+    Canonical because b64decode alone lets through padding after a complete group and
+    nonzero unused bits, so one value would have several spellings.
+    """
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except ValueError:  # non-ASCII text (UnicodeEncodeError) or bad base64 (binascii.Error)
+        raise ProofError(f"malformed {what}") from None
+    if base64.b64encode(raw) != text.encode("ascii"):
+        raise ProofError(f"malformed {what}")
+    return raw
 
 
 @dataclass(frozen=True)
@@ -278,14 +317,18 @@ class Verifier:
         return f"{self.name}+{self.key_hash.hex()}+{encoded}"
 
     @classmethod
-    def from_vkey(cls, text: str) -> Verifier:
-        """Parse a verifier key in text form, checking its key hash."""
+    def from_vkey(cls, text: str | bytes) -> Verifier:
+        """Parse a verifier key in text form (str, or UTF-8 bytes), checking its key hash."""
+        text = _utf8_text(text, "verifier key")
         try:
             name, hash_hex, encoded = text.strip().split("+", 2)
-            raw = base64.b64decode(encoded, validate=True)
+        except ValueError:
+            raise ProofError("malformed verifier key") from None
+        raw = _base64(encoded, "verifier key")
+        try:
             verifier = cls(name, raw[1:])
-            expected = bytes.fromhex(hash_hex)
-        except (ValueError, binascii.Error):
+            expected = bytes.fromhex(hash_hex)  # ValueError on anything but hex digits
+        except ValueError:
             raise ProofError("malformed verifier key") from None
         if raw[:1] != _ED25519 or len(hash_hex) != 8 or expected != verifier.key_hash:
             raise ProofError("verifier key hash or type does not match")
@@ -348,25 +391,27 @@ def _parse_body(text: str) -> Checkpoint:
     size = int(lines[1])
     if size > _MAX_TREE_SIZE:
         raise ProofError("malformed checkpoint")
-    try:
-        root_hash = base64.b64decode(lines[2], validate=True)
-    except binascii.Error:
-        raise ProofError("malformed checkpoint root hash") from None
-    if len(root_hash) != HASH_SIZE or base64.b64encode(root_hash).decode() != lines[2]:
+    root_hash = _base64(lines[2], "checkpoint root hash")
+    if len(root_hash) != HASH_SIZE:
         raise ProofError("malformed checkpoint root hash")
     if any(not line for line in lines[3:]):
         raise ProofError("empty extension line in checkpoint")
     return Checkpoint(lines[0], size, root_hash, tuple(lines[3:]))
 
 
-def verify_checkpoint(note: str, verifier: Verifier, origin: str | None = None) -> Checkpoint:
+def verify_checkpoint(
+    note: str | bytes, verifier: Verifier, origin: str | None = None
+) -> Checkpoint:
     """Verify a signed checkpoint note with ``verifier`` and return the checkpoint.
 
-    Raises ProofError unless the note carries a valid signature by ``verifier`` and, when
-    given, the expected ``origin``. Signatures by other keys are ignored, but a signature
-    line naming ``verifier``'s key (name and key hash) must verify: one of the wrong length
-    or one that fails refuses the note, as in the reference signed-note implementation.
+    ``note`` is text or its UTF-8 bytes. Raises ProofError unless the note carries a valid
+    signature by ``verifier`` and, when given, the expected ``origin``; any malformed note
+    (not UTF-8, control characters, bad base64 or numbers) is a ProofError too. Signatures
+    by other keys are ignored, but a signature line naming ``verifier``'s key (name and key
+    hash) must verify: one of the wrong length or one that fails refuses the note, as in
+    the reference signed-note implementation.
     """
+    note = _utf8_text(note, "signed note")
     body, sep, signatures = note.rpartition("\n\n")
     if not sep or not signatures.endswith("\n") or any(ord(c) < 0x20 and c != "\n" for c in note):
         raise ProofError("malformed signed note")
@@ -379,11 +424,8 @@ def verify_checkpoint(note: str, verifier: Verifier, origin: str | None = None) 
         if not line.startswith(_SIGNATURE_PREFIX):
             raise ProofError("malformed signature line")
         name, _, encoded = line.removeprefix(_SIGNATURE_PREFIX).partition(" ")
-        try:
-            raw = base64.b64decode(encoded, validate=True)
-        except binascii.Error:
-            raise ProofError("malformed signature line") from None
-        if len(raw) < 5:
+        raw = _base64(encoded, "signature line")
+        if not _valid_name(name) or len(raw) < 5:
             raise ProofError("malformed signature line")
         if name != verifier.name or raw[:4] != verifier.key_hash:
             continue

@@ -298,3 +298,138 @@ def test_hash_tree_gives_the_same_roots_and_proofs_as_the_leaf_list() -> None:
     assert tree.root(0) == root_from_hashes([])
     with pytest.raises(ValueError):
         tree.subtree(3, 71)
+
+
+# --- hostile notes: every malformed input is a ProofError, never another exception ---------
+
+# Each mutation turns one line into its replacement (None: the line is removed).
+LINE_MUTATIONS = {
+    "Chinese in front": lambda line: "签名" + line,
+    "accent in the middle": lambda line: line[: len(line) // 2] + "é" + line[len(line) // 2 :],
+    "Chinese at the end": lambda line: line + " 签名",
+    "lone surrogate": lambda line: line + "\ud800",
+    "lone low surrogate in front": lambda line: "\udc80" + line,
+    "NUL": lambda line: line[:1] + "\x00" + line[1:],
+    "carriage return": lambda line: line + "\r",
+    "DEL and C1 control": lambda line: line + "\x7f\x85",
+    "full-width ASCII": lambda line: "".join(
+        chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in line
+    ),
+    "very long line": lambda line: line + "A" * 200_000,
+    "5000-digit number": lambda line: "1" + "0" * 5000,
+    "2**64": lambda line: str(2**64),
+    "negative": lambda line: "-" + line,
+    "padded with spaces": lambda line: f" {line} ",
+    "extra padding": lambda line: line + "==",
+    "emptied": lambda line: "",
+    "removed": lambda line: None,
+    "doubled": lambda line: f"{line}\n{line}",
+    "extra blank line after": lambda line: f"{line}\n",
+    "em dash only": lambda line: "\u2014 ",
+}
+
+
+@pytest.fixture(scope="module")
+def witness_note(signer: Signer) -> tuple[str, Checkpoint]:
+    """A valid note with an extension line and two signatures (a witness's, then the log's)."""
+    checkpoint = Checkpoint("portal.example/disclosures", 8, RFC_ROOTS[8], ("扩展 ext",))
+    return checkpoint.sign(Signer.generate("witness.example"), signer), checkpoint
+
+
+def _mutated(note: str, index: int, mutation: str) -> str:
+    lines = note.split("\n")
+    replacement = LINE_MUTATIONS[mutation](lines[index])
+    lines[index : index + 1] = [] if replacement is None else [replacement]
+    return "\n".join(lines)
+
+
+# The witness's signature may go or be repeated, the log's be repeated: the note still holds.
+HARMLESS = {(5, "removed"), (5, "doubled"), (6, "doubled")}
+
+
+# origin, size, root hash, extension, blank separator, witness signature, log signature
+@pytest.mark.parametrize("index", range(7))
+@pytest.mark.parametrize("mutation", LINE_MUTATIONS)
+def test_a_mutated_note_is_a_proof_error(signer, witness_note, index, mutation) -> None:
+    note, checkpoint = witness_note
+    forged = _mutated(note, index, mutation)
+    if forged == note:  # nothing to change on the blank line
+        return
+    if (index, mutation) in HARMLESS:
+        assert verify_checkpoint(forged, signer.verifier) == checkpoint
+        return
+    with pytest.raises(ProofError):
+        verify_checkpoint(forged, signer.verifier)
+    with pytest.raises(ProofError):
+        verify_checkpoint(forged.encode("utf-8", "surrogatepass"), signer.verifier)
+
+
+def test_a_tampered_signature_line_is_a_proof_error(signer: Signer) -> None:
+    note = Checkpoint("portal.example/disclosures", 8, RFC_ROOTS[8]).sign(signer)
+    body, _, _line = note.partition("\n\n")
+    for line in (
+        "\u2014 portal.example/disclosures 签名",
+        "\u2014 签名 AAAA",
+        "\u2014 \ud800 x",
+    ):
+        with pytest.raises(ProofError, match="malformed"):
+            verify_checkpoint(f"{body}\n\n{line}\n", signer.verifier)
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        None,
+        42,
+        ["a note"],
+        b"\xff\xfe",
+        "portal.example/disclosures\n".encode("utf-16"),
+        "\ud800\n8\n\n\u2014 x AAAA\n".encode("utf-8", "surrogatepass"),
+        b"\xed\xa0\x80",  # an encoded surrogate is not UTF-8
+        b"\xc0\xae",  # an overlong "."
+        "",
+        "\n\n",
+        "\n\n\n",
+        "\u2014 \n\n\u2014 \n",
+    ],
+)
+def test_notes_that_are_not_utf8_text_are_a_proof_error(signer: Signer, note) -> None:
+    with pytest.raises(ProofError):
+        verify_checkpoint(note, signer.verifier)
+
+
+def test_a_note_as_utf8_bytes_verifies(signer: Signer, witness_note) -> None:
+    note, checkpoint = witness_note
+    assert verify_checkpoint(note.encode("utf-8"), signer.verifier) == checkpoint
+
+
+def test_every_truncation_of_a_note_is_a_proof_error(signer: Signer, witness_note) -> None:
+    note, _checkpoint = witness_note
+    for end in range(len(note)):
+        with pytest.raises(ProofError):
+            verify_checkpoint(note[:end], signer.verifier)
+
+
+@pytest.mark.parametrize("part", range(3))
+@pytest.mark.parametrize("mutation", LINE_MUTATIONS)
+def test_a_mutated_verifier_key_is_a_proof_error(signer: Signer, part: int, mutation: str) -> None:
+    parts = signer.verifier.vkey.split("+")
+    replacement = LINE_MUTATIONS[mutation](parts[part])
+    parts[part] = replacement or ""
+    vkey = "+".join(parts)
+    if vkey.strip() == signer.verifier.vkey:  # spaces around the whole key are allowed
+        return
+    with pytest.raises(ProofError):
+        Verifier.from_vkey(vkey)
+    with pytest.raises(ProofError):
+        Verifier.from_vkey(vkey.encode("utf-8", "surrogatepass"))
+
+
+def test_a_verifier_key_as_bytes_or_not_text() -> None:
+    vkey = Signer.generate("签名.example").verifier.vkey
+    assert Verifier.from_vkey(vkey.encode()).vkey == vkey
+    for bad in (None, 7, b"\xff", "\ud800+00000000+AQ=="):
+        with pytest.raises(ProofError):
+            Verifier.from_vkey(bad)
+    with pytest.raises(ValueError):
+        Signer.generate("\ud800")
