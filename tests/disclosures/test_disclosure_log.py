@@ -254,3 +254,28 @@ def test_log_verify_lists_every_bad_entry_and_goes_on(db, demo, console_app, pub
     assert f"disclosure {first}, revision 1): the stored row no longer matches" in bad.output
     assert f"disclosure {second}, revision 1): the stored row cannot be read" in bad.output
     assert f"checkpoint of size {last_size}: the entries no longer hash" in bad.output
+
+
+def test_log_verify_reports_non_ascii_in_a_checkpoint_note_as_a_problem(
+    db, demo, console_app, public_app
+):
+    publish_item(db, title="签名被改 signature")
+    publish_item(db, title="根被改 root")
+    engine = console_app.extensions["portal.db"].engine
+    checkpoints = text("SELECT size, note FROM disclosure_log_checkpoints ORDER BY size")
+    update = text("UPDATE disclosure_log_checkpoints SET note = :n WHERE size = :s")
+    with engine.begin() as conn:
+        rows = conn.execute(checkpoints).all()
+        assert len(rows) >= 2
+        (signed_size, signed_note), (root_size, root_note) = rows[0], rows[-1]
+        body, _, signature = signed_note.partition("\n\n")
+        name = signature.removeprefix("\u2014 ").split(" ")[0]
+        conn.execute(update, {"n": f"{body}\n\n\u2014 {name} 签名\n", "s": signed_size})
+        origin, size, root_hash, rest = root_note.split("\n", 3)
+        forged_root = "根" + root_hash[1:]
+        conn.execute(update, {"n": f"{origin}\n{size}\n{forged_root}\n{rest}", "s": root_size})
+    bad = console_app.test_cli_runner().invoke(args=["log", "verify"])
+    assert isinstance(bad.exception, SystemExit) and bad.exit_code == 1, bad.output
+    assert "Traceback" not in bad.output
+    assert f"  - checkpoint of size {signed_size}: malformed signature line\n" in bad.output
+    assert f"  - checkpoint of size {root_size}: malformed checkpoint root hash\n" in bad.output
