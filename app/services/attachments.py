@@ -57,11 +57,25 @@ class AttachmentError(Exception):
 
 
 def safe_filename(name: str) -> str:
-    """A display name with no path in it: no folders, NULs, control characters or dot-files."""
+    """A display name with no path in it: no folders, NULs, control characters or dot-files.
+
+    Leading dots and spaces go however they are mixed, and so do characters NFKC folds into
+    them (a full-width "．" is "."), so no name starts with a dot even after normalising.
+    A name that was only an extension (".pdf", "  ．．pdf") becomes "attachment.pdf"; other
+    names keep what follows the dots (".招标结果" is "招标结果").
+    """
     name = unicodedata.normalize("NFC", name or "")
     name = re.split(r"[/\\]", name)[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
-    name = name.strip().lstrip(".").strip()
+    lead = 0
+    while lead < len(name) and all(
+        c == "." or c.isspace() for c in unicodedata.normalize("NFKC", name[lead])
+    ):
+        lead += 1
+    had_dot = "." in unicodedata.normalize("NFKC", name[:lead])
+    name = name[lead:].rstrip()
+    if had_dot and re.fullmatch(r"[0-9A-Za-z]{1,9}", name):  # what is left is an extension
+        name = f"attachment.{name}"
     if len(name) > 120:
         stem, dot, ext = name.rpartition(".")
         name = (stem[:110] + dot + ext[:9]) if dot else name[:120]

@@ -2,6 +2,7 @@
 
 import io
 import re
+import unicodedata
 
 import pytest
 
@@ -84,12 +85,28 @@ def test_allowed_markdown_renders():
         ("report\x00.pdf", "report.pdf"),
         ("/absolute/path/a.pdf", "a.pdf"),
         ("...", "attachment"),
-        (".htaccess", "htaccess"),
+        (".htaccess", "attachment.htaccess"),
         ("C:\\Users\\x\\预算.xlsx", "预算.xlsx"),
+        # Dots and spaces mixed in front, in any order and in compatibility forms.
+        ("  ..  .pdf", "attachment.pdf"),
+        (". . .pdf", "attachment.pdf"),
+        ("..pdf", "attachment.pdf"),
+        ("   ", "attachment"),
+        ("  ．．招标结果.pdf", "招标结果.pdf"),
+        ("．．．pdf", "attachment.pdf"),
+        ("．", "attachment"),
+        ("\u2026招标结果.pdf", "招标结果.pdf"),  # an ellipsis is "..." under NFKC
+        ("\u3000.\u00a0.招标结果.docx", "招标结果.docx"),
+        ("../．．/ .. .xlsx", "attachment.xlsx"),
+        (".\u200b.pdf", "attachment.pdf"),
+        (". 招标结果", "招标结果"),
+        ("2026年 上半年 .csv", "2026年 上半年 .csv"),
     ],
 )
 def test_path_tricks_in_names_are_harmless(name, expected):
     assert safe_filename(name) == expected
+    for form in ("NFC", "NFKC", "NFKD"):
+        assert not unicodedata.normalize(form, safe_filename(name)).startswith(".")
 
 
 def test_blob_store_names_are_random_and_keys_checked(tmp_path):
