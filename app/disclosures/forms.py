@@ -9,17 +9,37 @@ from wtforms import (
     BooleanField,
     DateField,
     DateTimeLocalField,
+    Field,
     IntegerField,
     SelectField,
     StringField,
     SubmitField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 
 from app.models import Period, Scope
 from app.services.disclosures import QUESTION_MAX, QUESTION_MIN, TITLE_MAX
-from app.services.periods import PERIOD_KEY_RE
+from app.services.periods import FIRST_YEAR, LAST_YEAR, PERIOD_KEY_RE
+
+
+class WithinYears:
+    """A date or time between FIRST_YEAR and LAST_YEAR (0001-01-01 is a valid HTML date)."""
+
+    def __call__(self, _form: FlaskForm, field: Field) -> None:
+        if field.data is not None and not FIRST_YEAR <= field.data.year <= LAST_YEAR:
+            raise ValidationError(
+                _l("Enter a date between %(first)s and %(last)s.", first=FIRST_YEAR, last=LAST_YEAR)
+            )
+
 
 try:
     from wtforms.fields.choices import SelectChoice
@@ -125,7 +145,7 @@ class DraftForm(FlaskForm):
     scheduled_at = DateTimeLocalField(
         _l("Publish at (optional, local time)"),
         format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
-        validators=[Optional()],
+        validators=[Optional(), WithinYears()],
     )
     attachments = MultipleFileField(_l("Attachments"))
     save = SubmitField(_l("Save draft"))
@@ -190,4 +210,4 @@ class CatalogueForm(FlaskForm):
     scope = SelectField(
         _l("Audience"), choices=[choice(scope.value, label) for scope, label in SCOPE_NAMES.items()]
     )
-    starts_on = DateField(_l("Owed from"), validators=[InputRequired()])
+    starts_on = DateField(_l("Owed from"), validators=[InputRequired(), WithinYears()])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from typing import Any
 
 import segno
@@ -48,6 +49,7 @@ bp = Blueprint("disclosures", __name__, url_prefix="/disclosures")
 
 ATTACHMENT_CSP = "sandbox; default-src 'none'"
 MAX_PAGE = 10_000
+YEAR_RE = re.compile(r"[0-9]{4}")  # not str.isdigit(): "²²" is digits to it, not to int()
 
 
 def disclosure_helpers() -> dict[str, Any]:
@@ -120,7 +122,7 @@ def _filters_from_request(session) -> tuple[FilterForm, service.Filters, dict[st
         args["period"] = period
     year = request.args.get("year", "")
     if year:
-        if not year.isdigit() or not 1900 < int(year) < 3000:
+        if not YEAR_RE.fullmatch(year) or not 1900 < int(year) < 3000:
             abort(404)
         filters.year = int(year)
         args["year"] = year

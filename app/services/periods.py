@@ -7,7 +7,11 @@ from datetime import date, timedelta
 
 from app.models import Period
 
-PERIOD_KEY_RE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2]|Q[1-4]|H[12]))?$")
+PERIOD_KEY_RE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2]|Q[1-4]|H[12]))?$", re.ASCII)
+# Dates a disclosure, a schedule or a catalogue entry may name: far enough either way for any
+# real record, and periods and local times stay within what dates and the database hold.
+FIRST_YEAR = 2000
+LAST_YEAR = 2099
 
 
 def period_key(period: Period, day: date) -> str:
