@@ -141,3 +141,27 @@ def test_a_nul_character_is_a_bad_request(instance, surface):
     path = "/search" if surface == "public" else "/login"
     assert client.get(f"{path}?q=%00招标").status_code == 400
     assert client.post(path, data={"username": "ad\x00min", "password": "x"}).status_code == 400
+
+
+def test_large_url_encoded_bodies_are_refused_before_parsing(instance):
+    app = instance.app("public", WTF_CSRF_ENABLED=False)
+    client = app.test_client()
+    body = "a&" * 300_000  # 600 KB of fields
+    response = client.post(
+        "/disclosures/1/ask", data=body, content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 413
+    assert "上传内容过大" in response.get_data(as_text=True)
+    # Sent to no route at all, the body is not even read.
+    response = client.post(
+        "/没有/这个页面", data=body, content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 404
+
+
+def test_refused_posts_count_against_the_default_limit(instance):
+    app = instance.app("console", RATELIMIT_DEFAULT="5 per minute")
+    client = app.test_client()
+    statuses = [client.post("/logout", data={"问": "答"}).status_code for _ in "1234567"]
+    assert statuses[:5] == [400] * 5  # no CSRF token
+    assert statuses[5:] == [429, 429]
