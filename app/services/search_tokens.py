@@ -180,12 +180,22 @@ def highlight(text: str, terms: list[Term], spans: list[tuple[int, int]] | None 
     return Markup("".join(parts))  # noqa: S704 (every piece of text was escaped above)
 
 
+# A snippet is looked for in this many characters from the start of an item's text: the
+# cost of a results page stays bounded whatever the length of the 20 texts on it.
+SNIPPET_SCAN_CHARS = 10_000
+
+
 def snippet(text: str, terms: list[Term], width: int = 160) -> Markup:
-    """About ``width`` characters of ``text`` around its first match, highlighted."""
-    text = " ".join((text or "").split())
+    """About ``width`` characters of ``text`` around its first match, highlighted.
+
+    Only the first SNIPPET_SCAN_CHARS characters are searched; without a match there, the
+    snippet is the start of the text.
+    """
+    cut = len(text or "") > SNIPPET_SCAN_CHARS
+    text = " ".join((text or "")[:SNIPPET_SCAN_CHARS].split())
     spans = match_spans(text, terms)
     if not spans:
-        return escape(text[:width]) + ("…" if len(text) > width else "")
+        return escape(text[:width]) + ("…" if len(text) > width or cut else "")
     first = spans[0][0]
     start = max(0, first - width // 3)
     end = min(len(text), start + width)
@@ -194,4 +204,4 @@ def snippet(text: str, terms: list[Term], width: int = 160) -> Markup:
     ]
     body = highlight(text[start:end], terms, window)
     # Adding text to Markup escapes the text.
-    return ("…" if start else "") + body + ("…" if end < len(text) else "")
+    return ("…" if start else "") + body + ("…" if end < len(text) or cut else "")

@@ -81,6 +81,24 @@ def test_snippet_is_cut_around_the_first_match():
     assert "<mark>党费</mark>" in html
 
 
+def test_snippet_reads_only_the_start_of_a_long_text(monkeypatch):
+    from app.services import search_tokens
+
+    seen = []
+    original = search_tokens.match_spans
+    monkeypatch.setattr(
+        search_tokens,
+        "match_spans",
+        lambda text, terms: seen.append(len(text)) or original(text, terms),
+    )
+    early = "招标公告：" + "正文。" * 40_000
+    assert "<mark>招标</mark>" in str(snippet(early, query_terms("招标")))
+    late = "正文。" * 40_000 + "招标公告"
+    html = str(snippet(late, query_terms("招标")))
+    assert "<mark>" not in html and html.startswith("正文。") and html.endswith("…")
+    assert max(seen) <= search_tokens.SNIPPET_SCAN_CHARS
+
+
 # --- the service, on both backends ------------------------------------------------------
 
 
