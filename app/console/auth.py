@@ -43,7 +43,9 @@ def _failed(response: Response) -> bool:
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
-# Only failures count, so that guessing from many addresses stops and the owner still gets in.
+# Only failures count: guessing from many addresses stops, and successful sign-ins use none
+# of it. While an account is held, its owner is refused too (a guess must not get through
+# because it is right); it is free again when the window has passed.
 @limiter.limit(
     _account_limit, methods=["POST"], key_func=_account_key, deduct_when=_failed, scope="account"
 )
