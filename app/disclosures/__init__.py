@@ -39,6 +39,8 @@ STEP_NAMES = {
     "discarded": _l("change discarded"),
     "amendment started": _l("amendment started"),
     "retraction requested": _l("retraction requested"),
+    "attachment added": _l("attachment added"),
+    "attachment removed": _l("attachment removed"),
 }
 
 

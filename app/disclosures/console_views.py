@@ -296,7 +296,10 @@ def discard(disclosure_id: int):
     disclosure = _disclosure_or_404(disclosure_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    return _run(disclosure, lambda s: service.discard_change(s, disclosure, current_staff()))
+    return _run(
+        disclosure,
+        lambda s: service.discard_change(s, disclosure, current_staff(), runtime.blob_store()),
+    )
 
 
 def _attachment_or_404(disclosure: Disclosure, attachment_id: int) -> DisclosureAttachment:
@@ -324,7 +327,7 @@ def delete_attachment(disclosure_id: int, attachment_id: int):
         abort(409)
 
     def remove(session) -> None:
-        remove_attachment(session, runtime.blob_store(), found)
+        remove_attachment(session, runtime.blob_store(), found, current_staff())
 
     return _run(disclosure, remove)
 

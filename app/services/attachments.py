@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from app.models import Disclosure, DisclosureAttachment, StaffUser
+from app.models import Disclosure, DisclosureAttachment, DisclosureStep, StaffUser
 from app.services.blobs import BlobStore, BlobTooLarge
 
 ZIP = b"PK\x03\x04"
@@ -46,6 +47,11 @@ KINDS: dict[str, FileKind] = {
 }
 ZIP_EXTENSIONS = {"docx", "xlsx", "pptx", "odt", "ods"}
 OLE_EXTENSIONS = {"doc", "xls", "ppt"}
+
+# Workflow steps: a file added to or removed from the working copy changes what an approver
+# publishes, so whoever does either is one of its contributors (disclosures.contributors).
+ATTACHMENT_ADDED = "attachment added"
+ATTACHMENT_REMOVED = "attachment removed"
 
 
 class AttachmentError(Exception):
@@ -126,7 +132,10 @@ def add_attachment(
     stream: BinaryIO,
     max_bytes: int,
 ) -> DisclosureAttachment:
-    """Store an upload if its name and content agree on an allowed type; refuse it otherwise."""
+    """Store an upload if its name and content agree on an allowed type; refuse it otherwise.
+
+    A staff member's upload is recorded as a workflow step ("attachment added").
+    """
     name = safe_filename(filename)
     ext = extension_of(name)
     kind = KINDS.get(ext)
@@ -155,7 +164,15 @@ def add_attachment(
         uploaded_by_id=uploader.id if uploader else None,
     )
     session.add(attachment)
+    if uploader is not None:  # an importer's files belong to its "imported" step
+        _record(session, disclosure, ATTACHMENT_ADDED, uploader, name)
     return attachment
+
+
+def _record(
+    session: Session, disclosure: Disclosure, action: str, actor: StaffUser | None, name: str
+) -> None:
+    session.add(DisclosureStep(disclosure=disclosure, action=action, actor=actor, comment=name))
 
 
 def is_inline(attachment: DisclosureAttachment) -> bool:
@@ -163,9 +180,26 @@ def is_inline(attachment: DisclosureAttachment) -> bool:
     return bool(kind and kind.inline)
 
 
-def remove_attachment(session: Session, blobs: BlobStore, attachment: DisclosureAttachment) -> None:
-    """Delete an attachment that no published revision lists yet."""
+def remove_attachment(
+    session: Session, blobs: BlobStore, attachment: DisclosureAttachment, actor: StaffUser | None
+) -> None:
+    """Delete an attachment that no published revision lists yet, recording who removed it.
+
+    The row goes in one conditional DELETE: a file that a request just before published (or
+    removed) is refused, never taken out from under a revision that lists it.
+    """
     if attachment.published:
         raise AttachmentError(_l("A published attachment stays; amend the disclosure instead."))
-    session.delete(attachment)
-    blobs.delete(attachment.blob_key)
+    disclosure, name, blob_key = attachment.disclosure, attachment.filename, attachment.blob_key
+    removed = session.execute(
+        delete(DisclosureAttachment).where(
+            DisclosureAttachment.id == attachment.id, DisclosureAttachment.published.is_(False)
+        )
+    ).rowcount
+    session.expire(disclosure, ["attachments"])
+    if removed != 1:
+        raise AttachmentError(
+            _l("This file has just been published or removed. Reload the page to see it.")
+        )
+    _record(session, disclosure, ATTACHMENT_REMOVED, actor, name)
+    blobs.delete(blob_key)

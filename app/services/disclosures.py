@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
@@ -38,6 +38,8 @@ from app.models import (
 from app.security.sanitize import markdown_to_text
 from app.services import disclosure_log, listing_cache
 from app.services import search as search_index
+from app.services.attachments import ATTACHMENT_ADDED, ATTACHMENT_REMOVED, remove_attachment
+from app.services.blobs import BlobStore
 from app.services.periods import PERIOD_KEY_RE, period_key, period_range, periods_between
 
 TITLE_MAX = 300
@@ -348,6 +350,28 @@ def _require_unit(staff: StaffUser, unit: Unit) -> None:
         raise NotAllowed(_l("You can only work on disclosures of your own unit and its sub-units."))
 
 
+def _claim(
+    session: Session, disclosure: Disclosure, *conditions: ColumnElement[bool], **values: object
+) -> bool:
+    """Set ``values`` on the disclosure's row if it still meets ``conditions``; True if it did.
+
+    One conditional UPDATE, made before the work that depends on the state: of two requests
+    that race for the same step, exactly one changes the row. PostgreSQL makes the second
+    wait for the first's row lock, then checks the conditions again; on SQLite this first
+    write takes the database's write lock, so what the transaction reads next is the latest.
+    The disclosure is read again afterwards: what was loaded before may already be old.
+    """
+    session.flush()
+    changed = session.execute(
+        update(Disclosure)
+        .where(Disclosure.id == disclosure.id, *conditions)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.expire(disclosure)
+    return changed == 1
+
+
 # --- the working copy -----------------------------------------------------------------------
 
 
@@ -451,20 +475,32 @@ def request_retraction(
     _record(session, disclosure, "submitted", actor)
 
 
-def _start_change(
-    session: Session, disclosure: Disclosure, actor: StaffUser, action: Action, reason: str
-) -> None:
+def _check_no_change(disclosure: Disclosure) -> None:
     if disclosure.public_state != PublicState.published:
         raise WrongState(_l("Only a published item can be amended or retracted."))
     if disclosure.work_state != WorkState.none:
         raise WrongState(_l("This item already has a change in progress."))
+
+
+def _start_change(
+    session: Session, disclosure: Disclosure, actor: StaffUser, action: Action, reason: str
+) -> None:
+    _check_no_change(disclosure)
     _require_unit(actor, disclosure.unit)
+    if not _claim(
+        session,
+        disclosure,
+        Disclosure.public_state == PublicState.published,
+        Disclosure.work_state == WorkState.none,
+        work_state=WorkState.draft,
+    ):
+        _check_no_change(disclosure)  # read again: says what another request just did
+        raise WrongState(_l("This item already has a change in progress."))
     current = disclosure.revisions[-1]
     disclosure.title = current.title
     disclosure.body = current.body
     disclosure.reason = reason.strip()
     disclosure.work_action = action
-    disclosure.work_state = WorkState.draft
     disclosure.work_author_id = actor.id
     _record(
         session,
@@ -475,36 +511,66 @@ def _start_change(
     )
 
 
-def discard_change(session: Session, disclosure: Disclosure, actor: StaffUser) -> None:
-    """Drop a pending amendment or retraction; the published page stays as it is."""
+def discard_change(
+    session: Session, disclosure: Disclosure, actor: StaffUser, blobs: BlobStore
+) -> None:
+    """Drop a pending amendment or retraction with the files added to it (rows and blobs).
+
+    The published page stays as it is, and so do the files its revisions list.
+    """
+    nothing_to_discard = _l("There is no change to discard.")
     if (
         disclosure.public_state == PublicState.unpublished
         or disclosure.work_state == WorkState.none
     ):
-        raise WrongState(_l("There is no change to discard."))
+        raise WrongState(nothing_to_discard)
     _require_unit(actor, disclosure.unit)
+    if not _claim(
+        session,
+        disclosure,
+        Disclosure.public_state != PublicState.unpublished,
+        Disclosure.work_state != WorkState.none,
+        work_state=WorkState.none,
+    ):
+        raise WrongState(nothing_to_discard)
+    for attachment in [a for a in disclosure.attachments if not a.published]:
+        remove_attachment(session, blobs, attachment, actor)
     current = disclosure.revisions[-1]
     disclosure.title = current.title
     disclosure.body = current.body
     disclosure.reason = ""
-    disclosure.work_state = WorkState.none
     _record(session, disclosure, "discarded", actor)
 
 
 def submit_for_review(session: Session, disclosure: Disclosure, actor: StaffUser) -> None:
+    not_editable = _l("Only a draft or a returned item can be submitted.")
     if not editable(disclosure):
-        raise WrongState(_l("Only a draft or a returned item can be submitted."))
+        raise WrongState(not_editable)
     _require_unit(actor, disclosure.unit)
     if not disclosure.title.strip():
         raise DisclosureError(_l("Enter a title."))
     if disclosure.work_action != Action.publish and not disclosure.reason.strip():
         raise DisclosureError(_l("Give the reason for the change."))
-    disclosure.work_state = WorkState.in_review
+    if not _claim(
+        session,
+        disclosure,
+        Disclosure.work_state.in_((WorkState.draft, WorkState.returned)),
+        work_state=WorkState.in_review,
+    ):
+        raise WrongState(not_editable)
     _record(session, disclosure, "submitted", actor)
 
 
 # Steps that put words into the working copy, and steps after which a new one begins.
-_CONTENT_STEPS = ("created", "edited", "amendment started", "retraction requested", "imported")
+_CONTENT_STEPS = (
+    "created",
+    "edited",
+    "amendment started",
+    "retraction requested",
+    "imported",
+    ATTACHMENT_ADDED,
+    ATTACHMENT_REMOVED,
+)
 _WORKING_COPY_ENDS = ("approved", "discarded")
 
 
@@ -512,7 +578,7 @@ def contributors(session: Session, disclosure: Disclosure) -> set[int]:
     """Staff who wrote or changed the working copy since it was last approved or discarded.
 
     That is the author of each edit of the title or text, whoever started the amendment or
-    retraction, and whoever attached a file not yet published.
+    retraction, and whoever attached a file to it or removed one from it.
     """
     ids = {disclosure.work_author_id} if disclosure.work_author_id else set()
     steps = session.execute(
@@ -540,12 +606,30 @@ def may_review(session: Session, disclosure: Disclosure, approver: StaffUser) ->
     return approver.id not in contributors(session, disclosure)
 
 
+_NOT_IN_REVIEW = _l("This item is not waiting for review.")
+_OWN_WORK = _l("You cannot review your own work; another approver must do it.")
+
+
 def _check_reviewer(session: Session, disclosure: Disclosure, approver: StaffUser) -> None:
     if disclosure.work_state != WorkState.in_review:
-        raise WrongState(_l("This item is not waiting for review."))
+        raise WrongState(_NOT_IN_REVIEW)
     if not may_review(session, disclosure, approver):
-        raise NotAllowed(_l("You cannot review your own work; another approver must do it."))
+        raise NotAllowed(_OWN_WORK)
     _require_unit(approver, disclosure.unit)
+
+
+def _take_for_review(
+    session: Session, disclosure: Disclosure, approver: StaffUser, decision: WorkState
+) -> None:
+    """Move an item waiting for review to ``decision``, or refuse if it no longer waits."""
+    if not _claim(
+        session, disclosure, Disclosure.work_state == WorkState.in_review, work_state=decision
+    ):
+        raise WrongState(_NOT_IN_REVIEW)
+    # Asked again now that the item is held: whoever changed it just before it was submitted
+    # again may be this approver.
+    if not may_review(session, disclosure, approver):
+        raise NotAllowed(_OWN_WORK)
 
 
 def return_for_changes(
@@ -554,7 +638,7 @@ def return_for_changes(
     _check_reviewer(session, disclosure, approver)
     if not comment.strip():
         raise DisclosureError(_l("Say what should change."))
-    disclosure.work_state = WorkState.returned
+    _take_for_review(session, disclosure, approver, WorkState.returned)
     _record(session, disclosure, "returned", approver, comment.strip())
 
 
@@ -572,16 +656,24 @@ def approve(
     """
     now = now or utcnow()
     _check_reviewer(session, disclosure, approver)
+    later = _goes_out_later(disclosure, now)
+    _take_for_review(
+        session, disclosure, approver, WorkState.scheduled if later else WorkState.none
+    )
     _record(session, disclosure, "approved", approver, comment.strip(), at=now)
-    if (
-        disclosure.work_action == Action.publish
-        and disclosure.scheduled_at is not None
-        and disclosure.scheduled_at > now
-    ):
+    if _goes_out_later(disclosure, now):
         disclosure.work_state = WorkState.scheduled
         _record(session, disclosure, "scheduled", approver, at=now)
         return None
     return _apply(session, disclosure, approver, now)
+
+
+def _goes_out_later(disclosure: Disclosure, now: datetime) -> bool:
+    return (
+        disclosure.work_action == Action.publish
+        and disclosure.scheduled_at is not None
+        and disclosure.scheduled_at > now
+    )
 
 
 def _apply(
@@ -612,7 +704,9 @@ def due_for_publication(
 def publish_due(session: Session, now: datetime | None = None) -> list[DisclosureRevision]:
     """Publish every scheduled item whose time has come, each at its scheduled time.
 
-    Safe to run from several processes at once: each row is locked and re-checked first.
+    Safe to run from several processes at once: each item is claimed (scheduled -> none) in
+    one conditional update before it is published, so exactly one of them publishes it; on
+    PostgreSQL rows another process holds are skipped rather than waited for.
     """
     now = now or utcnow()
     published = []
@@ -621,7 +715,12 @@ def publish_due(session: Session, now: datetime | None = None) -> list[Disclosur
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         disclosure = session.scalar(query.execution_options(populate_existing=True))
-        if disclosure is None or disclosure.work_state != WorkState.scheduled:
+        if disclosure is None or not _claim(
+            session,
+            disclosure,
+            Disclosure.work_state == WorkState.scheduled,
+            work_state=WorkState.none,
+        ):
             continue
         approver_id = session.scalar(
             select(DisclosureStep.actor_id)
@@ -653,10 +752,18 @@ def _new_revision(
     approver: StaffUser | None,
 ) -> DisclosureRevision:
     session.flush()  # the ids of the disclosure and of new attachments go into the record
+    number = disclosure.revision_count + 1
+    # The number is claimed before anything is read for the record: a request that read the
+    # item before another one published it is refused here, and on SQLite the write lock is
+    # held before the log's next index is read.
+    if not _claim(
+        session, disclosure, Disclosure.revision_count == number - 1, revision_count=number
+    ):
+        raise WrongState(_l("This item was changed at the same moment. Reload the page."))
     attachments = [[a.id, a.filename, a.sha256] for a in disclosure.attachments]
     revision = DisclosureRevision(
         disclosure_id=disclosure.id,
-        number=disclosure.revision_count + 1,
+        number=number,
         action=action,
         title=disclosure.title.strip(),
         body=disclosure.body if action != Action.retract else "",

@@ -255,3 +255,89 @@ def test_console_shows_no_approve_button_to_an_editor_and_refuses_the_post(db, d
     assert response.status_code in (400, 403)
     with db() as session:
         assert session.get(Disclosure, d_id).public_state == PublicState.unpublished
+
+
+def _attach(db, session, disclosure, uploader, name, data=b"%PDF-1.4 correction"):
+    import io
+
+    from app.services.attachments import add_attachment
+    from app.services.blobs import FilesystemBlobStore
+
+    blobs = FilesystemBlobStore(db.app.config["BLOB_PATH"])
+    return add_attachment(session, blobs, disclosure, uploader, name, io.BytesIO(data), 10_000)
+
+
+def test_who_removed_a_file_from_an_amendment_cannot_approve_it(db, demo, console_app):
+    from app.models import DisclosureAttachment, Role
+    from tests.conftest import csrf_token
+
+    d_id = publish_item(db, title="设备采购结果公示", body="中标金额128.6万元。")
+    with db() as session:
+        d = session.get(Disclosure, d_id)
+        author = staff(session, "publisher")
+        service.start_amendment(session, d, author, "更正中标金额")
+        d.body = "中标金额126.8万元。"
+        correction = _attach(db, session, d, author, "更正说明（金额）.pdf")
+        service.submit_for_review(session, d, author)
+        _give_role(session, "approver", Role.publisher)
+        session.flush()
+        attachment_id = correction.id
+    client = signed_in(console_app, "approver")
+    token = csrf_token(client.get(f"/publish/{d_id}").get_data(as_text=True))
+    returned = client.post(
+        f"/publish/{d_id}/review", data={"csrf_token": token, "send_back": "1", "comment": "退回"}
+    )
+    assert returned.status_code == 302
+    removed = client.post(
+        f"/publish/{d_id}/attachments/{attachment_id}/delete", data={"csrf_token": token}
+    )
+    assert removed.status_code == 302
+    assert client.post(f"/publish/{d_id}/submit", data={"csrf_token": token}).status_code == 302
+    page = client.get(f"/publish/{d_id}").get_data(as_text=True)
+    assert "删除附件" in page and "更正说明（金额）.pdf" in page
+    assert 'name="approve"' not in page
+    approve = client.post(f"/publish/{d_id}/review", data={"csrf_token": token, "approve": "1"})
+    assert approve.status_code in (400, 403)
+    with db() as session:
+        d = session.get(Disclosure, d_id)
+        assert d.revision_count == 1 and d.work_state == WorkState.in_review
+        assert session.get(DisclosureAttachment, attachment_id) is None
+        steps = [(s.action, s.actor.username, s.comment) for s in d.steps if s.comment]
+        assert ("attachment added", "publisher", "更正说明（金额）.pdf") in steps
+        assert ("attachment removed", "approver", "更正说明（金额）.pdf") in steps
+        # Another approver, who changed nothing of it, may approve it.
+        assert service.approve(session, d, _second_approver(session)) is not None
+
+
+def test_a_discarded_change_takes_its_files_with_it(db, demo, console_app):
+    from app.models import DisclosureAttachment
+    from app.services.blobs import BlobError, FilesystemBlobStore
+    from tests.conftest import csrf_token
+
+    d_id = publish_item(db, title="年度预算公开", body="预算总额3000万元。")
+    with db() as session:
+        d = session.get(Disclosure, d_id)
+        author = staff(session, "publisher")
+        service.start_amendment(session, d, author, "补充附件")
+        kept = _attach(db, session, d, author, "作废的附件.pdf", b"%PDF-1.4 discarded")
+        session.flush()
+        attachment_id, blob_key = kept.id, kept.blob_key
+    client = signed_in(console_app, "publisher")
+    token = csrf_token(client.get(f"/publish/{d_id}").get_data(as_text=True))
+    assert client.post(f"/publish/{d_id}/discard", data={"csrf_token": token}).status_code == 302
+    with db() as session:
+        assert session.get(DisclosureAttachment, attachment_id) is None
+        d = session.get(Disclosure, d_id)
+        assert [(s.action, s.comment) for s in d.steps][-2:] == [
+            ("attachment removed", "作废的附件.pdf"),
+            ("discarded", ""),
+        ]
+        # The next change, approved, publishes no file from the discarded one.
+        author = staff(session, "publisher")
+        service.start_amendment(session, d, author, "更正预算总额")
+        d.body = "预算总额3200万元。"
+        service.submit_for_review(session, d, author)
+        revision = service.approve(session, d, staff(session, "approver"))
+        assert service.revision_attachment_ids(revision) == []
+    with pytest.raises(BlobError):
+        FilesystemBlobStore(db.app.config["BLOB_PATH"]).open(blob_key)
