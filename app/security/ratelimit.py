@@ -47,9 +47,10 @@ def init_app(app: Flask) -> Limiter:
     # The default limit counts every request, before anything that may refuse it (a form
     # without its CSRF token, a body too large): refusals cost work too.
     checks = app.before_request_funcs.setdefault(None, [])
-    check = next(f for f in checks if getattr(f, "__self__", None) is limiter)
-    checks.remove(check)
-    checks.insert(0, check)
+    check = next((f for f in checks if getattr(f, "__self__", None) is limiter), None)
+    if check is not None:  # None: limits are switched off (RATELIMIT_ENABLED)
+        checks.remove(check)
+        checks.insert(0, check)
     for endpoint, view in list(app.view_functions.items()):
         wrapped = view
         for value, options in getattr(view, "_portal_limits", []):
