@@ -950,8 +950,8 @@ def catalogue_status(
 ) -> list[CatalogueStatus]:
     """Each catalogue entry with what was published for its periods and what is overdue.
 
-    With a ``reader``, entries whose audience excludes them are left out altogether, so the
-    public page neither lists nor counts items the reader may not see.
+    With a ``reader``, entries whose audience excludes them are left out altogether, and so
+    are items the reader may not see: the public page neither lists nor counts them.
     """
     if entries is None:
         query = select(CatalogueEntry).where(CatalogueEntry.active.is_(True))
@@ -966,14 +966,17 @@ def catalogue_status(
     for entry in entries:
         status = CatalogueStatus(entry)
         keys = periods_between(entry.period, entry.starts_on, today)
-        published = session.execute(
-            select(Disclosure.period_key, Disclosure.id).where(
-                Disclosure.category_id == entry.category_id,
-                Disclosure.unit_id == entry.unit_id,
-                Disclosure.public_state == PublicState.published,
-                Disclosure.period_key.in_(keys) if keys else false(),
-            )
+        query = select(Disclosure.period_key, Disclosure.id).where(
+            Disclosure.category_id == entry.category_id,
+            Disclosure.unit_id == entry.unit_id,
+            Disclosure.public_state == PublicState.published,
+            Disclosure.period_key.in_(keys) if keys else false(),
         )
+        if reader is not None:
+            # An item the reader may not see is neither linked nor counted for them, even
+            # under an entry they may see.
+            query = query.where(scope_clause(session, reader))
+        published = session.execute(query)
         status.published = {key: disclosure_id for key, disclosure_id in published}
         for key in keys:
             _start, end = period_range(key)

@@ -131,6 +131,52 @@ def test_restricted_scope_entries_are_hidden_from_catalogue(db, demo, public_app
     assert "党费收缴" not in page
 
 
+def test_a_restricted_item_under_an_open_entry_is_neither_linked_nor_counted(db, demo, public_app):
+    from datetime import date
+
+    with db() as session:
+        service.add_catalogue_entry(
+            session,
+            service.category_by_code(session, "party-dues"),
+            service.unit_by_code(session, "CHM"),
+            Period.quarterly,
+            30,
+            date(2026, 1, 1),
+            Scope.everyone,
+        )
+    with db() as session:
+        author = staff(session, "publisher")
+        fields = draft_fields(
+            session,
+            title="党费收缴情况（仅党员）",
+            category=service.category_by_code(session, "party-dues"),
+            unit=service.unit_by_code(session, "CHM"),
+            scope=Scope.party,
+            period_key="2026-Q1",
+        )
+        draft = service.create_draft(session, author, fields)
+        service.submit_for_review(session, draft, author)
+        service.approve(session, draft, staff(session, "approver"))
+        d_id = draft.id
+    with db() as session:
+        reader_view = service.catalogue_status(
+            session,
+            date(2026, 12, 2),
+            unit=service.unit_by_code(session, "CHM"),
+            reader=service.ANONYMOUS,
+        )
+        member_view = service.catalogue_status(
+            session,
+            date(2026, 12, 2),
+            unit=service.unit_by_code(session, "CHM"),
+            reader=service.Reader(name="li.na", party_member=True),
+        )
+    assert all(d_id not in status.published.values() for status in reader_view)
+    assert any(d_id in status.published.values() for status in member_view)
+    page = public_app.test_client().get("/disclosures/catalogue/CHM").get_data(as_text=True)
+    assert f"/disclosures/{d_id}" not in page
+
+
 def test_year_filter_offers_the_years_a_reader_may_see(db, demo, public_app):
     from datetime import UTC, datetime
 
