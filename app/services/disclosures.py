@@ -40,7 +40,14 @@ from app.services import disclosure_log, listing_cache
 from app.services import search as search_index
 from app.services.attachments import ATTACHMENT_ADDED, ATTACHMENT_REMOVED, remove_attachment
 from app.services.blobs import BlobStore
-from app.services.periods import PERIOD_KEY_RE, period_key, period_range, periods_between
+from app.services.periods import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    PERIOD_KEY_RE,
+    period_key,
+    period_range,
+    periods_between,
+)
 
 TITLE_MAX = 300
 BODY_MAX = 100_000
@@ -395,6 +402,15 @@ def _check_fields(fields: DraftFields) -> None:
         raise DisclosureError(_l("Choose a category from the list."))
     if fields.period_key and not PERIOD_KEY_RE.match(fields.period_key):
         raise DisclosureError(_l("Write the period as 2026, 2026-H1, 2026-Q2 or 2026-05."))
+    if fields.scheduled_at is not None:
+        _check_year(fields.scheduled_at)
+
+
+def _check_year(day: date | datetime) -> None:
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise DisclosureError(
+            _l("Enter a date between %(first)s and %(last)s.", first=FIRST_YEAR, last=LAST_YEAR)
+        )
 
 
 def create_draft(session: Session, author: StaffUser, fields: DraftFields) -> Disclosure:
@@ -1012,6 +1028,7 @@ def add_catalogue_entry(
         raise DisclosureError(_l("This unit already has a catalogue entry for this category."))
     if not 0 <= due_days <= 366:
         raise DisclosureError(_l("Days until due must be between 0 and 366."))
+    _check_year(starts_on)
     entry = CatalogueEntry(
         category=category,
         unit=unit,

@@ -341,3 +341,25 @@ def test_a_discarded_change_takes_its_files_with_it(db, demo, console_app):
         assert service.revision_attachment_ids(revision) == []
     with pytest.raises(BlobError):
         FilesystemBlobStore(db.app.config["BLOB_PATH"]).open(blob_key)
+
+
+@pytest.mark.parametrize("year", [1, 1999, 2100, 9999])
+def test_dates_outside_the_years_kept_are_refused_by_the_service(db, demo, year):
+    from datetime import UTC, date, datetime
+
+    from app.models import Period
+
+    with db() as session:
+        author = staff(session, "publisher")
+        at = datetime(year, 1, 1, tzinfo=UTC)
+        with pytest.raises(service.DisclosureError, match="2000"):
+            service.create_draft(session, author, draft_fields(session, scheduled_at=at))
+        with pytest.raises(service.DisclosureError, match="2000"):
+            service.add_catalogue_entry(
+                session,
+                service.category_by_code(session, "canteen") or service.list_categories(session)[0],
+                service.unit_by_code(session, "MCH"),
+                Period.half_yearly,
+                30,
+                date(year, 1, 1),
+            )
