@@ -12,6 +12,7 @@ import re
 import select
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -100,3 +101,15 @@ def age_with_passphrase(args: list[str], passphrase: str, timeout: float = 60) -
         _, status = os.waitpid(pid, 0)
         os.close(fd)
     return os.waitstatus_to_exitcode(status), transcript.decode(errors="replace")
+
+
+def ours(*args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    """``python -m crypto ARGS`` run from the repository, as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "crypto", *args],
+        input=input,
+        capture_output=True,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=60,
+        check=False,
+    )

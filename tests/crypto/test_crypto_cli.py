@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from crypto_support import age, age_keygen
+from crypto_support import age, age_keygen, ours
 
 from crypto.keys import parse_identities_file
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.agecli
-
-
-def ours(*args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "crypto", *args],
-        input=input,
-        capture_output=True,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
 
 
 @pytest.fixture

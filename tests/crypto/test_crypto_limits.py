@@ -9,13 +9,11 @@ from __future__ import annotations
 import base64
 import io
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from crypto_support import IN_CI, age_with_passphrase
+from crypto_support import IN_CI, age_with_passphrase, ours
 
 from crypto import bech32, keys
 from crypto import format as age_format
@@ -170,22 +168,11 @@ def test_low_order_recipients_are_refused_when_parsed() -> None:
     assert X25519Recipient.parse(str(good)) == good
 
 
-def _ours(*args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "crypto", *args],
-        input=input,
-        capture_output=True,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_cli_refuses_a_low_order_recipient_in_one_line(tmp_path: Path) -> None:
     zero = bech32.encode("age", bytes(32))
     (tmp_path / "recipients.txt").write_text(f"# office\n{zero}\n")
     for args in (["-r", zero], ["-R", str(tmp_path / "recipients.txt")]):
-        result = _ours("encrypt", *args, input=b"tip")
+        result = ours("encrypt", *args, input=b"tip")
         stderr = result.stderr.decode()
         assert result.returncode == 1, stderr
         assert "Traceback" not in stderr
