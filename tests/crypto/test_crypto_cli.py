@@ -10,7 +10,6 @@ from crypto_support import age, age_keygen, ours
 
 from crypto.keys import parse_identities_file
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.agecli
 
 

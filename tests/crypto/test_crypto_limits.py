@@ -38,7 +38,6 @@ from crypto.receipts import ReceiptParams, derive_receipt, new_receipt_code
 from crypto.sealing import SealedIdentity, SealParams, seal_identity, unseal_identity
 from crypto.tlog import Checkpoint, Signer, verify_checkpoint
 
-REPO = Path(__file__).resolve().parents[2]
 LONG_NUMBER = "1" + "0" * 5000  # past Python's 4,300-digit limit of int(str)
 # age's ScryptIdentity refuses work factors above 22 by default, and its CLI uses that.
 MAX_SCRYPT_LOG_N = 22
