@@ -17,6 +17,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.models import Disclosure, DisclosureAttachment, DisclosureRevision, LogCheckpoint
@@ -158,8 +159,12 @@ def sign_checkpoint(session: Session, signer: tlog.Signer, origin: str) -> LogCh
     root = tlog.root_from_hashes(hashes)
     note = tlog.Checkpoint(origin, size, root).sign(signer)
     checkpoint = LogCheckpoint(size=size, root_hash=root.hex(), note=note)
-    session.add(checkpoint)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(checkpoint)
+    except IntegrityError:
+        # Another request signed this size at the same moment: its checkpoint stands.
+        return latest_checkpoint(session)
     return checkpoint
 
 

@@ -286,3 +286,47 @@ def test_approve_clicked_twice_publishes_once_and_answers_the_second_click(db, d
         assert d.public_state == PublicState.published and d.revision_count == 1
         assert [s.action for s in d.steps].count("approved") == 1
     _log_verifies(console_app)
+
+
+def test_checkpoints_signed_at_the_same_moment_keep_one_per_size(db, demo, console_app):
+    """Six consoles sign the log at once (each page after a publication does): no error."""
+    from app.disclosures import runtime
+    from app.models import LogCheckpoint
+    from app.services import disclosure_log
+
+    publish_item(db, title="检查点并发测试")  # signs a checkpoint; the next item leaves one to sign
+    with db() as session:
+        author = staff(session, "publisher")
+        draft = service.create_draft(session, author, draft_fields(session, title="待签检查点"))
+        service.submit_for_review(session, draft, author)
+        service.approve(session, draft, staff(session, "approver"))
+        size = disclosure_log.log_size(session)
+    database = db.app.extensions["portal.db"]
+    with console_app.app_context():
+        signer = runtime.log_signer()
+    origin = console_app.config["LOG_ORIGIN"]
+    barrier = threading.Barrier(6)
+    results: list[object] = []
+
+    def sign() -> None:
+        with database.sessions() as session:
+            disclosure_log.latest_checkpoint(session)  # read before deciding, as a page does
+            barrier.wait(timeout=10)
+            try:
+                checkpoint = disclosure_log.sign_checkpoint(session, signer, origin)
+                session.commit()
+            except Exception as exc:  # reported, so that the assertion shows what broke
+                session.rollback()
+                results.append(type(exc).__name__)
+            else:
+                results.append(checkpoint.size if checkpoint else None)
+
+    threads = [threading.Thread(target=sign) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [size] * 6
+    with db() as session:
+        sizes = list(session.scalars(select(LogCheckpoint.size).order_by(LogCheckpoint.size)))
+    assert sizes.count(size) == 1
