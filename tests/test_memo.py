@@ -41,3 +41,21 @@ def test_memo_tells_texts_apart_by_each_part():
     memo = TextMemo()
     assert memo.get(lambda a, b: a + "|" + b, "ab", "c") == "ab|c"
     assert memo.get(lambda a, b: a + "|" + b, "a", "bc") == "a|bc"
+
+
+def test_markup_nested_too_deep_is_shown_as_plain_text(monkeypatch):
+    monkeypatch.setattr(sanitize, "_RENDERED", TextMemo())
+    calls = []
+    original = sanitize._cleaner.clean
+    monkeypatch.setattr(sanitize._cleaner, "clean", lambda html: calls.append(1) or original(html))
+    deep = "*" * 20_000 + "<script>alert('招标')</script>" + "*" * 20_000
+    shown = str(sanitize.render_markdown(deep))
+    assert calls == []  # the cleaner, whose cost grows with the square of the depth, never ran
+    assert shown.startswith('<p class="plain">***')
+    assert "<script>" not in shown and "&lt;script&gt;" in shown
+    text = sanitize.markdown_to_text(deep)
+    assert "alert('招标')" in text and "<em>" not in text
+    # Ordinary nesting is rendered as Markdown.
+    quoted = "> 第一层\n> > 第二层\n> > > **第三层**"
+    assert "<blockquote>" in str(sanitize.render_markdown(quoted))
+    assert sanitize.nesting_depth(str(sanitize.render_markdown(quoted))) <= sanitize.MAX_NESTING

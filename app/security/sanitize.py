@@ -94,8 +94,38 @@ def render_markdown(source: str) -> Markup:
     return _RENDERED.get(_render_markdown, source or "")
 
 
+# Deeper than this, a text is shown as plain paragraphs. html5lib, under bleach, costs time
+# growing with the square of the nesting (thousands of nested <em> from a run of asterisks
+# took seconds); no real disclosure nests its markup this deep.
+MAX_NESTING = 64
+_TAG = re.compile(r"<(/?)([a-z][a-z0-9]*)[^>]*>")
+_VOID_TAGS = frozenset({"br", "hr", "img"})
+
+
+def nesting_depth(rendered: str) -> int:
+    """How deeply the elements of markdown-it's output are nested (its tags are balanced)."""
+    depth = deepest = 0
+    for match in _TAG.finditer(rendered):
+        if match.group(2) in _VOID_TAGS:
+            continue
+        if match.group(1):
+            depth -= 1
+        else:
+            depth += 1
+            deepest = max(deepest, depth)
+    return deepest
+
+
+def _as_plain_text(source: str) -> Markup:
+    paragraphs = [part for part in re.split(r"\n\s*\n", source) if part.strip()]
+    return Markup("".join(f'<p class="plain">{html.escape(part)}</p>' for part in paragraphs))  # noqa: S704
+
+
 def _render_markdown(source: str) -> Markup:
-    cleaned = _cleaner.clean(_markdown.render(source))
+    rendered = _markdown.render(source)
+    if nesting_depth(rendered) > MAX_NESTING:
+        return _as_plain_text(source)
+    cleaned = _cleaner.clean(rendered)
     # An <img> whose src was refused is an empty tag; drop it rather than show a broken image.
     cleaned = re.sub(r"<img(?![^>]*\ssrc=)[^>]*>", "", cleaned)
     return Markup(cleaned)  # noqa: S704 (cleaned by the allow-list above)
@@ -107,7 +137,11 @@ _RENDERED = TextMemo()
 def markdown_to_text(source: str) -> str:
     """The words of a Markdown text without markup, for search and feed summaries."""
     rendered = _markdown.render(source or "")
+    too_deep = nesting_depth(rendered) > MAX_NESTING
     rendered = re.sub(r"</(p|h[1-6]|li|tr|blockquote|pre)>|<br\s*/?>", "\n", rendered)
-    text = bleach.clean(rendered, tags=set(), strip=True, strip_comments=True)
+    if too_deep:
+        text = _TAG.sub("", rendered)  # markdown-it escapes text: every "<" left is a tag
+    else:
+        text = bleach.clean(rendered, tags=set(), strip=True, strip_comments=True)
     text = html.unescape(text)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
