@@ -16,6 +16,8 @@ limit_request_line = 8190
 # Only nginx on this machine may set X-Forwarded-Proto.
 forwarded_allow_ips = "127.0.0.1"
 errorlog = "-"
+# No control socket: it can change the number of workers past the check in on_starting.
+control_socket_disable = True
 # The public site's error log is dated by the day and names no request line, header or client
 # address (app/logging_setup.py); the console's (app named `...console...`) stays complete.
 logger_class = "app.logging_setup.ServerLog"
