@@ -27,8 +27,16 @@ from wtforms.validators import (
 )
 
 from app.models import Period, Scope
-from app.services.disclosures import QUESTION_MAX, QUESTION_MIN, TITLE_MAX
+from app.services.disclosures import QUESTION_MAX, QUESTION_MIN, TITLE_MAX, is_one_line
 from app.services.periods import FIRST_YEAR, LAST_YEAR, PERIOD_KEY_RE
+
+
+class OneLine:
+    """A text field sent with a line break (only a crafted request can) is refused."""
+
+    def __call__(self, _form: FlaskForm, field: Field) -> None:
+        if field.data and not is_one_line(field.data):
+            raise ValidationError(_l("The title must be one line."))
 
 
 class WithinYears:
@@ -104,6 +112,7 @@ class DraftForm(FlaskForm):
         validators=[
             DataRequired(message=_l("Enter a title.")),
             Length(max=TITLE_MAX, message=_l("The title is too long.")),
+            OneLine(),
         ],
     )
     category = SelectField(

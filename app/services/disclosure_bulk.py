@@ -130,6 +130,13 @@ def _text(value: Any, key: str, *, required: bool = True, limit: int | None = No
     return value
 
 
+def _title(value: Any, key: str) -> str:
+    title = _text(value, key, limit=service.TITLE_MAX).strip()
+    if not service.is_one_line(title):
+        raise LineError(f"{key} must be one line")
+    return title
+
+
 def _day(value: Any, key: str, today: date) -> date:
     if not isinstance(value, str):
         raise LineError(f"{key} must be a date written YYYY-MM-DD")
@@ -199,7 +206,7 @@ def parse_line(
     for key in REQUIRED_KEYS:
         if key not in data:
             raise LineError(f"{key} is missing")
-    title = _text(data["title"], "title", limit=service.TITLE_MAX).strip()
+    title = _title(data["title"], "title")
     body = _text(data["body_md"], "body_md", required=False, limit=service.BODY_MAX)
     code = data["category"]
     category = lookups.categories.get(code) if isinstance(code, str) else None
@@ -241,9 +248,7 @@ def parse_line(
                 raise LineError(f"{label}: {key} is missing")
         revision = ParsedRevision(
             title=(
-                _text(raw["title"], f"{label}: title", limit=service.TITLE_MAX).strip()
-                if raw.get("title") is not None
-                else None
+                _title(raw["title"], f"{label}: title") if raw.get("title") is not None else None
             ),
             body=_text(raw["body_md"], f"{label}: body_md", required=False, limit=service.BODY_MAX),
             reason=_text(raw["reason"], f"{label}: reason").strip(),

@@ -393,9 +393,17 @@ class DraftFields:
     scheduled_at: datetime | None = None
 
 
+def is_one_line(text: str) -> bool:
+    """No line break of any kind (``str.splitlines`` knows them all) inside ``text``."""
+    return len(text.strip().splitlines()) <= 1
+
+
 def _check_fields(fields: DraftFields) -> None:
     if not fields.title.strip():
         raise DisclosureError(_l("Enter a title."))
+    if not is_one_line(fields.title):
+        # A second line would end up in the indexed text and the search snippets.
+        raise DisclosureError(_l("The title must be one line."))
     if len(fields.title) > TITLE_MAX or len(fields.body) > BODY_MAX:
         raise DisclosureError(_l("The title or the text is too long."))
     if not fields.category.active:

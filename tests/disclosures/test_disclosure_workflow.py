@@ -363,3 +363,31 @@ def test_dates_outside_the_years_kept_are_refused_by_the_service(db, demo, year)
                 30,
                 date(year, 1, 1),
             )
+
+
+@pytest.mark.parametrize("title", ["第一行\n第二行", "标题\r\n第二行", "标题\u2028第二行", "a\vb"])
+def test_titles_are_one_line(db, demo, console_app, title):
+    from tests.conftest import csrf_token
+
+    with db() as session, pytest.raises(service.DisclosureError, match="one line"):
+        service.create_draft(
+            session, staff(session, "publisher"), draft_fields(session, title=title)
+        )
+    client = signed_in(console_app, "publisher")
+    token = csrf_token(client.get("/publish/new?lang=en").get_data(as_text=True))
+    response = client.post(
+        "/publish/new?lang=en",
+        data={
+            "csrf_token": token,
+            "title": title,
+            "category": "procurement",
+            "unit": "GRP",
+            "scope": "everyone",
+            "body": "保留已填写的正文。",
+            "save": "1",
+        },
+        content_type="multipart/form-data",
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "The title must be one line." in page and "保留已填写的正文。" in page

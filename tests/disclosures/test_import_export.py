@@ -252,3 +252,29 @@ def test_export_to_stdout(console_app, demo, tmp_path, monkeypatch):
     lines = result.stdout.splitlines()
     assert lines and all(json.loads(line)["title"] for line in lines)
     assert f"Exported {len(lines)} disclosures." in result.stderr
+
+
+def test_titles_are_one_line_on_import(console_app, db, demo, tmp_path):
+    lines = [
+        _line(title="第一行\n第二行不应进入正文索引"),
+        _line(
+            title="正常标题",
+            revisions=[
+                {
+                    "title": "更正后\r\n第二行",
+                    "body_md": "x",
+                    "reason": "r",
+                    "revised_on": "2024-05-07",
+                }
+            ],
+        ),
+        _line(title="末尾换行可以\n"),
+    ]
+    result = _invoke(console_app, "import", str(_write(tmp_path / "in.jsonl", lines)))
+    assert result.exit_code == 1
+    assert "line 1: title must be one line" in result.stderr
+    assert "line 2: revision 2: title must be one line" in result.stderr
+    with db() as session:
+        titles = list(session.scalars(select(Disclosure.public_title)))
+    assert "末尾换行可以" in titles
+    assert not any("\n" in title or "第二行" in title for title in titles)
