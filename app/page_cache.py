@@ -199,7 +199,8 @@ class CachedPages:
         self._accepted: dict[str, str] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") != "GET":
+        method = environ.get("REQUEST_METHOD")
+        if method not in ("GET", "HEAD"):
             return self.wsgi_app(environ, start_response)
         try:
             page = self._page(Request(environ))
@@ -210,7 +211,7 @@ class CachedPages:
         key, stamp, language, client_key, endpoint = page
         found = self.cache.get(key, stamp)
         claimed = False
-        if found is None:
+        if found is None and method == "GET":
             # One thread renders a missing page; the others wait for it instead of rendering
             # the same page at the same time (the first index view of a process is slow).
             filling = self.cache.claim(key)
@@ -228,7 +229,10 @@ class CachedPages:
                 return self.wsgi_app(environ, start_response)
             body, headers = found
             start_response("200 OK", list(headers))
-            return [body]
+            # HEAD: the GET's headers, Content-Length included, and no body.
+            return [body] if method == "GET" else []
+        if method == "HEAD":
+            return self.wsgi_app(environ, start_response)  # no body to keep from it
         try:
             return self._render(environ, start_response, key, stamp, language)
         finally:
@@ -236,7 +240,7 @@ class CachedPages:
                 self.cache.release(key)
 
     def _page(self, req: Request) -> tuple | None:
-        """The key, stamp and client of a GET of a cached view; None for any other request."""
+        """The key, stamp and client of a GET (or HEAD) of a cached view; None for any other."""
         app = self.app
         try:
             endpoint, view_args = app.url_map.bind_to_environ(

@@ -83,6 +83,28 @@ def test_a_hit_is_answered_without_flask_and_sends_what_the_miss_sent(db, demo, 
     assert again.get_data() == first.get_data()
 
 
+def test_head_of_a_cached_page_is_answered_from_the_cache(db, demo, public_app):
+    d_id = publish_item(db, title="HEAD 请求事项")
+    path = f"/disclosures/{d_id}/history"
+    rendered = []
+
+    def note(_sender, template, **_extra):
+        rendered.append(template.name)
+
+    client = public_app.test_client()
+    with template_rendered.connected_to(note, public_app):
+        miss = client.head(path)
+        assert miss.status_code == 200 and miss.get_data() == b""
+        assert len(_cache(public_app)) == 0, "a HEAD has no body to keep"
+        page = client.get(path)
+        rendered.clear()
+        for _ in range(3):
+            head = client.head(path)
+            assert head.status_code == 200 and head.get_data() == b""
+            assert head.headers["Content-Length"] == str(len(page.get_data()))
+        assert rendered == [], "a HEAD of a cached page renders nothing"
+
+
 def test_pages_are_kept_apart_by_language_as_flask_chooses_it(db, demo, public_app):
     d_id = publish_item(db, title="多语言事项")
     path = f"/disclosures/{d_id}"
