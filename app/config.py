@@ -137,16 +137,26 @@ def ensure_secret_keys(app_config: Any, instance_path: str) -> None:
         app_config[name] = key_file.read_text().strip()
 
 
+def _addresses(app_config: Any) -> list[tuple[str, str]]:
+    """(host, port) of the public base URL and of both binds; port "" where none is given."""
+    base_url = str(app_config.get("PUBLIC_BASE_URL") or "")
+    netlocs = [urlsplit(base_url).netloc.rpartition("@")[2]] if base_url else []
+    netlocs += [str(app_config.get(name) or "") for name in ("PUBLIC_BIND", "CONSOLE_BIND")]
+    found = []
+    for netloc in netlocs:
+        if netloc.startswith("["):  # IPv6: its host is left out by trusted_hosts
+            host, _, port = netloc[1:].partition("]")
+            found.append(("[" + host + "]", port.removeprefix(":")))
+        else:
+            host, _, port = netloc.partition(":")
+            found.append((host, port))
+    return found
+
+
 def trusted_hosts(app_config: Any) -> list[str]:
     """Host names the sites answer to: loopback (``portal run``), the public base URL's,
     the binds' (unless they listen on every address) and ``ALLOWED_HOSTS``."""
-    hosts = list(LOOPBACK_HOSTS)
-    base_url = str(app_config.get("PUBLIC_BASE_URL") or "")
-    if base_url:
-        netloc = urlsplit(base_url).netloc.rpartition("@")[2]
-        hosts.append(_host_of(netloc))
-    for name in ("PUBLIC_BIND", "CONSOLE_BIND"):
-        hosts.append(_host_of(str(app_config.get(name) or "")))
+    hosts = list(LOOPBACK_HOSTS) + [host for host, _port in _addresses(app_config)]
     hosts += app_config.get("ALLOWED_HOSTS") or []
     found: list[str] = []
     for host in hosts:
@@ -165,25 +175,8 @@ def trusted_ports(app_config: Any) -> list[str]:
 
     Any other port would be a made-up name for the same site (and a page cache key).
     """
-    ports = ["80", "443"]
-    for name in ("PUBLIC_BIND", "CONSOLE_BIND"):
-        ports.append(str(app_config.get(name) or "").rpartition(":")[2])
-    base_url = str(app_config.get("PUBLIC_BASE_URL") or "")
-    if base_url:
-        try:
-            port = urlsplit(base_url).port
-        except ValueError:
-            port = None
-        if port:
-            ports.append(str(port))
-    return sorted({port for port in ports if port.isdigit()}, key=int)
-
-
-def _host_of(netloc: str) -> str:
-    """``host`` of ``host:port``."""
-    if netloc.startswith("["):
-        return netloc[: netloc.find("]") + 1]  # IPv6: left out by the caller
-    return netloc.rpartition(":")[0] if ":" in netloc else netloc
+    ports = {"80", "443"} | {port for _host, port in _addresses(app_config)}
+    return sorted((port for port in ports if port.isdigit()), key=int)
 
 
 def _as_list(value: Any) -> list[str]:

@@ -6,7 +6,7 @@ Anyone may open a history page, so what it costs must not grow faster than the t
   block is small (Chinese has no spaces to compare words by);
 - every comparison of one page shares a deadline: past it, what is left is shown as
   removed and added lines, which is still a correct account of the change;
-- texts too large to compare are not compared at all: the page links the two revisions.
+- texts too large to compare are not compared at all: the page shows both in full.
 
 diff-match-patch does the comparing: Myers' algorithm with a deadline, line mode and a
 semantic cleanup that keeps changes readable, where difflib's cost has no bound.
@@ -29,11 +29,9 @@ INLINE_MAX_CHARS = 4_000
 # Seconds of comparing for one page, whatever the number of revisions on it.
 PAGE_SECONDS = 0.5
 
-_EQUAL, _DELETE, _INSERT = diff_match_patch.DIFF_EQUAL, diff_match_patch.DIFF_DELETE, 1
-
-
-def diff_max_chars() -> int:
-    return DIFF_MAX_CHARS
+_EQUAL = diff_match_patch.DIFF_EQUAL
+_DELETE = diff_match_patch.DIFF_DELETE
+_INSERT = diff_match_patch.DIFF_INSERT
 
 
 class Deadline:
@@ -85,13 +83,13 @@ def _changed_block(
 def diff_html(old: str, new: str, deadline: Deadline | None = None) -> Markup | None:
     """Lines of ``new`` against ``old``: unchanged lines plain, changes marked up.
 
-    None when the texts are too large to compare; the caller links the two revisions.
+    None when the texts are too large to compare; the caller shows both in full.
     Remembered per pair of texts, so a page rendered again for another language or host
     compares nothing again.
     """
     old = (old or "").replace("\r\n", "\n")
     new = (new or "").replace("\r\n", "\n")
-    if len(old) + len(new) > diff_max_chars():
+    if len(old) + len(new) > DIFF_MAX_CHARS:
         return None
     deadline = deadline or Deadline()
     return _DIFFS.get(lambda a, b: _diff(a, b, deadline), old, new)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from flask import Flask, abort, current_app, request
 
 
-def refuse_nul_characters() -> None:
+def refuse_bad_input() -> None:
     if "\x00" in request.path:
         abort(400)
     for key, value in request.args.items(multi=True):
@@ -37,4 +37,4 @@ def refuse_nul_characters() -> None:
 
 
 def init_app(app: Flask) -> None:
-    app.before_request(refuse_nul_characters)
+    app.before_request(refuse_bad_input)
