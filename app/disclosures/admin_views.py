@@ -11,7 +11,8 @@ from app.disclosures.forms import ActionForm, CatalogueForm, CategoryForm, choic
 from app.i18n import current_language
 from app.models import CatalogueEntry, DisclosureCategory, Domain, Period, Role, Scope, Unit
 from app.security.auth import role_required
-from app.services import disclosures as service
+from app.services import units
+from app.services.disclosures import catalogue, categories, errors
 
 bp = Blueprint("disclosure_admin", __name__, url_prefix="/admin/disclosures")
 
@@ -20,7 +21,9 @@ def _catalogue_form() -> CatalogueForm:
     session = get_session()
     lang = current_language()
     form = CatalogueForm(prefix="entry")
-    form.category.choices = [choice(c.code, c.name(lang)) for c in service.list_categories(session)]
+    form.category.choices = [
+        choice(c.code, c.name(lang)) for c in categories.list_categories(session)
+    ]
     form.unit.choices = [
         choice(u.code, f"{u.name(lang)} ({u.code})")
         for u in session.scalars(select(Unit).order_by(Unit.code))
@@ -35,7 +38,7 @@ def _page(category_form: CategoryForm, catalogue_form: CatalogueForm, error=None
     entries = list(session.scalars(select(CatalogueEntry).order_by(CatalogueEntry.id)))
     return render_template(
         "console/publish/admin.html",
-        categories=service.list_categories(session, active_only=False),
+        categories=categories.list_categories(session, active_only=False),
         entries=entries,
         category_form=category_form,
         catalogue_form=catalogue_form,
@@ -57,7 +60,7 @@ def save_category():
     form = CategoryForm(prefix="cat")
     if not form.validate_on_submit():
         return _page(form, _catalogue_form(), status=400)
-    category = service.category_by_code(session, form.code.data)
+    category = categories.category_by_code(session, form.code.data)
     if category is None:
         category = DisclosureCategory(code=form.code.data, position=100)
         session.add(category)
@@ -75,7 +78,7 @@ def seed_categories():
     if not ActionForm().validate_on_submit():
         abort(400)
     session = get_session()
-    service.ensure_categories(session)
+    categories.ensure_categories(session)
     session.commit()
     return redirect(url_for(".index"))
 
@@ -87,12 +90,12 @@ def add_entry():
     form = _catalogue_form()
     if not form.validate_on_submit():
         return _page(CategoryForm(prefix="cat"), form, status=400)
-    category = service.category_by_code(session, form.category.data)
-    unit = service.unit_by_code(session, form.unit.data)
+    category = categories.category_by_code(session, form.category.data)
+    unit = units.by_code(session, form.unit.data)
     if category is None or unit is None:
         abort(400)
     try:
-        service.add_catalogue_entry(
+        catalogue.add_catalogue_entry(
             session,
             category,
             unit,
@@ -101,7 +104,7 @@ def add_entry():
             form.starts_on.data,
             Scope(form.scope.data),
         )
-    except service.DisclosureError as exc:
+    except errors.DisclosureError as exc:
         session.rollback()
         return _page(CategoryForm(prefix="cat"), form, error=exc.message, status=400)
     session.commit()

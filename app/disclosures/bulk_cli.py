@@ -13,7 +13,8 @@ from flask_babel import force_locale
 
 from app.db import database
 from app.disclosures import runtime
-from app.services import disclosure_bulk, search
+from app.services.disclosures import bulk_export, bulk_import
+from app.services.search import index as search_index
 
 
 def register(group: click.Group) -> None:
@@ -26,7 +27,7 @@ def register(group: click.Group) -> None:
 def reindex_command() -> None:
     """Rebuild the search index from the published disclosures."""
     with database().session() as session:
-        count = search.reindex(session)
+        count = search_index.reindex(session)
     click.echo(f"Search index rebuilt: {count} disclosures.")
 
 
@@ -66,7 +67,7 @@ def import_command(file: Path, batch_size: int) -> None:
 
         session = database().sessions()
         try:
-            result = disclosure_bulk.import_lines(
+            result = bulk_import.import_lines(
                 session,
                 lines(),
                 file.parent,
@@ -107,7 +108,7 @@ def export_command(file: Path | None, attachments_dir: Path | None) -> None:
             file.with_name(file.name + ".attachments") if file else Path("attachments")
         )
     with database().session() as session:
-        items = disclosure_bulk.export_items(
+        items = bulk_export.export_items(
             session,
             runtime.blob_store(),
             attachments_dir.resolve(),
@@ -115,9 +116,9 @@ def export_command(file: Path | None, attachments_dir: Path | None) -> None:
             runtime.local_zone(),
         )
         if file is None:
-            count = disclosure_bulk.write_jsonl(items, sys.stdout.buffer)
+            count = bulk_export.write_jsonl(items, sys.stdout.buffer)
             sys.stdout.flush()
         else:
             with file.open("wb") as out:
-                count = disclosure_bulk.write_jsonl(items, out)
+                count = bulk_export.write_jsonl(items, out)
     click.echo(f"Exported {count} disclosures.", err=True)

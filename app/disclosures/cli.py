@@ -10,8 +10,8 @@ from flask.cli import with_appcontext
 
 from app.db import database
 from app.disclosures import bulk_cli, runtime
-from app.services import disclosure_log
-from app.services import disclosures as service
+from app.services.disclosures import categories
+from app.services.disclosures import log as disclosure_log
 
 
 def init_app(app: Flask) -> None:
@@ -87,7 +87,7 @@ def publish_due() -> None:
 def seed_categories() -> None:
     """Add the standard factory-affairs and party-affairs categories that are missing."""
     with database().session() as session:
-        added = service.ensure_categories(session)
+        added = categories.ensure_categories(session)
     click.echo(f"Added {added} categories.")
 
 
@@ -95,6 +95,6 @@ def prepare_disclosures() -> None:
     """Seed missing standard categories, create the log key (and its public ``.vkey``) and
     sign a checkpoint covering the log, so the public site has all it serves."""
     with database().session() as session:
-        service.ensure_categories(session)
+        categories.ensure_categories(session)
     with database().sessions() as session:
         runtime.refresh_checkpoint(session)

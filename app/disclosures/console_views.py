@@ -29,8 +29,10 @@ from app.models import (
     WorkState,
 )
 from app.security.auth import current_staff, role_required
-from app.services import disclosures as service
-from app.services.attachments import AttachmentError, add_attachment, remove_attachment
+from app.services import units
+from app.services.disclosures import catalogue, categories, drafting, errors, listings, reviewing
+from app.services.disclosures import questions as question_service
+from app.services.disclosures.attachments import AttachmentError, add_attachment, remove_attachment
 
 bp = Blueprint("publish", __name__, url_prefix="/publish")
 
@@ -40,7 +42,7 @@ STAFF_ROLES = (Role.publisher, Role.approver)
 def _disclosure_or_404(disclosure_id: int) -> Disclosure:
     disclosure = get_session().get(Disclosure, disclosure_id)
     staff = current_staff()
-    if disclosure is None or staff is None or not service.staff_covers_unit(staff, disclosure.unit):
+    if disclosure is None or staff is None or not units.staff_covers(staff, disclosure.unit):
         abort(404)
     return disclosure
 
@@ -58,13 +60,13 @@ def dashboard():
     runtime.publish_due(session)
     return render_template(
         "console/publish/dashboard.html",
-        queue=service.work_queue(session, staff),
-        published=service.recent_published(session, staff),
-        questions=service.pending_questions(session, staff),
+        queue=listings.work_queue(session, staff),
+        published=listings.recent_published(session, staff),
+        questions=question_service.pending_questions(session, staff),
         statuses=[
             s
-            for s in service.catalogue_status(session, runtime.today())
-            if service.staff_covers_unit(staff, s.entry.unit)
+            for s in catalogue.catalogue_status(session, runtime.today())
+            if units.staff_covers(staff, s.entry.unit)
         ],
         link_for=lambda disclosure_id: url_for(".item", disclosure_id=disclosure_id),
     )
@@ -74,11 +76,11 @@ def _fill_choices(form: DraftForm) -> None:
     session = get_session()
     lang = current_language()
     form.category.choices = [
-        choice(c.code, c.name(lang)) for c in service.list_categories(session, active_only=True)
+        choice(c.code, c.name(lang)) for c in categories.list_categories(session, active_only=True)
     ]
     form.unit.choices = [
         choice(u.code, f"{u.name(lang)} ({u.code})")
-        for u in service.units_for_staff(session, current_staff())
+        for u in units.for_staff(session, current_staff())
     ]
 
 
@@ -88,18 +90,18 @@ def _local_to_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=runtime.local_zone()).astimezone(UTC)
 
 
-def _fields_from(form: DraftForm) -> service.DraftFields:
+def _fields_from(form: DraftForm) -> drafting.DraftFields:
     """The form's values as service fields; unknown codes become form errors."""
     session = get_session()
-    category = service.category_by_code(session, form.category.data or "")
-    unit = service.unit_by_code(session, form.unit.data or "")
+    category = categories.category_by_code(session, form.category.data or "")
+    unit = units.by_code(session, form.unit.data or "")
     if category is None or not category.active:
         form.category.errors.append(_("Choose a category from the list."))
     if unit is None:
         form.unit.errors.append(_("Choose a unit from the list."))
     if category is None or unit is None or not category.active:
-        raise service.DisclosureError(_("Check the marked fields."))
-    return service.DraftFields(
+        raise errors.DisclosureError(_("Check the marked fields."))
+    return drafting.DraftFields(
         title=form.title.data or "",
         body=form.body.data or "",
         category=category,
@@ -143,16 +145,16 @@ def new():
         session = get_session()
         try:
             fields = _fields_from(form)
-            disclosure = service.create_draft(session, current_staff(), fields)
-        except service.DisclosureError as exc:
+            disclosure = drafting.create_draft(session, current_staff(), fields)
+        except errors.DisclosureError as exc:
             error = exc.message
             session.rollback()
         else:
             if _store_uploads(form, disclosure):
                 if form.save_and_submit.data:
                     try:
-                        service.submit_for_review(session, disclosure, current_staff())
-                    except service.DisclosureError as exc:
+                        drafting.submit_for_review(session, disclosure, current_staff())
+                    except errors.DisclosureError as exc:
                         error = exc.message
                 if error is None:
                     session.commit()
@@ -169,7 +171,7 @@ def new():
 @role_required(Role.publisher)
 def edit(disclosure_id: int):
     disclosure = _disclosure_or_404(disclosure_id)
-    if not service.editable(disclosure):
+    if not drafting.editable(disclosure):
         abort(409)
     form = DraftForm(obj=None if request.method == "POST" else disclosure)
     _fill_choices(form)
@@ -187,13 +189,13 @@ def edit(disclosure_id: int):
         session = get_session()
         try:
             fields = _fields_from(form)
-            service.update_draft(
+            drafting.update_draft(
                 session, disclosure, current_staff(), fields, reason=form.reason.data or ""
             )
             uploaded = _store_uploads(form, disclosure)
             if uploaded and form.save_and_submit.data:
-                service.submit_for_review(session, disclosure, current_staff())
-        except service.DisclosureError as exc:
+                drafting.submit_for_review(session, disclosure, current_staff())
+        except errors.DisclosureError as exc:
             error = exc.message
             session.rollback()
         else:
@@ -219,7 +221,7 @@ def _item_page(disclosure: Disclosure, error: str | None = None) -> str:
         review_form=ReviewForm(),
         reason_form=ReasonForm(),
         action_form=ActionForm(),
-        may_review=service.may_review(get_session(), disclosure, current_staff()),
+        may_review=reviewing.may_review(get_session(), disclosure, current_staff()),
         error=error,
     )
 
@@ -229,7 +231,7 @@ def _run(disclosure: Disclosure, step) -> object:
     session = get_session()
     try:
         result = step(session)
-    except (service.DisclosureError, AttachmentError) as exc:
+    except (errors.DisclosureError, AttachmentError) as exc:
         session.rollback()
         return _item_page(disclosure, error=exc.message), 400
     session.commit()
@@ -244,7 +246,7 @@ def submit(disclosure_id: int):
     disclosure = _disclosure_or_404(disclosure_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    return _run(disclosure, lambda s: service.submit_for_review(s, disclosure, current_staff()))
+    return _run(disclosure, lambda s: drafting.submit_for_review(s, disclosure, current_staff()))
 
 
 @bp.post("/<int:disclosure_id>/review")
@@ -258,9 +260,9 @@ def review(disclosure_id: int):
     if form.send_back.data:
         return _run(
             disclosure,
-            lambda s: service.return_for_changes(s, disclosure, current_staff(), comment),
+            lambda s: reviewing.return_for_changes(s, disclosure, current_staff(), comment),
         )
-    return _run(disclosure, lambda s: service.approve(s, disclosure, current_staff(), comment))
+    return _run(disclosure, lambda s: reviewing.approve(s, disclosure, current_staff(), comment))
 
 
 @bp.post("/<int:disclosure_id>/amend")
@@ -269,7 +271,7 @@ def amend(disclosure_id: int):
     disclosure = _disclosure_or_404(disclosure_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    result = _run(disclosure, lambda s: service.start_amendment(s, disclosure, current_staff()))
+    result = _run(disclosure, lambda s: drafting.start_amendment(s, disclosure, current_staff()))
     if disclosure.work_state == WorkState.draft and disclosure.work_action == Action.amend:
         return redirect(url_for(".edit", disclosure_id=disclosure.id))
     return result
@@ -284,7 +286,7 @@ def retract(disclosure_id: int):
         abort(400)
     return _run(
         disclosure,
-        lambda s: service.request_retraction(
+        lambda s: drafting.request_retraction(
             s, disclosure, current_staff(), form.reason.data or ""
         ),
     )
@@ -298,7 +300,7 @@ def discard(disclosure_id: int):
         abort(400)
     return _run(
         disclosure,
-        lambda s: service.discard_change(s, disclosure, current_staff(), runtime.blob_store()),
+        lambda s: drafting.discard_change(s, disclosure, current_staff(), runtime.blob_store()),
     )
 
 
@@ -323,7 +325,7 @@ def delete_attachment(disclosure_id: int, attachment_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
     found = _attachment_or_404(disclosure, attachment_id)
-    if not service.editable(disclosure):
+    if not drafting.editable(disclosure):
         abort(409)
 
     def remove(session) -> None:
@@ -336,7 +338,7 @@ def delete_attachment(disclosure_id: int, attachment_id: int):
 @role_required(*STAFF_ROLES)
 def questions():
     session = get_session()
-    pending = service.pending_questions(session, current_staff())
+    pending = question_service.pending_questions(session, current_staff())
     return render_template(
         "console/publish/questions.html",
         questions=pending,
@@ -350,19 +352,19 @@ def answer(question_id: int):
     session = get_session()
     question = session.get(DisclosureQuestion, question_id)
     staff = current_staff()
-    if question is None or not service.staff_covers_unit(staff, question.disclosure.unit):
+    if question is None or not units.staff_covers(staff, question.disclosure.unit):
         abort(404)
     form = AnswerForm(prefix=f"q{question.id}")
     if not form.validate_on_submit():
         abort(400)
     try:
         if form.reject.data:
-            service.reject_question(session, question, staff)
+            question_service.reject_question(session, question, staff)
         else:
-            service.answer_question(
+            question_service.answer_question(
                 session, question, staff, form.answer.data or "", runtime.today()
             )
-    except service.DisclosureError:
+    except errors.DisclosureError:
         session.rollback()
         abort(400)
     session.commit()

@@ -27,7 +27,8 @@ from wtforms.validators import (
 )
 
 from app.models import Period, Scope
-from app.services.disclosures import QUESTION_MAX, QUESTION_MIN, TITLE_MAX, is_one_line
+from app.services.disclosures.drafting import TITLE_MAX, is_one_line
+from app.services.disclosures.questions import QUESTION_MAX, QUESTION_MIN
 from app.services.periods import FIRST_YEAR, LAST_YEAR, PERIOD_KEY_RE
 
 

@@ -14,8 +14,8 @@ from app.db import get_session
 from app.disclosures import runtime
 from app.disclosures.reader import current_reader
 from app.models import Disclosure, DisclosureRevision
-from app.services import disclosure_log
-from app.services import disclosures as service
+from app.services.disclosures import log as disclosure_log
+from app.services.disclosures import visibility
 from crypto import tlog
 
 bp = Blueprint("log", __name__, url_prefix="/log")
@@ -49,7 +49,7 @@ def index():
     entries = [
         {
             "revision": revision,
-            "visible": service.can_read(session, reader, disclosure),
+            "visible": visibility.can_read(session, reader, disclosure),
         }
         for revision, disclosure in rows
     ]
@@ -83,7 +83,7 @@ def key():
 @bp.get("/proof/<int:disclosure_id>")
 def proof(disclosure_id: int):
     session = get_session()
-    disclosure = service.get_readable(session, current_reader(), disclosure_id)
+    disclosure = visibility.get_readable(session, current_reader(), disclosure_id)
     if disclosure is None:
         abort(404)
     found = _checkpoint()

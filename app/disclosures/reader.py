@@ -16,7 +16,7 @@ from flask import current_app, g, request
 from werkzeug.datastructures import EnvironHeaders
 
 from app.security.network import address_in
-from app.services.disclosures import ANONYMOUS, Reader
+from app.services.disclosures.visibility import ANONYMOUS, Reader
 
 PARTY_TRUE = {"1", "true", "yes", "y", "on"}
 NAME_RE = re.compile(r"^[\w.@-]{1,128}$")

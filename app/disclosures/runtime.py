@@ -9,9 +9,9 @@ from flask import current_app, request
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.services import disclosure_log
-from app.services import disclosures as service
 from app.services.blobs import FilesystemBlobStore
+from app.services.disclosures import log as disclosure_log
+from app.services.disclosures import reviewing
 from crypto import tlog
 
 
@@ -37,9 +37,9 @@ def publish_due(session: Session) -> int:
 
     Only the console and the ``portal`` command do this: they hold the log's signing key.
     """
-    if not service.due_for_publication(session, utcnow(), limit=1):
+    if not reviewing.due_for_publication(session, utcnow(), limit=1):
         return 0
-    published = service.publish_due(session)
+    published = reviewing.publish_due(session)
     session.commit()
     refresh_checkpoint(session)
     return len(published)

@@ -39,10 +39,19 @@ from app.models import (
 from app.page_cache import cached_page
 from app.security.headers import content_disposition
 from app.security.sanitize import render_markdown
-from app.services import disclosure_log
-from app.services import disclosures as service
-from app.services.attachments import is_inline
+from app.services import units
 from app.services.blobs import BlobError
+from app.services.disclosures import catalogue as catalogue_service
+from app.services.disclosures import categories as category_service
+from app.services.disclosures import (
+    errors,
+    listings,
+    publishing,
+    questions,
+    visibility,
+)
+from app.services.disclosures import log as disclosure_log
+from app.services.disclosures.attachments import is_inline
 from app.services.periods import PERIOD_KEY_RE
 
 bp = Blueprint("disclosures", __name__, url_prefix="/disclosures")
@@ -86,21 +95,21 @@ def vary_by_reader(response: Response) -> Response:
     return response
 
 
-def _filters_from_request(session) -> tuple[FilterForm, service.Filters, dict[str, str]]:
+def _filters_from_request(session) -> tuple[FilterForm, listings.Filters, dict[str, str]]:
     reader = current_reader()
     form = FilterForm(formdata=request.args)
     lang = current_language()
-    categories = service.list_categories(session, active_only=False)
+    categories = category_service.list_categories(session, active_only=False)
     units = list(session.scalars(select(Unit).order_by(Unit.code)))
     form.category.choices = [choice("", "—")] + [choice(c.code, c.name(lang)) for c in categories]
     form.unit.choices = [choice("", "—")] + [choice(u.code, u.name(lang)) for u in units]
     form.period.choices = [choice("", "—")] + [
-        choice(key) for key in service.period_keys_in_use(session, reader)
+        choice(key) for key in listings.period_keys_in_use(session, reader)
     ]
     form.year.choices = [choice("", "—")] + [
-        choice(str(y)) for y in service.years_in_use(session, reader)
+        choice(str(y)) for y in listings.years_in_use(session, reader)
     ]
-    filters = service.Filters()
+    filters = listings.Filters()
     args: dict[str, str] = {}
     category_code = request.args.get("category", "")
     if category_code:
@@ -136,7 +145,7 @@ def index():
     form, filters, args = _filters_from_request(session)
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
     per_page = current_app.config["PAGE_SIZE"]
-    items, total = service.list_public(
+    items, total = listings.list_public(
         session, current_reader(), filters, page=page, per_page=per_page
     )
     pages = max(1, (total + per_page - 1) // per_page)
@@ -153,7 +162,7 @@ def index():
 
 def _readable_or_404(disclosure_id: int) -> Disclosure:
     session = get_session()
-    disclosure = service.get_readable(session, current_reader(), disclosure_id)
+    disclosure = visibility.get_readable(session, current_reader(), disclosure_id)
     if disclosure is None:
         abort(404)
     return disclosure
@@ -162,7 +171,7 @@ def _readable_or_404(disclosure_id: int) -> Disclosure:
 def _current_attachments(disclosure: Disclosure) -> list[DisclosureAttachment]:
     if disclosure.public_state != PublicState.published:
         return []
-    ids = set(service.revision_attachment_ids(disclosure.revisions[-1]))
+    ids = set(publishing.revision_attachment_ids(disclosure.revisions[-1]))
     return [a for a in disclosure.attachments if a.id in ids]
 
 
@@ -177,7 +186,7 @@ def detail(disclosure_id: int):
         d=disclosure,
         revision=disclosure.revisions[-1],
         attachments=_current_attachments(disclosure),
-        questions=service.published_questions(session, disclosure),
+        questions=questions.published_questions(session, disclosure),
         asked=request.args.get("asked") == "1",
     )
 
@@ -191,8 +200,8 @@ def ask(disclosure_id: int):
     question_error = None
     if request.method == "POST" and form.validate_on_submit():
         try:
-            service.ask_question(session, disclosure, form.body.data, runtime.today())
-        except service.DisclosureError as exc:
+            questions.ask_question(session, disclosure, form.body.data, runtime.today())
+        except errors.DisclosureError as exc:
             question_error = exc.message
         else:
             session.commit()
@@ -291,7 +300,7 @@ def send_attachment(found: DisclosureAttachment) -> Response:
 def feed():
     session = get_session()
     _form, filters, args = _filters_from_request(session)
-    items, _total = service.list_public(session, current_reader(), filters, page=1, per_page=50)
+    items, _total = listings.list_public(session, current_reader(), filters, page=1, per_page=50)
     body = render_template(
         "disclosures/feed.atom.xml",
         items=items,
@@ -317,10 +326,10 @@ def catalogue_units():
 @cached_page()
 def catalogue(code: str):
     session = get_session()
-    unit = service.unit_by_code(session, code)
+    unit = units.by_code(session, code)
     if unit is None:
         abort(404)
-    statuses = service.catalogue_status(
+    statuses = catalogue_service.catalogue_status(
         session, runtime.today(), unit=unit, reader=current_reader()
     )
     return render_template(
@@ -333,7 +342,7 @@ def catalogue(code: str):
 
 def latest_for_home(limit: int = 8) -> list[Disclosure]:
     session = get_session()
-    items, _total = service.list_public(session, current_reader(), page=1, per_page=limit)
+    items, _total = listings.list_public(session, current_reader(), page=1, per_page=limit)
     return items
 
 

@@ -1,5 +1,6 @@
 """All mapped classes; importing this package registers them on ``Base.metadata``."""
 
+from app.models import search  # noqa: F401  the search table's DDL, on the metadata
 from app.models.disclosures import (
     Action,
     CatalogueEntry,

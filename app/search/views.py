@@ -7,8 +7,8 @@ from flask import Blueprint, current_app, render_template, request
 from app.db import get_session
 from app.disclosures.reader import current_reader
 from app.disclosures.views import vary_by_reader
-from app.services import search as service
-from app.services.search_tokens import QUERY_MAX_CHARS
+from app.services.search import query as search_query
+from app.services.search.tokens import QUERY_MAX_CHARS
 
 bp = Blueprint("search", __name__)
 bp.after_request(vary_by_reader)
@@ -21,14 +21,14 @@ def results():
     if query is not None:
         session = get_session()
         try:
-            page = service.search(
+            page = search_query.search(
                 session,
                 current_reader(),
                 query,
                 page=request.args.get("page", 1, type=int) or 1,
                 per_page=current_app.config["PAGE_SIZE"],
             )
-        except service.SearchError as exc:
+        except search_query.SearchError as exc:
             error = exc.message
     return render_template(
         "search/results.html",

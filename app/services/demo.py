@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import DisciplineOffice, Role, StaffUser, Unit, UnitKind
-from app.services.demo_disclosures import demo_blob_store, load_demo_disclosures
+from app.services.disclosures.demo import demo_blob_store, load_demo_disclosures
 from app.services.staff import PASSWORD_METHOD, create_user
 
 # code, parent code, kind, Chinese name, English name, has a discipline office

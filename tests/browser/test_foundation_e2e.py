@@ -36,9 +36,7 @@ def test_console_login_with_password_and_code(page, live_servers):
     page.get_by_label("Password").fill(admin.password)
     page.get_by_label("Authenticator code").fill("000000")
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("alert")).to_have_text(
-        "The username, password or code is not correct."
-    )
+    expect(page.get_by_role("alert")).to_have_text("The username, password or code is not correct.")
     # What the user typed is kept, except the secret fields.
     assert page.get_by_label("Username").input_value() == admin.username
     page.get_by_label("Password").fill(admin.password)

@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import StaffUser
-from app.services import disclosures as service
+from app.services import units
+from app.services.disclosures import categories, drafting, reviewing
 
 
 @pytest.fixture
@@ -39,24 +40,24 @@ def staff(session: Session, username: str) -> StaffUser:
     return session.scalar(select(StaffUser).where(StaffUser.username == username))
 
 
-def draft_fields(session: Session, **overrides) -> service.DraftFields:
+def draft_fields(session: Session, **overrides) -> drafting.DraftFields:
     values = {
         "title": "测试公开事项",
         "body": "正文第一段。\n\n正文第二段。",
-        "category": service.category_by_code(session, "procurement"),
-        "unit": service.unit_by_code(session, "MCH"),
+        "category": categories.category_by_code(session, "procurement"),
+        "unit": units.by_code(session, "MCH"),
     }
     values.update(overrides)
-    return service.DraftFields(**values)
+    return drafting.DraftFields(**values)
 
 
 def publish_item(db, **overrides) -> int:
     """Draft, submit and approve an item through the service; returns its id."""
     with db() as session:
         author = staff(session, "publisher")
-        disclosure = service.create_draft(session, author, draft_fields(session, **overrides))
-        service.submit_for_review(session, disclosure, author)
-        service.approve(session, disclosure, staff(session, "approver"))
+        disclosure = drafting.create_draft(session, author, draft_fields(session, **overrides))
+        drafting.submit_for_review(session, disclosure, author)
+        reviewing.approve(session, disclosure, staff(session, "approver"))
         disclosure_id = disclosure.id
     sign_log(db)
     return disclosure_id

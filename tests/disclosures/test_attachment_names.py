@@ -92,7 +92,7 @@ def _serve(instance):
 def test_chinese_names_download_from_both_apps(instance, auth, console_app, public_app):
     files = [
         (io.BytesIO(b"%PDF-1.4 demo"), "招标结果.pdf"),
-        (io.BytesIO("名称,金额\n甲,1\n".encode()), '会议 纪要.csv'),
+        (io.BytesIO("名称,金额\n甲,1\n".encode()), "会议 纪要.csv"),
     ]
     d_id = _publish_with(auth, console_app, files)
     db = console_app.extensions["portal.db"]

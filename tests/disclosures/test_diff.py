@@ -11,7 +11,7 @@ import pytest
 from app.disclosures.diff import DIFF_MAX_CHARS, INLINE_MAX_CHARS, Deadline, diff_html
 from app.memo import TextMemo
 from app.models import Disclosure
-from app.services import disclosures as service
+from app.services.disclosures import drafting, reviewing
 from tests.disclosures.conftest import publish_item, sign_log, staff
 
 ROW = re.compile(r'<div class="diff-line( diff-(changed|removed|added))?">(.*?)</div>', re.S)
@@ -122,12 +122,12 @@ def test_history_of_texts_too_large_to_compare_shows_both(db, demo, public_app, 
     with db() as session:
         disclosure = session.get(Disclosure, d_id)
         author = staff(session, "publisher")
-        service.start_amendment(session, disclosure, author)
-        service.update_draft(
+        drafting.start_amendment(session, disclosure, author)
+        drafting.update_draft(
             session,
             disclosure,
             author,
-            service.DraftFields(
+            drafting.DraftFields(
                 title=disclosure.public_title,
                 body=big_new,
                 category=disclosure.category,
@@ -135,8 +135,8 @@ def test_history_of_texts_too_large_to_compare_shows_both(db, demo, public_app, 
             ),
             reason="更正",
         )
-        service.submit_for_review(session, disclosure, author)
-        service.approve(session, disclosure, staff(session, "approver"))
+        drafting.submit_for_review(session, disclosure, author)
+        reviewing.approve(session, disclosure, staff(session, "approver"))
     sign_log(db)
     page = public_app.test_client().get(f"/disclosures/{d_id}/history?lang=en")
     text = page.get_data(as_text=True)

@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import text
 
 from app.models import Disclosure, Scope
-from app.services import disclosures as service
+from app.services.disclosures import drafting, reviewing
+from app.services.disclosures import log as disclosure_log
 from crypto import tlog
 from crypto.errors import ProofError
 from tests.disclosures.conftest import draft_fields, publish_item, sign_log, staff
@@ -54,16 +55,16 @@ def test_checkpoint_is_signed_and_proofs_verify(db, demo, public_app):
 def test_amend_and_retract_append_leaves(db, demo, public_app):
     d_id = publish_item(db)
     with db() as session:
-        size = service.disclosure_log.log_size(session)
+        size = disclosure_log.log_size(session)
         d = session.get(Disclosure, d_id)
-        service.start_amendment(session, d, staff(session, "publisher"))
+        drafting.start_amendment(session, d, staff(session, "publisher"))
         d.body = "新的正文"
         d.reason = "更正"
-        service.submit_for_review(session, d, staff(session, "publisher"))
-        service.approve(session, d, staff(session, "approver"))
-        service.request_retraction(session, d, staff(session, "publisher"), "撤回原因")
-        service.approve(session, d, staff(session, "approver"))
-        assert service.disclosure_log.log_size(session) == size + 2
+        drafting.submit_for_review(session, d, staff(session, "publisher"))
+        reviewing.approve(session, d, staff(session, "approver"))
+        drafting.request_retraction(session, d, staff(session, "publisher"), "撤回原因")
+        reviewing.approve(session, d, staff(session, "approver"))
+        assert disclosure_log.log_size(session) == size + 2
     sign_log(db)
     proof = public_app.test_client().get(f"/log/proof/{d_id}").get_json()
     assert [e["action"] for e in proof["entries"]] == ["publish", "amend", "retract"]
@@ -95,7 +96,7 @@ def test_log_verify_catches_a_rewritten_leaf_hash(db, demo, console_app, public_
         d = session.get(Disclosure, d_id)
         revision = d.revisions[0]
         revision.title = "换掉的标题"
-        revision.leaf_hash = tlog.leaf_hash(service.disclosure_log.canonical_record(revision)).hex()
+        revision.leaf_hash = tlog.leaf_hash(disclosure_log.canonical_record(revision)).hex()
         d.public_title = "换掉的标题"
     bad = console_app.test_cli_runner().invoke(args=["log", "verify"])
     assert bad.exit_code != 0
@@ -105,9 +106,9 @@ def test_log_verify_catches_a_rewritten_leaf_hash(db, demo, console_app, public_
 def test_restricted_items_show_no_title_in_the_log(db, demo, public_app):
     with db() as session:
         fields = draft_fields(session, title="党员专属标题", scope=Scope.party)
-        d = service.create_draft(session, staff(session, "publisher"), fields)
-        service.submit_for_review(session, d, staff(session, "publisher"))
-        service.approve(session, d, staff(session, "approver"))
+        d = drafting.create_draft(session, staff(session, "publisher"), fields)
+        drafting.submit_for_review(session, d, staff(session, "publisher"))
+        reviewing.approve(session, d, staff(session, "approver"))
         d_id = d.id
     client = public_app.test_client()
     page = client.get("/log/").get_data(as_text=True)
@@ -184,10 +185,10 @@ def test_proofs_stay_valid_as_the_log_grows_and_read_only_new_leaves(db, demo, p
         with db() as session:
             disclosure = session.get(Disclosure, second)
             disclosure.reason = "更正"
-            service.start_amendment(session, disclosure, staff(session, "publisher"), "更正")
+            drafting.start_amendment(session, disclosure, staff(session, "publisher"), "更正")
             disclosure.body = "更正后的正文。"
-            service.submit_for_review(session, disclosure, staff(session, "publisher"))
-            service.approve(session, disclosure, staff(session, "approver"))
+            drafting.submit_for_review(session, disclosure, staff(session, "publisher"))
+            reviewing.approve(session, disclosure, staff(session, "approver"))
         sign_log(db)
         new = _verified_proofs(client, [first, second, first])
     finally:

@@ -4,7 +4,17 @@ import pytest
 from sqlalchemy import text
 
 from app.models import Disclosure, Period, Scope
-from app.services import disclosures as service
+from app.services import units
+from app.services.disclosures import (
+    catalogue,
+    categories,
+    drafting,
+    listings,
+    publishing,
+    reviewing,
+    visibility,
+)
+from app.services.disclosures.visibility import ANONYMOUS
 from tests.disclosures.conftest import draft_fields, publish_item, staff
 
 
@@ -97,7 +107,7 @@ def test_home_shows_latest(demo, public_app):
 
 def test_unpublished_draft_is_404(db, demo, public_app):
     with db() as session:
-        d = service.create_draft(session, staff(session, "publisher"), draft_fields(session))
+        d = drafting.create_draft(session, staff(session, "publisher"), draft_fields(session))
         d_id = d.id
     client = public_app.test_client()
     for path in ("", "/history", "/print", "/qr.svg"):
@@ -118,10 +128,10 @@ def test_restricted_scope_entries_are_hidden_from_catalogue(db, demo, public_app
     from datetime import date
 
     with db() as session:
-        service.add_catalogue_entry(
+        catalogue.add_catalogue_entry(
             session,
-            service.category_by_code(session, "party-dues"),
-            service.unit_by_code(session, "CHM"),
+            categories.category_by_code(session, "party-dues"),
+            units.by_code(session, "CHM"),
             Period.yearly,
             30,
             date(2020, 1, 1),
@@ -135,10 +145,10 @@ def test_a_restricted_item_under_an_open_entry_is_neither_linked_nor_counted(db,
     from datetime import date
 
     with db() as session:
-        service.add_catalogue_entry(
+        catalogue.add_catalogue_entry(
             session,
-            service.category_by_code(session, "party-dues"),
-            service.unit_by_code(session, "CHM"),
+            categories.category_by_code(session, "party-dues"),
+            units.by_code(session, "CHM"),
             Period.quarterly,
             30,
             date(2026, 1, 1),
@@ -149,27 +159,27 @@ def test_a_restricted_item_under_an_open_entry_is_neither_linked_nor_counted(db,
         fields = draft_fields(
             session,
             title="党费收缴情况（仅党员）",
-            category=service.category_by_code(session, "party-dues"),
-            unit=service.unit_by_code(session, "CHM"),
+            category=categories.category_by_code(session, "party-dues"),
+            unit=units.by_code(session, "CHM"),
             scope=Scope.party,
             period_key="2026-Q1",
         )
-        draft = service.create_draft(session, author, fields)
-        service.submit_for_review(session, draft, author)
-        service.approve(session, draft, staff(session, "approver"))
+        draft = drafting.create_draft(session, author, fields)
+        drafting.submit_for_review(session, draft, author)
+        reviewing.approve(session, draft, staff(session, "approver"))
         d_id = draft.id
     with db() as session:
-        reader_view = service.catalogue_status(
+        reader_view = catalogue.catalogue_status(
             session,
             date(2026, 12, 2),
-            unit=service.unit_by_code(session, "CHM"),
-            reader=service.ANONYMOUS,
+            unit=units.by_code(session, "CHM"),
+            reader=ANONYMOUS,
         )
-        member_view = service.catalogue_status(
+        member_view = catalogue.catalogue_status(
             session,
             date(2026, 12, 2),
-            unit=service.unit_by_code(session, "CHM"),
-            reader=service.Reader(name="li.na", party_member=True),
+            unit=units.by_code(session, "CHM"),
+            reader=visibility.Reader(name="li.na", party_member=True),
         )
     assert all(d_id not in status.published.values() for status in reader_view)
     assert any(d_id in status.published.values() for status in member_view)
@@ -183,17 +193,19 @@ def test_year_filter_offers_the_years_a_reader_may_see(db, demo, public_app):
     def publish_at(title, at, **overrides):
         with db() as session:
             author = staff(session, "publisher")
-            draft = service.create_draft(
+            draft = drafting.create_draft(
                 session, author, draft_fields(session, title=title, **overrides)
             )
-            service.publish(session, draft, at=at)
+            publishing.publish(session, draft, at=at)
 
     publish_at("跨年夜发布事项", datetime(2019, 12, 31, 23, 30, tzinfo=UTC))
     publish_at("年中发布事项", datetime(2021, 6, 1, 8, 0, tzinfo=UTC))
     publish_at("党员年份事项", datetime(2018, 3, 1, tzinfo=UTC), scope=Scope.party)
     with db() as session:
-        years = service.years_in_use(session, service.ANONYMOUS)
-        party_years = service.years_in_use(session, service.Reader(name="li.na", party_member=True))
+        years = listings.years_in_use(session, ANONYMOUS)
+        party_years = listings.years_in_use(
+            session, visibility.Reader(name="li.na", party_member=True)
+        )
     assert years == sorted(set(years), reverse=True)
     assert {2019, 2021} <= set(years) and 2018 not in years
     assert 2018 in party_years
@@ -210,7 +222,7 @@ def test_counting_what_a_reader_may_see_reads_only_an_index(db, demo):
 
     with db() as session:
         statement = select(func.count(Disclosure.id)).where(
-            service.visible_clause(session, service.ANONYMOUS)
+            visibility.visible_clause(session, ANONYMOUS)
         )
         sql = str(statement.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
         plan = " ".join(row[3] for row in session.execute(text("EXPLAIN QUERY PLAN " + sql)))

@@ -7,8 +7,8 @@ import unicodedata
 import pytest
 
 from app.security.sanitize import markdown_to_text, render_markdown
-from app.services.attachments import matches_content, safe_filename
 from app.services.blobs import BlobError, FilesystemBlobStore
+from app.services.disclosures.attachments import matches_content, safe_filename
 from tests.conftest import csrf_token
 from tests.disclosures.conftest import signed_in
 

@@ -3,7 +3,9 @@
 import pytest
 
 from app.models import Scope
-from app.services import disclosures as service
+from app.services import units
+from app.services.disclosures import drafting, listings, reviewing, visibility
+from app.services.disclosures.visibility import ANONYMOUS
 from tests.disclosures.conftest import draft_fields, staff
 
 PROXY = {"REMOTE_ADDR": "127.0.0.1"}
@@ -11,12 +13,10 @@ PROXY = {"REMOTE_ADDR": "127.0.0.1"}
 
 def _publish(db, title, scope, unit="MCH"):
     with db() as session:
-        fields = draft_fields(
-            session, title=title, scope=scope, unit=service.unit_by_code(session, unit)
-        )
-        d = service.create_draft(session, staff(session, "publisher"), fields)
-        service.submit_for_review(session, d, staff(session, "publisher"))
-        service.approve(session, d, staff(session, "approver"))
+        fields = draft_fields(session, title=title, scope=scope, unit=units.by_code(session, unit))
+        d = drafting.create_draft(session, staff(session, "publisher"), fields)
+        drafting.submit_for_review(session, d, staff(session, "publisher"))
+        reviewing.approve(session, d, staff(session, "approver"))
         return d.id
 
 
@@ -51,8 +51,8 @@ def test_restricted_items_leak_nowhere_to_anonymous_readers(db, demo, public_app
             assert pages[name].status_code == 404, name
     # Counts do not include them either.
     with db() as session:
-        _items, total = service.list_public(session, service.ANONYMOUS)
-        _items, with_party = service.list_public(session, service.Reader("x", None, True))
+        _items, total = listings.list_public(session, ANONYMOUS)
+        _items, with_party = listings.list_public(session, visibility.Reader("x", None, True))
         assert with_party > total
 
 

@@ -6,7 +6,8 @@ import pytest
 
 from app.db import utcnow
 from app.models import Disclosure, PublicState, WorkState
-from app.services import disclosures as service
+from app.services import units
+from app.services.disclosures import catalogue, categories, drafting, errors, publishing, reviewing
 from tests.disclosures.conftest import draft_fields, publish_item, signed_in, staff
 
 
@@ -14,14 +15,14 @@ def test_draft_submit_return_approve_records_every_step(db, demo):
     with db() as session:
         author = staff(session, "publisher")
         approver = staff(session, "approver")
-        d = service.create_draft(session, author, draft_fields(session))
-        service.submit_for_review(session, d, author)
-        service.return_for_changes(session, d, approver, "请补充中标金额")
+        d = drafting.create_draft(session, author, draft_fields(session))
+        drafting.submit_for_review(session, d, author)
+        reviewing.return_for_changes(session, d, approver, "请补充中标金额")
         assert d.work_state == WorkState.returned
         fields = draft_fields(session, body="中标金额100万元。")
-        service.update_draft(session, d, author, fields)
-        service.submit_for_review(session, d, author)
-        revision = service.approve(session, d, approver, "同意")
+        drafting.update_draft(session, d, author, fields)
+        drafting.submit_for_review(session, d, author)
+        revision = reviewing.approve(session, d, approver, "同意")
         assert revision is not None and revision.number == 1 and revision.log_index >= 0
         assert d.public_state == PublicState.published and d.work_state == WorkState.none
         actions = [(s.action, s.actor.username if s.actor else None) for s in d.steps]
@@ -42,39 +43,39 @@ def test_author_cannot_approve_own_draft(db, demo):
     with db() as session:
         # An approver who also drafts: give the approver the publisher role for this test.
         author = staff(session, "publisher")
-        d = service.create_draft(session, author, draft_fields(session))
-        service.submit_for_review(session, d, author)
-        with pytest.raises(service.NotAllowed):
-            service.approve(session, d, author)
-        with pytest.raises(service.NotAllowed):
-            service.return_for_changes(session, d, author, "x")
+        d = drafting.create_draft(session, author, draft_fields(session))
+        drafting.submit_for_review(session, d, author)
+        with pytest.raises(errors.NotAllowed):
+            reviewing.approve(session, d, author)
+        with pytest.raises(errors.NotAllowed):
+            reviewing.return_for_changes(session, d, author, "x")
 
 
 def test_publisher_of_a_subsidiary_cannot_draft_for_the_group(db, demo):
-    with db() as session, pytest.raises(service.NotAllowed):
-        service.create_draft(
+    with db() as session, pytest.raises(errors.NotAllowed):
+        drafting.create_draft(
             session,
             staff(session, "mch.publisher"),
-            draft_fields(session, unit=service.unit_by_code(session, "GRP")),
+            draft_fields(session, unit=units.by_code(session, "GRP")),
         )
 
 
 def test_scheduled_item_is_published_when_due(db, demo, public_app):
     with db() as session:
         author = staff(session, "publisher")
-        d = service.create_draft(
+        d = drafting.create_draft(
             session,
             author,
             draft_fields(session, title="定时发布事项", scheduled_at=utcnow() + timedelta(hours=1)),
         )
-        service.submit_for_review(session, d, author)
-        assert service.approve(session, d, staff(session, "approver")) is None
+        drafting.submit_for_review(session, d, author)
+        assert reviewing.approve(session, d, staff(session, "approver")) is None
         assert d.work_state == WorkState.scheduled
         d_id = d.id
     client = public_app.test_client()
     assert client.get(f"/disclosures/{d_id}").status_code == 404
     with db() as session:
-        assert service.publish_due(session, utcnow() + timedelta(hours=2))
+        assert reviewing.publish_due(session, utcnow() + timedelta(hours=2))
         d = session.get(Disclosure, d_id)
         assert d.public_state == PublicState.published
         assert [s.action for s in d.steps][-2:] == ["scheduled", "published"]
@@ -83,10 +84,10 @@ def test_scheduled_item_is_published_when_due(db, demo, public_app):
 def test_scheduled_item_is_published_by_the_console_not_the_public_site(db, demo, public_app):
     with db() as session:
         author = staff(session, "publisher")
-        d = service.create_draft(session, author, draft_fields(session, title="即将发布"))
-        service.submit_for_review(session, d, author)
+        d = drafting.create_draft(session, author, draft_fields(session, title="即将发布"))
+        drafting.submit_for_review(session, d, author)
         d.scheduled_at = utcnow() + timedelta(hours=1)
-        service.approve(session, d, staff(session, "approver"))
+        reviewing.approve(session, d, staff(session, "approver"))
         d.scheduled_at = utcnow() - timedelta(seconds=1)  # the time has come
         d_id = d.id
     # The public site holds no signing key, so it never publishes (or signs) anything.
@@ -101,10 +102,10 @@ def test_scheduled_item_is_published_by_the_console_not_the_public_site(db, demo
 def test_publish_due_command(db, demo, console_app):
     with db() as session:
         author = staff(session, "publisher")
-        d = service.create_draft(session, author, draft_fields(session))
-        service.submit_for_review(session, d, author)
+        d = drafting.create_draft(session, author, draft_fields(session))
+        drafting.submit_for_review(session, d, author)
         d.scheduled_at = utcnow() + timedelta(hours=1)
-        service.approve(session, d, staff(session, "approver"))
+        reviewing.approve(session, d, staff(session, "approver"))
         d.scheduled_at = utcnow() - timedelta(minutes=1)
     result = console_app.test_cli_runner().invoke(args=["disclosures", "publish-due"])
     assert result.exit_code == 0, result.output
@@ -117,19 +118,19 @@ def test_amend_and_retract_need_review_and_reason(db, demo):
         d = session.get(Disclosure, d_id)
         author = staff(session, "publisher")
         approver = staff(session, "approver")
-        service.start_amendment(session, d, author)
+        drafting.start_amendment(session, d, author)
         fields = draft_fields(session, body="正文第一段（修订）。\n\n正文第二段。")
-        service.update_draft(session, d, author, fields, reason="")
-        with pytest.raises(service.DisclosureError):
-            service.submit_for_review(session, d, author)
-        service.update_draft(session, d, author, fields, reason="更正笔误")
-        service.submit_for_review(session, d, author)
-        revision = service.approve(session, d, approver)
+        drafting.update_draft(session, d, author, fields, reason="")
+        with pytest.raises(errors.DisclosureError):
+            drafting.submit_for_review(session, d, author)
+        drafting.update_draft(session, d, author, fields, reason="更正笔误")
+        drafting.submit_for_review(session, d, author)
+        revision = reviewing.approve(session, d, approver)
         assert revision.number == 2 and revision.reason == "更正笔误"
-        with pytest.raises(service.DisclosureError):
-            service.request_retraction(session, d, author, "  ")
-        service.request_retraction(session, d, author, "信息有误")
-        service.approve(session, d, approver)
+        with pytest.raises(errors.DisclosureError):
+            drafting.request_retraction(session, d, author, "  ")
+        drafting.request_retraction(session, d, author, "信息有误")
+        reviewing.approve(session, d, approver)
         assert d.public_state == PublicState.retracted
         assert [r.action.value for r in d.revisions] == ["publish", "amend", "retract"]
         assert d.search_text == ""
@@ -140,7 +141,7 @@ def test_import_published_keeps_the_given_date(db, demo):
 
     when = datetime(2019, 6, 30, 8, 0, tzinfo=UTC)
     with db() as session:
-        d = service.import_published(session, draft_fields(session, title="历史事项"), when)
+        d = publishing.import_published(session, draft_fields(session, title="历史事项"), when)
         assert d.published_at == when
         assert d.revisions[0].published_at == when
 
@@ -165,7 +166,7 @@ def _second_approver(session):
         "第二审核人 孙丽",
         "second-approver-pass",
         [Role.approver],
-        unit=service.unit_by_code(session, "GRP"),
+        unit=units.by_code(session, "GRP"),
         password_method=TEST_PASSWORD_METHOD,
     )
 
@@ -176,37 +177,40 @@ def test_who_rewrote_a_returned_draft_cannot_approve_it(db, demo):
     with db() as session:
         author = staff(session, "publisher")
         both = _give_role(session, "approver", Role.publisher)
-        d = service.create_draft(session, author, draft_fields(session, body="原文：金额100万元。"))
-        service.submit_for_review(session, d, author)
-        service.return_for_changes(session, d, both, "请修改")
-        service.update_draft(session, d, both, draft_fields(session, body="改写：金额900万元。"))
-        service.submit_for_review(session, d, both)
-        assert not service.may_review(session, d, both)
-        with pytest.raises(service.NotAllowed):
-            service.approve(session, d, both)
-        with pytest.raises(service.NotAllowed):
-            service.return_for_changes(session, d, both, "x")
+        d = drafting.create_draft(
+            session, author, draft_fields(session, body="原文：金额100万元。")
+        )
+        drafting.submit_for_review(session, d, author)
+        reviewing.return_for_changes(session, d, both, "请修改")
+        drafting.update_draft(session, d, both, draft_fields(session, body="改写：金额900万元。"))
+        drafting.submit_for_review(session, d, both)
+        assert not reviewing.may_review(session, d, both)
+        with pytest.raises(errors.NotAllowed):
+            reviewing.approve(session, d, both)
+        with pytest.raises(errors.NotAllowed):
+            reviewing.return_for_changes(session, d, both, "x")
         # Another approver, who wrote nothing of it, may.
         other = _second_approver(session)
-        assert service.approve(session, d, other) is not None
+        assert reviewing.approve(session, d, other) is not None
 
 
 def test_who_attached_a_file_to_the_working_copy_cannot_approve_it(db, demo):
     import io
 
+    from app.services.disclosures.attachments import add_attachment
+
     from app.models import Role
-    from app.services.attachments import add_attachment
     from app.services.blobs import FilesystemBlobStore
 
     with db() as session:
         author = staff(session, "publisher")
         both = _give_role(session, "approver", Role.publisher)
-        d = service.create_draft(session, author, draft_fields(session))
+        d = drafting.create_draft(session, author, draft_fields(session))
         blobs = FilesystemBlobStore(db.app.config["BLOB_PATH"])
         add_attachment(session, blobs, d, both, "附件.pdf", io.BytesIO(b"%PDF-1.4 x"), 10_000)
-        service.submit_for_review(session, d, author)
-        with pytest.raises(service.NotAllowed):
-            service.approve(session, d, both)
+        drafting.submit_for_review(session, d, author)
+        with pytest.raises(errors.NotAllowed):
+            reviewing.approve(session, d, both)
 
 
 def test_who_edited_an_amendment_cannot_approve_it_but_may_review_the_next(db, demo):
@@ -217,19 +221,21 @@ def test_who_edited_an_amendment_cannot_approve_it_but_may_review_the_next(db, d
         d = session.get(Disclosure, d_id)
         author = staff(session, "publisher")
         both = _give_role(session, "approver", Role.publisher)
-        service.start_amendment(session, d, author, "更正")
+        drafting.start_amendment(session, d, author, "更正")
         fields = draft_fields(session, body="第二版（审核人改写）。")
-        service.update_draft(session, d, both, fields, reason="更正")
-        service.submit_for_review(session, d, author)
-        with pytest.raises(service.NotAllowed):
-            service.approve(session, d, both)
-        service.approve(session, d, _second_approver(session))
+        drafting.update_draft(session, d, both, fields, reason="更正")
+        drafting.submit_for_review(session, d, author)
+        with pytest.raises(errors.NotAllowed):
+            reviewing.approve(session, d, both)
+        reviewing.approve(session, d, _second_approver(session))
         # Words written before the last approval are not the next change's.
-        service.start_amendment(session, d, author, "再次更正")
-        service.update_draft(session, d, author, draft_fields(session, body="第三版。"), "再次更正")
-        service.submit_for_review(session, d, author)
-        assert service.may_review(session, d, both)
-        assert service.approve(session, d, both) is not None
+        drafting.start_amendment(session, d, author, "再次更正")
+        drafting.update_draft(
+            session, d, author, draft_fields(session, body="第三版。"), "再次更正"
+        )
+        drafting.submit_for_review(session, d, author)
+        assert reviewing.may_review(session, d, both)
+        assert reviewing.approve(session, d, both) is not None
 
 
 def test_console_shows_no_approve_button_to_an_editor_and_refuses_the_post(db, demo, console_app):
@@ -239,11 +245,11 @@ def test_console_shows_no_approve_button_to_an_editor_and_refuses_the_post(db, d
     with db() as session:
         author = staff(session, "publisher")
         both = _give_role(session, "approver", Role.publisher)
-        d = service.create_draft(session, author, draft_fields(session, title="自审测试"))
-        service.submit_for_review(session, d, author)
-        service.return_for_changes(session, d, both, "请修改")
-        service.update_draft(session, d, both, draft_fields(session, title="自审测试（改）"))
-        service.submit_for_review(session, d, both)
+        d = drafting.create_draft(session, author, draft_fields(session, title="自审测试"))
+        drafting.submit_for_review(session, d, author)
+        reviewing.return_for_changes(session, d, both, "请修改")
+        drafting.update_draft(session, d, both, draft_fields(session, title="自审测试（改）"))
+        drafting.submit_for_review(session, d, both)
         d_id = d.id
     client = signed_in(console_app, "approver")
     page = client.get(f"/publish/{d_id}?lang=en").get_data(as_text=True)
@@ -260,7 +266,8 @@ def test_console_shows_no_approve_button_to_an_editor_and_refuses_the_post(db, d
 def _attach(db, session, disclosure, uploader, name, data=b"%PDF-1.4 correction"):
     import io
 
-    from app.services.attachments import add_attachment
+    from app.services.disclosures.attachments import add_attachment
+
     from app.services.blobs import FilesystemBlobStore
 
     blobs = FilesystemBlobStore(db.app.config["BLOB_PATH"])
@@ -275,10 +282,10 @@ def test_who_removed_a_file_from_an_amendment_cannot_approve_it(db, demo, consol
     with db() as session:
         d = session.get(Disclosure, d_id)
         author = staff(session, "publisher")
-        service.start_amendment(session, d, author, "更正中标金额")
+        drafting.start_amendment(session, d, author, "更正中标金额")
         d.body = "中标金额126.8万元。"
         correction = _attach(db, session, d, author, "更正说明（金额）.pdf")
-        service.submit_for_review(session, d, author)
+        drafting.submit_for_review(session, d, author)
         _give_role(session, "approver", Role.publisher)
         session.flush()
         attachment_id = correction.id
@@ -306,7 +313,7 @@ def test_who_removed_a_file_from_an_amendment_cannot_approve_it(db, demo, consol
         assert ("attachment added", "publisher", "更正说明（金额）.pdf") in steps
         assert ("attachment removed", "approver", "更正说明（金额）.pdf") in steps
         # Another approver, who changed nothing of it, may approve it.
-        assert service.approve(session, d, _second_approver(session)) is not None
+        assert reviewing.approve(session, d, _second_approver(session)) is not None
 
 
 def test_a_discarded_change_takes_its_files_with_it(db, demo, console_app):
@@ -318,7 +325,7 @@ def test_a_discarded_change_takes_its_files_with_it(db, demo, console_app):
     with db() as session:
         d = session.get(Disclosure, d_id)
         author = staff(session, "publisher")
-        service.start_amendment(session, d, author, "补充附件")
+        drafting.start_amendment(session, d, author, "补充附件")
         kept = _attach(db, session, d, author, "作废的附件.pdf", b"%PDF-1.4 discarded")
         session.flush()
         attachment_id, blob_key = kept.id, kept.blob_key
@@ -334,11 +341,11 @@ def test_a_discarded_change_takes_its_files_with_it(db, demo, console_app):
         ]
         # The next change, approved, publishes no file from the discarded one.
         author = staff(session, "publisher")
-        service.start_amendment(session, d, author, "更正预算总额")
+        drafting.start_amendment(session, d, author, "更正预算总额")
         d.body = "预算总额3200万元。"
-        service.submit_for_review(session, d, author)
-        revision = service.approve(session, d, staff(session, "approver"))
-        assert service.revision_attachment_ids(revision) == []
+        drafting.submit_for_review(session, d, author)
+        revision = reviewing.approve(session, d, staff(session, "approver"))
+        assert publishing.revision_attachment_ids(revision) == []
     with pytest.raises(BlobError):
         FilesystemBlobStore(db.app.config["BLOB_PATH"]).open(blob_key)
 
@@ -352,13 +359,14 @@ def test_dates_outside_the_years_kept_are_refused_by_the_service(db, demo, year)
     with db() as session:
         author = staff(session, "publisher")
         at = datetime(year, 1, 1, tzinfo=UTC)
-        with pytest.raises(service.DisclosureError, match="2000"):
-            service.create_draft(session, author, draft_fields(session, scheduled_at=at))
-        with pytest.raises(service.DisclosureError, match="2000"):
-            service.add_catalogue_entry(
+        with pytest.raises(errors.DisclosureError, match="2000"):
+            drafting.create_draft(session, author, draft_fields(session, scheduled_at=at))
+        with pytest.raises(errors.DisclosureError, match="2000"):
+            catalogue.add_catalogue_entry(
                 session,
-                service.category_by_code(session, "canteen") or service.list_categories(session)[0],
-                service.unit_by_code(session, "MCH"),
+                categories.category_by_code(session, "canteen")
+                or categories.list_categories(session)[0],
+                units.by_code(session, "MCH"),
                 Period.half_yearly,
                 30,
                 date(year, 1, 1),
@@ -369,8 +377,8 @@ def test_dates_outside_the_years_kept_are_refused_by_the_service(db, demo, year)
 def test_titles_are_one_line(db, demo, console_app, title):
     from tests.conftest import csrf_token
 
-    with db() as session, pytest.raises(service.DisclosureError, match="one line"):
-        service.create_draft(
+    with db() as session, pytest.raises(errors.DisclosureError, match="one line"):
+        drafting.create_draft(
             session, staff(session, "publisher"), draft_fields(session, title=title)
         )
     client = signed_in(console_app, "publisher")

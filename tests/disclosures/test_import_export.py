@@ -11,11 +11,13 @@ from sqlalchemy import create_engine, func, select
 
 from app.db import Base
 from app.models import Disclosure, DisclosureAttachment, DisclosureRevision, LogCheckpoint, Unit
-from app.services import attachments as attachment_service
-from app.services import disclosure_log, search
-from app.services import disclosures as service
 from app.services.blobs import FilesystemBlobStore
 from app.services.demo import DEMO_UNITS
+from app.services.disclosures import attachments as attachment_service
+from app.services.disclosures import categories, drafting, reviewing
+from app.services.disclosures import log as disclosure_log
+from app.services.disclosures.visibility import ANONYMOUS
+from app.services.search import query as search_query
 from tests.conftest import PG_URL, Instance, _drop_postgres_schema, _postgres_schema_url
 from tests.disclosures.conftest import draft_fields, staff
 
@@ -125,9 +127,9 @@ def test_good_lines_are_imported_and_bad_lines_reported_with_their_number(
             select(Disclosure).where(Disclosure.public_title == "Retracted heron item")
         )
         assert heron.public_state == "retracted" and heron.period_key == "2024-Q1"
-        found = search.search(session, service.ANONYMOUS, "kingfisher")
+        found = search_query.search(session, ANONYMOUS, "kingfisher")
         assert [h.disclosure.id for h in found.hits] == [item.id]
-        assert search.search(session, service.ANONYMOUS, "heron").total == 0  # party only
+        assert search_query.search(session, ANONYMOUS, "heron").total == 0  # party only
         size = disclosure_log.log_size(session)
         assert disclosure_log.latest_checkpoint(session).size == size
     # No blob of a failed line was left behind (only the one good attachment was added).
@@ -169,7 +171,7 @@ def fresh_console(instance, tmp_path):
                 code=code, parent=units.get(parent), kind=kind, name_zh=name_zh, name_en=name_en
             )
             session.add(units[code])
-        service.ensure_categories(session)
+        categories.ensure_categories(session)
     yield app
     other.close()
     if schema:
@@ -180,24 +182,24 @@ def _add_history_with_attachments(db, blobs):
     with db() as session:
         author = staff(session, "publisher")
         approver = staff(session, "approver")
-        d = service.create_draft(session, author, draft_fields(session, title="附件往返"))
+        d = drafting.create_draft(session, author, draft_fields(session, title="附件往返"))
         attachment_service.add_attachment(
             session, blobs, d, author, "报价.pdf", io.BytesIO(PDF), 1 << 20
         )
-        service.submit_for_review(session, d, author)
-        service.approve(session, d, approver)
-        service.start_amendment(session, d, author)
+        drafting.submit_for_review(session, d, author)
+        reviewing.approve(session, d, approver)
+        drafting.start_amendment(session, d, author)
         attachment_service.add_attachment(
             session, blobs, d, author, "报价.pdf", io.BytesIO(PDF + b"v2"), 1 << 20
         )
         attachment_service.add_attachment(
             session, blobs, d, author, "照片.png", io.BytesIO(PNG), 1 << 20
         )
-        service.update_draft(
+        drafting.update_draft(
             session, d, author, draft_fields(session, title="附件往返（更正）", body="新"), "更正"
         )
-        service.submit_for_review(session, d, author)
-        service.approve(session, d, approver)
+        drafting.submit_for_review(session, d, author)
+        reviewing.approve(session, d, approver)
 
 
 def test_export_import_export_round_trips(console_app, fresh_console, db, demo, tmp_path):

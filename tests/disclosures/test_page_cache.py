@@ -5,6 +5,7 @@ from datetime import date
 import pytest
 from flask import template_rendered
 
+from app import models
 from app.models import (
     DisclosureCategory,
     DisclosureQuestion,
@@ -14,8 +15,8 @@ from app.models import (
     Unit,
 )
 from app.page_cache import PageCache
-from app.services import disclosures as service
-from app.services import public_version
+from app.services import public_version, units
+from app.services.disclosures import catalogue, categories, drafting, questions, reviewing
 from tests.disclosures.conftest import draft_fields, publish_item, staff
 
 PROXY = {"REMOTE_ADDR": "127.0.0.1"}
@@ -156,18 +157,18 @@ def test_language_switch_still_sets_the_cookie_on_a_cached_page(db, demo, public
 def test_readers_never_get_a_cached_page_of_another_scope(db, demo, reader_app):
     with db() as session:
         fields = draft_fields(session, title="党员内部事项", scope=Scope.party)
-        party_item = service.create_draft(session, staff(session, "publisher"), fields)
-        service.submit_for_review(session, party_item, staff(session, "publisher"))
-        service.approve(session, party_item, staff(session, "approver"))
+        party_item = drafting.create_draft(session, staff(session, "publisher"), fields)
+        drafting.submit_for_review(session, party_item, staff(session, "publisher"))
+        reviewing.approve(session, party_item, staff(session, "approver"))
         unit_fields = draft_fields(
             session,
             title="一车间内部事项",
             scope=Scope.unit,
-            unit=service.unit_by_code(session, "MCH-W1"),
+            unit=units.by_code(session, "MCH-W1"),
         )
-        unit_item = service.create_draft(session, staff(session, "publisher"), unit_fields)
-        service.submit_for_review(session, unit_item, staff(session, "publisher"))
-        service.approve(session, unit_item, staff(session, "approver"))
+        unit_item = drafting.create_draft(session, staff(session, "publisher"), unit_fields)
+        drafting.submit_for_review(session, unit_item, staff(session, "publisher"))
+        reviewing.approve(session, unit_item, staff(session, "approver"))
         party_id, unit_id = party_item.id, unit_item.id
     client = reader_app.test_client()
 
@@ -205,22 +206,22 @@ def test_every_public_change_renews_the_pages(db, demo, public_app, console_app)
 
     # An amendment.
     with db() as session:
-        disclosure = session.get(service.Disclosure, d_id)
-        service.start_amendment(session, disclosure, staff(session, "publisher"), "更正标题")
+        disclosure = session.get(models.Disclosure, d_id)
+        drafting.start_amendment(session, disclosure, staff(session, "publisher"), "更正标题")
         disclosure.title = "变更后标题"
-        service.submit_for_review(session, disclosure, staff(session, "publisher"))
-        service.approve(session, disclosure, staff(session, "approver"))
+        drafting.submit_for_review(session, disclosure, staff(session, "publisher"))
+        reviewing.approve(session, disclosure, staff(session, "approver"))
     assert "变更后标题" in client.get(f"/disclosures/{d_id}").get_data(as_text=True)
 
     # An answered question.
     with db() as session:
-        question = service.ask_question(
-            session, session.get(service.Disclosure, d_id), "缓存里的问题？", date.today()
+        question = questions.ask_question(
+            session, session.get(models.Disclosure, d_id), "缓存里的问题？", date.today()
         )
         question_id = question.id
     assert "缓存里的问题" not in client.get(f"/disclosures/{d_id}").get_data(as_text=True)
     with db() as session:
-        service.answer_question(
+        questions.answer_question(
             session,
             session.get(DisclosureQuestion, question_id),
             staff(session, "publisher"),
@@ -231,19 +232,19 @@ def test_every_public_change_renews_the_pages(db, demo, public_app, console_app)
 
     # A category renamed by an admin, a unit renamed.
     with db() as session:
-        category = service.category_by_code(session, "procurement")
+        category = categories.category_by_code(session, "procurement")
         category.name_en = "Procurement (renamed)"
-        service.unit_by_code(session, "MCH").name_en = "Machinery (renamed)"
+        units.by_code(session, "MCH").name_en = "Machinery (renamed)"
     page = client.get(f"/disclosures/{d_id}").get_data(as_text=True)
     assert "Procurement (renamed)" in page and "Machinery (renamed)" in page
 
     # A catalogue entry added.
     client.get("/disclosures/catalogue/MCH")
     with db() as session:
-        service.add_catalogue_entry(
+        catalogue.add_catalogue_entry(
             session,
-            service.category_by_code(session, "budget-accounts"),
-            service.unit_by_code(session, "MCH"),
+            categories.category_by_code(session, "budget-accounts"),
+            units.by_code(session, "MCH"),
             Period.yearly,
             30,
             date(2020, 1, 1),
@@ -256,20 +257,20 @@ def test_every_public_change_renews_the_pages(db, demo, public_app, console_app)
 def test_what_bumps_the_public_version(db, demo):
     before = _version(db)
     with db() as session:
-        draft = service.create_draft(session, staff(session, "publisher"), draft_fields(session))
+        draft = drafting.create_draft(session, staff(session, "publisher"), draft_fields(session))
         draft.body = "还在起草。"
         draft_id = draft.id
     assert _version(db) == before, "a draft nobody can read changes no public page"
     with db() as session:
-        draft = session.get(service.Disclosure, draft_id)
-        service.submit_for_review(session, draft, staff(session, "publisher"))
-        service.approve(session, draft, staff(session, "approver"))
-        service.ask_question(session, draft, "一个待回答的问题", date.today())
+        draft = session.get(models.Disclosure, draft_id)
+        drafting.submit_for_review(session, draft, staff(session, "publisher"))
+        reviewing.approve(session, draft, staff(session, "approver"))
+        questions.ask_question(session, draft, "一个待回答的问题", date.today())
     after_publication = _version(db)
     assert after_publication == before + 1, "one transaction, one bump"
     with db() as session:
-        service.ask_question(
-            session, session.get(service.Disclosure, draft_id), "另一个问题", date.today()
+        questions.ask_question(
+            session, session.get(models.Disclosure, draft_id), "另一个问题", date.today()
         )
     assert _version(db) == after_publication, "questions waiting for an answer are not shown"
     for change in (

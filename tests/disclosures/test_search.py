@@ -8,11 +8,13 @@ import pytest
 from sqlalchemy import text
 
 from app.models import Disclosure, Scope
-from app.services import attachments as attachment_service
-from app.services import disclosures as service
-from app.services import search
+from app.models import search as search_table
 from app.services.blobs import FilesystemBlobStore
-from app.services.search_tokens import (
+from app.services.disclosures import attachments as attachment_service
+from app.services.disclosures import drafting, reviewing, visibility
+from app.services.disclosures.visibility import ANONYMOUS
+from app.services.search import query as search_query
+from app.services.search.tokens import (
     Term,
     document_tokens,
     fts5_query,
@@ -23,7 +25,7 @@ from app.services.search_tokens import (
 )
 from tests.disclosures.conftest import draft_fields, publish_item, staff
 
-PARTY = service.Reader(name="member", party_member=True)
+PARTY = visibility.Reader(name="member", party_member=True)
 
 # --- the tokeniser --------------------------------------------------------------------------
 
@@ -82,7 +84,7 @@ def test_snippet_is_cut_around_the_first_match():
 
 
 def test_snippet_reads_only_the_start_of_a_long_text(monkeypatch):
-    from app.services import search_tokens
+    from app.services.search import tokens as search_tokens
 
     seen = []
     original = search_tokens.match_spans
@@ -127,49 +129,49 @@ def items(db, demo):
     return made
 
 
-def _ids(page: search.SearchPage) -> list[int]:
+def _ids(page: search_query.SearchPage) -> list[int]:
     return [hit.disclosure.id for hit in page.hits]
 
 
 def test_two_character_chinese_word_and_english_word_match(db, items):
     with db() as session:
-        found = _ids(search.search(session, service.ANONYMOUS, "锅炉"))
+        found = _ids(search_query.search(session, ANONYMOUS, "锅炉"))
         assert items["bidding"] in found and items["body_only"] in found
-        assert _ids(search.search(session, service.ANONYMOUS, "ZEBRAFISH budget")) == [
+        assert _ids(search_query.search(session, ANONYMOUS, "ZEBRAFISH budget")) == [
             items["english"]
         ]
-        assert items["bidding"] in _ids(search.search(session, service.ANONYMOUS, "88"))
+        assert items["bidding"] in _ids(search_query.search(session, ANONYMOUS, "88"))
 
 
 def test_single_character_matches_anywhere_in_a_run(db, items):
     with db() as session:
-        assert items["bidding"] in _ids(search.search(session, service.ANONYMOUS, "锅"))
+        assert items["bidding"] in _ids(search_query.search(session, ANONYMOUS, "锅"))
         # 示 ends the title run 公示: found through the run's last-character token.
-        assert items["bidding"] in _ids(search.search(session, service.ANONYMOUS, "示"))
+        assert items["bidding"] in _ids(search_query.search(session, ANONYMOUS, "示"))
 
 
 def test_every_term_must_match(db, items):
     with db() as session:
-        assert _ids(search.search(session, service.ANONYMOUS, "锅炉 zebrafish")) == [
+        assert _ids(search_query.search(session, ANONYMOUS, "锅炉 zebrafish")) == [
             items["body_only"]
         ]
-        assert search.search(session, service.ANONYMOUS, "锅炉 nonexistentword").total == 0
+        assert search_query.search(session, ANONYMOUS, "锅炉 nonexistentword").total == 0
 
 
 def test_title_matches_rank_before_body_matches(db, items):
     with db() as session:
-        found = _ids(search.search(session, service.ANONYMOUS, "锅炉房"))
+        found = _ids(search_query.search(session, ANONYMOUS, "锅炉房"))
         assert found.index(items["bidding"]) < found.index(items["body_only"])
 
 
 def test_restricted_items_are_neither_listed_nor_counted(db, items):
     with db() as session:
         for query in ("secretword", "秘密", "zebrafish"):
-            page = search.search(session, service.ANONYMOUS, query)
+            page = search_query.search(session, ANONYMOUS, query)
             assert items["party"] not in _ids(page)
-        assert search.search(session, service.ANONYMOUS, "secretword").total == 0
-        assert search.search(session, service.ANONYMOUS, "zebrafish").total == 2
-        member = search.search(session, PARTY, "secretword")
+        assert search_query.search(session, ANONYMOUS, "secretword").total == 0
+        assert search_query.search(session, ANONYMOUS, "zebrafish").total == 2
+        member = search_query.search(session, PARTY, "secretword")
         assert _ids(member) == [items["party"]] and member.total == 1
 
 
@@ -188,45 +190,45 @@ def test_amendment_replaces_the_indexed_text(db, items):
     with db() as session:
         disclosure = session.get(Disclosure, items["english"])
         author = staff(session, "publisher")
-        service.start_amendment(session, disclosure, author)
+        drafting.start_amendment(session, disclosure, author)
         fields = draft_fields(session, title="Quarterly budget review", body="Now about walrus.")
-        service.update_draft(session, disclosure, author, fields, reason="Corrected")
-        service.submit_for_review(session, disclosure, author)
-        service.approve(session, disclosure, staff(session, "approver"))
+        drafting.update_draft(session, disclosure, author, fields, reason="Corrected")
+        drafting.submit_for_review(session, disclosure, author)
+        reviewing.approve(session, disclosure, staff(session, "approver"))
     with db() as session:
-        assert _ids(search.search(session, service.ANONYMOUS, "walrus")) == [items["english"]]
-        assert items["english"] not in _ids(search.search(session, service.ANONYMOUS, "zebrafish"))
+        assert _ids(search_query.search(session, ANONYMOUS, "walrus")) == [items["english"]]
+        assert items["english"] not in _ids(search_query.search(session, ANONYMOUS, "zebrafish"))
 
 
 def test_retracted_item_is_found_by_title_and_reason_only(db, items):
     with db() as session:
         disclosure = session.get(Disclosure, items["bidding"])
-        service.request_retraction(
+        drafting.request_retraction(
             session, disclosure, staff(session, "publisher"), "发现鸵鸟问题，结果作废"
         )
-        service.approve(session, disclosure, staff(session, "approver"))
+        reviewing.approve(session, disclosure, staff(session, "approver"))
     with db() as session:
-        assert items["bidding"] not in _ids(search.search(session, service.ANONYMOUS, "million"))
-        page = search.search(session, service.ANONYMOUS, "鸵鸟")
+        assert items["bidding"] not in _ids(search_query.search(session, ANONYMOUS, "million"))
+        page = search_query.search(session, ANONYMOUS, "鸵鸟")
         assert _ids(page) == [items["bidding"]]
         assert "<mark>鸵鸟</mark>" in str(page.hits[0].snippet)
-        assert items["bidding"] in _ids(search.search(session, service.ANONYMOUS, "锅炉房改造"))
+        assert items["bidding"] in _ids(search_query.search(session, ANONYMOUS, "锅炉房改造"))
 
 
 def test_attachment_names_are_searchable(db, demo, instance):
     blobs = FilesystemBlobStore(instance.path / "blobs")
     with db() as session:
         author = staff(session, "publisher")
-        disclosure = service.create_draft(session, author, draft_fields(session, title="附件测试"))
+        disclosure = drafting.create_draft(session, author, draft_fields(session, title="附件测试"))
         attachment_service.add_attachment(
             session, blobs, disclosure, author, "Hippopotamus 报价单.pdf",
             io.BytesIO(b"%PDF-1.4 test"), 1 << 20,
         )  # fmt: skip
-        service.submit_for_review(session, disclosure, author)
-        service.approve(session, disclosure, staff(session, "approver"))
+        drafting.submit_for_review(session, disclosure, author)
+        reviewing.approve(session, disclosure, staff(session, "approver"))
         disclosure_id = disclosure.id
     with db() as session:
-        page = search.search(session, service.ANONYMOUS, "hippopotamus")
+        page = search_query.search(session, ANONYMOUS, "hippopotamus")
         assert _ids(page) == [disclosure_id]
         assert [str(a) for a in page.hits[0].attachments] == [
             "<mark>Hippopotamus</mark> 报价单.pdf"
@@ -237,14 +239,14 @@ def test_results_are_paginated(db, demo):
     for number in range(5):
         publish_item(db, title=f"分页测试 Pelican {number}")
     with db() as session:
-        first = search.search(session, service.ANONYMOUS, "pelican", page=1, per_page=2)
-        third = search.search(session, service.ANONYMOUS, "pelican", page=3, per_page=2)
+        first = search_query.search(session, ANONYMOUS, "pelican", page=1, per_page=2)
+        third = search_query.search(session, ANONYMOUS, "pelican", page=3, per_page=2)
         assert first.total == 5 and first.pages == 3 and len(first.hits) == 2
         assert len(third.hits) == 1
         assert not set(_ids(first)) & set(_ids(third))
-        beyond = search.search(session, service.ANONYMOUS, "pelican", page=99, per_page=2)
+        beyond = search_query.search(session, ANONYMOUS, "pelican", page=99, per_page=2)
         assert beyond.page == 3
-        far = search.search(session, service.ANONYMOUS, "pelican", page=10**30, per_page=2)
+        far = search_query.search(session, ANONYMOUS, "pelican", page=10**30, per_page=2)
         assert far.page == 3 and _ids(far) == _ids(third)
 
 
@@ -256,15 +258,13 @@ def test_beyond_the_cap_the_newest_matches_are_ranked_and_the_page_says_there_ar
     title_match = publish_item(db, title="Pelican census", body="About birds.")
     publish_item(db, title="Pelican secret", body="Members only.", scope=Scope.party)
     with db() as session:
-        first = search.search(session, service.ANONYMOUS, "pelican", per_page=2, count_cap=3)
-        second = search.search(
-            session, service.ANONYMOUS, "pelican", page=2, per_page=2, count_cap=3
-        )
+        first = search_query.search(session, ANONYMOUS, "pelican", per_page=2, count_cap=3)
+        second = search_query.search(session, ANONYMOUS, "pelican", page=2, per_page=2, count_cap=3)
         # The three newest visible items, best first: the restricted newest item takes no
         # place, and the fourth newest is not shown however well it matches.
         assert (first.total, first.more, first.pages) == (3, True, 2)
         assert _ids(first) + _ids(second) == [title_match, *reversed(body_matches[-2:])]
-        everything = search.search(session, service.ANONYMOUS, "pelican", count_cap=10)
+        everything = search_query.search(session, ANONYMOUS, "pelican", count_cap=10)
         assert (everything.total, everything.more) == (8, False)
         assert _ids(everything)[:3] == [title_match, fourth_newest, older_title_match]
 
@@ -283,7 +283,7 @@ def test_search_leaves_the_settings_of_the_transaction_as_they_were(db, items):
     with db() as session:
         assert session.get_bind().dialect.name == "postgresql"
         session.execute(text("SET LOCAL max_parallel_workers_per_gather = 3"))
-        assert search.search(session, service.ANONYMOUS, "zebrafish").total == 2
+        assert search_query.search(session, ANONYMOUS, "zebrafish").total == 2
         setting = text("SELECT current_setting('max_parallel_workers_per_gather')")
         assert session.scalar(setting) == "3"
 
@@ -298,7 +298,7 @@ def test_newest_matches_are_found_across_buckets_of_ids(db, demo):
             )
         return publish_item(db, **fields)
 
-    bucket = search.BUCKET_IDS
+    bucket = search_table.BUCKET_IDS
     oldest = publish_item(db, title="Osprey sighting", body="By the lake.")
     early = publish_from(3 * bucket + 5, title="Osprey nest", body="On the mast.")
     publish_from(3 * bucket + 9, title="Osprey secret", body="Members.", scope=Scope.party)
@@ -314,9 +314,9 @@ def test_newest_matches_are_found_across_buckets_of_ids(db, demo):
             (4, {newest, recent, middle, early}, True),
             (10, {newest, recent, middle, early, oldest}, False),
         ):
-            page = search.search(session, service.ANONYMOUS, "osprey", count_cap=cap)
+            page = search_query.search(session, ANONYMOUS, "osprey", count_cap=cap)
             assert (set(_ids(page)), page.total, page.more) == (expected, len(expected), more)
-        party = search.search(session, PARTY, "osprey", count_cap=10)
+        party = search_query.search(session, PARTY, "osprey", count_cap=10)
         assert party.total == 6 and not party.more
 
 
@@ -362,11 +362,11 @@ def test_home_and_index_have_the_search_box(public_app, demo):
 
 def test_reindex_rebuilds_the_same_results(db, items, console_app):
     with db() as session:
-        before = _ids(search.search(session, service.ANONYMOUS, "锅炉"))
+        before = _ids(search_query.search(session, ANONYMOUS, "锅炉"))
         session.execute(text("DELETE FROM disclosure_search"))
     with db() as session:
-        assert search.search(session, service.ANONYMOUS, "锅炉").total == 0
+        assert search_query.search(session, ANONYMOUS, "锅炉").total == 0
     result = console_app.test_cli_runner().invoke(args=["disclosures", "reindex"])
     assert result.exit_code == 0, result.output
     with db() as session:
-        assert _ids(search.search(session, service.ANONYMOUS, "锅炉")) == before
+        assert _ids(search_query.search(session, ANONYMOUS, "锅炉")) == before

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.models import Disclosure, DisclosureRevision, DisclosureStep, PublicState, WorkState
-from app.services import disclosures as service
 from app.services.blobs import BlobStore, FilesystemBlobStore
+from app.services.disclosures import drafting, errors, reviewing
+from app.services.disclosures import log as disclosure_log
 from tests.conftest import csrf_token
 from tests.disclosures.conftest import draft_fields, publish_item, sign_log, signed_in, staff
 
@@ -41,7 +42,7 @@ def _at_once(db, disclosure_ids: list[int], step: Step) -> list[str]:
             try:
                 step(session, disclosure, blobs)
                 session.commit()
-            except service.DisclosureError:
+            except errors.DisclosureError:
                 session.rollback()
                 results.append("refused")
             except Exception as exc:  # reported, so that the assertion shows what broke
@@ -66,15 +67,15 @@ def _log_verifies(console_app) -> None:
 def _submitted(db, title: str = "并发审核事项") -> int:
     with db() as session:
         author = staff(session, "publisher")
-        d = service.create_draft(session, author, draft_fields(session, title=title))
-        service.submit_for_review(session, d, author)
+        d = drafting.create_draft(session, author, draft_fields(session, title=title))
+        drafting.submit_for_review(session, d, author)
         return d.id
 
 
 def _drafted(db) -> int:
     with db() as session:
         author = staff(session, "publisher")
-        return service.create_draft(session, author, draft_fields(session, title="并发提交")).id
+        return drafting.create_draft(session, author, draft_fields(session, title="并发提交")).id
 
 
 def _amendment_in_review(db) -> int:
@@ -82,34 +83,34 @@ def _amendment_in_review(db) -> int:
     with db() as session:
         d = session.get(Disclosure, d_id)
         author = staff(session, "publisher")
-        service.start_amendment(session, d, author, "更正金额")
+        drafting.start_amendment(session, d, author, "更正金额")
         d.body = "更正后的正文：金额126.8万元。"
-        service.submit_for_review(session, d, author)
+        drafting.submit_for_review(session, d, author)
     return d_id
 
 
 def _approve(session, d, _blobs):
-    return service.approve(session, d, staff(session, "approver"), "同意")
+    return reviewing.approve(session, d, staff(session, "approver"), "同意")
 
 
 def _return(session, d, _blobs):
-    return service.return_for_changes(session, d, staff(session, "approver"), "请补充说明")
+    return reviewing.return_for_changes(session, d, staff(session, "approver"), "请补充说明")
 
 
 def _submit(session, d, _blobs):
-    return service.submit_for_review(session, d, staff(session, "publisher"))
+    return drafting.submit_for_review(session, d, staff(session, "publisher"))
 
 
 def _start_amendment(session, d, _blobs):
-    return service.start_amendment(session, d, staff(session, "publisher"), "更正笔误")
+    return drafting.start_amendment(session, d, staff(session, "publisher"), "更正笔误")
 
 
 def _request_retraction(session, d, _blobs):
-    return service.request_retraction(session, d, staff(session, "publisher"), "重复发布")
+    return drafting.request_retraction(session, d, staff(session, "publisher"), "重复发布")
 
 
 def _discard(session, d, blobs):
-    return service.discard_change(session, d, staff(session, "publisher"), blobs)
+    return drafting.discard_change(session, d, staff(session, "publisher"), blobs)
 
 
 RACES = {
@@ -167,7 +168,7 @@ def test_a_step_sent_twice_at_the_same_moment_is_taken_once(db, demo, console_ap
 def test_two_items_approved_at_the_same_moment_get_the_next_two_log_entries(db, demo, console_app):
     first, second = _submitted(db, "第一项：采购结果"), _submitted(db, "第二项：招标公告")
     with db() as session:
-        size = service.disclosure_log.log_size(session)
+        size = disclosure_log.log_size(session)
     assert _at_once(db, [first, second], _approve) == ["done", "done"]
     with db() as session:
         indexes = sorted(session.scalars(select(DisclosureRevision.log_index)))
@@ -183,16 +184,16 @@ def test_scheduled_items_are_published_once_when_six_consoles_open_at_the_due_mi
     with db() as session:
         author, approver = staff(session, "publisher"), staff(session, "approver")
         for title in ("定时公开：一季度财务", "定时公开：安全检查", "定时公开：职代会决议"):
-            d = service.create_draft(
+            d = drafting.create_draft(
                 session,
                 author,
                 draft_fields(session, title=title, scheduled_at=utcnow() + timedelta(hours=1)),
             )
-            service.submit_for_review(session, d, author)
-            assert service.approve(session, d, approver) is None
+            drafting.submit_for_review(session, d, author)
+            assert reviewing.approve(session, d, approver) is None
             d.scheduled_at = utcnow() - timedelta(seconds=1)  # the minute has come
             ids.append(d.id)
-        size = service.disclosure_log.log_size(session)
+        size = disclosure_log.log_size(session)
     database = db.app.extensions["portal.db"]
     barrier = threading.Barrier(6)
     results: list[str] = []
@@ -201,7 +202,7 @@ def test_scheduled_items_are_published_once_when_six_consoles_open_at_the_due_mi
         with database.sessions() as session:
             barrier.wait(timeout=10)
             try:
-                published = service.publish_due(session)
+                published = reviewing.publish_due(session)
                 session.commit()
             except Exception as exc:  # reported, so that the assertion shows what broke
                 session.rollback()
@@ -292,14 +293,14 @@ def test_checkpoints_signed_at_the_same_moment_keep_one_per_size(db, demo, conso
     """Six consoles sign the log at once (each page after a publication does): no error."""
     from app.disclosures import runtime
     from app.models import LogCheckpoint
-    from app.services import disclosure_log
+    from app.services.disclosures import log as disclosure_log
 
     publish_item(db, title="检查点并发测试")  # signs a checkpoint; the next item leaves one to sign
     with db() as session:
         author = staff(session, "publisher")
-        draft = service.create_draft(session, author, draft_fields(session, title="待签检查点"))
-        service.submit_for_review(session, draft, author)
-        service.approve(session, draft, staff(session, "approver"))
+        draft = drafting.create_draft(session, author, draft_fields(session, title="待签检查点"))
+        drafting.submit_for_review(session, draft, author)
+        reviewing.approve(session, draft, staff(session, "approver"))
         size = disclosure_log.log_size(session)
     database = db.app.extensions["portal.db"]
     with console_app.app_context():

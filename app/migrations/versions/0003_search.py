@@ -45,7 +45,7 @@ def _index_existing(bind) -> None:
     """Index items published before search existed (plain SQL: models may move on)."""
     import json
 
-    from app.services.search_tokens import index_string
+    from app.services.search.tokens import index_string
 
     rows = bind.execute(sa.text(
         "SELECT d.id, d.public_state, d.public_title, d.search_text, r.action, r.reason, "

@@ -10,9 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Period, Scope, StaffUser, Unit
-from app.services import disclosures as service
-from app.services.attachments import add_attachment
 from app.services.blobs import BlobStore
+from app.services.disclosures import catalogue, drafting, publishing, questions
+from app.services.disclosures import categories as category_service
+from app.services.disclosures.attachments import add_attachment
 from app.services.periods import period_range, periods_between
 
 DEMO_PDF = (
@@ -82,15 +83,15 @@ def load_demo_disclosures(
     Attachments are added only when a blob store is given.
     """
     today = today or datetime.now(UTC).date()
-    service.ensure_categories(session)
-    categories = {c.code: c for c in service.list_categories(session, active_only=False)}
+    category_service.ensure_categories(session)
+    categories = {c.code: c for c in category_service.list_categories(session, active_only=False)}
     units = {u.code: u for u in session.scalars(select(Unit))}
     publisher = _user(session, "publisher")
     approver = _user(session, "approver")
     made = {}
     for code, unit, scope, days_ago, title, body, period in ITEMS:
-        fields = service.DraftFields(title, body, categories[code], units[unit], scope, period)
-        made[title[:6]] = service.import_published(
+        fields = drafting.DraftFields(title, body, categories[code], units[unit], scope, period)
+        made[title[:6]] = publishing.import_published(
             session, fields, _at(today, days_ago), author=publisher, approver=approver
         )
 
@@ -103,17 +104,17 @@ def load_demo_disclosures(
     procurement.body = procurement.body.replace("128.6万元", "126.8万元")
     procurement.reason = "中标金额录入错误，更正为126.8万元。"
     procurement.work_author_id = publisher.id if publisher else None
-    service.amend(session, procurement, at=_at(today, 118), approver=approver)
+    publishing.amend(session, procurement, at=_at(today, 118), approver=approver)
 
     pension = made["关于调整企业"]
     pension.body += "\n\n补充说明：已退休人员不受本次调整影响。"
     pension.reason = "补充对退休人员的说明。"
-    service.amend(session, pension, at=_at(today, 95), approver=approver)
+    publishing.amend(session, pension, at=_at(today, 95), approver=approver)
 
     # A retraction: the page becomes a notice with the reason, the history stays.
-    retracted = service.import_published(
+    retracted = publishing.import_published(
         session,
-        service.DraftFields(
+        drafting.DraftFields(
             "食堂承包商招标结果公示",
             "经评审，**某餐饮管理公司**中标食堂承包项目。",
             categories["procurement"],
@@ -124,47 +125,47 @@ def load_demo_disclosures(
         approver=approver,
     )
     retracted.reason = "评标过程中发现程序瑕疵，招标结果作废，将重新组织招标。"
-    service.retract(session, retracted, at=_at(today, 72), approver=approver)
+    publishing.retract(session, retracted, at=_at(today, 72), approver=approver)
 
     # Answered questions (only the date is kept).
-    q = service.ask_question(
+    q = questions.ask_question(
         session, pension, "退休职工的年金待遇会受这次调整影响吗？", today - timedelta(days=97)
     )
     if approver:
-        service.answer_question(
+        questions.answer_question(
             session, q, approver, "不会。已退休人员按原方案领取。", today - timedelta(days=96)
         )
-    q2 = service.ask_question(
+    q2 = questions.ask_question(
         session, procurement, "投标单位一共有几家？", today - timedelta(days=115)
     )
     if approver:
-        service.answer_question(
+        questions.answer_question(
             session, q2, approver, "共有5家单位投标，3家进入详评。", today - timedelta(days=114)
         )
-    service.ask_question(session, procurement, "设备什么时候到货？", today - timedelta(days=3))
+    questions.ask_question(session, procurement, "设备什么时候到货？", today - timedelta(days=3))
 
     _periodic_leaders_expenses(session, categories, units, publisher, approver, today)
 
     # Work in progress for the console: one waiting for review, one scheduled.
     if publisher is not None and approver is not None:
-        draft = service.create_draft(
+        draft = drafting.create_draft(
             session,
             publisher,
-            service.DraftFields(
+            drafting.DraftFields(
                 "2026年职工疗休养安排",
                 "今年疗休养安排在6月至9月，分四批进行。",
                 categories["pay-welfare"],
                 units["GRP"],
             ),
         )
-        service.submit_for_review(session, draft, publisher)
+        drafting.submit_for_review(session, draft, publisher)
     session.flush()
 
 
 def _periodic_leaders_expenses(session, categories, units, publisher, approver, today) -> None:
     """Half-yearly leaders' expenses: every period published except the latest one due."""
     starts_on = date(today.year - 2, 1, 1)
-    entry = service.add_catalogue_entry(
+    entry = catalogue.add_catalogue_entry(
         session,
         categories["leaders-expenses"],
         units["GRP"],
@@ -172,16 +173,16 @@ def _periodic_leaders_expenses(session, categories, units, publisher, approver, 
         30,
         starts_on,
     )
-    service.add_catalogue_entry(
+    catalogue.add_catalogue_entry(
         session, categories["work-safety"], units["MCH"], Period.quarterly, 15, starts_on
     )
     keys = periods_between(entry.period, starts_on, today)
     due = [k for k in keys if period_range(k)[1] + timedelta(days=entry.due_days) < today]
     for key in due[:-1]:
         end = period_range(key)[1]
-        service.import_published(
+        publishing.import_published(
             session,
-            service.DraftFields(
+            drafting.DraftFields(
                 f"集团领导人员履职待遇和业务支出情况（{key}）",
                 "| 项目 | 金额（万元） |\n| --- | --- |\n| 公务用车 | 4.2 |\n"
                 "| 业务招待 | 1.8 |\n| 国内差旅 | 3.5 |\n| 因公出国（境） | 0 |",

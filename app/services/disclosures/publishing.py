@@ -1,0 +1,191 @@
+"""The public record: nothing published is edited in place.
+
+``publish``, ``amend`` and ``retract`` each write a new ``DisclosureRevision`` and append its
+leaf to the disclosure log; the review workflow only decides when they are called. An importer
+of historical items calls ``import_published`` (or ``publish`` with ``at=``) directly.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.models import (
+    Action,
+    Disclosure,
+    DisclosureRevision,
+    PublicState,
+    StaffUser,
+    WorkState,
+)
+from app.security.sanitize import markdown_to_text
+from app.services.disclosures import (
+    drafting,
+    steps,
+)
+from app.services.disclosures import log as disclosure_log
+from app.services.disclosures.drafting import DraftFields
+from app.services.disclosures.errors import DisclosureError, WrongState
+from app.services.search import index as search_index
+
+
+def _second(at: datetime) -> datetime:
+    # Whole seconds: the canonical record must read back the same on every database.
+    return at.astimezone(UTC).replace(microsecond=0)
+
+
+def _new_revision(
+    session: Session,
+    disclosure: Disclosure,
+    action: Action,
+    at: datetime,
+    approver: StaffUser | None,
+) -> DisclosureRevision:
+    session.flush()  # the ids of the disclosure and of new attachments go into the record
+    number = disclosure.revision_count + 1
+    # The number is claimed before anything is read for the record: a request that read the
+    # item before another one published it is refused here, and on SQLite the write lock is
+    # held before the log's next index is read.
+    if not steps.claim(
+        session, disclosure, Disclosure.revision_count == number - 1, revision_count=number
+    ):
+        raise WrongState(_l("This item was changed at the same moment. Reload the page."))
+    attachments = [[a.id, a.filename, a.sha256] for a in disclosure.attachments]
+    revision = DisclosureRevision(
+        disclosure_id=disclosure.id,
+        number=number,
+        action=action,
+        title=disclosure.title.strip(),
+        body=disclosure.body if action != Action.retract else "",
+        reason=disclosure.reason.strip() if action != Action.publish else "",
+        category_code=disclosure.category.code,
+        unit_code=disclosure.unit.code,
+        scope=disclosure.scope,
+        period_key=disclosure.period_key,
+        published_at=_second(at),
+        attachments_json=json.dumps(attachments, ensure_ascii=False, separators=(",", ":")),
+        author_id=disclosure.work_author_id,
+        approver_id=approver.id if approver else None,
+        log_index=-1,
+        leaf_hash="",
+    )
+    for attachment in disclosure.attachments:
+        attachment.published = True
+    disclosure_log.append(session, revision)
+    session.refresh(disclosure, ["revisions"])
+    disclosure.revision_count = revision.number
+    disclosure.work_state = WorkState.none
+    disclosure.reason = ""
+    steps.record(
+        session,
+        disclosure,
+        {Action.publish: "published", Action.amend: "amended", Action.retract: "retracted"}[action],
+        approver,
+        at=revision.published_at,
+    )
+    return revision
+
+
+def _refresh_public_copy(disclosure: Disclosure, revision: DisclosureRevision) -> None:
+    disclosure.public_title = revision.title
+    disclosure.search_text = f"{revision.title}\n{markdown_to_text(revision.body)}"
+    search_index.refresh(disclosure)
+
+
+def publish(
+    session: Session,
+    disclosure: Disclosure,
+    *,
+    at: datetime | None = None,
+    approver: StaffUser | None = None,
+) -> DisclosureRevision:
+    """First publication of ``disclosure``'s working copy at ``at`` (default: now).
+
+    Importers pass the historical date as ``at``; the log records it in the leaf.
+    """
+    if disclosure.public_state != PublicState.unpublished:
+        raise WrongState(_l("This item is published already."))
+    at = at or utcnow()
+    disclosure.work_action = Action.publish
+    revision = _new_revision(session, disclosure, Action.publish, at, approver)
+    disclosure.public_state = PublicState.published
+    disclosure.published_at = revision.published_at
+    _refresh_public_copy(disclosure, revision)
+    return revision
+
+
+def _check_change(disclosure: Disclosure, missing_reason: object) -> None:
+    """An amendment or a retraction applies to a published item and carries its reason."""
+    if disclosure.public_state != PublicState.published:
+        raise WrongState(_l("Only a published item can be amended or retracted."))
+    if not disclosure.reason.strip():
+        raise DisclosureError(missing_reason)
+
+
+def amend(
+    session: Session,
+    disclosure: Disclosure,
+    *,
+    at: datetime | None = None,
+    approver: StaffUser | None = None,
+) -> DisclosureRevision:
+    """A new visible revision of a published item from the working copy (with its reason)."""
+    _check_change(disclosure, _l("Give the reason for the change."))
+    revision = _new_revision(session, disclosure, Action.amend, at or utcnow(), approver)
+    disclosure.revised_at = revision.published_at
+    _refresh_public_copy(disclosure, revision)
+    return revision
+
+
+def retract(
+    session: Session,
+    disclosure: Disclosure,
+    *,
+    at: datetime | None = None,
+    approver: StaffUser | None = None,
+) -> DisclosureRevision:
+    """Replace a published item by a retraction notice; its history stays readable."""
+    _check_change(disclosure, _l("Give the reason for the retraction."))
+    revision = _new_revision(session, disclosure, Action.retract, at or utcnow(), approver)
+    disclosure.public_state = PublicState.retracted
+    disclosure.retracted_at = revision.published_at
+    disclosure.search_text = ""
+    search_index.refresh(disclosure)
+    return revision
+
+
+def import_published(
+    session: Session,
+    fields: DraftFields,
+    published_at: datetime,
+    *,
+    author: StaffUser | None = None,
+    approver: StaffUser | None = None,
+) -> Disclosure:
+    """Create and publish an item at a given (historical) date, without the review steps."""
+    drafting.check_fields(fields)
+    disclosure = Disclosure(
+        author_id=author.id if author else None,
+        work_author_id=author.id if author else None,
+        work_state=WorkState.draft,
+        work_action=Action.publish,
+        title=fields.title.strip(),
+        body=fields.body,
+        category=fields.category,
+        unit=fields.unit,
+        scope=fields.scope,
+        period_key=fields.period_key or None,
+    )
+    session.add(disclosure)
+    steps.record(session, disclosure, "imported", author, at=_second(published_at))
+    session.flush()
+    publish(session, disclosure, at=published_at, approver=approver)
+    return disclosure
+
+
+def revision_attachment_ids(revision: DisclosureRevision) -> list[int]:
+    return [row[0] for row in json.loads(revision.attachments_json or "[]")]

@@ -1,0 +1,1 @@
+"""Full-text search over published disclosures: tokens, the index and queries."""
