@@ -17,6 +17,7 @@ def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask
     from app import cli, config, db, errors, health, i18n
     from app.extensions import csrf
     from app.security import headers, inputs, network, ratelimit, sessions
+    from app.services import public_version
 
     if surface not in SURFACES:
         raise ValueError(f"surface must be one of {SURFACES}, not {surface!r}")
@@ -45,6 +46,8 @@ def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask
         app.config["SESSION_COOKIE_NAME"] = f"__Host-portal_{surface}"
 
     db.init_app(app)
+    # Every flush that changes public content bumps the version the page caches key on.
+    public_version.watch()
     headers.init_app(app, surface)
     sessions.init_app(app)
     network.init_app(app, surface)
@@ -67,7 +70,7 @@ def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask
 
         register(app)
     ratelimit.init_app(app)
-    cli.init_app(app)
+    cli.init_app(app, create_app)
     network.known_hosts_only(app)
     network.trust_proxies(app)
     return app

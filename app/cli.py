@@ -9,24 +9,27 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
-from sqlalchemy import select
+from flask.cli import with_appcontext
 
 from app import logging_setup, migrate
 from app.config import ConfigError
 from app.db import database
 from app.disclosures import cli as disclosures_cli
-from app.models import DisciplineOffice, Role, Unit
+from app.models import Role
 from app.security import ratelimit
 from app.services import demo as demo_service
 from app.services import staff as staff_service
+from app.services import units
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, factory: Callable[[str], Flask]) -> None:
+    """Add the commands; ``factory`` builds an app by surface (``portal run`` starts both)."""
+    app.extensions["portal.factory"] = factory
     for command in (init_command, demo_command, run_command, serve_command, db_group, user_group):
         app.cli.add_command(command)
     disclosures_cli.init_app(app)
@@ -178,13 +181,11 @@ def user_add(username, display_name, roles, unit_code, office_unit_code, passwor
     with database().session() as session:
         unit = office = None
         if unit_code:
-            unit = session.scalar(select(Unit).where(Unit.code == unit_code))
+            unit = units.by_code(session, unit_code)
             if unit is None:
                 raise click.ClickException(f"no unit with code {unit_code!r}")
         if office_unit_code:
-            office = session.scalar(
-                select(DisciplineOffice).join(Unit).where(Unit.code == office_unit_code)
-            )
+            office = units.office_by_unit_code(session, office_unit_code)
             if office is None:
                 raise click.ClickException(f"unit {office_unit_code!r} has no discipline office")
         try:
@@ -267,8 +268,7 @@ def run_command(public_bind: str | None, console_bind: str | None) -> None:
     """Local use: migrate, add demo data to a new database, serve both apps until Ctrl-C."""
     from werkzeug.serving import make_server
 
-    from app import create_app
-
+    create_app = current_app.extensions["portal.factory"]
     engine = _engine()
     new = migrate.is_empty(engine)
     migrate.upgrade(engine)
@@ -427,30 +427,3 @@ def serve_command(public_bind: str | None, console_bind: str | None, workers: in
             proc.wait()
     codes = [proc.returncode for proc in procs]
     sys.exit(0 if all(code in (0, -signal.SIGTERM) for code in codes) else 1)
-
-
-# --- entry point ----------------------------------------------------------------------------
-
-
-def _console_app() -> Flask:
-    from app import create_app
-
-    return create_app("console")
-
-
-def main() -> None:
-    """Entry point of the ``portal`` console script."""
-    cli = FlaskGroup(
-        create_app=_console_app,
-        add_default_commands=False,
-        add_version_option=False,
-        load_dotenv=False,
-        help="The open affairs portal.",
-    )
-    try:
-        cli.main(prog_name="portal")
-    except ConfigError as exc:
-        click.echo("Configuration error:", err=True)
-        for problem in exc.problems:
-            click.echo(f"  - {problem}", err=True)
-        sys.exit(2)

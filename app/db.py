@@ -92,10 +92,7 @@ class Database:
 
 
 def init_app(app: Flask) -> None:
-    from app.services import public_version
-
     app.extensions["portal.db"] = Database(app.config["DATABASE_URL"])
-    public_version.watch()
     app.teardown_appcontext(_close_session)
 
 

@@ -149,7 +149,7 @@ def _free_port() -> int:
 
 
 def _portal(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-c", "from app.cli import main; main()", *args]
+    cmd = [sys.executable, "-c", "from app.main import main; main()", *args]
     return subprocess.run(cmd, env=env, cwd=REPO, check=check, capture_output=True, text=True)
 
 

@@ -9,7 +9,7 @@ from app.db import get_session
 from app.disclosures import runtime
 from app.disclosures.forms import ActionForm, CatalogueForm, CategoryForm, choice
 from app.i18n import current_language
-from app.models import CatalogueEntry, DisclosureCategory, Domain, Period, Role, Scope, Unit
+from app.models import CatalogueEntry, DisclosureCategory, Domain, Period, Role, Scope
 from app.security.auth import role_required
 from app.services import units
 from app.services.disclosures import catalogue, categories, errors
@@ -25,8 +25,7 @@ def _catalogue_form() -> CatalogueForm:
         choice(c.code, c.name(lang)) for c in categories.list_categories(session)
     ]
     form.unit.choices = [
-        choice(u.code, f"{u.name(lang)} ({u.code})")
-        for u in session.scalars(select(Unit).order_by(Unit.code))
+        choice(u.code, f"{u.name(lang)} ({u.code})") for u in units.all_units(session)
     ]
     if form.starts_on.data is None and request.method == "GET":
         form.starts_on.data = runtime.today().replace(month=1, day=1)

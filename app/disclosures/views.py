@@ -19,7 +19,6 @@ from flask import (
     send_file,
     url_for,
 )
-from sqlalchemy import select
 
 from app.db import get_session
 from app.disclosures import runtime
@@ -34,7 +33,6 @@ from app.models import (
     DisclosureAttachment,
     DisclosureRevision,
     PublicState,
-    Unit,
 )
 from app.page_cache import cached_page
 from app.security.headers import content_disposition
@@ -100,9 +98,9 @@ def _filters_from_request(session) -> tuple[FilterForm, listings.Filters, dict[s
     form = FilterForm(formdata=request.args)
     lang = current_language()
     categories = category_service.list_categories(session, active_only=False)
-    units = list(session.scalars(select(Unit).order_by(Unit.code)))
+    all_units = units.all_units(session)
     form.category.choices = [choice("", "—")] + [choice(c.code, c.name(lang)) for c in categories]
-    form.unit.choices = [choice("", "—")] + [choice(u.code, u.name(lang)) for u in units]
+    form.unit.choices = [choice("", "—")] + [choice(u.code, u.name(lang)) for u in all_units]
     form.period.choices = [choice("", "—")] + [
         choice(key) for key in listings.period_keys_in_use(session, reader)
     ]
@@ -119,7 +117,7 @@ def _filters_from_request(session) -> tuple[FilterForm, listings.Filters, dict[s
         args["category"] = category_code
     unit_code = request.args.get("unit", "")
     if unit_code:
-        filters.unit = next((u for u in units if u.code == unit_code), None)
+        filters.unit = next((u for u in all_units if u.code == unit_code), None)
         if filters.unit is None:
             abort(404)
         args["unit"] = unit_code
@@ -318,7 +316,7 @@ def feed():
 @cached_page()
 def catalogue_units():
     session = get_session()
-    roots = list(session.scalars(select(Unit).where(Unit.parent_id.is_(None))))
+    roots = units.roots(session)
     return render_template("disclosures/catalogue_units.html", roots=roots)
 
 

@@ -9,7 +9,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Period, Scope, StaffUser, Unit
+from app.models import Period, Scope, StaffUser
+from app.services import units
 from app.services.blobs import BlobStore
 from app.services.disclosures import catalogue, drafting, publishing, questions
 from app.services.disclosures import categories as category_service
@@ -85,12 +86,12 @@ def load_demo_disclosures(
     today = today or datetime.now(UTC).date()
     category_service.ensure_categories(session)
     categories = {c.code: c for c in category_service.list_categories(session, active_only=False)}
-    units = {u.code: u for u in session.scalars(select(Unit))}
+    unit_of = {u.code: u for u in units.all_units(session)}
     publisher = _user(session, "publisher")
     approver = _user(session, "approver")
     made = {}
     for code, unit, scope, days_ago, title, body, period in ITEMS:
-        fields = drafting.DraftFields(title, body, categories[code], units[unit], scope, period)
+        fields = drafting.DraftFields(title, body, categories[code], unit_of[unit], scope, period)
         made[title[:6]] = publishing.import_published(
             session, fields, _at(today, days_ago), author=publisher, approver=approver
         )
@@ -118,7 +119,7 @@ def load_demo_disclosures(
             "食堂承包商招标结果公示",
             "经评审，**某餐饮管理公司**中标食堂承包项目。",
             categories["procurement"],
-            units["CHM"],
+            unit_of["CHM"],
         ),
         _at(today, 75),
         author=publisher,
@@ -144,7 +145,7 @@ def load_demo_disclosures(
         )
     questions.ask_question(session, procurement, "设备什么时候到货？", today - timedelta(days=3))
 
-    _periodic_leaders_expenses(session, categories, units, publisher, approver, today)
+    _periodic_leaders_expenses(session, categories, unit_of, publisher, approver, today)
 
     # Work in progress for the console: one waiting for review, one scheduled.
     if publisher is not None and approver is not None:
@@ -155,26 +156,26 @@ def load_demo_disclosures(
                 "2026年职工疗休养安排",
                 "今年疗休养安排在6月至9月，分四批进行。",
                 categories["pay-welfare"],
-                units["GRP"],
+                unit_of["GRP"],
             ),
         )
         drafting.submit_for_review(session, draft, publisher)
     session.flush()
 
 
-def _periodic_leaders_expenses(session, categories, units, publisher, approver, today) -> None:
+def _periodic_leaders_expenses(session, categories, unit_of, publisher, approver, today) -> None:
     """Half-yearly leaders' expenses: every period published except the latest one due."""
     starts_on = date(today.year - 2, 1, 1)
     entry = catalogue.add_catalogue_entry(
         session,
         categories["leaders-expenses"],
-        units["GRP"],
+        unit_of["GRP"],
         Period.half_yearly,
         30,
         starts_on,
     )
     catalogue.add_catalogue_entry(
-        session, categories["work-safety"], units["MCH"], Period.quarterly, 15, starts_on
+        session, categories["work-safety"], unit_of["MCH"], Period.quarterly, 15, starts_on
     )
     keys = periods_between(entry.period, starts_on, today)
     due = [k for k in keys if period_range(k)[1] + timedelta(days=entry.due_days) < today]
@@ -187,7 +188,7 @@ def _periodic_leaders_expenses(session, categories, units, publisher, approver, 
                 "| 项目 | 金额（万元） |\n| --- | --- |\n| 公务用车 | 4.2 |\n"
                 "| 业务招待 | 1.8 |\n| 国内差旅 | 3.5 |\n| 因公出国（境） | 0 |",
                 categories["leaders-expenses"],
-                units["GRP"],
+                unit_of["GRP"],
                 Scope.everyone,
                 key,
             ),
