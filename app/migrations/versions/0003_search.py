@@ -9,6 +9,10 @@ The index is not a model: its tables are backend-specific and skipped by autogen
 does so too for items published before it existed.
 """
 
+import json
+import re
+import unicodedata
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -34,6 +38,29 @@ POSTGRES = [
 ]
 
 
+# The tokeniser as it was when this revision was written (a migration keeps its own copy:
+# the application's may change, and then brings its own reindexing revision).
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002ffff"
+_TOKEN_RE = re.compile(rf"(?P<cjk>[{_CJK}]+)|(?P<word>[^\W_{_CJK}]+)")
+_WORD_MAX = 40
+
+
+def _tokens(text: str) -> list[str]:
+    tokens = []
+    for match in _TOKEN_RE.finditer(unicodedata.normalize("NFKC", text or "").casefold()):
+        run = match.group()
+        if match.lastgroup != "cjk":
+            tokens.append(run[:_WORD_MAX])
+            continue
+        tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
+        tokens.append(run[-1])
+    return tokens
+
+
+def index_string(*texts: str) -> str:
+    return " ".join(token for text in texts for token in _tokens(text))
+
+
 def upgrade() -> None:
     bind = op.get_bind()
     for statement in SQLITE if bind.dialect.name == "sqlite" else POSTGRES:
@@ -43,10 +70,6 @@ def upgrade() -> None:
 
 def _index_existing(bind) -> None:
     """Index items published before search existed (plain SQL: models may move on)."""
-    import json
-
-    from app.services.search.tokens import index_string
-
     rows = bind.execute(sa.text(
         "SELECT d.id, d.public_state, d.public_title, d.search_text, r.action, r.reason, "
         "r.attachments_json FROM disclosures d JOIN disclosure_revisions r "
