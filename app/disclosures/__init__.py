@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from app.models import Action, PublicState, WorkState
+from app.models import Action, PublicState, StepAction, WorkState
 from app.search import register_public as register_search
 
 ACTION_NAMES = {
@@ -26,21 +26,21 @@ PUBLIC_STATE_NAMES = {
     PublicState.retracted: _l("retracted"),
 }
 STEP_NAMES = {
-    "created": _l("created"),
-    "edited": _l("edited"),
-    "submitted": _l("submitted for review"),
-    "returned": _l("returned for changes"),
-    "approved": _l("approved"),
-    "scheduled": _l("scheduled"),
-    "published": _l("published"),
-    "amended": _l("amended"),
-    "retracted": _l("retracted"),
-    "imported": _l("imported"),
-    "discarded": _l("change discarded"),
-    "amendment started": _l("amendment started"),
-    "retraction requested": _l("retraction requested"),
-    "attachment added": _l("attachment added"),
-    "attachment removed": _l("attachment removed"),
+    StepAction.created: _l("created"),
+    StepAction.edited: _l("edited"),
+    StepAction.submitted: _l("submitted for review"),
+    StepAction.returned: _l("returned for changes"),
+    StepAction.approved: _l("approved"),
+    StepAction.scheduled: _l("scheduled"),
+    StepAction.published: _l("published"),
+    StepAction.amended: _l("amended"),
+    StepAction.retracted: _l("retracted"),
+    StepAction.imported: _l("imported"),
+    StepAction.discarded: _l("change discarded"),
+    StepAction.amendment_started: _l("amendment started"),
+    StepAction.retraction_requested: _l("retraction requested"),
+    StepAction.attachment_added: _l("attachment added"),
+    StepAction.attachment_removed: _l("attachment removed"),
 }
 
 

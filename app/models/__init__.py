@@ -17,6 +17,7 @@ from app.models.disclosures import (
     PublicVersion,
     QuestionState,
     Scope,
+    StepAction,
     WorkState,
 )
 from app.models.staff import Role, StaffRole, StaffUser
@@ -42,6 +43,7 @@ __all__ = [
     "Scope",
     "StaffRole",
     "StaffUser",
+    "StepAction",
     "Unit",
     "UnitKind",
     "WorkState",

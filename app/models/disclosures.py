@@ -31,7 +31,14 @@ from app.models.units import Unit
 
 
 def _enum(cls: type[enum.Enum], length: int = 20) -> Enum:
-    return Enum(cls, native_enum=False, length=length, validate_strings=True)
+    # The column holds each member's value (by default SQLAlchemy stores the name).
+    return Enum(
+        cls,
+        native_enum=False,
+        length=length,
+        validate_strings=True,
+        values_callable=lambda members: [member.value for member in members],
+    )
 
 
 class Domain(enum.StrEnum):
@@ -76,6 +83,26 @@ class Action(enum.StrEnum):
     publish = "publish"
     amend = "amend"
     retract = "retract"
+
+
+class StepAction(enum.StrEnum):
+    """A step of a disclosure's workflow record; the values are what the rows hold."""
+
+    created = "created"
+    edited = "edited"
+    submitted = "submitted"
+    returned = "returned"
+    approved = "approved"
+    scheduled = "scheduled"
+    published = "published"
+    amended = "amended"
+    retracted = "retracted"
+    imported = "imported"
+    discarded = "discarded"
+    amendment_started = "amendment started"
+    retraction_requested = "retraction requested"
+    attachment_added = "attachment added"
+    attachment_removed = "attachment removed"
 
 
 class QuestionState(enum.StrEnum):
@@ -212,7 +239,7 @@ class DisclosureStep(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     disclosure_id: Mapped[int] = mapped_column(ForeignKey("disclosures.id"), index=True)
-    action: Mapped[str] = mapped_column(String(30))
+    action: Mapped[StepAction] = mapped_column(_enum(StepAction, length=30))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     comment: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -3,9 +3,11 @@
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import StatementError
 
 from app.db import utcnow
-from app.models import Disclosure, PublicState, WorkState
+from app.models import Disclosure, DisclosureStep, PublicState, StepAction, WorkState
 from app.services import units
 from app.services.disclosures import catalogue, categories, drafting, errors, publishing, reviewing
 from tests.disclosures.conftest import draft_fields, publish_item, signed_in, staff
@@ -27,16 +29,50 @@ def test_draft_submit_return_approve_records_every_step(db, demo):
         assert d.public_state == PublicState.published and d.work_state == WorkState.none
         actions = [(s.action, s.actor.username if s.actor else None) for s in d.steps]
         assert actions == [
-            ("created", "publisher"),
-            ("submitted", "publisher"),
-            ("returned", "approver"),
-            ("edited", "publisher"),
-            ("submitted", "publisher"),
-            ("approved", "approver"),
-            ("published", "approver"),
+            (StepAction.created, "publisher"),
+            (StepAction.submitted, "publisher"),
+            (StepAction.returned, "approver"),
+            (StepAction.edited, "publisher"),
+            (StepAction.submitted, "publisher"),
+            (StepAction.approved, "approver"),
+            (StepAction.published, "approver"),
         ]
         assert all(s.at is not None for s in d.steps)
         assert "中标金额100万元" in d.search_text
+
+
+def test_step_actions_are_a_closed_set_stored_as_before(db, demo):
+    d_id = publish_item(db, title="步骤只取固定的几种 steps")
+    with db() as session:
+        d = session.get(Disclosure, d_id)
+        session.add(DisclosureStep(disclosure=d, action="deleted", actor=None))
+        with pytest.raises(StatementError, match="deleted"):
+            session.flush()
+        session.rollback()
+    steps_of = text("SELECT id, action FROM disclosure_steps WHERE disclosure_id = :d ORDER BY id")
+    with db() as session:
+        stored = session.execute(steps_of, {"d": d_id}).all()
+        # The values the free-text column held: rows written before the type read back.
+        assert [row.action for row in stored] == ["created", "submitted", "approved", "published"]
+        session.execute(
+            text("UPDATE disclosure_steps SET action = 'retraction requested' WHERE id = :id"),
+            {"id": stored[-1].id},
+        )
+    with db() as session:
+        actions = [s.action for s in session.get(Disclosure, d_id).steps]
+        assert actions[-1] is StepAction.retraction_requested
+    with db() as session:
+        session.execute(
+            text("UPDATE disclosure_steps SET action = '删除' WHERE id = :id"), {"id": stored[0].id}
+        )
+    with db() as session, pytest.raises(LookupError):
+        session.get(Disclosure, d_id).steps  # noqa: B018  loading the rows is the check
+
+
+def test_every_step_action_has_a_name_in_the_console():
+    from app.disclosures import STEP_NAMES
+
+    assert set(STEP_NAMES) == set(StepAction)
 
 
 def test_author_cannot_approve_own_draft(db, demo):
@@ -78,7 +114,7 @@ def test_scheduled_item_is_published_when_due(db, demo, public_app):
         assert reviewing.publish_due(session, utcnow() + timedelta(hours=2))
         d = session.get(Disclosure, d_id)
         assert d.public_state == PublicState.published
-        assert [s.action for s in d.steps][-2:] == ["scheduled", "published"]
+        assert [s.action for s in d.steps][-2:] == [StepAction.scheduled, StepAction.published]
 
 
 def test_scheduled_item_is_published_by_the_console_not_the_public_site(db, demo, public_app):
@@ -197,10 +233,9 @@ def test_who_rewrote_a_returned_draft_cannot_approve_it(db, demo):
 def test_who_attached_a_file_to_the_working_copy_cannot_approve_it(db, demo):
     import io
 
-    from app.services.disclosures.attachments import add_attachment
-
     from app.models import Role
     from app.services.blobs import FilesystemBlobStore
+    from app.services.disclosures.attachments import add_attachment
 
     with db() as session:
         author = staff(session, "publisher")
@@ -266,9 +301,8 @@ def test_console_shows_no_approve_button_to_an_editor_and_refuses_the_post(db, d
 def _attach(db, session, disclosure, uploader, name, data=b"%PDF-1.4 correction"):
     import io
 
-    from app.services.disclosures.attachments import add_attachment
-
     from app.services.blobs import FilesystemBlobStore
+    from app.services.disclosures.attachments import add_attachment
 
     blobs = FilesystemBlobStore(db.app.config["BLOB_PATH"])
     return add_attachment(session, blobs, disclosure, uploader, name, io.BytesIO(data), 10_000)
@@ -310,8 +344,8 @@ def test_who_removed_a_file_from_an_amendment_cannot_approve_it(db, demo, consol
         assert d.revision_count == 1 and d.work_state == WorkState.in_review
         assert session.get(DisclosureAttachment, attachment_id) is None
         steps = [(s.action, s.actor.username, s.comment) for s in d.steps if s.comment]
-        assert ("attachment added", "publisher", "更正说明（金额）.pdf") in steps
-        assert ("attachment removed", "approver", "更正说明（金额）.pdf") in steps
+        assert (StepAction.attachment_added, "publisher", "更正说明（金额）.pdf") in steps
+        assert (StepAction.attachment_removed, "approver", "更正说明（金额）.pdf") in steps
         # Another approver, who changed nothing of it, may approve it.
         assert reviewing.approve(session, d, _second_approver(session)) is not None
 
@@ -336,8 +370,8 @@ def test_a_discarded_change_takes_its_files_with_it(db, demo, console_app):
         assert session.get(DisclosureAttachment, attachment_id) is None
         d = session.get(Disclosure, d_id)
         assert [(s.action, s.comment) for s in d.steps][-2:] == [
-            ("attachment removed", "作废的附件.pdf"),
-            ("discarded", ""),
+            (StepAction.attachment_removed, "作废的附件.pdf"),
+            (StepAction.discarded, ""),
         ]
         # The next change, approved, publishes no file from the discarded one.
         author = staff(session, "publisher")

@@ -10,7 +10,14 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from app.db import Base
-from app.models import Disclosure, DisclosureAttachment, DisclosureRevision, LogCheckpoint, Unit
+from app.models import (
+    Disclosure,
+    DisclosureAttachment,
+    DisclosureRevision,
+    LogCheckpoint,
+    StepAction,
+    Unit,
+)
 from app.services.blobs import FilesystemBlobStore
 from app.services.demo import DEMO_UNITS
 from app.services.disclosures import attachments as attachment_service
@@ -122,7 +129,7 @@ def test_good_lines_are_imported_and_bad_lines_reported_with_their_number(
         assert [r.action for r in item.revisions] == ["publish", "amend"]
         assert [a.filename for a in item.attachments] == ["结果.pdf"]
         assert item.revisions[0].published_at.date().isoformat() == "2024-05-05"  # UTC+8
-        assert [s.action for s in item.steps][:2] == ["imported", "published"]
+        assert [s.action for s in item.steps][:2] == [StepAction.imported, StepAction.published]
         heron = session.scalar(
             select(Disclosure).where(Disclosure.public_title == "Retracted heron item")
         )

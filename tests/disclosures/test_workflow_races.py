@@ -11,7 +11,14 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.models import Disclosure, DisclosureRevision, DisclosureStep, PublicState, WorkState
+from app.models import (
+    Disclosure,
+    DisclosureRevision,
+    DisclosureStep,
+    PublicState,
+    StepAction,
+    WorkState,
+)
 from app.services.blobs import BlobStore, FilesystemBlobStore
 from app.services.disclosures import drafting, errors, reviewing
 from app.services.disclosures import log as disclosure_log
@@ -221,7 +228,7 @@ def test_scheduled_items_are_published_once_when_six_consoles_open_at_the_due_mi
         for d_id in ids:
             d = session.get(Disclosure, d_id)
             assert d.public_state == PublicState.published and d.revision_count == 1
-            assert [s.action for s in d.steps].count("published") == 1
+            assert [s.action for s in d.steps].count(StepAction.published) == 1
         indexes = sorted(session.scalars(select(DisclosureRevision.log_index)))
         assert indexes == list(range(size + 3))
     sign_log(db)
@@ -285,7 +292,7 @@ def test_approve_clicked_twice_publishes_once_and_answers_the_second_click(db, d
     with db() as session:
         d = session.get(Disclosure, d_id)
         assert d.public_state == PublicState.published and d.revision_count == 1
-        assert [s.action for s in d.steps].count("approved") == 1
+        assert [s.action for s in d.steps].count(StepAction.approved) == 1
     _log_verifies(console_app)
 
 

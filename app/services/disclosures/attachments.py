@@ -11,8 +11,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from app.models import Disclosure, DisclosureAttachment, DisclosureStep, StaffUser
+from app.models import Disclosure, DisclosureAttachment, StaffUser, StepAction
 from app.services.blobs import BlobStore, BlobTooLarge
+from app.services.disclosures import steps
 
 ZIP = b"PK\x03\x04"
 OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -47,11 +48,6 @@ KINDS: dict[str, FileKind] = {
 }
 ZIP_EXTENSIONS = {"docx", "xlsx", "pptx", "odt", "ods"}
 OLE_EXTENSIONS = {"doc", "xls", "ppt"}
-
-# Workflow steps: a file added to or removed from the working copy changes what an approver
-# publishes, so whoever does either is one of its contributors (disclosures.contributors).
-ATTACHMENT_ADDED = "attachment added"
-ATTACHMENT_REMOVED = "attachment removed"
 
 
 class AttachmentError(Exception):
@@ -134,7 +130,9 @@ def add_attachment(
 ) -> DisclosureAttachment:
     """Store an upload if its name and content agree on an allowed type; refuse it otherwise.
 
-    A staff member's upload is recorded as a workflow step ("attachment added").
+    A staff member's upload is recorded as a workflow step: a file added to the working copy
+    changes what an approver publishes, so its uploader is one of the copy's contributors
+    (``reviewing.contributors``).
     """
     name = safe_filename(filename)
     ext = extension_of(name)
@@ -165,14 +163,8 @@ def add_attachment(
     )
     session.add(attachment)
     if uploader is not None:  # an importer's files belong to its "imported" step
-        _record(session, disclosure, ATTACHMENT_ADDED, uploader, name)
+        steps.record(session, disclosure, StepAction.attachment_added, uploader, name)
     return attachment
-
-
-def _record(
-    session: Session, disclosure: Disclosure, action: str, actor: StaffUser | None, name: str
-) -> None:
-    session.add(DisclosureStep(disclosure=disclosure, action=action, actor=actor, comment=name))
 
 
 def is_inline(attachment: DisclosureAttachment) -> bool:
@@ -201,5 +193,5 @@ def remove_attachment(
         raise AttachmentError(
             _l("This file has just been published or removed. Reload the page to see it.")
         )
-    _record(session, disclosure, ATTACHMENT_REMOVED, actor, name)
+    steps.record(session, disclosure, StepAction.attachment_removed, actor, name)
     blobs.delete(blob_key)

@@ -20,6 +20,7 @@ from app.models import (
     Disclosure,
     DisclosureCategory,
     PublicState,
+    StepAction,
     Unit,
     WorkState,
 )
@@ -103,7 +104,7 @@ def store_item(
             steps=[],
         )
         session.add(disclosure)
-        steps.record(session, disclosure, "imported", None, at=at(item.day))
+        steps.record(session, disclosure, StepAction.imported, None, at=at(item.day))
         _attach(session, blobs, disclosure, item.attachments, max_bytes, stored_blobs)
         publishing.publish(session, disclosure, at=at(item.day))
         for revision in item.revisions:

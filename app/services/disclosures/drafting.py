@@ -15,6 +15,7 @@ from app.models import (
     PublicState,
     Scope,
     StaffUser,
+    StepAction,
     Unit,
     WorkState,
 )
@@ -91,7 +92,7 @@ def create_draft(session: Session, author: StaffUser, fields: DraftFields) -> Di
         scheduled_at=fields.scheduled_at,
     )
     session.add(disclosure)
-    steps.record(session, disclosure, "created", author)
+    steps.record(session, disclosure, StepAction.created, author)
     session.flush()
     return disclosure
 
@@ -130,7 +131,7 @@ def update_draft(
         disclosure.title = fields.title.strip()
         disclosure.body = fields.body
     disclosure.reason = reason
-    steps.record(session, disclosure, "edited", actor)
+    steps.record(session, disclosure, StepAction.edited, actor)
 
 
 def start_amendment(
@@ -148,7 +149,7 @@ def request_retraction(
         raise DisclosureError(_l("Give the reason for the retraction."))
     _start_change(session, disclosure, actor, Action.retract, reason)
     disclosure.work_state = WorkState.in_review
-    steps.record(session, disclosure, "submitted", actor)
+    steps.record(session, disclosure, StepAction.submitted, actor)
 
 
 def _check_no_change(disclosure: Disclosure) -> None:
@@ -181,7 +182,7 @@ def _start_change(
     steps.record(
         session,
         disclosure,
-        "amendment started" if action == Action.amend else "retraction requested",
+        StepAction.amendment_started if action == Action.amend else StepAction.retraction_requested,
         actor,
         reason.strip(),
     )
@@ -215,7 +216,7 @@ def discard_change(
     disclosure.title = current.title
     disclosure.body = current.body
     disclosure.reason = ""
-    steps.record(session, disclosure, "discarded", actor)
+    steps.record(session, disclosure, StepAction.discarded, actor)
 
 
 def submit_for_review(session: Session, disclosure: Disclosure, actor: StaffUser) -> None:
@@ -234,4 +235,4 @@ def submit_for_review(session: Session, disclosure: Disclosure, actor: StaffUser
         work_state=WorkState.in_review,
     ):
         raise WrongState(not_editable)
-    steps.record(session, disclosure, "submitted", actor)
+    steps.record(session, disclosure, StepAction.submitted, actor)

@@ -20,6 +20,7 @@ from app.models import (
     DisclosureRevision,
     PublicState,
     StaffUser,
+    StepAction,
     WorkState,
 )
 from app.security.sanitize import markdown_to_text
@@ -83,7 +84,11 @@ def _new_revision(
     steps.record(
         session,
         disclosure,
-        {Action.publish: "published", Action.amend: "amended", Action.retract: "retracted"}[action],
+        {
+            Action.publish: StepAction.published,
+            Action.amend: StepAction.amended,
+            Action.retract: StepAction.retracted,
+        }[action],
         approver,
         at=revision.published_at,
     )
@@ -181,7 +186,7 @@ def import_published(
         period_key=fields.period_key or None,
     )
     session.add(disclosure)
-    steps.record(session, disclosure, "imported", author, at=_second(published_at))
+    steps.record(session, disclosure, StepAction.imported, author, at=_second(published_at))
     session.flush()
     publish(session, disclosure, at=published_at, approver=approver)
     return disclosure

@@ -15,25 +15,27 @@ from app.models import (
     DisclosureRevision,
     DisclosureStep,
     StaffUser,
+    StepAction,
     WorkState,
 )
 from app.services.disclosures import (
     steps,
 )
-from app.services.disclosures.attachments import ATTACHMENT_ADDED, ATTACHMENT_REMOVED
 from app.services.disclosures.errors import DisclosureError, NotAllowed, WrongState
 from app.services.disclosures.publishing import amend, publish, retract
 
-_CONTENT_STEPS = (
-    "created",
-    "edited",
-    "amendment started",
-    "retraction requested",
-    "imported",
-    ATTACHMENT_ADDED,
-    ATTACHMENT_REMOVED,
+_CONTENT_STEPS = frozenset(
+    {
+        StepAction.created,
+        StepAction.edited,
+        StepAction.amendment_started,
+        StepAction.retraction_requested,
+        StepAction.imported,
+        StepAction.attachment_added,
+        StepAction.attachment_removed,
+    }
 )
-_WORKING_COPY_ENDS = ("approved", "discarded")
+_WORKING_COPY_ENDS = frozenset({StepAction.approved, StepAction.discarded})
 
 
 def contributors(session: Session, disclosure: Disclosure) -> set[int]:
@@ -101,7 +103,7 @@ def return_for_changes(
     if not comment.strip():
         raise DisclosureError(_l("Say what should change."))
     _take_for_review(session, disclosure, approver, WorkState.returned)
-    steps.record(session, disclosure, "returned", approver, comment.strip())
+    steps.record(session, disclosure, StepAction.returned, approver, comment.strip())
 
 
 def approve(
@@ -122,10 +124,10 @@ def approve(
     _take_for_review(
         session, disclosure, approver, WorkState.scheduled if later else WorkState.none
     )
-    steps.record(session, disclosure, "approved", approver, comment.strip(), at=now)
+    steps.record(session, disclosure, StepAction.approved, approver, comment.strip(), at=now)
     if _goes_out_later(disclosure, now):
         disclosure.work_state = WorkState.scheduled
-        steps.record(session, disclosure, "scheduled", approver, at=now)
+        steps.record(session, disclosure, StepAction.scheduled, approver, at=now)
         return None
     return _apply(session, disclosure, approver, now)
 
@@ -187,7 +189,8 @@ def publish_due(session: Session, now: datetime | None = None) -> list[Disclosur
         approver_id = session.scalar(
             select(DisclosureStep.actor_id)
             .where(
-                DisclosureStep.disclosure_id == disclosure.id, DisclosureStep.action == "approved"
+                DisclosureStep.disclosure_id == disclosure.id,
+                DisclosureStep.action == StepAction.approved,
             )
             .order_by(DisclosureStep.id.desc())
             .limit(1)

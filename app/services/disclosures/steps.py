@@ -13,6 +13,7 @@ from app.models import (
     Disclosure,
     DisclosureStep,
     StaffUser,
+    StepAction,
     Unit,
 )
 from app.services import units
@@ -22,7 +23,7 @@ from app.services.disclosures.errors import NotAllowed
 def record(
     session: Session,
     disclosure: Disclosure,
-    action: str,
+    action: StepAction,
     actor: StaffUser | None,
     comment: str = "",
     at: datetime | None = None,
