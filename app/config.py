@@ -19,7 +19,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 SURFACES = ("public", "console")
-ROLES = ("admin", "publisher", "approver", "inspector", "office_head", "auditor")
 LANGUAGES = ("zh", "en")
 MIN_SECRET_KEY_LENGTH = 32
 DATABASE_SCHEMES = {"sqlite", "postgresql"}

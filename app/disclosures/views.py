@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import re
 from typing import Any
 
@@ -31,7 +30,6 @@ from app.models import (
     Action,
     Disclosure,
     DisclosureAttachment,
-    DisclosureRevision,
     PublicState,
 )
 from app.page_cache import cached_page
@@ -342,10 +340,3 @@ def latest_for_home(limit: int = 8) -> list[Disclosure]:
     session = get_session()
     items, _total = listings.list_public(session, current_reader(), page=1, per_page=limit)
     return items
-
-
-def revision_attachments(revision: DisclosureRevision) -> list[dict[str, Any]]:
-    return [
-        {"id": row[0], "filename": row[1], "sha256": row[2]}
-        for row in json.loads(revision.attachments_json or "[]")
-    ]

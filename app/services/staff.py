@@ -49,11 +49,6 @@ def _totp(secret: str) -> TOTP:
     )
 
 
-def totp_uri(user: StaffUser, issuer: str = "SOE Portal") -> str:
-    """The otpauth:// URI to enrol the user's authenticator app."""
-    return _totp(user.totp_secret).get_provisioning_uri(user.username, issuer)
-
-
 def totp_now(secret: str, at: float | None = None) -> str:
     """The current code for ``secret`` (demo output and tests)."""
     return _totp(secret).generate(int(at if at is not None else time.time())).decode("ascii")

@@ -49,8 +49,3 @@ def memo(session: Session, key: Hashable, compute: Callable[[], T]) -> T:
         while len(_memo) > MAX_ENTRIES:
             _memo.popitem(last=False)
     return value
-
-
-def clear() -> None:
-    with _lock:
-        _memo.clear()
