@@ -10,7 +10,10 @@ listings, filters and search need.
 from __future__ import annotations
 
 import enum
+import json
+from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -21,6 +24,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -109,6 +113,61 @@ class QuestionState(enum.StrEnum):
     pending = "pending"
     published = "published"
     rejected = "rejected"
+
+
+@dataclass(frozen=True)
+class PublishedFile:
+    """An attachment as a revision published it."""
+
+    id: int
+    filename: str
+    sha256: str  # hex
+
+    def as_json(self) -> list[int | str]:
+        """The ``[id, file name, sha256]`` triple the revision's log leaf commits to."""
+        return [self.id, self.filename, self.sha256]
+
+
+def parse_published_files(stored: str) -> tuple[PublishedFile, ...]:
+    """The files listed by a stored JSON list of ``[id, file name, sha256]`` triples.
+
+    Raises ValueError for anything else: a row that does not read as written is not guessed at.
+    """
+    rows = json.loads(stored)
+    if not isinstance(rows, list):
+        raise ValueError("the attachment list is not a JSON list")
+    files = []
+    for row in rows:
+        if not (
+            isinstance(row, list)
+            and len(row) == 3
+            and type(row[0]) is int  # not a bool, which JSON parsing gives as a subclass
+            and isinstance(row[1], str)
+            and isinstance(row[2], str)
+        ):
+            raise ValueError("an attachment is not an [id, file name, sha256] triple")
+        files.append(PublishedFile(*row))
+    return tuple(files)
+
+
+class PublishedFiles(TypeDecorator[tuple[PublishedFile, ...]]):
+    """A revision's attachments, stored as compact JSON: ``[[id, "file name", "sha256"], ...]``.
+
+    The stored text is what revisions have always held; the log's leaves commit to the same
+    triples (``services.disclosures.log.canonical_record``).
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str:
+        files = tuple(value or ())
+        if not all(isinstance(f, PublishedFile) for f in files):
+            raise TypeError("a revision lists PublishedFile values")
+        return json.dumps([f.as_json() for f in files], ensure_ascii=False, separators=(",", ":"))
+
+    def process_result_value(self, value: str | None, dialect: Any) -> tuple[PublishedFile, ...]:
+        return parse_published_files(value or "[]")
 
 
 class DisclosureCategory(Base):
@@ -220,8 +279,10 @@ class DisclosureRevision(Base):
     scope: Mapped[Scope] = mapped_column(_enum(Scope))
     period_key: Mapped[str | None] = mapped_column(String(10))
     published_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # Canonical JSON list of [attachment id, file name, sha256] published with this revision.
-    attachments_json: Mapped[str] = mapped_column(Text, default="[]")
+    # The files published with this revision (the column keeps its first name).
+    attachments: Mapped[tuple[PublishedFile, ...]] = mapped_column(
+        "attachments_json", PublishedFiles(), default=()
+    )
     author_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     approver_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     log_index: Mapped[int] = mapped_column(Integer, unique=True)

@@ -97,16 +97,16 @@ def _export_item(history, attachments, blobs, attachments_dir, base_dir, zone, l
 
     def new_files(revision: DisclosureRevision) -> list[str]:
         paths = []
-        for attachment_id, name, _sha in json.loads(revision.attachments_json or "[]"):
-            if attachment_id in seen:
+        for file in revision.attachments:
+            if file.id in seen:
                 continue
-            seen.add(attachment_id)
-            folder = str(line) if name not in used_names else f"{line}-{len(seen)}"
-            used_names.add(name)
+            seen.add(file.id)
+            folder = str(line) if file.filename not in used_names else f"{line}-{len(seen)}"
+            used_names.add(file.filename)
             if attachments_dir is None or blobs is None:
                 raise ValueError("attachments need a folder to be exported to")
-            target = attachments_dir / folder / name
-            _copy_blob(blobs, attachments[attachment_id], target)
+            target = attachments_dir / folder / file.filename
+            _copy_blob(blobs, attachments[file.id], target)
             paths.append(Path(os.path.relpath(target, base_dir)).as_posix())
         return paths
 

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import func, select, text
+from sqlalchemy import Text, func, select, text, type_coerce
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.models import Disclosure, DisclosureAttachment, DisclosureRevision, LogCheckpoint
+from app.models.disclosures import parse_published_files
 from crypto import tlog
 from crypto.errors import CryptoError
 
@@ -42,7 +44,7 @@ def canonical_record(revision: DisclosureRevision) -> bytes:
         "scope": revision.scope.value,
         "period": revision.period_key,
         "date": revision.published_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "attachments": json.loads(revision.attachments_json or "[]"),
+        "attachments": [file.as_json() for file in revision.attachments],
     }
     return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
@@ -204,11 +206,17 @@ def verify(session: Session, verifier: tlog.Verifier, origin: str) -> VerifyResu
     is one more problem; the other entries are still checked.
     """
     problems: list[str] = []
-    revisions = list(
-        session.scalars(select(DisclosureRevision).order_by(DisclosureRevision.log_index))
-    )
+    # The attachment lists are read as stored text: one that does not parse is a problem of
+    # its entry, not an error that stops the whole check.
+    stored_files = type_coerce(DisclosureRevision.attachments, Text)
+    rows = session.execute(
+        select(DisclosureRevision, stored_files)
+        .options(defer(DisclosureRevision.attachments))
+        .order_by(DisclosureRevision.log_index)
+    ).all()
+    revisions = [revision for revision, _stored in rows]
     recomputed: list[bytes] = []
-    for position, revision in enumerate(revisions):
+    for position, (revision, stored) in enumerate(rows):
         label = (
             f"log entry {revision.log_index} (disclosure {revision.disclosure_id}, "
             f"revision {revision.number})"
@@ -216,9 +224,9 @@ def verify(session: Session, verifier: tlog.Verifier, origin: str) -> VerifyResu
         if revision.log_index != position:
             problems.append(f"{label}: expected log index {position}; entries are missing")
         try:
+            files = parse_published_files(stored or "[]")
+            set_committed_value(revision, "attachments", files)
             leaf = tlog.leaf_hash(canonical_record(revision))
-            attachments = json.loads(revision.attachments_json or "[]")
-            listed = [(attachment_id, sha256) for attachment_id, _name, sha256 in attachments]
         except (ValueError, TypeError):  # not JSON, or not a list of triples
             problems.append(f"{label}: the stored row cannot be read")
             recomputed.append(bytes(tlog.HASH_SIZE))  # stands in for the leaf nobody can compute
@@ -226,12 +234,10 @@ def verify(session: Session, verifier: tlog.Verifier, origin: str) -> VerifyResu
         recomputed.append(leaf)
         if leaf.hex() != revision.leaf_hash:
             problems.append(f"{label}: the stored row no longer matches its leaf hash")
-        for attachment_id, sha256 in listed:
-            row = session.get(DisclosureAttachment, attachment_id)
-            if row is None or row.sha256 != sha256:
-                problems.append(
-                    f"{label}: attachment {attachment_id} differs from the published one"
-                )
+        for file in files:
+            row = session.get(DisclosureAttachment, file.id)
+            if row is None or row.sha256 != file.sha256:
+                problems.append(f"{label}: attachment {file.id} differs from the published one")
     last: dict[int, DisclosureRevision] = {}
     for revision in revisions:
         last[revision.disclosure_id] = revision

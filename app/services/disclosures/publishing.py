@@ -7,7 +7,6 @@ of historical items calls ``import_published`` (or ``publish`` with ``at=``) dir
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 from flask_babel import lazy_gettext as _l
@@ -19,6 +18,7 @@ from app.models import (
     Disclosure,
     DisclosureRevision,
     PublicState,
+    PublishedFile,
     StaffUser,
     StepAction,
     WorkState,
@@ -55,7 +55,6 @@ def _new_revision(
         session, disclosure, Disclosure.revision_count == number - 1, revision_count=number
     ):
         raise WrongState(_l("This item was changed at the same moment. Reload the page."))
-    attachments = [[a.id, a.filename, a.sha256] for a in disclosure.attachments]
     revision = DisclosureRevision(
         disclosure_id=disclosure.id,
         number=number,
@@ -68,7 +67,9 @@ def _new_revision(
         scope=disclosure.scope,
         period_key=disclosure.period_key,
         published_at=_second(at),
-        attachments_json=json.dumps(attachments, ensure_ascii=False, separators=(",", ":")),
+        attachments=tuple(
+            PublishedFile(a.id, a.filename, a.sha256) for a in disclosure.attachments
+        ),
         author_id=disclosure.work_author_id,
         approver_id=approver.id if approver else None,
         log_index=-1,
@@ -193,4 +194,4 @@ def import_published(
 
 
 def revision_attachment_ids(revision: DisclosureRevision) -> list[int]:
-    return [row[0] for row in json.loads(revision.attachments_json or "[]")]
+    return [file.id for file in revision.attachments]

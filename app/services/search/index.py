@@ -14,7 +14,6 @@ never sees, nor counts, an item they may not read.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,7 +59,7 @@ def _document(disclosure: Disclosure, latest: DisclosureRevision | None) -> Docu
             disclosure.unit_id,
             disclosure.published_at,
         )
-    names = [row[1] for row in json.loads(latest.attachments_json or "[]")]
+    names = [file.filename for file in latest.attachments]
     _title, _sep, body = disclosure.search_text.partition("\n")
     return Document(
         disclosure.id,
