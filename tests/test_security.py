@@ -134,13 +134,18 @@ def test_default_allowlist_is_loopback_and_private(console_app):
 def test_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(instance):
     app = instance.app("console", CONSOLE_ALLOW="10.0.0.0/8", TRUSTED_PROXIES="127.0.0.1")
     client = app.test_client()
-    # Through the trusted proxy, the client's own address decides.
-    via_proxy = client.get(
-        "/login",
-        environ_base={"REMOTE_ADDR": "127.0.0.1"},
-        headers={"X-Forwarded-For": "203.0.113.5"},
-    )
-    assert via_proxy.status_code == 403
+    proxy = {"REMOTE_ADDR": "127.0.0.1"}  # the proxy's own address is not in the allowlist
+
+    def through_proxy(forwarded_for):
+        return client.get("/login", environ_base=proxy, headers={"X-Forwarded-For": forwarded_for})
+
+    # Through the trusted proxy, the client's own address decides, either way.
+    allowed = through_proxy("10.0.0.1")
+    assert allowed.status_code == 200 and "工作人员登录" in allowed.get_data(as_text=True)
+    refused = through_proxy("203.0.113.5")
+    assert refused.status_code == 403 and "无权访问" in refused.get_data(as_text=True)
+    # The proxy adds the address it sees to what the client sent: only that one counts.
+    assert through_proxy("10.0.0.1, 203.0.113.5").status_code == 403
     # A client that talks directly cannot pick an allowed address with the header.
     spoofed = client.get(
         "/login",

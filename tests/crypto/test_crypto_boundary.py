@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import sys
 from pathlib import Path
+
+import pytest
 
 import crypto
 from crypto import errors
@@ -72,9 +75,38 @@ def _is_protocol_or_dunder(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool
     return node.name in {"readable", "writable"}
 
 
-def test_package_exports_resolve() -> None:
+def test_package_exports_are_the_modules_own_documented_objects() -> None:
+    # What ``from crypto import ...`` offers is exactly what __init__ imports, each the very
+    # object its module defines under that name: no alias, nothing shadowed or left out.
+    imported: dict[str, object] = {}
+    for node in ast.parse(Path(crypto.__file__).read_text("utf-8")).body:
+        if isinstance(node, ast.ImportFrom):
+            module = importlib.import_module(node.module or "")
+            for alias in node.names:
+                imported[alias.asname or alias.name] = getattr(module, alias.name)
+    assert sorted(crypto.__all__) == sorted(imported)
     for name in crypto.__all__:
-        assert getattr(crypto, name) is not None
-        obj = getattr(crypto, name)
-        if inspect.isfunction(obj):
-            assert obj.__doc__, name
+        exported = getattr(crypto, name)
+        assert exported is imported[name], name
+        if inspect.ismodule(exported):
+            assert exported.__name__ == f"crypto.{name}", name
+        else:
+            assert exported.__name__ == name and exported.__module__.startswith("crypto."), name
+        assert exported.__doc__, name
+    # Every error the library raises can be caught by a name the package exports.
+    raised = {
+        cls.__name__
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.CryptoError)
+    }
+    assert raised <= set(crypto.__all__)
+
+
+def test_package_entry_points_round_trip_and_fail_closed() -> None:
+    identity = crypto.X25519Identity.generate()
+    sealed = crypto.encrypt_bytes("举报材料：机密".encode(), [identity.recipient])
+    assert "举报材料".encode() not in sealed
+    assert crypto.decrypt_bytes(sealed, [identity]).decode() == "举报材料：机密"
+    with pytest.raises(crypto.NoIdentityMatch) as refused:
+        crypto.decrypt_bytes(sealed, [crypto.X25519Identity.generate()])
+    assert isinstance(refused.value, crypto.CryptoError)

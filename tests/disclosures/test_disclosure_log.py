@@ -109,10 +109,21 @@ def test_restricted_items_show_no_title_in_the_log(db, demo, public_app):
         d = drafting.create_draft(session, staff(session, "publisher"), fields)
         drafting.submit_for_review(session, d, staff(session, "publisher"))
         reviewing.approve(session, d, staff(session, "approver"))
-        d_id = d.id
+        d_id, leaf = d.id, d.revisions[0].leaf_hash
+    open_id = publish_item(db, title="全员可见标题")
+    with db() as session:
+        open_leaf = session.get(Disclosure, open_id).revisions[0].leaf_hash
     client = public_app.test_client()
     page = client.get("/log/").get_data(as_text=True)
     assert "党员专属标题" not in page
+    # The entry is listed all the same (anyone can check that the log is complete); only what
+    # it is about is not shown, as it is for an item everyone may read.
+    assert leaf in page and open_leaf in page
+    rows = page.split("<tr>")
+    hidden = next(row for row in rows if leaf in row)
+    assert "您无权查看" in hidden and f"/disclosures/{d_id}/" not in hidden
+    shown = next(row for row in rows if open_leaf in row)
+    assert "全员可见标题" in shown and f"/disclosures/{open_id}/history" in shown
     assert client.get(f"/log/proof/{d_id}").status_code == 404
 
 

@@ -60,7 +60,8 @@ def test_item_history_shows_revision_notice_and_diff(demo, public_app):
     assert "126.8万元" in page and "128.6万元" not in page
     assert "Revised on" in page and "中标金额录入错误" in page
     history = client.get(f"/disclosures/{d_id}/history").get_data(as_text=True)
-    assert "<del>8.6</del>" in history or ("<del>" in history and "<ins>" in history)
+    # The figure as corrected in the demo: 128.6 struck out, 126.8 put in, digit by digit.
+    assert "中标金额 **12<del>8.6</del><ins>6.8</ins>万元**" in history
     assert "128.6" in history and "126.8" in history
 
 
@@ -124,7 +125,7 @@ def test_catalogue_shows_overdue_periodic_item(demo, public_app, console_app, au
     assert "Overdue" in console
 
 
-def test_restricted_scope_entries_are_hidden_from_catalogue(db, demo, public_app):
+def test_restricted_scope_entries_are_hidden_from_catalogue(db, demo, public_app, instance):
     from datetime import date
 
     with db() as session:
@@ -139,6 +140,13 @@ def test_restricted_scope_entries_are_hidden_from_catalogue(db, demo, public_app
         )
     page = public_app.test_client().get("/disclosures/catalogue/CHM").get_data(as_text=True)
     assert "党费收缴" not in page
+    # A party member of the unit, known through the trusted proxy, has the entry listed.
+    members = instance.app("public", READER_HEADER="X-Remote-User", TRUSTED_PROXIES="127.0.0.1")
+    member = {"X-Remote-User": "li.na", "X-Remote-Unit": "CHM", "X-Remote-Party": "1"}
+    page = members.test_client().get(
+        "/disclosures/catalogue/CHM", headers=member, environ_base={"REMOTE_ADDR": "127.0.0.1"}
+    )
+    assert "党费收缴和使用" in page.get_data(as_text=True)
 
 
 def test_a_restricted_item_under_an_open_entry_is_neither_linked_nor_counted(db, demo, public_app):

@@ -308,8 +308,11 @@ def test_cache_is_bounded_by_entries_and_bytes():
     assert len(cache) == 3 and cache.get(0, "v1") is None and cache.get(4, "v1")
     cache.get(2, "v1")  # recently used: kept
     cache.put("big", "v1", b"x" * 90, [])
-    assert cache.get(2, "v1") is None or cache.size <= 100
-    assert cache.size <= 100 and cache.get("big", "v1")
+    # 120 bytes: the least recently used pages go until the rest fit, and no more.
+    assert cache.get(3, "v1") is None and cache.get(4, "v1") is None
+    assert cache.get(2, "v1") == (b"x" * 10, [])
+    assert cache.get("big", "v1") == (b"x" * 90, [])
+    assert (len(cache), cache.size) == (2, 100)
     cache.put("huge", "v1", b"x" * 101, [])
     assert cache.get("huge", "v1") is None
     assert cache.get("big", "v2") is None, "another version is a miss"
