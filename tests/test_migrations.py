@@ -3,6 +3,8 @@ the data of every table on the way up and on the way down."""
 
 import importlib
 import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from graphlib import TopologicalSorter
 from types import ModuleType
@@ -192,6 +194,51 @@ def _parents_first(conn, tables: set[str]) -> list[str]:
     return list(order.static_order())
 
 
+@dataclass(frozen=True)
+class Replaced:
+    """A column that a later migration replaced by others.
+
+    ``value`` gives what the code of its time wrote into it, from the row at head: rows
+    written before that migration carry it, and a downgrade past it must give it back.
+    ``by`` are the columns at head that hold what it held: after that migration, rows written
+    with it must have them as the services write them.
+    """
+
+    value: Callable[[dict[str, Any]], Any]
+    by: tuple[str, ...]
+
+
+REPLACED: dict[str, dict[str, Replaced]] = {
+    "disclosures": {
+        # 0007: a published item's title and the plain text of its body, as one string.
+        "search_text": Replaced(
+            lambda row: (
+                f"{row['public_title']}\n{row['search_body']}"
+                if row["public_state"] == "published"
+                else ""
+            ),
+            by=("public_title", "search_body"),
+        ),
+    },
+}
+
+
+def _as_written(table: str, rows: Rows) -> Rows:
+    """``rows`` of ``table`` at head with the values of its replaced columns added."""
+    replaced = REPLACED.get(table, {})
+    return {
+        key: row | {name: column.value(row) for name, column in replaced.items()}
+        for key, row in rows.items()
+    }
+
+
+def _with_replacements(table: str, columns: list[str]) -> list[str]:
+    """``columns`` and the columns at head that replace any of them."""
+    replaced = REPLACED.get(table, {})
+    by = [c for name in columns if name in replaced for c in replaced[name].by]
+    return list(dict.fromkeys(columns + by))
+
+
 def _differences(table: str, expected: Rows, actual: Rows, columns: list[str]) -> list[str]:
     """What changed in ``columns`` (those a migration dropped on purpose are not compared)."""
     problems = [f"{table} {key}: row lost" for key in sorted(expected.keys() - actual.keys())]
@@ -306,13 +353,15 @@ def test_upgrade_from_the_first_revision_keeps_the_rows_of_every_table(empty_ins
                 # A row a migration seeds (the public version counter) gives way to the
                 # services' row, as it would have on a live site.
                 conn.execute(text(f"DELETE FROM {_quoted(conn, table)}"))
-                _insert(conn, table, records[table], columns)
+                _insert(conn, table, _as_written(table, records[table]), columns)
                 written[table] = columns
         now = _dump(engine)
         problems = [f"{table} is gone" for table in written if table not in now]
         for table, columns in written.items():
             if table in now:
-                problems += _differences(table, records[table], now[table], columns)
+                expected = _as_written(table, records[table])
+                compared = _with_replacements(table, columns)
+                problems += _differences(table, expected, now[table], compared)
         assert not problems, f"after upgrading to {revision}:\n" + "\n".join(problems)
 
     assert written.keys() == records.keys()
@@ -336,7 +385,7 @@ def test_downgrade_to_each_revision_and_up_again_keeps_the_rows_that_survive(emp
         now = _dump(engine)
         problems = []
         for table, columns in kept.items():
-            problems += _differences(table, records[table], now[table], columns)
+            problems += _differences(table, _as_written(table, records[table]), now[table], columns)
         assert not problems, f"after downgrading to {target}:\n" + "\n".join(problems)
 
         migrate.upgrade(engine)
@@ -347,7 +396,78 @@ def test_downgrade_to_each_revision_and_up_again_keeps_the_rows_that_survive(emp
                 # The search index, dropped or not, is rebuilt from the disclosures in full.
                 problems += _differences(table, rows, now[table], _columns_of(rows))
             elif table in kept:
-                problems += _differences(table, rows, now[table], kept[table])
+                compared = _with_replacements(table, kept[table])
+                problems += _differences(table, rows, now[table], compared)
         assert not problems, f"after {target} and up again:\n" + "\n".join(problems)
         _assert_log_verifies(app, engine)
+    engine.dispose()
+
+
+# --- 0007: the searched text in two columns ---------------------------------------------------
+
+
+def test_search_text_is_split_after_its_title_and_joined_again(empty_instance):
+    """Rows as earlier code wrote them: Chinese text, titles with a line break, empty bodies."""
+    from app.services.demo import load_demo
+    from tests.conftest import TEST_PASSWORD_METHOD
+
+    engine = _engine(empty_instance)
+    migrate.upgrade(engine)
+    app = empty_instance.app("console")
+    database = app.extensions["portal.db"]
+    with app.app_context(), database.session() as session:
+        load_demo(session, password_method=TEST_PASSWORD_METHOD)
+    database.engine.dispose()
+    migrate.downgrade(engine, "0006")
+
+    by_state = text("SELECT id FROM disclosures WHERE public_state = :state ORDER BY id")
+    with engine.connect() as conn:
+        published = list(conn.scalars(by_state, {"state": "published"}))
+        others = list(conn.scalars(by_state, {"state": "retracted"}))
+        others += list(conn.scalars(by_state, {"state": "unpublished"}))
+    assert len(published) >= 6 and len(others) >= 2
+    # id -> (public title, search text as written before 0007, the body split from it)
+    cases = {
+        published[0]: (
+            "食堂承包招标结果公示",
+            "食堂承包招标结果公示\n中标单位：华北餐饮有限公司。\n\n公示期五个工作日。",
+            "中标单位：华北餐饮有限公司。\n\n公示期五个工作日。",
+        ),
+        # Titles from before titles were one line: their later lines are not body.
+        published[1]: (
+            "党费收缴情况\n（2025年下半年）",
+            "党费收缴情况\n（2025年下半年）\n应缴 100%，实缴 100%。",
+            "应缴 100%，实缴 100%。",
+        ),
+        published[2]: ("标题\r\n第二行 second", "标题\r\n第二行 second\n正文 body", "正文 body"),
+        published[3]: ("只有标题 title only", "只有标题 title only\n", ""),
+        published[4]: (
+            "Budget 2026 预算",
+            "Budget 2026 预算\nBudget 2026 预算\n正文第一行重复了标题。",
+            "Budget 2026 预算\n正文第一行重复了标题。",
+        ),
+    }
+    with engine.begin() as conn:
+        for id_, (title, search_text, _body) in cases.items():
+            conn.execute(
+                text("UPDATE disclosures SET public_title = :t, search_text = :s WHERE id = :id"),
+                {"t": title, "s": search_text, "id": id_},
+            )
+        before = dict(conn.execute(text("SELECT id, search_text FROM disclosures")).all())
+    assert all(before[id_] == "" for id_ in others)
+
+    migrate.upgrade(engine, "0007")
+    with engine.connect() as conn:
+        after = dict(conn.execute(text("SELECT id, search_body FROM disclosures")).all())
+    for id_, (_title, _search_text, body) in cases.items():
+        assert after[id_] == body
+    for id_ in published[5:]:  # as the services wrote them: the title, a line break, the body
+        title, _sep, body = before[id_].partition("\n")
+        assert after[id_] == body and title and body
+    assert all(after[id_] == "" for id_ in others)
+
+    migrate.downgrade(engine, "0006")
+    with engine.connect() as conn:
+        joined = dict(conn.execute(text("SELECT id, search_text FROM disclosures")).all())
+    assert joined == before
     engine.dispose()

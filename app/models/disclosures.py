@@ -243,8 +243,9 @@ class Disclosure(Base):
     retracted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revision_count: Mapped[int] = mapped_column(Integer, default=0)
     public_title: Mapped[str] = mapped_column(String(300), default="")
-    # Title and body of the current revision as plain text; empty unless published.
-    search_text: Mapped[str] = mapped_column(Text, default="")
+    # The body of the current revision as plain text, for search and its snippets; empty
+    # unless published. The title searched is ``public_title``.
+    search_body: Mapped[str] = mapped_column(Text, default="")
 
     author: Mapped[StaffUser | None] = relationship(foreign_keys=[author_id])
     work_author: Mapped[StaffUser | None] = relationship(foreign_keys=[work_author_id])

@@ -38,7 +38,7 @@ def test_draft_submit_return_approve_records_every_step(db, demo):
             (StepAction.published, "approver"),
         ]
         assert all(s.at is not None for s in d.steps)
-        assert "中标金额100万元" in d.search_text
+        assert d.search_body == "中标金额100万元。"
 
 
 def test_step_actions_are_a_closed_set_stored_as_before(db, demo):
@@ -169,7 +169,7 @@ def test_amend_and_retract_need_review_and_reason(db, demo):
         reviewing.approve(session, d, approver)
         assert d.public_state == PublicState.retracted
         assert [r.action.value for r in d.revisions] == ["publish", "amend", "retract"]
-        assert d.search_text == ""
+        assert d.search_body == ""
 
 
 def test_import_published_keeps_the_given_date(db, demo):

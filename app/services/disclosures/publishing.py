@@ -98,7 +98,7 @@ def _new_revision(
 
 def _refresh_public_copy(disclosure: Disclosure, revision: DisclosureRevision) -> None:
     disclosure.public_title = revision.title
-    disclosure.search_text = f"{revision.title}\n{markdown_to_text(revision.body)}"
+    disclosure.search_body = markdown_to_text(revision.body)
     search_index.refresh(disclosure)
 
 
@@ -159,7 +159,7 @@ def retract(
     revision = _new_revision(session, disclosure, Action.retract, at or utcnow(), approver)
     disclosure.public_state = PublicState.retracted
     disclosure.retracted_at = revision.published_at
-    disclosure.search_text = ""
+    disclosure.search_body = ""
     search_index.refresh(disclosure)
     return revision
 

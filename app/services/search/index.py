@@ -60,11 +60,10 @@ def _document(disclosure: Disclosure, latest: DisclosureRevision | None) -> Docu
             disclosure.published_at,
         )
     names = [file.filename for file in latest.attachments]
-    _title, _sep, body = disclosure.search_text.partition("\n")
     return Document(
         disclosure.id,
         tokens.index_string(disclosure.public_title),
-        tokens.index_string(body, *names),
+        tokens.index_string(disclosure.search_body, *names),
         "\n".join(names),
         disclosure.scope,
         disclosure.unit_id,

@@ -262,7 +262,7 @@ def _hits(session: Session, ids: list[int], terms: list[Term]) -> list[Hit]:
         return []
     # The result list shows each item's category, unit and attachment names: load them in
     # the same query, and leave out the texts it does not show (the public text is in
-    # ``search_text``).
+    # ``public_title`` and ``search_body``).
     if session.get_bind().dialect.name == "sqlite":
         index_key, names_column = SQLITE_TABLE.c.rowid, SQLITE_TABLE.c.names
     else:
@@ -298,7 +298,7 @@ def _hits(session: Session, ids: list[int], terms: list[Term]) -> list[Hit]:
         if disclosure.public_state == PublicState.retracted:
             text_shown = reasons.get(disclosure_id, "")
         else:
-            text_shown = disclosure.search_text.partition("\n")[2]
+            text_shown = disclosure.search_body
         attachment_names = [n for n in (names.get(disclosure_id) or "").split("\n") if n]
         hits.append(
             Hit(
