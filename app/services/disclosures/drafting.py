@@ -74,13 +74,12 @@ def check_year(day: date | datetime) -> None:
         )
 
 
-def create_draft(session: Session, author: StaffUser, fields: DraftFields) -> Disclosure:
-    """A new, unpublished disclosure in draft, owned by ``author``."""
-    steps.require_unit(author, fields.unit)
+def new_disclosure(session: Session, fields: DraftFields, author: StaffUser | None) -> Disclosure:
+    """A checked, unpublished item in draft from ``fields``, added to the session."""
     check_fields(fields)
     disclosure = Disclosure(
-        author_id=author.id,
-        work_author_id=author.id,
+        author_id=author.id if author else None,
+        work_author_id=author.id if author else None,
         work_state=WorkState.draft,
         work_action=Action.publish,
         title=fields.title.strip(),
@@ -92,6 +91,13 @@ def create_draft(session: Session, author: StaffUser, fields: DraftFields) -> Di
         scheduled_at=fields.scheduled_at,
     )
     session.add(disclosure)
+    return disclosure
+
+
+def create_draft(session: Session, author: StaffUser, fields: DraftFields) -> Disclosure:
+    """A new, unpublished disclosure in draft, owned by ``author``."""
+    steps.require_unit(author, fields.unit)
+    disclosure = new_disclosure(session, fields, author)
     steps.record(session, disclosure, StepAction.created, author)
     session.flush()
     return disclosure

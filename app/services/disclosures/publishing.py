@@ -7,6 +7,7 @@ of historical items calls ``import_published`` (or ``publish`` with ``at=``) dir
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from flask_babel import lazy_gettext as _l
@@ -173,20 +174,8 @@ def import_published(
     approver: StaffUser | None = None,
 ) -> Disclosure:
     """Create and publish an item at a given (historical) date, without the review steps."""
-    drafting.check_fields(fields)
-    disclosure = Disclosure(
-        author_id=author.id if author else None,
-        work_author_id=author.id if author else None,
-        work_state=WorkState.draft,
-        work_action=Action.publish,
-        title=fields.title.strip(),
-        body=fields.body,
-        category=fields.category,
-        unit=fields.unit,
-        scope=fields.scope,
-        period_key=fields.period_key or None,
-    )
-    session.add(disclosure)
+    # Published at once, at the historical date: nothing to schedule.
+    disclosure = drafting.new_disclosure(session, replace(fields, scheduled_at=None), author)
     steps.record(session, disclosure, StepAction.imported, author, at=_second(published_at))
     session.flush()
     publish(session, disclosure, at=published_at, approver=approver)
