@@ -261,12 +261,13 @@ def _make_records(app) -> dict[str, Rows]:
     review with a new title, a draft returned with a comment and a question rejected.
     """
     from app.services.demo import load_demo
+    from app.services.signed_log import load_signer
     from tests.conftest import TEST_PASSWORD_METHOD
 
     drafting, reviewing, questions = (_workflow(m) for m in ("drafting", "reviewing", "questions"))
     log = _log_service()
     origin = app.config["LOG_ORIGIN"]
-    signer = log.load_signer(app.config["LOG_KEY_FILE"], origin)
+    signer = load_signer(app.config["LOG_KEY_FILE"], origin)
     database = app.extensions["portal.db"]
     with app.app_context():  # the demo keeps its attachments in the app's blob store
         with database.session() as session:
@@ -318,9 +319,11 @@ def _make_records(app) -> dict[str, Rows]:
 
 
 def _assert_log_verifies(app, engine) -> None:
+    from app.services.signed_log import load_signer
+
     log = _log_service()
     origin = app.config["LOG_ORIGIN"]
-    verifier = log.load_signer(app.config["LOG_KEY_FILE"], origin).verifier
+    verifier = load_signer(app.config["LOG_KEY_FILE"], origin).verifier
     with Session(engine) as session:
         result = log.verify(session, verifier, origin)
         entries = session.scalar(select(func.count()).select_from(DisclosureRevision))

@@ -12,6 +12,7 @@ from app.db import database
 from app.disclosures import bulk_cli, runtime
 from app.services.disclosures import categories
 from app.services.disclosures import log as disclosure_log
+from app.services.signed_log import load_signer
 
 
 def init_app(app: Flask) -> None:
@@ -22,7 +23,7 @@ def init_app(app: Flask) -> None:
 
 def _signer():
     config = current_app.config
-    return disclosure_log.load_signer(config["LOG_KEY_FILE"], config["LOG_ORIGIN"])
+    return load_signer(config["LOG_KEY_FILE"], config["LOG_ORIGIN"])
 
 
 @click.group("log", help="The public disclosure log.")

@@ -16,7 +16,6 @@ from app.disclosures.reader import current_reader
 from app.models import Disclosure, DisclosureRevision
 from app.services.disclosures import log as disclosure_log
 from app.services.disclosures import visibility
-from crypto import tlog
 
 bp = Blueprint("log", __name__, url_prefix="/log")
 PER_PAGE = 50
@@ -89,12 +88,11 @@ def proof(disclosure_id: int):
     found = _checkpoint()
     if found is None:
         abort(404)
-    tree = disclosure_log.checkpoint_tree(session, found)
     entries = []
     for revision in disclosure.revisions:
         if revision.log_index >= found.size:
             continue
-        path = disclosure_log.tlog.inclusion_proof(revision.log_index, found.size, tree)
+        path = disclosure_log.LOG.inclusion_proof(session, found, revision.log_index)
         entries.append(
             {
                 "revision": revision.number,
@@ -124,11 +122,11 @@ def consistency():
     new = request.args.get("to", type=int, default=size)
     if old is None or new is None or not 0 <= old <= new <= size:
         return jsonify(error=f"need 0 <= from <= to <= {size}"), 400
-    tree = disclosure_log.checkpoint_tree(session, found) if found else tlog.HashTree()
+    result = disclosure_log.LOG.consistency(session, found, old, new)
     return jsonify(
         origin=current_app.config["LOG_ORIGIN"],
         **{"from": old, "to": new},
-        from_root=_b64(tree.root(old)),
-        to_root=_b64(tree.root(new)),
-        proof=[_b64(h) for h in tlog.consistency_proof(old, new, tree)],
+        from_root=_b64(result.old_root),
+        to_root=_b64(result.new_root),
+        proof=[_b64(h) for h in result.proof],
     )

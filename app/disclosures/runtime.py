@@ -12,6 +12,7 @@ from app.db import utcnow
 from app.services.blobs import FilesystemBlobStore
 from app.services.disclosures import log as disclosure_log
 from app.services.disclosures import reviewing
+from app.services.signed_log import load_signer, verifier_file
 from crypto import tlog
 
 
@@ -58,7 +59,7 @@ def log_signer() -> tlog.Signer:
     signer = current_app.extensions.get("portal.log_signer")
     if signer is None:
         config = current_app.config
-        signer = disclosure_log.load_signer(config["LOG_KEY_FILE"], config["LOG_ORIGIN"])
+        signer = load_signer(config["LOG_KEY_FILE"], config["LOG_ORIGIN"])
         current_app.extensions["portal.log_signer"] = signer
     return signer
 
@@ -69,11 +70,11 @@ def log_verifier() -> tlog.Verifier | None:
     if verifier is None:
         vkey = current_app.config["LOG_VKEY"]
         if not vkey:
-            path = disclosure_log.verifier_file(current_app.config["LOG_KEY_FILE"])
+            path = verifier_file(current_app.config["LOG_KEY_FILE"])
             vkey = path.read_text() if path.exists() else ""
         if not vkey:
             return None
-        verifier = disclosure_log.load_verifier(vkey)
+        verifier = tlog.Verifier.from_vkey(vkey)
         current_app.extensions["portal.log_verifier"] = verifier
     return verifier
 
