@@ -14,7 +14,7 @@ from app.urls import IdConverter
 
 def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask:
     """Build the ``public`` site or the restricted ``console`` from the same configuration."""
-    from app import cli, config, db, errors, health, i18n
+    from app import cli, config, db, errors, health, i18n, resources
     from app.extensions import csrf
     from app.security import headers, inputs, network, ratelimit, sessions
     from app.services import public_version
@@ -48,6 +48,7 @@ def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask
     db.init_app(app)
     # Every flush that changes public content bumps the version the page caches key on.
     public_version.watch()
+    resources.init_app(app)
     headers.init_app(app, surface)
     sessions.init_app(app)
     network.init_app(app, surface)

@@ -21,6 +21,7 @@ from app.config import ConfigError
 from app.db import database
 from app.disclosures import cli as disclosures_cli
 from app.models import Role
+from app.resources import blob_store
 from app.security import ratelimit
 from app.services import demo as demo_service
 from app.services import staff as staff_service
@@ -129,7 +130,7 @@ def _mark_demo(instance_path: str) -> None:
 def _load_demo() -> list[demo_service.DemoLogin]:
     with database().session() as session:
         try:
-            logins = demo_service.load_demo(session)
+            logins = demo_service.load_demo(session, blobs=blob_store())
         except demo_service.DemoError as exc:
             raise click.ClickException(str(exc)) from None
     disclosures_cli.prepare_disclosures()

@@ -18,6 +18,9 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from crypto import tlog
+from crypto.errors import CryptoError
+
 SURFACES = ("public", "console")
 LANGUAGES = ("zh", "en")
 MIN_SECRET_KEY_LENGTH = 32
@@ -314,6 +317,11 @@ def validate(app_config: Any) -> None:
         problems.append(
             f"PORTAL_LOG_ORIGIN: must be a log name like host/path without scheme, got {origin!r}"
         )
+    if vkey := app_config.get("LOG_VKEY"):
+        try:
+            tlog.Verifier.from_vkey(vkey)
+        except CryptoError:
+            problems.append("PORTAL_LOG_VKEY: must be the log's key as `portal log key` prints it")
     base_url = app_config.get("PUBLIC_BASE_URL") or ""
     if base_url and not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", str(base_url)):
         problems.append(f"PORTAL_PUBLIC_BASE_URL: must be an http(s) URL, got {base_url!r}")

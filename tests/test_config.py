@@ -67,6 +67,7 @@ def test_environment_values_are_parsed(tmp_path, monkeypatch):
         ({"HTTPS": "perhaps"}, "PORTAL_HTTPS: must be 1 or 0"),
         ({"WORKERS": "0"}, "PORTAL_WORKERS: must be a positive whole number"),
         ({"PUBLIC_BIND": "8000"}, "PORTAL_PUBLIC_BIND: must be host:port"),
+        ({"LOG_VKEY": "portal.example.internal/disclosures+00+AA=="}, "PORTAL_LOG_VKEY"),
     ],
 )
 def test_bad_values_are_refused_with_a_clear_message(tmp_path, monkeypatch, env, fragment):

@@ -261,17 +261,17 @@ def _make_records(app) -> dict[str, Rows]:
     review with a new title, a draft returned with a comment and a question rejected.
     """
     from app.services.demo import load_demo
-    from app.services.signed_log import load_signer
     from tests.conftest import TEST_PASSWORD_METHOD
 
     drafting, reviewing, questions = (_workflow(m) for m in ("drafting", "reviewing", "questions"))
     log = _log_service()
-    origin = app.config["LOG_ORIGIN"]
-    signer = load_signer(app.config["LOG_KEY_FILE"], origin)
+    keys = app.extensions["portal.disclosure_log"]
+    signer, origin = keys.signer, keys.origin
     database = app.extensions["portal.db"]
-    with app.app_context():  # the demo keeps its attachments in the app's blob store
+    blobs = app.extensions["portal.blobs"]  # where the demo keeps its attachments
+    with app.app_context():
         with database.session() as session:
-            load_demo(session, password_method=TEST_PASSWORD_METHOD)
+            load_demo(session, password_method=TEST_PASSWORD_METHOD, blobs=blobs)
             log.sign_checkpoint(session, signer, origin)
         with database.session() as session:
             publisher = session.scalar(select(StaffUser).where(StaffUser.username == "publisher"))
@@ -319,13 +319,10 @@ def _make_records(app) -> dict[str, Rows]:
 
 
 def _assert_log_verifies(app, engine) -> None:
-    from app.services.signed_log import load_signer
-
     log = _log_service()
-    origin = app.config["LOG_ORIGIN"]
-    verifier = load_signer(app.config["LOG_KEY_FILE"], origin).verifier
+    keys = app.extensions["portal.disclosure_log"]
     with Session(engine) as session:
-        result = log.verify(session, verifier, origin)
+        result = log.verify(session, keys.verifier(), keys.origin)
         entries = session.scalar(select(func.count()).select_from(DisclosureRevision))
     assert result.ok, result.problems
     assert result.size == entries

@@ -13,6 +13,7 @@ from flask_babel import force_locale
 
 from app.db import database
 from app.disclosures import runtime
+from app.resources import blob_store, disclosure_log_keys
 from app.services.disclosures import bulk_export, bulk_import
 from app.services.search import index as search_index
 
@@ -42,6 +43,7 @@ def import_command(file: Path, batch_size: int) -> None:
     other lines are imported. The exit status is 1 if any line failed.
     """
     config = current_app.config
+    log_keys = disclosure_log_keys()
     total_bytes = file.stat().st_size
     show_progress = sys.stdout.isatty()
     errors_seen = 0
@@ -71,12 +73,12 @@ def import_command(file: Path, batch_size: int) -> None:
                 session,
                 lines(),
                 file.parent,
-                runtime.blob_store(),
+                blob_store(),
                 zone=runtime.local_zone(),
                 today=runtime.today(),
                 max_bytes=config["ATTACHMENT_MAX_BYTES"],
-                signer=runtime.log_signer(),
-                origin=config["LOG_ORIGIN"],
+                signer=log_keys.signer,
+                origin=log_keys.origin,
                 batch_size=batch_size,
                 on_line=report,
             )
@@ -110,7 +112,7 @@ def export_command(file: Path | None, attachments_dir: Path | None) -> None:
     with database().session() as session:
         items = bulk_export.export_items(
             session,
-            runtime.blob_store(),
+            blob_store(),
             attachments_dir.resolve(),
             base_dir.resolve(),
             runtime.local_zone(),

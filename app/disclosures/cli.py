@@ -5,25 +5,20 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import with_appcontext
 
 from app.db import database
 from app.disclosures import bulk_cli, runtime
+from app.resources import disclosure_log_keys
 from app.services.disclosures import categories
 from app.services.disclosures import log as disclosure_log
-from app.services.signed_log import load_signer
 
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(log_group)
     app.cli.add_command(disclosures_group)
     bulk_cli.register(disclosures_group)
-
-
-def _signer():
-    config = current_app.config
-    return load_signer(config["LOG_KEY_FILE"], config["LOG_ORIGIN"])
 
 
 @click.group("log", help="The public disclosure log.")
@@ -35,9 +30,9 @@ def log_group() -> None:
 @with_appcontext
 def log_verify() -> None:
     """Recompute every leaf from the database and check roots and checkpoint signatures."""
-    origin = current_app.config["LOG_ORIGIN"]
+    keys = disclosure_log_keys()
     with database().session() as session:
-        result = disclosure_log.verify(session, _signer().verifier, origin)
+        result = disclosure_log.verify(session, keys.verifier(), keys.origin)
     if not result.ok:
         click.echo(
             f"Disclosure log verification FAILED ({len(result.problems)} problems):", err=True
@@ -55,10 +50,9 @@ def log_verify() -> None:
 @with_appcontext
 def log_checkpoint() -> None:
     """Sign a checkpoint covering the whole log (if needed) and print it."""
+    keys = disclosure_log_keys()
     with database().session() as session:
-        checkpoint = disclosure_log.sign_checkpoint(
-            session, _signer(), current_app.config["LOG_ORIGIN"]
-        )
+        checkpoint = disclosure_log.sign_checkpoint(session, keys.signer, keys.origin)
         click.echo(checkpoint.note if checkpoint else "The log is empty.", nl=False)
 
 
@@ -66,7 +60,7 @@ def log_checkpoint() -> None:
 @with_appcontext
 def log_key() -> None:
     """Print the log's public verifier key (publish it where readers can compare)."""
-    click.echo(_signer().verifier.vkey)
+    click.echo(disclosure_log_keys().signer.verifier.vkey)
 
 
 @click.group("disclosures", help="Disclosures: scheduled publication and categories.")
@@ -93,8 +87,8 @@ def seed_categories() -> None:
 
 
 def prepare_disclosures() -> None:
-    """Seed missing standard categories, create the log key (and its public ``.vkey``) and
-    sign a checkpoint covering the log, so the public site has all it serves."""
+    """Seed missing standard categories and sign a checkpoint covering the log, so the
+    public site has all it serves (the log key and its public ``.vkey`` came with the app)."""
     with database().session() as session:
         categories.ensure_categories(session)
     with database().sessions() as session:

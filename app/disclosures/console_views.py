@@ -28,6 +28,7 @@ from app.models import (
     Scope,
     WorkState,
 )
+from app.resources import blob_store
 from app.security.auth import current_staff, role_required
 from app.services import units
 from app.services.disclosures import catalogue, categories, drafting, errors, listings, reviewing
@@ -122,7 +123,7 @@ def _store_uploads(form: DraftForm, disclosure: Disclosure) -> bool:
         try:
             add_attachment(
                 session,
-                runtime.blob_store(),
+                blob_store(),
                 disclosure,
                 current_staff(),
                 upload.filename,
@@ -161,7 +162,7 @@ def new():
                     return redirect(url_for(".item", disclosure_id=disclosure.id))
             # A refused upload: nothing is saved and the form shows what was typed.
             for attachment in disclosure.attachments:
-                runtime.blob_store().delete(attachment.blob_key)
+                blob_store().delete(attachment.blob_key)
             session.rollback()
     status = 400 if request.method == "POST" else 200
     return render_template("console/publish/edit.html", form=form, error=error, d=None), status
@@ -300,7 +301,7 @@ def discard(disclosure_id: int):
         abort(400)
     return _run(
         disclosure,
-        lambda s: drafting.discard_change(s, disclosure, current_staff(), runtime.blob_store()),
+        lambda s: drafting.discard_change(s, disclosure, current_staff(), blob_store()),
     )
 
 
@@ -329,7 +330,7 @@ def delete_attachment(disclosure_id: int, attachment_id: int):
         abort(409)
 
     def remove(session) -> None:
-        remove_attachment(session, runtime.blob_store(), found, current_staff())
+        remove_attachment(session, blob_store(), found, current_staff())
 
     return _run(disclosure, remove)
 

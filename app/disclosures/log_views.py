@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import base64
 
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, abort, jsonify, render_template, request
 from sqlalchemy import select
 
 from app.db import get_session
-from app.disclosures import runtime
 from app.disclosures.reader import current_reader
 from app.models import Disclosure, DisclosureRevision
+from app.resources import disclosure_log_keys
 from app.services.disclosures import log as disclosure_log
 from app.services.disclosures import visibility
 
@@ -59,7 +59,7 @@ def index():
         entries=entries,
         page=page,
         pages=max(1, (size + PER_PAGE - 1) // PER_PAGE),
-        vkey=verifier.vkey if (verifier := runtime.log_verifier()) else None,
+        vkey=verifier.vkey if (verifier := disclosure_log_keys().verifier()) else None,
     )
 
 
@@ -73,7 +73,7 @@ def checkpoint():
 
 @bp.get("/key")
 def key():
-    verifier = runtime.log_verifier()
+    verifier = disclosure_log_keys().verifier()
     if verifier is None:
         abort(404)
     return Response(verifier.vkey + "\n", mimetype="text/plain")
@@ -105,7 +105,7 @@ def proof(disclosure_id: int):
         )
     return jsonify(
         disclosure=disclosure.id,
-        origin=current_app.config["LOG_ORIGIN"],
+        origin=disclosure_log_keys().origin,
         tree_size=found.size,
         root_hash=_b64(bytes.fromhex(found.root_hash)),
         checkpoint=found.note,
@@ -124,7 +124,7 @@ def consistency():
         return jsonify(error=f"need 0 <= from <= to <= {size}"), 400
     result = disclosure_log.LOG.consistency(session, found, old, new)
     return jsonify(
-        origin=current_app.config["LOG_ORIGIN"],
+        origin=disclosure_log_keys().origin,
         **{"from": old, "to": new},
         from_root=_b64(result.old_root),
         to_root=_b64(result.new_root),

@@ -33,6 +33,7 @@ from app.models import (
     PublicState,
 )
 from app.page_cache import cached_page
+from app.resources import blob_store
 from app.security.headers import content_disposition
 from app.security.sanitize import render_markdown
 from app.services import units
@@ -279,7 +280,7 @@ def attachment(disclosure_id: int, attachment_id: int):
 def send_attachment(found: DisclosureAttachment) -> Response:
     """Serve an attachment so that no browser runs or sniffs it as a page of this site."""
     try:
-        stream = runtime.blob_store().open(found.blob_key)
+        stream = blob_store().open(found.blob_key)
     except BlobError:
         abort(404)
     inline = is_inline(found)

@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import DisciplineOffice, Role, StaffUser, Unit, UnitKind
-from app.services.disclosures.demo import demo_blob_store, load_demo_disclosures
+from app.services.blobs import BlobStore
+from app.services.disclosures.demo import load_demo_disclosures
 from app.services.staff import PASSWORD_METHOD, create_user
 
 # code, parent code, kind, Chinese name, English name, has a discipline office
@@ -126,8 +127,13 @@ class DemoError(Exception):
     """The database already has data; demo data goes only into an empty one."""
 
 
-def load_demo(session: Session, password_method: str = PASSWORD_METHOD) -> list[DemoLogin]:
-    """Create the demo organisation and staff in an empty database."""
+def load_demo(
+    session: Session, password_method: str = PASSWORD_METHOD, blobs: BlobStore | None = None
+) -> list[DemoLogin]:
+    """Create the demo organisation, staff and disclosures in an empty database.
+
+    The disclosures get their attachments only when a blob store is given.
+    """
     if session.scalar(select(Unit.id).limit(1)) is not None:
         raise DemoError("the database already has units; demo data goes only into a new database")
     units: dict[str, Unit] = {}
@@ -161,7 +167,7 @@ def load_demo(session: Session, password_method: str = PASSWORD_METHOD) -> list[
             totp_secret=login.totp_secret,
             password_method=password_method,
         )
-    load_demo_disclosures(session, demo_blob_store())
+    load_demo_disclosures(session, blobs)
     return DEMO_LOGINS
 
 

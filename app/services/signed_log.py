@@ -6,8 +6,8 @@ leaf commits to. ``verify`` recomputes every leaf from its row, so a row changed
 fact is noticed, and nothing is stored twice. Its checkpoints are rows of another mapped
 class with ``size`` (the key), ``root_hash`` (hex) and ``note`` (the C2SP signed note).
 
-The signing key and the origin are not part of a log: the caller hands them to
-``sign_checkpoint`` and ``verify``.
+The signing key and the origin are not part of a log: an app holds them (``LogKeys``) and
+hands them to ``sign_checkpoint`` and ``verify``; the public app holds only the verifier.
 """
 
 from __future__ import annotations
@@ -266,3 +266,38 @@ def load_signer(key_file: str | os.PathLike[str], origin: str) -> tlog.Signer:
 def verifier_file(key_file: str | os.PathLike[str]) -> Path:
     """Where the public verifier key of ``key_file`` is kept (``.vkey`` beside it)."""
     return Path(key_file).with_suffix(".vkey")
+
+
+class LogKeys:
+    """A log's origin and keys as one app holds them.
+
+    The signer only where ``signing`` (the console and the ``portal`` command); the
+    verifier everywhere: ``vkey`` when given, else the signer's, else the ``.vkey`` file
+    that the signing side writes beside its key, read once it exists.
+    """
+
+    def __init__(
+        self, origin: str, key_file: str | os.PathLike[str], vkey: str = "", *, signing: bool
+    ) -> None:
+        self.origin = origin
+        self._key_file = Path(key_file)
+        self._signer = load_signer(key_file, origin) if signing else None
+        self._verifier = tlog.Verifier.from_vkey(vkey) if vkey.strip() else None
+
+    @property
+    def signer(self) -> tlog.Signer:
+        """The private key; RuntimeError where the app holds none (the public app)."""
+        if self._signer is None:
+            raise RuntimeError(f"this app holds no signing key for {self.origin}")
+        return self._signer
+
+    def verifier(self) -> tlog.Verifier | None:
+        """The public key, or None until the signing side has written it."""
+        if self._verifier is None:
+            if self._signer is not None:
+                self._verifier = self._signer.verifier
+            else:
+                path = verifier_file(self._key_file)
+                if path.exists():
+                    self._verifier = tlog.Verifier.from_vkey(path.read_text())
+        return self._verifier

@@ -298,7 +298,6 @@ def test_approve_clicked_twice_publishes_once_and_answers_the_second_click(db, d
 
 def test_checkpoints_signed_at_the_same_moment_keep_one_per_size(db, demo, console_app):
     """Six consoles sign the log at once (each page after a publication does): no error."""
-    from app.disclosures import runtime
     from app.models import LogCheckpoint
     from app.services.disclosures import log as disclosure_log
 
@@ -310,9 +309,8 @@ def test_checkpoints_signed_at_the_same_moment_keep_one_per_size(db, demo, conso
         reviewing.approve(session, draft, staff(session, "approver"))
         size = disclosure_log.log_size(session)
     database = db.app.extensions["portal.db"]
-    with console_app.app_context():
-        signer = runtime.log_signer()
-    origin = console_app.config["LOG_ORIGIN"]
+    keys = console_app.extensions["portal.disclosure_log"]
+    signer, origin = keys.signer, keys.origin
     barrier = threading.Barrier(6)
     results: list[object] = []
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Integer, String, Text, create_engine, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from app.services.signed_log import SignedLog, load_signer
+from app.services.signed_log import LogKeys, SignedLog, load_signer, verifier_file
 from crypto import tlog
 from crypto.errors import ProofError
 
@@ -65,17 +65,9 @@ def session(tmp_path) -> Iterator[Session]:
     engine.dispose()
 
 
-class Keys:
-    def __init__(self, key_file) -> None:
-        self.signer = load_signer(key_file, ORIGIN)
-
-    def verifier(self) -> tlog.Verifier:
-        return self.signer.verifier
-
-
 @pytest.fixture
-def keys(tmp_path) -> Keys:
-    return Keys(tmp_path / "keys" / "audit.key")
+def keys(tmp_path) -> LogKeys:
+    return LogKeys(ORIGIN, tmp_path / "keys" / "audit.key", signing=True)
 
 
 def _append(session: Session, *whats: str) -> None:
@@ -129,8 +121,8 @@ def test_verify_names_every_problem_of_a_second_log(session, keys, tmp_path):
         "checkpoint of size 3: the entries no longer hash to the signed root",
     ]
     # Another log's key, or the right key for another origin: the checkpoint is refused.
-    other = tlog.Signer.generate("portal.example.internal/disclosures")
-    refused = EVENTS.verify(session, other.verifier, ORIGIN).problems[-1]
+    other = LogKeys("portal.example.internal/disclosures", tmp_path / "other.key", signing=True)
+    refused = EVENTS.verify(session, other.verifier(), ORIGIN).problems[-1]
     assert refused == "checkpoint of size 3: checkpoint is not signed by the expected key"
     refused = EVENTS.verify(session, keys.verifier(), "x.example/y").problems[-1]
     assert refused == "checkpoint of size 3: checkpoint is for another log"
@@ -151,3 +143,18 @@ def test_proofs_come_from_the_stored_leaves_not_from_the_signed_root(session, ke
     )
     session.commit()
     tlog.verify_inclusion(leaf, 0, 3, EVENTS.inclusion_proof(session, checkpoint, 0), root)
+
+
+def test_keys_of_an_app_without_the_signing_key(tmp_path):
+    key_file = tmp_path / "keys" / "audit.key"
+    public = LogKeys(ORIGIN, key_file, signing=False)
+    assert public.verifier() is None and not key_file.parent.exists()
+    with pytest.raises(RuntimeError):
+        public.signer  # noqa: B018 (the access raises)
+    signer = load_signer(key_file, ORIGIN)  # the signing side makes the key and its .vkey
+    assert verifier_file(key_file).read_text().strip() == signer.verifier.vkey
+    assert public.verifier() == signer.verifier
+    # A configured verifier key comes first.
+    other = tlog.Signer.generate(ORIGIN).verifier
+    assert LogKeys(ORIGIN, key_file, other.vkey, signing=True).verifier() == other
+    assert (key_file.stat().st_mode & 0o777) == 0o600

@@ -196,12 +196,3 @@ def _periodic_leaders_expenses(session, categories, unit_of, publisher, approver
             author=publisher,
             approver=approver,
         )
-
-
-def demo_blob_store() -> BlobStore | None:
-    """The app's blob store inside an app context (``portal demo``); none otherwise."""
-    from flask import has_app_context
-
-    from app.disclosures.runtime import blob_store
-
-    return blob_store() if has_app_context() else None

@@ -1,0 +1,32 @@
+"""What an app holds for its services, built once with the app and kept in ``app.extensions``.
+
+The blob store of attachments and the disclosure log's keys: the console holds the log's
+signing key (generated on first use), the public app only the public verifier. Views and
+commands take them from here and hand them to the services as arguments.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from app.services.blobs import BlobStore, FilesystemBlobStore
+from app.services.signed_log import LogKeys
+
+
+def init_app(app: Flask) -> None:
+    config = app.config
+    app.extensions["portal.blobs"] = FilesystemBlobStore(config["BLOB_PATH"])
+    app.extensions["portal.disclosure_log"] = LogKeys(
+        config["LOG_ORIGIN"],
+        config["LOG_KEY_FILE"],
+        config["LOG_VKEY"],
+        signing=config["SURFACE"] == "console",
+    )
+
+
+def blob_store() -> BlobStore:
+    return current_app.extensions["portal.blobs"]
+
+
+def disclosure_log_keys() -> LogKeys:
+    return current_app.extensions["portal.disclosure_log"]
