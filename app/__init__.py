@@ -67,9 +67,11 @@ def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask
 
         register(app)
     else:
-        from app.public import register
+        from app import disclosures, public, search
 
-        register(app)
+        public.register(app)  # first: its page cache answers before Flask
+        disclosures.register_public(app)
+        search.register_public(app)
     ratelimit.init_app(app)
     cli.init_app(app, create_app)
     network.known_hosts_only(app)

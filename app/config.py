@@ -97,7 +97,7 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "LOG_VKEY": "",
         "PAGE_SIZE": 20,
         "RATELIMIT_QUESTIONS": "5 per hour",
-        # Whole public pages cached per process (see app/page_cache.py).
+        # Whole public pages cached per process (see app/public/page_cache.py).
         "PAGE_CACHE_ENTRIES": 2000,
         "PAGE_CACHE_BYTES": 64 * 1024 * 1024,
     }

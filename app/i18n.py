@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
 from flask import Flask, request, session
 from flask_babel import get_locale
 from werkzeug.datastructures import LanguageAccept
@@ -29,6 +34,15 @@ def remembered_or_accepted(remembered: object, accepted: LanguageAccept) -> str:
 
 def current_language() -> str:
     return str(get_locale() or "zh")
+
+
+def enterprise_zone(config: Mapping[str, Any]) -> ZoneInfo:
+    """The enterprise's time zone: dates shown and due dates are dates there."""
+    return ZoneInfo(config["BABEL_DEFAULT_TIMEZONE"])
+
+
+def today_in(zone: ZoneInfo) -> date:
+    return datetime.now(zone).date()
 
 
 def init_app(app: Flask) -> None:

@@ -6,7 +6,6 @@ from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 from app.models import Action, PublicState, StepAction, WorkState
-from app.search import register_public as register_search
 
 ACTION_NAMES = {
     Action.publish: _l("publication"),
@@ -49,7 +48,6 @@ def register_public(app: Flask) -> None:
 
     app.register_blueprint(views.bp)
     app.register_blueprint(log_views.bp)
-    register_search(app)
     app.context_processor(views.disclosure_helpers)
 
 

@@ -11,9 +11,9 @@ from flask import Blueprint, Response, abort, jsonify, render_template, request
 from sqlalchemy import select
 
 from app.db import get_session
-from app.disclosures.reader import current_reader
 from app.models import Disclosure, DisclosureRevision
 from app.resources import disclosure_log_keys
+from app.security.reader import current_reader
 from app.services.disclosures import log as disclosure_log
 from app.services.disclosures import visibility
 

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from zoneinfo import ZoneInfo
 
 from flask import current_app, request
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
+from app.i18n import enterprise_zone, today_in
 from app.resources import disclosure_log_keys
 from app.services.disclosures import log as disclosure_log
 from app.services.disclosures import reviewing
 
 
 def local_zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+    return enterprise_zone(current_app.config)
 
 
-def today(zone: ZoneInfo | None = None) -> date:
+def today() -> date:
     """Today where the enterprise is (questions and due dates are dates, not times)."""
-    return datetime.now(zone or local_zone()).date()
+    return today_in(local_zone())
 
 
 def publish_due(session: Session) -> int:

@@ -23,7 +23,6 @@ from app.db import get_session
 from app.disclosures import runtime
 from app.disclosures.diff import Deadline, diff_html
 from app.disclosures.forms import PERIOD_NAMES, SCOPE_NAMES, FilterForm, QuestionForm, choice
-from app.disclosures.reader import current_reader, reader_headers
 from app.extensions import limiter
 from app.i18n import current_language
 from app.models import (
@@ -32,9 +31,10 @@ from app.models import (
     DisclosureAttachment,
     PublicState,
 )
-from app.page_cache import cached_page
+from app.public.page_cache import cached_page
 from app.resources import blob_store
 from app.security.headers import content_disposition
+from app.security.reader import current_reader, vary_by_reader
 from app.security.sanitize import render_markdown
 from app.services import units
 from app.services.blobs import BlobError
@@ -52,6 +52,7 @@ from app.services.disclosures.attachments import is_inline
 from app.services.periods import PERIOD_KEY_RE
 
 bp = Blueprint("disclosures", __name__, url_prefix="/disclosures")
+bp.after_request(vary_by_reader)
 
 ATTACHMENT_CSP = "sandbox; default-src 'none'"
 MAX_PAGE = 10_000
@@ -80,16 +81,6 @@ def _local_time(value) -> str:
     if value is None:
         return ""
     return value.astimezone(runtime.local_zone()).strftime("%Y-%m-%d %H:%M")
-
-
-@bp.after_request
-def vary_by_reader(response: Response) -> Response:
-    # Pages differ by reader when reader sign-in is on: no shared cache may mix them up.
-    headers = reader_headers()
-    if headers:
-        response.vary.update(headers)
-        response.headers["Cache-Control"] = "private, no-cache"
-    return response
 
 
 def _filters_from_request(session) -> tuple[FilterForm, listings.Filters, dict[str, str]]:
@@ -335,9 +326,3 @@ def catalogue(code: str):
         statuses=statuses,
         link_for=lambda disclosure_id: url_for(".detail", disclosure_id=disclosure_id),
     )
-
-
-def latest_for_home(limit: int = 8) -> list[Disclosure]:
-    session = get_session()
-    items, _total = listings.list_public(session, current_reader(), page=1, per_page=limit)
-    return items

@@ -5,8 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request
 
 from app.db import get_session
-from app.disclosures.reader import current_reader
-from app.disclosures.views import vary_by_reader
+from app.security.reader import current_reader, vary_by_reader
 from app.services.search import query as search_query
 from app.services.search.tokens import QUERY_MAX_CHARS
 

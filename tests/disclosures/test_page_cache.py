@@ -14,7 +14,7 @@ from app.models import (
     Scope,
     Unit,
 )
-from app.page_cache import PageCache
+from app.public.page_cache import PageCache
 from app.services import public_version, units
 from app.services.disclosures import catalogue, categories, drafting, questions, reviewing
 from tests.disclosures.conftest import draft_fields, publish_item, staff

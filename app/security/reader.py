@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from flask import current_app, g, request
+from flask import Response, current_app, g, request
 from werkzeug.datastructures import EnvironHeaders
 
 from app.security.network import address_in
@@ -58,3 +58,19 @@ def reader_headers() -> list[str]:
     if not config.get("READER_HEADER"):
         return []
     return [config["READER_HEADER"], config["READER_UNIT_HEADER"], config["READER_PARTY_HEADER"]]
+
+
+def reader_scope(config: Mapping[str, Any], environ: Mapping[str, Any]) -> tuple:
+    """What a page for this request's reader depends on: unit and party membership, no name."""
+    reader = reader_from_environ(config, environ)
+    return (reader.unit_code, reader.party_member)
+
+
+def vary_by_reader(response: Response) -> Response:
+    """After a request: pages differ by reader when reader sign-in is on, so no shared cache
+    may mix them up."""
+    headers = reader_headers()
+    if headers:
+        response.vary.update(headers)
+        response.headers["Cache-Control"] = "private, no-cache"
+    return response

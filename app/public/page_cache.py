@@ -10,8 +10,8 @@ environment the same way Flask does:
 - the host, scheme and script root that links on the page are built from;
 - the language as Flask chooses it: remembered in the signed session cookie, else the
   browser's; a ``?lang=`` switch sets the cookie, so those requests go on to Flask;
-- the reader's scope (unit and party membership: never their name);
-- today's date where the enterprise is (overdue markers, dates of answers);
+- the reader's scope (unit and party membership: never their name), as the app works it out;
+- today's date where the enterprise is (overdue markers, dates of answers), as the app says;
 - the version of the public record (``services.public_version``), read once per request
   before anything else, so a page is never older than the version it is stored under.
 
@@ -31,9 +31,9 @@ import functools
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Flask, abort, current_app, request
 from itsdangerous import BadSignature
@@ -43,8 +43,6 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Request
 
-from app.disclosures import runtime
-from app.disclosures.reader import reader_from_environ
 from app.extensions import limiter
 from app.i18n import current_language, remembered_or_accepted
 from app.security.network import address_key, rate_limit_key
@@ -185,16 +183,30 @@ class LocalWindows:
         return allowed
 
 
-class CachedPages:
-    """The WSGI layer that answers GETs of cached views from ``PageCache``."""
+ReaderScope = Callable[[Mapping[str, Any]], Hashable]
 
-    def __init__(self, app: Flask, wsgi_app: Callable) -> None:
+
+class CachedPages:
+    """The WSGI layer that answers GETs of cached views from ``PageCache``.
+
+    ``reader_scope`` gives what a page depends on of the reader of a WSGI request (never
+    their name), ``today`` the date that pages show things as of.
+    """
+
+    def __init__(
+        self,
+        app: Flask,
+        wsgi_app: Callable,
+        reader_scope: ReaderScope,
+        today: Callable[[], date],
+    ) -> None:
         self.app = app
         self.wsgi_app = wsgi_app
         self.cache: PageCache = app.extensions["portal.page_cache"]
         self.limit: PageLimit = app.extensions["portal.page_limit"]
         self.version: public_version.LatestVersion = app.extensions["portal.public_version"]
-        self.zone = ZoneInfo(app.config["BABEL_DEFAULT_TIMEZONE"])
+        self.reader_scope = reader_scope
+        self.today = today
         self._sessions: dict[str, tuple[object, float]] = {}
         self._accepted: dict[str, str] = {}
 
@@ -258,8 +270,7 @@ class CachedPages:
         if language is None:
             return None
         # The version first: the page rendered on a miss is at least as new as it.
-        stamp = (self.version(), runtime.today(self.zone))
-        reader = reader_from_environ(app.config, req.environ)
+        stamp = (self.version(), self.today())
         key = (
             endpoint,
             tuple(sorted(view_args.items())),
@@ -268,7 +279,7 @@ class CachedPages:
             req.scheme,
             req.script_root,
             language,
-            (reader.unit_code, reader.party_member),
+            self.reader_scope(req.environ),
         )
         client_key = address_key(app.config["SECRET_KEY"], req.remote_addr)
         return key, stamp, language, client_key, endpoint
@@ -350,8 +361,12 @@ class CachedPages:
 _PER_SESSION = object()
 
 
-def init_app(app: Flask) -> None:
-    """Give ``app`` its cache, in front of Flask and under the trusted-proxy fix."""
+def init_app(app: Flask, reader_scope: ReaderScope, today: Callable[[], date]) -> None:
+    """Give ``app`` its cache, in front of Flask and under the trusted-proxy fix.
+
+    ``reader_scope(environ)``: what a page depends on of its reader (never their name);
+    ``today()``: the date pages show things as of (overdue markers, dates of answers).
+    """
     app.extensions["portal.page_cache"] = PageCache(
         app.config["PAGE_CACHE_ENTRIES"], app.config["PAGE_CACHE_BYTES"]
     )
@@ -359,7 +374,7 @@ def init_app(app: Flask) -> None:
     app.extensions["portal.public_version"] = public_version.LatestVersion(
         app.extensions["portal.db"].engine
     )
-    app.wsgi_app = CachedPages(app, app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = CachedPages(app, app.wsgi_app, reader_scope, today)  # type: ignore[method-assign]
     # First: CSRF checks only apply to unsafe methods; the cached views are exempt from
     # Flask-Limiter and counted by PageLimit instead.
     app.before_request_funcs.setdefault(None, []).insert(0, count_page_request)
