@@ -7,7 +7,7 @@ Builds a fresh instance in a temporary folder (SQLite, or a fresh schema in the 
 PostgreSQL database), loads the demo organisation, imports ``--items`` synthetic
 disclosures (mixed Chinese and English) through ``portal disclosures import`` and reports
 the import time. Then it serves the public app with gunicorn exactly as ``portal serve``
-does (``app.cli.gunicorn_command``), and, under the same gunicorn settings, a bare Flask
+does (``app.serving.gunicorn_command``), and, under the same gunicorn settings, a bare Flask
 app rendering a template of the same size as each measured page. The load generator is
 ``wrk`` when installed, else a thread pool of keep-alive ``http.client`` connections.
 
@@ -401,7 +401,7 @@ def main() -> None:
         sys.path.insert(0, str(REPO))
         os.environ.update(env)
         from app import create_app
-        from app.cli import gunicorn_command
+        from app.serving import gunicorn_command
 
         # Two workers, as the reference figures were taken (the bench limits nothing).
         config = create_app("public", {"WORKERS": 2}).config
