@@ -13,11 +13,12 @@ from sqlalchemy import select
 from app.db import get_session
 from app.models import Disclosure, DisclosureRevision
 from app.resources import disclosure_log_keys
-from app.security.reader import current_reader
+from app.security.reader import current_reader, vary_by_reader
 from app.services.disclosures import log as disclosure_log
 from app.services.disclosures import visibility
 
 bp = Blueprint("log", __name__, url_prefix="/log")
+bp.after_request(vary_by_reader)  # titles and proofs shown depend on who reads
 PER_PAGE = 50
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -32,6 +33,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.db import Base, UTCDateTime, utcnow
 from app.models.staff import StaffUser
 from app.models.units import Unit
+
+_log = logging.getLogger(__name__)
 
 
 def _enum(cls: type[enum.Enum], length: int = 20) -> Enum:
@@ -167,7 +170,13 @@ class PublishedFiles(TypeDecorator[tuple[PublishedFile, ...]]):
         return json.dumps([f.as_json() for f in files], ensure_ascii=False, separators=(",", ":"))
 
     def process_result_value(self, value: str | None, dialect: Any) -> tuple[PublishedFile, ...]:
-        return parse_published_files(value or "[]")
+        try:
+            return parse_published_files(value or "[]")
+        except ValueError:
+            # A row changed behind the application's back: pages still show the revision
+            # (without files), and ``portal log verify`` names the row, from its stored text.
+            _log.error("a revision's attachment list cannot be read; run `portal log verify`")
+            return ()
 
 
 class DisclosureCategory(Base):

@@ -6,7 +6,7 @@ from app.models import Scope
 from app.services import units
 from app.services.disclosures import drafting, listings, reviewing, visibility
 from app.services.disclosures.visibility import ANONYMOUS
-from tests.disclosures.conftest import draft_fields, staff
+from tests.disclosures.conftest import draft_fields, sign_log, staff
 
 PROXY = {"REMOTE_ADDR": "127.0.0.1"}
 
@@ -75,6 +75,22 @@ def test_reader_headers_from_trusted_proxy_open_unit_and_party_items(db, demo, r
     page = client.get("/disclosures/", headers=other, environ_base=PROXY)
     assert "党员内部事项" in page.get_data(as_text=True)
     assert "X-Remote-User" in page.headers.get("Vary", "")
+
+
+def test_every_page_that_shows_a_readers_items_keeps_shared_caches_out(db, demo, reader_app):
+    """Home, log list and proof show what the reader may see: private, and vary by reader."""
+    party_id = _publish(db, "党员内部事项", Scope.party)
+    sign_log(db)
+    client = reader_app.test_client()
+    member = {"X-Remote-User": "li.na", "X-Remote-Party": "1"}
+    for path in ("/", "/log/", f"/log/proof/{party_id}", "/disclosures/", "/search?q=党员"):
+        page = client.get(path, headers=member, environ_base=PROXY)
+        assert page.status_code == 200, path
+        assert "X-Remote-Party" in page.headers.get("Vary", ""), path
+        assert page.headers["Cache-Control"] == "private, no-cache", path
+    assert "党员内部事项" in client.get("/", headers=member, environ_base=PROXY).get_data(
+        as_text=True
+    )
 
 
 def test_reader_headers_from_untrusted_peer_are_ignored(db, demo, reader_app):

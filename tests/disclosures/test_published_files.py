@@ -14,7 +14,7 @@ from app.services.disclosures import attachments as attachment_service
 from app.services.disclosures import drafting, reviewing
 from app.services.disclosures import log as disclosure_log
 from crypto import tlog
-from tests.disclosures.conftest import draft_fields, staff
+from tests.disclosures.conftest import draft_fields, publish_item, sign_log, staff
 
 FILES = (
     PublishedFile(7, "招标结果（公示）.pdf", "ab" * 32),
@@ -130,3 +130,29 @@ def test_a_published_revision_lists_its_files_in_the_stored_format(db, demo):
         )
     with db() as session:
         assert session.get(DisclosureRevision, revision_id).attachments == FILES
+
+
+def test_a_row_changed_behind_the_apps_back_still_shows_its_pages(
+    db, demo, public_app, console_app
+):
+    """A hand-edited attachment list costs the pages their file list, not a 500; the log
+    check names the row."""
+    disclosure_id = publish_item(db, title="附件被改动的公示")
+    sign_log(db)
+    with console_app.extensions["portal.db"].engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE disclosure_revisions SET attachments_json = :bad WHERE disclosure_id = :id"
+            ),
+            {"bad": '[[1, "只有两项.pdf"]]', "id": disclosure_id},
+        )
+    client = public_app.test_client()
+    for path in ("/log/", f"/log/proof/{disclosure_id}"):
+        assert client.get(path).status_code == 200, path
+    for path in ("", "/history", "/print"):
+        page = client.get(f"/disclosures/{disclosure_id}{path}")
+        assert page.status_code == 200, path
+        assert "附件被改动的公示" in page.get_data(as_text=True)
+    checked = console_app.test_cli_runner().invoke(args=["log", "verify"])
+    assert checked.exit_code == 1
+    assert "the stored row cannot be read" in checked.output

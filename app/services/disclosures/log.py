@@ -8,7 +8,6 @@ fact. Checkpoints are the rows of ``disclosure_log_checkpoints``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Sequence
 
@@ -17,7 +16,7 @@ from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.models import Disclosure, DisclosureAttachment, DisclosureRevision, LogCheckpoint
-from app.models.disclosures import parse_published_files
+from app.models.disclosures import PublishedFile, parse_published_files
 from app.services.signed_log import SignedLog, VerifyResult
 from crypto import tlog
 
@@ -55,9 +54,25 @@ def _revisions_as_stored(session: Session) -> list[DisclosureRevision]:
         .order_by(DisclosureRevision.log_index)
     ).all()
     for revision, stored in rows:
-        with contextlib.suppress(ValueError):
-            set_committed_value(revision, "attachments", parse_published_files(stored or "[]"))
+        try:
+            files: Sequence[PublishedFile] = parse_published_files(stored or "[]")
+        except ValueError:
+            files = _Unreadable()
+        set_committed_value(revision, "attachments", files)
     return [revision for revision, _stored in rows]
+
+
+class _Unreadable(tuple):
+    """In place of a stored attachment list that does not parse: reading it raises ValueError.
+
+    (Loaded the usual way, such a list reads as no files, so that pages still show; the log
+    check must not take it for one.)
+    """
+
+    __slots__ = ()
+
+    def __iter__(self):
+        raise ValueError("the stored attachment list cannot be read")
 
 
 LOG = SignedLog(
@@ -88,7 +103,7 @@ def _check_published_copies(session: Session, revisions: Sequence[DisclosureRevi
     problems: list[str] = []
     for revision in revisions:
         try:
-            files = revision.attachments
+            files = list(revision.attachments)
         except ValueError:
             continue  # reported as an unreadable row already
         for file in files:
