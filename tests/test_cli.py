@@ -146,3 +146,11 @@ def test_portal_reports_configuration_errors_without_a_traceback(tmp_path):
     assert result.returncode == 2
     assert "PORTAL_DATABASE_URL: unknown scheme 'mysql'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_export_into_a_missing_folder_says_so(console_app, demo, tmp_path):
+    target = tmp_path / "不存在的目录" / "公开事项.jsonl"
+    result = run(console_app, "disclosures", "export", str(target))
+    assert result.exit_code == 1
+    assert "不存在的目录" in result.output and "Traceback" not in result.output
+    assert not result.exception or isinstance(result.exception, SystemExit)

@@ -105,6 +105,8 @@ def export_command(file: Path | None, attachments_dir: Path | None) -> None:
     The output imports again with ``portal disclosures import``.
     """
     base_dir = file.parent if file else Path.cwd()
+    if not base_dir.is_dir():
+        raise click.ClickException(f"no folder {str(base_dir)!r} to write {file.name!r} in")
     if attachments_dir is None:
         attachments_dir = (
             file.with_name(file.name + ".attachments") if file else Path("attachments")
