@@ -36,6 +36,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the app, and tests.support for PostgreSQL schemas
 RATIO_TARGET = 0.7
 SEARCH_P95_TARGET_MS = 20.0
 
@@ -252,7 +253,6 @@ SEARCH_QUERIES = {
 
 def _search_in_process(env: dict, repeat: int) -> dict[str, float]:
     os.environ.update(env)
-    sys.path.insert(0, str(REPO))
     from app import create_app
     from app.services.disclosures.visibility import ANONYMOUS
     from app.services.search import query as search_query
@@ -301,7 +301,9 @@ def _typical_item(database_url: str) -> int:
     """An imported (synthetic) item of median length: what most item pages look like."""
     from sqlalchemy import create_engine, text
 
-    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    from tests.support import engine_url
+
+    engine = create_engine(engine_url(database_url))
     where = (
         "public_state = 'published' AND scope = 'everyone' AND revision_count = 1"
         " AND author_id IS NULL"
@@ -351,21 +353,18 @@ def main() -> None:
     schema = None
     keep_schema = args.instance is not None
     if args.database_url:
-        from sqlalchemy import create_engine, text
+        from tests.support import create_schema, schema_url
 
         schema_file = instance / "bench-schema"
         reuse = keep_schema and schema_file.exists()
-        schema = schema_file.read_text().strip() if reuse else "bench_" + secrets.token_hex(4)
-        if not reuse:
-            base = args.database_url.replace("postgresql://", "postgresql+psycopg://", 1)
-            engine = create_engine(base)
-            with engine.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            engine.dispose()
+        if reuse:
+            schema = schema_file.read_text().strip()
+            database_url = schema_url(args.database_url, schema)
+        else:
+            name = "bench_" + secrets.token_hex(4)
+            database_url, schema = create_schema(args.database_url, name)
             if keep_schema:
                 schema_file.write_text(schema)
-        sep = "&" if "?" in args.database_url else "?"
-        database_url = f"{args.database_url}{sep}options=-csearch_path%3D{schema}"
         backend = "postgresql"
     else:
         database_url = f"sqlite:///{instance / 'portal.sqlite3'}"
@@ -398,7 +397,6 @@ def main() -> None:
             rate = args.items / import_s
             print(f"Import of {args.items} items: {import_s:.1f} s ({rate:.0f}/s)")
 
-        sys.path.insert(0, str(REPO))
         os.environ.update(env)
         from app import create_app
         from app.serving import gunicorn_command
@@ -480,14 +478,9 @@ def main() -> None:
         for server in servers:
             server.wait()
         if schema and not keep_schema:
-            from sqlalchemy import create_engine, text
+            from tests.support import drop_schema
 
-            engine = create_engine(
-                args.database_url.replace("postgresql://", "postgresql+psycopg://", 1)
-            )
-            with engine.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            engine.dispose()
+            drop_schema(args.database_url, schema)
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
         else:

@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session
 from app import migrate
 from app.db import Base, make_engine
 from app.models import Disclosure, DisclosureRevision, PublicState, StaffUser, WorkState
+from tests.support import engine_url
 
 
 def _engine(instance):
-    return make_engine(instance.database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    return make_engine(engine_url(instance.database_url))
 
 
 def test_upgrade_from_empty_matches_the_models(empty_instance):

@@ -5,8 +5,9 @@ import urllib.parse
 import pytest
 import redis
 
-from tests.conftest import REDIS_URL, csrf_token, skip_or_fail
+from tests.conftest import csrf_token
 from tests.servers import Server, first_disclosure_path, portal, portal_env
+from tests.support import REDIS_URL, skip_or_fail
 
 MARKER_ADDRESS = "198.51.100.77"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from tests.conftest import skip_or_fail
 from tests.servers import free_port
+from tests.support import skip_or_fail
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -38,16 +38,6 @@ def live_servers(sqlite_instance, demo_sqlite) -> Iterator[dict[str, LiveServer]
     yield servers
     for server in servers.values():
         server.stop()
-
-
-@pytest.fixture
-def demo_sqlite(sqlite_instance):
-    from app.services.demo import load_demo
-    from tests.conftest import TEST_PASSWORD_METHOD
-
-    app = sqlite_instance.app("console")
-    with app.extensions["portal.db"].session() as session:
-        load_demo(session, password_method=TEST_PASSWORD_METHOD)
 
 
 @pytest.fixture(scope="session")

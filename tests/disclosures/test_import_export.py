@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 
-from app.db import Base
 from app.models import (
     Disclosure,
     DisclosureAttachment,
@@ -25,8 +24,9 @@ from app.services.disclosures import categories, drafting, reviewing
 from app.services.disclosures import log as disclosure_log
 from app.services.disclosures.visibility import ANONYMOUS
 from app.services.search import query as search_query
-from tests.conftest import PG_URL, Instance, _drop_postgres_schema, _postgres_schema_url
+from tests.conftest import Content, Instance
 from tests.disclosures.conftest import draft_fields, staff
+from tests.support import PG_URL, create_schema, drop_schema
 
 PDF = b"%PDF-1.4\n%test\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
@@ -165,11 +165,9 @@ def fresh_console(instance, tmp_path):
     if instance.backend == "sqlite":
         url = f"sqlite:///{path / 'portal.sqlite3'}"
     else:
-        url, schema = _postgres_schema_url(PG_URL)
+        url, schema = create_schema(PG_URL)
     other = Instance(path, url, instance.backend)
-    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    Base.metadata.create_all(engine)
-    engine.dispose()
+    other.fill(Content.SCHEMA)
     app = other.app("console")
     with app.extensions["portal.db"].session() as session:
         units: dict[str, Unit] = {}
@@ -182,7 +180,7 @@ def fresh_console(instance, tmp_path):
     yield app
     other.close()
     if schema:
-        _drop_postgres_schema(PG_URL, schema)
+        drop_schema(PG_URL, schema)
 
 
 def _add_history_with_attachments(db, blobs):

@@ -24,6 +24,7 @@ from app.models import StaffUser
 from app.services.disclosures import categories, drafting, reviewing
 from app.services.units import by_code
 from crypto import tlog
+from tests.support import engine_url
 
 DUMP = Path(__file__).parent / "data" / "disclosure_log_0006.sql"
 HEADER_RE = re.compile(r"^-- (origin|vkey|key|schema): (\S+)$", re.MULTILINE)
@@ -53,7 +54,7 @@ def _statements(sql: str) -> list[str]:
 
 
 def _load(database_url: str, sql: str, schema: str) -> None:
-    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = create_engine(engine_url(database_url))
     migrate.upgrade(engine, schema)
     postgres = engine.dialect.name == "postgresql"
     with engine.begin() as conn:
