@@ -9,7 +9,7 @@ import shutil
 import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -19,6 +19,7 @@ import jinja2
 import pytest
 from flask import Flask
 from sqlalchemy import create_engine, event, text
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from app import create_app
@@ -383,3 +384,16 @@ def auth(console_app: Flask, demo: list) -> ConsoleAuth:
 
 def have_executable(name: str) -> str | None:
     return shutil.which(name)
+
+
+@pytest.fixture
+def db(console_app):
+    """A function returning a committing session context on the instance's database (services)."""
+
+    @contextmanager
+    def session() -> Iterator[Session]:
+        with console_app.extensions["portal.db"].session() as s:
+            yield s
+
+    session.app = console_app
+    return session

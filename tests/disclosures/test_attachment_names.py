@@ -15,7 +15,7 @@ from werkzeug.serving import make_server
 from app.models import DisclosureAttachment
 from app.security.headers import content_disposition
 from tests.conftest import csrf_token
-from tests.disclosures.conftest import signed_in
+from tests.disclosure_support import signed_in
 from tests.servers import free_port
 
 NAMES = [

@@ -3,7 +3,7 @@
 import re
 
 from tests.conftest import csrf_token
-from tests.disclosures.conftest import signed_in
+from tests.disclosure_support import signed_in
 
 
 def _token(client, path):

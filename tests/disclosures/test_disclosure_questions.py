@@ -4,7 +4,7 @@ from sqlalchemy import select
 
 from app.models import DisclosureQuestion, QuestionState
 from tests.conftest import csrf_token
-from tests.disclosures.conftest import publish_item, signed_in
+from tests.disclosure_support import publish_item, signed_in
 
 
 def _ask(client, d_id, text, url=None):

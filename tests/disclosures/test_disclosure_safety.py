@@ -10,7 +10,7 @@ from app.security.sanitize import markdown_to_text, render_markdown
 from app.services.blobs import BlobError, FilesystemBlobStore
 from app.services.disclosures.attachments import matches_content, safe_filename
 from tests.conftest import csrf_token
-from tests.disclosures.conftest import signed_in
+from tests.disclosure_support import signed_in
 
 XSS = [
     "<script>alert(1)</script>",

@@ -25,7 +25,7 @@ from app.services.disclosures import log as disclosure_log
 from app.services.disclosures.visibility import ANONYMOUS
 from app.services.search import query as search_query
 from tests.conftest import Content, Instance
-from tests.disclosures.conftest import draft_fields, staff
+from tests.disclosure_support import draft_fields, staff
 from tests.support import PG_URL, create_schema, drop_schema
 
 PDF = b"%PDF-1.4\n%test\n"

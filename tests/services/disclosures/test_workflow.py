@@ -10,7 +10,7 @@ from app.db import utcnow
 from app.models import Disclosure, DisclosureStep, PublicState, StepAction, WorkState
 from app.services import units
 from app.services.disclosures import catalogue, categories, drafting, errors, publishing, reviewing
-from tests.disclosures.conftest import draft_fields, publish_item, signed_in, staff
+from tests.disclosure_support import draft_fields, publish_item, signed_in, staff
 
 
 def test_draft_submit_return_approve_records_every_step(db, demo):

@@ -1,30 +1,13 @@
-"""Fixtures for disclosures: service-level access to the shared database."""
+"""Helpers for tests of disclosures: demo staff, draft fields, publishing through the services."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import StaffUser
 from app.services import units
 from app.services.disclosures import categories, drafting, reviewing
-
-
-@pytest.fixture
-def db(console_app):
-    """A function returning a committing session context on the instance's database."""
-
-    @contextmanager
-    def session() -> Iterator[Session]:
-        with console_app.extensions["portal.db"].session() as s:
-            yield s
-
-    session.app = console_app
-    return session
 
 
 def sign_log(db) -> None:

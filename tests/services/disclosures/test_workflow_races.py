@@ -23,7 +23,7 @@ from app.services.blobs import BlobStore, FilesystemBlobStore
 from app.services.disclosures import drafting, errors, reviewing
 from app.services.disclosures import log as disclosure_log
 from tests.conftest import csrf_token
-from tests.disclosures.conftest import draft_fields, publish_item, sign_log, signed_in, staff
+from tests.disclosure_support import draft_fields, publish_item, sign_log, signed_in, staff
 
 Step = Callable[[Session, Disclosure, BlobStore], object]
 

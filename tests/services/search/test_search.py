@@ -23,7 +23,7 @@ from app.services.search.tokens import (
     snippet,
     tsquery,
 )
-from tests.disclosures.conftest import draft_fields, publish_item, staff
+from tests.disclosure_support import draft_fields, publish_item, staff
 
 PARTY = visibility.Reader(name="member", party_member=True)
 
