@@ -14,7 +14,19 @@ from sqlalchemy import create_engine, text
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
-REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "")
+
+
+def _one_redis_database_per_worker(url: str) -> str:
+    """Parallel test workers (pytest-xdist's gw0, gw1, ...) each get their own Redis database,
+    counting down from the configured one, so that one worker's flush never hits another's."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    base, _, number = url.rpartition("/")
+    if not url or not worker.startswith("gw") or not number.isdigit():
+        return url
+    return f"{base}/{int(number) - int(worker[2:])}"
+
+
+REDIS_URL = _one_redis_database_per_worker(os.environ.get("PORTAL_TEST_REDIS_URL", ""))
 
 
 def skip_or_fail(reason: str) -> None:
