@@ -18,7 +18,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n auto --maxprocesses 8
+	$(BIN)/python -m pytest -n auto --maxprocesses 8 --dist loadgroup
 
 i18n: $(STAMP)
 	$(BIN)/pybabel extract -F app/babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o app/translations/messages.pot .

@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Cheap password hashing for test accounts only; production uses staff.PASSWORD_METHOD.
 TEST_PASSWORD_METHOD = "scrypt:1024:8:1"
 SQLITE_FILE = "portal.sqlite3"
+pytest_plugins = ["tests.servers"]
 
 
 @pytest.fixture(autouse=True)
@@ -397,3 +398,8 @@ def db(console_app):
 
     session.app = console_app
     return session
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests and browser tests first: the workers then end together on the quick ones."""
+    items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in ("slow", "browser")))

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from app.services.demo import DEMO_LOGINS
 from app.services.staff import LoginFailed, authenticate, totp_now
 from crypto import tlog
@@ -125,6 +127,7 @@ def test_user_add_refuses_bad_input(console_app, demo):
     assert inspector.exit_code != 0 and "discipline office" in inspector.output
 
 
+@pytest.mark.slow
 def test_flask_cli_reaches_the_same_commands(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
     env["PORTAL_INSTANCE_PATH"] = str(tmp_path)

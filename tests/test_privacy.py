@@ -1,14 +1,9 @@
 """The public app leaves no trace of its visitors: no address or user agent on disk or in logs."""
 
 import logging
-import os
 import re
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -38,8 +33,8 @@ def _visit(client):
     client.post("/", headers=headers, environ_base=environ).close()
 
 
-def _assert_no_marker(blob: bytes, where: str) -> None:
-    for marker in (MARKER_ADDRESS, MARKER_FORWARDED, MARKER_AGENT):
+def _assert_no_marker(blob: bytes, where: str, *also: str) -> None:
+    for marker in (MARKER_ADDRESS, MARKER_FORWARDED, MARKER_AGENT, *also):
         assert marker.encode() not in blob, f"{marker} found in {where}"
 
 
@@ -57,74 +52,6 @@ def test_no_trace_in_database_files_or_logs(sqlite_instance, caplog, capsys):
     captured = capsys.readouterr()
     _assert_no_marker((captured.out + captured.err).encode(), "stdout/stderr")
     _assert_no_marker(caplog.text.encode(), "application log")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} did not come up")
-
-
-@pytest.mark.slow
-def test_portal_serve_access_log_has_no_client_address(tmp_path):
-    public_port, console_port = _free_port(), _free_port()
-    access_log = tmp_path / "public-access.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
-    env.update(
-        PORTAL_INSTANCE_PATH=str(tmp_path / "instance"),
-        PORTAL_PUBLIC_ACCESS_LOG=str(access_log),
-        PORTAL_TRUSTED_PROXIES="127.0.0.1",
-        PORTAL_WORKERS="1",
-    )
-    portal = Path(sys.executable).parent / "portal"
-    subprocess.run([portal, "db", "upgrade"], env=env, check=True, capture_output=True)
-    server = subprocess.Popen(
-        [
-            portal,
-            "serve",
-            "--public",
-            f"127.0.0.1:{public_port}",
-            "--console",
-            f"127.0.0.1:{console_port}",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        _wait_for(f"http://127.0.0.1:{public_port}/healthz")
-        _wait_for(f"http://127.0.0.1:{console_port}/healthz")
-        for path in ("/", "/no-such-page", "/healthz"):
-            request = urllib.request.Request(
-                f"http://127.0.0.1:{public_port}{path}",
-                headers={"X-Forwarded-For": MARKER_FORWARDED, "User-Agent": MARKER_AGENT},
-            )
-            try:
-                urllib.request.urlopen(request, timeout=5).close()
-            except urllib.error.HTTPError as exc:
-                exc.close()
-    finally:
-        server.send_signal(signal.SIGTERM)
-        output, _ = server.communicate(timeout=30)
-    assert server.returncode == 0, output.decode(errors="replace")
-    log = access_log.read_bytes()
-    assert b'"GET /no-such-page" 404' in log, log  # the log is written, without the visitor
-    _assert_no_marker(log, "public access log")
-    _assert_no_marker(output, "server output")
-    for path in (tmp_path / "instance").rglob("*"):
-        if path.is_file():
-            _assert_no_marker(path.read_bytes(), str(path))
 
 
 def test_rate_limit_keys_do_not_contain_the_address(public_app):
@@ -227,17 +154,16 @@ def _assert_no_visit_in_files(instance: Path) -> None:
 
 
 @pytest.mark.slow
-def test_portal_run_logs_no_request_line_query_address_or_time(tmp_path):
-    env = portal_env(tmp_path / "instance")
-    server = Server.start("run", env, tmp_path / "run.log")
-    try:
-        _visit_with_markers(server)
-    finally:
-        server.stop()
+@pytest.mark.xdist_group("portal_run")
+def test_portal_run_logs_no_request_line_query_address_or_time(demo_portal_run):
+    server = demo_portal_run
+    _visit_with_markers(server)
+    server.get("/healthz")  # the requests before it are answered, and logged if at all
+    output = server.output_so_far()
     # The server says where it listens; nothing it writes names a visit.
-    assert f"http://{SERVER_HOST}:{server.public_port}/" in server.output
-    _assert_no_visit_in_log(server.output, "the output of portal run")
-    _assert_no_visit_in_files(tmp_path / "instance")
+    assert f"http://{SERVER_HOST}:{server.public_port}/" in output
+    _assert_no_visit_in_log(output, "the output of portal run")
+    _assert_no_visit_in_files(server.instance)
 
 
 def _console_pids(server: Server) -> set[int]:
@@ -258,24 +184,61 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-@pytest.mark.slow
-def test_portal_serve_logs_no_request_line_query_address_or_time(tmp_path):
-    env = portal_env(tmp_path / "instance", PORTAL_WORKERS="1")
+@pytest.fixture(scope="session")
+def portal_serve(tmp_path_factory):
+    """``portal serve`` with an access log, behind a trusted proxy (the test client)."""
+    folder = tmp_path_factory.mktemp("portal-serve")
+    env = portal_env(
+        folder / "instance",
+        PORTAL_WORKERS="1",
+        PORTAL_PUBLIC_ACCESS_LOG=str(folder / "public-access.log"),
+        PORTAL_TRUSTED_PROXIES=CLIENT_ADDRESS,
+    )
     assert portal(env, "db", "upgrade").returncode == 0
-    server = Server.start("serve", env, tmp_path / "serve.log")
-    try:
-        console = _console_pids(server)
-        _visit_with_markers(server)
-    finally:
-        assert server.stop() == 0, server.output
+    server = Server.start("serve", env, folder / "serve.log")
+    server.instance = folder / "instance"
+    yield server
+    assert server.stop() == 0, server.output
+    # Up to its last line, nothing the server wrote names a visitor.
+    _assert_no_marker(server.output.encode(), "server output")
+    access_log = (folder / "public-access.log").read_bytes()
+    _assert_no_marker(access_log, "public access log", CLIENT_ADDRESS)
+    _assert_no_visit_in_files(server.instance)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("portal_serve")
+def test_portal_serve_access_log_has_no_client_address(portal_serve):
+    headers = {"X-Forwarded-For": MARKER_FORWARDED, "User-Agent": MARKER_AGENT}
+    for path in ("/", "/no-such-page", "/healthz"):
+        portal_serve.get(path, headers=headers)
+    access_log = portal_serve.instance.parent / "public-access.log"
+    deadline = time.monotonic() + 10
+    while b'"GET /no-such-page" 404' not in access_log.read_bytes():
+        assert time.monotonic() < deadline, access_log.read_bytes()  # written, without the visitor
+        time.sleep(0.05)
+    # Neither the forwarded address nor the peer's (the proxy's, here the test client's).
+    _assert_no_marker(access_log.read_bytes(), "public access log", CLIENT_ADDRESS)
+    _assert_no_marker(portal_serve.output_so_far().encode(), "server output")
+    for path in portal_serve.instance.rglob("*"):
+        if path.is_file():
+            _assert_no_marker(path.read_bytes(), str(path))
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("portal_serve")
+def test_portal_serve_logs_no_request_line_query_address_or_time(portal_serve):
+    console = _console_pids(portal_serve)
+    _visit_with_markers(portal_serve)
+    output = portal_serve.output_so_far(until="Invalid request refused: InvalidHeaderName")
     tags = tuple(f"[{pid}]" for pid in console)
     public_output = "\n".join(
-        line for line in server.output.splitlines() if not any(tag in line for tag in tags)
+        line for line in output.splitlines() if not any(tag in line for tag in tags)
     )
     _assert_no_visit_in_log(public_output, "the output of the public gunicorn")
-    assert "Booting worker" in public_output, server.output  # the public gunicorn's own lines
-    assert "Invalid request refused: InvalidHeaderName" in public_output, server.output
-    _assert_no_visit_in_files(tmp_path / "instance")
+    assert "Booting worker" in public_output, output  # the public gunicorn's own lines
+    assert "Invalid request refused: InvalidHeaderName" in public_output, output
+    _assert_no_visit_in_files(portal_serve.instance)
 
 
 @pytest.mark.slow

@@ -12,10 +12,8 @@ import pytest
 from tests.servers import (
     PORTAL,
     SERVER_HOST,
-    Server,
     first_disclosure_path,
     free_port,
-    open_file_limit,
     portal_env,
 )
 
@@ -24,24 +22,22 @@ CHECKED_AFTER = 200
 
 
 @pytest.mark.slow
-def test_portal_run_answers_thousands_of_requests_within_a_low_open_file_limit(tmp_path):
+@pytest.mark.xdist_group("portal_run")
+def test_portal_run_answers_thousands_of_requests_within_a_low_open_file_limit(demo_portal_run):
     # The development server starts a thread per request: nothing a request thread opens may
-    # outlive it, or the process runs out of file descriptors after a few hundred requests.
-    env = portal_env(tmp_path / "instance")
-    server = Server.start("run", env, tmp_path / "run.log", preexec_fn=open_file_limit(256))
-    try:
-        item = first_disclosure_path(server)
-        paths = ["/", "/disclosures/", item, "/healthz"]
-        open_files = None
-        for number in range(1, REQUESTS + 1):
-            path = paths[number % len(paths)]
-            status, body, _headers = server.get(path, timeout=5)
-            assert status == 200, f"request {number} ({path}): {status} {body[:300]!r}"
-            if number == CHECKED_AFTER:
-                open_files = server.open_files()
-        assert server.open_files() <= open_files + 8, (open_files, server.open_files())
-    finally:
-        server.stop()
+    # outlive it, or the process runs out of file descriptors (256 here) after a few hundred
+    # requests.
+    server = demo_portal_run
+    item = first_disclosure_path(server)
+    paths = ["/", "/disclosures/", item, "/healthz"]
+    open_files = None
+    for number in range(1, REQUESTS + 1):
+        path = paths[number % len(paths)]
+        status, body, _headers = server.get(path, timeout=5)
+        assert status == 200, f"request {number} ({path}): {status} {body[:300]!r}"
+        if number == CHECKED_AFTER:
+            open_files = server.open_files()
+    assert server.open_files() <= open_files + 8, (open_files, server.open_files())
 
 
 AT_ONCE = 24
@@ -84,6 +80,7 @@ def test_the_version_read_keeps_no_connection_per_thread(public_app):
     assert latest() == latest()  # and it reads again after the engine is disposed
 
 
+@pytest.mark.slow
 def test_portal_serve_refuses_several_workers_with_limits_in_memory(tmp_path):
     # Each worker would count requests apart: a limit of 5 per hour would let 10 through.
     # Workers set in the environment, and a number given on the command line.

@@ -88,6 +88,7 @@ def test_age_decrypts_our_passphrase_file(tmp_path: Path) -> None:
     assert (tmp_path / "out").read_bytes() == b"sealed words"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("armor", [False, True])
 def test_ours_decrypts_age_passphrase_file(tmp_path: Path, armor: bool) -> None:
     (tmp_path / "in").write_bytes(b"typed at a terminal")
