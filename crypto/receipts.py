@@ -1,8 +1,13 @@
 """Receipt codes of anonymous reporters.
 
-A receipt code is 16 random digits. One memory-hard derivation with the installation
-pepper turns it into a lookup id (stored) and the seed of the reporter's own X25519
-identity (never stored), so replies can be encrypted to the reporter.
+A receipt code is 20 random digits, shown as 5 groups of 4. One memory-hard derivation with
+the installation pepper turns it into a lookup id (stored) and the seed of the reporter's own
+X25519 identity (never stored), so replies can be encrypted to the reporter.
+
+Why 20 digits: the pepper is one salt for every code, so whoever holds the database and the
+pepper tests each guess against all N stored lookup ids at once. With 10,000 reports, 16
+digits leave about 5*10^11 Argon2id runs to find one (10^16 / 2 / N): within reach of a
+determined attacker. 20 digits leave about 5*10^15.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 from crypto.errors import ReceiptCodeError
 from crypto.keys import X25519Identity
 
-CODE_DIGITS = 16
+CODE_DIGITS = 20
 _SALT = b"soe-portal/receipt-code/v1"
 _DIGITS = {chr(0x30 + i): str(i) for i in range(10)} | {chr(0xFF10 + i): str(i) for i in range(10)}
 # Separators people type or paste: spaces (ASCII, no-break, ideographic) and dashes.
@@ -56,18 +61,18 @@ class Receipt:
 
 
 def format_receipt_code(digits: str) -> str:
-    """Group 16 digits as ``dddd dddd dddd dddd``."""
+    """Group the 20 digits in fives of four: ``dddd dddd dddd dddd dddd``."""
     return " ".join(digits[i : i + 4] for i in range(0, CODE_DIGITS, 4))
 
 
 def new_receipt_code() -> str:
-    """A fresh receipt code from the OS CSPRNG, formatted in 4 groups of 4 digits."""
+    """A fresh receipt code from the OS CSPRNG, formatted in 5 groups of 4 digits."""
     digits = "".join(str(secrets.randbelow(10)) for _ in range(CODE_DIGITS))
     return format_receipt_code(digits)
 
 
 def parse_receipt_code(text: str) -> str:
-    """Normalise typed text to the 16 ASCII digits of a receipt code.
+    """Normalise typed text to the 20 ASCII digits of a receipt code.
 
     Accepts ASCII and full-width digits with spaces or dashes anywhere between them;
     anything else raises ReceiptCodeError (a ValueError).

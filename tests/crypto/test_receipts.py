@@ -20,43 +20,44 @@ WEAK = ReceiptParams(memory_cost_kib=64, iterations=1, lanes=1)
 PEPPER = b"installation-pepper-0123456789"
 
 
-def test_new_codes_are_four_groups_of_four_digits_and_differ() -> None:
+def test_new_codes_are_five_groups_of_four_digits_and_differ() -> None:
     codes = {new_receipt_code() for _ in range(200)}
     assert len(codes) == 200
-    assert all(re.fullmatch(r"\d{4} \d{4} \d{4} \d{4}", c) for c in codes)
+    assert all(re.fullmatch(r"\d{4} \d{4} \d{4} \d{4} \d{4}", c) for c in codes)
     assert all(parse_receipt_code(c) == c.replace(" ", "") for c in codes)
 
 
 @pytest.mark.parametrize(
     "text",
     [
-        "1234 5678 9012 3456",
-        "1234-5678-9012-3456",
-        "1234567890123456",
-        "  1234 5678 9012 3456\n",
-        "１２３４　５６７８　９０１２　３４５６",  # full-width digits and ideographic space
-        "１２３４－５６７８－９０１２－３４５６",  # full-width hyphen-minus
-        "1234\u20105678\u20139012\u22123456",  # hyphen, en dash, minus sign
-        "12 34-56 78 9012 3456",
+        "1234 5678 9012 3456 7890",
+        "1234-5678-9012-3456-7890",
+        "12345678901234567890",
+        "  1234 5678 9012 3456 7890\n",
+        "１２３４　５６７８　９０１２　３４５６　７８９０",  # full-width digits and ideographic space
+        "１２３４－５６７８－９０１２－３４５６－７８９０",  # full-width hyphen-minus
+        "1234\u20105678\u20139012\u22123456\u30007890",  # hyphen, en dash, minus sign
+        "12 34-56 78 9012 3456 78-90",
     ],
 )
 def test_accepted_spellings(text: str) -> None:
-    assert parse_receipt_code(text) == "1234567890123456"
+    assert parse_receipt_code(text) == "12345678901234567890"
 
 
 @pytest.mark.parametrize(
     "text",
     [
         "",
-        "1234 5678 9012 345",
-        "1234 5678 9012 34567",
-        "1234 5678 9012 345a",
-        "abcd efgh ijkl mnop",
-        "١٢٣٤ ٥٦٧٨ ٩٠١٢ ٣٤٥٦",  # Arabic-Indic digits
-        "1234 5678 9012 345\u0663",
-        "1234_5678_9012_3456",
-        "1234.5678.9012.3456",
-        "²234 5678 9012 3456",
+        "1234 5678 9012 3456",  # the 16 digits of an older code
+        "1234 5678 9012 3456 789",
+        "1234 5678 9012 3456 78901",
+        "1234 5678 9012 3456 789a",
+        "abcd efgh ijkl mnop qrst",
+        "١٢٣٤ ٥٦٧٨ ٩٠١٢ ٣٤٥٦ ٧٨٩٠",  # Arabic-Indic digits
+        "1234 5678 9012 3456 789\u0663",
+        "1234_5678_9012_3456_7890",
+        "1234.5678.9012.3456.7890",
+        "²234 5678 9012 3456 7890",
     ],
 )
 def test_rejected_spellings(text: str) -> None:
@@ -67,26 +68,26 @@ def test_rejected_spellings(text: str) -> None:
 
 
 def test_derivation_is_deterministic_and_accepts_any_spelling() -> None:
-    a = derive_receipt("1234 5678 9012 3456", PEPPER, WEAK)
-    b = derive_receipt("１２３４-５６７８-９０１２-３４５６", PEPPER, WEAK)
+    a = derive_receipt("1234 5678 9012 3456 7890", PEPPER, WEAK)
+    b = derive_receipt("１２３４-５６７８-９０１２-３４５６-７８９０", PEPPER, WEAK)
     assert a.lookup_id == b.lookup_id
     assert a.identity.recipient == b.identity.recipient
     assert len(a.lookup_id) == 32 and a.lookup_hex == a.lookup_id.hex()
 
 
 def test_outputs_are_independent_and_hide_the_code() -> None:
-    code = "1234 5678 9012 3456"
+    code = "1234 5678 9012 3456 7890"
     receipt = derive_receipt(code, PEPPER, WEAK)
     assert receipt.lookup_id != receipt.identity.secret_bytes
     assert receipt.lookup_id not in bytes(receipt.identity.secret_bytes)
-    assert b"1234567890123456" not in receipt.lookup_id
+    assert b"12345678901234567890" not in receipt.lookup_id
     assert receipt.lookup_id.hex() not in str(receipt.identity)
 
 
 def test_code_and_pepper_both_matter() -> None:
-    base = derive_receipt("1234 5678 9012 3456", PEPPER, WEAK)
-    other_code = derive_receipt("1234 5678 9012 3457", PEPPER, WEAK)
-    other_pepper = derive_receipt("1234 5678 9012 3456", PEPPER + b"!", WEAK)
+    base = derive_receipt("1234 5678 9012 3456 7890", PEPPER, WEAK)
+    other_code = derive_receipt("1234 5678 9012 3456 7891", PEPPER, WEAK)
+    other_pepper = derive_receipt("1234 5678 9012 3456 7890", PEPPER + b"!", WEAK)
     for other in (other_code, other_pepper):
         assert other.lookup_id != base.lookup_id
         assert other.identity.recipient != base.identity.recipient
@@ -107,4 +108,4 @@ def test_default_parameters_are_production_strength() -> None:
 
 def test_short_pepper_is_refused() -> None:
     with pytest.raises(ValueError):
-        derive_receipt("1234 5678 9012 3456", b"short", WEAK)
+        derive_receipt("1234 5678 9012 3456 7890", b"short", WEAK)
