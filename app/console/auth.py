@@ -7,7 +7,7 @@ from app.console.forms import LoginForm
 from app.db import get_session
 from app.extensions import limiter
 from app.security.auth import current_staff, sign_in, sign_out
-from app.security.network import address_key
+from app.security.network import keyed_hash
 from app.services.staff import LoginFailed, authenticate
 
 bp = Blueprint("auth", __name__)
@@ -34,7 +34,7 @@ def _account_limit() -> str:
 def _account_key() -> str:
     """The account a sign-in is for, keyed like addresses: storage holds no user names."""
     username = (request.form.get("username") or "").strip().lower()[:64]
-    return address_key(current_app.config["SECRET_KEY"], "account:" + username)
+    return keyed_hash(current_app.config["SECRET_KEY"].encode(), "account:" + username)
 
 
 def _failed(response: Response) -> bool:

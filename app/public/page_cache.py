@@ -45,7 +45,7 @@ from werkzeug.wrappers import Request
 
 from app.extensions import limiter
 from app.i18n import current_language, remembered_or_accepted
-from app.security.network import address_key, rate_limit_key
+from app.security.network import keyed_hash, rate_limit_key
 from app.services import public_version
 
 # Headers that describe the body; anything else a view sets keeps the page out of the cache.
@@ -281,7 +281,7 @@ class CachedPages:
             language,
             self.reader_scope(req.environ),
         )
-        client_key = address_key(app.config["SECRET_KEY"], req.remote_addr)
+        client_key = keyed_hash(app.extensions["portal.daily_key"].current(), req.remote_addr)
         return key, stamp, language, client_key, endpoint
 
     def _language(self, req: Request) -> str | None:

@@ -13,6 +13,8 @@ from werkzeug.exceptions import SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wsgi import get_host
 
+from app.security import daily_key
+
 
 def address_in(address: str | None, networks: Iterable[Any]) -> bool:
     if not address:
@@ -43,25 +45,28 @@ class TrustedProxyFix:
         return self.direct(environ, start_response)
 
 
+def rate_limit_key() -> str:
+    """A keyed hash of the client address under today's random key (``daily_key``).
+
+    Storage (memory or Redis) never holds the address, nor anything that leads back to it
+    once the day's key is gone.
+    """
+    return keyed_hash(current_app.extensions["portal.daily_key"].current(), request.remote_addr)
+
+
 _KEYED: dict[bytes, Any] = {}
 
 
-def rate_limit_key() -> str:
-    """A keyed hash of the client address: storage (Redis) never holds the address itself."""
-    return address_key(current_app.config["SECRET_KEY"], request.remote_addr)
-
-
-def address_key(secret_key: str, address: str | None) -> str:
-    """``rate_limit_key`` for a given app secret and client address."""
-    secret = secret_key.encode()
+def keyed_hash(key: bytes, value: str | None) -> str:
+    """HMAC-SHA256 of ``value`` under ``key``, shortened to 128 bits (hex)."""
     # The keyed state after the fixed prefix is the same for every request: copy it.
-    keyed = _KEYED.get(secret)
+    keyed = _KEYED.get(key)
     if keyed is None:
         if len(_KEYED) > 16:
             _KEYED.clear()
-        keyed = _KEYED[secret] = hmac.new(secret, b"ratelimit:", hashlib.sha256)
+        keyed = _KEYED[key] = hmac.new(key, b"ratelimit:", hashlib.sha256)
     mac = keyed.copy()
-    mac.update((address or "").encode())
+    mac.update((value or "").encode())
     return mac.hexdigest()[:32]
 
 
@@ -119,6 +124,9 @@ def trust_proxies(app: Flask) -> None:
 
 
 def init_app(app: Flask, surface: str) -> None:
+    app.extensions["portal.daily_key"] = daily_key.for_storage(
+        str(app.config["RATELIMIT_STORAGE_URI"]), f"portal-{surface}"
+    )
     if surface == "console":
         allowed = app.config["CONSOLE_ALLOW"]
 
