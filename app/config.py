@@ -97,6 +97,23 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "LOG_VKEY": "",
         "PAGE_SIZE": 20,
         "RATELIMIT_QUESTIONS": "5 per hour",
+        # Anonymous reports
+        "REPORT_MAX_FILES": 10,
+        "REPORT_MAX_BYTES": 100 * 1024 * 1024,  # all files of one report or reply
+        # Files up to this size are held in memory to remove their metadata; larger ones are
+        # encrypted as they arrive and stored as sent (the reporter is told).
+        "REPORT_CLEAN_MAX_BYTES": 16 * 1024 * 1024,
+        "FOLLOWUP_IDLE_MINUTES": 15,
+        "RATELIMIT_REPORTS": "5 per hour",  # per client (a keyed hash of its address)
+        "RATELIMIT_REPORTS_ALL": "300 per hour",  # from everyone, with the proof of work
+        "RATELIMIT_REPORTS_NOSCRIPT_ALL": "30 per hour",  # from everyone, without it
+        # Proof of work: zero bits asked of SHA-256 (16: ~65,000 hashes, well under a second
+        # in a phone's browser), one more each time this hour's reports double past the step.
+        "REPORT_POW_BITS": 16,
+        "REPORT_POW_STEP": 50,
+        "RATELIMIT_RECEIPTS": "10 per hour",  # receipt codes tried, per client
+        "RATELIMIT_RECEIPTS_ALL": "1000 per hour",
+        "RATELIMIT_REPLIES": "20 per hour",
         # Whole public pages cached per process (see app/public/page_cache.py).
         "PAGE_CACHE_ENTRIES": 2000,
         "PAGE_CACHE_BYTES": 64 * 1024 * 1024,
@@ -294,6 +311,12 @@ def validate(app_config: Any) -> None:
         "PAGE_SIZE",
         "PAGE_CACHE_ENTRIES",
         "PAGE_CACHE_BYTES",
+        "REPORT_MAX_FILES",
+        "REPORT_MAX_BYTES",
+        "REPORT_CLEAN_MAX_BYTES",
+        "FOLLOWUP_IDLE_MINUTES",
+        "REPORT_POW_BITS",
+        "REPORT_POW_STEP",
     ):
         app_config[name] = _positive_int(f"PORTAL_{name}", app_config.get(name), problems)
 

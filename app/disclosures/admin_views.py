@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from app.db import get_session
 from app.disclosures import runtime
-from app.disclosures.forms import ActionForm, CatalogueForm, CategoryForm, choice
+from app.disclosures.forms import ActionForm, CatalogueForm, CategoryForm
+from app.form_choices import choice
 from app.i18n import current_language
 from app.models import CatalogueEntry, DisclosureCategory, Domain, Period, Role, Scope
 from app.security.auth import role_required

@@ -26,6 +26,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from app.form_choices import choice
 from app.models import Period, Scope
 from app.services.disclosures.drafting import TITLE_MAX, is_one_line
 from app.services.disclosures.questions import QUESTION_MAX, QUESTION_MIN
@@ -48,19 +49,6 @@ class WithinYears:
             raise ValidationError(
                 _l("Enter a date between %(first)s and %(last)s.", first=FIRST_YEAR, last=LAST_YEAR)
             )
-
-
-try:
-    from wtforms.fields.choices import SelectChoice
-except ImportError:  # WTForms before 3.3 takes (value, label) pairs
-
-    def SelectChoice(value: str, label: object = None) -> tuple[str, object]:
-        return (value, label if label is not None else value)
-
-
-def choice(value: str, label: object = None):
-    """One option of a select field, in the form this WTForms version wants."""
-    return SelectChoice(value, label if label is not None else value)
 
 
 SCOPE_NAMES = {

@@ -22,8 +22,9 @@ from flask import (
 from app.db import get_session
 from app.disclosures import runtime
 from app.disclosures.diff import Deadline, diff_html
-from app.disclosures.forms import PERIOD_NAMES, SCOPE_NAMES, FilterForm, QuestionForm, choice
+from app.disclosures.forms import PERIOD_NAMES, SCOPE_NAMES, FilterForm, QuestionForm
 from app.extensions import limiter
+from app.form_choices import choice
 from app.i18n import current_language
 from app.models import (
     Action,

@@ -1,0 +1,114 @@
+"""The report form and the receipt entry: what a reporter types, checked before any service."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import MultipleFileField
+from wtforms import (
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from app.form_choices import choice
+
+KINDS = [
+    choice("misconduct", _l("Report of misconduct")),
+    choice("criticism", _l("Criticism and suggestion")),
+]
+CATEGORIES = [
+    choice(
+        "eight_point_rules",
+        _l("Violation of the eight-point rules (formalism, bureaucracy, hedonism, extravagance)"),
+    ),
+    choice("bribery_embezzlement", _l("Bribery and embezzlement")),
+    choice("misuse_of_funds", _l("Misuse of funds")),
+    choice("procurement_bidding", _l("Procurement and bidding")),
+    choice("appointments_personnel", _l("Appointments and personnel")),
+    choice("work_style", _l("Work style")),
+    choice("party_discipline", _l("Party discipline")),
+    choice("other", _l("Other")),
+]
+LEVELS = [
+    choice("staff", _l("Staff member")),
+    choice("middle_manager", _l("Middle manager")),
+    choice("unit_leader", _l("Leader of the unit")),
+    choice("discipline_member", _l("Member of the unit's discipline office")),
+]
+NO_AUTOCOMPLETE = {"autocomplete": "off", "autocapitalize": "off", "spellcheck": "false"}
+
+
+class CheckboxesField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class ReportForm(FlaskForm):
+    kind = RadioField(_l("What do you send?"), choices=KINDS, validators=[DataRequired()])
+    category = SelectField(
+        _l("Category"),
+        choices=[choice("", _l("Choose a category")), *CATEGORIES],
+        validators=[DataRequired(_l("Choose a category."))],
+    )
+    # The unit tree is written by the template; the service checks the code.
+    unit = StringField(_l("Unit concerned"), validators=[DataRequired(_l("Choose the unit."))])
+    level = RadioField(
+        _l("Level of the person concerned"), choices=LEVELS, validators=[DataRequired()]
+    )
+    persons = TextAreaField(
+        _l("Person or persons concerned"),
+        validators=[Optional(), Length(max=1000)],
+        render_kw={"rows": 2, **NO_AUTOCOMPLETE},
+    )
+    what = TextAreaField(
+        _l("What happened"),
+        validators=[DataRequired(_l("Describe what happened.")), Length(max=20000)],
+        render_kw={"rows": 10, **NO_AUTOCOMPLETE},
+    )
+    when = StringField(
+        _l("When"), validators=[Optional(), Length(max=200)], render_kw=NO_AUTOCOMPLETE
+    )
+    where = StringField(
+        _l("Where"), validators=[Optional(), Length(max=200)], render_kw=NO_AUTOCOMPLETE
+    )
+    witnesses = TextAreaField(
+        _l("Who else knows"),
+        validators=[Optional(), Length(max=1000)],
+        render_kw={"rows": 2, **NO_AUTOCOMPLETE},
+    )
+    attachments = MultipleFileField(_l("Files (evidence)"))
+    real_name = StringField(
+        _l("Your name"), validators=[Optional(), Length(max=100)], render_kw=NO_AUTOCOMPLETE
+    )
+    contact = StringField(
+        _l("How to reach you"),
+        validators=[Optional(), Length(max=200)],
+        render_kw=NO_AUTOCOMPLETE,
+    )
+    excluded = CheckboxesField(
+        _l("Inspectors to keep out of this report"), choices=[], validate_choice=False
+    )
+    # Hidden from people; bots fill every field they find.
+    website = StringField(_l("Leave this field empty"), render_kw={"tabindex": "-1"})
+
+
+class ReceiptForm(FlaskForm):
+    code = StringField(
+        _l("Receipt code"),
+        validators=[DataRequired(_l("Enter your receipt code."))],
+        render_kw={"inputmode": "numeric", **NO_AUTOCOMPLETE},
+    )
+
+
+class ReplyForm(FlaskForm):
+    text = TextAreaField(
+        _l("Your reply"),
+        validators=[DataRequired(_l("Write a reply.")), Length(max=20000)],
+        render_kw={"rows": 6, **NO_AUTOCOMPLETE},
+    )
+    attachments = MultipleFileField(_l("Files"))
