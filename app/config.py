@@ -80,6 +80,7 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "WTF_CSRF_TIME_LIMIT": 3600,
         "PUBLIC_SECRET_KEY": None,
         "CONSOLE_SECRET_KEY": None,
+        "RECEIPT_PEPPER": None,  # text of 16 bytes or more; else instance/secrets/receipt.pepper
         "SESSION_LIFETIME_MINUTES": 30,
         # Disclosures
         "READER_HEADER": "",  # e.g. X-Remote-User; empty: readers are never identified
@@ -143,16 +144,24 @@ def ensure_secret_keys(app_config: Any, instance_path: str) -> None:
     balancer must share them that way.
     """
     secrets_dir = Path(instance_path) / "secrets"
-    for surface in SURFACES:
-        name = f"{surface.upper()}_SECRET_KEY"
+    # The receipt pepper: the secret input of every receipt code's derivation. Without it a
+    # stolen database cannot be searched for codes. Machines serving one database share it.
+    names = [(f"{s.upper()}_SECRET_KEY", f"{s}.key") for s in SURFACES]
+    for name, file_name in [*names, ("RECEIPT_PEPPER", "receipt.pepper")]:
         if app_config.get(name):
             continue
-        key_file = secrets_dir / f"{surface}.key"
+        key_file = secrets_dir / file_name
         if not key_file.exists():
             secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_urlsafe(48))
+            try:
+                fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it first: use theirs
+                pass
+            else:
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(secrets.token_urlsafe(48))
+                    fh.flush()
+                    os.fsync(fh.fileno())
         app_config[name] = key_file.read_text().strip()
 
 
@@ -235,9 +244,15 @@ def _networks(name: str, value: Any, problems: list[str]) -> list[ipaddress._Bas
     return networks
 
 
+# Past this, a count or a size is a typing mistake (and no database column holds it).
+MAX_SETTING = 2**53
+
+
 def _positive_int(name: str, value: Any, problems: list[str]) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        problems.append(f"{name}: must be a positive whole number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SETTING:
+        problems.append(
+            f"{name}: must be a positive whole number up to {MAX_SETTING}, got {value!r}"
+        )
         return 1
     return value
 
@@ -254,6 +269,12 @@ def validate(app_config: Any) -> None:
                 f"PORTAL_{name}: must be at least {MIN_SECRET_KEY_LENGTH} characters "
                 "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
             )
+    pepper = app_config.get("RECEIPT_PEPPER") or ""
+    if not isinstance(pepper, str) or len(pepper) < MIN_SECRET_KEY_LENGTH:
+        problems.append(
+            f"PORTAL_RECEIPT_PEPPER: must be at least {MIN_SECRET_KEY_LENGTH} characters, and "
+            "the same on every machine that serves one database"
+        )
     if app_config.get("PUBLIC_SECRET_KEY") and app_config.get(
         "PUBLIC_SECRET_KEY"
     ) == app_config.get("CONSOLE_SECRET_KEY"):

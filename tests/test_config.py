@@ -27,6 +27,17 @@ def test_defaults_generate_separate_secret_keys_once(tmp_path, monkeypatch):
     assert public.config["RATELIMIT_STORAGE_URI"] == "memory://"
 
 
+def test_the_receipt_pepper_is_made_once_and_shared_by_both_apps(tmp_path, monkeypatch):
+    public = make(tmp_path, monkeypatch, "public")
+    console = make(tmp_path, monkeypatch, "console")
+    pepper_file = tmp_path / "secrets" / "receipt.pepper"
+    assert stat.S_IMODE(os.stat(pepper_file).st_mode) == 0o600
+    pepper = public.config["RECEIPT_PEPPER"]
+    assert len(pepper) >= 32 and pepper == console.config["RECEIPT_PEPPER"]
+    assert pepper not in (public.secret_key, console.secret_key)
+    assert make(tmp_path, monkeypatch, "public").config["RECEIPT_PEPPER"] == pepper
+
+
 def test_file_then_environment_then_test_config(tmp_path, monkeypatch):
     (tmp_path / "config.toml").write_text(
         'workers = 7\nthreads = 3\nconsole_allow = ["10.1.0.0/16"]\n'
@@ -68,6 +79,9 @@ def test_environment_values_are_parsed(tmp_path, monkeypatch):
         ({"WORKERS": "0"}, "PORTAL_WORKERS: must be a positive whole number"),
         ({"PUBLIC_BIND": "8000"}, "PORTAL_PUBLIC_BIND: must be host:port"),
         ({"LOG_VKEY": "portal.example.internal/disclosures+00+AA=="}, "PORTAL_LOG_VKEY"),
+        ({"RECEIPT_PEPPER": "短的胡椒"}, "PORTAL_RECEIPT_PEPPER: must be at least 32"),
+        ({"REPORT_MAX_FILES": "0"}, "PORTAL_REPORT_MAX_FILES: must be a positive whole number"),
+        ({"REPORT_MAX_BYTES": "9" * 30}, "PORTAL_REPORT_MAX_BYTES"),
     ],
 )
 def test_bad_values_are_refused_with_a_clear_message(tmp_path, monkeypatch, env, fragment):
