@@ -98,21 +98,89 @@ def _unwrap(header: Header, identities: Sequence[Identity]) -> bytes:
     raise NoIdentityMatch("no identity matched any recipient")
 
 
-def _open_header(
-    src: BinaryIO, identities: Sequence[Identity], armored: bool | None
-) -> tuple[BinaryIO, bytes, bytes]:
-    """Parse, unwrap and authenticate the header; return (reader, file key, nonce)."""
-    reader = _reader(src, armored)
-    header = parse_header(reader)
+def _authenticate(header: Header, identities: Sequence[Identity]) -> bytes:
+    """Unwrap the file key and check the header MAC with it; return the file key."""
     file_key = _unwrap(header, identities)
     if len(file_key) != FILE_KEY_SIZE or not hmac.compare_digest(
         _header_mac(file_key, header.mac_input), header.mac
     ):
         raise HmacError("header MAC does not verify")
+    return file_key
+
+
+def _open_header(
+    src: BinaryIO, identities: Sequence[Identity], armored: bool | None
+) -> tuple[BinaryIO, bytes, bytes]:
+    """Parse, unwrap and authenticate the header; return (reader, file key, nonce)."""
+    reader = _reader(src, armored)
+    file_key = _authenticate(parse_header(reader), identities)
     nonce = reader.read(NONCE_SIZE)
     if len(nonce) != NONCE_SIZE:
         raise HeaderError("payload nonce missing or short")
     return reader, file_key, nonce
+
+
+def new_file_key() -> bytes:
+    """A fresh random file key (16 bytes from the OS CSPRNG)."""
+    return os.urandom(FILE_KEY_SIZE)
+
+
+def make_header(file_key: bytes, recipients: Sequence[Recipient]) -> bytes:
+    """The header of an age file with ``file_key``: recipient stanzas and MAC line.
+
+    Joined with a payload written by :class:`PayloadWriter` for the same file key, it makes
+    a standard age file. The payload depends only on the file key and its nonce, so a
+    payload can be written before the recipients are known and its header made later.
+    """
+    if len(file_key) != FILE_KEY_SIZE:
+        raise ValueError(f"a file key is {FILE_KEY_SIZE} bytes")
+    return _header_bytes(file_key, _wrap_all(file_key, recipients))
+
+
+def rewrap_header(
+    header: bytes, identities: Sequence[Identity], new_recipients: Sequence[Recipient]
+) -> bytes:
+    """A new header for ``new_recipients`` with the same file key as ``header``.
+
+    ``header`` must be exactly one header (up to and including its MAC line); it is
+    authenticated with one of ``identities`` first. The payload that goes with it stays
+    valid byte for byte.
+    """
+    src = io.BytesIO(header)
+    file_key = _authenticate(parse_header(src), identities)
+    if src.read(1):
+        raise HeaderError("trailing data after the header")
+    return make_header(file_key, new_recipients)
+
+
+class PayloadWriter(io.RawIOBase):
+    """Writes the payload of an age file (a random nonce, then STREAM chunks) to ``dst``.
+
+    The file key is the caller's; :func:`make_header` makes a header for it. ``close()``
+    seals the last chunk; it never closes ``dst``. Memory use is one chunk.
+    """
+
+    def __init__(self, dst: BinaryIO, file_key: bytes) -> None:
+        super().__init__()
+        if len(file_key) != FILE_KEY_SIZE:
+            raise ValueError(f"a file key is {FILE_KEY_SIZE} bytes")
+        nonce = os.urandom(NONCE_SIZE)
+        dst.write(nonce)
+        self._stream = StreamWriter(dst, payload_key(file_key, nonce))
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        """Encrypt ``data`` (buffered up to one chunk)."""
+        return self._stream.write(data)
+
+    def close(self) -> None:
+        """Seal the last chunk."""
+        if self.closed:
+            return
+        self._stream.close()
+        super().close()
 
 
 class EncryptWriter(io.RawIOBase):
@@ -123,13 +191,12 @@ class EncryptWriter(io.RawIOBase):
 
     def __init__(self, dst: BinaryIO, recipients: Sequence[Recipient], armor: bool) -> None:
         super().__init__()
-        file_key = os.urandom(FILE_KEY_SIZE)
-        header = _header_bytes(file_key, _wrap_all(file_key, recipients))
-        nonce = os.urandom(NONCE_SIZE)
+        file_key = new_file_key()
+        header = make_header(file_key, recipients)
         self._armor = ArmorWriter(dst) if armor else None
         sink: BinaryIO = self._armor if self._armor else dst  # type: ignore[assignment]
-        sink.write(header + nonce)
-        self._stream = StreamWriter(sink, payload_key(file_key, nonce))
+        sink.write(header)
+        self._stream = PayloadWriter(sink, file_key)
 
     def writable(self) -> bool:
         return True

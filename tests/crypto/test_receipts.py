@@ -34,7 +34,8 @@ def test_new_codes_are_five_groups_of_four_digits_and_differ() -> None:
         "1234-5678-9012-3456-7890",
         "12345678901234567890",
         "  1234 5678 9012 3456 7890\n",
-        "１２３４　５６７８　９０１２　３４５６　７８９０",  # full-width digits and ideographic space
+        # Full-width digits and ideographic spaces.
+        "１２３４　５６７８　９０１２　３４５６　７８９０",
         "１２３４－５６７８－９０１２－３４５６－７８９０",  # full-width hyphen-minus
         "1234\u20105678\u20139012\u22123456\u30007890",  # hyphen, en dash, minus sign
         "12 34-56 78 9012 3456 78-90",
