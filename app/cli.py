@@ -12,20 +12,23 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from app import migrate
+from app import cli_reports, migrate
+from app.cli_keys import keys_group, seal_params, share_sheets_text, today, write_private
 from app.db import database
 from app.disclosures import cli as disclosures_cli
 from app.models import Role
 from app.resources import blob_store
 from app.services import demo as demo_service
+from app.services import keys as keys_service
 from app.services import staff as staff_service
 from app.services import units
 
 
 def init_app(app: Flask) -> None:
-    for command in (init_command, demo_command, db_group, user_group):
+    for command in (init_command, demo_command, db_group, user_group, keys_group):
         app.cli.add_command(command)
     disclosures_cli.init_app(app)
+    cli_reports.init_app(app)
 
 
 def engine():
@@ -119,15 +122,28 @@ def _mark_demo(instance_path: str) -> None:
             )
 
 
+DEMO_SHARES_FILE = "demo-recovery-shares.txt"
+
+
 def load_demo() -> list[demo_service.DemoLogin]:
+    """Load the demo; write its offices' recovery share sheets to a file only we can read."""
     with database().session() as session:
         try:
-            logins = demo_service.load_demo(session, blobs=blob_store())
+            demo = demo_service.load_demo(
+                session, blobs=blob_store(), seal_params=seal_params(), today=today()
+            )
         except demo_service.DemoError as exc:
             raise click.ClickException(str(exc)) from None
     disclosures_cli.prepare_disclosures()
     _mark_demo(current_app.instance_path)
-    return logins
+    shares_file = Path(current_app.instance_path) / DEMO_SHARES_FILE
+    write_private(shares_file, share_sheets_text(demo.share_sheets))
+    sheet = demo.share_sheets[0]
+    click.echo(
+        f"Recovery share sheets of the demo offices ({sheet.threshold} of {sheet.count} "
+        f"recover each key): {shares_file}"
+    )
+    return demo.logins
 
 
 @click.command("demo")
@@ -167,10 +183,7 @@ def user_group() -> None:
 @with_appcontext
 def user_add(username, display_name, roles, unit_code, office_unit_code, password) -> None:
     """Add a staff account and print its TOTP secret."""
-    if not password:
-        if not sys.stdin.isatty():
-            raise click.UsageError("give --password or PORTAL_USER_PASSWORD")
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = _ask_password(password)
     with database().session() as session:
         unit = office = None
         if unit_code:
@@ -183,11 +196,104 @@ def user_add(username, display_name, roles, unit_code, office_unit_code, passwor
                 raise click.ClickException(f"unit {office_unit_code!r} has no discipline office")
         try:
             user = staff_service.create_user(
-                session, username, display_name, password, roles, unit=unit, office=office
+                session,
+                username,
+                display_name,
+                password,
+                roles,
+                unit=unit,
+                office=office,
+                seal_params=seal_params(),
             )
         except staff_service.StaffError as exc:
             raise click.ClickException(str(exc)) from None
+        if user.age_recipient:
+            _echo_key_change(keys_service.KeyChange.created, user)
         _print_enrolment(user.username, user.totp_secret)
+
+
+def _ask_password(password: str | None) -> str:
+    if password:
+        return password
+    if not sys.stdin.isatty():
+        raise click.UsageError("give --password or PORTAL_USER_PASSWORD")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _echo_key_change(change: keys_service.KeyChange, user) -> None:
+    name = user.username
+    if change is keys_service.KeyChange.created:
+        click.echo(f"Made the key that reports are encrypted to: {user.age_recipient}")
+    elif change is keys_service.KeyChange.replaced:
+        click.echo(
+            f"{name} reads reports, so a NEW key was made ({user.age_recipient}): the old one "
+            "was sealed under the old password. Reports sent to the old key stay closed to "
+            f"{name} until a colleague of the office grants them again or the office's "
+            "recovery key re-opens them (portal keys recover)."
+        )
+    elif change is keys_service.KeyChange.removed:
+        click.echo(f"Removed the key of {name}: the account no longer reads reports.")
+    elif change is keys_service.KeyChange.missing:
+        click.echo(
+            f"{name} reads reports but has no key yet, so no report can be encrypted to it: "
+            f"set a password (portal user password {name}) or give its current one with "
+            "--password. portal keys list shows every account without a key."
+        )
+
+
+@user_group.command("password")
+@click.argument("username")
+@click.option(
+    "--password", envvar="PORTAL_USER_PASSWORD", help="New password (or PORTAL_USER_PASSWORD)."
+)
+@with_appcontext
+def user_password(username: str, password: str | None) -> None:
+    """Reset a staff account's password (administrator). Readers of reports get a new key."""
+    password = _ask_password(password)
+    with database().session() as session:
+        try:
+            user = staff_service.by_username(session, username)
+            change = staff_service.set_password(
+                session, user, password, by_admin=True, seal_params=seal_params()
+            )
+        except staff_service.StaffError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"Set a new password for {user.username}.")
+        _echo_key_change(change, user)
+
+
+@user_group.command("roles")
+@click.argument("username")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice([r.value for r in Role]),
+    help="Role (repeatable): the account gets exactly these.",
+)
+@click.option(
+    "--office", "office_unit_code", help="Unit code of the discipline office (inspectors, heads)."
+)
+@click.option("--password", help="The account's current password, to seal a new key under.")
+@with_appcontext
+def user_roles(username, roles, office_unit_code, password) -> None:
+    """Set a staff account's roles; a new reader of reports gets a key if --password is given."""
+    with database().session() as session:
+        office = None
+        if office_unit_code:
+            office = units.office_by_unit_code(session, office_unit_code)
+            if office is None:
+                raise click.ClickException(f"unit {office_unit_code!r} has no discipline office")
+        try:
+            user = staff_service.by_username(session, username)
+            change = staff_service.set_roles(
+                session, user, roles, password, seal_params(), office=office
+            )
+        except staff_service.StaffError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"Roles of {user.username}: {', '.join(sorted(r.value for r in user.roles))}.")
+        _echo_key_change(change, user)
 
 
 @user_group.command("list")

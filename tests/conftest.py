@@ -26,11 +26,17 @@ from app import create_app
 from app.db import Base
 from app.services import staff as staff_service
 from app.services.demo import DEMO_LOGINS, load_demo
+from crypto import SealParams
+from crypto.receipts import ReceiptParams
 from tests.support import PG_URL, engine_url, schema_url, skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[1]
 # Cheap password hashing for test accounts only; production uses staff.PASSWORD_METHOD.
 TEST_PASSWORD_METHOD = "scrypt:1024:8:1"
+# Cheap sealing of staff keys for test accounts only; production seals with SealParams().
+TEST_SEAL_PARAMS = SealParams(log_n=10)
+# Cheap receipt derivations for tests only; production uses crypto.receipts' defaults.
+TEST_RECEIPT_PARAMS = ReceiptParams(memory_cost_kib=64, iterations=1, lanes=1)
 SQLITE_FILE = "portal.sqlite3"
 pytest_plugins = ["tests.servers"]
 
@@ -81,7 +87,12 @@ class Instance:
     def app(self, surface: str, **overrides: Any) -> Flask:
         os.environ["PORTAL_INSTANCE_PATH"] = str(self.path)
         try:
-            config = {"DATABASE_URL": self.database_url, "TESTING": True}
+            config = {
+                "DATABASE_URL": self.database_url,
+                "TESTING": True,
+                "SEAL_PARAMS": TEST_SEAL_PARAMS,
+                "RECEIPT_PARAMS": TEST_RECEIPT_PARAMS,
+            }
             config.update(overrides)
             app = create_app(surface, config)
         finally:
@@ -98,7 +109,9 @@ class Instance:
             engine.dispose()
         if self.content < Content.DEMO <= content:
             with self.app("console").extensions["portal.db"].session() as session:
-                load_demo(session, password_method=TEST_PASSWORD_METHOD)
+                load_demo(
+                    session, password_method=TEST_PASSWORD_METHOD, seal_params=TEST_SEAL_PARAMS
+                )
         self.content = max(self.content, content)
 
     def close(self) -> None:

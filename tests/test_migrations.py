@@ -311,12 +311,54 @@ def _make_records(app) -> dict[str, Rows]:
                 session, asked_about, "Does it cover contractors? 外包人员呢？", date(2026, 4, 3)
             )
             log.sign_checkpoint(session, signer, origin)
+        _add_a_report(database, blobs)
     records = _dump(database.engine)
     database.engine.dispose()
     empty = [table for table, rows in records.items() if not rows]
     assert not empty, f"the records leave {empty} empty: give them rows in _make_records"
     assert len(records["disclosure_log_checkpoints"]) == 2
     return records
+
+
+def _add_a_report(database, blobs) -> None:
+    """A report through the intake service (a photo, a real name, an exclusion, readers) and a
+    message from the office on it."""
+    from app.models import DisciplineOffice, Report, Role
+    from app.services.reports.messages import post_office_message
+    from app.services.reports.submission import ReportForm, submit
+    from app.services.reports.uploads import UploadBatch
+    from crypto.keys import X25519Identity
+    from crypto.receipts import ReceiptParams
+
+    with database.session() as session:  # keys for whoever lacks one (the demo may give them)
+        for user in session.scalars(select(StaffUser)):
+            if user.age_recipient is None and user.has_role(Role.inspector, Role.office_head):
+                user.age_recipient = str(X25519Identity.generate().recipient)
+        for office in session.scalars(select(DisciplineOffice)):
+            if office.recovery_recipient is None:
+                office.recovery_recipient = str(X25519Identity.generate().recipient)
+    batch = UploadBatch(blobs)
+    batch.new_file("食堂后厨照片.jpg", "image/jpeg").write(b"\xff\xd8\xff\xe0 not quite a JPEG")
+    with database.session() as session:
+        excluded = session.scalar(select(StaffUser.id).where(StaffUser.username == "inspector"))
+        form = ReportForm(
+            kind="misconduct",
+            category="eight_point_rules",
+            unit_code="GRP-HR",
+            level="middle_manager",
+            persons="人力资源部 某科长",
+            what="用公款在外宴请，每月多次。",
+            real_name="李四",
+            contact="分机 6021",
+            excluded=[excluded],
+        )
+        weak = ReceiptParams(memory_cost_kib=64, iterations=1, lanes=1)
+        pepper = b"migration-test-pepper-0123456789"
+        done = submit(session, blobs, pepper, form, batch.finish(), date(2026, 4, 6), weak)
+    with database.session() as session:
+        head = session.scalar(select(StaffUser).where(StaffUser.username == "head"))
+        report = session.get(Report, done.report_id)
+        post_office_message(session, blobs, report, head, "已受理，将核实。", [], date(2026, 4, 7))
 
 
 def _assert_log_verifies(app, engine) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy import Enum, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, UTCDateTime, utcnow
@@ -34,6 +34,11 @@ class StaffUser(Base):
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     office_id: Mapped[int | None] = mapped_column(ForeignKey("discipline_offices.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)
+    # Inspectors and office heads: the public half of their X25519 identity (reports are
+    # encrypted to it) and the identity sealed under their password (crypto.SealedIdentity
+    # text form). Never the unsealed key.
+    age_recipient: Mapped[str | None] = mapped_column(String(100))
+    sealed_identity: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     unit: Mapped[Unit | None] = relationship()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy import Date, Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, UTCDateTime, utcnow
@@ -55,6 +55,13 @@ class DisciplineOffice(Base):
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), unique=True)
     name_zh: Mapped[str] = mapped_column(String(200))
     name_en: Mapped[str] = mapped_column(String(200))
+    # The office's recovery identity: only its public key is kept; the private key exists
+    # only as K-of-N SLIP-39 shares held by officers (``portal keys ceremony``).
+    recovery_recipient: Mapped[str | None] = mapped_column(String(100))
+    recovery_threshold: Mapped[int | None]
+    recovery_shares: Mapped[int | None]
+    recovery_set_id: Mapped[int | None]  # the SLIP-39 identifier shared by the set's shares
+    recovery_made_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     unit: Mapped[Unit] = relationship(back_populates="office")

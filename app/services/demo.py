@@ -1,8 +1,13 @@
-"""Demo organisation and staff for trying the portal. Every secret here is public."""
+"""Demo organisation and staff for trying the portal. Every secret here is public.
+
+Every demo office has an inspector and an office head with keys sealed under their demo
+passwords, and a 2-of-3 recovery key made by the same ceremony as a real one.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -10,7 +15,10 @@ from sqlalchemy.orm import Session
 from app.models import DisciplineOffice, Role, StaffUser, Unit, UnitKind
 from app.services.blobs import BlobStore
 from app.services.disclosures.demo import load_demo_disclosures
+from app.services.recovery import ShareSheet, recovery_ceremony
 from app.services.staff import PASSWORD_METHOD, create_user
+from crypto import SealParams
+from crypto.sealing import DEFAULT_SEAL_PARAMS
 
 # code, parent code, kind, Chinese name, English name, has a discipline office
 DEMO_UNITS = [
@@ -113,6 +121,33 @@ DEMO_LOGINS = [
         "GRP",
     ),
     DemoLogin(
+        "mch.head",
+        "demo-mch-office-head",
+        "JBSWY3DPEHPK3PXPMCHHEADDEMO23456",
+        "机械公司纪委书记 吴刚",
+        (Role.office_head,),
+        "MCH",
+        "MCH",
+    ),
+    DemoLogin(
+        "chm.inspector",
+        "demo-chm-inspector",
+        "JBSWY3DPEHPK3PXPCHMINSPECTORDEMO",
+        "化工公司纪检员 郑洁",
+        (Role.inspector,),
+        "CHM",
+        "CHM",
+    ),
+    DemoLogin(
+        "chm.head",
+        "demo-chm-office-head",
+        "JBSWY3DPEHPK3PXPCHMHEADDEMO23456",
+        "化工公司纪委书记 黄磊",
+        (Role.office_head,),
+        "CHM",
+        "CHM",
+    ),
+    DemoLogin(
         "auditor",
         "demo-auditor-pass",
         "JBSWY3DPEHPK3PXPAUDITORDEMO23456",
@@ -123,16 +158,38 @@ DEMO_LOGINS = [
 ]
 
 
+# The officers who hold the shares of each demo office's recovery key (2 of 3 recover it).
+DEMO_RECOVERY_THRESHOLD = 2
+DEMO_SHARE_HOLDERS = {
+    "GRP": ("周强", "张伟", "王敏"),
+    "MCH": ("吴刚", "刘洋", "赵磊"),
+    "CHM": ("黄磊", "郑洁", "李娜"),
+}
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What the demo made that only exists once: the logins, and the recovery share sheets."""
+
+    logins: list[DemoLogin]
+    share_sheets: list[ShareSheet]
+
+
 class DemoError(Exception):
     """The database already has data; demo data goes only into an empty one."""
 
 
 def load_demo(
-    session: Session, password_method: str = PASSWORD_METHOD, blobs: BlobStore | None = None
-) -> list[DemoLogin]:
-    """Create the demo organisation, staff and disclosures in an empty database.
+    session: Session,
+    password_method: str = PASSWORD_METHOD,
+    blobs: BlobStore | None = None,
+    seal_params: SealParams = DEFAULT_SEAL_PARAMS,
+    today: date | None = None,
+) -> DemoResult:
+    """Create the demo organisation, staff, keys and disclosures in an empty database.
 
-    The disclosures get their attachments only when a blob store is given.
+    The disclosures get their attachments only when a blob store is given. The recovery
+    keys are dated ``today`` (default: the machine's date).
     """
     if session.scalar(select(Unit.id).limit(1)) is not None:
         raise DemoError("the database already has units; demo data goes only into a new database")
@@ -166,9 +223,21 @@ def load_demo(
             office=offices[login.office] if login.office else None,
             totp_secret=login.totp_secret,
             password_method=password_method,
+            seal_params=seal_params,
         )
+    sheets = []
+    for code, office in offices.items():
+        sheets += recovery_ceremony(
+            session,
+            office,
+            DEMO_RECOVERY_THRESHOLD,
+            len(DEMO_SHARE_HOLDERS[code]),
+            DEMO_SHARE_HOLDERS[code],
+            today or date.today(),
+        )
+    session.flush()
     load_demo_disclosures(session, blobs)
-    return DEMO_LOGINS
+    return DemoResult(DEMO_LOGINS, sheets)
 
 
 def has_staff(session: Session) -> bool:

@@ -1,4 +1,8 @@
-"""Staff accounts: creation, password + TOTP sign-in, disabling."""
+"""Staff accounts: creation, password + TOTP sign-in, passwords, roles, disabling.
+
+Accounts that read reports get their key here too (``app.services.keys``): when they get
+the role, when their password is set, or when an administrator resets it.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,9 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.models import DisciplineOffice, Role, StaffRole, StaffUser, Unit
+from app.services import keys
+from crypto import SealParams
+from crypto.sealing import DEFAULT_SEAL_PARAMS
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
 MIN_PASSWORD_LENGTH = 12
@@ -88,6 +95,20 @@ def check_password_strength(password: str) -> None:
         raise StaffError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
 
 
+def _checked_roles(roles: Iterable[Role | str], office: DisciplineOffice | None) -> set[Role]:
+    try:
+        role_set = {Role(r) for r in roles}
+    except ValueError:
+        raise StaffError("unknown role; choose from " + ", ".join(r.value for r in Role)) from None
+    if not role_set:
+        raise StaffError("give the user at least one role")
+    if Role.inspector in role_set and office is None:
+        raise StaffError("an inspector belongs to a discipline office")
+    if Role.office_head in role_set and office is None:
+        raise StaffError("an office head belongs to a discipline office")
+    return role_set
+
+
 def create_user(
     session: Session,
     username: str,
@@ -98,8 +119,13 @@ def create_user(
     office: DisciplineOffice | None = None,
     totp_secret: str | None = None,
     password_method: str = PASSWORD_METHOD,
+    *,
+    seal_params: SealParams = DEFAULT_SEAL_PARAMS,
 ) -> StaffUser:
-    """Add a staff account; usernames are lower-case and unique."""
+    """Add a staff account; usernames are lower-case and unique.
+
+    Inspectors and office heads get their identity at once, sealed under ``password``.
+    """
     username = username.strip().lower()
     if not USERNAME_RE.match(username):
         raise StaffError(
@@ -108,14 +134,7 @@ def create_user(
     if session.scalar(select(StaffUser.id).where(StaffUser.username == username)) is not None:
         raise StaffError(f"username {username!r} is taken")
     check_password_strength(password)
-    try:
-        role_set = {Role(r) for r in roles}
-    except ValueError:
-        raise StaffError("unknown role; choose from " + ", ".join(r.value for r in Role)) from None
-    if not role_set:
-        raise StaffError("give the user at least one role")
-    if Role.inspector in role_set and office is None:
-        raise StaffError("an inspector belongs to a discipline office")
+    role_set = _checked_roles(roles, office)
     user = StaffUser(
         username=username,
         display_name=display_name.strip() or username,
@@ -125,8 +144,105 @@ def create_user(
         office=office,
         role_rows=[StaffRole(role=r) for r in sorted(role_set)],
     )
+    if keys.needs_identity(user):
+        keys.give_identity(user, password, seal_params)
     session.add(user)
     session.flush()
+    return user
+
+
+def set_password(
+    session: Session,
+    user: StaffUser,
+    new_password: str,
+    *,
+    by_admin: bool,
+    old_password: str | None = None,
+    seal_params: SealParams = DEFAULT_SEAL_PARAMS,
+    password_method: str = PASSWORD_METHOD,
+) -> keys.KeyChange:
+    """Set the account's password; returns what happened to its identity.
+
+    The owner (``by_admin=False``) gives the old password, and keeps the same identity,
+    resealed. An administrator's reset cannot open the old seal: an account that reads
+    reports gets a new identity (``KeyChange.replaced``), and reports encrypted to the old
+    one need a colleague's grant or the office's recovery key.
+    """
+    check_password_strength(new_password)
+    if by_admin:
+        if keys.needs_identity(user):
+            had_one = keys.has_identity(user)
+            keys.replace_identity(user, new_password, seal_params)
+            change = keys.KeyChange.replaced if had_one else keys.KeyChange.created
+        elif keys.has_identity(user):
+            keys.remove_identity(user)  # sealed under a password nobody will give again
+            change = keys.KeyChange.removed
+        else:
+            change = keys.KeyChange.none
+    else:
+        if old_password is None or not check_password_hash(user.password_hash, old_password):
+            raise StaffError("the current password is wrong")
+        if keys.has_identity(user):
+            try:
+                keys.reseal(user, old_password, new_password, seal_params)
+            except keys.WrongPassword:
+                raise StaffError(
+                    "the current password does not open your key; ask an administrator"
+                ) from None
+            change = keys.KeyChange.kept
+        elif keys.needs_identity(user):
+            keys.give_identity(user, new_password, seal_params)
+            change = keys.KeyChange.created
+        else:
+            change = keys.KeyChange.none
+    user.password_hash = generate_password_hash(new_password, method=password_method)
+    session.flush()
+    return change
+
+
+def set_roles(
+    session: Session,
+    user: StaffUser,
+    roles: Iterable[Role | str],
+    password: str | None = None,
+    seal_params: SealParams = DEFAULT_SEAL_PARAMS,
+    *,
+    office: DisciplineOffice | None = None,
+) -> keys.KeyChange:
+    """Give the account exactly ``roles`` (and ``office``, when given).
+
+    An account that now reads reports and has no identity gets one sealed under
+    ``password``, which must be its current password. Without a password it stays without
+    a key (``KeyChange.missing``, shown by ``portal keys list``) until a password is set. An
+    identity the account no longer needs is kept: it stays sealed, and taking the role
+    back is enough to read again what was sent to it.
+    """
+    office = office if office is not None else user.office
+    role_set = _checked_roles(roles, office)
+    if password is not None and not check_password_hash(user.password_hash, password):
+        raise StaffError(
+            f"that is not the password of {user.username}; leave the password out "
+            f"and reset it with: portal user password {user.username}"
+        )
+    user.office = office
+    current = {row.role: row for row in user.role_rows}
+    user.role_rows = [current.get(r) or StaffRole(role=r) for r in sorted(role_set)]
+    change = keys.KeyChange.none
+    if keys.needs_identity(user) and not keys.has_identity(user):
+        if password is None:
+            change = keys.KeyChange.missing
+        else:
+            keys.give_identity(user, password, seal_params)
+            change = keys.KeyChange.created
+    session.flush()
+    return change
+
+
+def by_username(session: Session, username: str) -> StaffUser:
+    """The account called ``username``; StaffError if there is none."""
+    user = session.scalar(select(StaffUser).where(StaffUser.username == username.strip().lower()))
+    if user is None:
+        raise StaffError(f"no user {username!r}")
     return user
 
 
@@ -144,9 +260,7 @@ def authenticate(
 
 
 def set_active(session: Session, username: str, active: bool) -> StaffUser:
-    user = session.scalar(select(StaffUser).where(StaffUser.username == username.strip().lower()))
-    if user is None:
-        raise StaffError(f"no user {username!r}")
+    user = by_username(session, username)
     user.active = active
     return user
 

@@ -1,0 +1,196 @@
+"""``portal keys ...``: who reads an office's reports, and the office recovery keys.
+
+``keys list`` shows, per office, the inspectors and heads whose keys new reports are
+encrypted to, the accounts that need a key and have none, and the recovery key.
+``keys ceremony`` makes an office's recovery key and prints its share sheets;
+``keys recover`` proves that K shares recover it. No command prints an unsealed key.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import NoReturn
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from app.db import database
+from app.i18n import enterprise_zone, today_in
+from app.models import DisciplineOffice
+from app.services import keys, units
+from app.services.recovery import (
+    RecoveryError,
+    ShareSheet,
+    parse_holders,
+    recover_office_identity,
+    recovery_ceremony,
+)
+from crypto import SealParams
+from crypto.sealing import DEFAULT_SEAL_PARAMS
+from crypto.shares import MAX_SHARES
+
+
+class Refused(click.ClickException):
+    """A request the command will not carry out: one line on stderr, exit status 2."""
+
+    exit_code = 2
+
+
+def refuse(message: str) -> NoReturn:
+    raise Refused(message)
+
+
+def seal_params() -> SealParams:
+    """The scrypt cost of sealing staff keys: production's, unless a test's app says cheaper.
+
+    Not a setting of config.toml or the environment: weaker seals are never wanted there.
+    """
+    return current_app.config.get("SEAL_PARAMS", DEFAULT_SEAL_PARAMS)
+
+
+def today() -> date:
+    return today_in(enterprise_zone(current_app.config))
+
+
+def office_label(office: DisciplineOffice) -> str:
+    return f"{office.unit.code} ({office.name_zh} / {office.name_en})"
+
+
+def share_sheets_text(sheets: list[ShareSheet]) -> str:
+    return "\n".join(sheet.text() for sheet in sheets)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a new file only its owner can read (made with mode 0600)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+@click.group("keys", help="Keys that reports are encrypted to; office recovery keys.")
+def keys_group() -> None:
+    pass
+
+
+@keys_group.command("list")
+@with_appcontext
+def keys_list() -> None:
+    """Per office: who can read new reports, who needs a key, and the recovery key."""
+    with database().session() as session:
+        overview = keys.keys_overview(session)
+        if not overview:
+            click.echo("No discipline offices.")
+        for item in overview:
+            office = item.office
+            click.echo(f"{office.unit.code}  {office.name_zh} / {office.name_en}")
+            for user in item.readers:
+                roles = ",".join(sorted(r.value for r in user.roles if r in keys.KEY_ROLES))
+                click.echo(f"  reads    {user.username:<16} {roles:<22} {user.display_name}")
+            for user in item.waiting:
+                click.echo(
+                    f"  NO KEY   {user.username:<16} no key yet: set a password "
+                    f"(portal user password {user.username})"
+                )
+            if not item.readers:
+                click.echo("  (no inspector or office head can read new reports)")
+            if office.recovery_recipient:
+                made_on = office.recovery_made_on.isoformat() if office.recovery_made_on else "?"
+                click.echo(
+                    f"  recovery key: yes, {office.recovery_threshold} of "
+                    f"{office.recovery_shares} shares, made {made_on}"
+                )
+            else:
+                click.echo(
+                    f"  recovery key: NO (make one: portal keys ceremony --office "
+                    f"{office.unit.code} --threshold K --shares N)"
+                )
+
+
+def _office(session, code: str) -> DisciplineOffice:
+    office = units.office_by_unit_code(session, code.strip().upper())
+    if office is None:
+        refuse(f"no discipline office at unit {code!r} (see: portal keys list)")
+    return office
+
+
+@keys_group.command("ceremony")
+@click.option("--office", "office_code", required=True, help="Unit code of the office.")
+@click.option("--threshold", type=int, required=True, help="Shares needed to recover (K).")
+@click.option("--shares", "count", type=int, required=True, help="Shares to make (N).")
+@click.option("--names", help='Holders, in share order: "张伟,李娜,..." (N names).')
+@click.option("--replace", is_flag=True, help="Replace the office's existing recovery key.")
+@with_appcontext
+def keys_ceremony(
+    office_code: str, threshold: int, count: int, names: str | None, replace: bool
+) -> None:
+    """Make an office's recovery key, split K of N, and print the N share sheets.
+
+    Only the public key and the facts of the split are stored; the sheets printed here are
+    the only copies of the private key.
+    """
+    try:
+        holders = parse_holders(names) if names is not None else None
+    except RecoveryError as exc:
+        refuse(str(exc))
+    with database().session() as session:
+        office = _office(session, office_code)
+        had_key = bool(office.recovery_recipient)
+        try:
+            sheets = recovery_ceremony(
+                session, office, threshold, count, holders, today(), replace=replace
+            )
+        except RecoveryError as exc:
+            refuse(str(exc))
+        label = office_label(office)
+    if had_key:
+        click.echo(
+            "Warning: the office has a NEW recovery key. Reports already received stay "
+            "readable with the OLD shares only: keep them until those reports are closed.",
+            err=True,
+        )
+    click.echo(f"Recovery key of {label}: {threshold} of {count} shares.")
+    click.echo("Give each sheet to its holder only; do not keep copies on this computer.\n")
+    click.echo(share_sheets_text(sheets))
+    click.echo(f"Stored the public key {sheets[0].recipient} and nothing else.")
+
+
+def read_shares(threshold: int) -> list[str]:
+    """Shares from stdin, one per line: asked for one at a time on a terminal, else read to
+    the end (more than K may be piped: the first K are used, once all of them check out)."""
+    stream = sys.stdin
+    interactive = stream.isatty()
+    wanted = threshold if interactive else MAX_SHARES + 1  # enough to refuse a flood
+    shares: list[str] = []
+    while len(shares) < wanted:
+        if interactive:
+            click.echo(f"Share {len(shares) + 1} of {threshold} (all words, one line): ", nl=False)
+        line = stream.readline()
+        if not line:
+            break
+        if line.strip():
+            shares.append(line)
+    return shares
+
+
+@keys_group.command("recover")
+@click.option("--office", "office_code", required=True, help="Unit code of the office.")
+@with_appcontext
+def keys_recover(office_code: str) -> None:
+    """Combine K shares (one per line on stdin) and prove they recover the office's key."""
+    with database().session() as session:
+        office = _office(session, office_code)
+        label = office_label(office)
+        if not office.recovery_recipient or not office.recovery_threshold:
+            refuse(f"{office.unit.code} has no recovery key (portal keys ceremony)")
+        threshold = office.recovery_threshold
+        try:
+            identity = recover_office_identity(office, read_shares(threshold))
+        except RecoveryError as exc:
+            refuse(str(exc))
+    click.echo(f"Recovered the recovery key of {label}.")
+    click.echo(f"It matches the stored public key {identity.recipient}.")

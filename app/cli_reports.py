@@ -1,0 +1,84 @@
+"""``portal reports ...`` commands: checks of the encrypted report store."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import with_appcontext
+
+from app.db import database
+from app.resources import blob_store
+from app.services.reports import fsck as report_fsck
+from crypto.errors import CryptoError
+from crypto.keys import X25519Identity, parse_identities_file
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(reports_group)
+
+
+@click.group("reports", help="Anonymous reports: storage checks.")
+def reports_group() -> None:
+    pass
+
+
+def _identities(files: tuple[str, ...]) -> list[X25519Identity]:
+    identities: list[X25519Identity] = []
+    for name in files:
+        try:
+            identities += parse_identities_file(Path(name).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, CryptoError, ValueError) as exc:
+            raise click.ClickException(f"{name}: not an age identity file ({exc})") from None
+    return identities
+
+
+@reports_group.command("fsck")
+@click.option(
+    "--identity",
+    "identity_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="An age identity file (a recovery key of a test setup): decrypt every report it opens.",
+)
+@click.option("--dry-run", is_flag=True, help="List orphan blobs; delete nothing.")
+@click.option(
+    "--min-age-days",
+    type=click.IntRange(0, 365),
+    default=2,
+    show_default=True,
+    help="Leave orphan blobs younger than this (their upload may still be running).",
+)
+@with_appcontext
+def fsck_command(identity_files: tuple[str, ...], dry_run: bool, min_age_days: int) -> None:
+    """Find orphan blobs (deleted), missing blobs, and with --identity files that do not open."""
+    identities = _identities(identity_files)
+    with database().session() as session:
+        result = report_fsck.fsck(
+            session,
+            blob_store(),
+            identities,
+            delete_orphans=not dry_run,
+            min_age=min_age_days * 86400,
+        )
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(f"{result.blobs} blobs checked; {verb} {len(result.orphans)} orphan blobs.")
+    for key in result.orphans:
+        click.echo(f"  orphan {key}")
+    for envelope_id in result.missing:
+        click.echo(f"MISSING blob of envelope {envelope_id}", err=True)
+    for envelope_id in result.wrong_size:
+        click.echo(f"WRONG SIZE of the blob of envelope {envelope_id}", err=True)
+    for envelope_id, error in result.damaged:
+        click.echo(f"DAMAGED envelope {envelope_id}: {error}", err=True)
+    if identities:
+        click.echo(
+            f"{result.opened} files decrypted and authenticated; "
+            f"{result.not_for_these_keys} not for these keys."
+        )
+    if not result.ok:
+        click.echo("Report store check FAILED.", err=True)
+        sys.exit(1)
+    click.echo("Report store OK.")

@@ -1,0 +1,182 @@
+"""Anonymous reports: who they are about and where they went, never who sent them or when.
+
+Everything tied to a report is dated by the day; ids are random, so their order says nothing
+about the order of arrival. Text, attachments and the optional real name are age files: the
+header (its recipient stanzas) is kept here so that it can be rewritten when access changes,
+the payload is a blob in the blob store.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import date
+
+from sqlalchemy import Date, Enum, ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base
+from app.models.staff import StaffUser
+from app.models.units import DisciplineOffice, Unit
+
+
+def new_id() -> str:
+    """A random row id: 128 bits, hex."""
+    return secrets.token_hex(16)
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    return Enum(cls, native_enum=False, length=24, validate_strings=True)
+
+
+class ReportKind(enum.StrEnum):
+    misconduct = "misconduct"  # a report of misconduct
+    criticism = "criticism"  # criticism and suggestion
+
+
+class ReportCategory(enum.StrEnum):
+    eight_point_rules = "eight_point_rules"  # formalism, bureaucracy, hedonism, extravagance
+    bribery_embezzlement = "bribery_embezzlement"
+    misuse_of_funds = "misuse_of_funds"
+    procurement_bidding = "procurement_bidding"
+    appointments_personnel = "appointments_personnel"
+    work_style = "work_style"
+    party_discipline = "party_discipline"
+    other = "other"
+
+
+class SubjectLevel(enum.StrEnum):
+    """The level of the person concerned, which decides the office a report goes to."""
+
+    staff = "staff"
+    middle_manager = "middle_manager"
+    unit_leader = "unit_leader"  # a leader of the unit: goes to the parent unit's office
+    discipline_member = "discipline_member"  # of the unit's own office: goes to the parent's
+
+
+class ReportStatus(enum.StrEnum):
+    received = "received"
+    acknowledged = "acknowledged"
+    in_progress = "in_progress"
+    concluded = "concluded"
+
+
+class EnvelopeRole(enum.StrEnum):
+    text = "text"  # the report's (or a message's) text, with its attachments' names
+    attachment = "attachment"
+    identity = "identity"  # the reporter's real name and contact, for the office head(s)
+
+
+class MessageAuthor(enum.StrEnum):
+    office = "office"
+    reporter = "reporter"
+
+
+class ReaderRole(enum.StrEnum):
+    inspector = "inspector"
+    office_head = "office_head"
+
+
+class Report(Base):
+    __tablename__ = "reports"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    # From the receipt code, by one Argon2id run with the installation pepper (hex).
+    lookup_id: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[ReportKind] = mapped_column(_enum(ReportKind))
+    category: Mapped[ReportCategory] = mapped_column(_enum(ReportCategory))
+    level: Mapped[SubjectLevel] = mapped_column(_enum(SubjectLevel))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("discipline_offices.id"), index=True)
+    status: Mapped[ReportStatus] = mapped_column(_enum(ReportStatus))
+    received_on: Mapped[date] = mapped_column(Date, index=True)
+    acknowledge_by: Mapped[date] = mapped_column(Date)
+    feedback_by: Mapped[date] = mapped_column(Date)
+    # The reporter's own X25519 public key (derived from the receipt code): office messages
+    # are encrypted to it as well, so the reporter can read them with the code alone.
+    reporter_recipient: Mapped[str] = mapped_column(String(100))
+    real_name: Mapped[bool] = mapped_column(default=False)
+
+    unit: Mapped[Unit] = relationship()
+    office: Mapped[DisciplineOffice] = relationship()
+    envelopes: Mapped[list[ReportEnvelope]] = relationship(
+        back_populates="report",
+        cascade="all, delete-orphan",
+        order_by="(ReportEnvelope.role, ReportEnvelope.position)",
+    )
+    messages: Mapped[list[ReportMessage]] = relationship(
+        back_populates="report", cascade="all, delete-orphan", order_by="ReportMessage.seq"
+    )
+    readers: Mapped[list[ReportReader]] = relationship(
+        back_populates="report", cascade="all, delete-orphan"
+    )
+    exclusions: Mapped[list[ReportExclusion]] = relationship(
+        back_populates="report", cascade="all, delete-orphan"
+    )
+
+
+class ReportMessage(Base):
+    """A message in a report's thread, from the office or from the reporter."""
+
+    __tablename__ = "report_messages"
+    __table_args__ = (UniqueConstraint("report_id", "seq"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
+    seq: Mapped[int]  # its place in the thread: 1, 2, ...
+    author: Mapped[MessageAuthor] = mapped_column(_enum(MessageAuthor))
+    created_on: Mapped[date] = mapped_column(Date)
+
+    report: Mapped[Report] = relationship(back_populates="messages")
+    envelopes: Mapped[list[ReportEnvelope]] = relationship(
+        back_populates="message", order_by="(ReportEnvelope.role, ReportEnvelope.position)"
+    )
+
+
+class ReportEnvelope(Base):
+    """One age file of a report or a message: its header here, its payload in the blob store."""
+
+    __tablename__ = "report_envelopes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[str | None] = mapped_column(
+        ForeignKey("report_messages.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[EnvelopeRole] = mapped_column(_enum(EnvelopeRole))
+    position: Mapped[int] = mapped_column(default=0)  # among the attachments of its text
+    header: Mapped[bytes] = mapped_column(LargeBinary)  # "age-encryption.org/v1" ... MAC line
+    blob_key: Mapped[str] = mapped_column(String(64), unique=True)  # nonce and STREAM payload
+    size: Mapped[int]  # of the payload blob, in bytes
+
+    report: Mapped[Report] = relationship(back_populates="envelopes")
+    message: Mapped[ReportMessage | None] = relationship(back_populates="envelopes")
+
+
+class ReportReader(Base):
+    """A staff member a report's files are encrypted to (besides the recovery key)."""
+
+    __tablename__ = "report_readers"
+
+    report_id: Mapped[str] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), primary_key=True)
+    role: Mapped[ReaderRole] = mapped_column(_enum(ReaderRole))
+
+    report: Mapped[Report] = relationship(back_populates="readers")
+    staff: Mapped[StaffUser] = relationship()
+
+
+class ReportExclusion(Base):
+    """An inspector the reporter asked to keep out (conflict of interest)."""
+
+    __tablename__ = "report_exclusions"
+
+    report_id: Mapped[str] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), primary_key=True)
+
+    report: Mapped[Report] = relationship(back_populates="exclusions")
+    staff: Mapped[StaffUser] = relationship()

@@ -1,0 +1,191 @@
+"""Keys that reports are encrypted to: staff identities sealed under passwords, and who reads.
+
+Every inspector and office head holds an X25519 identity. The database keeps its public key
+(``age_recipient``) and the identity sealed under the account's password (``sealed_identity``):
+never the unsealed key. A password the user changes keeps the identity (it is resealed); a
+password an administrator resets cannot open the old seal, so the account gets a new identity
+and reports encrypted to the old one need a colleague's grant or the office's recovery key.
+
+Each discipline office also has a recovery identity (``app.services.recovery``); new reports
+of an office are encrypted to its readers and that recovery key (:func:`office_recipients`).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import DisciplineOffice, Role, StaffUser
+from crypto import (
+    BadPassphrase,
+    SealedIdentity,
+    SealParams,
+    X25519Identity,
+    X25519Recipient,
+    seal_identity,
+    unseal_identity,
+)
+from crypto.sealing import DEFAULT_SEAL_PARAMS
+
+# Roles whose holders read reports, so reports must be encrypted to them.
+KEY_ROLES = (Role.inspector, Role.office_head)
+
+
+class KeysError(Exception):
+    """A key operation was refused; the message is for the operator."""
+
+
+class WrongPassword(KeysError):
+    """The password does not open the account's sealed identity."""
+
+
+class NoReaders(KeysError):
+    """Nobody could read a report of this office: it must not be accepted for it."""
+
+
+class KeyChange(enum.StrEnum):
+    """What a password or role change did to the account's identity."""
+
+    none = "none"  # the account neither has nor needs an identity
+    kept = "kept"  # the same identity, sealed under the new password
+    created = "created"  # the account's first identity
+    replaced = "replaced"  # a new identity: reports sent to the old one need a grant
+    missing = "missing"  # the account needs an identity and has none until a password is set
+    removed = "removed"  # an identity the account no longer needs, which nobody could open
+
+
+def needs_identity(user: StaffUser) -> bool:
+    """Whether ``user`` reads reports (inspector or office head) and so needs an identity."""
+    return user.has_role(*KEY_ROLES)
+
+
+def has_identity(user: StaffUser) -> bool:
+    return user.sealed_identity is not None and user.age_recipient is not None
+
+
+def _seal_new(user: StaffUser, password: str, seal_params: SealParams) -> X25519Recipient:
+    identity = X25519Identity.generate()
+    sealed = seal_identity(identity, password, seal_params)
+    user.age_recipient = str(sealed.recipient)
+    user.sealed_identity = sealed.dumps()
+    return sealed.recipient
+
+
+def give_identity(
+    user: StaffUser, password: str, seal_params: SealParams = DEFAULT_SEAL_PARAMS
+) -> X25519Recipient:
+    """Make the account's first identity, sealed under ``password``; returns its public key.
+
+    Refuses an account that has one already: replacing it is :func:`replace_identity`.
+    """
+    if user.sealed_identity is not None:
+        raise KeysError(f"{user.username} has a key already")
+    return _seal_new(user, password, seal_params)
+
+
+def replace_identity(
+    user: StaffUser, new_password: str, seal_params: SealParams = DEFAULT_SEAL_PARAMS
+) -> X25519Recipient:
+    """Give the account a new identity under ``new_password`` (after an administrator's reset).
+
+    Reports encrypted to the old identity stay closed to this account until a colleague
+    grants them again or the office's recovery key re-opens them.
+    """
+    return _seal_new(user, new_password, seal_params)
+
+
+def remove_identity(user: StaffUser) -> None:
+    user.age_recipient = None
+    user.sealed_identity = None
+
+
+def _sealed(user: StaffUser) -> SealedIdentity:
+    if not has_identity(user):
+        raise KeysError(f"{user.username} has no key")
+    sealed = SealedIdentity.loads(user.sealed_identity or "")
+    if str(sealed.recipient) != user.age_recipient:
+        raise KeysError(f"the sealed key of {user.username} does not match its public key")
+    return sealed
+
+
+def unseal(
+    user: StaffUser, password: str, seal_params: SealParams = DEFAULT_SEAL_PARAMS
+) -> X25519Identity:
+    """Open the account's identity with its password; WrongPassword if it does not open.
+
+    The result is for the caller's memory only (a console session wraps it at once).
+    """
+    try:
+        return unseal_identity(_sealed(user), password, seal_params)
+    except BadPassphrase:
+        raise WrongPassword(f"the password does not open the key of {user.username}") from None
+
+
+def reseal(
+    user: StaffUser,
+    old_password: str,
+    new_password: str,
+    seal_params: SealParams = DEFAULT_SEAL_PARAMS,
+) -> None:
+    """Seal the same identity under ``new_password`` (a password change by its owner)."""
+    identity = unseal(user, old_password, seal_params)
+    sealed = seal_identity(identity, new_password, seal_params)
+    user.sealed_identity = sealed.dumps()
+
+
+@dataclass
+class OfficeReaders:
+    """Who can read new reports of an office, and who should but cannot yet."""
+
+    office: DisciplineOffice
+    # Active inspectors and office heads of the office with an identity, by username.
+    readers: list[StaffUser] = field(default_factory=list)
+    # Active accounts of the office that need an identity and have none (no password set).
+    waiting: list[StaffUser] = field(default_factory=list)
+
+    @property
+    def heads(self) -> list[StaffUser]:
+        return [user for user in self.readers if user.has_role(Role.office_head)]
+
+    @property
+    def recovery(self) -> X25519Recipient | None:
+        text = self.office.recovery_recipient
+        return X25519Recipient.parse(text) if text else None
+
+    def recipients(self) -> list[X25519Recipient]:
+        """Every public key a new report of the office is encrypted to; NoReaders if none."""
+        found = [X25519Recipient.parse(user.age_recipient or "") for user in self.readers]
+        if self.recovery is not None:
+            found.append(self.recovery)
+        if not found:
+            raise NoReaders(f"nobody holds a key of the office {self.office.unit.code}")
+        return found
+
+
+def office_recipients(
+    session: Session, office: DisciplineOffice, exclude: Collection[int] = ()
+) -> OfficeReaders:
+    """Who can read new reports of ``office``: its active inspectors and heads with a key,
+    less the staff ids in ``exclude`` (recused by the reporter), and its recovery key."""
+    users = session.scalars(
+        select(StaffUser)
+        .where(StaffUser.office_id == office.id, StaffUser.active.is_(True))
+        .order_by(StaffUser.username)
+    )
+    found = OfficeReaders(office)
+    for user in users:
+        if not needs_identity(user) or user.id in exclude:
+            continue
+        (found.readers if has_identity(user) else found.waiting).append(user)
+    return found
+
+
+def keys_overview(session: Session) -> list[OfficeReaders]:
+    """:func:`office_recipients` of every office, by the code of its unit."""
+    offices = session.scalars(select(DisciplineOffice).order_by(DisciplineOffice.id))
+    overview = [office_recipients(session, office) for office in offices]
+    return sorted(overview, key=lambda item: item.office.unit.code)

@@ -1,0 +1,142 @@
+"""Following a report up with its receipt code: open it, read the thread, reply, see progress.
+
+The code is turned into the lookup id and the reporter's key by one memory-hard derivation
+(crypto/receipts.py). A well-formed code that opens nothing costs the same derivation as one
+that does, and the answer does not say which part was wrong. The code is never kept:
+follow-up sessions (followup_sessions.py) hold the reporter's key wrapped under a token that
+only the browser has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import MessageAuthor, Report, ReportMessage, ReportStatus
+from app.services.blobs import BlobStore
+from app.services.reports.durability import commit_durably, prepare_durable_commit
+from app.services.reports.envelopes import delete_blobs
+from app.services.reports.errors import NotAllowed
+from app.services.reports.followup_sessions import (
+    FollowupSession,
+    FollowupSessions,
+    MemoryBackend,
+    RedisBackend,
+)
+from app.services.reports.messages import ThreadMessage, read_thread, store_message
+from app.services.reports.uploads import Upload
+from crypto.errors import ReceiptCodeError
+from crypto.keys import X25519Identity
+from crypto.receipts import DEFAULT_RECEIPT_PARAMS, ReceiptParams, derive_receipt
+
+__all__ = [
+    "FollowupSession",
+    "FollowupSessions",
+    "MemoryBackend",
+    "Opened",
+    "Progress",
+    "RedisBackend",
+    "open_by_code",
+    "progress",
+    "reply",
+    "thread",
+]
+
+
+@dataclass(frozen=True)
+class Opened:
+    report: Report
+    identity: X25519Identity  # the reporter's key: start a follow-up session with it
+
+
+def open_by_code(
+    session: Session,
+    pepper: bytes,
+    code: str,
+    params: ReceiptParams = DEFAULT_RECEIPT_PARAMS,
+) -> Opened | None:
+    """The report a receipt code opens and the reporter's key, or None.
+
+    A code that is not 20 digits is None at once (nothing to derive: it reveals nothing);
+    the view may say so using crypto.parse_receipt_code.
+    """
+    try:
+        receipt = derive_receipt(code, pepper, params)
+    except ReceiptCodeError:
+        return None
+    report = session.scalar(select(Report).where(Report.lookup_id == receipt.lookup_hex))
+    if report is None or report.reporter_recipient != str(receipt.identity.recipient):
+        return None
+    return Opened(report, receipt.identity)
+
+
+def _check_reporter(report: Report, identity: X25519Identity) -> None:
+    if report.reporter_recipient != str(identity.recipient):
+        raise NotAllowed("this key is not the reporter's")
+
+
+def thread(
+    session: Session, blobs: BlobStore, report: Report, identity: X25519Identity
+) -> list[ThreadMessage]:
+    """The messages of the thread, decrypted with the reporter's key for this call only."""
+    _check_reporter(report, identity)
+    return read_thread(blobs, report, [identity])
+
+
+def reply(
+    session: Session,
+    blobs: BlobStore,
+    report: Report,
+    identity: X25519Identity,
+    text: str,
+    uploads: Sequence[Upload],
+    today: date,
+) -> ReportMessage:
+    """A message from the reporter: to the report's readers, the recovery key and the reporter.
+
+    Committed durably before it returns, as a report is; on any error the uploads' blobs are
+    deleted and nothing is stored.
+    """
+    written = [upload.blob_key for upload in uploads]
+    try:
+        _check_reporter(report, identity)
+        prepare_durable_commit(session)
+        message = store_message(
+            session, blobs, report, MessageAuthor.reporter, text, uploads, today
+        )
+        written += [envelope.blob_key for envelope in message.envelopes]
+        commit_durably(session)
+    except BaseException:
+        session.rollback()
+        delete_blobs(blobs, written)
+        raise
+    return message
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a report stands, as dates for the view to phrase ("acknowledged", "due by ...")."""
+
+    status: ReportStatus
+    received_on: date
+    acknowledge_by: date
+    feedback_by: date
+    acknowledgement_overdue: bool
+    feedback_overdue: bool
+
+
+def progress(report: Report, today: date) -> Progress:
+    """The report's status and its two deadlines, and whether either has passed unmet."""
+    return Progress(
+        status=report.status,
+        received_on=report.received_on,
+        acknowledge_by=report.acknowledge_by,
+        feedback_by=report.feedback_by,
+        acknowledgement_overdue=report.status == ReportStatus.received
+        and today > report.acknowledge_by,
+        feedback_overdue=report.status != ReportStatus.concluded and today > report.feedback_by,
+    )

@@ -1,0 +1,106 @@
+"""Checking the report store: blobs without rows, rows without blobs, files that do not open.
+
+- an orphan blob (no row of any table points to it: reports' envelopes and disclosures'
+  attachments alike) is left by an upload whose request failed, or a transaction rolled back
+  after its blobs were written. It is deleted once it is ``min_age`` old, so a blob whose
+  transaction is still running is never taken for one;
+- an envelope whose blob is missing, or of another size than its row says, is reported;
+- with identities (the recovery key of a test setup), every envelope whose header has a
+  stanza for one of them is decrypted to its end, which authenticates every chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import Base
+from app.models import ReportEnvelope
+from app.services.blobs import BlobError, BlobStore
+from app.services.reports.envelopes import opened
+from crypto.errors import CryptoError, NoIdentityMatch
+from crypto.keys import Identity
+
+DEFAULT_MIN_AGE = 2 * 24 * 3600  # blob times keep the day only: two days is one at least
+
+
+@dataclass
+class FsckResult:
+    blobs: int = 0  # blobs on disk, old enough to judge
+    orphans: list[str] = field(default_factory=list)  # deleted (or, dry run, to delete)
+    missing: list[str] = field(default_factory=list)  # envelope ids without their blob
+    wrong_size: list[str] = field(default_factory=list)  # envelope ids
+    opened: int = 0  # envelopes decrypted and authenticated to their end
+    not_for_these_keys: int = 0  # envelopes with no stanza for the identities given
+    damaged: list[tuple[str, str]] = field(default_factory=list)  # envelope id, error
+
+    @property
+    def ok(self) -> bool:
+        """Nothing is missing or damaged (orphans are tidied, not a fault)."""
+        return not (self.missing or self.wrong_size or self.damaged)
+
+
+def referenced_blob_keys(session: Session) -> set[str]:
+    """Every blob key any table holds: a column named ``blob_key`` in any model's table."""
+    keys: set[str] = set()
+    for table in Base.metadata.sorted_tables:
+        column = table.columns.get("blob_key")
+        if column is not None:
+            keys.update(session.scalars(select(column)))
+    return keys
+
+
+def _blob_size(blobs: BlobStore, key: str) -> int:
+    with blobs.open(key) as blob:
+        return blob.seek(0, 2)
+
+
+def _decrypts(blobs: BlobStore, envelope: ReportEnvelope, identities: Sequence[Identity]) -> None:
+    with opened(blobs, envelope.header, envelope.blob_key, identities) as plaintext:
+        for _view in plaintext.views():
+            pass
+
+
+def fsck(
+    session: Session,
+    blobs: BlobStore,
+    identities: Sequence[Identity] = (),
+    *,
+    delete_orphans: bool = True,
+    min_age: float = DEFAULT_MIN_AGE,
+) -> FsckResult:
+    """Check the store; delete orphan blobs unless ``delete_orphans`` is False (a dry run)."""
+    result = FsckResult()
+    # Listed before the rows are read: a blob written after this is not looked at.
+    on_disk = list(blobs.keys(min_age=min_age))
+    result.blobs = len(on_disk)
+    referenced = referenced_blob_keys(session)
+    for key in on_disk:
+        if key not in referenced:
+            result.orphans.append(key)
+            if delete_orphans:
+                blobs.delete(key)
+    envelopes = session.scalars(select(ReportEnvelope).order_by(ReportEnvelope.id))
+    for envelope in envelopes:
+        try:
+            size = _blob_size(blobs, envelope.blob_key)
+        except BlobError:
+            result.missing.append(envelope.id)
+            continue
+        if size != envelope.size:
+            result.wrong_size.append(envelope.id)
+            continue
+        if not identities:
+            continue
+        try:
+            _decrypts(blobs, envelope, identities)
+        except NoIdentityMatch:
+            result.not_for_these_keys += 1
+        except CryptoError as exc:
+            result.damaged.append((envelope.id, type(exc).__name__))
+        else:
+            result.opened += 1
+    return result

@@ -1,0 +1,312 @@
+"""Taking a report in: check the form, route it on the server, encrypt it, draw its receipt.
+
+A form says which unit and which level of person a report is about; the office and the
+readers follow from that here (routing.py), never from the form. The only say a reporter has
+over readers is to exclude inspectors: ids that name no inspector of the office the report
+lands in are ignored (see routing.py for why they are not refused).
+
+Everything is one transaction, committed durably before ``submit`` returns: a receipt shown
+to a reporter is a report that is kept. ``submit`` owns the uploads it is given: whatever
+goes wrong, their blobs and any it wrote are deleted and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import calendar
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from enum import Enum
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import (
+    EnvelopeRole,
+    ReaderRole,
+    Report,
+    ReportCategory,
+    ReportExclusion,
+    ReportKind,
+    ReportReader,
+    ReportStatus,
+    SubjectLevel,
+    Unit,
+)
+from app.services import units
+from app.services.blobs import BlobStore
+from app.services.reports.contents import (
+    AttachmentInfo,
+    identity_document,
+    report_document,
+)
+from app.services.reports.durability import commit_durably, prepare_durable_commit
+from app.services.reports.envelopes import (
+    SealedPayload,
+    delete_blobs,
+    new_envelope,
+    seal_payload,
+)
+from app.services.reports.errors import ReportInvalid
+from app.services.reports.routing import Route, route_report
+from app.services.reports.uploads import Upload
+from crypto.receipts import DEFAULT_RECEIPT_PARAMS, ReceiptParams, derive_receipt, new_receipt_code
+
+# Characters, after line breaks are made "\n" and the ends trimmed.
+TEXT_LIMITS = {
+    "persons": 1_000,
+    "what": 20_000,
+    "when": 200,
+    "where": 500,
+    "witnesses": 1_000,
+    "real_name": 100,
+    "contact": 200,
+}
+REQUIRED = ("what",)
+MAX_EXCLUDED = 50
+MAX_STAFF_ID = 2**63 - 1
+ACKNOWLEDGE_DAYS = 7  # EU directive 2019/1937, art. 9(1)(b)
+FEEDBACK_MONTHS = 3  # art. 9(1)(f): at most three months from the acknowledgement
+MAX_CODE_DRAWS = 8  # a clash of 20 random digits is already next to impossible
+# Kept out of the report's text: they go, if given, in the real-name block for the heads.
+IDENTITY_FIELDS = ("real_name", "contact")
+E = TypeVar("E", bound=Enum)
+
+
+@dataclass
+class ReportForm:
+    """What a reporter sends. ``real_name`` empty means anonymous; ``excluded`` are staff ids."""
+
+    kind: str
+    category: str
+    unit_code: str
+    level: str
+    persons: str = ""
+    what: str = ""
+    when: str = ""
+    where: str = ""
+    witnesses: str = ""
+    real_name: str = ""
+    contact: str = ""
+    excluded: list[int | str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CheckedForm:
+    unit: Unit
+    kind: ReportKind
+    category: ReportCategory
+    level: SubjectLevel
+    texts: dict[str, str]
+    excluded: frozenset[int]
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The receipt code (show it once, keep it nowhere), the report and what cleaning did."""
+
+    code: str = field(repr=False)
+    report_id: str
+    cleaned_report: tuple[AttachmentInfo, ...]
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError
+    text = unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n")).strip()
+    if "\x00" in text:
+        raise ValueError
+    text.encode("utf-8")  # lone surrogates cannot be stored: UnicodeEncodeError, a ValueError
+    return text
+
+
+def _staff_id(value: object) -> int:
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit()) or len(value) > 19:
+            raise ValueError
+        value = int(value)
+    if not isinstance(value, int) or not 1 <= value <= MAX_STAFF_ID:
+        raise ValueError
+    return value
+
+
+def _enum(enum_type: type[E], value: object, name: str, errors: dict[str, str]) -> E | None:
+    try:
+        return enum_type(value)  # type: ignore[call-arg]
+    except (TypeError, ValueError):
+        errors[name] = "unknown"
+        return None
+
+
+def check_form(session: Session, form: ReportForm) -> CheckedForm:
+    """The form's values, checked; every mistake at once in ReportInvalid (field -> key)."""
+    errors: dict[str, str] = {}
+    kind = _enum(ReportKind, form.kind, "kind", errors)
+    category = _enum(ReportCategory, form.category, "category", errors)
+    level = _enum(SubjectLevel, form.level, "level", errors)
+    unit = None
+    if isinstance(form.unit_code, str) and 0 < len(form.unit_code) <= 32:
+        unit = units.by_code(session, form.unit_code)
+    if unit is None:
+        errors["unit_code"] = "unknown"
+    texts: dict[str, str] = {}
+    for name, limit in TEXT_LIMITS.items():
+        try:
+            texts[name] = _text(getattr(form, name))
+        except (TypeError, ValueError):
+            errors[name] = "invalid"
+            continue
+        if len(texts[name]) > limit:
+            errors[name] = "too_long"
+        elif name in REQUIRED and not texts[name]:
+            errors[name] = "required"
+    excluded: set[int] = set()
+    if not isinstance(form.excluded, list | tuple) or len(form.excluded) > MAX_EXCLUDED:
+        errors["excluded"] = "too_many"
+    else:
+        try:
+            excluded = {_staff_id(value) for value in form.excluded}
+        except (TypeError, ValueError):
+            errors["excluded"] = "invalid"
+    if errors:
+        raise ReportInvalid(errors)
+    assert unit and kind and category and level
+    return CheckedForm(unit, kind, category, level, texts, frozenset(excluded))
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day ``months`` later, or the last day of that month (31 Nov is 30 Nov)."""
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything a report's rows are made from, so they can be made again after a clash."""
+
+    form: CheckedForm
+    route: Route
+    text: SealedPayload
+    identity: SealedPayload | None
+    uploads: Sequence[Upload]
+    today: date
+
+
+def _document_fields(checked: CheckedForm) -> dict[str, str]:
+    shown = {key: value for key, value in checked.texts.items() if key not in IDENTITY_FIELDS}
+    return {
+        "kind": checked.kind.value,
+        "category": checked.category.value,
+        "unit_code": checked.unit.code,
+        "level": checked.level.value,
+        **shown,
+    }
+
+
+def _rows(session: Session, report: Report, plan: _Plan) -> None:
+    keys, excluded = plan.route.keys, plan.route.excluded
+    readers = keys.readers(excluded)
+    heads = keys.identity_readers(excluded)
+    assert keys.recovery is not None
+    text_recipients = [*readers.values(), keys.recovery]
+    session.add(new_envelope(report, EnvelopeRole.text, plan.text, text_recipients))
+    for position, upload in enumerate(plan.uploads):
+        session.add(
+            new_envelope(
+                report, EnvelopeRole.attachment, upload.payload, text_recipients, position=position
+            )
+        )
+    if plan.identity is not None:
+        identity_recipients = [*heads.values(), keys.recovery]
+        session.add(new_envelope(report, EnvelopeRole.identity, plan.identity, identity_recipients))
+    roles = {staff_id: ReaderRole.inspector for staff_id in readers}
+    roles.update({staff_id: ReaderRole.office_head for staff_id in heads})
+    for staff_id, role in sorted(roles.items()):
+        session.add(ReportReader(report=report, staff_id=staff_id, role=role))
+    for staff_id in sorted(excluded):
+        session.add(ReportExclusion(report=report, staff_id=staff_id))
+
+
+def _store(
+    session: Session, pepper: bytes, params: ReceiptParams, plan: _Plan
+) -> tuple[str, Report]:
+    """Insert the report under a fresh receipt code; on a lookup id clash, draw another.
+
+    A clash is looked for before the insert, so the transaction never has to be rolled back
+    (a savepoint would be needed for that, and pysqlite's savepoints can commit early). Two
+    reports drawing the same code at the same instant are caught by the unique constraint:
+    the second submission then fails whole, and the reporter sends it again. A mailbox is
+    never shared.
+    """
+    for _ in range(MAX_CODE_DRAWS):
+        code = new_receipt_code()
+        receipt = derive_receipt(code, pepper, params)
+        clash = select(Report.id).where(Report.lookup_id == receipt.lookup_hex)
+        if session.scalar(clash) is not None:
+            continue
+        report = Report(
+            lookup_id=receipt.lookup_hex,
+            kind=plan.form.kind,
+            category=plan.form.category,
+            level=plan.form.level,
+            unit_id=plan.form.unit.id,
+            office_id=plan.route.keys.office_id,
+            status=ReportStatus.received,
+            received_on=plan.today,
+            acknowledge_by=plan.today + timedelta(days=ACKNOWLEDGE_DAYS),
+            feedback_by=add_months(plan.today, FEEDBACK_MONTHS),
+            reporter_recipient=str(receipt.identity.recipient),
+            real_name=bool(plan.form.texts["real_name"]),
+        )
+        session.add(report)
+        _rows(session, report, plan)
+        session.flush()
+        return code, report
+    raise RuntimeError("no free receipt code after several draws")
+
+
+def submit(
+    session: Session,
+    blobs: BlobStore,
+    pepper: bytes,
+    form: ReportForm,
+    uploads: Sequence[Upload],
+    today: date,
+    receipt_params: ReceiptParams = DEFAULT_RECEIPT_PARAMS,
+) -> Submitted:
+    """Check, route, encrypt and store a report; commit durably; return its receipt code.
+
+    Raises ReportInvalid (the form) or ChannelUnavailable (no office can read it); then, as
+    on any other error, nothing is stored and every blob of the uploads is deleted. The
+    session's transaction is committed (or rolled back) here.
+    """
+    written = [upload.blob_key for upload in uploads]
+    try:
+        prepare_durable_commit(session)
+        checked = check_form(session, form)
+        route = route_report(session, checked.unit, checked.level, checked.excluded)
+        infos = tuple(
+            AttachmentInfo(position, u.name, u.content_type, u.size, u.cleaning)
+            for position, u in enumerate(uploads)
+        )
+        text = seal_payload(blobs, report_document(_document_fields(checked), infos))
+        written.append(text.blob_key)
+        identity = None
+        if checked.texts["real_name"] or checked.texts["contact"]:
+            document = identity_document(checked.texts["real_name"], checked.texts["contact"])
+            identity = seal_payload(blobs, document)
+            written.append(identity.blob_key)
+        plan = _Plan(checked, route, text, identity, uploads, today)
+        code, report = _store(session, pepper, receipt_params, plan)
+        report_id = report.id
+        commit_durably(session)
+    except BaseException:
+        session.rollback()
+        delete_blobs(blobs, written)
+        raise
+    return Submitted(code, report_id, infos)

@@ -1,0 +1,18 @@
+"""Fixtures of the report tests: the organisation of report_support.py in a fresh schema."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.services.reports.report_support import Org, blob_store, build_org
+
+
+@pytest.fixture
+def org(db) -> Org:
+    with db() as session:
+        return build_org(session)
+
+
+@pytest.fixture
+def blobs(db):
+    return blob_store(db.app)

@@ -1,0 +1,187 @@
+"""A realistic organisation for report tests: five levels of units, offices at three of them,
+staff with keys whose private halves the tests keep, and helpers to submit and open reports.
+
+    GRP     华夏能源集团有限公司        office: 2 inspectors, 1 head, recovery key
+    ├ GRP-FIN   集团财务部              (no office)
+    ├ MCH   华夏重型机械有限公司        office: 2 inspectors, 1 head (also inspector), recovery
+    │ ├ MCH-PUR   采购部               (no office)
+    │ └ MCH-F1  第一铸造分厂           office: 1 inspector, recovery
+    │   └ MCH-F1-W1  熔炼车间          (no office)
+    │     └ MCH-F1-W1-T1  熔炼一班     (no office)
+    ├ CHM   华夏精细化工有限公司        office with a recovery key, its inspector has no key
+    │ └ CHM-W1  合成车间
+    └ LOG   华夏物流有限公司            office with a keyed inspector, no recovery key
+      └ LOG-FLEET  运输车队
+    ISL     独立核算单位                (a root without any office)
+
+MCH also has a disabled inspector and a publisher, both with keys: neither may ever read.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import (
+    DisciplineOffice,
+    Report,
+    Role,
+    StaffRole,
+    StaffUser,
+    Unit,
+    UnitKind,
+)
+from app.services.blobs import FilesystemBlobStore
+from app.services.reports.submission import ReportForm
+from app.services.reports.uploads import Upload, UploadBatch, UploadLimits
+from crypto.keys import X25519Identity
+from crypto.receipts import ReceiptParams
+
+PEPPER = b"test-installation-pepper-0123456789"
+PARAMS = ReceiptParams(memory_cost_kib=64, iterations=1, lanes=1)
+TODAY = date(2026, 11, 30)
+
+# code, parent, kind, Chinese name, office: None, or (recovery key?, inspectors with keys?)
+UNITS = [
+    ("GRP", None, UnitKind.enterprise, "华夏能源集团有限公司", (True, True)),
+    ("GRP-FIN", "GRP", UnitKind.department, "集团财务部", None),
+    ("MCH", "GRP", UnitKind.subsidiary, "华夏重型机械有限公司", (True, True)),
+    ("MCH-PUR", "MCH", UnitKind.department, "采购部", None),
+    ("MCH-F1", "MCH", UnitKind.subsidiary, "第一铸造分厂", (True, True)),
+    ("MCH-F1-W1", "MCH-F1", UnitKind.workshop, "熔炼车间", None),
+    ("MCH-F1-W1-T1", "MCH-F1-W1", UnitKind.workshop, "熔炼一班", None),
+    ("CHM", "GRP", UnitKind.subsidiary, "华夏精细化工有限公司", (True, False)),
+    ("CHM-W1", "CHM", UnitKind.workshop, "合成车间", None),
+    ("LOG", "GRP", UnitKind.subsidiary, "华夏物流有限公司", (False, True)),
+    ("LOG-FLEET", "LOG", UnitKind.workshop, "运输车队", None),
+    ("ISL", None, UnitKind.enterprise, "独立核算单位", None),
+]
+# username, display name, office unit, roles, has a key, active
+STAFF = [
+    ("grp.insp1", "集团纪检员 陈静", "GRP", (Role.inspector,), True, True),
+    ("grp.insp2", "集团纪检员 林峰", "GRP", (Role.inspector,), True, True),
+    ("grp.head", "集团纪委书记 周强", "GRP", (Role.office_head,), True, True),
+    ("mch.insp1", "机械纪检员 刘洋", "MCH", (Role.inspector,), True, True),
+    ("mch.insp2", "机械纪检员 何丽", "MCH", (Role.inspector,), True, True),
+    ("mch.head", "机械纪委书记 吴刚", "MCH", (Role.office_head, Role.inspector), True, True),
+    ("mch.gone", "已离职纪检员 钱明", "MCH", (Role.inspector,), True, False),
+    ("mch.publisher", "机械公开专员 赵磊", "MCH", (Role.publisher,), True, True),
+    ("f1.insp", "分厂纪检员 孙涛", "MCH-F1", (Role.inspector,), True, True),
+    ("chm.insp", "化工纪检员 郑洁", "CHM", (Role.inspector,), False, True),
+    ("log.insp", "物流纪检员 冯军", "LOG", (Role.inspector,), True, True),
+]
+
+
+@dataclass
+class Org:
+    """The organisation's ids and the private keys the tests hold."""
+
+    staff: dict[str, int] = field(default_factory=dict)  # username -> id
+    keys: dict[str, X25519Identity] = field(default_factory=dict)  # username -> identity
+    recovery: dict[str, X25519Identity] = field(default_factory=dict)  # office unit -> identity
+    offices: dict[str, int] = field(default_factory=dict)  # office unit -> office id
+
+    def all_identities(self) -> list[X25519Identity]:
+        return [*self.keys.values(), *self.recovery.values()]
+
+
+def build_org(session: Session) -> Org:
+    org = Org()
+    units: dict[str, Unit] = {}
+    for code, parent, kind, name, office in UNITS:
+        unit = Unit(code=code, name_zh=name, name_en=code, kind=kind, parent=units.get(parent))
+        session.add(unit)
+        units[code] = unit
+        if office is not None:
+            has_recovery, _ = office
+            recovery = X25519Identity.generate()
+            row = DisciplineOffice(
+                unit=unit,
+                name_zh=f"{name}纪委",
+                name_en=f"{code} discipline office",
+                recovery_recipient=str(recovery.recipient) if has_recovery else None,
+            )
+            session.add(row)
+            if has_recovery:
+                org.recovery[code] = recovery
+    session.flush()
+    for username, display, office_unit, roles, keyed, active in STAFF:
+        identity = X25519Identity.generate()
+        user = StaffUser(
+            username=username,
+            display_name=display,
+            password_hash="!",
+            totp_secret="A" * 32,
+            unit=units[office_unit],
+            office=units[office_unit].office,
+            active=active,
+            age_recipient=str(identity.recipient) if keyed else None,
+        )
+        user.role_rows = [StaffRole(role=role) for role in roles]
+        session.add(user)
+        session.flush()
+        org.staff[username] = user.id
+        if keyed:
+            org.keys[username] = identity
+    for code, unit in units.items():
+        if unit.office is not None:
+            org.offices[code] = unit.office.id
+    return org
+
+
+def office_code(session: Session, report_id: str) -> str:
+    report = session.get(Report, report_id)
+    assert report is not None
+    return report.office.unit.code
+
+
+def form(**changes) -> ReportForm:
+    values = {
+        "kind": "misconduct",
+        "category": "procurement_bidding",
+        "unit_code": "MCH-PUR",
+        "level": "middle_manager",
+        "persons": "采购部副部长 王某",
+        "what": "2026年10月食堂食材采购中，王某指定供应商并收取回扣。",
+        "when": "2026年10月",
+        "where": "机械公司采购部办公室",
+        "witnesses": "同部门职工两名",
+    }
+    values.update(changes)
+    return ReportForm(**values)
+
+
+def upload_files(
+    blobs: FilesystemBlobStore,
+    files: list[tuple[str, str, bytes]],
+    limits: UploadLimits | None = None,
+) -> list[Upload]:
+    """Upload ``(name, content type, data)`` files through a batch, in parts as Werkzeug does."""
+    batch = UploadBatch(blobs, limits)
+    for name, content_type, data in files:
+        upload = batch.stream_factory(None, content_type, name, None)
+        view = memoryview(data)
+        for start in range(0, len(data), 65_536):
+            upload.write(view[start : start + 65_536])
+        upload.seek(0)
+    return batch.finish()
+
+
+def blob_store(app) -> FilesystemBlobStore:
+    return FilesystemBlobStore(app.config["BLOB_PATH"])
+
+
+def reports(session: Session) -> list[Report]:
+    return list(session.scalars(select(Report)))
+
+
+def jpeg_bytes() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), "blue").save(out, "JPEG")
+    return out.getvalue()

@@ -1,0 +1,166 @@
+"""Envelopes: header in the row, payload in the blob store; joined, a standard age file."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from app.models import EnvelopeRole, Report, ReportEnvelope
+from app.services.blobs import FilesystemBlobStore
+from app.services.reports import envelopes
+from app.services.reports.envelopes import PayloadBlob, payload_size, seal_payload
+from app.services.reports.submission import submit
+from crypto.errors import HeaderError, HmacError, NoIdentityMatch, PayloadError
+from crypto.keys import X25519Identity
+from tests.crypto.crypto_support import age
+from tests.services.reports.report_support import PARAMS, PEPPER, TODAY, form
+
+TEXT = "举报人反映：采购部王某收受供应商回扣，金额约五万元。".encode() * 5000  # several chunks
+
+
+@pytest.fixture
+def store(tmp_path) -> FilesystemBlobStore:
+    return FilesystemBlobStore(tmp_path / "blobs")
+
+
+def _digest(store: FilesystemBlobStore, key: str) -> str:
+    with store.open(key) as blob:
+        return hashlib.sha256(blob.read()).hexdigest()
+
+
+def test_a_payload_written_before_its_readers_are_known_opens_for_them(store):
+    writer = PayloadBlob(store, len(TEXT))
+    for start in range(0, len(TEXT), 10_000):
+        writer.write(TEXT[start : start + 10_000])
+    payload = writer.finish()
+    assert payload.plaintext_size == len(TEXT)
+    assert payload.size == payload_size(len(TEXT))
+    assert "file_key" not in repr(payload)
+    inspector, recovery = X25519Identity.generate(), X25519Identity.generate()
+    header = payload.header([inspector.recipient, recovery.recipient])
+    for identity in (inspector, recovery):
+        assert envelopes.read_bytes(store, header, payload.blob_key, [identity], 10**7) == TEXT
+    with pytest.raises(NoIdentityMatch):
+        envelopes.read_bytes(store, header, payload.blob_key, [X25519Identity.generate()], 10**7)
+
+
+def test_rewrap_changes_the_header_only(store):
+    payload = seal_payload(store, TEXT)
+    first, granted = X25519Identity.generate(), X25519Identity.generate()
+    header = payload.header([first.recipient])
+    before = _digest(store, payload.blob_key)
+    new_header = envelopes.rewrap(header, [first], [first.recipient, granted.recipient])
+    assert _digest(store, payload.blob_key) == before
+    assert new_header != header
+    assert envelopes.read_bytes(store, new_header, payload.blob_key, [granted], 10**7) == TEXT
+    with pytest.raises(NoIdentityMatch):
+        envelopes.read_bytes(store, header, payload.blob_key, [granted], 10**7)
+
+
+def test_granting_access_to_a_stored_report_leaves_its_blobs_untouched(db, org, blobs):
+    with db() as session:
+        submitted = submit(session, blobs, PEPPER, form(), [], TODAY, PARAMS)
+    outsider = org.keys["grp.insp1"]
+    with db() as session:
+        report = session.get(Report, submitted.report_id)
+        (text,) = [e for e in report.envelopes if e.role == EnvelopeRole.text]
+        before = _digest(blobs, text.blob_key)
+        with pytest.raises(NoIdentityMatch):
+            envelopes.read_bytes(blobs, text.header, text.blob_key, [outsider], 10**6)
+        envelopes.rewrap_envelope(
+            text, [org.keys["mch.insp1"]], [org.recovery["MCH"].recipient, outsider.recipient]
+        )
+    with db() as session:
+        text = session.get(ReportEnvelope, text.id)
+        assert _digest(blobs, text.blob_key) == before
+        document = envelopes.read_bytes(blobs, text.header, text.blob_key, [outsider], 10**6)
+        assert "指定供应商".encode() in document
+        # mch.insp1 was left out of the new header: recusal is the same operation.
+        with pytest.raises(NoIdentityMatch):
+            envelopes.read_bytes(blobs, text.header, text.blob_key, [org.keys["mch.insp1"]], 10**6)
+
+
+def test_a_tampered_header_or_payload_is_refused(store):
+    payload = seal_payload(store, TEXT)
+    reader = X25519Identity.generate()
+    header = payload.header([reader.recipient])
+    mac_at = header.rindex(b"--- ") + 4
+    forged_mac = header[:mac_at] + (b"A" if header[mac_at : mac_at + 1] != b"A" else b"B")
+    forged_mac += header[mac_at + 1 :]
+    with pytest.raises((HmacError, HeaderError)):
+        envelopes.read_bytes(store, forged_mac, payload.blob_key, [reader], 10**7)
+    with pytest.raises(HeaderError):
+        wrong_version = b"age-encryption.org/v2\n" + header[22:]
+        envelopes.read_bytes(store, wrong_version, payload.blob_key, [reader], 10**7)
+    # One flipped bit in the middle of the payload blob.
+    path = store.root / payload.blob_key[:2] / payload.blob_key
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(PayloadError):
+        envelopes.read_bytes(store, header, payload.blob_key, [reader], 10**7)
+    # A truncated payload.
+    path.write_bytes(bytes(data[: 16 + 65_536 + 16]))
+    with pytest.raises(PayloadError):
+        envelopes.read_bytes(store, header, payload.blob_key, [reader], 10**7)
+
+
+def test_a_header_with_data_after_it_does_not_rewrap(store):
+    payload = seal_payload(store, b"x")
+    reader = X25519Identity.generate()
+    header = payload.header([reader.recipient])
+    with pytest.raises(HeaderError):
+        envelopes.rewrap(header + b"extra", [reader], [reader.recipient])
+
+
+def test_blobs_and_their_folders_are_fsynced_before_return(store, monkeypatch):
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    payload = seal_payload(store, "证据".encode())
+    blob_path = store.root / payload.blob_key[:2] / payload.blob_key
+    assert str(blob_path) in synced
+    assert str(blob_path.parent) in synced  # the new file's entry in its folder
+    assert str(store.root) in synced  # the folder was new: its entry in the root
+    # A blob's times keep the day only.
+    assert int(blob_path.stat().st_mtime) % 86400 == 0
+
+
+def test_an_aborted_payload_leaves_no_file(store):
+    writer = PayloadBlob(store, 1000)
+    writer.write(b"half of a file")
+    writer.abort()
+    assert list(store.keys()) == []
+
+
+def test_a_payload_past_its_limit_is_dropped(store):
+    from app.services.blobs import BlobTooLarge
+
+    writer = PayloadBlob(store, 10)
+    with pytest.raises(BlobTooLarge):
+        writer.write(b"x" * 70_000)  # sealed chunks pass the blob's limit
+        writer.finish()
+    assert list(store.keys()) == []
+
+
+@pytest.mark.agecli
+def test_an_exported_file_opens_with_the_age_tool(store, tmp_path: Path):
+    payload = seal_payload(store, TEXT)
+    reader = X25519Identity.generate()
+    header = payload.header([reader.recipient, X25519Identity.generate().recipient])
+    exported = tmp_path / "report.age"
+    with envelopes.joined(store, header, payload.blob_key) as src:
+        exported.write_bytes(src.read())
+    key = tmp_path / "key.txt"
+    key.write_text(f"{reader.secret_key_text()}\n")
+    result = age("-d", "-i", str(key), str(exported))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == TEXT

@@ -1,0 +1,235 @@
+"""Follow-up with a receipt code: opening, sessions that keep no code, the thread, replies."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+import redis
+
+from app.models import MessageAuthor, Report, ReportStatus, StaffUser
+from app.services.reports.errors import NotAllowed, ReportInvalid
+from app.services.reports.followup import (
+    FollowupSessions,
+    MemoryBackend,
+    RedisBackend,
+    open_by_code,
+    progress,
+    reply,
+    thread,
+)
+from app.services.reports.messages import post_office_message, read_thread
+from crypto.keys import X25519Identity
+from crypto.receipts import derive_receipt
+from tests.services.reports.report_support import (
+    PARAMS,
+    PEPPER,
+    TODAY,
+    form,
+    upload_files,
+)
+from tests.support import REDIS_URL, skip_or_fail
+
+
+@pytest.fixture
+def submitted(db, org, blobs):
+    from app.services.reports.submission import submit
+
+    with db() as session:
+        return submit(session, blobs, PEPPER, form(), [], TODAY, PARAMS)
+
+
+def _to_full_width(code: str) -> str:
+    return "".join(chr(0xFF10 + int(c)) if c.isdigit() else "－" for c in code)
+
+
+def test_the_code_opens_its_report_in_any_way_it_is_typed(db, submitted):
+    with db() as session:
+        for typed in (
+            submitted.code,
+            submitted.code.replace(" ", ""),
+            submitted.code.replace(" ", "-"),
+            _to_full_width(submitted.code),
+        ):
+            opened = open_by_code(session, PEPPER, typed, PARAMS)
+            assert opened is not None and opened.report.id == submitted.report_id
+            assert str(opened.identity.recipient) == opened.report.reporter_recipient
+
+
+def test_a_wrong_code_opens_nothing(db, submitted, monkeypatch):
+    digits = submitted.code.replace(" ", "")
+    wrong = digits[:-1] + str((int(digits[-1]) + 1) % 10)
+    derivations = []
+    import app.services.reports.followup as followup
+
+    def counting(code, pepper, params):
+        derivations.append(code)
+        return derive_receipt(code, pepper, params)
+
+    monkeypatch.setattr(followup, "derive_receipt", counting)
+    with db() as session:
+        assert open_by_code(session, PEPPER, wrong, PARAMS) is None
+        # The right code with another installation's pepper opens nothing either.
+        assert open_by_code(session, b"another-installation-pepper!", digits, PARAMS) is None
+        assert len(derivations) == 2  # a well-formed code always costs one derivation
+        for malformed in ("", "1234", "一二三四", digits + "0", "9" * 10_000, "１２３４ ５６７８"):
+            assert open_by_code(session, PEPPER, malformed, PARAMS) is None
+    assert len(derivations) == 2 + 6  # and a malformed one is refused by the same function
+
+
+def test_the_thread_between_office_and_reporter(db, org, blobs, submitted):
+    with db() as session:
+        report = session.get(Report, submitted.report_id)
+        inspector = session.get(StaffUser, org.staff["mch.insp1"])
+        files = [("补充材料说明.txt", "text/plain", "请提供发票复印件。".encode())]
+        post_office_message(
+            session,
+            blobs,
+            report,
+            inspector,
+            "已收到，请补充发票。",
+            upload_files(blobs, files),
+            TODAY,
+        )
+        assert report.status == ReportStatus.acknowledged
+    with db() as session:
+        opened = open_by_code(session, PEPPER, submitted.code, PARAMS)
+        uploads = upload_files(blobs, [("发票.txt", "text/plain", "发票号 0001".encode())])
+        reply(session, blobs, opened.report, opened.identity, "发票见附件。", uploads, TODAY)
+    with db() as session:
+        opened = open_by_code(session, PEPPER, submitted.code, PARAMS)
+        messages = thread(session, blobs, opened.report, opened.identity)
+        assert [(m.seq, m.author, m.text) for m in messages] == [
+            (1, MessageAuthor.office, "已收到，请补充发票。"),
+            (2, MessageAuthor.reporter, "发票见附件。"),
+        ]
+        assert [a.info.name for a in messages[0].attachments] == ["补充材料说明.txt"]
+        assert [a.info.name for a in messages[1].attachments] == ["发票.txt"]
+        # The office reads the reply; the recovery key does too; another office does not.
+        for holder in (org.keys["mch.insp2"], org.keys["mch.head"], org.recovery["MCH"]):
+            assert read_thread(blobs, opened.report, [holder])[1].text == "发票见附件。"
+        assert read_thread(blobs, opened.report, [org.keys["grp.insp1"]])[1].text is None
+
+
+def test_only_the_reporter_key_replies_or_reads_as_the_reporter(db, org, blobs, submitted):
+    with db() as session:
+        report = session.get(Report, submitted.report_id)
+        stranger = X25519Identity.generate()
+        with pytest.raises(NotAllowed):
+            thread(session, blobs, report, stranger)
+        uploads = upload_files(blobs, [("x.txt", "text/plain", b"x")])
+        with pytest.raises(NotAllowed):
+            reply(session, blobs, report, stranger, "冒充举报人", uploads, TODAY)
+    assert len(list(blobs.keys())) == 1  # only the report's own text
+
+
+def test_an_empty_or_huge_reply_is_refused_and_leaves_nothing(db, blobs, submitted):
+    for text, key in (("  ", "required"), ("长" * 20_001, "too_long"), ("\x00", "invalid")):
+        with db() as session:  # a refused reply rolls its transaction back
+            opened = open_by_code(session, PEPPER, submitted.code, PARAMS)
+            with pytest.raises(ReportInvalid) as caught:
+                reply(session, blobs, opened.report, opened.identity, text, [], TODAY)
+        assert caught.value.errors == {"text": key}
+    assert len(list(blobs.keys())) == 1
+
+
+def test_progress_gives_dates_and_what_is_overdue(db, submitted):
+    with db() as session:
+        report = session.get(Report, submitted.report_id)
+        now = progress(report, TODAY)
+        assert now.status == ReportStatus.received
+        assert (now.received_on, now.acknowledge_by) == (TODAY, TODAY + timedelta(days=7))
+        assert not now.acknowledgement_overdue and not now.feedback_overdue
+        later = progress(report, date(2027, 3, 1))
+        assert later.acknowledgement_overdue and later.feedback_overdue
+
+
+# --- sessions ---------------------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_memory_session_lives_while_used_and_dies_when_idle():
+    clock = FakeClock()
+    sessions = FollowupSessions(MemoryBackend(clock=clock), idle_seconds=900)
+    identity = X25519Identity.generate()
+    token = sessions.start("ab" * 16, identity)
+    assert len(token) == 43
+    for _ in range(5):  # each use starts the idle time again
+        clock.now += 800
+        resumed = sessions.resume(token)
+        assert resumed is not None and resumed.report_id == "ab" * 16
+        assert resumed.identity.secret_bytes == identity.secret_bytes
+    clock.now += 901
+    assert sessions.resume(token) is None
+    token = sessions.start("cd" * 16, identity)
+    sessions.end(token)
+    assert sessions.resume(token) is None
+
+
+def test_a_session_store_holds_neither_the_token_nor_the_key_in_the_clear():
+    backend = MemoryBackend()
+    sessions = FollowupSessions(backend)
+    identity = X25519Identity.generate()
+    token = sessions.start("ef" * 16, identity)
+    ((key, (_expiry, value)),) = backend._entries.items()
+    assert token not in key and identity.secret_bytes not in value
+    assert len(value) == 32 + 60
+
+
+@pytest.mark.parametrize("forged", ["", "x" * 43, "A" * 42, "A" * 44, "é" * 43, "A" * 42 + "B"])
+def test_forged_tokens_resume_nothing(forged):
+    sessions = FollowupSessions()
+    sessions.start("ab" * 16, X25519Identity.generate())
+    assert sessions.resume(forged) is None
+    sessions.end(forged)  # no error
+
+
+def test_a_full_memory_store_drops_the_oldest_session():
+    clock = FakeClock()
+    sessions = FollowupSessions(MemoryBackend(max_entries=3, clock=clock))
+    tokens = []
+    for _ in range(4):
+        clock.now += 1
+        tokens.append(sessions.start("ab" * 16, X25519Identity.generate()))
+    assert sessions.resume(tokens[0]) is None
+    assert all(sessions.resume(t) for t in tokens[1:])
+    assert len(sessions.backend) == 3
+
+
+def test_sessions_start_only_for_report_ids():
+    with pytest.raises(ValueError):
+        FollowupSessions().start("../../etc", X25519Identity.generate())
+
+
+def test_a_redis_session_expires_and_holds_no_clear_key():
+    if not REDIS_URL:
+        skip_or_fail("Redis not configured: set PORTAL_TEST_REDIS_URL")
+    client = redis.Redis.from_url(REDIS_URL)
+    prefix = f"test:followup:{X25519Identity.generate().recipient}:"
+    try:
+        sessions = FollowupSessions(RedisBackend(client, prefix), idle_seconds=60)
+        identity = X25519Identity.generate()
+        token = sessions.start("12" * 16, identity)
+        (key,) = client.keys(prefix + "*")
+        assert token.encode() not in key
+        assert identity.secret_bytes not in client.get(key)
+        assert 0 < client.ttl(key) <= 60
+        client.expire(key, 5)
+        assert sessions.resume(token).identity.secret_bytes == identity.secret_bytes
+        assert client.ttl(key) > 5  # resuming started the idle time again
+        sessions.end(token)
+        assert client.keys(prefix + "*") == []
+        assert sessions.resume(token) is None
+        from_url = FollowupSessions.from_url(REDIS_URL)
+        assert isinstance(from_url.backend, RedisBackend)
+    finally:
+        for key in client.keys(prefix + "*"):
+            client.delete(key)
+        client.close()

@@ -1,0 +1,340 @@
+"""`portal keys ...` and the keys side of `portal user` and `portal demo`, as admins see it."""
+
+from __future__ import annotations
+
+import re
+import stat
+
+import pytest
+from sqlalchemy import select, text
+
+from app.db import Base
+from app.models import DisciplineOffice, StaffUser, Unit
+from app.services import keys, recovery, staff
+from app.services.demo import DEMO_LOGINS
+from tests.conftest import TEST_SEAL_PARAMS
+
+PASSWORDS = {login.username: login.password for login in DEMO_LOGINS}
+SECRET_MARK = "AGE-SECRET-KEY-1"
+
+
+def run(app, *args, **kwargs):
+    return app.test_cli_runner().invoke(args=list(args), **kwargs)
+
+
+def share_lines(output: str) -> list[str]:
+    """Each printed share sheet's words, in order, as one typed line."""
+    sheets = output.split("=== Recovery share ")[1:]
+    return [" ".join(re.findall(r"\b\d+\. ([a-z]+)", sheet)) for sheet in sheets]
+
+
+def refused(result, message: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.output
+    assert SECRET_MARK not in result.output
+
+
+def office(app, code: str) -> DisciplineOffice:
+    with app.extensions["portal.db"].session() as session:
+        found = session.scalar(select(DisciplineOffice).join(Unit).where(Unit.code == code))
+        session.expunge(found)
+        return found
+
+
+def ceremony(app, *args):
+    return run(app, "keys", "ceremony", *args)
+
+
+# --- keys list ------------------------------------------------------------------------------
+
+
+def test_list_shows_readers_recovery_keys_and_accounts_without_a_key(console_app, demo):
+    listing = run(console_app, "keys", "list")
+    assert listing.exit_code == 0, listing.output
+    out = listing.output
+    assert "华夏重型机械有限公司纪委 / Discipline Committee, Huaxia Heavy Machinery" in out
+    assert re.search(r"reads\s+mch\.head\s+office_head\s+机械公司纪委书记 吴刚", out)
+    assert re.search(r"reads\s+chm\.inspector\s+inspector\s+化工公司纪检员 郑洁", out)
+    assert out.count("recovery key: yes, 2 of 3 shares, made ") == 3
+    assert "no key yet" not in out
+
+    moved = run(
+        console_app, "user", "roles", "mch.publisher", "--role", "inspector", "--office", "MCH"
+    )
+    assert moved.exit_code == 0, moved.output
+    assert "mch.publisher reads reports but has no key yet" in moved.output
+    out = run(console_app, "keys", "list").output
+    mch = out[out.index("MCH ") :]
+    assert re.search(r"NO KEY\s+mch\.publisher\s+no key yet: set a password", mch)
+    assert "portal user password mch.publisher" in mch
+
+
+def test_list_says_when_an_office_has_no_recovery_key(console_app, demo):
+    with console_app.extensions["portal.db"].session() as session:
+        found = session.scalar(select(DisciplineOffice).join(Unit).where(Unit.code == "CHM"))
+        found.recovery_recipient = None
+    out = run(console_app, "keys", "list").output
+    chm = out[out.index("CHM ") : out.index("GRP ")]
+    assert "recovery key: NO (make one: portal keys ceremony --office CHM" in chm
+
+
+# --- users ----------------------------------------------------------------------------------
+
+
+def test_user_add_makes_the_key_of_an_inspector(console_app, demo):
+    result = run(
+        console_app,
+        *("user", "add", "zhang.wei", "--name", "纪检员 张伟", "--role", "inspector"),
+        *("--office", "CHM", "--password", "张伟的密码 long enough"),
+    )
+    assert result.exit_code == 0, result.output
+    assert "Made the key that reports are encrypted to: age1" in result.output
+    assert result.output.rsplit(": ", 1)[1].strip()  # the TOTP secret still comes last
+    listing = run(console_app, "keys", "list").output
+    assert re.search(r"reads\s+zhang\.wei\s+inspector\s+纪检员 张伟", listing)
+
+
+def test_admin_reset_says_a_new_key_was_made(console_app, demo):
+    before = office(console_app, "GRP")
+    result = run(console_app, "user", "password", "inspector", "--password", "重置后的密码 reset!")
+    assert result.exit_code == 0, result.output
+    assert "Set a new password for inspector." in result.output
+    assert "a NEW key was made" in result.output
+    assert "until a colleague of the office grants them again" in result.output
+    assert "recovery key re-opens them" in result.output
+    with console_app.extensions["portal.db"].session() as session:
+        account = staff.by_username(session, "inspector")
+        assert keys.unseal(account, "重置后的密码 reset!", TEST_SEAL_PARAMS)
+    assert office(console_app, "GRP").recovery_recipient == before.recovery_recipient
+    plain = run(
+        console_app, "user", "password", "publisher", "--password", "公开专员的新密码 renewed"
+    )
+    assert plain.exit_code == 0 and "key" not in plain.output.lower()
+    missing = run(console_app, "user", "password", "nobody", "--password", "x" * 14)
+    assert missing.exit_code == 1 and "no user 'nobody'" in missing.output
+
+
+def test_user_roles_with_the_current_password_makes_the_key(console_app, demo):
+    wrong = run(
+        console_app,
+        *("user", "roles", "approver", "--role", "office_head", "--office", "GRP"),
+        *("--password", "不是这个密码 wrong one"),
+    )
+    assert wrong.exit_code == 1 and "not the password of approver" in wrong.output
+    result = run(
+        console_app,
+        *("user", "roles", "approver", "--role", "approver", "--role", "office_head"),
+        *("--office", "GRP", "--password", PASSWORDS["approver"]),
+    )
+    assert result.exit_code == 0, result.output
+    assert "Roles of approver: approver, office_head." in result.output
+    assert "Made the key that reports are encrypted to: age1" in result.output
+    no_office = run(console_app, "user", "roles", "auditor", "--role", "office_head")
+    assert no_office.exit_code == 1 and "office head belongs to a discipline office" in (
+        no_office.output
+    )
+
+
+# --- ceremony and recovery ------------------------------------------------------------------
+
+
+def test_ceremony_refusals_exit_2_without_a_traceback(console_app, demo):
+    base = ("--threshold", "2", "--shares", "3", "--replace")
+    refused(ceremony(console_app, "--office", "NOPE", *base), "no discipline office at unit")
+    refused(ceremony(console_app, "--office", "MCH-W1", *base), "no discipline office at unit")
+    refused(
+        ceremony(console_app, "--office", "MCH", "--threshold", "4", "--shares", "3"),
+        "threshold (4) cannot be more than the number of shares (3)",
+    )
+    refused(
+        ceremony(console_app, "--office", "MCH", "--threshold", "0", "--shares", "3"),
+        "threshold must be at least 2",
+    )
+    refused(
+        ceremony(console_app, "--office", "MCH", "--threshold", "2", "--shares", "17"),
+        "at most 16 shares",
+    )
+    refused(
+        ceremony(console_app, "--office", "MCH", *base, "--names", "张伟，李娜"),
+        "3 shares need 3 holder names; 2 given",
+    )
+    refused(
+        ceremony(console_app, "--office", "MCH", "--threshold", "2", "--shares", "3"),
+        "has a recovery key already",
+    )
+
+
+def test_ceremony_prints_named_sheets_and_stores_only_the_public_key(console_app, demo):
+    old = office(console_app, "MCH")
+    result = ceremony(
+        console_app,
+        *("--office", "MCH", "--threshold", "2", "--shares", "3", "--replace"),
+        *("--names", "张伟，李娜、王芳"),
+    )
+    assert result.exit_code == 0, result.output
+    assert "Reports already received stay readable with the OLD shares only" in result.stderr
+    out = result.stdout
+    for number, holder in enumerate(["张伟", "李娜", "王芳"], start=1):
+        assert f"=== Recovery share {number} of 3 ===" in out
+        assert f"Holder:     {holder}" in out
+    assert out.count("华夏重型机械有限公司纪委") >= 3
+    assert out.count("Discipline Committee, Huaxia Heavy Machinery Co., Ltd. (MCH)") >= 3
+    assert out.count("Threshold:  2 of 3 shares") == 3
+    lines = share_lines(out)
+    assert [len(line.split()) for line in lines] == [33, 33, 33]
+    new = office(console_app, "MCH")
+    assert new.recovery_recipient != old.recovery_recipient
+    assert new.recovery_recipient in out and new.recovery_set_id != old.recovery_set_id
+    assert (new.recovery_threshold, new.recovery_shares) == (2, 3)
+    assert SECRET_MARK not in result.output
+
+
+@pytest.fixture
+def mch_shares(console_app, demo) -> list[str]:
+    result = ceremony(
+        console_app, "--office", "MCH", "--threshold", "2", "--shares", "3", "--replace"
+    )
+    assert result.exit_code == 0, result.output
+    return share_lines(result.stdout)
+
+
+def recover(app, code: str, *lines: str):
+    return run(app, "keys", "recover", "--office", code, input="".join(f"{x}\n" for x in lines))
+
+
+def test_recover_from_piped_shares_proves_the_key(console_app, mch_shares):
+    result = recover(console_app, "MCH", mch_shares[2], "", mch_shares[0])
+    assert result.exit_code == 0, result.output
+    assert "Recovered the recovery key of MCH (华夏重型机械有限公司纪委" in result.output
+    stored = office(console_app, "MCH").recovery_recipient
+    assert f"It matches the stored public key {stored}." in result.output
+    assert SECRET_MARK not in result.output
+
+
+def test_recover_names_what_is_wrong(console_app, mch_shares):
+    refused(recover(console_app, "MCH", mch_shares[1]), "needs 2 shares and 1 was entered")
+    refused(recover(console_app, "MCH"), "needs 2 shares and 0 were entered")
+    words = mch_shares[1].split()
+    words[3] = "zzzz"
+    refused(
+        recover(console_app, "MCH", mch_shares[0], " ".join(words)),
+        'Share 2, word 4 ("zzzz") is not a recovery word',
+    )
+    words = mch_shares[1].split()
+    words[10] = "academic" if words[10] != "academic" else "acid"
+    refused(
+        recover(console_app, "MCH", mch_shares[0], " ".join(words)), "Share 2 fails its checksum"
+    )
+    refused(recover(console_app, "MCH", mch_shares[0], mch_shares[0]), "same share as share 1")
+    # A share of another office: the GRP set, made just now.
+    grp = ceremony(console_app, "--office", "GRP", "--threshold", "3", "--shares", "5", "--replace")
+    grp_shares = share_lines(grp.stdout)
+    refused(
+        recover(console_app, "MCH", mch_shares[0], grp_shares[0]),
+        "Share 2 is not a share of the recovery key of MCH",
+    )
+    refused(recover(console_app, "NOPE", mch_shares[0]), "no discipline office at unit 'NOPE'")
+
+
+def test_recover_refuses_the_shares_of_a_replaced_set(console_app, mch_shares):
+    again = ceremony(
+        console_app, "--office", "MCH", "--threshold", "3", "--shares", "4", "--replace"
+    )
+    result = recover(console_app, "MCH", *mch_shares)
+    refused(result, "Share 1 is not a share of the recovery key of MCH")
+    assert "one of a set replaced since" in result.stderr
+    new_lines = share_lines(again.stdout)
+    assert recover(console_app, "MCH", *new_lines[1:]).exit_code == 0
+
+
+# --- the demo, and no unsealed key anywhere -------------------------------------------------
+
+
+def test_demo_writes_share_sheets_that_recover_every_office(empty_instance):
+    app = empty_instance.app("console")
+    result = run(app, "demo")
+    assert result.exit_code == 0, result.output
+    shares_file = empty_instance.path / "demo-recovery-shares.txt"
+    assert (
+        f"Recovery share sheets of the demo offices (2 of 3 recover each key): {shares_file}"
+        in (result.output)
+    )
+    assert stat.S_IMODE(shares_file.stat().st_mode) == 0o600
+    sheets = shares_file.read_text("utf-8")
+    assert "Holder:     周强" in sheets and "华夏精细化工有限公司纪委" in sheets
+    lines = share_lines(sheets)
+    assert len(lines) == 9
+    for index, code in enumerate(["GRP", "MCH", "CHM"]):
+        assert code in sheets.split("=== Recovery share ")[3 * index + 1]
+        proof = recover(app, code, lines[3 * index + 1], lines[3 * index + 2])
+        assert proof.exit_code == 0, proof.output
+    listing = run(app, "keys", "list").output
+    assert listing.count("recovery key: yes, 2 of 3") == 3
+
+
+def _instance_files(path):
+    return [file for file in path.rglob("*") if file.is_file()]
+
+
+def test_no_unsealed_key_is_written_anywhere(empty_instance, capfd):
+    app = empty_instance.app("console")
+    outputs = [run(app, "demo")]
+    lines = share_lines((empty_instance.path / "demo-recovery-shares.txt").read_text("utf-8"))
+    outputs.append(recover(app, "CHM", lines[6], lines[8]))
+    outputs.append(
+        ceremony(app, "--office", "MCH", "--threshold", "2", "--shares", "2", "--replace")
+    )
+    outputs.append(recover(app, "MCH", *share_lines(outputs[-1].stdout)))
+    outputs.append(run(app, "user", "password", "chm.head", "--password", "管理员重置的密码 reset"))
+    with app.extensions["portal.db"].session() as session:
+        owner = session.scalar(select(StaffUser).where(StaffUser.username == "mch.inspector"))
+        staff.set_password(
+            session,
+            owner,
+            "刘洋自己改的密码 changed",
+            by_admin=False,
+            old_password=PASSWORDS["mch.inspector"],
+            seal_params=TEST_SEAL_PARAMS,
+        )
+    assert all(result.exit_code == 0 for result in outputs), [r.output for r in outputs]
+
+    # The secrets to look for: the marker of any key's text, and two keys in every form.
+    with app.extensions["portal.db"].session() as session:
+        owner = staff.by_username(session, "mch.inspector")
+        inspector = keys.unseal(owner, "刘洋自己改的密码 changed", TEST_SEAL_PARAMS)
+        chm = session.scalar(select(DisciplineOffice).join(Unit).where(Unit.code == "CHM"))
+        chm_recovery = recovery.recover_office_identity(chm, [lines[6], lines[7]])
+        rows = [
+            str(row)
+            for table in Base.metadata.sorted_tables
+            for row in session.execute(text(f'SELECT * FROM "{table.name}"'))
+        ]
+    texts = [SECRET_MARK]
+    raw = []
+    for identity in (inspector, chm_recovery):
+        texts += [identity.secret_key_text(), identity.secret_bytes.hex()]
+        raw.append(identity.secret_bytes)
+
+    def check_files() -> set[str]:
+        files = _instance_files(empty_instance.path)
+        for file in files:
+            data = file.read_bytes()
+            for needle in raw:
+                assert needle not in data, file
+            for needle in texts:
+                assert needle.encode() not in data.upper(), file
+                assert needle.encode() not in data, file
+        return {file.name for file in files}
+
+    names = check_files()  # with the database open: the SQLite -wal file too
+    assert "demo-recovery-shares.txt" in names
+    if empty_instance.backend == "sqlite":
+        assert {"portal.sqlite3", "portal.sqlite3-wal"} <= names
+    empty_instance.close()
+    check_files()  # and once the log is checkpointed into the database file
+    captured = capfd.readouterr()
+    printed = "".join(r.output for r in outputs) + captured.out + captured.err + "".join(rows)
+    for needle in texts:
+        assert needle not in printed and needle not in printed.upper()
+    assert "matches the stored public key" in outputs[1].output
