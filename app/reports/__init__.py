@@ -2,8 +2,9 @@
 
 from flask import Flask
 
-from app.reports import views
+from app.reports import uploads, views
 from app.reports.pow import ProofOfWork
+from app.services.reports.followup_sessions import FollowupSessions
 
 
 def register_public(app: Flask) -> None:
@@ -13,4 +14,9 @@ def register_public(app: Flask) -> None:
         app.config["REPORT_POW_BITS"],
         app.config["REPORT_POW_STEP"],
     )
+    app.extensions["portal.followup_sessions"] = FollowupSessions.from_url(
+        str(app.config["RATELIMIT_STORAGE_URI"]),
+        idle_seconds=app.config["FOLLOWUP_IDLE_MINUTES"] * 60,
+    )
+    uploads.init_app(app)
     app.register_blueprint(views.bp)

@@ -1,19 +1,42 @@
 """Anonymous reports on the public site: safety page, form, receipt, follow-up.
 
 Every page here is sent with ``Cache-Control: no-store``: workshop computers are shared, and
-nothing of a report, its receipt code or its thread may stay in the browser's cache.
+nothing of a report, its receipt code or its thread may stay in the browser's cache. Nothing
+here logs or stores an address, a browser or a time; the rate limits key on a hash of the
+address under a key of the day (app/security/daily_key.py).
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, render_template
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    render_template,
+    request,
+)
+from flask_babel import format_date
+from flask_babel import gettext as _
+from limits import parse
+from sqlalchemy import select
+from werkzeug.exceptions import TooManyRequests
 
 from app.db import get_session
+from app.extensions import limiter
 from app.i18n import current_language
+from app.models import Report, StaffUser, SubjectLevel
+from app.reports import followup_views, uploads
+from app.reports.common import pepper, receipt_params, refusal_text, size_text, today
 from app.reports.forms import ReportForm
+from app.reports.words import cleaning_words, field_error
+from app.resources import blob_store
 from app.services import units
+from app.services.reports import errors, recipients, routing, submission
+from app.services.reports.cleaning import CleanState
+from app.services.reports.submission import ReportForm as ReportFields
 
 bp = Blueprint("reports", __name__, url_prefix="/report")
+CLEANED = (CleanState.cleaned, CleanState.nothing_found)
 
 
 @bp.after_request
@@ -28,10 +51,6 @@ def safety():
     return render_template("reports/safety.html")
 
 
-def _size_text(size: int) -> str:
-    return f"{size // (1024 * 1024)} MiB"
-
-
 def render_form(form: ReportForm, status: int = 200, **context):
     config = current_app.config
     context.setdefault("inspectors", [])
@@ -42,7 +61,7 @@ def render_form(form: ReportForm, status: int = 200, **context):
         units=units.roots(get_session()),
         lang=current_language(),
         max_files=config["REPORT_MAX_FILES"],
-        max_size=_size_text(config["REPORT_MAX_BYTES"]),
+        max_size=size_text(config["REPORT_MAX_BYTES"]),
         pow_challenge=pow_challenge,
         pow_bits=pow_bits,
         **context,
@@ -54,8 +73,131 @@ def new():
     return render_form(ReportForm())
 
 
-@bp.get("/follow-up")
-def follow_up():
-    from app.reports.forms import ReceiptForm
+def _fields(form: ReportForm) -> ReportFields:
+    return ReportFields(
+        kind=form.kind.data or "",
+        category=form.category.data or "",
+        unit_code=(form.unit.data or "").strip(),
+        level=form.level.data or "",
+        persons=form.persons.data or "",
+        what=form.what.data or "",
+        when=form.when.data or "",
+        where=form.where.data or "",
+        witnesses=form.witnesses.data or "",
+        real_name=form.real_name.data or "",
+        contact=form.contact.data or "",
+        excluded=list(form.excluded.data or []),
+    )
 
-    return render_template("reports/follow_up.html", form=ReceiptForm())
+
+def _inspectors(form: ReportForm) -> tuple[list[tuple[int, str]], str]:
+    """The inspectors of the office a report with these answers would go to."""
+    session = get_session()
+    unit = units.by_code(session, (form.unit.data or "").strip())
+    if unit is None or not form.level.data:
+        return [], ""
+    try:
+        level = SubjectLevel(form.level.data)
+        route = routing.route_report(session, unit, level, frozenset())
+    except (ValueError, errors.ReportError):
+        return [], ""
+    keys = recipients.office_keys(session, route.office)
+    staff = session.scalars(
+        select(StaffUser).where(StaffUser.id.in_(keys.inspector_ids)).order_by(StaffUser.id)
+    )
+    return [(user.id, user.display_name) for user in staff], route.office.name(current_language())
+
+
+def _budget_left(with_work: bool) -> bool:
+    """Count one report against the budget of everyone together; False when it is spent."""
+    flask_limiter = current_app.extensions["portal.limiter"]
+    if not flask_limiter.enabled:
+        return True
+    name = "RATELIMIT_REPORTS_ALL" if with_work else "RATELIMIT_REPORTS_NOSCRIPT_ALL"
+    item = parse(current_app.config[name])
+    return flask_limiter.limiter.hit(item, "portal-public-reports", name)
+
+
+@bp.post("/new")
+@limiter.limit(lambda: current_app.config["RATELIMIT_REPORTS"])
+def send():
+    form = ReportForm()
+    batch = uploads.current_batch()
+    sent_files = batch is not None and batch.files > 0
+    if form.website.data:  # only bots fill the field people cannot see: drop it quietly
+        if batch is not None:
+            batch.discard()
+        return render_template("reports/dropped.html"), 200
+    if request.form.get("show_inspectors"):
+        if batch is not None:
+            batch.discard()
+        inspectors, office_name = _inspectors(form)
+        return render_form(
+            form, inspectors=inspectors, office_name=office_name, files_dropped=sent_files
+        )
+    problem = None
+    if batch is not None and batch.refused is not None:
+        problem = refusal_text(batch.refused)
+    if not form.validate() or problem:
+        if batch is not None:
+            batch.discard()
+        inspectors, office_name = _inspectors(form)
+        return render_form(
+            form,
+            400,
+            problem=problem,
+            files_dropped=sent_files,
+            inspectors=inspectors,
+            office_name=office_name,
+        )
+    work = current_app.extensions["portal.report_pow"]
+    solved = work.redeem(request.form.get("pow_challenge", ""), request.form.get("pow_nonce", ""))
+    if not _budget_left(solved):
+        if batch is not None:
+            batch.discard()
+        return render_form(
+            form, 429, problem=_too_many_text(), files_dropped=sent_files, limited=True
+        )
+    files = batch.take() if batch is not None else []
+    try:
+        submitted = submission.submit(
+            get_session(), blob_store(), pepper(), _fields(form), files, today(), receipt_params()
+        )
+    except errors.ReportInvalid as invalid:
+        for name, key in invalid.errors.items():
+            field = getattr(form, "unit" if name == "unit_code" else name, None) or form.what
+            field.errors = [*field.errors, field_error(key)]
+        return render_form(form, 400, files_dropped=sent_files)
+    except errors.ChannelUnavailable:
+        return render_form(form, 503, unavailable=True, files_dropped=sent_files)
+    work.counted()
+    report = get_session().get(Report, submitted.report_id)
+    digits = submitted.code.replace(" ", "")
+    return render_template(
+        "reports/receipt.html",
+        groups=[digits[i : i + 4] for i in range(0, len(digits), 4)],
+        acknowledge_by=format_date(report.acknowledge_by, "long"),
+        feedback_by=format_date(report.feedback_by, "long"),
+        files=[(info.name, cleaning_words(info.cleaning)) for info in submitted.cleaned_report],
+    )
+
+
+def _too_many_text() -> str:
+    return _(
+        "Too many reports have been sent in a short time. Nothing was stored. Please try "
+        "again in an hour; everything you typed is still here (files must be chosen again)."
+    )
+
+
+@bp.errorhandler(TooManyRequests)
+def too_many(error: TooManyRequests):
+    """A refusal by a rate limit re-shows what was typed, and says when to try again."""
+    batch = request.environ.get("portal.report_uploads")
+    if batch is not None:
+        batch.discard()
+    if request.endpoint == "reports.send":
+        return render_form(ReportForm(), 429, problem=_too_many_text(), limited=True)
+    return followup_views.too_many(error)
+
+
+followup_views.register(bp)

@@ -1,0 +1,218 @@
+"""Following a report up: the receipt code opens a short session; the thread; replies; files.
+
+The code is never kept: it is turned into the report and the reporter's key by one derivation,
+and the browser gets a random token (a cookie limited to /report/, gone when the browser
+closes) that unwraps the key the server keeps for a short idle time (FOLLOWUP_IDLE_MINUTES).
+A well-formed code that opens nothing gets the same answer, after the same work, whether it
+is a typo of a real code or was never issued; only a malformed code is told so at once.
+"""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import format_date
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import TooManyRequests
+
+from app.db import get_session
+from app.extensions import limiter
+from app.models import EnvelopeRole, Report, ReportEnvelope
+from app.reports import uploads
+from app.reports.common import pepper, receipt_params, refusal_text, today
+from app.reports.forms import ReceiptForm, ReplyForm
+from app.resources import blob_store
+from app.security.headers import content_disposition
+from app.services.reports import errors, followup
+from app.services.reports.envelopes import opened
+from crypto.errors import CryptoError, ReceiptCodeError
+from crypto.receipts import parse_receipt_code
+
+COOKIE = "portal_followup"
+COOKIE_PATH = "/report/"
+STATUS_WORDS = {
+    "received": _l("Received: waiting for the office to acknowledge it"),
+    "acknowledged": _l("Acknowledged by the office"),
+    "in_progress": _l("Being handled"),
+    "concluded": _l("Concluded"),
+}
+
+
+def _sessions():
+    return current_app.extensions["portal.followup_sessions"]
+
+
+def _current():
+    """The follow-up session of this browser, and its report; (None, None) without one."""
+    token = request.cookies.get(COOKIE, "")
+    found = _sessions().resume(token) if token else None
+    if found is None:
+        return None, None
+    report = get_session().get(Report, found.report_id)
+    if report is None:
+        return None, None
+    return found, report
+
+
+def _forget(response: Response) -> Response:
+    response.delete_cookie(COOKIE, path=COOKIE_PATH)
+    return response
+
+
+def _code_page(form: ReceiptForm, status: int = 200, **context):
+    return render_template("reports/follow_up.html", form=form, **context), status
+
+
+def show():
+    found, report = _current()
+    if found is None:
+        expired = bool(request.cookies.get(COOKIE))
+        page, status = _code_page(ReceiptForm(), expired=expired)
+        response = current_app.make_response((page, status))
+        return _forget(response) if expired else response
+    return _thread_page(found, report, ReplyForm())
+
+
+def _thread_page(found, report: Report, form: ReplyForm, status: int = 200, **context):
+    now = today()
+    progress = followup.progress(report, now)
+    messages = followup.thread(get_session(), blob_store(), report, found.identity)
+    return render_template(
+        "reports/thread.html",
+        report=report,
+        status_words=STATUS_WORDS[progress.status.value],
+        progress=progress,
+        received_on=format_date(progress.received_on, "long"),
+        acknowledge_by=format_date(progress.acknowledge_by, "long"),
+        feedback_by=format_date(progress.feedback_by, "long"),
+        messages=messages,
+        format_date=format_date,
+        form=form,
+        **context,
+    ), status
+
+
+def enter():
+    form = ReceiptForm()
+    if not form.validate():
+        return _code_page(form, 400)
+    try:
+        parse_receipt_code(form.code.data)
+    except ReceiptCodeError:
+        form.code.errors = [
+            _("A receipt code has 20 digits (spaces and dashes do not matter). Check it.")
+        ]
+        return _code_page(form, 400)
+    opened_report = followup.open_by_code(get_session(), pepper(), form.code.data, receipt_params())
+    if opened_report is None:
+        return _code_page(ReceiptForm(formdata=None), 200, not_found=True)
+    token = _sessions().start(opened_report.report.id, opened_report.identity)
+    response = redirect(url_for("reports.follow_up"), 303)
+    response.set_cookie(
+        COOKIE,
+        token,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="Strict",
+        secure=current_app.config["HTTPS"],
+    )
+    return response
+
+
+def reply():
+    found, report = _current()
+    batch = uploads.current_batch()
+    if found is None:
+        if batch is not None:
+            batch.discard()
+        return _forget(current_app.make_response(_code_page(ReceiptForm(), expired=True)))
+    form = ReplyForm()
+    sent_files = batch is not None and batch.files > 0
+    problem = None
+    if batch is not None and batch.refused is not None:
+        problem = refusal_text(batch.refused)
+    if not form.validate() or problem:
+        if batch is not None:
+            batch.discard()
+        return _thread_page(found, report, form, 400, problem=problem, files_dropped=sent_files)
+    files = batch.take() if batch is not None else []
+    try:
+        followup.reply(
+            get_session(), blob_store(), report, found.identity, form.text.data, files, today()
+        )
+    except errors.ReportInvalid:
+        return _thread_page(found, report, form, 400, files_dropped=sent_files)
+    return redirect(url_for("reports.follow_up", _anchor="latest"), 303)
+
+
+def leave():
+    token = request.cookies.get(COOKIE, "")
+    if token:
+        _sessions().end(token)
+    page = render_template("reports/follow_up.html", form=ReceiptForm(formdata=None), ended=True)
+    return _forget(current_app.make_response(page))
+
+
+def attachment(envelope_id: str):
+    found, report = _current()
+    if found is None:
+        abort(404)
+    envelope = get_session().get(ReportEnvelope, envelope_id[:32])
+    if (
+        envelope is None
+        or envelope.report_id != report.id
+        or envelope.role != EnvelopeRole.attachment
+        or envelope.message_id is None
+    ):
+        abort(404)
+    name = request.args.get("name", "file")[:200] or "file"
+    try:
+        context = opened(blob_store(), envelope.header, envelope.blob_key, [found.identity])
+        plaintext = context.__enter__()
+    except (CryptoError, OSError):
+        abort(404)  # not for this reporter (a file the office kept to itself), or gone
+
+    def chunks():
+        try:
+            for view in plaintext.views():
+                yield bytes(view)
+        finally:
+            context.__exit__(None, None, None)
+
+    response = Response(stream_with_context(chunks()), mimetype="application/octet-stream")
+    response.headers["Content-Disposition"] = content_disposition("attachment", name)
+    return response
+
+
+def too_many(_error: TooManyRequests):
+    if request.endpoint == "reports.reply":
+        text = _("You have sent many replies in a short time. Please try again in an hour.")
+    else:
+        text = _(
+            "Too many receipt codes were tried from here. For your safety, please wait an "
+            "hour before you try again."
+        )
+    return _code_page(ReceiptForm(), 429, problem=text)
+
+
+def register(bp: Blueprint) -> None:
+    receipts_limit = limiter.limit(lambda: current_app.config["RATELIMIT_RECEIPTS"])
+    everyone = limiter.limit(
+        lambda: current_app.config["RATELIMIT_RECEIPTS_ALL"], key_func=lambda: "everyone"
+    )
+    bp.add_url_rule("/follow-up", "follow_up", show, methods=["GET"])
+    bp.add_url_rule("/follow-up", "enter", everyone(receipts_limit(enter)), methods=["POST"])
+    replies_limit = limiter.limit(lambda: current_app.config["RATELIMIT_REPLIES"])
+    bp.add_url_rule("/follow-up/reply", "reply", replies_limit(reply), methods=["POST"])
+    bp.add_url_rule("/follow-up/leave", "leave", leave, methods=["POST"])
+    bp.add_url_rule("/follow-up/files/<envelope_id>", "attachment", attachment)
