@@ -1,0 +1,298 @@
+"""Trying to break the report channel from outside: traces, forgeries, floods, odd bodies."""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+from werkzeug.test import EnvironBuilder
+
+from app.models import DisciplineOffice, Report, ReportEnvelope, Unit, UnitKind
+from tests.conftest import csrf_token
+
+MARKER_ADDRESS = "198.51.100.211"
+MARKER_FORWARDED = "203.0.113.77"
+MARKER_AGENT = "MarkerReporterAgent/9.1"
+MARKER_REQUEST_ID = "req-marker-4c1d9e"
+CANARY = "举报正文金丝雀-a81f"
+FILE_CANARY = b"FILE-CANARY-0b9e7d"
+
+
+def _form(client, **extra) -> dict:
+    page = client.get("/report/new").get_data(as_text=True)
+    data = {
+        "csrf_token": csrf_token(page),
+        "kind": "misconduct",
+        "category": "misuse_of_funds",
+        "unit": "CHM-W1",
+        "level": "middle_manager",
+        "persons": "车间主任 李某",
+        "what": f"挪用班组活动经费。{CANARY}",
+        "send": "1",
+    }
+    data.update(extra)
+    return data
+
+
+def _post(client, data: dict, **kwargs):
+    """A multipart POST whose body (spooled to a temporary file when large) is closed after."""
+    headers = kwargs.pop("headers", None)
+    environ_base = {**client.environ_base, **kwargs.pop("environ_base", {})}
+    builder = EnvironBuilder(
+        path="/report/new",
+        method="POST",
+        data=data,
+        content_type="multipart/form-data",
+        headers=headers,
+        environ_base=environ_base,
+    )
+    try:
+        environ = builder.get_environ()
+    finally:
+        builder.close()
+    try:
+        return client.open(environ)
+    finally:
+        environ["wsgi.input"].close()
+
+
+def _files_under(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+def _blob_files(app) -> list[Path]:
+    return _files_under(Path(app.config["BLOB_PATH"]))
+
+
+def test_no_address_agent_request_id_or_plaintext_reaches_disk_or_logs(
+    demo_sqlite, sqlite_instance, caplog, capsys
+):
+    caplog.set_level(logging.DEBUG)
+    app = sqlite_instance.app("public", TRUSTED_PROXIES=f"{MARKER_ADDRESS}/32")
+    app.testing = False
+    client = app.test_client()
+    headers = {
+        "User-Agent": MARKER_AGENT,
+        "X-Forwarded-For": MARKER_FORWARDED,
+        "X-Request-Id": MARKER_REQUEST_ID,
+    }
+    environ = {"REMOTE_ADDR": MARKER_ADDRESS}
+    page = client.get("/report/new", headers=headers, environ_base=environ).get_data(as_text=True)
+    data = _form(client, csrf_token=csrf_token(page))
+    data["attachments"] = [(io.BytesIO(FILE_CANARY * 100), "记录.txt")]
+    response = _post(client, data, headers=headers, environ_base=environ)
+    assert response.status_code == 200, response.get_data(as_text=True)[:2000]
+    with app.extensions["portal.db"].session() as session:
+        report = session.scalars(select(Report)).one()
+        # Dates, not times: nothing tied to the report has a time of day.
+        assert {type(report.received_on).__name__, type(report.feedback_by).__name__} == {"date"}
+        session.execute(text("PRAGMA wal_checkpoint(PASSIVE)"))
+    found = _files_under(sqlite_instance.path)
+    assert any(p.name.endswith("-wal") for p in found)
+    for path in found:
+        blob = path.read_bytes()
+        for marker in (MARKER_ADDRESS, MARKER_FORWARDED, MARKER_AGENT, MARKER_REQUEST_ID):
+            assert marker.encode() not in blob, f"{marker} in {path}"
+        assert CANARY.encode() not in blob, path
+        assert FILE_CANARY not in blob, path
+    logged = caplog.text + "".join(capsys.readouterr())
+    for marker in (MARKER_ADDRESS, MARKER_FORWARDED, MARKER_AGENT, MARKER_REQUEST_ID, CANARY):
+        assert marker not in logged
+
+
+def test_no_plaintext_in_the_temp_directory_while_files_are_parsed(
+    demo_sqlite, sqlite_instance, tmp_path, monkeypatch
+):
+    import tempfile
+
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    # Temporary files may have no name at all (O_TMPFILE): count their making, not the folder.
+    made = []
+    for name in ("TemporaryFile", "NamedTemporaryFile", "mkstemp"):
+        original = getattr(tempfile, name)
+
+        def spy(*args, _original=original, _name=name, **kwargs):
+            made.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(tempfile, name, spy)
+    app = sqlite_instance.app("public")
+    client = app.test_client()
+    data = _form(client)
+    # Large enough that Werkzeug would spool it to a temporary file (past 500 KB).
+    data["attachments"] = [(io.BytesIO(FILE_CANARY * 200_000), "大文件.bin")]
+    made.clear()  # the test client's own spooling of the body it sends is not the server's
+    builder = EnvironBuilder(
+        path="/report/new", method="POST", data=data, content_type="multipart/form-data"
+    )
+    environ = builder.get_environ()
+    builder.close()
+    made.clear()
+    try:
+        response = client.open(environ)
+    finally:
+        environ["wsgi.input"].close()
+    assert response.status_code == 200
+    assert made == [] and _files_under(spool) == []
+    assert not any(FILE_CANARY in p.read_bytes() for p in _blob_files(app))
+    with app.extensions["portal.db"].session() as session:
+        files = session.scalars(
+            select(ReportEnvelope).where(ReportEnvelope.role == "attachment")
+        ).all()
+        assert len(files) == 1 and files[0].size > len(FILE_CANARY) * 200_000
+
+
+def test_csrf_is_required_and_a_refused_post_leaves_no_file(demo, public_app):
+    client = public_app.test_client()
+    data = _form(client)
+    del data["csrf_token"]
+    data["attachments"] = [(io.BytesIO(FILE_CANARY), "证据.txt")]
+    response = _post(client, data)
+    assert response.status_code == 400
+    assert _blob_files(public_app) == []
+    with public_app.extensions["portal.db"].session() as session:
+        assert session.scalars(select(Report)).first() is None
+
+
+def test_too_many_and_too_large_files_keep_the_form(demo, instance):
+    app = instance.app("public", REPORT_MAX_FILES=2, REPORT_MAX_BYTES=1024 * 1024)
+    client = app.test_client()
+    for files, words in (
+        ([(io.BytesIO(b"x" * 10), f"文件{i}.txt") for i in range(3)], "文件过多：最多 2 个"),
+        ([(io.BytesIO(b"y" * (1024 * 1024 + 1)), "太大.bin")], "文件过大：合计最多 1 MiB"),
+    ):
+        data = _form(client)
+        data["attachments"] = files
+        response = _post(client, data)
+        page = response.get_data(as_text=True)
+        assert response.status_code == 400, page[:2000]
+        assert words in page and "车间主任 李某" in page and CANARY in page
+        assert _blob_files(app) == []
+    # Past the whole request's limit the body is not read at all.
+    data = _form(client)
+    data["attachments"] = [(io.BytesIO(b"z" * (3 * 1024 * 1024)), "巨大.bin")]
+    response = _post(client, data)
+    assert response.status_code == 413
+    assert _blob_files(app) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'--b\r\nContent-Disposition: form-data; name="what"\r\n\r\n\xe4\xb8',  # cut short
+        b"not multipart at all",
+        b'--b\r\nContent-Disposition: form-data; name="attachments"; filename="a.txt"\r\n'
+        b"\r\nabc",  # a file part that never ends
+        b"",
+    ],
+)
+def test_malformed_multipart_bodies_are_refused_cleanly(demo, public_app, body):
+    client = public_app.test_client()
+    response = client.post("/report/new", data=body, content_type="multipart/form-data; boundary=b")
+    assert response.status_code == 400
+    assert _blob_files(public_app) == []
+
+
+def test_an_empty_file_input_is_no_attachment_and_a_disguised_file_is_stored_as_sent(
+    demo, public_app
+):
+    client = public_app.test_client()
+    data = _form(client)
+    data["attachments"] = [
+        (io.BytesIO(b""), ""),  # the input left empty, as browsers send it
+        (io.BytesIO(b"\xff\xd8\xff\xe0 not really a JPEG"), "照片.jpg"),
+    ]
+    response = _post(client, data)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200, page[:2000]
+    assert "照片.jpg" in page and "无法读取以清除隐藏信息" in page
+    with public_app.extensions["portal.db"].session() as session:
+        files = session.scalars(
+            select(ReportEnvelope).where(ReportEnvelope.role == "attachment")
+        ).all()
+        assert len(files) == 1
+
+
+def test_the_per_client_limit_says_so_and_keeps_what_was_typed(demo, instance):
+    app = instance.app("public", RATELIMIT_REPORTS="1 per hour")
+    client = app.test_client()
+    assert client.post("/report/new", data=_form(client)).status_code == 200
+    data = _form(client, persons="第二份举报的被反映人")
+    data["attachments"] = [(io.BytesIO(FILE_CANARY), "第二份.txt")]
+    response = _post(client, data)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 429
+    assert "短时间内提交的举报过多" in page and "请一小时后再试" in page
+    assert "第二份举报的被反映人" in page and CANARY in page
+    assert not any(FILE_CANARY in p.read_bytes() for p in _blob_files(app))
+    # Another reporter is not held back by this one.
+    other = app.test_client()
+    response = other.post(
+        "/report/new", data=_form(other), environ_base={"REMOTE_ADDR": "198.51.100.9"}
+    )
+    assert response.status_code == 200
+
+
+def test_forms_without_the_proof_of_work_have_their_own_smaller_budget(demo, instance):
+    app = instance.app("public", RATELIMIT_REPORTS_NOSCRIPT_ALL="2 per hour")
+    statuses = []
+    for number in range(3):
+        client = app.test_client()
+        environ = {"REMOTE_ADDR": f"198.51.100.{number + 20}"}
+        client.get("/report/new", environ_base=environ)
+        response = client.post("/report/new", data=_form(client), environ_base=environ)
+        statuses.append(response.status_code)
+    assert statuses == [200, 200, 429]
+    # A form with a solved challenge still gets through.
+    from app.reports.pow import solves
+
+    client = app.test_client()
+    page = client.get("/report/new").get_data(as_text=True)
+    import itertools
+    import re
+
+    challenge = re.search(r'data-pow-challenge="([^"]+)"', page).group(1)
+    bits = int(challenge.rpartition(".")[2])
+    nonce = next(str(n) for n in itertools.count() if solves(challenge, str(n), bits))
+    data = _form(client, pow_challenge=challenge, pow_nonce=nonce)
+    assert client.post("/report/new", data=data).status_code == 200
+
+
+def test_guessing_codes_is_limited_even_for_the_right_code(demo, instance):
+    app = instance.app("public", RATELIMIT_RECEIPTS="3 per hour")
+    client = app.test_client()
+    page = client.post("/report/new", data=_form(client)).get_data(as_text=True)
+    import re
+
+    code = "".join(re.findall(r"<span>(\d{4})</span>", page))
+    token = csrf_token(client.get("/report/follow-up").get_data(as_text=True))
+    tries = [f"{n:020d}" for n in range(3)] + [code]
+    statuses = [
+        client.post("/report/follow-up", data={"csrf_token": token, "code": c}).status_code
+        for c in tries
+    ]
+    assert statuses == [200, 200, 200, 429]
+    assert client.get_cookie("portal_followup", path="/report/") is None
+
+
+def test_an_office_that_cannot_read_means_the_channel_is_closed_and_nothing_is_kept(instance):
+    app = instance.app("public")
+    with app.extensions["portal.db"].session() as session:
+        unit = Unit(code="CHM-W1", name_zh="合成车间", name_en="Synthesis", kind=UnitKind.workshop)
+        session.add_all([unit, DisciplineOffice(unit=unit, name_zh="纪委", name_en="Office")])
+        session.commit()
+    client = app.test_client()
+    data = _form(client)
+    data["attachments"] = [(io.BytesIO(FILE_CANARY), "证据.txt")]
+    response = _post(client, data)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 503
+    assert "目前无法受理针对该单位的举报" in page and CANARY in page
+    assert _blob_files(app) == []
+    with app.extensions["portal.db"].session() as session:
+        assert session.scalars(select(Report)).first() is None
