@@ -3,6 +3,7 @@
 from flask import Flask
 
 from app.reports import uploads, views
+from app.reports.handover import Handover
 from app.reports.pow import ProofOfWork
 from app.services.reports.followup_sessions import FollowupSessions
 
@@ -17,6 +18,9 @@ def register_public(app: Flask) -> None:
     app.extensions["portal.followup_sessions"] = FollowupSessions.from_url(
         str(app.config["RATELIMIT_STORAGE_URI"]),
         idle_seconds=app.config["FOLLOWUP_IDLE_MINUTES"] * 60,
+    )
+    app.extensions["portal.receipt_handover"] = Handover(
+        app.extensions["portal.followup_sessions"].backend
     )
     uploads.init_app(app)
     app.register_blueprint(views.bp)

@@ -31,6 +31,7 @@ from app.models import EnvelopeRole, Report, ReportEnvelope
 from app.reports import uploads
 from app.reports.common import pepper, receipt_params, refusal_text, today
 from app.reports.forms import ReceiptForm, ReplyForm
+from app.reports.handover import answer_with, forget, handed_over
 from app.resources import blob_store
 from app.security.headers import content_disposition
 from app.services.reports import errors, followup
@@ -39,6 +40,7 @@ from crypto.errors import CryptoError, ReceiptCodeError
 from crypto.receipts import parse_receipt_code
 
 COOKIE = "portal_followup"
+SHOWN_COOKIE = "portal_followup_shown"
 COOKIE_PATH = "/report/"
 STATUS_WORDS = {
     "received": _l("Received: waiting for the office to acknowledge it"),
@@ -74,7 +76,33 @@ def _code_page(form: ReceiptForm, status: int = 200, **context):
 
 
 def show():
+    shown = handed_over(SHOWN_COOKIE) or {}
     found, report = _current()
+    if found is not None and shown.get("thread_page"):
+        form = ReplyForm(formdata=None, data={"text": shown.get("reply", "")})
+        form.text.errors = list(shown.get("errors", []))
+        page = _thread_page(
+            found,
+            report,
+            form,
+            shown["status"],
+            problem=shown.get("problem"),
+            files_dropped=shown.get("files_dropped"),
+        )
+        return forget(current_app.make_response(page), SHOWN_COOKIE)
+    if shown.get("code_page") or (found is None and shown):
+        form = ReceiptForm(formdata=None)
+        form.code.errors = list(shown.get("errors", []))
+        page = _code_page(
+            form,
+            shown.get("status", 200),
+            not_found=shown.get("not_found"),
+            problem=shown.get("problem"),
+            ended=shown.get("ended"),
+            expired=shown.get("expired"),
+        )
+        response = forget(current_app.make_response(page), SHOWN_COOKIE)
+        return _forget(response) if shown.get("ended") else response
     if found is None:
         expired = bool(request.cookies.get(COOKIE))
         page, status = _code_page(ReceiptForm(), expired=expired)
@@ -103,19 +131,20 @@ def _thread_page(found, report: Report, form: ReplyForm, status: int = 200, **co
 
 
 def enter():
+    # Every answer is a redirect: a page answering this POST would keep the code in the
+    # browser's session history. The code itself is never handed on.
     form = ReceiptForm()
     if not form.validate():
-        return _code_page(form, 400)
+        errors_shown = [str(m) for m in form.code.errors] or [_("Enter your receipt code.")]
+        return _show_code_page(status=400, errors=errors_shown)
     try:
         parse_receipt_code(form.code.data)
     except ReceiptCodeError:
-        form.code.errors = [
-            _("A receipt code has 20 digits (spaces and dashes do not matter). Check it.")
-        ]
-        return _code_page(form, 400)
+        message = _("A receipt code has 20 digits (spaces and dashes do not matter). Check it.")
+        return _show_code_page(status=400, errors=[message])
     opened_report = followup.open_by_code(get_session(), pepper(), form.code.data, receipt_params())
     if opened_report is None:
-        return _code_page(ReceiptForm(formdata=None), 200, not_found=True)
+        return _show_code_page(status=200, not_found=True)
     token = _sessions().start(opened_report.report.id, opened_report.identity)
     response = redirect(url_for("reports.follow_up"), 303)
     response.set_cookie(
@@ -135,7 +164,7 @@ def reply():
     if found is None:
         if batch is not None:
             batch.discard()
-        return _forget(current_app.make_response(_code_page(ReceiptForm(), expired=True)))
+        return _forget(_show_code_page(expired=True))
     form = ReplyForm()
     sent_files = batch is not None and batch.files > 0
     problem = None
@@ -144,14 +173,14 @@ def reply():
     if not form.validate() or problem:
         if batch is not None:
             batch.discard()
-        return _thread_page(found, report, form, 400, problem=problem, files_dropped=sent_files)
+        return _show_reply_again(form, 400, problem=problem, files_dropped=sent_files)
     files = batch.take() if batch is not None else []
     try:
         followup.reply(
             get_session(), blob_store(), report, found.identity, form.text.data, files, today()
         )
     except errors.ReportInvalid:
-        return _thread_page(found, report, form, 400, files_dropped=sent_files)
+        return _show_reply_again(form, 400, files_dropped=sent_files)
     return redirect(url_for("reports.follow_up", _anchor="latest"), 303)
 
 
@@ -159,8 +188,7 @@ def leave():
     token = request.cookies.get(COOKIE, "")
     if token:
         _sessions().end(token)
-    page = render_template("reports/follow_up.html", form=ReceiptForm(formdata=None), ended=True)
-    return _forget(current_app.make_response(page))
+    return _forget(_show_code_page(ended=True))
 
 
 def attachment(envelope_id: str):
@@ -202,7 +230,19 @@ def too_many(_error: TooManyRequests):
             "Too many receipt codes were tried from here. For your safety, please wait an "
             "hour before you try again."
         )
-    return _code_page(ReceiptForm(), 429, problem=text)
+    if request.endpoint == "reports.reply":
+        return _show_reply_again(ReplyForm(), 429, problem=text)
+    return _show_code_page(status=429, problem=text)
+
+
+def _show_code_page(**shown):
+    return answer_with("reports.follow_up", SHOWN_COOKIE, {"code_page": True, **shown})
+
+
+def _show_reply_again(form: ReplyForm, status: int, **shown):
+    payload = {"thread_page": True, "status": status, "reply": form.text.data or "", **shown}
+    payload["errors"] = [str(m) for m in form.text.errors]
+    return answer_with("reports.follow_up", SHOWN_COOKIE, payload)
 
 
 def register(bp: Blueprint) -> None:

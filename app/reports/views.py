@@ -8,17 +8,22 @@ address under a key of the day (app/security/daily_key.py).
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask import (
     Blueprint,
     Response,
     current_app,
+    redirect,
     render_template,
     request,
+    url_for,
 )
 from flask_babel import format_date
 from flask_babel import gettext as _
 from limits import parse
 from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import TooManyRequests
 
 from app.db import get_session
@@ -28,6 +33,7 @@ from app.models import Report, StaffUser, SubjectLevel
 from app.reports import followup_views, uploads
 from app.reports.common import pepper, receipt_params, refusal_text, size_text, today
 from app.reports.forms import ReportForm
+from app.reports.handover import HANDOVER_SECONDS, answer_with, forget, handed_over
 from app.reports.words import cleaning_words, field_error
 from app.resources import blob_store
 from app.services import units
@@ -36,6 +42,8 @@ from app.services.reports.cleaning import CleanState
 from app.services.reports.submission import ReportForm as ReportFields
 
 bp = Blueprint("reports", __name__, url_prefix="/report")
+RECEIPT_COOKIE = "portal_receipt"
+FORM_COOKIE = "portal_report_form"
 CLEANED = (CleanState.cleaned, CleanState.nothing_found)
 
 
@@ -70,7 +78,32 @@ def render_form(form: ReportForm, status: int = 200, **context):
 
 @bp.get("/new")
 def new():
-    return render_form(ReportForm())
+    shown = handed_over(FORM_COOKIE)
+    if shown is None:
+        return render_form(ReportForm())
+    form = ReportForm(formdata=MultiDict(shown["fields"]))
+    for name, messages in shown["errors"].items():
+        getattr(form, name).errors = list(messages)
+    page, status = render_form(form, shown["status"], **shown["context"])
+    return forget(current_app.make_response((page, status)), FORM_COOKIE)
+
+
+# Fields of the form that are not the reporter's words: not handed back.
+NOT_HANDED_BACK = {"csrf_token", "pow_challenge", "pow_nonce", "send", "show_inspectors", "website"}
+
+
+def _back(form: ReportForm, status: int = 200, **context):
+    """The form again, with what was typed and why: by a redirect, so that the browser keeps
+    no POST with the report's words in its session history (see app/reports/handover.py)."""
+    fields = {
+        name: values
+        for name, values in request.form.to_dict(flat=False).items()
+        if name not in NOT_HANDED_BACK
+    }
+    errors_shown = {name: [str(m) for m in messages] for name, messages in form.errors.items()}
+    errors_shown.pop("csrf_token", None)
+    payload = {"status": status, "fields": fields, "errors": errors_shown, "context": context}
+    return answer_with(".new", FORM_COOKIE, payload)
 
 
 def _fields(form: ReportForm) -> ReportFields:
@@ -132,9 +165,7 @@ def send():
         if batch is not None:
             batch.discard()
         inspectors, office_name = _inspectors(form)
-        return render_form(
-            form, inspectors=inspectors, office_name=office_name, files_dropped=sent_files
-        )
+        return _back(form, inspectors=inspectors, office_name=office_name, files_dropped=sent_files)
     problem = None
     if batch is not None and batch.refused is not None:
         problem = refusal_text(batch.refused)
@@ -142,7 +173,7 @@ def send():
         if batch is not None:
             batch.discard()
         inspectors, office_name = _inspectors(form)
-        return render_form(
+        return _back(
             form,
             400,
             problem=problem,
@@ -155,9 +186,7 @@ def send():
     if not _budget_left(solved):
         if batch is not None:
             batch.discard()
-        return render_form(
-            form, 429, problem=_too_many_text(), files_dropped=sent_files, limited=True
-        )
+        return _back(form, 429, problem=_too_many_text(), files_dropped=sent_files, limited=True)
     files = batch.take() if batch is not None else []
     try:
         submitted = submission.submit(
@@ -167,19 +196,54 @@ def send():
         for name, key in invalid.errors.items():
             field = getattr(form, "unit" if name == "unit_code" else name, None) or form.what
             field.errors = [*field.errors, field_error(key)]
-        return render_form(form, 400, files_dropped=sent_files)
+        return _back(form, 400, files_dropped=sent_files)
     except errors.ChannelUnavailable:
-        return render_form(form, 503, unavailable=True, files_dropped=sent_files)
+        return _back(form, 503, unavailable=True, files_dropped=sent_files)
     work.counted()
     report = get_session().get(Report, submitted.report_id)
-    digits = submitted.code.replace(" ", "")
-    return render_template(
-        "reports/receipt.html",
-        groups=[digits[i : i + 4] for i in range(0, len(digits), 4)],
-        acknowledge_by=format_date(report.acknowledge_by, "long"),
-        feedback_by=format_date(report.feedback_by, "long"),
-        files=[(info.name, cleaning_words(info.cleaning)) for info in submitted.cleaned_report],
+    token = current_app.extensions["portal.receipt_handover"].give(
+        {
+            "code": submitted.code.replace(" ", ""),
+            "acknowledge_by": report.acknowledge_by.isoformat(),
+            "feedback_by": report.feedback_by.isoformat(),
+            "files": [
+                (info.name, cleaning_words(info.cleaning)) for info in submitted.cleaned_report
+            ],
+        }
     )
+    # A redirect: the page that answers the POST would keep the report in the browser's
+    # session history (app/reports/handover.py).
+    response = redirect(url_for(".receipt"), 303)
+    response.set_cookie(
+        RECEIPT_COOKIE,
+        token,
+        max_age=HANDOVER_SECONDS,
+        path=url_for(".receipt"),
+        httponly=True,
+        samesite="Strict",
+        secure=current_app.config["HTTPS"],
+    )
+    return response
+
+
+@bp.get("/receipt")
+def receipt():
+    token = request.cookies.get(RECEIPT_COOKIE, "")
+    shown = current_app.extensions["portal.receipt_handover"].take(token) if token else None
+    if shown is None:
+        page = render_template("reports/receipt_gone.html")
+    else:
+        code = shown["code"]
+        page = render_template(
+            "reports/receipt.html",
+            groups=[code[i : i + 4] for i in range(0, len(code), 4)],
+            acknowledge_by=format_date(date.fromisoformat(shown["acknowledge_by"]), "long"),
+            feedback_by=format_date(date.fromisoformat(shown["feedback_by"]), "long"),
+            files=shown["files"],
+        )
+    response = current_app.make_response(page)
+    response.delete_cookie(RECEIPT_COOKIE, path=url_for(".receipt"))
+    return response
 
 
 def _too_many_text() -> str:
@@ -196,7 +260,7 @@ def too_many(error: TooManyRequests):
     if batch is not None:
         batch.discard()
     if request.endpoint == "reports.send":
-        return render_form(ReportForm(), 429, problem=_too_many_text(), limited=True)
+        return _back(ReportForm(), 429, problem=_too_many_text(), limited=True)
     return followup_views.too_many(error)
 
 

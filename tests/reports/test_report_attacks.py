@@ -54,7 +54,7 @@ def _post(client, data: dict, **kwargs):
     finally:
         builder.close()
     try:
-        return client.open(environ)
+        return client.open(environ, follow_redirects=True)
     finally:
         environ["wsgi.input"].close()
 
@@ -134,7 +134,7 @@ def test_no_plaintext_in_the_temp_directory_while_files_are_parsed(
     builder.close()
     made.clear()
     try:
-        response = client.open(environ)
+        response = client.open(environ, follow_redirects=True)
     finally:
         environ["wsgi.input"].close()
     assert response.status_code == 200
@@ -193,7 +193,12 @@ def test_too_many_and_too_large_files_keep_the_form(demo, instance):
 )
 def test_malformed_multipart_bodies_are_refused_cleanly(demo, public_app, body):
     client = public_app.test_client()
-    response = client.post("/report/new", data=body, content_type="multipart/form-data; boundary=b")
+    response = client.post(
+        "/report/new",
+        data=body,
+        content_type="multipart/form-data; boundary=b",
+        follow_redirects=True,
+    )
     assert response.status_code == 400
     assert _blob_files(public_app) == []
 
@@ -221,7 +226,7 @@ def test_an_empty_file_input_is_no_attachment_and_a_disguised_file_is_stored_as_
 def test_the_per_client_limit_says_so_and_keeps_what_was_typed(demo, instance):
     app = instance.app("public", RATELIMIT_REPORTS="1 per hour")
     client = app.test_client()
-    assert client.post("/report/new", data=_form(client)).status_code == 200
+    assert client.post("/report/new", data=_form(client), follow_redirects=True).status_code == 200
     data = _form(client, persons="第二份举报的被反映人")
     data["attachments"] = [(io.BytesIO(FILE_CANARY), "第二份.txt")]
     response = _post(client, data)
@@ -233,7 +238,10 @@ def test_the_per_client_limit_says_so_and_keeps_what_was_typed(demo, instance):
     # Another reporter is not held back by this one.
     other = app.test_client()
     response = other.post(
-        "/report/new", data=_form(other), environ_base={"REMOTE_ADDR": "198.51.100.9"}
+        "/report/new",
+        data=_form(other),
+        environ_base={"REMOTE_ADDR": "198.51.100.9"},
+        follow_redirects=True,
     )
     assert response.status_code == 200
 
@@ -245,7 +253,9 @@ def test_forms_without_the_proof_of_work_have_their_own_smaller_budget(demo, ins
         client = app.test_client()
         environ = {"REMOTE_ADDR": f"198.51.100.{number + 20}"}
         client.get("/report/new", environ_base=environ)
-        response = client.post("/report/new", data=_form(client), environ_base=environ)
+        response = client.post(
+            "/report/new", data=_form(client), environ_base=environ, follow_redirects=True
+        )
         statuses.append(response.status_code)
     assert statuses == [200, 200, 429]
     # A form with a solved challenge still gets through.
@@ -260,20 +270,24 @@ def test_forms_without_the_proof_of_work_have_their_own_smaller_budget(demo, ins
     bits = int(challenge.rpartition(".")[2])
     nonce = next(str(n) for n in itertools.count() if solves(challenge, str(n), bits))
     data = _form(client, pow_challenge=challenge, pow_nonce=nonce)
-    assert client.post("/report/new", data=data).status_code == 200
+    assert client.post("/report/new", data=data, follow_redirects=True).status_code == 200
 
 
 def test_guessing_codes_is_limited_even_for_the_right_code(demo, instance):
     app = instance.app("public", RATELIMIT_RECEIPTS="3 per hour")
     client = app.test_client()
-    page = client.post("/report/new", data=_form(client)).get_data(as_text=True)
+    page = client.post("/report/new", data=_form(client), follow_redirects=True).get_data(
+        as_text=True
+    )
     import re
 
     code = "".join(re.findall(r"<span>(\d{4})</span>", page))
     token = csrf_token(client.get("/report/follow-up").get_data(as_text=True))
     tries = [f"{n:020d}" for n in range(3)] + [code]
     statuses = [
-        client.post("/report/follow-up", data={"csrf_token": token, "code": c}).status_code
+        client.post(
+            "/report/follow-up", data={"csrf_token": token, "code": c}, follow_redirects=True
+        ).status_code
         for c in tries
     ]
     assert statuses == [200, 200, 200, 429]

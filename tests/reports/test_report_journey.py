@@ -63,7 +63,9 @@ def test_a_report_with_files_reaches_its_office_and_the_reporter_follows_it_up(
         (io.BytesIO(b"%PDF-1.4 not really a pdf " + FILE_CANARY), "招标评分表（内部）.pdf"),
         (io.BytesIO(b"plain text evidence " + FILE_CANARY), "证据 清单.txt"),
     ]
-    response = client.post("/report/new", data=data, content_type="multipart/form-data")
+    response = client.post(
+        "/report/new", data=data, content_type="multipart/form-data", follow_redirects=True
+    )
     page = response.get_data(as_text=True)
     assert response.status_code == 200, page[:2000]
     assert response.headers["Cache-Control"] == "no-store"
@@ -134,7 +136,9 @@ def test_a_report_with_files_reaches_its_office_and_the_reporter_follows_it_up(
         assert [m.text for m in answer] == ["请问回扣的金额大约是多少？", "大约每吨两百元。"]
 
     # Leaving ends the session: the cookie no longer opens anything.
-    left = client.post("/report/follow-up/leave", data={"csrf_token": csrf_token(thread)})
+    left = client.post(
+        "/report/follow-up/leave", data={"csrf_token": csrf_token(thread)}, follow_redirects=True
+    )
     assert left.status_code == 200 and "您已退出" in left.get_data(as_text=True)
     again = client.get("/report/follow-up").get_data(as_text=True)
     assert "大约每吨两百元。" not in again
@@ -143,11 +147,15 @@ def test_a_report_with_files_reaches_its_office_and_the_reporter_follows_it_up(
 def test_a_wrong_code_and_a_malformed_code_are_answered_differently(demo, public_app):
     client = public_app.test_client()
     token = csrf_token(client.get("/report/follow-up").get_data(as_text=True))
-    wrong = client.post("/report/follow-up", data={"csrf_token": token, "code": "1" * 20})
+    wrong = client.post(
+        "/report/follow-up", data={"csrf_token": token, "code": "1" * 20}, follow_redirects=True
+    )
     assert wrong.status_code == 200
     assert "此回执码无法打开任何举报" in wrong.get_data(as_text=True)
     assert client.get_cookie("portal_followup", path="/report/") is None
-    short = client.post("/report/follow-up", data={"csrf_token": token, "code": "1" * 16})
+    short = client.post(
+        "/report/follow-up", data={"csrf_token": token, "code": "1" * 16}, follow_redirects=True
+    )
     assert short.status_code == 400
     assert "20 位" in short.get_data(as_text=True) or "20 digits" in short.get_data(as_text=True)
 
@@ -156,7 +164,9 @@ def test_a_validation_error_keeps_everything_typed_and_drops_the_files(demo, pub
     client = public_app.test_client()
     data = _form(client, what="", unit="MCH-W2")
     data["attachments"] = [(io.BytesIO(FILE_CANARY), "照片.jpg")]
-    response = client.post("/report/new", data=data, content_type="multipart/form-data")
+    response = client.post(
+        "/report/new", data=data, content_type="multipart/form-data", follow_redirects=True
+    )
     page = response.get_data(as_text=True)
     assert response.status_code == 400
     assert "请说明发生了什么。" in page
@@ -182,7 +192,7 @@ def test_a_crafted_form_cannot_choose_its_office_or_recipients(demo, public_app,
             "recipients": "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq",
             "excluded": [str(grp_inspector.id)],  # of another office: means nothing here
         }
-    response = client.post("/report/new", data=_form(client, **injected))
+    response = client.post("/report/new", data=_form(client, **injected), follow_redirects=True)
     assert response.status_code == 200, response.get_data(as_text=True)[:2000]
     with console_app.extensions["portal.db"].session() as session:
         (report,) = session.scalars(select(Report)).all()
@@ -194,7 +204,9 @@ def test_a_crafted_form_cannot_choose_its_office_or_recipients(demo, public_app,
 @pytest.mark.parametrize("excluded", [str(2**63), "9" * 40, "-1", "١٢"])
 def test_impossible_exclusions_are_refused_with_the_form_kept(demo, public_app, excluded):
     client = public_app.test_client()
-    response = client.post("/report/new", data=_form(client, excluded=[excluded]))
+    response = client.post(
+        "/report/new", data=_form(client, excluded=[excluded]), follow_redirects=True
+    )
     assert response.status_code == 400
     assert "采购员 王某" in response.get_data(as_text=True)
     with public_app.extensions["portal.db"].session() as session:
@@ -204,8 +216,29 @@ def test_impossible_exclusions_are_refused_with_the_form_kept(demo, public_app, 
 @pytest.mark.parametrize("honeypot", ["http://spam.example", "x"])
 def test_the_field_only_bots_fill_drops_the_report_quietly(demo, public_app, honeypot):
     client = public_app.test_client()
-    response = client.post("/report/new", data=_form(client, website=honeypot))
+    response = client.post(
+        "/report/new", data=_form(client, website=honeypot), follow_redirects=True
+    )
     assert response.status_code == 200
     assert 'class="receipt-code"' not in response.get_data(as_text=True)
     with public_app.extensions["portal.db"].session() as session:
         assert session.scalars(select(Report)).first() is None
+
+
+def test_showing_the_office_s_inspectors_keeps_what_was_typed(demo, public_app):
+    client = public_app.test_client()
+    data = _form(client, show_inspectors="1")
+    del data["send"]
+    data["attachments"] = [(io.BytesIO(FILE_CANARY), "现场照片.jpg")]
+    response = client.post(
+        "/report/new", data=data, content_type="multipart/form-data", follow_redirects=False
+    )
+    assert response.status_code == 303  # the typed words are not left in a POST's page
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "采购员 王某" in page and CANARY in page
+    assert 'value="MCH-W1" checked' in page
+    assert "华夏重型机械有限公司纪委" in page  # the office the report would go to
+    assert re.search(r'name="excluded" id="excluded-\d+" value="\d+"', page)
+    assert "请重新选择文件" in page
+    # Shown once: the next visit is a fresh form.
+    assert CANARY not in client.get("/report/new").get_data(as_text=True)

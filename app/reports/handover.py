@@ -1,0 +1,96 @@
+"""The receipt, handed from the POST that stored a report to the page that shows it, once.
+
+A page that answers a POST stays in the browser's session history with the form it was
+sent (Chromium keeps it in its profile to offer a resubmission): the report's text would
+outlive the closed tab. So a stored report answers with a redirect, and the receipt page is
+a GET. What that page shows (the code, the deadlines, what was cleaned) waits for it in the
+follow-up session store (memory, or Redis with an expiry) for at most a minute or two,
+encrypted under a random token that only the browser holds (a cookie for that one page);
+the store holds it under a hash of the token. Taking it deletes it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+HANDOVER_SECONDS = 120
+_LABEL = b"soe-portal/receipt-handover/v1"
+
+
+def _key(token: bytes) -> str:
+    return "handover:" + hashlib.sha256(_LABEL + token).hexdigest()
+
+
+class Handover:
+    def __init__(self, backend: Any, seconds: int = HANDOVER_SECONDS) -> None:
+        self.backend = backend
+        self.seconds = seconds
+
+    def give(self, payload: dict[str, Any]) -> str:
+        """Keep ``payload`` for one taker; returns the token for the browser."""
+        token = os.urandom(32)
+        nonce = os.urandom(12)
+        sealed = AESGCM(token).encrypt(nonce, json.dumps(payload).encode(), _LABEL)
+        self.backend.put(_key(token), nonce + sealed, self.seconds)
+        return base64.urlsafe_b64encode(token).decode().rstrip("=")
+
+    def take(self, text: str) -> dict[str, Any] | None:
+        """The payload for ``text``, once; None if it was taken, expired or never given."""
+        if not isinstance(text, str) or len(text) != 43:
+            return None
+        try:
+            token = base64.urlsafe_b64decode(text + "=")
+        except (binascii.Error, ValueError):
+            return None
+        key = _key(token)
+        value = self.backend.get_and_refresh(key, self.seconds)
+        self.backend.delete(key)
+        if value is None or len(value) < 12 + 16:
+            return None
+        try:
+            plain = AESGCM(token).decrypt(value[:12], value[12:], _LABEL)
+        except InvalidTag:
+            return None
+        return json.loads(plain)
+
+
+def answer_with(endpoint: str, cookie: str, payload: dict[str, Any]):
+    """Answer a POST with a redirect to ``endpoint``, whose GET shows ``payload`` once."""
+    from flask import current_app, redirect, url_for
+
+    token = current_app.extensions["portal.receipt_handover"].give(payload)
+    response = redirect(url_for(endpoint), 303)
+    response.set_cookie(
+        cookie,
+        token,
+        max_age=HANDOVER_SECONDS,
+        path=url_for(endpoint),
+        httponly=True,
+        samesite="Strict",
+        secure=current_app.config["HTTPS"],
+    )
+    return response
+
+
+def handed_over(cookie: str) -> dict[str, Any] | None:
+    """What the POST before this GET left for it (once), or None."""
+    from flask import current_app, request
+
+    token = request.cookies.get(cookie, "")
+    return current_app.extensions["portal.receipt_handover"].take(token) if token else None
+
+
+def forget(response: Any, cookie: str) -> Any:
+    from flask import request
+
+    if cookie in request.cookies:
+        response.delete_cookie(cookie, path=request.path)
+    return response
