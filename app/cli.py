@@ -6,6 +6,7 @@ The commands that serve the apps are in ``app.serving``.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -17,11 +18,13 @@ from app.cli_keys import keys_group, seal_params, share_sheets_text, today, writ
 from app.db import database
 from app.disclosures import cli as disclosures_cli
 from app.models import Role
+from app.reports.common import pepper, receipt_params
 from app.resources import blob_store
 from app.services import demo as demo_service
 from app.services import keys as keys_service
 from app.services import staff as staff_service
 from app.services import units
+from app.services.reports.demo import DEMO_REPORTS, DemoReport
 
 
 def init_app(app: Flask) -> None:
@@ -102,12 +105,22 @@ def _print_enrolment(username: str, secret: str) -> None:
     click.echo(f"Created {username}. Add this TOTP secret to an authenticator app: {secret}")
 
 
-def demo_logins_text(logins: list[demo_service.DemoLogin]) -> str:
+def demo_logins_text(
+    logins: list[demo_service.DemoLogin], reports: Sequence[DemoReport] = DEMO_REPORTS
+) -> str:
+    """The demo's logins and its reports' receipt codes, as ``demo`` and ``run`` print them."""
     lines = ["Demo logins (console; password, TOTP secret, roles):"]
     for login in logins:
         roles = ",".join(role.value for role in login.roles)
         lines.append(f"  {login.username:<14} {login.password:<20} {login.totp_secret}  {roles}")
     lines.append("  The 6-digit code: any TOTP app, or: portal user code USERNAME")
+    if reports:
+        lines.append("Demo reports (receipt codes, demo only; enter one at /report/follow-up):")
+        for report in reports:
+            office = f"{report.office} office"
+            lines.append(
+                f"  {report.code}  {report.status.value:<12} {office:<10} {report.summary}"
+            )
     return "\n".join(lines)
 
 
@@ -127,13 +140,20 @@ DEMO_SHARES_FILE = "demo-recovery-shares.txt"
 
 def load_demo() -> list[demo_service.DemoLogin]:
     """Load the demo; write its offices' recovery share sheets to a file only we can read."""
-    with database().session() as session:
+    # Not in session.begin(): the demo's reports are committed one by one, as the site does.
+    with database().sessions() as session:
         try:
             demo = demo_service.load_demo(
-                session, blobs=blob_store(), seal_params=seal_params(), today=today()
+                session,
+                blobs=blob_store(),
+                seal_params=seal_params(),
+                today=today(),
+                pepper=pepper(),
+                receipt_params=receipt_params(),
             )
         except demo_service.DemoError as exc:
             raise click.ClickException(str(exc)) from None
+        session.commit()
     disclosures_cli.prepare_disclosures()
     _mark_demo(current_app.instance_path)
     shares_file = Path(current_app.instance_path) / DEMO_SHARES_FILE

@@ -80,7 +80,7 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "WTF_CSRF_TIME_LIMIT": 3600,
         "PUBLIC_SECRET_KEY": None,
         "CONSOLE_SECRET_KEY": None,
-        "RECEIPT_PEPPER": None,  # text of 16 bytes or more; else instance/secrets/receipt.pepper
+        "RECEIPT_PEPPER": None,  # 32 characters or more; else instance/secrets/receipt.pepper
         "SESSION_LIFETIME_MINUTES": 30,
         # Disclosures
         "READER_HEADER": "",  # e.g. X-Remote-User; empty: readers are never identified

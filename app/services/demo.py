@@ -1,7 +1,9 @@
 """Demo organisation and staff for trying the portal. Every secret here is public.
 
 Every demo office has an inspector and an office head with keys sealed under their demo
-passwords, and a 2-of-3 recovery key made by the same ceremony as a real one.
+passwords, and a 2-of-3 recovery key made by the same ceremony as a real one. With a blob
+store and the receipt pepper the demo also sends reports, whose receipt codes are published
+(app/services/reports/demo.py).
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from app.models import DisciplineOffice, Role, StaffUser, Unit, UnitKind
 from app.services.blobs import BlobStore
 from app.services.disclosures.demo import load_demo_disclosures
 from app.services.recovery import ShareSheet, recovery_ceremony
+from app.services.reports.demo import DemoReport, load_demo_reports
 from app.services.staff import PASSWORD_METHOD, create_user
 from crypto import SealParams
+from crypto.receipts import DEFAULT_RECEIPT_PARAMS, ReceiptParams
 from crypto.sealing import DEFAULT_SEAL_PARAMS
 
 # code, parent code, kind, Chinese name, English name, has a discipline office
@@ -169,10 +173,12 @@ DEMO_SHARE_HOLDERS = {
 
 @dataclass(frozen=True)
 class DemoResult:
-    """What the demo made that only exists once: the logins, and the recovery share sheets."""
+    """What the demo made: the logins, the recovery share sheets (they exist only once), and
+    the reports whose receipt codes may be tried (none without a blob store and a pepper)."""
 
     logins: list[DemoLogin]
     share_sheets: list[ShareSheet]
+    reports: list[DemoReport]
 
 
 class DemoError(Exception):
@@ -185,11 +191,17 @@ def load_demo(
     blobs: BlobStore | None = None,
     seal_params: SealParams = DEFAULT_SEAL_PARAMS,
     today: date | None = None,
+    pepper: bytes | None = None,
+    receipt_params: ReceiptParams = DEFAULT_RECEIPT_PARAMS,
 ) -> DemoResult:
     """Create the demo organisation, staff, keys and disclosures in an empty database.
 
     The disclosures get their attachments only when a blob store is given. The recovery
-    keys are dated ``today`` (default: the machine's date).
+    keys are dated ``today`` (default: the machine's date), the reports up to it.
+
+    With a blob store and the installation's receipt ``pepper`` the demo reports are sent
+    too. Each is committed durably as the public site commits one, so everything before
+    them is committed first: then ``session`` must not be inside ``session.begin()``.
     """
     if session.scalar(select(Unit.id).limit(1)) is not None:
         raise DemoError("the database already has units; demo data goes only into a new database")
@@ -237,7 +249,14 @@ def load_demo(
         )
     session.flush()
     load_demo_disclosures(session, blobs)
-    return DemoResult(DEMO_LOGINS, sheets)
+    reports: list[DemoReport] = []
+    if blobs is not None and pepper is not None:
+        session.commit()
+        # The recovery keys were stored by UPDATE statements, which left the offices loaded
+        # in this session as they were: read them again before routing reports to them.
+        session.expire_all()
+        reports = load_demo_reports(session, blobs, pepper, today or date.today(), receipt_params)
+    return DemoResult(DEMO_LOGINS, sheets, reports)
 
 
 def has_staff(session: Session) -> bool:

@@ -164,6 +164,7 @@ def recovery_ceremony(
             recovery_made_on=made_on,
         )
     )
+    session.expire(office)  # the update went past the loaded object: read it anew when used
     if stored.rowcount != 1:
         raise RecoveryError(
             f"another ceremony for {office.unit.code} stored its key first: destroy the "

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import calendar
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import Enum
@@ -233,7 +233,11 @@ def _rows(session: Session, report: Report, plan: _Plan) -> None:
 
 
 def _store(
-    session: Session, pepper: bytes, params: ReceiptParams, plan: _Plan
+    session: Session,
+    pepper: bytes,
+    params: ReceiptParams,
+    plan: _Plan,
+    draw_code: Callable[[], str] | None = None,
 ) -> tuple[str, Report]:
     """Insert the report under a fresh receipt code; on a lookup id clash, draw another.
 
@@ -244,7 +248,7 @@ def _store(
     never shared.
     """
     for _ in range(MAX_CODE_DRAWS):
-        code = new_receipt_code()
+        code = draw_code() if draw_code is not None else new_receipt_code()
         receipt = derive_receipt(code, pepper, params)
         clash = select(Report.id).where(Report.lookup_id == receipt.lookup_hex)
         if session.scalar(clash) is not None:
@@ -278,12 +282,18 @@ def submit(
     uploads: Sequence[Upload],
     today: date,
     receipt_params: ReceiptParams = DEFAULT_RECEIPT_PARAMS,
+    draw_code: Callable[[], str] | None = None,
 ) -> Submitted:
     """Check, route, encrypt and store a report; commit durably; return its receipt code.
 
     Raises ReportInvalid (the form) or ChannelUnavailable (no office can read it); then, as
     on any other error, nothing is stored and every blob of the uploads is deleted. The
     session's transaction is committed (or rolled back) here.
+
+    ``draw_code`` draws the receipt codes to try; without it, ``new_receipt_code`` (the OS
+    CSPRNG). Only the demo passes its own, so that its published codes open its reports.
+    A code whose lookup id is taken is still drawn again: a source that repeats a taken
+    code ends in the RuntimeError, never in a shared mailbox.
     """
     written = [upload.blob_key for upload in uploads]
     try:
@@ -302,7 +312,7 @@ def submit(
             identity = seal_payload(blobs, document)
             written.append(identity.blob_key)
         plan = _Plan(checked, route, text, identity, uploads, today)
-        code, report = _store(session, pepper, receipt_params, plan)
+        code, report = _store(session, pepper, receipt_params, plan, draw_code)
         report_id = report.id
         commit_durably(session)
     except BaseException:
