@@ -25,6 +25,12 @@ def new_id() -> str:
     return secrets.token_hex(16)
 
 
+# SQLite keeps an implicit, increasing rowid in every table that has one: it would tell in
+# which order reports (and their files and messages) arrived. These tables have none, and
+# their rows lie in the order of their random keys.
+NO_ROWID = {"sqlite_with_rowid": False}
+
+
 def _enum(cls: type[enum.Enum]) -> Enum:
     return Enum(cls, native_enum=False, length=24, validate_strings=True)
 
@@ -79,6 +85,7 @@ class ReaderRole(enum.StrEnum):
 
 class Report(Base):
     __tablename__ = "reports"
+    __table_args__ = NO_ROWID
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     # From the receipt code, by one Argon2id run with the installation pepper (hex).
@@ -119,7 +126,7 @@ class ReportMessage(Base):
     """A message in a report's thread, from the office or from the reporter."""
 
     __tablename__ = "report_messages"
-    __table_args__ = (UniqueConstraint("report_id", "seq"),)
+    __table_args__ = (UniqueConstraint("report_id", "seq"), NO_ROWID)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
@@ -137,6 +144,7 @@ class ReportEnvelope(Base):
     """One age file of a report or a message: its header here, its payload in the blob store."""
 
     __tablename__ = "report_envelopes"
+    __table_args__ = NO_ROWID
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
@@ -157,6 +165,7 @@ class ReportReader(Base):
     """A staff member a report's files are encrypted to (besides the recovery key)."""
 
     __tablename__ = "report_readers"
+    __table_args__ = NO_ROWID
 
     report_id: Mapped[str] = mapped_column(
         ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
@@ -172,6 +181,7 @@ class ReportExclusion(Base):
     """An inspector the reporter asked to keep out (conflict of interest)."""
 
     __tablename__ = "report_exclusions"
+    __table_args__ = NO_ROWID
 
     report_id: Mapped[str] = mapped_column(
         ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True

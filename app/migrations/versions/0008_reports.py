@@ -40,7 +40,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['office_id'], ['discipline_offices.id'], name=op.f('fk_reports_office_id_discipline_offices')),
     sa.ForeignKeyConstraint(['unit_id'], ['units.id'], name=op.f('fk_reports_unit_id_units')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_reports')),
-    sa.UniqueConstraint('lookup_id', name=op.f('uq_reports_lookup_id'))
+    sa.UniqueConstraint('lookup_id', name=op.f('uq_reports_lookup_id')),
+    sqlite_with_rowid=False,
     )
     with op.batch_alter_table('reports', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_reports_office_id'), ['office_id'], unique=False)
@@ -52,7 +53,8 @@ def upgrade() -> None:
     sa.Column('staff_id', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['report_id'], ['reports.id'], name=op.f('fk_report_exclusions_report_id_reports'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['staff_id'], ['staff_users.id'], name=op.f('fk_report_exclusions_staff_id_staff_users')),
-    sa.PrimaryKeyConstraint('report_id', 'staff_id', name=op.f('pk_report_exclusions'))
+    sa.PrimaryKeyConstraint('report_id', 'staff_id', name=op.f('pk_report_exclusions')),
+    sqlite_with_rowid=False,
     )
     op.create_table('report_messages',
     sa.Column('id', sa.String(length=32), nullable=False),
@@ -62,7 +64,8 @@ def upgrade() -> None:
     sa.Column('created_on', sa.Date(), nullable=False),
     sa.ForeignKeyConstraint(['report_id'], ['reports.id'], name=op.f('fk_report_messages_report_id_reports'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_report_messages')),
-    sa.UniqueConstraint('report_id', 'seq', name=op.f('uq_report_messages_report_id'))
+    sa.UniqueConstraint('report_id', 'seq', name=op.f('uq_report_messages_report_id')),
+    sqlite_with_rowid=False,
     )
     op.create_table('report_readers',
     sa.Column('report_id', sa.String(length=32), nullable=False),
@@ -70,7 +73,8 @@ def upgrade() -> None:
     sa.Column('role', sa.Enum('inspector', 'office_head', name='readerrole', native_enum=False, length=24), nullable=False),
     sa.ForeignKeyConstraint(['report_id'], ['reports.id'], name=op.f('fk_report_readers_report_id_reports'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['staff_id'], ['staff_users.id'], name=op.f('fk_report_readers_staff_id_staff_users')),
-    sa.PrimaryKeyConstraint('report_id', 'staff_id', name=op.f('pk_report_readers'))
+    sa.PrimaryKeyConstraint('report_id', 'staff_id', name=op.f('pk_report_readers')),
+    sqlite_with_rowid=False,
     )
     op.create_table('report_envelopes',
     sa.Column('id', sa.String(length=32), nullable=False),
@@ -84,7 +88,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['message_id'], ['report_messages.id'], name=op.f('fk_report_envelopes_message_id_report_messages'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['report_id'], ['reports.id'], name=op.f('fk_report_envelopes_report_id_reports'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_report_envelopes')),
-    sa.UniqueConstraint('blob_key', name=op.f('uq_report_envelopes_blob_key'))
+    sa.UniqueConstraint('blob_key', name=op.f('uq_report_envelopes_blob_key')),
+    sqlite_with_rowid=False,
     )
     with op.batch_alter_table('report_envelopes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_report_envelopes_message_id'), ['message_id'], unique=False)

@@ -342,3 +342,24 @@ def test_no_plaintext_reaches_the_disk_or_the_database(db, org, blobs, monkeypat
     assert _files_containing(instance, needles) == []
     assert _files_containing(temp, needles) == []
     assert json.dumps(canary) not in str(list(blobs.keys()))
+
+
+def test_sqlite_keeps_no_arrival_order_of_reports(sqlite_instance):
+    """No implicit rowid: nothing in the file says which report (or file) came first."""
+    from sqlalchemy import create_engine, text
+
+    from app.db import Base
+
+    engine = create_engine(sqlite_instance.database_url)
+    Base.metadata.create_all(engine)
+    with engine.connect() as conn:
+        for table in (
+            "reports",
+            "report_messages",
+            "report_envelopes",
+            "report_readers",
+            "report_exclusions",
+        ):
+            sql = conn.scalar(text("SELECT sql FROM sqlite_master WHERE name = :t"), {"t": table})
+            assert sql.rstrip().upper().endswith("WITHOUT ROWID"), table
+    engine.dispose()
