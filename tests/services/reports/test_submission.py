@@ -363,3 +363,27 @@ def test_sqlite_keeps_no_arrival_order_of_reports(sqlite_instance):
             sql = conn.scalar(text("SELECT sql FROM sqlite_master WHERE name = :t"), {"t": table})
             assert sql.rstrip().upper().endswith("WITHOUT ROWID"), table
     engine.dispose()
+
+
+def test_the_database_files_are_dated_by_the_day_after_a_report(sqlite_instance):
+    import os
+    import time
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from app.db import Base
+    from app.services.reports.durability import commit_durably, prepare_durable_commit
+
+    engine = create_engine(sqlite_instance.database_url)
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        prepare_durable_commit(session)
+        session.connection().exec_driver_sql("CREATE TABLE t (x)")
+        commit_durably(session)
+    midnight = int(time.time()) // 86400 * 86400
+    database = sqlite_instance.database_url.removeprefix("sqlite:///")
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(database + suffix):
+            assert os.stat(database + suffix).st_mtime == midnight, suffix
+    engine.dispose()
