@@ -13,6 +13,7 @@ determined attacker. 20 digits leave about 5*10^15.
 from __future__ import annotations
 
 import secrets
+import threading
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
@@ -45,6 +46,11 @@ class ReceiptParams:
 
 
 DEFAULT_RECEIPT_PARAMS = ReceiptParams()
+# OpenSSL's Argon2 (4.0, as cryptography 50 bundles it) never returns when two derivations
+# with several lanes run at the same time in one process: its threads wait on each other.
+# One derivation at a time per process; it holds Python's lock while it runs anyway, so this
+# costs no parallelism, and it bounds the memory the derivations take to one at a time.
+_ONE_AT_A_TIME = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -100,14 +106,16 @@ def derive_receipt(
     if len(pepper) < 16:
         raise ValueError("the installation pepper must be at least 16 bytes")
     digits = parse_receipt_code(code)
-    master = Argon2id(
+    kdf = Argon2id(
         salt=_SALT,
         length=64,
         iterations=params.iterations,
         lanes=params.lanes,
         memory_cost=params.memory_cost_kib,
         secret=pepper,
-    ).derive(digits.encode("ascii"))
+    )
+    with _ONE_AT_A_TIME:
+        master = kdf.derive(digits.encode("ascii"))
     lookup_id = _expand(master, b"lookup id")
     seed = _expand(master, b"reporter identity")
     return Receipt(lookup_id, X25519Identity(seed))

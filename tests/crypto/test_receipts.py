@@ -110,3 +110,22 @@ def test_default_parameters_are_production_strength() -> None:
 def test_short_pepper_is_refused() -> None:
     with pytest.raises(ValueError):
         derive_receipt("1234 5678 9012 3456 7890", b"short", WEAK)
+
+
+def test_derivations_at_the_same_moment_all_return() -> None:
+    """Two reporters entering codes at once: each derivation ends (none waits forever)."""
+    import threading
+
+    codes = [new_receipt_code() for _ in range(4)]
+    results: dict[str, bytes] = {}
+
+    def derive(code: str) -> None:
+        results[code] = derive_receipt(code, PEPPER).lookup_id  # production parameters
+
+    threads = [threading.Thread(target=derive, args=(code,), daemon=True) for code in codes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a derivation never returned"
+    assert len(set(results.values())) == 4
