@@ -5,7 +5,7 @@ from flask import Flask
 from app.reports import uploads, views
 from app.reports.handover import Handover
 from app.reports.pow import ProofOfWork
-from app.services.reports.followup_sessions import FollowupSessions
+from app.services.reports.followup_sessions import FollowupSessions, MemoryBackend
 
 
 def register_public(app: Flask) -> None:
@@ -19,8 +19,11 @@ def register_public(app: Flask) -> None:
         str(app.config["RATELIMIT_STORAGE_URI"]),
         idle_seconds=app.config["FOLLOWUP_IDLE_MINUTES"] * 60,
     )
-    app.extensions["portal.receipt_handover"] = Handover(
-        app.extensions["portal.followup_sessions"].backend
-    )
+    # Pages handed from a POST to the GET that shows them: their own store, so that a flood
+    # of refused forms cannot push reporters' follow-up sessions out.
+    handover_store = app.extensions["portal.followup_sessions"].backend
+    if isinstance(handover_store, MemoryBackend):
+        handover_store = MemoryBackend(max_entries=5000, max_bytes=64 << 20)
+    app.extensions["portal.receipt_handover"] = Handover(handover_store)
     uploads.init_app(app)
     app.register_blueprint(views.bp)

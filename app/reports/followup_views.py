@@ -104,8 +104,10 @@ def show():
         response = forget(current_app.make_response(page), SHOWN_COOKIE)
         return _forget(response) if shown.get("ended") else response
     if found is None:
-        expired = bool(request.cookies.get(COOKIE))
-        page, status = _code_page(ReceiptForm(), expired=expired)
+        expired = bool(request.cookies.get(COOKIE)) or request.args.get("expired") == "1"
+        page, status = _code_page(
+            ReceiptForm(), expired=expired, ended=request.args.get("left") == "1"
+        )
         response = current_app.make_response((page, status))
         return _forget(response) if expired else response
     return _thread_page(found, report, ReplyForm())
@@ -164,7 +166,7 @@ def reply():
     if found is None:
         if batch is not None:
             batch.discard()
-        return _forget(_show_code_page(expired=True))
+        return _forget(redirect(url_for("reports.follow_up", expired=1), 303))
     form = ReplyForm()
     sent_files = batch is not None and batch.files > 0
     problem = None
@@ -188,7 +190,8 @@ def leave():
     token = request.cookies.get(COOKIE, "")
     if token:
         _sessions().end(token)
-    return _forget(_show_code_page(ended=True))
+    # No entry in any store for this: a flood of "leave" costs nothing to keep.
+    return _forget(redirect(url_for("reports.follow_up", left=1), 303))
 
 
 def attachment(envelope_id: str):

@@ -38,7 +38,8 @@ class Handover:
         """Keep ``payload`` for one taker; returns the token for the browser."""
         token = os.urandom(32)
         nonce = os.urandom(12)
-        sealed = AESGCM(token).encrypt(nonce, json.dumps(payload).encode(), _LABEL)
+        plain = json.dumps(payload, ensure_ascii=False).encode()
+        sealed = AESGCM(token).encrypt(nonce, plain, _LABEL)
         self.backend.put(_key(token), nonce + sealed, self.seconds)
         return base64.urlsafe_b64encode(token).decode().rstrip("=")
 

@@ -88,18 +88,31 @@ def new():
     return forget(current_app.make_response((page, status)), FORM_COOKIE)
 
 
-# Fields of the form that are not the reporter's words: not handed back.
-NOT_HANDED_BACK = {"csrf_token", "pow_challenge", "pow_nonce", "send", "show_inspectors", "website"}
+# The form's own fields, handed back to the page that shows the form again; nothing else of
+# a POST is kept (a crafted one may carry any number of fields of any size).
+HANDED_BACK = {
+    "kind": 20,
+    "category": 40,
+    "unit": 32,
+    "level": 20,
+    "persons": 1000,
+    "what": 20000,
+    "when": 200,
+    "where": 200,
+    "witnesses": 1000,
+    "real_name": 100,
+    "contact": 200,
+}
+MAX_EXCLUDED_BACK = 50
 
 
 def _back(form: ReportForm, status: int = 200, **context):
     """The form again, with what was typed and why: by a redirect, so that the browser keeps
     no POST with the report's words in its session history (see app/reports/handover.py)."""
-    fields = {
-        name: values
-        for name, values in request.form.to_dict(flat=False).items()
-        if name not in NOT_HANDED_BACK
+    fields: dict[str, list[str]] = {
+        name: [request.form.get(name, "")[:limit]] for name, limit in HANDED_BACK.items()
     }
+    fields["excluded"] = [v[:20] for v in request.form.getlist("excluded")[:MAX_EXCLUDED_BACK]]
     errors_shown = {name: [str(m) for m in messages] for name, messages in form.errors.items()}
     errors_shown.pop("csrf_token", None)
     payload = {"status": status, "fields": fields, "errors": errors_shown, "context": context}

@@ -310,3 +310,31 @@ def test_an_office_that_cannot_read_means_the_channel_is_closed_and_nothing_is_k
     assert _blob_files(app) == []
     with app.extensions["portal.db"].session() as session:
         assert session.scalars(select(Report)).first() is None
+
+
+def test_a_refused_form_keeps_only_its_own_fields_and_little_memory(demo, public_app):
+    client = public_app.test_client()
+    data = _form(client, what="")  # refused: what happened is missing
+    junk = {f"junk{n}": "垃圾" * 50_000 for n in range(20)}  # 20 fields of 150 KB
+    data.update(junk)
+    data["persons"] = "甲" * 5000  # past the field's 1,000 characters
+    response = client.post("/report/new", data=data, content_type="multipart/form-data")
+    assert response.status_code == 303
+    store = public_app.extensions["portal.receipt_handover"].backend
+    assert store._bytes < 64 * 1024  # the form's own fields, each cut to its length
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "垃圾" not in page and "甲" * 1000 in page and "甲" * 1001 not in page
+
+
+def test_the_memory_store_is_bounded_in_bytes_and_sweeps_what_expired():
+    from app.services.reports.followup_sessions import MemoryBackend
+
+    now = [0.0]
+    store = MemoryBackend(max_entries=100, clock=lambda: now[0], max_bytes=1000)
+    for n in range(50):
+        store.put(f"k{n}", b"x" * 100, 60)
+    assert store._bytes <= 1000 and len(store) == 10
+    assert store.get_and_refresh("k49", 60) == b"x" * 100  # the newest stay
+    now[0] = 61.0 + MemoryBackend.SWEEP_SECONDS
+    store.put("late", b"y", 60)
+    assert len(store) == 1 and store._bytes == 1

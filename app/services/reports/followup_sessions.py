@@ -35,22 +35,45 @@ class SessionBackend(Protocol):
 
 
 class MemoryBackend:
-    """One process's sessions in a dict, expiring on the monotonic clock."""
+    """One process's entries in a dict, expiring on the monotonic clock.
 
-    def __init__(self, max_entries: int = 10_000, clock: Any = time.monotonic) -> None:
+    Bounded in count and in bytes: past either bound, what has expired goes first, then the
+    entries nearest to expiry. Expired entries are also swept every few seconds.
+    """
+
+    SWEEP_SECONDS = 5.0
+
+    def __init__(
+        self, max_entries: int = 10_000, clock: Any = time.monotonic, max_bytes: int = 64 << 20
+    ) -> None:
         self._entries: dict[str, tuple[float, bytes]] = {}
         self._lock = threading.Lock()
         self._max = max_entries
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._clock = clock
+        self._swept = clock()
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= len(entry[1])
 
     def put(self, key: str, value: bytes, idle_seconds: int) -> None:
         now = self._clock()
         with self._lock:
-            if len(self._entries) >= self._max:
-                self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
-            while len(self._entries) >= self._max:  # still full: the nearest to expiry goes
-                del self._entries[min(self._entries, key=lambda k: self._entries[k][0])]
+            self._drop(key)
+            full = len(self._entries) >= self._max or self._bytes + len(value) > self._max_bytes
+            if full or now - self._swept > self.SWEEP_SECONDS:
+                for expired in [k for k, v in self._entries.items() if v[0] <= now]:
+                    self._drop(expired)
+                self._swept = now
+            while self._entries and (
+                len(self._entries) >= self._max or self._bytes + len(value) > self._max_bytes
+            ):  # still full: the nearest to expiry goes
+                self._drop(min(self._entries, key=lambda k: self._entries[k][0]))
             self._entries[key] = (now + idle_seconds, value)
+            self._bytes += len(value)
 
     def get_and_refresh(self, key: str, idle_seconds: int) -> bytes | None:
         now = self._clock()
@@ -59,14 +82,14 @@ class MemoryBackend:
             if entry is None:
                 return None
             if entry[0] <= now:
-                del self._entries[key]
+                self._drop(key)
                 return None
             self._entries[key] = (now + idle_seconds, entry[1])
             return entry[1]
 
     def delete(self, key: str) -> None:
         with self._lock:
-            self._entries.pop(key, None)
+            self._drop(key)
 
     def __len__(self) -> int:
         return len(self._entries)
