@@ -1,6 +1,6 @@
 """Anonymous reports: the public pages a reporter meets (the console's side comes apart)."""
 
-from flask import Flask
+from flask import Flask, Response, request
 
 from app.reports import uploads, views
 from app.reports.handover import Handover
@@ -27,3 +27,11 @@ def register_public(app: Flask) -> None:
     app.extensions["portal.receipt_handover"] = Handover(handover_store)
     uploads.init_app(app)
     app.register_blueprint(views.bp)
+    app.after_request(_no_store_under_report)
+
+
+def _no_store_under_report(response: Response) -> Response:
+    """Also the pages no view of the blueprint answers (405, 404 under /report/)."""
+    if request.path == "/report" or request.path.startswith("/report/"):
+        response.headers["Cache-Control"] = "no-store"
+    return response

@@ -238,6 +238,12 @@ def too_many(_error: TooManyRequests):
     return _show_code_page(status=429, problem=text)
 
 
+def form_expired(text: str):
+    if request.endpoint == "reports.reply":
+        return _show_reply_again(ReplyForm(), 400, problem=text)
+    return _show_code_page(status=400, problem=text)
+
+
 def _show_code_page(**shown):
     return answer_with("reports.follow_up", SHOWN_COOKIE, {"code_page": True, **shown})
 

@@ -21,6 +21,7 @@ from flask import (
 )
 from flask_babel import format_date
 from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
 from limits import parse
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
@@ -194,6 +195,19 @@ def send():
             inspectors=inspectors,
             office_name=office_name,
         )
+    # What the service would refuse is refused before it counts against everyone's budget.
+    session = get_session()
+    try:
+        checked = submission.check_form(session, _fields(form))
+        routing.route_report(session, checked.unit, checked.level, checked.excluded)
+    except errors.ReportInvalid as invalid:
+        if batch is not None:
+            batch.discard()
+        return _back(_mark(form, invalid), 400, files_dropped=sent_files)
+    except errors.ChannelUnavailable:
+        if batch is not None:
+            batch.discard()
+        return _back(form, 503, unavailable=True, files_dropped=sent_files)
     work = current_app.extensions["portal.report_pow"]
     solved = work.redeem(request.form.get("pow_challenge", ""), request.form.get("pow_nonce", ""))
     if not _budget_left(solved):
@@ -206,10 +220,7 @@ def send():
             get_session(), blob_store(), pepper(), _fields(form), files, today(), receipt_params()
         )
     except errors.ReportInvalid as invalid:
-        for name, key in invalid.errors.items():
-            field = getattr(form, "unit" if name == "unit_code" else name, None) or form.what
-            field.errors = [*field.errors, field_error(key)]
-        return _back(form, 400, files_dropped=sent_files)
+        return _back(_mark(form, invalid), 400, files_dropped=sent_files)
     except errors.ChannelUnavailable:
         return _back(form, 503, unavailable=True, files_dropped=sent_files)
     work.counted()
@@ -257,6 +268,29 @@ def receipt():
     response = current_app.make_response(page)
     response.delete_cookie(RECEIPT_COOKIE, path=url_for(".receipt"))
     return response
+
+
+def _mark(form: ReportForm, invalid: errors.ReportInvalid) -> ReportForm:
+    """Put the service's reasons on the fields they are about."""
+    for name, key in invalid.errors.items():
+        field = getattr(form, "unit" if name == "unit_code" else name, None) or form.what
+        field.errors = [*field.errors, field_error(key)]
+    return form
+
+
+def _expired_text() -> str:
+    return _(
+        "The form had expired (it is valid for an hour) or did not come from this site. "
+        "Nothing was stored; everything you typed is still here: send it again."
+    )
+
+
+@bp.errorhandler(CSRFError)
+def form_expired(_error: CSRFError):
+    """A form without a valid token stores nothing, but loses nothing typed either."""
+    if request.endpoint == "reports.send":
+        return _back(ReportForm(), 400, problem=_expired_text())
+    return followup_views.form_expired(_expired_text())
 
 
 def _too_many_text() -> str:

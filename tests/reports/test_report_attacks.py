@@ -37,7 +37,7 @@ def _form(client, **extra) -> dict:
     return data
 
 
-def _post(client, data: dict, **kwargs):
+def _post(client, data: dict, follow: bool = True, **kwargs):
     """A multipart POST whose body (spooled to a temporary file when large) is closed after."""
     headers = kwargs.pop("headers", None)
     environ_base = {**client.environ_base, **kwargs.pop("environ_base", {})}
@@ -54,7 +54,7 @@ def _post(client, data: dict, **kwargs):
     finally:
         builder.close()
     try:
-        return client.open(environ, follow_redirects=True)
+        return client.open(environ, follow_redirects=follow)
     finally:
         environ["wsgi.input"].close()
 
@@ -153,7 +153,9 @@ def test_csrf_is_required_and_a_refused_post_leaves_no_file(demo, public_app):
     del data["csrf_token"]
     data["attachments"] = [(io.BytesIO(FILE_CANARY), "证据.txt")]
     response = _post(client, data)
+    page = response.get_data(as_text=True)
     assert response.status_code == 400
+    assert "表单已过期" in page and CANARY in page  # nothing stored, nothing typed lost
     assert _blob_files(public_app) == []
     with public_app.extensions["portal.db"].session() as session:
         assert session.scalars(select(Report)).first() is None
@@ -318,7 +320,7 @@ def test_a_refused_form_keeps_only_its_own_fields_and_little_memory(demo, public
     junk = {f"junk{n}": "垃圾" * 50_000 for n in range(20)}  # 20 fields of 150 KB
     data.update(junk)
     data["persons"] = "甲" * 5000  # past the field's 1,000 characters
-    response = client.post("/report/new", data=data, content_type="multipart/form-data")
+    response = _post(client, data, follow=False)
     assert response.status_code == 303
     store = public_app.extensions["portal.receipt_handover"].backend
     assert store._bytes < 64 * 1024  # the form's own fields, each cut to its length
@@ -338,3 +340,34 @@ def test_the_memory_store_is_bounded_in_bytes_and_sweeps_what_expired():
     now[0] = 61.0 + MemoryBackend.SWEEP_SECONDS
     store.put("late", b"y", 60)
     assert len(store) == 1 and store._bytes == 1
+
+
+def test_forms_the_service_refuses_do_not_use_up_everyone_s_budget(demo, instance):
+    app = instance.app("public", RATELIMIT_REPORTS_NOSCRIPT_ALL="1 per hour")
+    for number in range(3):  # unknown units: refused, and not counted
+        client = app.test_client()
+        environ = {"REMOTE_ADDR": f"198.51.100.{number + 40}"}
+        response = client.post(
+            "/report/new", data=_form(client, unit="NO-SUCH"), environ_base=environ
+        )
+        assert response.status_code == 303
+        page = client.get(response.headers["Location"], environ_base=environ)
+        assert page.status_code == 400 and "请从选项中选择" in page.get_data(as_text=True)
+    client = app.test_client()
+    response = client.post("/report/new", data=_form(client), follow_redirects=True)
+    assert response.status_code == 200 and 'class="receipt-code"' in response.get_data(as_text=True)
+
+
+def test_pages_no_view_answers_under_report_are_not_kept_either(public_app):
+    client = public_app.test_client()
+    for response in (client.get("/report/follow-up/reply"), client.get("/report/nothing")):
+        assert response.status_code in (404, 405)
+        assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_an_impossible_exclusion_is_marked_on_its_field(demo, public_app):
+    client = public_app.test_client()
+    response = client.post("/report/new", data=_form(client, excluded=[str(2**63)]))
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    excluded = page[page.index("需要回避的纪检人员") :]
+    assert "此项内容无效。" in excluded[: excluded.index("</fieldset>")]
