@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, g
@@ -60,11 +62,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _owner_only(database: str | None) -> Any:
+    """A connect listener that keeps the SQLite file readable by its owner alone (its -wal
+    and -shm files take its mode): it holds password hashes, second-factor secrets and the
+    routing of reports."""
+
+    def chmod(_dbapi_connection: Any, _record: Any) -> None:
+        if database and database != ":memory:" and not database.startswith("file:"):
+            path = Path(database)
+            if path.exists() and path.stat().st_mode & 0o077:
+                os.chmod(path, 0o600)
+
+    return chmod
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL and enforced foreign keys on every connection."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _owner_only(engine.url.database))
         return engine
     return create_engine(url, pool_pre_ping=True)
 

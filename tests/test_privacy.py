@@ -258,3 +258,17 @@ def test_gunicorn_with_the_deploy_configuration_logs_no_request_line_query_addre
         assert server.stop() == 0, server.output
     _assert_no_visit_in_log(server.output, "the output of gunicorn -c deploy/gunicorn.conf.py")
     assert "Invalid request refused: InvalidHeaderName" in server.output, server.output
+
+
+def test_the_sqlite_files_are_for_their_owner_only(sqlite_instance):
+    import stat
+
+    app = sqlite_instance.app("public")
+    with app.extensions["portal.db"].engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS t (x)")
+        conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+        conn.commit()
+        files = [p for p in sqlite_instance.path.iterdir() if p.name.startswith("portal.sqlite3")]
+        assert any(p.name.endswith("-wal") for p in files)
+        for path in files:
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
