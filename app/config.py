@@ -105,6 +105,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # encrypted as they arrive and stored as sent (the reporter is told).
         "REPORT_CLEAN_MAX_BYTES": 16 * 1024 * 1024,
         "FOLLOWUP_IDLE_MINUTES": 15,
+        # Processes that derive receipt codes side by side (public app): one per core.
+        "REPORT_KDF_PROCESSES": os.cpu_count() or 1,
         "RATELIMIT_REPORTS": "5 per hour",  # per client (a keyed hash of its address)
         "RATELIMIT_REPORTS_ALL": "300 per hour",  # from everyone, with the proof of work
         "RATELIMIT_REPORTS_NOSCRIPT_ALL": "30 per hour",  # from everyone, without it
@@ -340,6 +342,13 @@ def validate(app_config: Any) -> None:
         "REPORT_POW_STEP",
     ):
         app_config[name] = _positive_int(f"PORTAL_{name}", app_config.get(name), problems)
+    # 0: derive receipts in the server's own process (tests).
+    processes = app_config.get("REPORT_KDF_PROCESSES")
+    if processes != 0:
+        processes = _positive_int("PORTAL_REPORT_KDF_PROCESSES", processes, problems)
+        if processes > 256:
+            problems.append("PORTAL_REPORT_KDF_PROCESSES: at most 256")
+    app_config["REPORT_KDF_PROCESSES"] = processes
 
     for name in ("PUBLIC_BIND", "CONSOLE_BIND"):
         bind = str(app_config.get(name) or "")

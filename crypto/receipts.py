@@ -12,8 +12,11 @@ determined attacker. 20 digits leave about 5*10^15.
 
 from __future__ import annotations
 
+import multiprocessing
 import secrets
 import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
@@ -35,22 +38,71 @@ _SEPARATORS = frozenset(
 
 @dataclass(frozen=True)
 class ReceiptParams:
-    """Argon2id cost: RFC 9106 second recommended option (64 MiB, t=3, p=4) by default.
+    """Argon2id cost: 64 MiB and 3 passes (RFC 9106's second recommended option), one lane.
 
+    One lane: each derivation runs on one core, and a server runs as many at once as it has
+    cores (``use_processes``). Several lanes would not make a guess cheaper or dearer for an
+    attacker, who runs guesses side by side anyway, but OpenSSL runs them on threads of its
+    own, and two such derivations at once in one process never return (OpenSSL 4).
     Lower only explicitly, in tests.
     """
 
     memory_cost_kib: int = 64 * 1024
     iterations: int = 3
-    lanes: int = 4
+    lanes: int = 1
 
 
 DEFAULT_RECEIPT_PARAMS = ReceiptParams()
-# OpenSSL's Argon2 (4.0, as cryptography 50 bundles it) never returns when two derivations
-# with several lanes run at the same time in one process: its threads wait on each other.
-# One derivation at a time per process; it holds Python's lock while it runs anyway, so this
-# costs no parallelism, and it bounds the memory the derivations take to one at a time.
+# In one process, one derivation at a time: it holds Python's lock while it runs anyway, and
+# this bounds the memory derivations take, and keeps OpenSSL's multi-lane derivations (above)
+# from ever running two at once.
 _ONE_AT_A_TIME = threading.Lock()
+_processes = 0
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def use_processes(count: int) -> None:
+    """Run derivations in ``count`` processes of their own (0: in the caller's, in turn).
+
+    A derivation holds the interpreter's lock for its whole run: in the server's process it
+    would stop every other request of that process meanwhile, and one process would do one
+    at a time. With a process per core they run side by side, and the server's threads wait
+    for them without holding anything. The processes are started on first use.
+    """
+    global _processes
+    _processes = max(0, count)
+
+
+def _master(digits: bytes, pepper: bytes, params: ReceiptParams) -> bytes:
+    kdf = Argon2id(
+        salt=_SALT,
+        length=64,
+        iterations=params.iterations,
+        lanes=params.lanes,
+        memory_cost=params.memory_cost_kib,
+        secret=pepper,
+    )
+    with _ONE_AT_A_TIME:
+        return kdf.derive(digits)
+
+
+def _run(digits: bytes, pepper: bytes, params: ReceiptParams) -> bytes:
+    global _pool
+    if _processes > 0:
+        with _pool_lock:
+            if _pool is None:
+                # Spawned, not forked: the server's process has threads.
+                context = multiprocessing.get_context("spawn")
+                _pool = ProcessPoolExecutor(max_workers=_processes, mp_context=context)
+            pool = _pool
+        try:
+            return pool.submit(_master, digits, pepper, params).result()
+        except BrokenProcessPool:  # a process died (killed, out of memory): start anew
+            with _pool_lock:
+                if _pool is pool:
+                    _pool = None
+    return _master(digits, pepper, params)
 
 
 @dataclass(frozen=True)
@@ -106,16 +158,7 @@ def derive_receipt(
     if len(pepper) < 16:
         raise ValueError("the installation pepper must be at least 16 bytes")
     digits = parse_receipt_code(code)
-    kdf = Argon2id(
-        salt=_SALT,
-        length=64,
-        iterations=params.iterations,
-        lanes=params.lanes,
-        memory_cost=params.memory_cost_kib,
-        secret=pepper,
-    )
-    with _ONE_AT_A_TIME:
-        master = kdf.derive(digits.encode("ascii"))
+    master = _run(digits.encode("ascii"), pepper, params)
     lookup_id = _expand(master, b"lookup id")
     seed = _expand(master, b"reporter identity")
     return Receipt(lookup_id, X25519Identity(seed))

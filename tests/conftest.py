@@ -26,7 +26,7 @@ from app import create_app
 from app.db import Base
 from app.services import staff as staff_service
 from app.services.demo import DEMO_LOGINS, load_demo
-from crypto import SealParams
+from crypto import SealParams, receipts
 from crypto.receipts import ReceiptParams
 from tests.support import PG_URL, engine_url, schema_url, skip_or_fail
 
@@ -47,6 +47,9 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("PORTAL_") and not name.startswith("PORTAL_TEST_"):
             monkeypatch.delenv(name)
+    # An app made with the defaults (a test of the configuration) sends receipt derivations
+    # to processes of their own; every test starts with derivations in its own process.
+    receipts.use_processes(0)
 
 
 class CompiledTemplates(jinja2.BytecodeCache):
@@ -92,6 +95,7 @@ class Instance:
                 "TESTING": True,
                 "SEAL_PARAMS": TEST_SEAL_PARAMS,
                 "RECEIPT_PARAMS": TEST_RECEIPT_PARAMS,
+                "REPORT_KDF_PROCESSES": 0,  # cheap derivations, in the test's own process
             }
             config.update(overrides)
             app = create_app(surface, config)

@@ -6,6 +6,7 @@ from app.reports import uploads, views
 from app.reports.handover import Handover
 from app.reports.pow import ProofOfWork
 from app.services.reports.followup_sessions import FollowupSessions, MemoryBackend
+from crypto import receipts
 
 
 def register_public(app: Flask) -> None:
@@ -25,6 +26,7 @@ def register_public(app: Flask) -> None:
     if isinstance(handover_store, MemoryBackend):
         handover_store = MemoryBackend(max_entries=5000, max_bytes=64 << 20)
     app.extensions["portal.receipt_handover"] = Handover(handover_store)
+    receipts.use_processes(app.config["REPORT_KDF_PROCESSES"])
     uploads.init_app(app)
     app.register_blueprint(views.bp)
     app.after_request(_no_store_under_report)

@@ -129,3 +129,29 @@ def test_derivations_at_the_same_moment_all_return() -> None:
         thread.join(timeout=60)
     assert not any(thread.is_alive() for thread in threads), "a derivation never returned"
     assert len(set(results.values())) == 4
+
+
+def test_derivations_in_processes_of_their_own_match_and_run_side_by_side() -> None:
+    from crypto import receipts
+
+    codes = [new_receipt_code() for _ in range(6)]
+    here = {code: derive_receipt(code, PEPPER, WEAK).lookup_id for code in codes}
+    receipts.use_processes(2)
+    try:
+        import concurrent.futures
+
+        with concurrent.futures.ThreadPoolExecutor(6) as threads:
+            there = dict(
+                zip(
+                    codes,
+                    threads.map(lambda c: derive_receipt(c, PEPPER, WEAK).lookup_id, codes),
+                    strict=True,
+                )
+            )
+        assert there == here
+        assert receipts._pool is not None  # they ran in the pool, not here
+    finally:
+        receipts.use_processes(0)
+        if receipts._pool is not None:
+            receipts._pool.shutdown()
+            receipts._pool = None
