@@ -109,8 +109,8 @@ class FileBlobWriter:
             _day_only(self._path)
             os.fsync(self._file.fileno())
             self._file.close()
-            _day_only(self._path.parent)
-            for folder in self._folders:
+            for folder in self._folders:  # its folder, and any folder made for it
+                _day_only(folder)
                 _fsync_folder(folder)
         except BaseException:
             self.abort()
@@ -125,6 +125,9 @@ class FileBlobWriter:
         self._done = True
         self._file.close()
         self._path.unlink(missing_ok=True)
+        for folder in self._folders:
+            if folder.exists():
+                _day_only(folder)
 
 
 class FilesystemBlobStore:
@@ -169,7 +172,10 @@ class FilesystemBlobStore:
             raise BlobError("no such blob") from None
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        if path.parent.exists():
+            _day_only(path.parent)  # a removal would date its folder to the second
 
     def keys(self, min_age: float = 0.0) -> Iterator[str]:
         """Every key on disk (unfinished writes too) written ``min_age`` seconds ago or more."""
