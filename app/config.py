@@ -71,7 +71,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # Worker processes per app: 2 when rate limits are counted in Redis, else 1 (each
         # process would count apart in memory and let its own share through).
         "WORKERS": None,
-        "THREADS": 4,
+        # Threads per worker: a slow upload holds one for as long as it takes.
+        "THREADS": 16,
         "PUBLIC_ACCESS_LOG": "",
         "CONSOLE_ACCESS_LOG": "-",
         "DEMO": False,

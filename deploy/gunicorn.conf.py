@@ -7,7 +7,7 @@ import os
 bind = os.environ.get("PORTAL_PUBLIC_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("PORTAL_WORKERS", "2"))
 worker_class = "gthread"
-threads = int(os.environ.get("PORTAL_THREADS", "4"))
+threads = int(os.environ.get("PORTAL_THREADS", "16"))
 timeout = 60
 graceful_timeout = 30
 keepalive = 5

@@ -20,12 +20,16 @@ def register_public(app: Flask) -> None:
         str(app.config["RATELIMIT_STORAGE_URI"]),
         idle_seconds=app.config["FOLLOWUP_IDLE_MINUTES"] * 60,
     )
-    # Pages handed from a POST to the GET that shows them: their own store, so that a flood
-    # of refused forms cannot push reporters' follow-up sessions out.
-    handover_store = app.extensions["portal.followup_sessions"].backend
-    if isinstance(handover_store, MemoryBackend):
-        handover_store = MemoryBackend(max_entries=5000, max_bytes=64 << 20)
-    app.extensions["portal.receipt_handover"] = Handover(handover_store)
+    # Pages handed from a POST to the GET that shows them. Receipts have a store of their
+    # own, which nothing a visitor sends can fill; forms sent back and notices never push
+    # out what waits in theirs. With Redis, entries expire after two minutes.
+    backend = app.extensions["portal.followup_sessions"].backend
+    receipts_store = pages_store = backend
+    if isinstance(backend, MemoryBackend):
+        receipts_store = MemoryBackend(max_entries=20_000, max_bytes=32 << 20)
+        pages_store = MemoryBackend(max_entries=5000, max_bytes=64 << 20)
+    app.extensions["portal.handover.receipts"] = Handover(receipts_store)
+    app.extensions["portal.handover.pages"] = Handover(pages_store, evict=False)
     receipts.use_processes(app.config["REPORT_KDF_PROCESSES"])
     uploads.init_app(app)
     app.register_blueprint(views.bp)

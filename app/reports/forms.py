@@ -94,7 +94,9 @@ class ReportForm(FlaskForm):
         _l("Inspectors to keep out of this report"), choices=[], validate_choice=False
     )
     # Hidden from people; bots fill every field they find.
-    website = StringField(_l("Leave this field empty"), render_kw={"tabindex": "-1"})
+    leave_empty = StringField(
+        _l("Leave this field empty"), render_kw={"tabindex": "-1", "autocomplete": "off"}
+    )
 
 
 class ReceiptForm(FlaskForm):

@@ -30,17 +30,20 @@ def _key(token: bytes) -> str:
 
 
 class Handover:
-    def __init__(self, backend: Any, seconds: int = HANDOVER_SECONDS) -> None:
+    def __init__(self, backend: Any, seconds: int = HANDOVER_SECONDS, evict: bool = True) -> None:
         self.backend = backend
         self.seconds = seconds
+        # False: when the store is full, the newest is not kept (what waits there goes first).
+        self.evict = evict
 
     def give(self, payload: dict[str, Any]) -> str:
-        """Keep ``payload`` for one taker; returns the token for the browser."""
+        """Keep ``payload`` for one taker; returns the token for the browser (which finds
+        nothing with it if the store was full and ``evict`` is False)."""
         token = os.urandom(32)
         nonce = os.urandom(12)
         plain = json.dumps(payload, ensure_ascii=False).encode()
         sealed = AESGCM(token).encrypt(nonce, plain, _LABEL)
-        self.backend.put(_key(token), nonce + sealed, self.seconds)
+        self.backend.put(_key(token), nonce + sealed, self.seconds, evict=self.evict)
         return base64.urlsafe_b64encode(token).decode().rstrip("=")
 
     def take(self, text: str) -> dict[str, Any] | None:
@@ -51,9 +54,7 @@ class Handover:
             token = base64.urlsafe_b64decode(text + "=")
         except (binascii.Error, ValueError):
             return None
-        key = _key(token)
-        value = self.backend.get_and_refresh(key, self.seconds)
-        self.backend.delete(key)
+        value = self.backend.pop(_key(token))  # one taker only, even with several workers
         if value is None or len(value) < 12 + 16:
             return None
         try:
@@ -63,11 +64,15 @@ class Handover:
         return json.loads(plain)
 
 
-def answer_with(endpoint: str, cookie: str, payload: dict[str, Any]):
-    """Answer a POST with a redirect to ``endpoint``, whose GET shows ``payload`` once."""
+def answer_with(endpoint: str, cookie: str, payload: dict[str, Any], store: str = "pages"):
+    """Answer a POST with a redirect to ``endpoint``, whose GET shows ``payload`` once.
+
+    ``store``: "receipts" for receipts (their own store, which nothing else can fill), or
+    "pages" for forms sent back and notices (never pushing out what waits there).
+    """
     from flask import current_app, redirect, url_for
 
-    token = current_app.extensions["portal.receipt_handover"].give(payload)
+    token = current_app.extensions[f"portal.handover.{store}"].give(payload)
     response = redirect(url_for(endpoint), 303)
     response.set_cookie(
         cookie,
@@ -81,12 +86,12 @@ def answer_with(endpoint: str, cookie: str, payload: dict[str, Any]):
     return response
 
 
-def handed_over(cookie: str) -> dict[str, Any] | None:
+def handed_over(cookie: str, store: str = "pages") -> dict[str, Any] | None:
     """What the POST before this GET left for it (once), or None."""
     from flask import current_app, request
 
     token = request.cookies.get(cookie, "")
-    return current_app.extensions["portal.receipt_handover"].take(token) if token else None
+    return current_app.extensions[f"portal.handover.{store}"].take(token) if token else None
 
 
 def forget(response: Any, cookie: str) -> Any:

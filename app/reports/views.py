@@ -25,7 +25,7 @@ from flask_wtf.csrf import CSRFError
 from limits import parse
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
-from werkzeug.exceptions import TooManyRequests
+from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
 
 from app.db import get_session
 from app.extensions import limiter
@@ -171,10 +171,10 @@ def send():
     form = ReportForm()
     batch = uploads.current_batch()
     sent_files = batch is not None and batch.files > 0
-    if form.website.data:  # only bots fill the field people cannot see: drop it quietly
+    if form.leave_empty.data:  # only bots fill the field people cannot see: drop it quietly
         if batch is not None:
             batch.discard()
-        return render_template("reports/dropped.html"), 200
+        return redirect(url_for(".dropped"), 303)
     if request.form.get("show_inspectors"):
         if batch is not None:
             batch.discard()
@@ -225,7 +225,7 @@ def send():
         return _back(form, 503, unavailable=True, files_dropped=sent_files)
     work.counted()
     report = get_session().get(Report, submitted.report_id)
-    token = current_app.extensions["portal.receipt_handover"].give(
+    token = current_app.extensions["portal.handover.receipts"].give(
         {
             "code": submitted.code.replace(" ", ""),
             "acknowledge_by": report.acknowledge_by.isoformat(),
@@ -250,10 +250,31 @@ def send():
     return response
 
 
+@bp.get("/sent")
+def dropped():
+    return render_template("reports/dropped.html")
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(_error: RequestEntityTooLarge):
+    """A body past the limit is not read: nothing of it can come back, but the page says why."""
+    problem = _(
+        "What you sent is larger than %(size)s. Send fewer or smaller files.",
+        size=size_text(current_app.config["REPORT_MAX_BYTES"]),
+    )
+    if request.endpoint == "reports.send":
+        return answer_with(
+            ".new",
+            FORM_COOKIE,
+            {"status": 413, "fields": {}, "errors": {}, "context": {"problem": problem}},
+        )
+    return followup_views.form_expired(problem)
+
+
 @bp.get("/receipt")
 def receipt():
     token = request.cookies.get(RECEIPT_COOKIE, "")
-    shown = current_app.extensions["portal.receipt_handover"].take(token) if token else None
+    shown = current_app.extensions["portal.handover.receipts"].take(token) if token else None
     if shown is None:
         page = render_template("reports/receipt_gone.html")
     else:

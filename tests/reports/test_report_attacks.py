@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -322,7 +323,7 @@ def test_a_refused_form_keeps_only_its_own_fields_and_little_memory(demo, public
     data["persons"] = "甲" * 5000  # past the field's 1,000 characters
     response = _post(client, data, follow=False)
     assert response.status_code == 303
-    store = public_app.extensions["portal.receipt_handover"].backend
+    store = public_app.extensions["portal.handover.pages"].backend
     assert store._bytes < 64 * 1024  # the form's own fields, each cut to its length
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "垃圾" not in page and "甲" * 1000 in page and "甲" * 1001 not in page
@@ -371,3 +372,34 @@ def test_an_impossible_exclusion_is_marked_on_its_field(demo, public_app):
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     excluded = page[page.index("需要回避的纪检人员") :]
     assert "此项内容无效。" in excluded[: excluded.index("</fieldset>")]
+
+
+def test_a_flood_of_refused_forms_cannot_push_out_a_waiting_receipt(demo, public_app):
+    reporter = public_app.test_client()
+    sent = reporter.post("/report/new", data=_form(reporter))
+    assert sent.status_code == 303  # the receipt waits for the reporter's GET
+    pages = public_app.extensions["portal.handover.pages"].backend
+    pages._max = 50  # a small store, filled by one visitor's refused forms
+    flood = public_app.test_client()
+    for _ in range(120):
+        flood.post("/report/new", data=_form(flood, what="", persons="垃圾" * 500))
+    assert len(pages) <= 50
+    page = reporter.get(sent.headers["Location"]).get_data(as_text=True)
+    assert len("".join(re.findall(r"<span>(\d{4})</span>", page))) == 20
+
+
+def test_a_body_past_the_limit_is_answered_with_a_redirect_and_a_reason(demo, instance):
+    app = instance.app("public", REPORT_MAX_BYTES=1024 * 1024)
+    client = app.test_client()
+    data = _form(client)
+    data["attachments"] = [(io.BytesIO(b"z" * (3 * 1024 * 1024)), "巨大.bin")]
+    response = _post(client, data, follow=False)
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"])
+    assert page.status_code == 413 and "1 MiB" in page.get_data(as_text=True)
+
+
+def test_the_honeypot_answers_with_a_redirect_and_stores_nothing(demo, public_app):
+    client = public_app.test_client()
+    response = client.post("/report/new", data=_form(client, leave_empty="http://spam.example"))
+    assert response.status_code == 303 and response.headers["Location"].endswith("/report/sent")

@@ -217,7 +217,7 @@ def test_impossible_exclusions_are_refused_with_the_form_kept(demo, public_app, 
 def test_the_field_only_bots_fill_drops_the_report_quietly(demo, public_app, honeypot):
     client = public_app.test_client()
     response = client.post(
-        "/report/new", data=_form(client, website=honeypot), follow_redirects=True
+        "/report/new", data=_form(client, leave_empty=honeypot), follow_redirects=True
     )
     assert response.status_code == 200
     assert 'class="receipt-code"' not in response.get_data(as_text=True)

@@ -61,5 +61,7 @@ def test_the_form_offers_every_unit_without_script_and_keeps_free_text_out_of_au
         tag = re.search(rf'<(?:textarea|input)[^>]*name="{name}"[^>]*>', page)
         assert tag and 'autocomplete="off"' in tag.group(), name
     # The field bots fill: out of sight and out of the tab order.
-    assert re.search(r'<div class="leave-empty" aria-hidden="true">.*name="website"', page, re.S)
+    hidden = re.search(r'<div class="leave-empty" aria-hidden="true">(.*?)</div>', page, re.S)
+    assert hidden and 'name="leave_empty"' in hidden.group(1)
+    assert 'autocomplete="off"' in hidden.group(1) and 'tabindex="-1"' in hidden.group(1)
     assert 'enctype="multipart/form-data"' in page

@@ -59,7 +59,9 @@ class MemoryBackend:
         if entry is not None:
             self._bytes -= len(entry[1])
 
-    def put(self, key: str, value: bytes, idle_seconds: int) -> None:
+    def put(self, key: str, value: bytes, idle_seconds: int, evict: bool = True) -> bool:
+        """Keep ``value``; when full, push out the entries nearest to expiry, or, with
+        ``evict`` False, keep nothing and return False."""
         now = self._clock()
         with self._lock:
             self._drop(key)
@@ -68,12 +70,24 @@ class MemoryBackend:
                 for expired in [k for k, v in self._entries.items() if v[0] <= now]:
                     self._drop(expired)
                 self._swept = now
+            full = len(self._entries) >= self._max or self._bytes + len(value) > self._max_bytes
+            if full and not evict:
+                return False
             while self._entries and (
                 len(self._entries) >= self._max or self._bytes + len(value) > self._max_bytes
             ):  # still full: the nearest to expiry goes
                 self._drop(min(self._entries, key=lambda k: self._entries[k][0]))
             self._entries[key] = (now + idle_seconds, value)
             self._bytes += len(value)
+        return True
+
+    def pop(self, key: str) -> bytes | None:
+        """Take an entry: the one caller that gets it is the only one."""
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(key)
+            self._drop(key)
+        return entry[1] if entry is not None and entry[0] > now else None
 
     def get_and_refresh(self, key: str, idle_seconds: int) -> bytes | None:
         now = self._clock()
@@ -102,8 +116,12 @@ class RedisBackend:
         self._client = client
         self._prefix = prefix
 
-    def put(self, key: str, value: bytes, idle_seconds: int) -> None:
+    def put(self, key: str, value: bytes, idle_seconds: int, evict: bool = True) -> bool:
         self._client.set(self._prefix + key, value, ex=idle_seconds)
+        return True
+
+    def pop(self, key: str) -> bytes | None:
+        return self._client.getdel(self._prefix + key)
 
     def get_and_refresh(self, key: str, idle_seconds: int) -> bytes | None:
         return self._client.getex(self._prefix + key, ex=idle_seconds)
