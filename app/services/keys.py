@@ -7,7 +7,7 @@ password an administrator resets cannot open the old seal, so the account gets a
 and reports encrypted to the old one need a colleague's grant or the office's recovery key.
 
 Each discipline office also has a recovery identity (``app.services.recovery``); new reports
-of an office are encrypted to its readers and that recovery key (:func:`office_recipients`).
+of an office are encrypted to its readers and that recovery key (:func:`office_readers`).
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ class OfficeReaders:
         return found
 
 
-def office_recipients(
+def office_readers(
     session: Session, office: DisciplineOffice, exclude: Collection[int] = ()
 ) -> OfficeReaders:
     """Who can read new reports of ``office``: its active inspectors and heads with a key,
@@ -185,7 +185,7 @@ def office_recipients(
 
 
 def keys_overview(session: Session) -> list[OfficeReaders]:
-    """:func:`office_recipients` of every office, by the code of its unit."""
+    """:func:`office_readers` of every office, by the code of its unit."""
     offices = session.scalars(select(DisciplineOffice).order_by(DisciplineOffice.id))
-    overview = [office_recipients(session, office) for office in offices]
+    overview = [office_readers(session, office) for office in offices]
     return sorted(overview, key=lambda item: item.office.unit.code)

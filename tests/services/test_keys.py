@@ -106,7 +106,7 @@ def test_new_inspector_gets_a_sealed_key_and_a_publisher_none(session):
     )
     assert publisher.age_recipient is None and publisher.sealed_identity is None
     chm = units.office_by_unit_code(session, "CHM")
-    assert "zhang.wei" in [u.username for u in keys.office_recipients(session, chm).readers]
+    assert "zhang.wei" in [u.username for u in keys.office_readers(session, chm).readers]
 
 
 def test_an_office_head_needs_an_office(session):
@@ -146,7 +146,7 @@ def test_admin_reset_makes_a_new_key_that_cannot_read_old_reports(session):
     account = user(session, "chm.inspector")
     old_identity = keys.unseal(account, PASSWORDS["chm.inspector"], SEAL)
     chm = units.office_by_unit_code(session, "CHM")
-    old_recipients = keys.office_recipients(session, chm).recipients()
+    old_recipients = keys.office_readers(session, chm).recipients()
     change = staff_service.set_password(
         session, account, "重置后的密码 reset by admin", by_admin=True, seal_params=SEAL
     )
@@ -155,7 +155,7 @@ def test_admin_reset_makes_a_new_key_that_cannot_read_old_reports(session):
     assert new_identity.recipient != old_identity.recipient
     assert opens(old_identity, old_recipients)
     assert not opens(new_identity, old_recipients)  # needs a grant or the recovery key
-    assert opens(new_identity, keys.office_recipients(session, chm).recipients())
+    assert opens(new_identity, keys.office_readers(session, chm).recipients())
 
 
 def test_admin_reset_of_an_account_that_reads_no_reports(session):
@@ -171,7 +171,7 @@ def test_new_role_without_password_leaves_the_account_visibly_without_a_key(sess
     mch = units.office_by_unit_code(session, "MCH")
     change = staff_service.set_roles(session, account, ["inspector"], office=mch)
     assert change is keys.KeyChange.missing
-    item = keys.office_recipients(session, mch)
+    item = keys.office_readers(session, mch)
     assert [u.username for u in item.waiting] == ["mch.publisher"]
     assert "mch.publisher" not in [u.username for u in item.readers]
     # The admin's reset gives the first key.
@@ -179,7 +179,7 @@ def test_new_role_without_password_leaves_the_account_visibly_without_a_key(sess
         session, account, "赵磊的新密码 new password", by_admin=True, seal_params=SEAL
     )
     assert change is keys.KeyChange.created
-    item = keys.office_recipients(session, mch)
+    item = keys.office_readers(session, mch)
     assert item.waiting == [] and "mch.publisher" in [u.username for u in item.readers]
 
 
@@ -199,18 +199,18 @@ def test_new_role_with_the_current_password_gets_a_key_at_once(session):
 
 def test_readers_leave_out_the_disabled_the_excluded_and_those_without_the_role(session):
     grp = units.office_by_unit_code(session, "GRP")
-    assert [u.username for u in keys.office_recipients(session, grp).readers] == [
+    assert [u.username for u in keys.office_readers(session, grp).readers] == [
         "head",
         "inspector",
     ]
     inspector = user(session, "inspector")
-    only_head = keys.office_recipients(session, grp, exclude={inspector.id})
+    only_head = keys.office_readers(session, grp, exclude={inspector.id})
     assert [u.username for u in only_head.readers] == ["head"]
     identity = keys.unseal(inspector, PASSWORDS["inspector"], SEAL)
     assert not opens(identity, only_head.recipients())
     staff_service.set_active(session, "head", False)
     staff_service.set_roles(session, inspector, ["publisher"])
-    nobody = keys.office_recipients(session, grp)
+    nobody = keys.office_readers(session, grp)
     assert nobody.readers == [] and len(nobody.recipients()) == 1  # the recovery key
     grp.recovery_recipient = None
     with pytest.raises(keys.NoReaders, match="GRP"):
@@ -229,7 +229,7 @@ def test_ceremony_stores_only_the_public_key_and_any_two_shares_recover_it(sessi
     for pair in itertools.combinations(sheets, 2):
         identity = recovery.recover_office_identity(office, [typed(s) for s in pair])
         assert str(identity.recipient) == office.recovery_recipient
-        assert opens(identity, keys.office_recipients(session, office).recipients())
+        assert opens(identity, keys.office_readers(session, office).recipients())
 
 
 def test_share_sheet_says_whose_it_is_and_numbers_the_words(session):
