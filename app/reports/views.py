@@ -323,10 +323,9 @@ def _too_many_text() -> str:
 
 @bp.errorhandler(TooManyRequests)
 def too_many(error: TooManyRequests):
-    """A refusal by a rate limit re-shows what was typed, and says when to try again."""
-    batch = request.environ.get("portal.report_uploads")
-    if batch is not None:
-        batch.discard()
+    """A refusal by a rate limit re-shows what was typed, and says when to try again.
+
+    Files sent with it are dropped when the request ends (app/reports/uploads.py)."""
     if request.endpoint == "reports.send":
         return _back(ReportForm(), 429, problem=_too_many_text(), limited=True)
     return followup_views.too_many(error)
