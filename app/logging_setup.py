@@ -138,12 +138,12 @@ def quiet_development_server(server: Any) -> None:
 
 
 def public_request_handler() -> type:
-    """Werkzeug's request handler, logging no request line, address or time of day."""
-    from werkzeug.serving import WSGIRequestHandler
+    """The development server's request handler, logging no request line, address or time of day."""
+    from app.devserver import ClosingRequestHandler
 
     log = public_logger(f"{PUBLIC_LOGGER}.server")
 
-    class PublicRequestHandler(WSGIRequestHandler):
+    class PublicRequestHandler(ClosingRequestHandler):
         """No access log; errors (malformed requests) logged without what the client sent."""
 
         def log_request(self, *args: Any, **kwargs: Any) -> None:

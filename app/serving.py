@@ -40,7 +40,7 @@ def _split_bind(bind: str) -> tuple[str, int]:
 @with_appcontext
 def run_command(public_bind: str | None, console_bind: str | None) -> None:
     """Local use: migrate, add demo data to a new database, serve both apps until Ctrl-C."""
-    from werkzeug.serving import make_server
+    from app.devserver import development_server
 
     create_app = current_app.extensions["portal.factory"]
     database = engine()
@@ -58,9 +58,7 @@ def run_command(public_bind: str | None, console_bind: str | None) -> None:
     servers = []
     for surface, bind in (("public", public_bind), ("console", console_bind)):
         host, port = _split_bind(bind)
-        server = make_server(
-            host, port, apps[surface], threaded=True, request_handler=_handler(surface)
-        )
+        server = development_server(host, port, apps[surface], _handler(surface))
         if surface == "public":
             logging_setup.quiet_development_server(server)
         servers.append(server)
@@ -107,9 +105,9 @@ PUBLISH_DUE_EVERY_SECONDS = 30
 
 
 def _handler(surface: str):
-    from werkzeug.serving import WSGIRequestHandler
+    from app.devserver import ClosingRequestHandler
 
-    return logging_setup.public_request_handler() if surface == "public" else WSGIRequestHandler
+    return logging_setup.public_request_handler() if surface == "public" else ClosingRequestHandler
 
 
 # Public access log: no client address, no user agent, no time (a line's time is a trace too).

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
+from app.devserver import development_server
 from tests.servers import free_port
 from tests.support import skip_or_fail
 
@@ -18,7 +18,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 class LiveServer:
     def __init__(self, app, port: int) -> None:
-        self.server = make_server("127.0.0.1", port, app, threaded=True)
+        self.server = development_server("127.0.0.1", port, app)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
