@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, current_app, render_template
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -21,10 +21,7 @@ MESSAGES = {
         _l("Upload too large"),
         _l("What you sent is larger than this site accepts. Send something smaller."),
     ),
-    429: (
-        _l("Too many requests"),
-        _l("You have sent too many requests in a short time. Wait a minute and try again."),
-    ),
+    429: (_l("Too many requests"), None),  # TOO_MANY, by the limit that was hit
     500: (
         _l("Something went wrong"),
         _l("The server could not complete the request. Try again later."),
@@ -40,8 +37,44 @@ CSRF_MESSAGE = (
 )
 
 
+TOO_MANY = {
+    "minute": _l("You have sent too many requests in a short time. Wait a minute and try again."),
+    "hour": _l("You have sent too many requests in a short time. Wait an hour and try again."),
+    "day": _l("You have sent too many requests in a short time. Wait a day and try again."),
+}
+TRY_AGAIN = {
+    "minute": _l("Try again in a minute."),
+    "hour": _l("Try again in an hour."),
+    "day": _l("Try again in a day."),
+}
+
+
+def limit_period(error: HTTPException) -> str:
+    """ "minute", "hour" or "day": the longest a refused client may have to wait for ``error``.
+
+    A refusal by Flask-Limiter carries the limit that was hit; any other 429 is the default
+    limit's (per minute)."""
+    item = getattr(getattr(error, "limit", None), "limit", None)
+    seconds = item.get_expiry() if item is not None else 60
+    return "minute" if seconds <= 60 else "hour" if seconds <= 3600 else "day"
+
+
 def render_error(code: int, title: str, message: str) -> tuple[str, int]:
     return render_template("errors/error.html", code=code, title=title, message=message), code
+
+
+def error_response(error: HTTPException) -> object:
+    """The translated page for ``error``, as the app's handler answers it."""
+    code = error.code or 500
+    if code < 400:
+        return error
+    title, message = MESSAGES.get(code, MESSAGES[500 if code >= 500 else 400])
+    if code == 429:
+        message = TOO_MANY[limit_period(error)]
+    response = current_app.make_response(render_error(code, title, message))
+    if code == 405 and getattr(error, "valid_methods", None):
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response
 
 
 def init_app(app: Flask) -> None:
@@ -53,17 +86,7 @@ def init_app(app: Flask) -> None:
     def csrf_error(_error: CSRFError) -> tuple[str, int]:
         return render_error(400, *CSRF_MESSAGE)
 
-    @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> object:
-        code = error.code or 500
-        if code < 400:
-            return error
-        title, message = MESSAGES.get(code, MESSAGES[500 if code >= 500 else 400])
-        body, status = render_error(code, title, message)
-        response = app.make_response((body, status))
-        if code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
-            response.headers["Allow"] = ", ".join(error.valid_methods)
-        return response
+    app.register_error_handler(HTTPException, error_response)
 
     @app.errorhandler(InternalServerError)
     def server_error(_error: InternalServerError) -> tuple[str, int]:

@@ -18,7 +18,10 @@ from flask import (
     send_file,
     url_for,
 )
+from flask_babel import gettext as _
+from werkzeug.exceptions import NotFound, TooManyRequests
 
+from app import errors as error_pages
 from app.db import get_session
 from app.disclosures import runtime
 from app.disclosures.diff import Deadline, diff_html
@@ -201,6 +204,26 @@ def ask(disclosure_id: int):
     return render_template(
         "disclosures/ask.html", d=disclosure, form=form, question_error=question_error
     ), status
+
+
+@bp.errorhandler(TooManyRequests)
+def too_many(error: TooManyRequests):
+    """A question refused by a rate limit comes back in its form, with when to try again."""
+    disclosure_id = (request.view_args or {}).get("disclosure_id")
+    if request.endpoint != "disclosures.ask" or disclosure_id is None:
+        return error_pages.error_response(error)
+    try:
+        disclosure = _readable_or_404(disclosure_id)
+    except NotFound as missing:
+        return error_pages.error_response(missing)
+    problem = _(
+        "Your question was not sent: too many questions have come from here in a short time. "
+        "It is still below."
+    )
+    problem = f"{problem} {error_pages.TRY_AGAIN[error_pages.limit_period(error)]}"
+    return render_template(
+        "disclosures/ask.html", d=disclosure, form=QuestionForm(), question_error=problem
+    ), 429
 
 
 # Forms on item pages posted here before the form had a page of its own; same view, same limit.

@@ -189,6 +189,7 @@ def test_login_attempts_are_rate_limited(instance, demo):
     limited = post_login(client, "admin", ADMIN.password, totp_now(ADMIN.totp_secret))
     assert limited.status_code == 429
     assert "Too many requests" in limited.get_data(as_text=True)
+    assert "Wait a minute and try again." in limited.get_data(as_text=True)
 
 
 def test_failed_sign_ins_are_limited_per_account_across_addresses(instance, demo):
@@ -205,6 +206,7 @@ def test_failed_sign_ins_are_limited_per_account_across_addresses(instance, demo
     # The account is held, another account is not.
     held = post_login(other, "admin", ADMIN.password, totp_now(ADMIN.totp_secret))
     assert held.status_code == 429
+    assert "Wait an hour and try again." in held.get_data(as_text=True)
     publisher = next(login for login in DEMO_LOGINS if login.username == "publisher")
     assert (
         post_login(

@@ -1,5 +1,6 @@
 """Workers' questions: anonymous, date only, shown after an answer, rate-limited."""
 
+import pytest
 from sqlalchemy import select
 
 from app.models import DisclosureQuestion, QuestionState
@@ -88,6 +89,36 @@ def test_questions_are_rate_limited(db, demo, instance):
     client = app.test_client()
     assert _ask(client, d_id, "第一个问题是什么").status_code == 302
     assert _ask(client, d_id, "第二个问题是什么").status_code == 302
-    assert _ask(client, d_id, "第三个问题是什么").status_code == 429
+    refused = _ask(client, d_id, "第三个问题是什么")
+    assert refused.status_code == 429
+    # The question comes back in its form, with when to try again.
+    page = refused.get_data(as_text=True)
+    assert "Your question was not sent" in page and "Try again in an hour." in page
+    assert "\n第三个问题是什么</textarea>" in page and 'name="csrf_token"' in page
     # One limit for both addresses of the form.
     assert _ask(client, d_id, "第四个问题是什么", url=f"/disclosures/{d_id}").status_code == 429
+
+
+@pytest.mark.parametrize(
+    ("limit", "wait"),
+    [("1 per minute", "Try again in a minute."), ("1 per day", "Try again in a day.")],
+)
+def test_a_refused_question_says_how_long_to_wait(db, demo, instance, limit, wait):
+    app = instance.app("public", RATELIMIT_QUESTIONS=limit)
+    d_id = publish_item(db)
+    client = app.test_client()
+    assert _ask(client, d_id, "第一个问题是什么").status_code == 302
+    refused = _ask(client, d_id, "第二个问题是什么")
+    assert refused.status_code == 429 and wait in refused.get_data(as_text=True)
+
+
+def test_a_refused_question_about_a_missing_item_is_a_plain_refusal(db, demo, instance):
+    app = instance.app("public", RATELIMIT_QUESTIONS="1 per hour")
+    d_id = publish_item(db)
+    client = app.test_client()
+    assert _ask(client, d_id, "第一个问题是什么").status_code == 302
+    page = client.get(f"/disclosures/{d_id}/ask").get_data(as_text=True)
+    refused = client.post(
+        "/disclosures/987654/ask", data={"csrf_token": csrf_token(page), "body": "第二个问题"}
+    )
+    assert refused.status_code == 404
