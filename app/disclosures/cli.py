@@ -63,7 +63,10 @@ def log_key() -> None:
     click.echo(disclosure_log_keys().signer.verifier.vkey)
 
 
-@click.group("disclosures", help="Disclosures: scheduled publication and categories.")
+@click.group(
+    "disclosures",
+    help="Disclosures: scheduled publication, categories, export and import, the search index.",
+)
 def disclosures_group() -> None:
     pass
 

@@ -114,13 +114,23 @@ def proof(disclosure_id: int):
     )
 
 
+def _tree_size_arg(name: str, default: int | None = None) -> int | None:
+    """A tree size in ASCII digits; anything else (``1e3``, ``-1``, other digits) is None."""
+    value = request.args.get(name)
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit()) or len(value) > 19:
+        return None
+    return int(value)
+
+
 @bp.get("/consistency")
 def consistency():
     session = get_session()
     found = _checkpoint()
     size = found.size if found else 0
-    old = request.args.get("from", type=int)
-    new = request.args.get("to", type=int, default=size)
+    old = _tree_size_arg("from")
+    new = _tree_size_arg("to", default=size)
     if old is None or new is None or not 0 <= old <= new <= size:
         return jsonify(error=f"need 0 <= from <= to <= {size}"), 400
     result = disclosure_log.LOG.consistency(session, found, old, new)

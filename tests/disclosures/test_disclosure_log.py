@@ -50,6 +50,17 @@ def test_checkpoint_is_signed_and_proofs_verify(db, demo, public_app):
         [_b(p) for p in old["proof"]],
     )
     assert client.get("/log/consistency?from=5&to=2").status_code == 400
+    # Sizes are ASCII digits: nothing else is read as "the latest size" or as a number.
+    for query in (
+        "from=1&to=1e3",
+        "from=1&to=",
+        "from=%D9%A1&to=3",
+        "from=+1&to=3",
+        "from=1&to=-0",
+    ):
+        refused = client.get(f"/log/consistency?{query}")
+        assert refused.status_code == 400 and "error" in refused.get_json(), query
+    assert client.get("/log/consistency?from=1&to=99999999999999999999999").status_code == 400
 
 
 def test_amend_and_retract_append_leaves(db, demo, public_app):
