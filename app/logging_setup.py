@@ -17,6 +17,7 @@ The console's logs stay complete: staff actions are audited anyway, and times ma
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import traceback
 from typing import Any
@@ -32,6 +33,26 @@ LINE_FORMAT = "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"
 PUBLIC_ACCESS_LOG_FORMAT = '"%(m)s %(U)s" %(s)s %(B)s'
 PUBLIC_ACCESS_ATOMS = frozenset({"m", "U", "s", "B", "b", "H"})
 WITHHELD = "(withheld)"
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# A report's file, named in its address, is one reporter's: logged without its id.
+_REPORT_FILE = re.compile(r"^(/report/follow-up/files/).+", re.DOTALL)
+
+
+def one_line(text: str) -> str:
+    """``text`` with its control characters written as escapes (``\\x0d``), on one line."""
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def public_path(path: str) -> str:
+    """A path of the public site as its access log names it: a report file without its id."""
+    return _REPORT_FILE.sub(r"\1<id>", path)
 
 
 class PublicFormatter(logging.Formatter):
@@ -196,9 +217,15 @@ class PublicServerLog(glogging.Logger):
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict:
         atoms = super().atoms(resp, req, environ, request_time)
-        if not self.withholds:
-            return atoms
-        return {k: v for k, v in atoms.items() if k in PUBLIC_ACCESS_ATOMS}
+        if isinstance(atoms.get("U"), str):
+            # PATH_INFO holds the path's bytes as Latin-1 (PEP 3333): the path as it was written.
+            atoms["U"] = atoms["U"].encode("latin-1", "replace").decode("utf-8", "backslashreplace")
+        if self.withholds:
+            atoms = {k: v for k, v in atoms.items() if k in PUBLIC_ACCESS_ATOMS}
+            if "U" in atoms:
+                atoms["U"] = public_path(atoms["U"])
+        # A line and its fields as sent: no control character (a CR or LF forging a line).
+        return {k: one_line(v) if isinstance(v, str) else v for k, v in atoms.items()}
 
     def critical(self, msg: Any, *args: Any, **kwargs: Any) -> None:
         self.log(logging.CRITICAL, msg, *args, **kwargs)

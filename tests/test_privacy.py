@@ -227,6 +227,27 @@ def test_portal_serve_access_log_has_no_client_address(portal_serve):
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("portal_serve")
+def test_portal_serve_access_log_lines_cannot_be_forged_or_name_a_report_file(portal_serve):
+    forged = "/x%0D%0A%22GET%20/FORGEDLINE%22%20200%2012345%00%C2%85%E2%80%A8"
+    for path in (forged, "/disclosures/%E6%8B%9B%E6%A0%87", "/report/follow-up/files/RFILE42"):
+        portal_serve.get(path)
+    access_log = portal_serve.instance.parent / "public-access.log"
+    deadline = time.monotonic() + 10
+    while b"/report/follow-up/files/" not in access_log.read_bytes():
+        assert time.monotonic() < deadline, access_log.read_bytes()
+        time.sleep(0.05)
+    lines = access_log.read_text(encoding="utf-8").split("\n")
+    # One request, one line: the CR, LF, NUL, NEL and line separator are written as escapes.
+    assert not any(line.startswith(('"GET /FORGEDLINE', '\\"GET /FORGEDLINE')) for line in lines)
+    assert '"GET /x\\x0d\\x0a\\"GET /FORGEDLINE\\" 200 12345\\x00\\x85\\u2028" 400' in lines[-4]
+    # A Chinese path as it was written; a report's file without its id.
+    assert '"GET /disclosures/招标" 404' in lines[-3]
+    assert lines[-2].startswith('"GET /report/follow-up/files/<id>" ')
+    assert "RFILE42" not in access_log.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("portal_serve")
 def test_portal_serve_logs_no_request_line_query_address_or_time(portal_serve):
     console = _console_pids(portal_serve)
     _visit_with_markers(portal_serve)
