@@ -77,6 +77,7 @@ def init_app(app: Flask, surface: str) -> None:
 # RFC 5987 attr-char: what may stand unescaped in ``filename*``.
 _ATTR_CHARS = "!#$&+-.^_`|~"
 _FALLBACK_UNSAFE = re.compile(r"[^A-Za-z0-9 ._()\-]+")
+_WORD = re.compile(r"[A-Za-z0-9]")
 
 
 def content_disposition(disposition: str, filename: str) -> str:
@@ -89,8 +90,10 @@ def content_disposition(disposition: str, filename: str) -> str:
     name = name or "attachment"
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
     fallback = _FALLBACK_UNSAFE.sub("_", ascii_name).strip(" _")
-    stem, dot, ext = fallback.rpartition(".")
-    if not fallback or (dot and not stem.strip(" _")):
-        fallback = "attachment" + (f".{ext}" if dot and ext else "")
+    stem, _, ext = fallback.rpartition(".") if "." in fallback else (fallback, "", "")
+    # A stand-in says something or is "attachment" (not "()" from "招标(终稿)"), with the
+    # extension a client opens it by.
+    stem = stem.strip(" _") if _WORD.search(stem) else "attachment"
+    fallback = stem + (f".{ext}" if _WORD.search(ext) else "")
     encoded = quote(name, safe=_ATTR_CHARS)
     return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"

@@ -6,6 +6,7 @@ import http.client
 import io
 import re
 import threading
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import select
@@ -52,6 +53,24 @@ def test_header_is_ascii_and_carries_the_name(kind, name):
 
 def test_fallback_keeps_the_extension_of_a_chinese_name():
     assert 'filename="attachment.pdf"' in content_disposition("inline", "招标结果.pdf")
+
+
+@pytest.mark.parametrize(
+    ("name", "fallback"),
+    [
+        ("招标 结果(终稿).pdf", "attachment.pdf"),
+        ("（）.txt", "attachment.txt"),
+        ("会议纪要(2).docx", "(2).docx"),
+        ("预算 v2 最终.xlsx", "v2.xlsx"),
+        ("招标结果.报告", "attachment"),
+        ("说明", "attachment"),
+        ("Report 2026.pdf", "Report 2026.pdf"),
+    ],
+)
+def test_the_ascii_stand_in_is_a_name_or_attachment(name, fallback):
+    header = content_disposition("attachment", name)
+    assert f'filename="{fallback}";' in header
+    assert header.endswith("filename*=UTF-8''" + quote(name, safe="!#$&+-.^_`|~"))
 
 
 def _publish_with(auth, console_app, files):
