@@ -59,3 +59,20 @@ def test_markup_nested_too_deep_is_shown_as_plain_text(monkeypatch):
     quoted = "> 第一层\n> > 第二层\n> > > **第三层**"
     assert "<blockquote>" in str(sanitize.render_markdown(quoted))
     assert sanitize.nesting_depth(str(sanitize.render_markdown(quoted))) <= sanitize.MAX_NESTING
+
+
+def test_text_nested_past_the_parser_s_limit_is_shown_whole(monkeypatch):
+    # markdown-it stops parsing blocks 20 levels down and drops the rest of the text.
+    monkeypatch.setattr(sanitize, "_RENDERED", TextMemo())
+    for deep in (
+        ">" * 20 + " 最深处的文字\n\n之后的段落",
+        ">" * 20_000 + " 最深处的文字\n\n之后的段落",
+        "".join("  " * level + f"- 第{level}层\n" for level in range(12)) + "\n最深处的文字",
+    ):
+        shown = str(sanitize.render_markdown(deep))
+        assert "最深处的文字" in shown and shown.startswith('<p class="plain">'), deep[:40]
+        assert "最深处的文字" in sanitize.markdown_to_text(deep)
+    # Just inside the limit, Markdown as usual.
+    quoted = ">" * 19 + " 第十九层"
+    assert str(sanitize.render_markdown(quoted)).count("<blockquote>") == 19
+    assert sanitize.markdown_to_text(quoted) == "第十九层"

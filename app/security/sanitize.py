@@ -121,9 +121,29 @@ def _as_plain_text(source: str) -> Markup:
     return Markup("".join(f'<p class="plain">{html.escape(part)}</p>' for part in paragraphs))  # noqa: S704
 
 
+# Blocks whose content markdown-it parses as blocks again, one level deeper.
+_CONTAINERS = frozenset({"blockquote_open", "list_item_open"})
+
+
+def _rendered_or_none(source: str) -> str | None:
+    """markdown-it's HTML for ``source``, or None where it nests past what is shown as such.
+
+    markdown-it stops parsing blocks at its nesting limit (20 levels in the CommonMark preset)
+    and drops the rest of the text: a text that reaches it is shown as plain text, whole.
+    Its limit stays low: the cost of runs of brackets grows with it.
+    """
+    env: dict = {}
+    tokens = _markdown.parse(source, env)
+    limit = _markdown.options["maxNesting"]
+    if any(t.type in _CONTAINERS and t.level + 1 >= limit for t in tokens):
+        return None
+    rendered = _markdown.renderer.render(tokens, _markdown.options, env)
+    return None if nesting_depth(rendered) > MAX_NESTING else rendered
+
+
 def _render_markdown(source: str) -> Markup:
-    rendered = _markdown.render(source)
-    if nesting_depth(rendered) > MAX_NESTING:
+    rendered = _rendered_or_none(source)
+    if rendered is None:
         return _as_plain_text(source)
     cleaned = _cleaner.clean(rendered)
     # An <img> whose src was refused is an empty tag; drop it rather than show a broken image.
@@ -136,12 +156,10 @@ _RENDERED = TextMemo()
 
 def markdown_to_text(source: str) -> str:
     """The words of a Markdown text without markup, for search and feed summaries."""
-    rendered = _markdown.render(source or "")
-    too_deep = nesting_depth(rendered) > MAX_NESTING
+    rendered = _rendered_or_none(source or "")
+    if rendered is None:
+        return re.sub(r"\n{3,}", "\n\n", (source or "").strip())
     rendered = re.sub(r"</(p|h[1-6]|li|tr|blockquote|pre)>|<br\s*/?>", "\n", rendered)
-    if too_deep:
-        text = _TAG.sub("", rendered)  # markdown-it escapes text: every "<" left is a tag
-    else:
-        text = bleach.clean(rendered, tags=set(), strip=True, strip_comments=True)
+    text = bleach.clean(rendered, tags=set(), strip=True, strip_comments=True)
     text = html.unescape(text)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
