@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, current_app, render_template
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, TooManyRequests
 
 from app import logging_setup
 
@@ -49,13 +49,21 @@ TRY_AGAIN = {
 }
 
 
-def limit_period(error: HTTPException) -> str:
-    """ "minute", "hour" or "day": the longest a refused client may have to wait for ``error``.
+class LimitReached(TooManyRequests):
+    """A refusal by a limit counted outside Flask-Limiter, with its window in seconds."""
 
-    A refusal by Flask-Limiter carries the limit that was hit; any other 429 is the default
-    limit's (per minute)."""
+    def __init__(self, seconds: int) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+
+def limit_period(error: HTTPException) -> str:
+    """The longest a refused client may have to wait for ``error``: minute, hour or day.
+
+    A refusal by Flask-Limiter carries the limit that was hit, a ``LimitReached`` its window;
+    any other 429 is taken for a limit per minute."""
     item = getattr(getattr(error, "limit", None), "limit", None)
-    seconds = item.get_expiry() if item is not None else 60
+    seconds = item.get_expiry() if item is not None else getattr(error, "seconds", 60)
     return "minute" if seconds <= 60 else "hour" if seconds <= 3600 else "day"
 
 

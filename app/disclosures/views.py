@@ -210,12 +210,14 @@ def ask(disclosure_id: int):
 def too_many(error: TooManyRequests):
     """A question refused by a rate limit comes back in its form, with when to try again."""
     disclosure_id = (request.view_args or {}).get("disclosure_id")
-    if request.endpoint != "disclosures.ask" or disclosure_id is None:
+    if request.endpoint != "disclosures.ask" or request.method != "POST" or disclosure_id is None:
         return error_pages.error_response(error)
     try:
         disclosure = _readable_or_404(disclosure_id)
     except NotFound as missing:
         return error_pages.error_response(missing)
+    if disclosure.public_state != PublicState.published:  # no form to bring the text back in
+        return error_pages.error_response(error)
     problem = _(
         "Your question was not sent: too many questions have come from here in a short time. "
         "It is still below."

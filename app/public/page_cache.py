@@ -35,7 +35,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import date
 from typing import Any
 
-from flask import Flask, abort, current_app, request
+from flask import Flask, current_app, request
 from itsdangerous import BadSignature
 from limits import parse_many, strategies
 from limits.storage import MemoryStorage
@@ -43,6 +43,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Request
 
+from app.errors import LimitReached
 from app.extensions import limiter
 from app.i18n import current_language, remembered_or_accepted
 from app.security.network import keyed_hash, rate_limit_key
@@ -386,10 +387,9 @@ def count_page_request() -> None:
     if getattr(app.view_functions.get(request.endpoint or ""), "_portal_page_args", None) is None:
         return
     # LIMITED: the cache layer counted this request already, and it was one too many.
-    if request.environ.get(LIMITED) or not app.extensions["portal.page_limit"].allows(
-        rate_limit_key(), request.endpoint
-    ):
-        abort(429)
+    limit = app.extensions["portal.page_limit"]
+    if request.environ.get(LIMITED) or not limit.allows(rate_limit_key(), request.endpoint):
+        raise LimitReached(max(item.get_expiry() for item in limit.items))
 
 
 def cached_page(*query_args: str) -> Callable:

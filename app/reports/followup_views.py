@@ -26,6 +26,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import TooManyRequests
 
 from app.db import get_session
+from app.errors import TRY_AGAIN, limit_period
 from app.extensions import limiter
 from app.models import EnvelopeRole, Report, ReportEnvelope
 from app.reports import uploads
@@ -225,16 +226,16 @@ def attachment(envelope_id: str):
     return response
 
 
-def too_many(_error: TooManyRequests):
+def too_many(error: TooManyRequests):
+    """A POST refused by a rate limit: what was typed comes back, with when to try again."""
+    wait = str(TRY_AGAIN[limit_period(error)])
     if request.endpoint == "reports.reply":
-        text = _("You have sent many replies in a short time. Please try again in an hour.")
-    else:
-        text = _(
-            "Too many receipt codes were tried from here. For your safety, please wait an "
-            "hour before you try again."
-        )
-    if request.endpoint == "reports.reply":
+        text = _("You have sent many replies in a short time.") + " " + wait
         return _show_reply_again(ReplyForm(), 429, problem=text)
+    if request.endpoint == "reports.enter":
+        text = _("Too many receipt codes were tried from here.") + " " + wait
+    else:
+        text = _("Too many requests came from here in a short time.") + " " + wait
     return _show_code_page(status=429, problem=text)
 
 

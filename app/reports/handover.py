@@ -72,8 +72,10 @@ def answer_with(endpoint: str, cookie: str, payload: dict[str, Any], store: str 
     """
     from flask import current_app, redirect, url_for
 
-    token = current_app.extensions[f"portal.handover.{store}"].give(payload)
     response = redirect(url_for(endpoint), 303)
+    if store == "pages" and not _client_may_leave_a_page():
+        return response  # the page comes without what this client's many refusals would hold
+    token = current_app.extensions[f"portal.handover.{store}"].give(payload)
     response.set_cookie(
         cookie,
         token,
@@ -84,6 +86,27 @@ def answer_with(endpoint: str, cookie: str, payload: dict[str, Any], store: str 
         secure=current_app.config["HTTPS"],
     )
     return response
+
+
+# Pages one client may leave waiting at a time: a client refused again and again (by a rate
+# limit, a form's checks) must not fill the store, whose newest pages are then dropped.
+PAGES_PER_CLIENT = f"20 per {HANDOVER_SECONDS} seconds"
+
+
+def _client_may_leave_a_page() -> bool:
+    from flask import current_app
+    from limits import parse
+
+    from app.security.network import rate_limit_key
+
+    flask_limiter = current_app.extensions["portal.limiter"]
+    if not flask_limiter.enabled:
+        return True
+    item = parse(PAGES_PER_CLIENT)
+    try:
+        return flask_limiter.limiter.hit(item, "portal-public-handover", rate_limit_key())
+    except Exception:  # storage unreachable: the store's own bound still holds
+        return True
 
 
 def handed_over(cookie: str, store: str = "pages") -> dict[str, Any] | None:

@@ -28,6 +28,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
 
 from app.db import get_session
+from app.errors import TRY_AGAIN, LimitReached, error_response, limit_period
 from app.extensions import limiter
 from app.i18n import current_language
 from app.models import Report, StaffUser, SubjectLevel
@@ -155,14 +156,16 @@ def _inspectors(form: ReportForm) -> tuple[list[tuple[int, str]], str]:
     return [(user.id, user.display_name) for user in staff], route.office.name(current_language())
 
 
-def _budget_left(with_work: bool) -> bool:
-    """Count one report against the budget of everyone together; False when it is spent."""
+def _budget_refusal(with_work: bool) -> LimitReached | None:
+    """Count one report against the budget of everyone together; the refusal when it is spent."""
     flask_limiter = current_app.extensions["portal.limiter"]
     if not flask_limiter.enabled:
-        return True
+        return None
     name = "RATELIMIT_REPORTS_ALL" if with_work else "RATELIMIT_REPORTS_NOSCRIPT_ALL"
     item = parse(current_app.config[name])
-    return flask_limiter.limiter.hit(item, "portal-public-reports", name)
+    if flask_limiter.limiter.hit(item, "portal-public-reports", name):
+        return None
+    return LimitReached(item.get_expiry())
 
 
 @bp.post("/new")
@@ -210,10 +213,12 @@ def send():
         return _back(form, 503, unavailable=True, files_dropped=sent_files)
     work = current_app.extensions["portal.report_pow"]
     solved = work.redeem(request.form.get("pow_challenge", ""), request.form.get("pow_nonce", ""))
-    if not _budget_left(solved):
+    refusal = _budget_refusal(solved)
+    if refusal is not None:
         if batch is not None:
             batch.discard()
-        return _back(form, 429, problem=_too_many_text(), files_dropped=sent_files, limited=True)
+        problem = _too_many_text(refusal)
+        return _back(form, 429, problem=problem, files_dropped=sent_files, limited=True)
     files = batch.take() if batch is not None else []
     try:
         submitted = submission.submit(
@@ -314,10 +319,13 @@ def form_expired(_error: CSRFError):
     return followup_views.form_expired(_expired_text())
 
 
-def _too_many_text() -> str:
-    return _(
-        "Too many reports have been sent in a short time. Nothing was stored. Please try "
-        "again in an hour; everything you typed is still here (files must be chosen again)."
+def _too_many_text(refusal: TooManyRequests) -> str:
+    return " ".join(
+        [
+            _("Too many reports have been sent in a short time. Nothing was stored."),
+            str(TRY_AGAIN[limit_period(refusal)]),
+            _("Everything you typed is still here (files must be chosen again)."),
+        ]
     )
 
 
@@ -326,8 +334,10 @@ def too_many(error: TooManyRequests):
     """A refusal by a rate limit re-shows what was typed, and says when to try again.
 
     Files sent with it are dropped when the request ends (app/reports/uploads.py)."""
+    if request.method != "POST":  # nothing typed to bring back: the page says when, at once
+        return error_response(error)
     if request.endpoint == "reports.send":
-        return _back(ReportForm(), 429, problem=_too_many_text(), limited=True)
+        return _back(ReportForm(), 429, problem=_too_many_text(error), limited=True)
     return followup_views.too_many(error)
 
 

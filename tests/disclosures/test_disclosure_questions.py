@@ -122,3 +122,15 @@ def test_a_refused_question_about_a_missing_item_is_a_plain_refusal(db, demo, in
         "/disclosures/987654/ask", data={"csrf_token": csrf_token(page), "body": "第二个问题"}
     )
     assert refused.status_code == 404
+
+
+def test_pages_refused_by_the_default_limit_say_how_long_to_wait(db, demo, instance):
+    app = instance.app("public", RATELIMIT_DEFAULT="3 per hour")
+    d_id = publish_item(db)
+    client = app.test_client()
+    for path in (f"/disclosures/{d_id}?lang=en", f"/disclosures/{d_id}/ask?lang=en"):
+        responses = [client.get(path) for _ in range(4)]
+        assert [r.status_code for r in responses] == [200, 200, 200, 429], path
+        page = responses[-1].get_data(as_text=True)
+        # A cached page's own count, and a form nobody sent: no "your question was not sent".
+        assert "Wait an hour and try again." in page and "not sent" not in page, path

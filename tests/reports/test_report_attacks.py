@@ -403,3 +403,38 @@ def test_the_honeypot_answers_with_a_redirect_and_stores_nothing(demo, public_ap
     client = public_app.test_client()
     response = client.post("/report/new", data=_form(client, leave_empty="http://spam.example"))
     assert response.status_code == 303 and response.headers["Location"].endswith("/report/sent")
+
+
+def test_one_client_refused_again_and_again_cannot_fill_the_store_of_forms(demo, instance):
+    from app.reports.handover import Handover
+    from app.services.reports.followup_sessions import MemoryBackend
+
+    app = instance.app("public", RATELIMIT_RECEIPTS="5 per hour")
+    store = MemoryBackend(max_entries=30, max_bytes=1 << 20)
+    app.extensions["portal.handover.pages"] = Handover(store, evict=False)
+    flooder = app.test_client()
+    flooder.environ_base["REMOTE_ADDR"] = "198.51.100.66"
+    token = csrf_token(flooder.get("/report/follow-up").get_data(as_text=True))
+    for _ in range(40):  # malformed codes, then refused by the limit: each sent back
+        response = flooder.post("/report/follow-up", data={"csrf_token": token, "code": "12"})
+        assert response.status_code == 303
+    assert len(store) == 20  # this client's share, not the whole store
+    # Another reporter's refused form still comes back whole.
+    reporter = app.test_client()
+    reporter.environ_base["REMOTE_ADDR"] = "198.51.100.67"
+    response = reporter.post("/report/new", data=_form(reporter, unit="NO-SUCH"))
+    page = reporter.get(response.headers["Location"]).get_data(as_text=True)
+    assert "请从选项中选择" in page and "挪用班组活动经费" in page
+
+
+def test_a_page_refused_by_the_default_limit_says_when_without_a_redirect(demo, instance):
+    app = instance.app("public", RATELIMIT_DEFAULT="3 per hour")
+    client = app.test_client()
+    for path in ("/report/follow-up", "/report/new", "/report/"):
+        responses = [client.get(f"{path}?lang=en") for _ in range(4)]
+        refused = responses[-1]
+        assert [r.status_code for r in responses] == [200, 200, 200, 429], path
+        page = refused.get_data(as_text=True)
+        assert "Location" not in refused.headers and "Wait an hour and try again." in page
+        assert "receipt codes" not in page
+        assert refused.headers["Cache-Control"] == "no-store"
