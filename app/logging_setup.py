@@ -35,9 +35,11 @@ PUBLIC_ACCESS_ATOMS = frozenset({"m", "U", "s", "B", "b", "H"})
 WITHHELD = "(withheld)"
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Control characters, and the invisible ones that reorder or hide text in a viewer (bidi
+# marks and overrides, zero-width characters); a backslash too, which begins an escape.
+_CONTROL = re.compile(r"[\\\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 # A report's file, named in its address, is one reporter's: logged without its id.
-_REPORT_FILE = re.compile(r"^(/report/follow-up/files/).+", re.DOTALL)
+_REPORT_FILE = re.compile(r"^/+report/+follow-up/+files/.*", re.DOTALL)
 
 
 def one_line(text: str) -> str:
@@ -46,13 +48,22 @@ def one_line(text: str) -> str:
 
 
 def _escape(match: re.Match) -> str:
+    if match.group() == "\\":
+        return "\\\\"
     code = ord(match.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+def _as_written(value: str) -> str:
+    try:
+        return value.encode("latin-1").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # not bytes as Latin-1: already text
+        return value
+
+
 def public_path(path: str) -> str:
     """A path of the public site as its access log names it: a report file without its id."""
-    return _REPORT_FILE.sub(r"\1<id>", path)
+    return _REPORT_FILE.sub("/report/follow-up/files/<id>", path)
 
 
 class PublicFormatter(logging.Formatter):
@@ -217,9 +228,9 @@ class PublicServerLog(glogging.Logger):
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict:
         atoms = super().atoms(resp, req, environ, request_time)
-        if isinstance(atoms.get("U"), str):
-            # PATH_INFO holds the path's bytes as Latin-1 (PEP 3333): the path as it was written.
-            atoms["U"] = atoms["U"].encode("latin-1", "replace").decode("utf-8", "backslashreplace")
+        # Request lines, paths and headers hold their bytes as Latin-1 (PEP 3333): logged as
+        # they were written (UTF-8), any other byte as an escape.
+        atoms = {k: _as_written(v) if isinstance(v, str) else v for k, v in atoms.items()}
         if self.withholds:
             atoms = {k: v for k, v in atoms.items() if k in PUBLIC_ACCESS_ATOMS}
             if "U" in atoms:

@@ -140,6 +140,9 @@ def gunicorn_command(surface: str, config) -> list[str]:
     if surface == "public":
         # Its error log dated by the day, without request lines, headers or addresses.
         cmd += ["--logger-class", "app.logging_setup.PublicServerLog"]
+    else:
+        # Complete logs, each field on one line (control characters escaped).
+        cmd += ["--logger-class", "app.logging_setup.ServerLog"]
     access_log = config[f"{surface.upper()}_ACCESS_LOG"]
     if access_log:
         cmd += ["--access-logfile", access_log]

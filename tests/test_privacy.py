@@ -1,5 +1,6 @@
 """The public app leaves no trace of its visitors: no address or user agent on disk or in logs."""
 
+import http.client
 import logging
 import re
 import sys
@@ -11,6 +12,7 @@ from flask import request
 
 from tests.servers import (
     CLIENT_ADDRESS,
+    CONSOLE_HOST,
     SERVER_HOST,
     Server,
     free_port,
@@ -192,6 +194,7 @@ def portal_serve(tmp_path_factory):
         folder / "instance",
         PORTAL_WORKERS="1",
         PORTAL_PUBLIC_ACCESS_LOG=str(folder / "public-access.log"),
+        PORTAL_CONSOLE_ACCESS_LOG=str(folder / "console-access.log"),
         PORTAL_TRUSTED_PROXIES=CLIENT_ADDRESS,
     )
     assert portal(env, "db", "upgrade").returncode == 0
@@ -228,22 +231,52 @@ def test_portal_serve_access_log_has_no_client_address(portal_serve):
 @pytest.mark.slow
 @pytest.mark.xdist_group("portal_serve")
 def test_portal_serve_access_log_lines_cannot_be_forged_or_name_a_report_file(portal_serve):
-    forged = "/x%0D%0A%22GET%20/FORGEDLINE%22%20200%2012345%00%C2%85%E2%80%A8"
-    for path in (forged, "/disclosures/%E6%8B%9B%E6%A0%87", "/report/follow-up/files/RFILE42"):
+    forged = "/x%0D%0A%22GET%20/FORGEDLINE%22%20200%2012345%00%C2%85%E2%80%A8%E2%80%AE%5Cx0a"
+    for path in (
+        forged,
+        "/disclosures/%E6%8B%9B%E6%A0%87",
+        "//report//follow-up/files/RFILE41",
+        "/report/follow-up/files/RFILE42",
+    ):
         portal_serve.get(path)
     access_log = portal_serve.instance.parent / "public-access.log"
     deadline = time.monotonic() + 10
-    while b"/report/follow-up/files/" not in access_log.read_bytes():
+    while access_log.read_bytes().count(b"/report/follow-up/files/<id>") < 2:
         assert time.monotonic() < deadline, access_log.read_bytes()
         time.sleep(0.05)
     lines = access_log.read_text(encoding="utf-8").split("\n")
-    # One request, one line: the CR, LF, NUL, NEL and line separator are written as escapes.
+    # One request, one line: CR, LF, NUL, NEL, line separator and bidi override as escapes,
+    # and a backslash written as such doubled.
     assert not any(line.startswith(('"GET /FORGEDLINE', '\\"GET /FORGEDLINE')) for line in lines)
-    assert '"GET /x\\x0d\\x0a\\"GET /FORGEDLINE\\" 200 12345\\x00\\x85\\u2028" 400' in lines[-4]
-    # A Chinese path as it was written; a report's file without its id.
-    assert '"GET /disclosures/招标" 404' in lines[-3]
-    assert lines[-2].startswith('"GET /report/follow-up/files/<id>" ')
-    assert "RFILE42" not in access_log.read_text(encoding="utf-8")
+    expected = (
+        '"GET /x\\x0d\\x0a\\"GET /FORGEDLINE\\" 200 12345\\x00\\x85\\u2028\\u202e\\\\x0a" 400'
+    )
+    assert any(line.startswith(expected + " ") for line in lines), lines
+    # A Chinese path as it was written; a report's file without its id, however written.
+    assert any(line.startswith('"GET /disclosures/招标" 404') for line in lines)
+    assert "RFILE4" not in access_log.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("portal_serve")
+def test_portal_serve_console_access_log_keeps_each_request_on_one_line(portal_serve):
+    connection = http.client.HTTPConnection(CONSOLE_HOST, portal_serve.console_port, timeout=10)
+    try:
+        connection.putrequest("GET", "/login")
+        # NEL, an 8-bit terminal control, a line separator and a bidi override, as UTF-8.
+        connection.putheader("User-Agent", "代理\u0085\u009b2J\u2028\u202e".encode())
+        connection.endheaders()
+        assert connection.getresponse().status == 200
+    finally:
+        connection.close()
+    access_log = portal_serve.instance.parent / "console-access.log"
+    deadline = time.monotonic() + 10
+    while b"GET /login" not in access_log.read_bytes():
+        assert time.monotonic() < deadline, access_log.read_bytes()
+        time.sleep(0.05)
+    logged = access_log.read_text(encoding="utf-8")
+    assert len(logged.splitlines()) == logged.count("\n") == 1, logged
+    assert "代理\\x85\\x9b2J\\u2028\\u202e" in logged, logged
 
 
 @pytest.mark.slow
