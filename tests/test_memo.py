@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from app.memo import TextMemo
 from app.security import sanitize
 
@@ -76,3 +78,28 @@ def test_text_nested_past_the_parser_s_limit_is_shown_whole(monkeypatch):
     quoted = ">" * 19 + " 第十九层"
     assert str(sanitize.render_markdown(quoted)).count("<blockquote>") == 19
     assert sanitize.markdown_to_text(quoted) == "第十九层"
+
+
+def test_long_tables_and_texts_are_cleaned_in_bounded_pieces(monkeypatch):
+    # html5lib's cost grows with the square of a parent's children: no piece it cleans holds
+    # a table body of more than ROWS_PER_BODY rows or more than BLOCKS_PER_PIECE blocks.
+    monkeypatch.setattr(sanitize, "_RENDERED", TextMemo())
+    cleaned = []
+    original = sanitize._cleaner.clean
+    monkeypatch.setattr(sanitize._cleaner, "clean", lambda h: cleaned.append(h) or original(h))
+    rows = "".join(f"| 职工{n} | {n} |\n" for n in range(5000))
+    table = "| 姓名 | 补贴 |\n| --- | --- |\n" + rows
+    source = table + "\n" + "".join(f"第{n}段。\n\n" for n in range(1000))
+    shown = str(sanitize.render_markdown(source))
+    for piece in cleaned:
+        bodies = re.findall(r"<tbody>(.*?)</tbody>", piece, re.DOTALL)
+        assert all(body.count("<tr>") <= sanitize.ROWS_PER_BODY for body in bodies)
+        top_level = re.sub(r"<table>.*?</table>", "<table/>", piece, flags=re.DOTALL)
+        assert top_level.count("<p>") + top_level.count("<table/>") <= sanitize.BLOCKS_PER_PIECE
+    assert len(cleaned) == 6
+    # Nothing is lost: one table with every row, every paragraph, in order.
+    assert shown.count("<table>") == 1 and shown.count("<tbody>") == 25
+    assert shown.count("<tr>") == 5001 and "<td>职工4999</td>" in shown
+    assert re.findall(r"<p>第(\d+)段。</p>", shown) == [str(n) for n in range(1000)]
+    text = sanitize.markdown_to_text(source)
+    assert "职工0" in text and "职工4999" in text and "第999段。" in text

@@ -12,6 +12,7 @@ import re
 
 import bleach
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 from markupsafe import Markup
 
 from app.memo import TextMemo
@@ -125,8 +126,16 @@ def _as_plain_text(source: str) -> Markup:
 _CONTAINERS = frozenset({"blockquote_open", "list_item_open"})
 
 
-def _rendered_or_none(source: str) -> str | None:
-    """markdown-it's HTML for ``source``, or None where it nests past what is shown as such.
+# html5lib, under bleach, walks a parent's children in time growing with the square of
+# their number: a table of 25,000 rows took 20 s. So a table's body is cut into bodies of
+# ROWS_PER_BODY rows (several <tbody> in one table, shown alike), and a text is cleaned in
+# pieces of BLOCKS_PER_PIECE top-level blocks (whole elements: each piece cleans alone).
+ROWS_PER_BODY = 200
+BLOCKS_PER_PIECE = 200
+
+
+def _rendered_or_none(source: str) -> list[str] | None:
+    """markdown-it's HTML for ``source`` in pieces, or None where it nests past what is shown.
 
     markdown-it stops parsing blocks at its nesting limit (20 levels in the CommonMark preset)
     and drops the rest of the text: a text that reaches it is shown as plain text, whole.
@@ -137,15 +146,52 @@ def _rendered_or_none(source: str) -> str | None:
     limit = _markdown.options["maxNesting"]
     if any(t.type in _CONTAINERS and t.level + 1 >= limit for t in tokens):
         return None
-    rendered = _markdown.renderer.render(tokens, _markdown.options, env)
-    return None if nesting_depth(rendered) > MAX_NESTING else rendered
+    pieces = [
+        _markdown.renderer.render(piece, _markdown.options, env)
+        for piece in _pieces(_short_bodies(tokens))
+    ]
+    return None if max(map(nesting_depth, pieces), default=0) > MAX_NESTING else pieces
+
+
+def _short_bodies(tokens: list[Token]) -> list[Token]:
+    """``tokens`` with every table body cut after each ROWS_PER_BODY rows."""
+    out: list[Token] = []
+    rows = 0
+    body: Token | None = None
+    for token in tokens:
+        if token.type == "tbody_open":
+            body, rows = token, 0
+        elif token.type == "tbody_close":
+            body = None
+        elif token.type == "tr_open" and body is not None:
+            if rows and rows % ROWS_PER_BODY == 0:
+                out += [
+                    Token("tbody_close", "tbody", -1, level=body.level, block=True),
+                    Token("tbody_open", "tbody", 1, level=body.level, block=True),
+                ]
+            rows += 1
+        out.append(token)
+    return out
+
+
+def _pieces(tokens: list[Token]) -> list[list[Token]]:
+    """``tokens`` in runs of BLOCKS_PER_PIECE whole top-level blocks."""
+    pieces: list[list[Token]] = [[]]
+    blocks = 0
+    for token in tokens:
+        pieces[-1].append(token)
+        if token.level == 0 and token.nesting <= 0:  # a top-level block ends here
+            blocks += 1
+            if blocks % BLOCKS_PER_PIECE == 0:
+                pieces.append([])
+    return [piece for piece in pieces if piece]
 
 
 def _render_markdown(source: str) -> Markup:
-    rendered = _rendered_or_none(source)
-    if rendered is None:
+    pieces = _rendered_or_none(source)
+    if pieces is None:
         return _as_plain_text(source)
-    cleaned = _cleaner.clean(rendered)
+    cleaned = "".join(_cleaner.clean(piece) for piece in pieces)
     # An <img> whose src was refused is an empty tag; drop it rather than show a broken image.
     cleaned = re.sub(r"<img(?![^>]*\ssrc=)[^>]*>", "", cleaned)
     return Markup(cleaned)  # noqa: S704 (cleaned by the allow-list above)
@@ -156,10 +202,13 @@ _RENDERED = TextMemo()
 
 def markdown_to_text(source: str) -> str:
     """The words of a Markdown text without markup, for search and feed summaries."""
-    rendered = _rendered_or_none(source or "")
-    if rendered is None:
+    pieces = _rendered_or_none(source or "")
+    if pieces is None:
         return re.sub(r"\n{3,}", "\n\n", (source or "").strip())
-    rendered = re.sub(r"</(p|h[1-6]|li|tr|blockquote|pre)>|<br\s*/?>", "\n", rendered)
-    text = bleach.clean(rendered, tags=set(), strip=True, strip_comments=True)
-    text = html.unescape(text)
+    text = "".join(_words(piece) for piece in pieces)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _words(rendered: str) -> str:
+    rendered = re.sub(r"</(p|h[1-6]|li|tr|blockquote|pre)>|<br\s*/?>", "\n", rendered)
+    return html.unescape(bleach.clean(rendered, tags=set(), strip=True, strip_comments=True))
