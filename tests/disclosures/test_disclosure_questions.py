@@ -134,3 +134,23 @@ def test_pages_refused_by_the_default_limit_say_how_long_to_wait(db, demo, insta
         page = responses[-1].get_data(as_text=True)
         # A cached page's own count, and a form nobody sent: no "your question was not sent".
         assert "Wait an hour and try again." in page and "not sent" not in page, path
+
+
+def test_a_refused_question_to_a_retracted_item_is_refused_plainly(db, demo, instance):
+    from app.models import Disclosure, PublicState
+
+    app = instance.app("public", RATELIMIT_QUESTIONS="1 per hour")
+    d_id = publish_item(db)
+    client = app.test_client()
+    page = client.get(f"/disclosures/{d_id}/ask?lang=en").get_data(as_text=True)
+    assert _ask(client, d_id, "第一个问题是什么").status_code == 302
+    with db() as session:
+        session.get(Disclosure, d_id).public_state = PublicState.retracted
+        session.commit()
+    refused = client.post(
+        f"/disclosures/{d_id}/ask", data={"csrf_token": csrf_token(page), "body": "撤回后的问题"}
+    )
+    shown = refused.get_data(as_text=True)
+    # No form is shown for a retracted item: the page does not claim the text is kept.
+    assert refused.status_code == 429 and "Wait an hour and try again." in shown
+    assert "still below" not in shown
