@@ -134,6 +134,9 @@ def gunicorn_command(surface: str, config) -> list[str]:
         # No control socket: the two apps' servers would share one (~/.gunicorn/gunicorn.ctl),
         # and it can change the number of workers past the rate-limit check of `portal serve`.
         "--no-control-socket",
+        # Hooks: no more workers at run time while rate limits are counted in memory.
+        "--config",
+        "python:app.gunicorn_hooks",
         "--forwarded-allow-ips",
         ",".join(str(n) for n in config["TRUSTED_PROXIES"]) or "127.0.0.1",
     ]

@@ -4,6 +4,9 @@
 # `portal serve` starts both apps with equivalent settings.
 import os
 
+# No more workers at run time (SIGTTIN) while rate limits are counted in memory.
+from app.gunicorn_hooks import nworkers_changed  # noqa: F401
+
 bind = os.environ.get("PORTAL_PUBLIC_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("PORTAL_WORKERS", "2"))
 worker_class = "gthread"

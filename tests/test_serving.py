@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from tests.servers import (
     PORTAL,
     SERVER_HOST,
+    Server,
     first_disclosure_path,
     free_port,
     portal_env,
@@ -129,3 +131,35 @@ def test_gunicorn_with_the_deploy_configuration_refuses_several_workers_in_memor
         raise AssertionError("gunicorn started 2 workers on memory storage") from None
     assert process.returncode != 0
     assert "PORTAL_RATELIMIT_STORAGE_URI=redis://" in err and "--workers 1" in err, err
+
+
+def _public_gunicorn(server: Server) -> int:
+    for task in Path(f"/proc/{server.process.pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            if b"create_app('public')" in Path(f"/proc/{child}/cmdline").read_bytes():
+                return int(child)
+    raise AssertionError("the public gunicorn should be running")
+
+
+def _workers(master: int) -> int:
+    return sum(
+        len((task / "children").read_text().split())
+        for task in Path(f"/proc/{master}/task").iterdir()
+    )
+
+
+@pytest.mark.slow
+def test_portal_serve_keeps_one_worker_on_memory_storage_when_sent_sigttin(tmp_path):
+    # SIGTTIN asks gunicorn for one more worker: with limits in memory, refused at run time.
+    env = portal_env(tmp_path / "instance", PORTAL_WORKERS="1")
+    server = Server.start("serve", env, tmp_path / "serve.log")
+    try:
+        master = _public_gunicorn(server)
+        assert _workers(master) == 1
+        os.kill(master, signal.SIGTTIN)
+        output = server.output_so_far(until="Refused 2 workers", timeout=20)
+        assert "Refused 2 workers" in output and "PORTAL_RATELIMIT_STORAGE_URI=redis://" in output
+        time.sleep(1)  # a worker gunicorn were to add would be forked by now
+        assert _workers(master) == 1
+    finally:
+        assert server.stop() == 0, server.output
