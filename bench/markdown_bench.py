@@ -25,6 +25,9 @@ SHAPES = {
     "table, 2 columns": lambda n: "| 姓名 | 补贴 |\n| --- | --- |\n" + "| 职工 | 1200 |\n" * n,
     "paragraphs": lambda n: "第一车间。\n\n" * n,
     "list": lambda n: "- 采购项\n" * n,
+    "loose list": lambda n: "- 采购项\n\n" * n,
+    "nested quotes": lambda n: ">> 引用\n>\n" * n,
+    "marked words": lambda n: "***重点*** " * n,
     "emphasis marks": lambda n: "_*" * n,
 }
 TARGET = 2.0  # the large text may cost at most twice per kilobyte what the small one does
