@@ -239,10 +239,13 @@ def too_many(error: TooManyRequests):
     return _show_code_page(status=429, problem=text)
 
 
-def form_expired(text: str):
+def form_expired(text: str, status: int = 400, body_read: bool = True):
+    """A POST refused before its view; ``body_read`` False where its body was never read
+    (too large): nothing of it can come back."""
     if request.endpoint == "reports.reply":
-        return _show_reply_again(ReplyForm(), 400, problem=text)
-    return _show_code_page(status=400, problem=text)
+        form = ReplyForm() if body_read else ReplyForm(formdata=None)
+        return _show_reply_again(form, status, problem=text)
+    return _show_code_page(status=status, problem=text)
 
 
 def _show_code_page(**shown):

@@ -273,7 +273,7 @@ def too_large(_error: RequestEntityTooLarge):
             FORM_COOKIE,
             {"status": 413, "fields": {}, "errors": {}, "context": {"problem": problem}},
         )
-    return followup_views.form_expired(problem)
+    return followup_views.form_expired(problem, 413, body_read=False)
 
 
 @bp.get("/receipt")

@@ -38,12 +38,12 @@ def _form(client, **extra) -> dict:
     return data
 
 
-def _post(client, data: dict, follow: bool = True, **kwargs):
+def _post(client, data: dict, follow: bool = True, path: str = "/report/new", **kwargs):
     """A multipart POST whose body (spooled to a temporary file when large) is closed after."""
     headers = kwargs.pop("headers", None)
     environ_base = {**client.environ_base, **kwargs.pop("environ_base", {})}
     builder = EnvironBuilder(
-        path="/report/new",
+        path=path,
         method="POST",
         data=data,
         content_type="multipart/form-data",
@@ -438,3 +438,23 @@ def test_a_page_refused_by_the_default_limit_says_when_without_a_redirect(demo, 
         assert "Location" not in refused.headers and "Wait an hour and try again." in page
         assert "receipt codes" not in page
         assert refused.headers["Cache-Control"] == "no-store"
+
+
+def test_a_reply_past_the_limit_is_answered_with_a_redirect_and_a_reason(demo, instance):
+    app = instance.app("public", REPORT_MAX_BYTES=1024 * 1024)
+    client = app.test_client()
+    sent = client.post("/report/new", data=_form(client), follow_redirects=True)
+    code = "".join(re.findall(r"<span>(\d{4})</span>", sent.get_data(as_text=True)))
+    page = client.get("/report/follow-up").get_data(as_text=True)
+    entered = client.post("/report/follow-up", data={"csrf_token": csrf_token(page), "code": code})
+    assert entered.status_code == 303
+    thread = client.get("/report/follow-up").get_data(as_text=True)
+    data = {
+        "csrf_token": csrf_token(thread),
+        "text": "补充一份很大的材料",
+        "attachments": [(io.BytesIO(b"z" * (3 * 1024 * 1024)), "巨大的附件.bin")],
+    }
+    response = _post(client, data, follow=False, path="/report/follow-up/reply")
+    assert response.status_code == 303
+    shown = client.get(response.headers["Location"])
+    assert shown.status_code == 413 and "1 MiB" in shown.get_data(as_text=True)
