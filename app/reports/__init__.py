@@ -29,7 +29,7 @@ def register_public(app: Flask) -> None:
         receipts_store = MemoryBackend(max_entries=20_000, max_bytes=32 << 20)
         pages_store = MemoryBackend(max_entries=5000, max_bytes=64 << 20)
     app.extensions["portal.handover.receipts"] = Handover(receipts_store)
-    app.extensions["portal.handover.pages"] = Handover(pages_store, evict=False)
+    app.extensions["portal.handover.pages"] = Handover(pages_store, evict=False, spare=True)
     receipts.use_processes(app.config["REPORT_KDF_PROCESSES"])
     uploads.init_app(app)
     app.register_blueprint(views.bp)

@@ -32,7 +32,7 @@ from app.models import EnvelopeRole, Report, ReportEnvelope
 from app.reports import uploads
 from app.reports.common import pepper, receipt_params, refusal_text, today
 from app.reports.forms import ReceiptForm, ReplyForm
-from app.reports.handover import answer_with, forget, handed_over
+from app.reports.handover import answer_with, forget, handed_over, lost, lost_text
 from app.resources import blob_store
 from app.security.headers import content_disposition
 from app.services.reports import errors, followup
@@ -77,7 +77,10 @@ def _code_page(form: ReceiptForm, status: int = 200, **context):
 
 
 def show():
-    shown = handed_over(SHOWN_COOKIE) or {}
+    shown = handed_over(SHOWN_COOKIE)
+    if shown is None and lost(SHOWN_COOKIE):
+        shown = {"thread_page": True, "code_page": True, "status": 200, "problem": lost_text()}
+    shown = shown or {}
     found, report = _current()
     if found is not None and shown.get("thread_page"):
         form = ReplyForm(formdata=None, data={"text": shown.get("reply", "")})

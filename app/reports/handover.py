@@ -15,6 +15,7 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
 import os
 from typing import Any
 
@@ -30,11 +31,16 @@ def _key(token: bytes) -> str:
 
 
 class Handover:
-    def __init__(self, backend: Any, seconds: int = HANDOVER_SECONDS, evict: bool = True) -> None:
+    def __init__(
+        self, backend: Any, seconds: int = HANDOVER_SECONDS, evict: bool = True, spare: bool = False
+    ) -> None:
         self.backend = backend
         self.seconds = seconds
         # False: when the store is full, the newest is not kept (what waits there goes first).
         self.evict = evict
+        # True: a page that can be lost (a form sent back, which its page then says): an
+        # unreachable store loses it rather than fail the request.
+        self.spare = spare
 
     def give(self, payload: dict[str, Any]) -> str:
         """Keep ``payload`` for one taker; returns the token for the browser (which finds
@@ -43,7 +49,12 @@ class Handover:
         nonce = os.urandom(12)
         plain = json.dumps(payload, ensure_ascii=False).encode()
         sealed = AESGCM(token).encrypt(nonce, plain, _LABEL)
-        self.backend.put(_key(token), nonce + sealed, self.seconds, evict=self.evict)
+        try:
+            self.backend.put(_key(token), nonce + sealed, self.seconds, evict=self.evict)
+        except Exception:  # the store unreachable (Redis down)
+            if not self.spare:
+                raise
+            logging.getLogger(__name__).exception("a page to hand over could not be kept")
         return base64.urlsafe_b64encode(token).decode().rstrip("=")
 
     def take(self, text: str) -> dict[str, Any] | None:
@@ -54,7 +65,13 @@ class Handover:
             token = base64.urlsafe_b64decode(text + "=")
         except (binascii.Error, ValueError):
             return None
-        value = self.backend.pop(_key(token))  # one taker only, even with several workers
+        try:
+            value = self.backend.pop(_key(token))  # one taker only, even with several workers
+        except Exception:
+            if not self.spare:
+                raise
+            logging.getLogger(__name__).exception("a page to hand over could not be read")
+            return None
         if value is None or len(value) < 12 + 16:
             return None
         try:
@@ -74,8 +91,10 @@ def answer_with(endpoint: str, cookie: str, payload: dict[str, Any], store: str 
 
     response = redirect(url_for(endpoint), 303)
     if store == "pages" and not _client_may_leave_a_page():
-        return response  # the page comes without what this client's many refusals would hold
-    token = current_app.extensions[f"portal.handover.{store}"].give(payload)
+        # Not kept: what this client's many refusals would hold. The page says it was lost.
+        token = base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+    else:
+        token = current_app.extensions[f"portal.handover.{store}"].give(payload)
     response.set_cookie(
         cookie,
         token,
@@ -115,6 +134,23 @@ def handed_over(cookie: str, store: str = "pages") -> dict[str, Any] | None:
 
     token = request.cookies.get(cookie, "")
     return current_app.extensions[f"portal.handover.{store}"].take(token) if token else None
+
+
+def lost(cookie: str) -> bool:
+    """After ``handed_over`` found nothing: whether a page was meant to wait (a cookie names
+    one) and could not be kept (the store full, or unreachable)."""
+    from flask import request
+
+    return bool(request.cookies.get(cookie))
+
+
+def lost_text() -> str:
+    from flask_babel import gettext as _
+
+    return _(
+        "What you sent could not be shown again: the site is very busy. Nothing was stored. "
+        "Please fill in the form again."
+    )
 
 
 def forget(response: Any, cookie: str) -> Any:

@@ -35,7 +35,14 @@ from app.models import Report, StaffUser, SubjectLevel
 from app.reports import followup_views, uploads
 from app.reports.common import pepper, receipt_params, refusal_text, size_text, today
 from app.reports.forms import ReportForm
-from app.reports.handover import HANDOVER_SECONDS, answer_with, forget, handed_over
+from app.reports.handover import (
+    HANDOVER_SECONDS,
+    answer_with,
+    forget,
+    handed_over,
+    lost,
+    lost_text,
+)
 from app.reports.words import cleaning_words, field_error
 from app.resources import blob_store
 from app.services import units
@@ -81,6 +88,9 @@ def render_form(form: ReportForm, status: int = 200, **context):
 @bp.get("/new")
 def new():
     shown = handed_over(FORM_COOKIE)
+    if shown is None and lost(FORM_COOKIE):
+        page, status = render_form(ReportForm(), problem=lost_text())
+        return forget(current_app.make_response((page, status)), FORM_COOKIE)
     if shown is None:
         return render_form(ReportForm())
     form = ReportForm(formdata=MultiDict(shown["fields"]))

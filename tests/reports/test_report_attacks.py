@@ -411,7 +411,7 @@ def test_one_client_refused_again_and_again_cannot_fill_the_store_of_forms(demo,
 
     app = instance.app("public", RATELIMIT_RECEIPTS="5 per hour")
     store = MemoryBackend(max_entries=30, max_bytes=1 << 20)
-    app.extensions["portal.handover.pages"] = Handover(store, evict=False)
+    app.extensions["portal.handover.pages"] = Handover(store, evict=False, spare=True)
     flooder = app.test_client()
     flooder.environ_base["REMOTE_ADDR"] = "198.51.100.66"
     token = csrf_token(flooder.get("/report/follow-up").get_data(as_text=True))
@@ -458,3 +458,40 @@ def test_a_reply_past_the_limit_is_answered_with_a_redirect_and_a_reason(demo, i
     assert response.status_code == 303
     shown = client.get(response.headers["Location"])
     assert shown.status_code == 413 and "1 MiB" in shown.get_data(as_text=True)
+
+
+class _Unreachable:
+    """A store whose server is down (Redis not answering)."""
+
+    def put(self, *_args, **_kwargs):
+        raise ConnectionError("store unreachable")
+
+    def pop(self, *_args):
+        raise ConnectionError("store unreachable")
+
+
+@pytest.mark.parametrize("store", ["full", "unreachable"])
+def test_a_form_that_cannot_be_kept_says_so_instead_of_coming_back_empty(demo, instance, store):
+    from app.reports.handover import Handover
+    from app.services.reports.followup_sessions import MemoryBackend
+
+    app = instance.app("public")
+    backend = MemoryBackend(max_entries=1, max_bytes=1 << 20) if store == "full" else _Unreachable()
+    app.extensions["portal.handover.pages"] = Handover(backend, evict=False, spare=True)
+    if store == "full":
+        other = app.test_client()
+        other.environ_base["REMOTE_ADDR"] = "198.51.100.70"
+        other.post("/report/new", data=_form(other, unit="NO-SUCH"))
+        assert len(backend) == 1
+    for path, data in (
+        ("/report/new", lambda c: _form(c, unit="NO-SUCH")),
+        ("/report/follow-up", lambda c: {"csrf_token": _form(c)["csrf_token"], "code": "12"}),
+    ):
+        client = app.test_client()
+        response = client.post(path, data=data(client))
+        assert response.status_code == 303
+        page = client.get(response.headers["Location"])
+        shown = page.get_data(as_text=True)
+        assert page.status_code == 200 and "无法再次显示" in shown, path
+        # Once: the next visit is the plain page.
+        assert "无法再次显示" not in client.get(path).get_data(as_text=True)
