@@ -20,6 +20,7 @@ import logging
 import re
 import sys
 import traceback
+import unicodedata
 from typing import Any
 
 from flask import Flask, request
@@ -35,28 +36,49 @@ PUBLIC_ACCESS_ATOMS = frozenset({"m", "U", "s", "B", "b", "H"})
 WITHHELD = "(withheld)"
 
 
-# Control characters, and the invisible ones that reorder or hide text in a viewer (bidi
-# marks and overrides, zero-width characters); a backslash too, which begins an escape.
-_CONTROL = re.compile(r"[\\\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+# Characters a log viewer would not show as themselves: controls, format characters (bidi
+# marks, zero-width and soft hyphens), separators, fillers shown as blanks, variation
+# selectors, bytes that were not UTF-8; and a backslash, which begins an escape.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+_BLANK_FILLERS = frozenset("\u115f\u1160\u180e\u3164\uffa0")
 # A report's file, named in its address, is one reporter's: logged without its id.
 _REPORT_FILE = re.compile(r"^/+report/+follow-up/+files/.*", re.DOTALL)
 
 
 def one_line(text: str) -> str:
-    """``text`` with its control characters written as escapes (``\\x0d``), on one line."""
-    return _CONTROL.sub(_escape, text)
+    """``text`` on one line, each character a viewer would not show as itself escaped."""
+    if text.isascii() and text.isprintable() and "\\" not in text:
+        return text
+    return "".join(_escape(ch) if _hidden(ch) else ch for ch in text)
 
 
-def _escape(match: re.Match) -> str:
-    if match.group() == "\\":
+def _hidden(ch: str) -> bool:
+    return (
+        ch == "\\"
+        or unicodedata.category(ch) in _HIDDEN_CATEGORIES
+        or ch in _BLANK_FILLERS
+        or "\ufe00" <= ch <= "\ufe0f"
+    )
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if ch == "\\":
         return "\\\\"
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    return (
+        f"\\x{code:02x}"
+        if code < 0x100
+        else f"\\u{code:04x}"
+        if code < 0x10000
+        else f"\\U{code:08x}"
+    )
 
 
 def _as_written(value: str) -> str:
     try:
-        return value.encode("latin-1").decode("utf-8", "backslashreplace")
+        return value.encode("latin-1").decode("utf-8", "surrogateescape")
     except UnicodeEncodeError:  # not bytes as Latin-1: already text
         return value
 

@@ -235,6 +235,7 @@ def test_portal_serve_access_log_lines_cannot_be_forged_or_name_a_report_file(po
     for path in (
         forged,
         "/disclosures/%E6%8B%9B%E6%A0%87",
+        "/y%FF%5Cxff%D8%9C%C2%AD%E1%85%9F",  # a byte not UTF-8, "\xff" typed, invisible ones
         "//report//follow-up/files/RFILE41",
         "/report/follow-up/files/RFILE42",
     ):
@@ -252,6 +253,7 @@ def test_portal_serve_access_log_lines_cannot_be_forged_or_name_a_report_file(po
         '"GET /x\\x0d\\x0a\\"GET /FORGEDLINE\\" 200 12345\\x00\\x85\\u2028\\u202e\\\\x0a" 400'
     )
     assert any(line.startswith(expected + " ") for line in lines), lines
+    assert any(line.startswith('"GET /y\\xff\\\\xff\\u061c\\xad\\u115f" 404') for line in lines)
     # A Chinese path as it was written; a report's file without its id, however written.
     assert any(line.startswith('"GET /disclosures/招标" 404') for line in lines)
     assert "RFILE4" not in access_log.read_text(encoding="utf-8")
