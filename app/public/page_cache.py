@@ -59,7 +59,7 @@ MEMO_HEADER_CHARS = 256
 # Marks in the WSGI environment from this layer to the Flask app and back.
 MISS = "portal.page_cache.miss"  # the page is missing: store the response if it may be
 STORABLE = "portal.page_cache.storable"  # the view's response may be shared; its language
-LIMITED = "portal.page_cache.limited"  # counted here and over the limit: Flask answers 429
+LIMITED = "portal.page_cache.limited"  # counted here, refused for this many seconds: a 429
 
 
 class PageCache:
@@ -140,20 +140,28 @@ class PageLimit:
         in_memory = str(app.config["RATELIMIT_STORAGE_URI"]).startswith("memory:")
         self.local = LocalWindows(self.items) if in_memory else None
 
-    def allows(self, client_key: str, endpoint: str) -> bool:
-        """Count one request of ``client_key`` (``rate_limit_key``) to ``endpoint``."""
+    def refusal(self, client_key: str, endpoint: str) -> int | None:
+        """Count one request of ``client_key`` (``rate_limit_key``) to ``endpoint``: None if
+        it is allowed, else the window in seconds of the limit that refused it."""
         flask_limiter = self.app.extensions["portal.limiter"]
         if not flask_limiter.enabled:
-            return True
+            return None
         identifiers = (self.prefix, client_key, endpoint)
         if self.local is not None:
             return self.local.hit(identifiers)
         try:
-            return all(flask_limiter.limiter.hit(item, *identifiers) for item in self.items)
+            return _first_refusal(flask_limiter.limiter, self.items, identifiers)
         except Exception:  # storage unreachable: count in memory, as the limiter does
             if self.fallback is None:
                 raise
-            return all(self.fallback.hit(item, *identifiers) for item in self.items)
+            return _first_refusal(self.fallback, self.items, identifiers)
+
+
+def _first_refusal(strategy: Any, items: list, identifiers: tuple) -> int | None:
+    for item in items:
+        if not strategy.hit(item, *identifiers):
+            return item.get_expiry()
+    return None
 
 
 class LocalWindows:
@@ -165,9 +173,10 @@ class LocalWindows:
         self._counts: dict[tuple, tuple[float, int]] = {}
         self._next_sweep = 0.0
 
-    def hit(self, identifiers: tuple) -> bool:
+    def hit(self, identifiers: tuple) -> int | None:
+        """None if one more request is allowed, else the window in seconds that refused it."""
         now = time.monotonic()
-        allowed = True
+        refused = None
         with self._lock:
             if now >= self._next_sweep:  # drop windows that ended, now and then
                 self._counts = {k: v for k, v in self._counts.items() if v[0] > now}
@@ -178,10 +187,10 @@ class LocalWindows:
                 if ends <= now:
                     ends, count = now + seconds, 0
                 if count >= amount:
-                    allowed = False
+                    refused = seconds
                     break
                 self._counts[key] = (ends, count + 1)
-        return allowed
+        return refused
 
 
 ReaderScope = Callable[[Mapping[str, Any]], Hashable]
@@ -234,11 +243,11 @@ class CachedPages:
                 found = self.cache.get(key, stamp)
         if found is not None:
             try:
-                allowed = self.limit.allows(client_key, endpoint)
+                refused = self.limit.refusal(client_key, endpoint)
             except Exception:  # Flask counts again and shows the error
                 return self.wsgi_app(environ, start_response)
-            if not allowed:
-                environ[LIMITED] = True
+            if refused is not None:
+                environ[LIMITED] = refused
                 return self.wsgi_app(environ, start_response)
             body, headers = found
             start_response("200 OK", list(headers))
@@ -386,10 +395,12 @@ def count_page_request() -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if getattr(app.view_functions.get(request.endpoint or ""), "_portal_page_args", None) is None:
         return
-    # LIMITED: the cache layer counted this request already, and it was one too many.
-    limit = app.extensions["portal.page_limit"]
-    if request.environ.get(LIMITED) or not limit.allows(rate_limit_key(), request.endpoint):
-        raise LimitReached(max(item.get_expiry() for item in limit.items))
+    # LIMITED: the cache layer counted this request already; the window that refused it.
+    refused = request.environ.get(LIMITED) or app.extensions["portal.page_limit"].refusal(
+        rate_limit_key(), request.endpoint
+    )
+    if refused is not None:
+        raise LimitReached(refused)
 
 
 def cached_page(*query_args: str) -> Callable:

@@ -154,3 +154,17 @@ def test_a_refused_question_to_a_retracted_item_is_refused_plainly(db, demo, ins
     # No form is shown for a retracted item: the page does not claim the text is kept.
     assert refused.status_code == 429 and "Wait an hour and try again." in shown
     assert "still below" not in shown
+
+
+@pytest.mark.parametrize(
+    ("limits", "wait"),
+    [("3 per minute;1000 per day", "Wait a minute"), ("1000 per minute;3 per day", "Wait a day")],
+)
+def test_a_cached_page_names_the_limit_that_was_hit(db, demo, instance, limits, wait):
+    app = instance.app("public", RATELIMIT_DEFAULT=limits)
+    d_id = publish_item(db)
+    client = app.test_client()
+    for path in (f"/disclosures/{d_id}?lang=en", f"/disclosures/{d_id}/history?lang=en"):
+        responses = [client.get(path) for _ in range(4)]  # the later ones from the cache
+        assert [r.status_code for r in responses] == [200, 200, 200, 429], path
+        assert wait in responses[-1].get_data(as_text=True), path
