@@ -25,6 +25,9 @@ from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.datastructures import FileStorage
+from werkzeug.formparser import parse_form_data
+from werkzeug.test import EnvironBuilder, stream_encode_multipart
 
 from app.models import (
     DisciplineOffice,
@@ -185,3 +188,27 @@ def jpeg_bytes() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (32, 24), "blue").save(out, "JPEG")
     return out.getvalue()
+
+
+def post_multipart(batch: UploadBatch, files: dict, fields: dict | None = None):
+    """Parse a multipart POST with Werkzeug, ``batch``'s stream factory receiving its files.
+
+    ``files``: field name -> (stream, name, content type), or a list of them. Returns the
+    form's fields and Werkzeug's files.
+    """
+    data = {**(fields or {})}
+    for name, value in files.items():
+        items = value if isinstance(value, list) else [value]
+        data[name] = [FileStorage(f, n, content_type=t) for f, n, t in items]
+    # The body in memory: Werkzeug's test builder would spool a large one to a temporary file.
+    body, length, boundary = stream_encode_multipart(data, use_tempfile=False)
+    builder = EnvironBuilder(
+        method="POST",
+        input_stream=body,
+        content_length=length,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+    environ = builder.get_environ()
+    builder.close()
+    _stream, form, parsed = parse_form_data(environ, stream_factory=batch.stream_factory)
+    return form, parsed

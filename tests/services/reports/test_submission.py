@@ -36,6 +36,7 @@ from tests.services.reports.report_support import (
     TODAY,
     form,
     jpeg_bytes,
+    post_multipart,
     upload_files,
 )
 
@@ -284,9 +285,6 @@ def _files_containing(folder: Path, needles: list[bytes]) -> list[str]:
 
 
 def test_no_plaintext_reaches_the_disk_or_the_database(db, org, blobs, monkeypatch, tmp_path):
-    from werkzeug.datastructures import FileStorage
-    from werkzeug.formparser import parse_form_data
-    from werkzeug.test import EnvironBuilder, stream_encode_multipart
 
     temp = tmp_path / "tmp"
     temp.mkdir()
@@ -296,26 +294,16 @@ def test_no_plaintext_reaches_the_disk_or_the_database(db, org, blobs, monkeypat
     needles = [canary.encode(), canary.encode("utf-16-le"), canary.encode("utf-16-be")]
     big = (canary + "\n").encode() * 40_000  # about 1 MB: more than one chunk
     batch = UploadBatch(blobs)
-    # The request body in memory (Werkzeug's test builder would spool a large one to disk).
-    body, length, boundary = stream_encode_multipart(
+    fields, _files = post_multipart(
+        batch,
         {
-            "what": f"举报：{canary}",
             "files": [
-                FileStorage(io.BytesIO(big), f"记录{canary}.txt", content_type="text/plain"),
-                FileStorage(io.BytesIO(jpeg_bytes()), "照片.jpg", content_type="image/jpeg"),
-            ],
+                (io.BytesIO(big), f"记录{canary}.txt", "text/plain"),
+                (io.BytesIO(jpeg_bytes()), "照片.jpg", "image/jpeg"),
+            ]
         },
-        use_tempfile=False,
+        {"what": f"举报：{canary}"},
     )
-    builder = EnvironBuilder(
-        method="POST",
-        input_stream=body,
-        content_length=length,
-        content_type=f"multipart/form-data; boundary={boundary}",
-    )
-    environ = builder.get_environ()
-    builder.close()
-    _stream, fields, _files = parse_form_data(environ, stream_factory=batch.stream_factory)
     uploads = batch.finish()
     with db() as session:
         done = submit(

@@ -9,9 +9,6 @@ import tracemalloc
 
 import pytest
 from PIL import ExifTags, Image
-from werkzeug.datastructures import FileStorage
-from werkzeug.formparser import parse_form_data
-from werkzeug.test import EnvironBuilder, stream_encode_multipart
 
 from app.services.blobs import FilesystemBlobStore
 from app.services.reports import envelopes
@@ -19,6 +16,7 @@ from app.services.reports.cleaning import CleanState
 from app.services.reports.errors import FileTooLarge, ReportTooLarge, TooManyFiles
 from app.services.reports.uploads import UploadBatch, UploadLimits
 from crypto.keys import X25519Identity
+from tests.services.reports.report_support import post_multipart
 
 KIB, MIB = 1024, 1024 * 1024
 
@@ -39,26 +37,6 @@ def _photo_with_gps() -> bytes:
     return out.getvalue()
 
 
-def _post(batch: UploadBatch, files: dict, fields: dict | None = None):
-    """Parse a multipart POST with Werkzeug, our stream factory receiving its files."""
-    data = {**(fields or {})}
-    for name, value in files.items():
-        items = value if isinstance(value, list) else [value]
-        data[name] = [FileStorage(f, n, content_type=t) for f, n, t in items]
-    # The body in memory: Werkzeug's test builder would spool a large one to a temporary file.
-    body, length, boundary = stream_encode_multipart(data, use_tempfile=False)
-    builder = EnvironBuilder(
-        method="POST",
-        input_stream=body,
-        content_length=length,
-        content_type=f"multipart/form-data; boundary={boundary}",
-    )
-    environ = builder.get_environ()
-    builder.close()
-    _stream, form, parsed = parse_form_data(environ, stream_factory=batch.stream_factory)
-    return form, parsed
-
-
 def _open(store, upload, identity) -> bytes:
     header = upload.payload.header([identity.recipient])
     return envelopes.read_bytes(store, header, upload.blob_key, [identity], 10**9)
@@ -67,7 +45,7 @@ def _open(store, upload, identity) -> bytes:
 def test_a_photo_is_cleaned_and_encrypted_while_the_form_is_parsed(store):
     photo = _photo_with_gps()
     batch = UploadBatch(store)
-    form, _files = _post(
+    form, _files = post_multipart(
         batch,
         {"files": (io.BytesIO(photo), "现场照片 2026.jpg", "image/jpeg")},
         {"what": "举报内容"},
@@ -113,7 +91,9 @@ def test_a_file_past_the_cleaning_limit_streams_in_bounded_memory(store):
 def test_other_files_stream_at_once_and_are_marked_unsupported(store):
     batch = UploadBatch(store)
     text = "会议记录：\n张三说……\n".encode() * 1000
-    _post(batch, {"files": (io.BytesIO(text), "会议记录.txt", "text/plain; charset=utf-8")})
+    post_multipart(
+        batch, {"files": (io.BytesIO(text), "会议记录.txt", "text/plain; charset=utf-8")}
+    )
     (upload,) = batch.finish()
     assert upload.cleaning.state == CleanState.unsupported
     assert upload.content_type == "text/plain"
@@ -137,7 +117,7 @@ def test_names_and_types_from_the_browser_are_made_harmless(store):
 
 def test_an_empty_file_input_is_no_upload(store):
     batch = UploadBatch(store)
-    _post(batch, {"files": (io.BytesIO(b""), "", "application/octet-stream")})
+    post_multipart(batch, {"files": (io.BytesIO(b""), "", "application/octet-stream")})
     assert batch.finish() == []
     assert list(store.keys()) == []
 
@@ -146,7 +126,7 @@ def test_too_many_files_are_refused(store):
     batch = UploadBatch(store, UploadLimits(max_files=2))
     files = {"files": [(io.BytesIO(b"a"), f"{i}.txt", "text/plain") for i in range(3)]}
     with pytest.raises(TooManyFiles) as caught:
-        _post(batch, files)
+        post_multipart(batch, files)
     assert caught.value.limit == 2 and caught.value.message_key == "too_many_files"
     batch.discard()
     assert list(store.keys()) == []
@@ -156,7 +136,9 @@ def test_a_file_past_its_limit_is_dropped_at_once(store):
     batch = UploadBatch(store, UploadLimits(max_file_bytes=100 * KIB, clean_limit=10 * KIB))
     data = os.urandom(300 * KIB)
     with pytest.raises(FileTooLarge):
-        _post(batch, {"files": (io.BytesIO(data), "大文件.bin", "application/octet-stream")})
+        post_multipart(
+            batch, {"files": (io.BytesIO(data), "大文件.bin", "application/octet-stream")}
+        )
     assert list(store.keys()) == []
 
 
@@ -165,7 +147,7 @@ def test_a_report_past_its_total_is_refused_and_nothing_stays(store):
     batch = UploadBatch(store, limits)
     files = {"files": [(io.BytesIO(os.urandom(100 * KIB)), f"{i}.bin", "x/y") for i in range(2)]}
     with pytest.raises(ReportTooLarge):
-        _post(batch, files)
+        post_multipart(batch, files)
     batch.discard()
     assert list(store.keys()) == []
 
