@@ -67,12 +67,9 @@ def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask
 
         register(app)
     else:
-        from app import disclosures, public, reports, search
+        from app import public
 
-        public.register(app)  # first: its page cache answers before Flask
-        disclosures.register_public(app)
-        search.register_public(app)
-        reports.register_public(app)
+        public.register(app)
     ratelimit.init_app(app)
     cli.init_app(app)
     serving.init_app(app, create_app)

@@ -18,7 +18,7 @@ from app.cli_keys import keys_group, seal_params, share_sheets_text, today, writ
 from app.db import database
 from app.disclosures import cli as disclosures_cli
 from app.models import Role
-from app.reports.common import pepper, receipt_params
+from app.public.reports.common import pepper, receipt_params
 from app.resources import blob_store
 from app.services import demo as demo_service
 from app.services import keys as keys_service

@@ -91,7 +91,7 @@ def run_command(public_bind: str | None, console_bind: str | None) -> None:
 def _publish_scheduled(console_app: Flask, stopped: threading.Event) -> None:
     """What a timer running ``portal disclosures publish-due`` does in production."""
     from app.db import get_session
-    from app.disclosures import runtime
+    from app.web import runtime
 
     while not stopped.wait(PUBLISH_DUE_EVERY_SECONDS):
         with console_app.app_context():

@@ -13,7 +13,7 @@ from app.services.disclosures import categories, drafting, reviewing
 def sign_log(db) -> None:
     """Sign a checkpoint covering the log, as the console does after every approval."""
     from app.db import get_session
-    from app.disclosures import runtime
+    from app.web import runtime
 
     with db.app.app_context():
         runtime.refresh_checkpoint(get_session())

@@ -76,7 +76,7 @@ def _paths(rule: Rule) -> list[str]:
 
 
 def _requests(app):
-    rules = sorted(app.url_map.iter_rules(), key=lambda r: (r.endpoint == "auth.logout", r.rule))
+    rules = sorted(app.url_map.iter_rules(), key=lambda r: (r.endpoint == "session.logout", r.rule))
     for rule in rules:
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             for path in _paths(rule):

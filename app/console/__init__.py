@@ -1,12 +1,12 @@
-"""The restricted console: staff sign-in and the staff areas."""
+"""The restricted console: one folder per URL area (session, publish, admin)."""
 
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from app.console import admin, auth, views
-from app.disclosures import register_console as register_disclosures
+from app.console import admin, publish, session, views
 from app.models import Role
 from app.security.auth import current_staff
+from app.web.disclosures import register_helpers
 
 ROLE_NAMES = {
     Role.admin: _l("administrator"),
@@ -19,10 +19,11 @@ ROLE_NAMES = {
 
 
 def register(app: Flask) -> None:
-    app.register_blueprint(auth.bp)
+    session.register(app)
     app.register_blueprint(views.bp)
-    app.register_blueprint(admin.bp)
-    register_disclosures(app)
+    admin.register(app)
+    publish.register(app)
+    register_helpers(app, workflow=True)
 
     @app.context_processor
     def staff_context() -> dict[str, object]:

@@ -12,10 +12,10 @@ from flask.cli import with_appcontext
 from flask_babel import force_locale
 
 from app.db import database
-from app.disclosures import runtime
 from app.resources import blob_store, disclosure_log_keys
 from app.services.disclosures import bulk_export, bulk_import
 from app.services.search import index as search_index
+from app.web import runtime
 
 
 def register(group: click.Group) -> None:

@@ -9,10 +9,11 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from app.db import database
-from app.disclosures import bulk_cli, runtime
+from app.disclosures import bulk_cli
 from app.resources import disclosure_log_keys
 from app.services.disclosures import categories
 from app.services.disclosures import log as disclosure_log
+from app.web import runtime
 
 
 def init_app(app: Flask) -> None:

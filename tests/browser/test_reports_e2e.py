@@ -5,7 +5,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from app.models import Report, StaffUser
-from app.reports.pow import solves
+from app.public.reports.pow import solves
 from app.services.reports import messages
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 

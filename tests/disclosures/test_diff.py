@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from app.disclosures.diff import DIFF_MAX_CHARS, INLINE_MAX_CHARS, Deadline, diff_html
 from app.memo import TextMemo
 from app.models import Disclosure
+from app.public.disclosures.diff import DIFF_MAX_CHARS, INLINE_MAX_CHARS, Deadline, diff_html
 from app.services.disclosures import drafting, reviewing
 from tests.disclosure_support import publish_item, sign_log, staff
 
@@ -21,7 +21,7 @@ ZH = "的一是在不了有和人这中大为上个国我以要他时来用们�
 @pytest.fixture(autouse=True)
 def _fresh_memo(monkeypatch):
     # Each test compares afresh: a remembered result would hide the budget it was made under.
-    monkeypatch.setattr("app.disclosures.diff._DIFFS", TextMemo())
+    monkeypatch.setattr("app.public.disclosures.diff._DIFFS", TextMemo())
 
 
 def side(markup: str, keep: str) -> str:
@@ -115,7 +115,7 @@ def test_texts_beyond_the_cap_are_not_compared():
 
 
 def test_history_of_texts_too_large_to_compare_shows_both(db, demo, public_app, monkeypatch):
-    monkeypatch.setattr("app.disclosures.diff.DIFF_MAX_CHARS", 3_000)
+    monkeypatch.setattr("app.public.disclosures.diff.DIFF_MAX_CHARS", 3_000)
     big_old = "旧" * 1_500
     big_new = "新" * 1_501
     d_id = publish_item(db, body=big_old)

@@ -8,8 +8,8 @@ import itertools
 import pytest
 import redis
 
-from app.reports import pow as pow_module
-from app.reports.pow import ProofOfWork, _MemoryStore, _RedisStore, leading_zero_bits, solves
+from app.public.reports import pow as pow_module
+from app.public.reports.pow import ProofOfWork, _MemoryStore, _RedisStore, leading_zero_bits, solves
 from tests.support import REDIS_URL, skip_or_fail
 
 

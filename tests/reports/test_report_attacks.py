@@ -262,7 +262,7 @@ def test_forms_without_the_proof_of_work_have_their_own_smaller_budget(demo, ins
         statuses.append(response.status_code)
     assert statuses == [200, 200, 429]
     # A form with a solved challenge still gets through.
-    from app.reports.pow import solves
+    from app.public.reports.pow import solves
 
     client = app.test_client()
     page = client.get("/report/new").get_data(as_text=True)
@@ -406,7 +406,7 @@ def test_the_honeypot_answers_with_a_redirect_and_stores_nothing(demo, public_ap
 
 
 def test_one_client_refused_again_and_again_cannot_fill_the_store_of_forms(demo, instance):
-    from app.reports.handover import Handover
+    from app.public.reports.handover import Handover
     from app.services.reports.followup_sessions import MemoryBackend
 
     app = instance.app("public", RATELIMIT_RECEIPTS="5 per hour")
@@ -472,7 +472,7 @@ class _Unreachable:
 
 @pytest.mark.parametrize("store", ["full", "unreachable"])
 def test_a_form_that_cannot_be_kept_says_so_instead_of_coming_back_empty(demo, instance, store):
-    from app.reports.handover import Handover
+    from app.public.reports.handover import Handover
     from app.services.reports.followup_sessions import MemoryBackend
 
     app = instance.app("public")

@@ -1,4 +1,4 @@
-/* Proof of work for the report form (see app/reports/pow.py). Without this script the form
+/* Proof of work for the report form (see app/public/reports/pow.py). Without this script the form
    still works, within a smaller budget. SHA-256 is written out here because the browser's
    own (crypto.subtle) exists only on HTTPS pages, and intranets often serve plain HTTP. */
 (function () {

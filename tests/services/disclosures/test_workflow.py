@@ -70,7 +70,7 @@ def test_step_actions_are_a_closed_set_stored_as_before(db, demo):
 
 
 def test_every_step_action_has_a_name_in_the_console():
-    from app.disclosures import STEP_NAMES
+    from app.web.disclosures import STEP_NAMES
 
     assert set(STEP_NAMES) == set(StepAction)
 

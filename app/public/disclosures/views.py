@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Any
 
 import segno
 from flask import (
@@ -15,7 +14,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_babel import gettext as _
@@ -23,9 +21,6 @@ from werkzeug.exceptions import NotFound, TooManyRequests
 
 from app import errors as error_pages
 from app.db import get_session
-from app.disclosures import runtime
-from app.disclosures.diff import Deadline, diff_html
-from app.disclosures.forms import PERIOD_NAMES, SCOPE_NAMES, FilterForm, QuestionForm
 from app.extensions import limiter
 from app.form_choices import choice
 from app.i18n import current_language
@@ -35,13 +30,11 @@ from app.models import (
     DisclosureAttachment,
     PublicState,
 )
+from app.public.disclosures.diff import Deadline, diff_html
+from app.public.disclosures.forms import FilterForm, QuestionForm
 from app.public.page_cache import cached_page
-from app.resources import blob_store
-from app.security.headers import content_disposition
 from app.security.reader import current_reader, vary_by_reader
-from app.security.sanitize import render_markdown
 from app.services import units
-from app.services.blobs import BlobError
 from app.services.disclosures import catalogue as catalogue_service
 from app.services.disclosures import categories as category_service
 from app.services.disclosures import (
@@ -52,8 +45,9 @@ from app.services.disclosures import (
     visibility,
 )
 from app.services.disclosures import log as disclosure_log
-from app.services.disclosures.attachments import is_inline
 from app.services.periods import PERIOD_KEY_RE
+from app.web import runtime
+from app.web.disclosures import send_attachment
 
 bp = Blueprint("disclosures", __name__, url_prefix="/disclosures")
 bp.after_request(vary_by_reader)
@@ -61,30 +55,6 @@ bp.after_request(vary_by_reader)
 ATTACHMENT_CSP = "sandbox; default-src 'none'"
 MAX_PAGE = 10_000
 YEAR_RE = re.compile(r"[0-9]{4}")  # not str.isdigit(): "²²" is digits to it, not to int()
-
-
-def disclosure_helpers() -> dict[str, Any]:
-    return {
-        "render_markdown": render_markdown,
-        "scope_names": SCOPE_NAMES,
-        "period_names": PERIOD_NAMES,
-        "local_date": _local_date,
-        "local_time": _local_time,
-    }
-
-
-def _local_date(value) -> str:
-    if value is None:
-        return ""
-    if hasattr(value, "astimezone"):
-        value = value.astimezone(runtime.local_zone()).date()
-    return value.isoformat()
-
-
-def _local_time(value) -> str:
-    if value is None:
-        return ""
-    return value.astimezone(runtime.local_zone()).strftime("%Y-%m-%d %H:%M")
 
 
 def _filters_from_request(session) -> tuple[FilterForm, listings.Filters, dict[str, str]]:
@@ -292,22 +262,6 @@ def attachment(disclosure_id: int, attachment_id: int):
     if found is None:
         abort(404)
     return send_attachment(found)
-
-
-def send_attachment(found: DisclosureAttachment) -> Response:
-    """Serve an attachment so that no browser runs or sniffs it as a page of this site."""
-    try:
-        stream = blob_store().open(found.blob_key)
-    except BlobError:
-        abort(404)
-    inline = is_inline(found)
-    response = send_file(stream, mimetype=found.content_type, max_age=0, etag=found.sha256)
-    response.headers["Content-Disposition"] = content_disposition(
-        "inline" if inline else "attachment", found.filename
-    )
-    response.headers["Content-Security-Policy"] = ATTACHMENT_CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
 @bp.get("/feed.atom")

@@ -7,17 +7,9 @@ from datetime import UTC, datetime
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from app.console.publish.forms import AnswerForm, DraftForm, ReasonForm, ReviewForm
 from app.db import get_session
-from app.disclosures import runtime
-from app.disclosures.forms import (
-    ActionForm,
-    AnswerForm,
-    DraftForm,
-    ReasonForm,
-    ReviewForm,
-    choice,
-)
-from app.disclosures.views import send_attachment
+from app.form_choices import choice
 from app.i18n import current_language
 from app.models import (
     Action,
@@ -34,6 +26,9 @@ from app.services import units
 from app.services.disclosures import catalogue, categories, drafting, errors, listings, reviewing
 from app.services.disclosures import questions as question_service
 from app.services.disclosures.attachments import AttachmentError, add_attachment, remove_attachment
+from app.web import runtime
+from app.web.disclosures import send_attachment
+from app.web.forms import ActionForm
 
 bp = Blueprint("publish", __name__, url_prefix="/publish")
 

@@ -3,14 +3,14 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from app.console.forms import LoginForm
+from app.console.session.forms import LoginForm
 from app.db import get_session
 from app.extensions import limiter
 from app.security.auth import current_staff, sign_in, sign_out
 from app.security.network import keyed_hash
 from app.services.staff import LoginFailed, authenticate
 
-bp = Blueprint("auth", __name__)
+bp = Blueprint("session", __name__)
 
 
 def _safe_next(target: str | None) -> str:
@@ -67,10 +67,10 @@ def login():
             sign_in(user)
             return redirect(_safe_next(request.args.get("next")))
     status = 200 if error is None and not form.errors else 400
-    return render_template("console/login.html", form=form, error=error), status
+    return render_template("console/session/login.html", form=form, error=error), status
 
 
 @bp.post("/logout")
 def logout():
     sign_out()
-    return redirect(url_for("auth.login"))
+    return redirect(url_for("session.login"))

@@ -32,10 +32,10 @@ from app.errors import TRY_AGAIN, LimitReached, error_response, limit_period
 from app.extensions import limiter
 from app.i18n import current_language
 from app.models import Report, StaffUser, SubjectLevel
-from app.reports import followup_views, uploads
-from app.reports.common import pepper, receipt_params, refusal_text, size_text, today
-from app.reports.forms import ReportForm
-from app.reports.handover import (
+from app.public.reports import followup_views, uploads
+from app.public.reports.common import pepper, receipt_params, refusal_text, size_text, today
+from app.public.reports.forms import ReportForm
+from app.public.reports.handover import (
     HANDOVER_SECONDS,
     answer_with,
     forget,
@@ -43,7 +43,7 @@ from app.reports.handover import (
     lost,
     lost_text,
 )
-from app.reports.words import cleaning_words, field_error
+from app.public.reports.words import cleaning_words, field_error
 from app.resources import blob_store
 from app.services import units
 from app.services.reports import errors, recipients, routing, submission
@@ -120,7 +120,7 @@ MAX_EXCLUDED_BACK = 50
 
 def _back(form: ReportForm, status: int = 200, **context):
     """The form again, with what was typed and why: by a redirect, so that the browser keeps
-    no POST with the report's words in its session history (see app/reports/handover.py)."""
+    no POST with the report's words in its session history (see app/public/reports/handover.py)."""
     fields: dict[str, list[str]] = {
         name: [request.form.get(name, "")[:limit]] for name, limit in HANDED_BACK.items()
     }
@@ -251,7 +251,7 @@ def send():
         }
     )
     # A redirect: the page that answers the POST would keep the report in the browser's
-    # session history (app/reports/handover.py).
+    # session history (app/public/reports/handover.py).
     response = redirect(url_for(".receipt"), 303)
     response.set_cookie(
         RECEIPT_COOKIE,
@@ -343,7 +343,7 @@ def _too_many_text(refusal: TooManyRequests) -> str:
 def too_many(error: TooManyRequests):
     """A refusal by a rate limit re-shows what was typed, and says when to try again.
 
-    Files sent with it are dropped when the request ends (app/reports/uploads.py)."""
+    Files sent with it are dropped when the request ends (app/public/reports/uploads.py)."""
     if request.method != "POST":  # nothing typed to bring back: the page says when, at once
         return error_response(error)
     if request.endpoint == "reports.send":

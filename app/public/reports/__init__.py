@@ -2,14 +2,14 @@
 
 from flask import Flask, Response, request
 
-from app.reports import uploads, views
-from app.reports.handover import Handover
-from app.reports.pow import ProofOfWork
+from app.public.reports import uploads, views
+from app.public.reports.handover import Handover
+from app.public.reports.pow import ProofOfWork
 from app.services.reports.followup_sessions import FollowupSessions, MemoryBackend
 from crypto import receipts
 
 
-def register_public(app: Flask) -> None:
+def register(app: Flask) -> None:
     app.extensions["portal.report_pow"] = ProofOfWork.for_storage(
         str(app.config["RATELIMIT_STORAGE_URI"]),
         "portal-public",

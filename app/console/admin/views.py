@@ -14,4 +14,4 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 def index():
     session = get_session()
     roots = units.roots(session)
-    return render_template("console/admin.html", users=list_users(session), roots=roots)
+    return render_template("console/admin/index.html", users=list_users(session), roots=roots)

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import abort, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from app.console.admin.forms import CatalogueForm, CategoryForm
+from app.console.admin.views import bp
 from app.db import get_session
-from app.disclosures import runtime
-from app.disclosures.forms import ActionForm, CatalogueForm, CategoryForm
 from app.form_choices import choice
 from app.i18n import current_language
 from app.models import CatalogueEntry, DisclosureCategory, Domain, Period, Role, Scope
 from app.security.auth import role_required
 from app.services import units
 from app.services.disclosures import catalogue, categories, errors
-
-bp = Blueprint("disclosure_admin", __name__, url_prefix="/admin/disclosures")
+from app.web import runtime
+from app.web.forms import ActionForm
 
 
 def _catalogue_form() -> CatalogueForm:
@@ -37,7 +37,7 @@ def _page(category_form: CategoryForm, catalogue_form: CatalogueForm, error=None
     session = get_session()
     entries = list(session.scalars(select(CatalogueEntry).order_by(CatalogueEntry.id)))
     return render_template(
-        "console/publish/admin.html",
+        "console/admin/disclosures.html",
         categories=categories.list_categories(session, active_only=False),
         entries=entries,
         category_form=category_form,
@@ -47,13 +47,13 @@ def _page(category_form: CategoryForm, catalogue_form: CatalogueForm, error=None
     ), status
 
 
-@bp.get("/")
+@bp.get("/disclosures/")
 @role_required(Role.admin)
-def index():
+def disclosures():
     return _page(CategoryForm(prefix="cat"), _catalogue_form())
 
 
-@bp.post("/categories")
+@bp.post("/disclosures/categories")
 @role_required(Role.admin)
 def save_category():
     session = get_session()
@@ -69,10 +69,10 @@ def save_category():
     category.name_en = form.name_en.data.strip()
     category.active = bool(form.active.data)
     session.commit()
-    return redirect(url_for(".index"))
+    return redirect(url_for(".disclosures"))
 
 
-@bp.post("/categories/seed")
+@bp.post("/disclosures/categories/seed")
 @role_required(Role.admin)
 def seed_categories():
     if not ActionForm().validate_on_submit():
@@ -80,10 +80,10 @@ def seed_categories():
     session = get_session()
     categories.ensure_categories(session)
     session.commit()
-    return redirect(url_for(".index"))
+    return redirect(url_for(".disclosures"))
 
 
-@bp.post("/catalogue")
+@bp.post("/disclosures/catalogue")
 @role_required(Role.admin)
 def add_entry():
     session = get_session()
@@ -108,10 +108,10 @@ def add_entry():
         session.rollback()
         return _page(CategoryForm(prefix="cat"), form, error=exc.message, status=400)
     session.commit()
-    return redirect(url_for(".index"))
+    return redirect(url_for(".disclosures"))
 
 
-@bp.post("/catalogue/<int:entry_id>/toggle")
+@bp.post("/disclosures/catalogue/<int:entry_id>/toggle")
 @role_required(Role.admin)
 def toggle_entry(entry_id: int):
     if not ActionForm().validate_on_submit():
@@ -122,4 +122,4 @@ def toggle_entry(entry_id: int):
         abort(404)
     entry.active = not entry.active
     session.commit()
-    return redirect(url_for(".index"))
+    return redirect(url_for(".disclosures"))

@@ -1,0 +1,33 @@
+"""Form pieces both apps use: validators, and the form of a button that only posts."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import Field
+from wtforms.validators import ValidationError
+
+from app.services.disclosures.drafting import is_one_line
+from app.services.periods import FIRST_YEAR, LAST_YEAR
+
+
+class OneLine:
+    """A text field sent with a line break (only a crafted request can) is refused."""
+
+    def __call__(self, _form: FlaskForm, field: Field) -> None:
+        if field.data and not is_one_line(field.data):
+            raise ValidationError(_l("The title must be one line."))
+
+
+class WithinYears:
+    """A date or time between FIRST_YEAR and LAST_YEAR (0001-01-01 is a valid HTML date)."""
+
+    def __call__(self, _form: FlaskForm, field: Field) -> None:
+        if field.data is not None and not FIRST_YEAR <= field.data.year <= LAST_YEAR:
+            raise ValidationError(
+                _l("Enter a date between %(first)s and %(last)s.", first=FIRST_YEAR, last=LAST_YEAR)
+            )
+
+
+class ActionForm(FlaskForm):
+    """A button that posts: only the CSRF token is checked."""
