@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.memo import TextMemo
 from app.public.disclosures import diff
 from app.public.disclosures.diff import PAGE_SECONDS
-from app.security import sanitize
+from app.services import sanitize
 
 ZH = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.security import sanitize
+from app.services import sanitize
 
 SHAPES = {
     "table, 1 column": lambda n: "| 项目 |\n| --- |\n" + "| 甲 |\n" * n,

@@ -1,4 +1,10 @@
-"""The layers hold: no import circles in ``app/`` and ``crypto/``, and no web code below the views.
+"""The layers hold: no import circles in ``app/`` and ``crypto/``, and no import upwards.
+
+Every module belongs to one layer, from the bottom: ``crypto``, pure helpers, the database
+module, models, services, the web's infrastructure, the two apps, and the entry points (the
+factory, the CLI, the servers). A module imports only from its own layer or those below it,
+so services and models import only services, models, the database module, pure helpers and
+``crypto``. A module that no layer names fails the check: a new package must be placed.
 
 The import graph is read with ``ast`` from the source (imports inside functions count too: a
 circle that only works because one side imports late is still a circle).
@@ -13,9 +19,52 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("app", "crypto")
-# Services and models are used by the CLI, the importer and both apps: no request, no app.
-LOWER_LAYERS = ("app.services", "app.models")
-WEB_MODULES = ("flask", "app.web", "app.disclosures", "app.public", "app.console", "app.cli")
+# Lowest first. A name stands for the module and everything below it; "app" is the factory.
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("crypto", ("crypto",)),
+    ("helpers", ("app.memo",)),
+    ("database", ("app.db",)),
+    ("models", ("app.models",)),
+    ("services", ("app.services",)),
+    (
+        "web",
+        (
+            "app.config",
+            "app.devserver",
+            "app.errors",
+            "app.extensions",
+            "app.form_choices",
+            "app.health",
+            "app.i18n",
+            "app.logging_setup",
+            "app.migrate",
+            "app.resources",
+            "app.security",
+            "app.urls",
+            "app.web",
+        ),
+    ),
+    ("apps", ("app.public", "app.console")),
+    (
+        "entry",
+        (
+            "app",
+            "app.cli",
+            "app.cli_keys",
+            "app.cli_reports",
+            "app.disclosures",
+            "app.gunicorn_hooks",
+            "app.main",
+            "app.migrations",
+            "app.serving",
+        ),
+    ),
+)
+# Code of these layers runs in the CLI, the importer and both apps: no request, no app. The
+# database module alone binds a session to the request, for the layers above it.
+NO_FLASK = ("crypto", "helpers", "models", "services")
+# The two apps are built apart: neither imports the other's views.
+APART = ("app.public", "app.console")
 
 
 def module_names(root: Path, packages: tuple[str, ...]) -> dict[str, Path]:
@@ -100,41 +149,86 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def web_imports_below_views(graph: dict[str, set[str]]) -> list[str]:
-    return sorted(
-        f"{name} imports {imported}"
-        for name, imported_modules in graph.items()
-        if name.startswith(LOWER_LAYERS)
-        for imported in imported_modules
-        if any(imported == web or imported.startswith(web + ".") for web in WEB_MODULES)
-    )
+def _within(name: str, prefix: str) -> bool:
+    if prefix == "app":
+        return name == "app"
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def layer_of(name: str) -> int | None:
+    """The index of the layer whose longest name covers ``name``, or None."""
+    best: tuple[int, int] | None = None
+    for index, (_layer, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if _within(name, prefix) and (best is None or len(prefix) > best[1]):
+                best = (index, len(prefix))
+    return None if best is None else best[0]
+
+
+def unplaced(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(name for name in graph if layer_of(name) is None)
+
+
+def imports_upwards(graph: dict[str, set[str]]) -> list[str]:
+    """Every import of a module of a higher layer, of flask below the web, across the apps."""
+    ours = graph.keys()
+    found = []
+    for name, imported_modules in graph.items():
+        level = layer_of(name)
+        if level is None:
+            continue
+        for imported in imported_modules:
+            if imported in ours or imported.split(".")[0] in PACKAGES:
+                target = layer_of(imported)
+                if target is not None and target > level:
+                    found.append(f"{name} imports {imported} ({LAYERS[target][0]})")
+                apps = [a for a in APART if _within(name, a) or _within(imported, a)]
+                if len(apps) == 2 and not (_within(name, apps[0]) and _within(imported, apps[0])):
+                    found.append(f"{name} imports {imported} (the other app)")
+            elif LAYERS[level][0] in NO_FLASK and (
+                imported == "flask" or imported.startswith("flask.")
+            ):
+                found.append(f"{name} imports {imported} (web)")
+    return sorted(set(found))
 
 
 def test_no_import_circles():
     assert circles(import_graph(ROOT, PACKAGES)) == []
 
 
-def test_services_and_models_import_no_web_code():
-    assert web_imports_below_views(import_graph(ROOT, PACKAGES)) == []
+def test_every_module_has_a_layer():
+    assert unplaced(import_graph(ROOT, PACKAGES)) == []
 
 
-def test_the_checks_see_a_late_circle_and_a_flask_import(tmp_path):
+def test_no_module_imports_a_higher_layer():
+    assert imports_upwards(import_graph(ROOT, PACKAGES)) == []
+
+
+def test_the_checks_see_a_late_circle_an_upward_import_and_an_unplaced_module(tmp_path):
     package = tmp_path / "app"
-    (package / "services").mkdir(parents=True)
+    for folder in ("services", "models", "security", "public", "console", "stray"):
+        (package / folder).mkdir(parents=True)
+        (package / folder / "__init__.py").write_text("")
     (package / "__init__.py").write_text("")
-    (package / "services" / "__init__.py").write_text("")
     (package / "services" / "a.py").write_text("from app.services import b\n")
     # A circle closed by an import inside a function, through a relative import.
     (package / "services" / "b.py").write_text("def f():\n    from . import a\n")
     (package / "services" / "c.py").write_text(
-        "from flask import g\nimport app.public.search.views\n"
+        "from flask import g\nfrom app.security.sanitize import clean\n"
     )
+    (package / "security" / "sanitize.py").write_text("import flask\n")
+    (package / "models" / "m.py").write_text("def f():\n    from app.services import c\n")
+    (package / "public" / "v.py").write_text("import app.console.w\n")
+    (package / "console" / "w.py").write_text("from app.services import a\n")
     graph = import_graph(tmp_path, ("app",))
     assert circles(graph) == [["app.services.a", "app.services.b"]]
-    assert web_imports_below_views(graph) == [
-        "app.services.c imports app.public.search.views",
-        "app.services.c imports flask",
+    assert imports_upwards(graph) == [
+        "app.models.m imports app.services.c (services)",
+        "app.public.v imports app.console.w (the other app)",
+        "app.services.c imports app.security.sanitize (web)",
+        "app.services.c imports flask (web)",
     ]
+    assert unplaced(graph) == ["app.stray"]
 
 
 def test_create_all_builds_the_search_table_from_the_models_alone(tmp_path):

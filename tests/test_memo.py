@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from app.memo import TextMemo
-from app.security import sanitize
+from app.services import sanitize
 
 
 def test_markdown_is_cleaned_once_per_text(monkeypatch):

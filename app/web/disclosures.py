@@ -18,9 +18,9 @@ from app.models import (
 )
 from app.resources import blob_store
 from app.security.headers import content_disposition
-from app.security.sanitize import render_markdown
 from app.services.blobs import BlobError
 from app.services.disclosures.attachments import is_inline
+from app.services.sanitize import render_markdown
 from app.web import runtime
 
 ATTACHMENT_CSP = "sandbox; default-src 'none'"

@@ -6,9 +6,9 @@ import unicodedata
 
 import pytest
 
-from app.security.sanitize import markdown_to_text, render_markdown
 from app.services.blobs import BlobError, FilesystemBlobStore
 from app.services.disclosures.attachments import matches_content, safe_filename
+from app.services.sanitize import markdown_to_text, render_markdown
 from tests.conftest import csrf_token
 from tests.disclosure_support import signed_in
 

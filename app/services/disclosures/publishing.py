@@ -24,7 +24,6 @@ from app.models import (
     StepAction,
     WorkState,
 )
-from app.security.sanitize import markdown_to_text
 from app.services.disclosures import (
     drafting,
     steps,
@@ -32,6 +31,7 @@ from app.services.disclosures import (
 from app.services.disclosures import log as disclosure_log
 from app.services.disclosures.drafting import DraftFields
 from app.services.disclosures.errors import DisclosureError, WrongState
+from app.services.sanitize import markdown_to_text
 from app.services.search import index as search_index
 
 
