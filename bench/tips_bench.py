@@ -38,59 +38,48 @@ one 100 MiB file uploads; no plaintext in the temporary folder.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import cProfile
 import os
 import pstats
 import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the app, and tests.* for PostgreSQL schemas and the client
 
+from bench.servers import (  # noqa: E402
+    HOST,
+    Serve,
+    machine_busy,
+)
+from bench.tips_clients import ATTACHMENT_BYTES, WHAT, big_upload, run_load  # noqa: E402
 from crypto.receipts import (  # noqa: E402
     DEFAULT_RECEIPT_PARAMS,
     derive_receipt,
     new_receipt_code,
 )
 from tests.report_client import (  # noqa: E402
-    RECEIPT_RE,
-    REPORT_FIELDS,
     Attachment,
     Browser,
-    Multipart,
-    ReportRefused,
 )
 
 PORTAL = Path(sys.executable).parent / "portal"
-HOST = "127.0.0.1"
 RATIO_TARGET = 0.8
 RSS_TARGET_BYTES = 100 * 1000 * 1000
-ATTACHMENT_BYTES = 100 * 1024
-SAMPLE_SECONDS = 0.02
-PAGE = os.sysconf("SC_PAGE_SIZE")
-TICKS = os.sysconf("SC_CLK_TCK")
 NO_LIMITS = {
     "PORTAL_RATELIMIT_DEFAULT": "1000000 per minute",
     "PORTAL_RATELIMIT_REPORTS": "1000000 per hour",
     "PORTAL_RATELIMIT_REPORTS_ALL": "1000000 per hour",
     "PORTAL_RATELIMIT_REPORTS_NOSCRIPT_ALL": "1000000 per hour",
 }
-WHAT = (
-    "第{n}号举报：铸造车间采购员王某在废钢采购招标中收受供应商回扣，每吨约两百元，"
-    "已持续半年。评标记录与中标价格不符，详见附件。"
-)
 
 
 # --- the reference: one receipt derivation ----------------------------------------------------
@@ -116,357 +105,6 @@ def measure_kdf(samples: int) -> KdfTime:
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
     return KdfTime(statistics.median(walls), statistics.median(cpus), samples, min(walls))
-
-
-# --- /proc ---------------------------------------------------------------------------------
-
-
-def children(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            found += [int(p) for p in (task / "children").read_text().split()]
-    except OSError:
-        pass
-    return found
-
-
-def rss_bytes(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
-    return total
-
-
-def descendants(pid: int) -> list[int]:
-    """A process and all the processes under it."""
-    found = [pid]
-    for child in children(pid):
-        found += descendants(child)
-    return found
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User and system CPU time of processes (every thread, and children already reaped)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / TICKS
-
-
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of the whole machine since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
-
-
-def thread_states(pid: int) -> dict[str, int]:
-    """What the threads of a process wait in (kernel wait channel), counted."""
-    states: dict[str, int] = {}
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except OSError:
-        return states
-    for task in tasks:
-        try:
-            wchan = (task / "wchan").read_text() or "running"
-        except OSError:
-            continue
-        states[wchan] = states.get(wchan, 0) + 1
-    return states
-
-
-def open_files_under(pid: int, folder: str) -> list[tuple[str, str]]:
-    """(fd path, target) of the files a process holds open under ``folder`` (deleted ones too)."""
-    found = []
-    try:
-        fds = list(Path(f"/proc/{pid}/fd").iterdir())
-    except OSError:
-        return found
-    for fd in fds:
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith(folder):
-            found.append((str(fd), target))
-    return found
-
-
-def contains(path: str | Path, needle: bytes) -> bool:
-    overlap = len(needle) - 1
-    try:
-        with open(path, "rb") as fh:
-            tail = b""
-            while chunk := fh.read(1 << 20):
-                if needle in tail + chunk:
-                    return True
-                tail = chunk[-overlap:]
-    except OSError:
-        return False
-    return False
-
-
-# --- the server ------------------------------------------------------------------------------
-
-
-class Serve:
-    """``portal serve`` in a process group of its own, stopped (or killed) as a whole."""
-
-    def __init__(self, env: dict[str, str], log: Path, workers: int | None) -> None:
-        from tests.servers import free_port
-
-        self.port = free_port(HOST)
-        console = free_port(HOST)
-        argv = [
-            PORTAL,
-            "serve",
-            "--public",
-            f"{HOST}:{self.port}",
-            "--console",
-            f"{HOST}:{console}",
-        ]
-        if workers:
-            argv += ["--workers", str(workers)]
-        self.log = log
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(
-                argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        self.expected_workers = workers or 1
-
-    def wait_until_up(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"portal serve stopped:\n{self.log.read_text()[-3000:]}")
-            try:
-                status, _body, _headers = Browser(HOST, self.port, timeout=5).request(
-                    "GET", "/healthz"
-                )
-                if status == 200 and len(self.workers()) >= self.expected_workers:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise SystemExit(f"portal serve did not come up:\n{self.log.read_text()[-3000:]}")
-
-    def workers(self) -> list[int]:
-        """The public app's gunicorn worker processes."""
-        for child in children(self.process.pid):
-            try:
-                cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"create_app('public')" in cmdline:
-                return children(child)
-        return []
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=30)
-        self.kill()
-
-
-# --- one 100 MiB file ---------------------------------------------------------------------------
-
-
-@dataclass
-class UploadResult:
-    seconds: float
-    baseline: int
-    peak: int
-    peak_while_sent: int  # while the body was still arriving (the rest: storing the report)
-    code_shown: bool
-    status: int
-    temp_fds: set[str] = field(default_factory=set)
-    temp_fds_with_plaintext: set[str] = field(default_factory=set)
-    temp_files: list[str] = field(default_factory=list)
-    temp_files_with_plaintext: list[str] = field(default_factory=list)
-    instance_files_with_plaintext: list[str] = field(default_factory=list)
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.baseline
-
-
-def _plaintext(size: int, marker: bytes, sent: threading.Event) -> Iterator[bytes]:
-    """``size`` bytes in 1 MiB blocks, each starting with ``marker`` and its number."""
-    block = 1 << 20
-    for number, start in enumerate(range(0, size, block)):
-        head = marker + b"-%08d\n" % number
-        length = min(block, size - start)
-        yield (head + os.urandom(max(0, length - len(head))))[:length]
-    sent.set()
-
-
-def big_upload(serve: Serve, size: int, tmpdir: Path, instance: Path) -> UploadResult:
-    marker = b"TIPS-BENCH-PLAINTEXT-" + secrets.token_hex(8).encode()
-    workers = serve.workers()
-    browser = Browser(HOST, serve.port, timeout=600)
-    token = browser.csrf_token("/report/new")
-    done, sent = threading.Event(), threading.Event()
-    baseline = rss_bytes(workers)
-    peak = peak_while_sent = baseline
-    temp_fds: set[str] = set()
-    with_plaintext: set[str] = set()
-
-    def sample() -> None:
-        nonlocal peak, peak_while_sent
-        while not done.is_set():
-            rss = rss_bytes(workers)
-            peak = max(peak, rss)
-            if not sent.is_set():
-                peak_while_sent = max(peak_while_sent, rss)
-            for pid in workers:
-                for fd, target in open_files_under(pid, str(tmpdir)):
-                    temp_fds.add(target)
-                    if target not in with_plaintext and contains(fd, marker):
-                        with_plaintext.add(target)
-            time.sleep(SAMPLE_SECONDS)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    form = {"csrf_token": token, **REPORT_FIELDS, "what": WHAT.format(n="大文件")}
-    chunks = _plaintext(size, marker, sent)
-    file = Attachment("监控录像导出（完整版）.bin", chunks=chunks, size=size)
-    start = time.perf_counter()
-    sampler.start()
-    try:
-        status, page, _headers = browser.request("POST", "/report/new", Multipart(form, [file]))
-    finally:
-        done.set()
-        sampler.join()
-    seconds = time.perf_counter() - start
-    result = UploadResult(
-        seconds,
-        baseline,
-        peak,
-        peak_while_sent,
-        RECEIPT_RE.search(page.decode(errors="replace")) is not None,
-        status,
-        temp_fds,
-        with_plaintext,
-    )
-    for path in sorted(tmpdir.rglob("*")):
-        if path.is_file():
-            result.temp_files.append(str(path))
-            if contains(path, marker):
-                result.temp_files_with_plaintext.append(str(path))
-    for path in sorted(instance.rglob("*")):
-        if path.is_file() and contains(path, marker):
-            result.instance_files_with_plaintext.append(str(path))
-    return result
-
-
-# --- 64 reporters ------------------------------------------------------------------------------
-
-
-@dataclass
-class Load:
-    done: list[tuple[float, float]] = field(default_factory=list)  # (finished at, latency)
-    errors: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    stop: threading.Event = field(default_factory=threading.Event)
-    started: float = 0.0
-    server_cpu: float = 0.0  # CPU seconds the server's processes used during the load
-
-
-def _reporter(serve: Serve, load: Load, number: int, timeout: float, count: int | None) -> None:
-    data = os.urandom(ATTACHMENT_BYTES)
-    tip = 0
-    while not load.stop.is_set():
-        tip += 1
-        browser = Browser(HOST, serve.port, timeout=timeout)
-        name = f"采购合同扫描件（第{number}-{tip}份）.pdf.bin"
-        try:
-            token = browser.csrf_token("/report/new")
-            start = time.perf_counter()
-            browser.send_report(
-                WHAT.format(n=f"{number}-{tip}"), [Attachment(name, data)], token=token
-            )
-            finished = time.perf_counter()
-        except (OSError, ReportRefused) as exc:
-            kind = f"HTTP {exc.status}" if isinstance(exc, ReportRefused) else type(exc).__name__
-            with load.lock:
-                load.errors.append(kind)
-            if load.stop.is_set():
-                return
-            continue
-        with load.lock:
-            load.done.append((finished, finished - start))
-            if count and len(load.done) >= count:
-                load.stop.set()
-
-
-def _stalled(serve: Serve, load: Load, seconds: float) -> bool:
-    """No receipt and no CPU used by the public workers for ``seconds``: they are stuck."""
-    with load.lock:
-        last = load.done[-1][0] if load.done else load.started
-    if time.perf_counter() - last < seconds:
-        return False
-    workers = serve.workers()
-    before = cpu_seconds(workers)
-    time.sleep(2)
-    return cpu_seconds(workers) - before < 0.05
-
-
-def run_load(serve: Serve, args: argparse.Namespace) -> tuple[Load, float, float, str]:
-    """The load; (load, window start, window end, stall report or "")."""
-    load = Load(started=time.perf_counter())
-    threads = [
-        threading.Thread(
-            target=_reporter,
-            args=(serve, load, n, args.timeout, args.count),
-            daemon=True,
-        )
-        for n in range(args.clients)
-    ]
-    server = descendants(serve.process.pid)
-    cpu_before = cpu_seconds(server)
-    for thread in threads:
-        thread.start()
-    window_start = load.started + (0 if args.count else args.warm_up)
-    window_end = window_start + args.duration
-    stall = ""
-    while not load.stop.is_set():
-        if time.perf_counter() >= window_end and not args.count:
-            break
-        if _stalled(serve, load, args.stall_seconds):
-            states = {pid: thread_states(pid) for pid in serve.workers()}
-            stall = "; ".join(
-                f"worker {pid}: " + ", ".join(f"{n} in {w}" for w, n in sorted(s.items()))
-                for pid, s in states.items()
-            )
-            load.server_cpu = cpu_seconds(server) - cpu_before
-            load.stop.set()
-            serve.kill()  # the requests in flight end at once, as errors
-            window_end = min(window_end, time.perf_counter())
-            if window_end <= window_start:  # stalled in the warm-up: count from the start
-                window_start = load.started
-            break
-        time.sleep(0.5)
-    if args.count:
-        with load.lock:
-            window_end = load.done[-1][0] if load.done else time.perf_counter()
-    load.stop.set()
-    for thread in threads:
-        thread.join(timeout=args.timeout + 5)
-    if not stall:
-        load.server_cpu = cpu_seconds(server) - cpu_before
-    return load, window_start, window_end, stall
 
 
 # --- where a submission's time goes ------------------------------------------------------------
@@ -588,7 +226,7 @@ def main() -> None:
         cpu_limit = cores / kdf.cpu
 
         server_env = env | {"TMPDIR": str(tmpdir)}
-        serve = Serve(server_env, workdir / "serve.log", args.workers)
+        serve = Serve(PORTAL, server_env, workdir / "serve.log", args.workers)
         serve.wait_until_up()
         workers = serve.workers()
         threads = args.threads or 4
