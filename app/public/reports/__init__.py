@@ -10,9 +10,9 @@ from crypto import receipts
 
 
 def register(app: Flask) -> None:
-    app.extensions["portal.report_pow"] = ProofOfWork.for_storage(
-        str(app.config["RATELIMIT_STORAGE_URI"]),
-        "portal-public",
+    stores = app.extensions["portal.ephemeral"]
+    app.extensions["portal.report_pow"] = ProofOfWork(
+        stores.store("pow", max_entries=200_000, max_bytes=1 << 20),
         app.config["REPORT_POW_BITS"],
         app.config["REPORT_POW_STEP"],
     )
