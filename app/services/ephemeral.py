@@ -29,8 +29,9 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -57,8 +58,17 @@ class Budget:
         )
 
 
-class Store(Protocol):
+class Store:
     """Values that expire, under keys a caller chooses (short names: hashes, random ids)."""
+
+    def _guard(self) -> AbstractContextManager[Any]:
+        return nullcontext()  # what makes a budget's charge and the put one step
+
+    def _charge(self, owner: str, budget: Budget, size: int) -> bool:
+        raise NotImplementedError
+
+    def _keep(self, key: str, value: bytes, seconds: int, evict: bool) -> bool:
+        raise NotImplementedError
 
     def put(
         self,
@@ -69,12 +79,34 @@ class Store(Protocol):
         evict: bool = True,
         owner: str | None = None,
         budget: Budget | None = None,
-    ) -> bool: ...
-    def put_new(self, key: str, value: bytes, seconds: int) -> bytes | None: ...
-    def get(self, key: str, refresh_seconds: int | None = None) -> bytes | None: ...
-    def take(self, key: str) -> bytes | None: ...
-    def delete(self, key: str) -> None: ...
-    def count(self, key: str, add: int, window_seconds: int) -> int: ...
+    ) -> bool:
+        """Keep ``value`` for ``seconds``; False if it was not kept: the store full and
+        ``evict`` False (in memory; Redis bounds its own memory), or ``owner`` past its
+        ``budget`` (which this put counts against all the same)."""
+        _check_key(key)
+        with self._guard():
+            charged = owner is None or budget is None or self._charge(owner, budget, len(value))
+            return charged and self._keep(key, value, seconds, evict)
+
+    def put_new(self, key: str, value: bytes, seconds: int) -> bytes | None:
+        """Keep ``value`` unless a live one is there (the first of several workers wins);
+        returns the one kept."""
+        raise NotImplementedError
+
+    def get(self, key: str, refresh_seconds: int | None = None) -> bytes | None:
+        """The live value of ``key``; with ``refresh_seconds``, it lives that long again."""
+        raise NotImplementedError
+
+    def take(self, key: str) -> bytes | None:
+        """Take a value: the one caller that gets it is the only one."""
+        raise NotImplementedError
+
+    def delete(self, key: str) -> None:
+        raise NotImplementedError
+
+    def count(self, key: str, add: int, window_seconds: int) -> int:
+        """Add ``add`` to the counter of this clock-aligned window; returns its total."""
+        raise NotImplementedError
 
 
 def _check_key(key: str) -> None:
@@ -82,7 +114,7 @@ def _check_key(key: str) -> None:
         raise ValueError("a key is a non-empty name that does not begin with '#'")
 
 
-class MemoryStore:
+class MemoryStore(Store):
     """One process's values in a dict, expiring on the monotonic clock.
 
     Bounded in count and in the bytes of the values: past either bound, what has expired goes
@@ -142,7 +174,11 @@ class MemoryStore:
         self._owners[owner] = (budget.seconds, window, entries + 1, used + size)
         return budget.allows(entries + 1, used + size)
 
-    def _put(self, key: str, value: bytes, seconds: int, evict: bool, now: float) -> bool:
+    def _guard(self) -> AbstractContextManager[Any]:
+        return self._lock
+
+    def _keep(self, key: str, value: bytes, seconds: int, evict: bool) -> bool:
+        now = self._clock()
         self._drop(key)
         if len(value) > self._max_bytes:
             return False
@@ -157,36 +193,16 @@ class MemoryStore:
         self._bytes += len(value)
         return True
 
-    def put(
-        self,
-        key: str,
-        value: bytes,
-        seconds: int,
-        *,
-        evict: bool = True,
-        owner: str | None = None,
-        budget: Budget | None = None,
-    ) -> bool:
-        """Keep ``value`` for ``seconds``; False if it was not kept (the store full and
-        ``evict`` False, or ``owner`` past its ``budget``)."""
-        _check_key(key)
-        now = self._clock()
-        with self._lock:
-            allowed = owner is None or budget is None or self._charge(owner, budget, len(value))
-            return allowed and self._put(key, value, seconds, evict, now)
-
     def put_new(self, key: str, value: bytes, seconds: int) -> bytes | None:
-        """Keep ``value`` unless a live one is there; returns the one kept."""
         _check_key(key)
         now = self._clock()
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and entry[0] > now:
                 return entry[1]
-            return value if self._put(key, value, seconds, True, now) else None
+            return value if self._keep(key, value, seconds, True) else None
 
     def get(self, key: str, refresh_seconds: int | None = None) -> bytes | None:
-        """The live value of ``key``; with ``refresh_seconds``, it lives that long again."""
         now = self._clock()
         with self._lock:
             entry = self._entries.get(key)
@@ -200,7 +216,6 @@ class MemoryStore:
             return entry[1]
 
     def take(self, key: str) -> bytes | None:
-        """Take an entry: the one caller that gets it is the only one."""
         now = self._clock()
         with self._lock:
             entry = self._entries.get(key)
@@ -212,7 +227,6 @@ class MemoryStore:
             self._drop(key)
 
     def count(self, key: str, add: int, window_seconds: int) -> int:
-        """Add ``add`` to the counter of this clock-aligned window; returns its total."""
         _check_key(key)
         window = int(self._now() // window_seconds)
         with self._lock:
@@ -224,7 +238,7 @@ class MemoryStore:
             return total + add
 
 
-class RedisStore:
+class RedisStore(Store):
     """Values shared by every worker: one Redis key each, ``prefix`` + the key, with an expiry.
 
     Redis bounds its own memory; ``evict`` does not apply. Counters and budgets are hashes and
@@ -252,19 +266,7 @@ class RedisStore:
         entries, used, _ = pipe.execute()
         return budget.allows(int(entries), int(used))
 
-    def put(
-        self,
-        key: str,
-        value: bytes,
-        seconds: int,
-        *,
-        evict: bool = True,
-        owner: str | None = None,
-        budget: Budget | None = None,
-    ) -> bool:
-        _check_key(key)
-        if owner is not None and budget is not None and not self._charge(owner, budget, len(value)):
-            return False
+    def _keep(self, key: str, value: bytes, seconds: int, evict: bool) -> bool:
         self._client.set(self._prefix + key, value, ex=seconds)
         return True
 
