@@ -320,8 +320,9 @@ class Stores:
             import redis  # only when configured
 
             return cls(prefix, redis.Redis.from_url(uri))
+        named = f"{scheme}://" if scheme else "a URI without a scheme"  # never a password
         raise ValueError(
-            f"PORTAL_RATELIMIT_STORAGE_URI: {uri!r} cannot keep short-lived values; "
+            f"PORTAL_RATELIMIT_STORAGE_URI: {named} cannot keep short-lived values; "
             "use memory:// or redis://host:port/db (rediss:// with TLS)"
         )
 

@@ -260,9 +260,10 @@ def test_stores_come_from_the_rate_limit_storage_uri():
     stores = Stores.from_uri("memory://", "portal-t")
     first, second = stores.store("one"), stores.store("one", max_entries=3)
     assert isinstance(first, MemoryStore) and first is not second and not stores.shared
-    for uri in ("redis+sentinel://h:26379/m", "mongodb://h", "nothing"):
-        with pytest.raises(ValueError):
+    for uri in ("redis+sentinel://:pass-word@h:26379/m", "mongodb://h", "nothing"):
+        with pytest.raises(ValueError, match="PORTAL_RATELIMIT_STORAGE_URI") as refused:
             Stores.from_uri(uri, "portal-t")
+        assert "pass-word" not in str(refused.value)
 
 
 def test_redis_stores_share_one_client_under_a_prefix_per_namespace():
