@@ -1,8 +1,10 @@
 """What an app holds for its services, built once with the app and kept in ``app.extensions``.
 
 The blob store of attachments and the disclosure log's keys: the console holds the log's
-signing key (generated on first use), the public app only the public verifier. Views and
-commands take them from here and hand them to the services as arguments.
+signing key (generated on first use), the public app only the public verifier. The
+short-lived stores (``app.services.ephemeral``) are made from the rate-limit storage URI: in
+memory, or in Redis under ``portal-<surface>:``. Views and commands take them from here and
+hand them to the services as arguments.
 """
 
 from __future__ import annotations
@@ -10,12 +12,16 @@ from __future__ import annotations
 from flask import Flask, current_app
 
 from app.services.blobs import BlobStore, FilesystemBlobStore
+from app.services.ephemeral import Stores
 from app.services.signed_log import LogKeys
 
 
 def init_app(app: Flask) -> None:
     config = app.config
     app.extensions["portal.blobs"] = FilesystemBlobStore(config["BLOB_PATH"])
+    app.extensions["portal.ephemeral"] = Stores.from_uri(
+        str(config["RATELIMIT_STORAGE_URI"]), f"portal-{config['SURFACE']}"
+    )
     app.extensions["portal.disclosure_log"] = LogKeys(
         config["LOG_ORIGIN"],
         config["LOG_KEY_FILE"],

@@ -89,3 +89,71 @@ def test_question_limit_holds_with_several_workers_on_redis(tmp_path, redis_url)
     finally:
         assert server.stop() == 0, server.output
     assert statuses == [302] * 5 + [429] * 2, statuses
+
+
+def _redis_dump(client) -> list[bytes]:
+    """Every key and every value in the Redis database, as a reader of it finds them."""
+    found = []
+    for key in client.scan_iter():
+        found.append(key)
+        kind = client.type(key)
+        if kind == b"string":
+            found.append(client.get(key))
+        elif kind == b"hash":
+            found += [item for pair in client.hgetall(key).items() for item in pair]
+        elif kind == b"list":
+            found += client.lrange(key, 0, -1)
+        elif kind == b"zset":
+            found += [member for member, _score in client.zrange(key, 0, -1, withscores=True)]
+        elif kind == b"set":
+            found += list(client.smembers(key))
+    return found
+
+
+def test_a_report_s_pages_and_session_work_across_workers_and_leave_nothing_in_redis(
+    demo, instance, redis_url
+):
+    import re
+
+    from sqlalchemy import select
+
+    from app.models import Report
+
+    # Two apps stand for two worker processes behind one address.
+    workers = [instance.app("public", RATELIMIT_STORAGE_URI=redis_url) for _ in "12"]
+    browser = workers[0].test_client()
+    browser.environ_base["REMOTE_ADDR"] = MARKER_ADDRESS
+    canary = "挪用班组活动经费 canary-7f3a"
+    page = browser.get("/report/new").get_data(as_text=True)
+    form = {
+        "csrf_token": csrf_token(page),
+        "kind": "misconduct",
+        "category": "misuse_of_funds",
+        "unit": "CHM-W1",
+        "level": "middle_manager",
+        "persons": "车间主任 李某",
+        "what": canary,
+        "send": "1",
+    }
+    sent = browser.post("/report/new", data=form)
+    assert sent.status_code == 303
+    receipt_token = browser.get_cookie("portal_receipt", path="/report/receipt").value
+    dumps = [_redis_dump(redis.Redis.from_url(redis_url))]
+    browser.application = workers[1]  # the receipt page is served by the other worker
+    shown = browser.get(sent.headers["Location"]).get_data(as_text=True)
+    code = "".join(re.findall(r"<span>(\d{4})</span>", shown))
+    assert len(code) == 20
+    page = browser.get("/report/follow-up").get_data(as_text=True)
+    entered = browser.post("/report/follow-up", data={"csrf_token": csrf_token(page), "code": code})
+    assert entered.status_code == 303
+    session_token = browser.get_cookie("portal_followup", path="/report/").value
+    dumps.append(_redis_dump(redis.Redis.from_url(redis_url)))
+    browser.application = workers[0]  # the session is resumed by the first worker
+    thread = browser.get("/report/follow-up").get_data(as_text=True)
+    assert "已收到，等待纪检部门确认" in thread  # the thread of the report, not the code form
+    with workers[0].extensions["portal.db"].session() as session:
+        report_id = session.scalars(select(Report.id)).one()
+    secrets_ = [code, report_id, canary, receipt_token, session_token, MARKER_ADDRESS]
+    for item in (item for dump in dumps for item in dump):
+        for secret in secrets_:
+            assert secret.encode() not in item, secret

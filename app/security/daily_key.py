@@ -3,10 +3,11 @@
 A counter's key is an HMAC of the client address. Were the HMAC key derived from anything
 kept on disk (the app's secret key), a seized server would turn every key in a Redis dump
 back into an address in seconds: there are only 2^32 IPv4 addresses to try. So the key is
-drawn at random for each UTC day and held only in memory, or, when several workers share
-Redis for their counts, in Redis under the day's name with a one-day expiry (Redis keeps
-nothing on disk in the deployments this portal supports). Yesterday's counters then refer to
-a key nobody has any more.
+drawn at random for each UTC day and held only in the short-lived store
+(``app.services.ephemeral``): this process's memory, or, when several workers share Redis for
+their counts, Redis under the day's name with a one-day expiry (Redis keeps nothing on disk in
+the deployments this portal supports). Yesterday's counters then refer to a key nobody has
+any more.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any
+
+from app.services.ephemeral import MemoryStore, Store
 
 KEY_BYTES = 32
 # A day and a little more: the key outlives its day only long enough for a late request.
@@ -35,16 +37,13 @@ def _today() -> date:
 class DailyKey:
     """Today's random HMAC key, the same in every worker that shares the store."""
 
-    def __init__(
-        self, redis: Any | None = None, name: str = "portal", today: Callable[[], date] = _today
-    ) -> None:
-        self._redis = redis
-        self._name = name
+    def __init__(self, store: Store | None = None, today: Callable[[], date] = _today) -> None:
+        self._store = store if store is not None else MemoryStore(max_entries=4, max_bytes=1024)
         self._today = today
         self._lock = threading.Lock()
         self._day: date | None = None
         self._key = b""
-        self._retry_at: float | None = None  # set while the key is a stand-in for Redis's
+        self._retry_at: float | None = None  # set while the key is a stand-in for the store's
 
     def current(self) -> bytes:
         day = self._today()
@@ -59,13 +58,9 @@ class DailyKey:
 
     def _fetch(self, day: date, stand_in: bytes | None) -> bytes:
         fresh = secrets.token_bytes(KEY_BYTES)
-        if self._redis is None:
-            return fresh
-        name = f"{self._name}:rate-limit-key:{day.isoformat()}"
         try:
             # The first worker of the day sets it; every other one reads what it set.
-            self._redis.set(name, fresh, nx=True, ex=REDIS_EXPIRY_SECONDS)
-            stored = self._redis.get(name)
+            stored = self._store.put_new(day.isoformat(), fresh, REDIS_EXPIRY_SECONDS)
         except Exception as exc:  # redis.RedisError and socket errors alike
             # Counts fall back to memory while Redis is away (Flask-Limiter's fallback):
             # one key of this process's own keeps counting them, until Redis answers.
@@ -74,12 +69,3 @@ class DailyKey:
             return stand_in or fresh
         self._retry_at = None
         return stored if isinstance(stored, bytes) and len(stored) == KEY_BYTES else fresh
-
-
-def for_storage(storage_uri: str, name: str) -> DailyKey:
-    """The daily key for a rate-limit storage URI: in Redis when the counts are there."""
-    if storage_uri.startswith(("redis://", "rediss://")):
-        import redis
-
-        return DailyKey(redis.Redis.from_url(storage_uri), name)
-    return DailyKey(name=name)

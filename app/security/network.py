@@ -124,8 +124,8 @@ def trust_proxies(app: Flask) -> None:
 
 
 def init_app(app: Flask, surface: str) -> None:
-    app.extensions["portal.daily_key"] = daily_key.for_storage(
-        str(app.config["RATELIMIT_STORAGE_URI"]), f"portal-{surface}"
+    app.extensions["portal.daily_key"] = daily_key.DailyKey(
+        app.extensions["portal.ephemeral"].store("rate-limit-key", max_entries=4, max_bytes=1024)
     )
     if surface == "console":
         allowed = app.config["CONSOLE_ALLOW"]

@@ -9,7 +9,8 @@ import pytest
 import redis
 
 from app.public.reports import pow as pow_module
-from app.public.reports.pow import ProofOfWork, _MemoryStore, _RedisStore, leading_zero_bits, solves
+from app.public.reports.pow import COUNT_SECONDS, COUNTER, ProofOfWork, leading_zero_bits, solves
+from app.services.ephemeral import MemoryStore, RedisStore
 from tests.support import REDIS_URL, skip_or_fail
 
 
@@ -27,13 +28,13 @@ def test_leading_zero_bits_counts_bits_not_bytes():
 @pytest.fixture(params=["memory", "redis"])
 def store(request):
     if request.param == "memory":
-        yield _MemoryStore()
+        yield MemoryStore()
         return
     if not REDIS_URL:
         skip_or_fail("Redis not configured: set PORTAL_TEST_REDIS_URL")
     client = redis.Redis.from_url(REDIS_URL)
     client.flushdb()
-    yield _RedisStore(client, "portal-t")
+    yield RedisStore(client, "portal-t:pow:")
     client.flushdb()
     client.close()
 
@@ -62,7 +63,7 @@ def test_challenges_the_server_did_not_issue_are_refused(store):
 
 
 def test_an_expired_challenge_is_refused(monkeypatch):
-    work = ProofOfWork(_MemoryStore(), base_bits=4, step=50)
+    work = ProofOfWork(MemoryStore(), base_bits=4, step=50)
     monkeypatch.setattr(pow_module, "CHALLENGE_SECONDS", -1)
     challenge, _bits = work.issue()
     assert work.redeem(challenge, _solve(challenge)) is False
@@ -71,9 +72,13 @@ def test_an_expired_challenge_is_refused(monkeypatch):
 def test_the_difficulty_rises_as_reports_of_the_hour_double(store):
     work = ProofOfWork(store, base_bits=16, step=50)
     seen = []
+
+    def count(add: int) -> int:
+        return work.store.count(COUNTER, add, COUNT_SECONDS)
+
     for total in (0, 49, 50, 100, 200, 400, 100_000_000):
-        while work.store.count(work._hour(), 0) < total:
-            work.store.count(work._hour(), min(total - work.store.count(work._hour(), 0), 10**7))
+        while count(0) < total:
+            count(min(total - count(0), 10**7))
         seen.append(work.bits())
     assert seen == [16, 16, 17, 18, 19, 20, 30]
 

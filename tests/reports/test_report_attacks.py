@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -323,24 +324,10 @@ def test_a_refused_form_keeps_only_its_own_fields_and_little_memory(demo, public
     data["persons"] = "甲" * 5000  # past the field's 1,000 characters
     response = _post(client, data, follow=False)
     assert response.status_code == 303
-    store = public_app.extensions["portal.handover.pages"].backend
+    store = public_app.extensions["portal.handover.pages"].store
     assert store._bytes < 64 * 1024  # the form's own fields, each cut to its length
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "垃圾" not in page and "甲" * 1000 in page and "甲" * 1001 not in page
-
-
-def test_the_memory_store_is_bounded_in_bytes_and_sweeps_what_expired():
-    from app.services.reports.followup_sessions import MemoryBackend
-
-    now = [0.0]
-    store = MemoryBackend(max_entries=100, clock=lambda: now[0], max_bytes=1000)
-    for n in range(50):
-        store.put(f"k{n}", b"x" * 100, 60)
-    assert store._bytes <= 1000 and len(store) == 10
-    assert store.get_and_refresh("k49", 60) == b"x" * 100  # the newest stay
-    now[0] = 61.0 + MemoryBackend.SWEEP_SECONDS
-    store.put("late", b"y", 60)
-    assert len(store) == 1 and store._bytes == 1
 
 
 def test_forms_the_service_refuses_do_not_use_up_everyone_s_budget(demo, instance):
@@ -378,7 +365,7 @@ def test_a_flood_of_refused_forms_cannot_push_out_a_waiting_receipt(demo, public
     reporter = public_app.test_client()
     sent = reporter.post("/report/new", data=_form(reporter))
     assert sent.status_code == 303  # the receipt waits for the reporter's GET
-    pages = public_app.extensions["portal.handover.pages"].backend
+    pages = public_app.extensions["portal.handover.pages"].store
     pages._max = 50  # a small store, filled by one visitor's refused forms
     flood = public_app.test_client()
     for _ in range(120):
@@ -407,10 +394,11 @@ def test_the_honeypot_answers_with_a_redirect_and_stores_nothing(demo, public_ap
 
 def test_one_client_refused_again_and_again_cannot_fill_the_store_of_forms(demo, instance):
     from app.public.reports.handover import Handover
-    from app.services.reports.followup_sessions import MemoryBackend
+    from app.services.ephemeral import MemoryStore
 
     app = instance.app("public", RATELIMIT_RECEIPTS="5 per hour")
-    store = MemoryBackend(max_entries=30, max_bytes=1 << 20)
+    window = time.time()  # one window of the budget, whenever the test runs
+    store = MemoryStore(max_entries=30, max_bytes=1 << 20, now=lambda: window)
     app.extensions["portal.handover.pages"] = Handover(store, evict=False, spare=True)
     flooder = app.test_client()
     flooder.environ_base["REMOTE_ADDR"] = "198.51.100.66"
@@ -466,17 +454,17 @@ class _Unreachable:
     def put(self, *_args, **_kwargs):
         raise ConnectionError("store unreachable")
 
-    def pop(self, *_args):
+    def take(self, *_args):
         raise ConnectionError("store unreachable")
 
 
 @pytest.mark.parametrize("store", ["full", "unreachable"])
 def test_a_form_that_cannot_be_kept_says_so_instead_of_coming_back_empty(demo, instance, store):
     from app.public.reports.handover import Handover
-    from app.services.reports.followup_sessions import MemoryBackend
+    from app.services.ephemeral import MemoryStore
 
     app = instance.app("public")
-    backend = MemoryBackend(max_entries=1, max_bytes=1 << 20) if store == "full" else _Unreachable()
+    backend = MemoryStore(max_entries=1, max_bytes=1 << 20) if store == "full" else _Unreachable()
     app.extensions["portal.handover.pages"] = Handover(backend, evict=False, spare=True)
     if store == "full":
         other = app.test_client()

@@ -9,6 +9,7 @@ import redis
 
 from app.security.daily_key import REDIS_EXPIRY_SECONDS, DailyKey
 from app.security.network import keyed_hash
+from app.services.ephemeral import Stores
 from tests.support import REDIS_URL, skip_or_fail
 
 ADDRESS = "198.51.100.23"
@@ -50,13 +51,17 @@ def test_workers_sharing_redis_share_the_day_s_key_which_expires():
     client.flushdb()
     try:
         day = date(2026, 12, 4)
-        workers = [DailyKey(redis.Redis.from_url(REDIS_URL), "portal-t", lambda: day) for _ in "12"]
+        workers = [
+            DailyKey(Stores.from_uri(REDIS_URL, "portal-t").store("rate-limit-key"), lambda: day)
+            for _ in "12"
+        ]
         assert workers[0].current() == workers[1].current()
         name = "portal-t:rate-limit-key:2026-12-04"
         assert client.get(name) == workers[0].current()
         assert 0 < client.ttl(name) <= REDIS_EXPIRY_SECONDS
         # Another installation's name, another key.
-        assert DailyKey(client, "portal-u", lambda: day).current() != workers[0].current()
+        other = Stores("portal-u", client).store("rate-limit-key")
+        assert DailyKey(other, lambda: day).current() != workers[0].current()
     finally:
         client.flushdb()
         client.close()

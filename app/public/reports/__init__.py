@@ -5,29 +5,26 @@ from flask import Flask, Response, request
 from app.public.reports import uploads, views
 from app.public.reports.handover import Handover
 from app.public.reports.pow import ProofOfWork
-from app.services.reports.followup_sessions import FollowupSessions, MemoryBackend
+from app.services.reports.followup_sessions import FollowupSessions
 from crypto import receipts
 
 
 def register(app: Flask) -> None:
-    app.extensions["portal.report_pow"] = ProofOfWork.for_storage(
-        str(app.config["RATELIMIT_STORAGE_URI"]),
-        "portal-public",
+    stores = app.extensions["portal.ephemeral"]
+    app.extensions["portal.report_pow"] = ProofOfWork(
+        stores.store("pow", max_entries=200_000, max_bytes=1 << 20),
         app.config["REPORT_POW_BITS"],
         app.config["REPORT_POW_STEP"],
     )
-    app.extensions["portal.followup_sessions"] = FollowupSessions.from_url(
-        str(app.config["RATELIMIT_STORAGE_URI"]),
-        idle_seconds=app.config["FOLLOWUP_IDLE_MINUTES"] * 60,
+    app.extensions["portal.followup_sessions"] = FollowupSessions(
+        stores.store("followup"), idle_seconds=app.config["FOLLOWUP_IDLE_MINUTES"] * 60
     )
-    # Pages handed from a POST to the GET that shows them. Receipts have a store of their
-    # own, which nothing a visitor sends can fill; forms sent back and notices never push
-    # out what waits in theirs. With Redis, entries expire after two minutes.
-    backend = app.extensions["portal.followup_sessions"].backend
-    receipts_store = pages_store = backend
-    if isinstance(backend, MemoryBackend):
-        receipts_store = MemoryBackend(max_entries=20_000, max_bytes=32 << 20)
-        pages_store = MemoryBackend(max_entries=5000, max_bytes=64 << 20)
+    # Pages handed from a POST to the GET that shows them. In memory, receipts have a store
+    # of their own, which nothing a visitor sends can fill; forms sent back and notices never
+    # push out what waits in theirs. In Redis both share one namespace (a name does not say
+    # which it is), and entries expire after two minutes.
+    receipts_store = stores.store("handover", max_entries=20_000, max_bytes=32 << 20)
+    pages_store = stores.store("handover", max_entries=5000, max_bytes=64 << 20)
     app.extensions["portal.handover.receipts"] = Handover(receipts_store)
     app.extensions["portal.handover.pages"] = Handover(pages_store, evict=False, spare=True)
     receipts.use_processes(app.config["REPORT_KDF_PROCESSES"])

@@ -4,37 +4,29 @@ A page that answers a POST stays in the browser's session history with the form 
 sent (Chromium keeps it in its profile to offer a resubmission): the report's text would
 outlive the closed tab. So a stored report answers with a redirect, and the receipt page is
 a GET. What that page shows (the code, the deadlines, what was cleaned) waits for it in the
-follow-up session store (memory, or Redis with an expiry) for at most a minute or two,
-encrypted under a random token that only the browser holds (a cookie for that one page);
-the store holds it under a hash of the token. Taking it deletes it.
+short-lived store (memory, or Redis with an expiry) for at most a minute or two, sealed
+under a random token that only the browser holds (a cookie for that one page;
+``app.services.ephemeral.SealedValues``). Taking it deletes it.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import json
 import logging
-import os
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from app.services.ephemeral import Budget, SealedValues, Store, new_token
 
 HANDOVER_SECONDS = 120
-_LABEL = b"soe-portal/receipt-handover/v1"
-
-
-def _key(token: bytes) -> str:
-    return "handover:" + hashlib.sha256(_LABEL + token).hexdigest()
+_LABEL = b"soe-portal/receipt-handover/v2"
 
 
 class Handover:
     def __init__(
-        self, backend: Any, seconds: int = HANDOVER_SECONDS, evict: bool = True, spare: bool = False
+        self, store: Store, seconds: int = HANDOVER_SECONDS, evict: bool = True, spare: bool = False
     ) -> None:
-        self.backend = backend
+        self.store = store
+        self._sealed = SealedValues(store, _LABEL)
         self.seconds = seconds
         # False: when the store is full, the newest is not kept (what waits there goes first).
         self.evict = evict
@@ -42,59 +34,49 @@ class Handover:
         # unreachable store loses it rather than fail the request.
         self.spare = spare
 
-    def give(self, payload: dict[str, Any]) -> str:
+    def give(
+        self, payload: dict[str, Any], owner: str | None = None, budget: Budget | None = None
+    ) -> str:
         """Keep ``payload`` for one taker; returns the token for the browser (which finds
-        nothing with it if the store was full and ``evict`` is False)."""
-        token = os.urandom(32)
-        nonce = os.urandom(12)
+        nothing with it if the store was full and ``evict`` is False, or ``owner`` had left
+        its ``budget`` of pages already)."""
         plain = json.dumps(payload, ensure_ascii=False).encode()
-        sealed = AESGCM(token).encrypt(nonce, plain, _LABEL)
         try:
-            self.backend.put(_key(token), nonce + sealed, self.seconds, evict=self.evict)
+            token = self._sealed.put(
+                plain, self.seconds, evict=self.evict, owner=owner, budget=budget
+            )
         except Exception:  # the store unreachable (Redis down)
             if not self.spare:
                 raise
             logging.getLogger(__name__).exception("a page to hand over could not be kept")
-        return base64.urlsafe_b64encode(token).decode().rstrip("=")
+            token = None
+        return token or new_token()
 
     def take(self, text: str) -> dict[str, Any] | None:
         """The payload for ``text``, once; None if it was taken, expired or never given."""
-        if not isinstance(text, str) or len(text) != 43:
-            return None
         try:
-            token = base64.urlsafe_b64decode(text + "=")
-        except (binascii.Error, ValueError):
-            return None
-        try:
-            value = self.backend.pop(_key(token))  # one taker only, even with several workers
+            plain = self._sealed.take(text)  # one taker only, even with several workers
         except Exception:
             if not self.spare:
                 raise
             logging.getLogger(__name__).exception("a page to hand over could not be read")
             return None
-        if value is None or len(value) < 12 + 16:
-            return None
-        try:
-            plain = AESGCM(token).decrypt(value[:12], value[12:], _LABEL)
-        except InvalidTag:
-            return None
-        return json.loads(plain)
+        return None if plain is None else json.loads(plain)
 
 
 def answer_with(endpoint: str, cookie: str, payload: dict[str, Any], store: str = "pages"):
     """Answer a POST with a redirect to ``endpoint``, whose GET shows ``payload`` once.
 
     ``store``: "receipts" for receipts (their own store, which nothing else can fill), or
-    "pages" for forms sent back and notices (never pushing out what waits there).
+    "pages" for forms sent back and notices (never pushing out what waits there, and each
+    client within its budget of pages).
     """
     from flask import current_app, redirect, url_for
 
     response = redirect(url_for(endpoint), 303)
-    if store == "pages" and not _client_may_leave_a_page():
-        # Not kept: what this client's many refusals would hold. The page says it was lost.
-        token = base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
-    else:
-        token = current_app.extensions[f"portal.handover.{store}"].give(payload)
+    handover = current_app.extensions[f"portal.handover.{store}"]
+    owner = _page_owner() if store == "pages" else None
+    token = handover.give(payload, owner, PAGES_PER_CLIENT if owner is not None else None)
     response.set_cookie(
         cookie,
         token,
@@ -107,25 +89,22 @@ def answer_with(endpoint: str, cookie: str, payload: dict[str, Any], store: str 
     return response
 
 
-# Pages one client may leave waiting at a time: a client refused again and again (by a rate
-# limit, a form's checks) must not fill the store, whose newest pages are then dropped.
-PAGES_PER_CLIENT = f"20 per {HANDOVER_SECONDS} seconds"
+# Pages one client may leave waiting in each window: a client refused again and again (by a
+# rate limit, a form's checks) must not fill the store, whose newest pages are then dropped.
+# A page sent back is at most some 150 KB (the form's fields cut to their lengths): the bytes
+# bound only what the page count does not.
+PAGES_PER_CLIENT = Budget(seconds=HANDOVER_SECONDS, entries=20, bytes=20 * (256 << 10))
 
 
-def _client_may_leave_a_page() -> bool:
+def _page_owner() -> str | None:
+    """Whose budget a page counts against: the client's keyed address, while limits are on."""
     from flask import current_app
-    from limits import parse
 
     from app.security.network import rate_limit_key
 
-    flask_limiter = current_app.extensions["portal.limiter"]
-    if not flask_limiter.enabled:
-        return True
-    item = parse(PAGES_PER_CLIENT)
-    try:
-        return flask_limiter.limiter.hit(item, "portal-public-handover", rate_limit_key())
-    except Exception:  # storage unreachable: the store's own bound still holds
-        return True
+    if not current_app.extensions["portal.limiter"].enabled:
+        return None
+    return rate_limit_key()
 
 
 def handed_over(cookie: str, store: str = "pages") -> dict[str, Any] | None:

@@ -3,7 +3,7 @@
 The code is turned into the lookup id and the reporter's key by one memory-hard derivation
 (crypto/receipts.py). A well-formed code that opens nothing costs the same derivation as one
 that does, and the answer does not say which part was wrong. The code is never kept:
-follow-up sessions (followup_sessions.py) hold the reporter's key wrapped under a token that
+follow-up sessions (followup_sessions.py) hold the reporter's key sealed under a token that
 only the browser has.
 """
 
@@ -21,12 +21,7 @@ from app.services.blobs import BlobStore
 from app.services.reports.durability import commit_durably, prepare_durable_commit
 from app.services.reports.envelopes import delete_blobs
 from app.services.reports.errors import NotAllowed
-from app.services.reports.followup_sessions import (
-    FollowupSession,
-    FollowupSessions,
-    MemoryBackend,
-    RedisBackend,
-)
+from app.services.reports.followup_sessions import FollowupSession, FollowupSessions
 from app.services.reports.messages import ThreadMessage, read_thread, store_message
 from app.services.reports.uploads import Upload
 from crypto.errors import ReceiptCodeError
@@ -36,10 +31,8 @@ from crypto.receipts import DEFAULT_RECEIPT_PARAMS, ReceiptParams, derive_receip
 __all__ = [
     "FollowupSession",
     "FollowupSessions",
-    "MemoryBackend",
     "Opened",
     "Progress",
-    "RedisBackend",
     "open_by_code",
     "progress",
     "reply",

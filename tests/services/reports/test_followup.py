@@ -8,11 +8,10 @@ import pytest
 import redis
 
 from app.models import MessageAuthor, Report, ReportStatus, StaffUser
+from app.services.ephemeral import MemoryStore, RedisStore, Stores
 from app.services.reports.errors import NotAllowed, ReportInvalid
 from app.services.reports.followup import (
     FollowupSessions,
-    MemoryBackend,
-    RedisBackend,
     open_by_code,
     progress,
     reply,
@@ -157,7 +156,7 @@ class FakeClock:
 
 def test_a_memory_session_lives_while_used_and_dies_when_idle():
     clock = FakeClock()
-    sessions = FollowupSessions(MemoryBackend(clock=clock), idle_seconds=900)
+    sessions = FollowupSessions(MemoryStore(clock=clock), idle_seconds=900)
     identity = X25519Identity.generate()
     token = sessions.start("ab" * 16, identity)
     assert len(token) == 43
@@ -173,13 +172,14 @@ def test_a_memory_session_lives_while_used_and_dies_when_idle():
     assert sessions.resume(token) is None
 
 
-def test_a_session_store_holds_neither_the_token_nor_the_key_in_the_clear():
-    backend = MemoryBackend()
-    sessions = FollowupSessions(backend)
+def test_a_session_store_holds_neither_the_token_nor_the_key_nor_the_report_in_the_clear():
+    store = MemoryStore()
+    sessions = FollowupSessions(store)
     identity = X25519Identity.generate()
     token = sessions.start("ef" * 16, identity)
-    ((key, (_expiry, value)),) = backend._entries.items()
+    ((key, (_expiry, value)),) = store._entries.items()
     assert token not in key and identity.secret_bytes not in value
+    assert b"ef" * 16 not in value and "ef" * 16 not in key
     assert len(value) == 32 + 60
 
 
@@ -193,14 +193,14 @@ def test_forged_tokens_resume_nothing(forged):
 
 def test_a_full_memory_store_drops_the_oldest_session():
     clock = FakeClock()
-    sessions = FollowupSessions(MemoryBackend(max_entries=3, clock=clock))
+    sessions = FollowupSessions(MemoryStore(max_entries=3, clock=clock))
     tokens = []
     for _ in range(4):
         clock.now += 1
         tokens.append(sessions.start("ab" * 16, X25519Identity.generate()))
     assert sessions.resume(tokens[0]) is None
     assert all(sessions.resume(t) for t in tokens[1:])
-    assert len(sessions.backend) == 3
+    assert len(sessions.store) == 3
 
 
 def test_sessions_start_only_for_report_ids():
@@ -214,12 +214,12 @@ def test_a_redis_session_expires_and_holds_no_clear_key():
     client = redis.Redis.from_url(REDIS_URL)
     prefix = f"test:followup:{X25519Identity.generate().recipient}:"
     try:
-        sessions = FollowupSessions(RedisBackend(client, prefix), idle_seconds=60)
+        sessions = FollowupSessions(RedisStore(client, prefix), idle_seconds=60)
         identity = X25519Identity.generate()
         token = sessions.start("12" * 16, identity)
         (key,) = client.keys(prefix + "*")
-        assert token.encode() not in key
-        assert identity.secret_bytes not in client.get(key)
+        assert token.encode() not in key and b"12" * 16 not in key
+        assert identity.secret_bytes not in client.get(key) and b"12" * 16 not in client.get(key)
         assert 0 < client.ttl(key) <= 60
         client.expire(key, 5)
         assert sessions.resume(token).identity.secret_bytes == identity.secret_bytes
@@ -227,8 +227,8 @@ def test_a_redis_session_expires_and_holds_no_clear_key():
         sessions.end(token)
         assert client.keys(prefix + "*") == []
         assert sessions.resume(token) is None
-        from_url = FollowupSessions.from_url(REDIS_URL)
-        assert isinstance(from_url.backend, RedisBackend)
+        shared = Stores.from_uri(REDIS_URL, "portal-t").store("followup")
+        assert isinstance(FollowupSessions(shared).store, RedisStore)
     finally:
         for key in client.keys(prefix + "*"):
             client.delete(key)
