@@ -14,16 +14,17 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from app import cli_reports, migrate
-from app.cli_keys import keys_group, seal_params, share_sheets_text, today, write_private
+from app.cli_keys import keys_group, write_private
 from app.db import database
 from app.disclosures import cli as disclosures_cli
+from app.i18n import today
 from app.models import Role
-from app.reports.common import pepper, receipt_params
-from app.resources import blob_store
+from app.resources import blob_store, pepper, receipt_params, seal_params
 from app.services import demo as demo_service
 from app.services import keys as keys_service
 from app.services import staff as staff_service
 from app.services import units
+from app.services.recovery import share_sheets_text
 from app.services.reports.demo import DEMO_REPORTS, DemoReport
 
 

@@ -10,27 +10,23 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import date
 from pathlib import Path
 from typing import NoReturn
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
 from app.db import database
-from app.i18n import enterprise_zone, today_in
+from app.i18n import today
 from app.models import DisciplineOffice
 from app.services import keys, units
 from app.services.recovery import (
     RecoveryError,
-    ShareSheet,
     parse_holders,
     recover_office_identity,
     recovery_ceremony,
+    share_sheets_text,
 )
-from crypto import SealParams
-from crypto.sealing import DEFAULT_SEAL_PARAMS
 from crypto.shares import MAX_SHARES
 
 
@@ -44,24 +40,8 @@ def refuse(message: str) -> NoReturn:
     raise Refused(message)
 
 
-def seal_params() -> SealParams:
-    """The scrypt cost of sealing staff keys: production's, unless a test's app says cheaper.
-
-    Not a setting of config.toml or the environment: weaker seals are never wanted there.
-    """
-    return current_app.config.get("SEAL_PARAMS", DEFAULT_SEAL_PARAMS)
-
-
-def today() -> date:
-    return today_in(enterprise_zone(current_app.config))
-
-
 def office_label(office: DisciplineOffice) -> str:
     return f"{office.unit.code} ({office.name_zh} / {office.name_en})"
-
-
-def share_sheets_text(sheets: list[ShareSheet]) -> str:
-    return "\n".join(sheet.text() for sheet in sheets)
 
 
 def write_private(path: Path, text: str) -> None:

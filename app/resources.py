@@ -1,8 +1,9 @@
 """What an app holds for its services, built once with the app and kept in ``app.extensions``.
 
 The blob store of attachments and the disclosure log's keys: the console holds the log's
-signing key (generated on first use), the public app only the public verifier. Views and
-commands take them from here and hand them to the services as arguments.
+signing key (generated on first use), the public app only the public verifier; and the
+parameters of the receipt and sealing derivations, read from the app's configuration. Views
+and commands take them from here and hand them to the services as arguments.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from flask import Flask, current_app
 
 from app.services.blobs import BlobStore, FilesystemBlobStore
 from app.services.signed_log import LogKeys
+from crypto import SealParams
+from crypto.receipts import DEFAULT_RECEIPT_PARAMS, ReceiptParams
+from crypto.sealing import DEFAULT_SEAL_PARAMS
 
 
 def init_app(app: Flask) -> None:
@@ -30,3 +34,20 @@ def blob_store() -> BlobStore:
 
 def disclosure_log_keys() -> LogKeys:
     return current_app.extensions["portal.disclosure_log"]
+
+
+def receipt_params() -> ReceiptParams:
+    return current_app.config.get("RECEIPT_PARAMS", DEFAULT_RECEIPT_PARAMS)
+
+
+def pepper() -> bytes:
+    """The installation's secret input of every receipt code's derivation."""
+    return current_app.config["RECEIPT_PEPPER"].encode()
+
+
+def seal_params() -> SealParams:
+    """The scrypt cost of sealing staff keys: production's, unless a test's app says cheaper.
+
+    Not a setting of config.toml or the environment: weaker seals are never wanted there.
+    """
+    return current_app.config.get("SEAL_PARAMS", DEFAULT_SEAL_PARAMS)

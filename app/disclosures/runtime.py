@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
 from zoneinfo import ZoneInfo
 
 from flask import current_app, request
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.i18n import enterprise_zone, today_in
+from app.i18n import enterprise_zone
+from app.i18n import today as today  # the views' runtime.today(): questions and due dates
 from app.resources import disclosure_log_keys
 from app.services.disclosures import log as disclosure_log
 from app.services.disclosures import reviewing
@@ -17,11 +17,6 @@ from app.services.disclosures import reviewing
 
 def local_zone() -> ZoneInfo:
     return enterprise_zone(current_app.config)
-
-
-def today() -> date:
-    """Today where the enterprise is (questions and due dates are dates, not times)."""
-    return today_in(local_zone())
 
 
 def publish_due(session: Session) -> int:
