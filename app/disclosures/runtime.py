@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 from flask import current_app, request
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
 from app.i18n import enterprise_zone
 from app.i18n import today as today  # the views' runtime.today(): questions and due dates
 from app.resources import disclosure_log_keys
@@ -24,12 +23,7 @@ def publish_due(session: Session) -> int:
 
     Only the console and the ``portal`` command do this: they hold the log's signing key.
     """
-    if not reviewing.due_for_publication(session, utcnow(), limit=1):
-        return 0
-    published = reviewing.publish_due(session)
-    session.commit()
-    refresh_checkpoint(session)
-    return len(published)
+    return len(reviewing.publish_due_and_sign(session, disclosure_log_keys()))
 
 
 def public_url(path: str) -> str:
