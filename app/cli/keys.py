@@ -8,9 +8,7 @@ encrypted to, the accounts that need a key and have none, and the recovery key.
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 from typing import NoReturn
 
 import click
@@ -42,14 +40,6 @@ def refuse(message: str) -> NoReturn:
 
 def office_label(office: DisciplineOffice) -> str:
     return f"{office.unit.code} ({office.name_zh} / {office.name_en})"
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to a new file only its owner can read (made with mode 0600)."""
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
 
 
 @click.group("keys", help="Keys that reports are encrypted to; office recovery keys.")
