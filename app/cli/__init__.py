@@ -1,7 +1,7 @@
 """The ``portal`` command (also ``flask --app wsgi:console``): one module per group of commands.
 
 ``db`` (and ``init``), ``user`` (staff), ``keys``, ``reports``, ``log``, ``disclosures``,
-``demo``, and ``serve`` (``run`` and ``serve``).
+``demo``, ``jobs``, and ``serve`` (``run`` and ``serve``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from flask import Flask
 
-from app.cli import db, demo, disclosures, keys, log, reports, serve, staff
+from app.cli import db, demo, disclosures, jobs, keys, log, reports, serve, staff
 
 
 def init_app(app: Flask, factory: Callable[[str], Flask]) -> None:
@@ -25,6 +25,7 @@ def init_app(app: Flask, factory: Callable[[str], Flask]) -> None:
         log.log_group,
         disclosures.disclosures_group,
         demo.demo_command,
+        jobs.jobs_group,
         serve.run_command,
         serve.serve_command,
     ):

@@ -5,17 +5,17 @@ Starting and stopping the servers is ``app.serving``'s work; these commands choo
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
-import threading
+from functools import partial
 
 import click
-from flask import Flask, current_app
+from flask import current_app
 from flask.cli import with_appcontext
 
 from app import migrate
 from app.cli.demo import demo_logins_text, load_demo
+from app.cli.jobs import run_jobs_periodically
 from app.config import ConfigError
 from app.db import database
 from app.security import ratelimit
@@ -53,24 +53,9 @@ def run_command(public_bind: str | None, console_bind: str | None) -> None:
     elif config["DEMO"]:
         click.echo(demo_logins_text(demo_service.DEMO_LOGINS))
     click.echo("Press Ctrl-C to stop.")
-    serve_until_stopped(servers, [lambda stopped: _publish_scheduled(apps["console"], stopped)])
+    # The periodic jobs (scheduled publication, ...) that a timer runs in production.
+    serve_until_stopped(servers, [partial(run_jobs_periodically, apps["console"])])
     click.echo("Stopped.")
-
-
-def _publish_scheduled(console_app: Flask, stopped: threading.Event) -> None:
-    """What a timer running ``portal disclosures publish-due`` does in production."""
-    from app.db import get_session
-    from app.disclosures import runtime
-
-    while not stopped.wait(PUBLISH_DUE_EVERY_SECONDS):
-        with console_app.app_context():
-            try:
-                runtime.publish_due(get_session())
-            except Exception:  # keep the loop alive; the next round tries again
-                logging.getLogger("portal.scheduler").exception("publishing scheduled items failed")
-
-
-PUBLISH_DUE_EVERY_SECONDS = 30
 
 
 @click.command("serve")
