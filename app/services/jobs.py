@@ -39,6 +39,8 @@ class JobContext:
 
 @dataclass(frozen=True)
 class Job:
+    """A named piece of periodic work; ``run`` returns a line saying what it did."""
+
     name: str
     description: str
     run: Callable[[JobContext], str]
