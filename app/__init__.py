@@ -14,7 +14,7 @@ from app.urls import IdConverter
 
 def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask:
     """Build the ``public`` site or the restricted ``console`` from the same configuration."""
-    from app import cli, config, db, errors, health, i18n, resources, serving
+    from app import cli, config, db, errors, health, i18n, resources
     from app.extensions import csrf
     from app.security import headers, inputs, network, ratelimit, sessions
     from app.services import public_version
@@ -71,8 +71,7 @@ def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask
 
         public.register(app)
     ratelimit.init_app(app)
-    cli.init_app(app)
-    serving.init_app(app, create_app)
+    cli.init_app(app, create_app)
     network.known_hosts_only(app)
     network.trust_proxies(app)
     return app

@@ -83,6 +83,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "CONSOLE_SECRET_KEY": None,
         "RECEIPT_PEPPER": None,  # 32 characters or more; else instance/secrets/receipt.pepper
         "SESSION_LIFETIME_MINUTES": 30,
+        # portal run and portal serve run the periodic jobs (app/services/jobs.py) this often.
+        "JOBS_EVERY_SECONDS": 30,
         # Disclosures
         "READER_HEADER": "",  # e.g. X-Remote-User; empty: readers are never identified
         "READER_UNIT_HEADER": "X-Remote-Unit",
@@ -331,6 +333,7 @@ def validate(app_config: Any) -> None:
         "WORKERS",
         "THREADS",
         "SESSION_LIFETIME_MINUTES",
+        "JOBS_EVERY_SECONDS",
         "ATTACHMENT_MAX_BYTES",
         "PAGE_SIZE",
         "PAGE_CACHE_ENTRIES",

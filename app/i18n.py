@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, request, session
+from flask import Flask, current_app, request, session
 from flask_babel import get_locale
 from werkzeug.datastructures import LanguageAccept
 
@@ -43,6 +43,12 @@ def enterprise_zone(config: Mapping[str, Any]) -> ZoneInfo:
 
 def today_in(zone: ZoneInfo) -> date:
     return datetime.now(zone).date()
+
+
+def today() -> date:
+    """Today where the enterprise is, for the current app: reports, questions and due dates
+    are dated by the day there, never timed."""
+    return today_in(enterprise_zone(current_app.config))
 
 
 def init_app(app: Flask) -> None:

@@ -1,7 +1,8 @@
 """What an app holds for its services, built once with the app and kept in ``app.extensions``.
 
 The blob store of attachments and the disclosure log's keys: the console holds the log's
-signing key (generated on first use), the public app only the public verifier. The
+signing key (generated on first use), the public app only the public verifier; the
+parameters of the receipt and sealing derivations, read from the app's configuration. The
 short-lived stores (``app.services.ephemeral``) are made from the rate-limit storage URI: in
 memory, or in Redis under ``portal-<surface>:``. Views and commands take them from here and
 hand them to the services as arguments.
@@ -14,6 +15,9 @@ from flask import Flask, current_app
 from app.services.blobs import BlobStore, FilesystemBlobStore
 from app.services.ephemeral import Stores
 from app.services.signed_log import LogKeys
+from crypto import SealParams
+from crypto.receipts import DEFAULT_RECEIPT_PARAMS, ReceiptParams
+from crypto.sealing import DEFAULT_SEAL_PARAMS
 
 
 def init_app(app: Flask) -> None:
@@ -36,3 +40,20 @@ def blob_store() -> BlobStore:
 
 def disclosure_log_keys() -> LogKeys:
     return current_app.extensions["portal.disclosure_log"]
+
+
+def receipt_params() -> ReceiptParams:
+    return current_app.config.get("RECEIPT_PARAMS", DEFAULT_RECEIPT_PARAMS)
+
+
+def pepper() -> bytes:
+    """The installation's secret input of every receipt code's derivation."""
+    return current_app.config["RECEIPT_PEPPER"].encode()
+
+
+def seal_params() -> SealParams:
+    """The scrypt cost of sealing staff keys: production's, unless a test's app says cheaper.
+
+    Not a setting of config.toml or the environment: weaker seals are never wanted there.
+    """
+    return current_app.config.get("SEAL_PARAMS", DEFAULT_SEAL_PARAMS)

@@ -1,79 +1,64 @@
-"""``portal run`` (local use: both apps on the development server), ``portal serve`` (gunicorn)."""
+"""Running the servers: the development servers of ``portal run`` and the gunicorns of
+``portal serve`` (the commands themselves are in ``app.cli.serve``).
+
+``app.devserver`` is the development server; ``app.gunicorn_hooks`` the hooks gunicorn loads.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
-import click
-from flask import Flask, current_app
-from flask.cli import with_appcontext
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer
 
-from app import logging_setup, migrate
-from app.cli import demo_logins_text, engine, load_demo
-from app.config import ConfigError
-from app.security import ratelimit
-from app.services import demo as demo_service
+from app import logging_setup
+from app.devserver import ClosingRequestHandler, development_server
 
-
-def init_app(app: Flask, factory: Callable[[str], Flask]) -> None:
-    """Add the commands; ``factory`` builds an app by surface (``portal run`` starts both)."""
-    app.extensions["portal.factory"] = factory
-    app.cli.add_command(run_command)
-    app.cli.add_command(serve_command)
+# Public access log: no client address, no user agent, no time (a line's time is a trace too).
+PUBLIC_ACCESS_LOG_FORMAT = logging_setup.PUBLIC_ACCESS_LOG_FORMAT
 
 
-def _split_bind(bind: str) -> tuple[str, int]:
+def split_bind(bind: str) -> tuple[str, int]:
     host, _, port = bind.rpartition(":")
     return host.strip("[]"), int(port)
 
 
-@click.command("run")
-@click.option("--public", "public_bind", help="host:port of the public site.")
-@click.option("--console", "console_bind", help="host:port of the console.")
-@with_appcontext
-def run_command(public_bind: str | None, console_bind: str | None) -> None:
-    """Local use: migrate, add demo data to a new database, serve both apps until Ctrl-C."""
-    from app.devserver import development_server
+def request_handler(surface: str) -> type[ClosingRequestHandler]:
+    """The development server's request handler: the public one logs nothing of the client."""
+    return logging_setup.public_request_handler() if surface == "public" else ClosingRequestHandler
 
-    create_app = current_app.extensions["portal.factory"]
-    database = engine()
-    new = migrate.is_empty(database)
-    migrate.upgrade(database)
-    logins = load_demo() if new else None
-    config = current_app.config
-    public_bind = public_bind or config["PUBLIC_BIND"]
-    console_bind = console_bind or config["CONSOLE_BIND"]
 
-    # Binds given here are the apps' own (their host names are trusted Host headers).
-    os.environ.update(PORTAL_PUBLIC_BIND=public_bind, PORTAL_CONSOLE_BIND=console_bind)
-    # Rebuilt after the demo marker so that both apps show the demo banner.
-    apps = {"public": create_app("public"), "console": create_app("console")}
+def development_servers(
+    apps: Mapping[str, Flask], binds: Mapping[str, str]
+) -> list[BaseWSGIServer]:
+    """One development server per surface, bound (not yet serving)."""
     servers = []
-    for surface, bind in (("public", public_bind), ("console", console_bind)):
-        host, port = _split_bind(bind)
-        server = development_server(host, port, apps[surface], _handler(surface))
+    for surface, app in apps.items():
+        host, port = split_bind(binds[surface])
+        server = development_server(host, port, app, request_handler(surface))
         if surface == "public":
             logging_setup.quiet_development_server(server)
         servers.append(server)
-    click.echo(f"Public site: http://{public_bind}/")
-    click.echo(f"Console:     http://{console_bind}/")
-    if logins:
-        click.echo(demo_logins_text(logins))
-    elif config["DEMO"]:
-        click.echo(demo_logins_text(demo_service.DEMO_LOGINS))
-    click.echo("Press Ctrl-C to stop.")
+    return servers
+
+
+def serve_until_stopped(
+    servers: Iterable[BaseWSGIServer],
+    background: Iterable[Callable[[threading.Event], None]] = (),
+) -> None:
+    """Serve until SIGTERM or Ctrl-C; each of ``background`` runs in a thread of its own and is
+    handed the event that tells it to stop."""
+    servers = list(servers)
     stopped = threading.Event()
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
-    threads.append(
-        threading.Thread(target=_publish_scheduled, args=(apps["console"], stopped), daemon=True)
-    )
+    threads += [threading.Thread(target=task, args=(stopped,), daemon=True) for task in background]
     for thread in threads:
         thread.start()
     signal.signal(signal.SIGTERM, lambda *_args: stopped.set())
@@ -83,38 +68,12 @@ def run_command(public_bind: str | None, console_bind: str | None) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        stopped.set()
         for server in servers:
             server.shutdown()
-        click.echo("Stopped.")
 
 
-def _publish_scheduled(console_app: Flask, stopped: threading.Event) -> None:
-    """What a timer running ``portal disclosures publish-due`` does in production."""
-    from app.db import get_session
-    from app.web import runtime
-
-    while not stopped.wait(PUBLISH_DUE_EVERY_SECONDS):
-        with console_app.app_context():
-            try:
-                runtime.publish_due(get_session())
-            except Exception:  # keep the loop alive; the next round tries again
-                logging.getLogger("portal.scheduler").exception("publishing scheduled items failed")
-
-
-PUBLISH_DUE_EVERY_SECONDS = 30
-
-
-def _handler(surface: str):
-    from app.devserver import ClosingRequestHandler
-
-    return logging_setup.public_request_handler() if surface == "public" else ClosingRequestHandler
-
-
-# Public access log: no client address, no user agent, no time (a line's time is a trace too).
-PUBLIC_ACCESS_LOG_FORMAT = logging_setup.PUBLIC_ACCESS_LOG_FORMAT
-
-
-def gunicorn_command(surface: str, config) -> list[str]:
+def gunicorn_command(surface: str, config: Mapping[str, Any]) -> list[str]:
     """The gunicorn command line for one surface, as ``portal serve`` runs it."""
     bind = config[f"{surface.upper()}_BIND"]
     cmd = [
@@ -155,38 +114,22 @@ def gunicorn_command(surface: str, config) -> list[str]:
     return cmd
 
 
-@click.command("serve")
-@click.option("--public", "public_bind", help="host:port of the public site.")
-@click.option("--console", "console_bind", help="host:port of the console.")
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    help="Worker processes per app (more than 1 needs Redis for the rate limits).",
-)
-@with_appcontext
-def serve_command(public_bind: str | None, console_bind: str | None, workers: int | None) -> None:
-    """Production: gunicorn serving both apps until SIGTERM or Ctrl-C."""
-    config = dict(current_app.config)
-    if public_bind:
-        config["PUBLIC_BIND"] = public_bind
-    if console_bind:
-        config["CONSOLE_BIND"] = console_bind
-    if workers:
-        config["WORKERS"] = workers
-    problem = ratelimit.storage_problem(config, config["WORKERS"])
-    if problem:
-        raise ConfigError([problem])
+def start_gunicorns(config: Mapping[str, Any], instance_path: str) -> list[subprocess.Popen]:
+    """A gunicorn for each app, as ``config`` binds them."""
     env = dict(
         os.environ,
-        PORTAL_INSTANCE_PATH=current_app.instance_path,
+        PORTAL_INSTANCE_PATH=instance_path,
         PORTAL_PUBLIC_BIND=config["PUBLIC_BIND"],
         PORTAL_CONSOLE_BIND=config["CONSOLE_BIND"],
     )
-    procs = [
+    return [
         subprocess.Popen(gunicorn_command(s, config), env=env)  # noqa: S603 (our own argv)
         for s in ("public", "console")
     ]
-    click.echo(f"Serving public on {config['PUBLIC_BIND']}, console on {config['CONSOLE_BIND']}")
+
+
+def wait_for_gunicorns(procs: list[subprocess.Popen]) -> int:
+    """Wait until one gunicorn ends, or SIGTERM or Ctrl-C; stop them all; the exit status."""
 
     def stop(*_args) -> None:
         for proc in procs:
@@ -204,4 +147,4 @@ def serve_command(public_bind: str | None, console_bind: str | None, workers: in
         for proc in procs:
             proc.wait()
     codes = [proc.returncode for proc in procs]
-    sys.exit(0 if all(code in (0, -signal.SIGTERM) for code in codes) else 1)
+    return 0 if all(code in (0, -signal.SIGTERM) for code in codes) else 1

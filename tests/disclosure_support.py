@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.db import utcnow
 from app.models import StaffUser
 from app.services import units
 from app.services.disclosures import categories, drafting, reviewing
@@ -44,6 +47,18 @@ def publish_item(db, **overrides) -> int:
         disclosure_id = disclosure.id
     sign_log(db)
     return disclosure_id
+
+
+def schedule_due_item(db, **overrides) -> int:
+    """An item approved for a later publication whose time has just come; returns its id."""
+    with db() as session:
+        author = staff(session, "publisher")
+        disclosure = drafting.create_draft(session, author, draft_fields(session, **overrides))
+        drafting.submit_for_review(session, disclosure, author)
+        disclosure.scheduled_at = utcnow() + timedelta(hours=1)
+        reviewing.approve(session, disclosure, staff(session, "approver"))
+        disclosure.scheduled_at = utcnow() - timedelta(minutes=1)
+        return disclosure.id
 
 
 def signed_in(console_app, username: str):

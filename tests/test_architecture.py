@@ -50,9 +50,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "app",
             "app.cli",
-            "app.cli_keys",
-            "app.cli_reports",
-            "app.disclosures",
             "app.gunicorn_hooks",
             "app.main",
             "app.migrations",

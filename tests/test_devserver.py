@@ -78,7 +78,7 @@ def test_werkzeug_s_own_handler_leaves_it_open_there(monkeypatch):
 def test_portal_run_serves_both_apps_with_the_closing_handler(surface):
     from app import logging_setup, serving
 
-    handler = serving._handler(surface)
+    handler = serving.request_handler(surface)
     assert issubclass(handler, ClosingRequestHandler)
     if surface == "public":
         assert handler.__name__ == logging_setup.public_request_handler().__name__

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from app.db import Database
+from tests.disclosure_support import schedule_due_item
 from tests.servers import (
     PORTAL,
     SERVER_HOST,
     Server,
     first_disclosure_path,
     free_port,
+    portal,
     portal_env,
 )
 
@@ -163,3 +166,29 @@ def test_portal_serve_keeps_one_worker_on_memory_storage_when_sent_sigttin(tmp_p
         assert _workers(master) == 1
     finally:
         assert server.stop() == 0, server.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", ["--jobs", "--no-jobs"])
+def test_portal_serve_runs_the_periodic_jobs_unless_told_not_to(tmp_path, jobs):
+    instance = tmp_path / "instance"
+    env = portal_env(instance, PORTAL_WORKERS="1", PORTAL_JOBS_EVERY_SECONDS="1")
+    assert portal(env, "db", "upgrade").returncode == 0
+    assert portal(env, "demo").returncode == 0
+    database = Database(f"sqlite:///{instance / 'portal.sqlite3'}")
+    item = schedule_due_item(database.session, title="定时发布：第三届职工代表大会决议")
+    database.engine.dispose()
+    server = Server.start("serve", env, tmp_path / "serve.log", jobs)
+    try:
+        # Several rounds of the jobs (one a second) have had their chance by then.
+        deadline = time.monotonic() + (4 if jobs == "--no-jobs" else 30)
+        status = 404
+        while status == 404 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            status, body, _headers = server.get(f"/disclosures/{item}")
+    finally:
+        assert server.stop() == 0, server.output
+    if jobs == "--jobs":
+        assert status == 200 and "第三届职工代表大会决议" in body.decode()
+    else:
+        assert status == 404

@@ -76,6 +76,11 @@ class ShareSheet:
         return "\n".join(lines) + "\n"
 
 
+def share_sheets_text(sheets: Iterable[ShareSheet]) -> str:
+    """Several sheets as one text, one after the other (to print, or to hand to a file)."""
+    return "\n".join(sheet.text() for sheet in sheets)
+
+
 def parse_holders(text: str) -> list[str]:
     """Holder names from ``"张伟,李娜"`` (ASCII or Chinese commas, 、 or new lines)."""
     names = [unicodedata.normalize("NFC", name).strip() for name in _NAME_SEPARATORS.split(text)]

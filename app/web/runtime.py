@@ -1,15 +1,13 @@
-"""What the disclosure views and commands need from the app: its resources, today's date."""
+"""What the disclosure views need from the running app: its zone, addresses, the log."""
 
 from __future__ import annotations
 
-from datetime import date
 from zoneinfo import ZoneInfo
 
 from flask import current_app, request
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
-from app.i18n import enterprise_zone, today_in
+from app.i18n import enterprise_zone
 from app.resources import disclosure_log_keys
 from app.services.disclosures import log as disclosure_log
 from app.services.disclosures import reviewing
@@ -19,22 +17,12 @@ def local_zone() -> ZoneInfo:
     return enterprise_zone(current_app.config)
 
 
-def today() -> date:
-    """Today where the enterprise is (questions and due dates are dates, not times)."""
-    return today_in(local_zone())
-
-
 def publish_due(session: Session) -> int:
     """Publish scheduled items whose time has come and sign a checkpoint covering them.
 
     Only the console and the ``portal`` command do this: they hold the log's signing key.
     """
-    if not reviewing.due_for_publication(session, utcnow(), limit=1):
-        return 0
-    published = reviewing.publish_due(session)
-    session.commit()
-    refresh_checkpoint(session)
-    return len(published)
+    return len(reviewing.publish_due_and_sign(session, disclosure_log_keys()))
 
 
 def public_url(path: str) -> str:

@@ -9,12 +9,11 @@ from app.console.admin.forms import CatalogueForm, CategoryForm
 from app.console.admin.views import bp
 from app.db import get_session
 from app.form_choices import choice
-from app.i18n import current_language
+from app.i18n import current_language, today
 from app.models import CatalogueEntry, DisclosureCategory, Domain, Period, Role, Scope
 from app.security.auth import role_required
 from app.services import units
 from app.services.disclosures import catalogue, categories, errors
-from app.web import runtime
 from app.web.forms import ActionForm
 
 
@@ -29,7 +28,7 @@ def _catalogue_form() -> CatalogueForm:
         choice(u.code, f"{u.name(lang)} ({u.code})") for u in units.all_units(session)
     ]
     if form.starts_on.data is None and request.method == "GET":
-        form.starts_on.data = runtime.today().replace(month=1, day=1)
+        form.starts_on.data = today().replace(month=1, day=1)
     return form
 
 

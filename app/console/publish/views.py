@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from app.console.publish.forms import AnswerForm, DraftForm, ReasonForm, ReviewForm
 from app.db import get_session
 from app.form_choices import choice
-from app.i18n import current_language
+from app.i18n import current_language, today
 from app.models import (
     Action,
     Disclosure,
@@ -61,7 +61,7 @@ def dashboard():
         questions=question_service.pending_questions(session, staff),
         statuses=[
             s
-            for s in catalogue.catalogue_status(session, runtime.today())
+            for s in catalogue.catalogue_status(session, today())
             if units.staff_covers(staff, s.entry.unit)
         ],
         link_for=lambda disclosure_id: url_for(".item", disclosure_id=disclosure_id),
@@ -358,7 +358,7 @@ def answer(question_id: int):
             question_service.reject_question(session, question, staff)
         else:
             question_service.answer_question(
-                session, question, staff, form.answer.data or "", runtime.today()
+                session, question, staff, form.answer.data or "", today()
             )
     except errors.DisclosureError:
         session.rollback()

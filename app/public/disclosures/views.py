@@ -23,7 +23,7 @@ from app import errors as error_pages
 from app.db import get_session
 from app.extensions import limiter
 from app.form_choices import choice
-from app.i18n import current_language
+from app.i18n import current_language, today
 from app.models import (
     Action,
     Disclosure,
@@ -162,7 +162,7 @@ def ask(disclosure_id: int):
     question_error = None
     if request.method == "POST" and form.validate_on_submit():
         try:
-            questions.ask_question(session, disclosure, form.body.data, runtime.today())
+            questions.ask_question(session, disclosure, form.body.data, today())
         except errors.DisclosureError as exc:
             question_error = exc.message
         else:
@@ -298,7 +298,7 @@ def catalogue(code: str):
     if unit is None:
         abort(404)
     statuses = catalogue_service.catalogue_status(
-        session, runtime.today(), unit=unit, reader=current_reader()
+        session, today(), unit=unit, reader=current_reader()
     )
     return render_template(
         "disclosures/catalogue.html",

@@ -28,12 +28,13 @@ from werkzeug.exceptions import TooManyRequests
 from app.db import get_session
 from app.errors import TRY_AGAIN, limit_period
 from app.extensions import limiter
+from app.i18n import today
 from app.models import EnvelopeRole, Report, ReportEnvelope
 from app.public.reports import uploads
-from app.public.reports.common import pepper, receipt_params, refusal_text, today
+from app.public.reports.common import refusal_text
 from app.public.reports.forms import ReceiptForm, ReplyForm
 from app.public.reports.handover import answer_with, forget, handed_over, lost, lost_text
-from app.resources import blob_store
+from app.resources import blob_store, pepper, receipt_params
 from app.security.headers import content_disposition
 from app.services.reports import errors, followup
 from app.services.reports.envelopes import opened

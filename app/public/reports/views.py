@@ -30,10 +30,10 @@ from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
 from app.db import get_session
 from app.errors import TRY_AGAIN, LimitReached, error_response, limit_period
 from app.extensions import limiter
-from app.i18n import current_language
+from app.i18n import current_language, today
 from app.models import Report, StaffUser, SubjectLevel
 from app.public.reports import followup_views, uploads
-from app.public.reports.common import pepper, receipt_params, refusal_text, size_text, today
+from app.public.reports.common import refusal_text, size_text
 from app.public.reports.forms import ReportForm
 from app.public.reports.handover import (
     HANDOVER_SECONDS,
@@ -44,7 +44,7 @@ from app.public.reports.handover import (
     lost_text,
 )
 from app.public.reports.words import cleaning_words, field_error
-from app.resources import blob_store
+from app.resources import blob_store, pepper, receipt_params
 from app.services import units
 from app.services.reports import errors, recipients, routing, submission
 from app.services.reports.cleaning import CleanState

@@ -18,11 +18,13 @@ from app.models import (
     StepAction,
     WorkState,
 )
+from app.services.disclosures import log as disclosure_log
 from app.services.disclosures import (
     steps,
 )
 from app.services.disclosures.errors import DisclosureError, NotAllowed, WrongState
 from app.services.disclosures.publishing import amend, publish, retract
+from app.services.signed_log import LogKeys
 
 _CONTENT_STEPS = frozenset(
     {
@@ -198,6 +200,24 @@ def publish_due(session: Session, now: datetime | None = None) -> list[Disclosur
         approver = session.get(StaffUser, approver_id) if approver_id else None
         at = disclosure.scheduled_at or now
         published.append(publish(session, disclosure, at=at, approver=approver))
+    return published
+
+
+def publish_due_and_sign(
+    session: Session, log_keys: LogKeys, now: datetime | None = None
+) -> list[DisclosureRevision]:
+    """Publish what is due (``publish_due``), commit, and sign a checkpoint covering it.
+
+    Cheap when nothing is due: one indexed query, and the signing key is not touched (only
+    the console and the ``portal`` command hold it).
+    """
+    now = now or utcnow()
+    if not due_for_publication(session, now, limit=1):
+        return []
+    published = publish_due(session, now)
+    session.commit()
+    disclosure_log.sign_checkpoint(session, log_keys.signer, log_keys.origin)
+    session.commit()
     return published
 
 

@@ -1,180 +1,24 @@
-"""The ``portal`` command's database, demo and staff commands (also ``flask --app wsgi:console``).
-
-The commands that serve the apps are in ``app.serving``.
-"""
+"""``portal user ...``: staff accounts, and the keys of those who read reports."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from pathlib import Path
 
 import click
-from flask import Flask, current_app
+from flask import current_app
 from flask.cli import with_appcontext
 
-from app import cli_reports, migrate
-from app.cli_keys import keys_group, seal_params, share_sheets_text, today, write_private
 from app.db import database
-from app.disclosures import cli as disclosures_cli
 from app.models import Role
-from app.public.reports.common import pepper, receipt_params
-from app.resources import blob_store
+from app.resources import seal_params
 from app.services import demo as demo_service
 from app.services import keys as keys_service
 from app.services import staff as staff_service
 from app.services import units
-from app.services.reports.demo import DEMO_REPORTS, DemoReport
 
 
-def init_app(app: Flask) -> None:
-    for command in (init_command, demo_command, db_group, user_group, keys_group):
-        app.cli.add_command(command)
-    disclosures_cli.init_app(app)
-    cli_reports.init_app(app)
-
-
-def engine():
-    return database().engine
-
-
-# --- database -------------------------------------------------------------------------------
-
-
-@click.group("db", help="Database schema migrations.")
-def db_group() -> None:
-    pass
-
-
-@db_group.command("upgrade")
-@click.argument("revision", default="head")
-@with_appcontext
-def db_upgrade(revision: str) -> None:
-    """Migrate the database to REVISION (default: head), from empty if needed."""
-    migrate.upgrade(engine(), revision)
-    click.echo(f"Database at {revision}.")
-
-
-@db_group.command("downgrade")
-@click.argument("revision")
-@with_appcontext
-def db_downgrade(revision: str) -> None:
-    """Migrate the database down to REVISION ('base' removes every table)."""
-    migrate.downgrade(engine(), revision)
-    click.echo(f"Database at {revision}.")
-
-
-# --- init and demo --------------------------------------------------------------------------
-
-
-@click.command("init")
-@click.option("--admin", "admin_username", help="Username of the first administrator.")
-@click.option("--name", "admin_name", help="Display name of the first administrator.")
-@click.option(
-    "--password", envvar="PORTAL_ADMIN_PASSWORD", help="Password (or PORTAL_ADMIN_PASSWORD)."
-)
-@with_appcontext
-def init_command(admin_username: str | None, admin_name: str | None, password: str | None) -> None:
-    """Create or upgrade the database and add the first administrator."""
-    migrate.upgrade(engine())
-    click.echo("Database is at the latest schema.")
-    disclosures_cli.prepare_disclosures()
-    with database().session() as session:
-        if demo_service.has_staff(session):
-            click.echo("Staff accounts exist already; add more with: portal user add")
-            return
-        interactive = sys.stdin.isatty()
-        if not admin_username:
-            if not interactive:
-                raise click.UsageError("give --admin USERNAME (no terminal to ask on)")
-            admin_username = click.prompt("Administrator username", default="admin")
-        if not password:
-            if not interactive:
-                raise click.UsageError("give --password or PORTAL_ADMIN_PASSWORD")
-            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-        try:
-            user = staff_service.create_user(
-                session, admin_username, admin_name or admin_username, password, [Role.admin]
-            )
-        except staff_service.StaffError as exc:
-            raise click.ClickException(str(exc)) from None
-        _print_enrolment(user.username, user.totp_secret)
-
-
-def _print_enrolment(username: str, secret: str) -> None:
+def print_enrolment(username: str, secret: str) -> None:
     click.echo(f"Created {username}. Add this TOTP secret to an authenticator app: {secret}")
-
-
-def demo_logins_text(
-    logins: list[demo_service.DemoLogin], reports: Sequence[DemoReport] = DEMO_REPORTS
-) -> str:
-    """The demo's logins and its reports' receipt codes, as ``demo`` and ``run`` print them."""
-    lines = ["Demo logins (console; password, TOTP secret, roles):"]
-    for login in logins:
-        roles = ",".join(role.value for role in login.roles)
-        lines.append(f"  {login.username:<14} {login.password:<20} {login.totp_secret}  {roles}")
-    lines.append("  The 6-digit code: any TOTP app, or: portal user code USERNAME")
-    if reports:
-        lines.append("Demo reports (receipt codes, demo only; enter one at /report/follow-up):")
-        for report in reports:
-            office = f"{report.office} office"
-            lines.append(
-                f"  {report.code}  {report.status.value:<12} {office:<10} {report.summary}"
-            )
-    return "\n".join(lines)
-
-
-def _mark_demo(instance_path: str) -> None:
-    """Record in config.toml that this is a demo instance, so every page shows a banner."""
-    config_file = Path(instance_path) / "config.toml"
-    text = config_file.read_text() if config_file.exists() else ""
-    if "demo" not in text.lower():
-        with config_file.open("a") as fh:
-            fh.write(
-                "# Written by `portal demo`: show the demo banner on every page.\ndemo = true\n"
-            )
-
-
-DEMO_SHARES_FILE = "demo-recovery-shares.txt"
-
-
-def load_demo() -> list[demo_service.DemoLogin]:
-    """Load the demo; write its offices' recovery share sheets to a file only we can read."""
-    # Not in session.begin(): the demo's reports are committed one by one, as the site does.
-    with database().sessions() as session:
-        try:
-            demo = demo_service.load_demo(
-                session,
-                blobs=blob_store(),
-                seal_params=seal_params(),
-                today=today(),
-                pepper=pepper(),
-                receipt_params=receipt_params(),
-            )
-        except demo_service.DemoError as exc:
-            raise click.ClickException(str(exc)) from None
-        session.commit()
-    disclosures_cli.prepare_disclosures()
-    _mark_demo(current_app.instance_path)
-    shares_file = Path(current_app.instance_path) / DEMO_SHARES_FILE
-    write_private(shares_file, share_sheets_text(demo.share_sheets))
-    sheet = demo.share_sheets[0]
-    click.echo(
-        f"Recovery share sheets of the demo offices ({sheet.threshold} of {sheet.count} "
-        f"recover each key): {shares_file}"
-    )
-    return demo.logins
-
-
-@click.command("demo")
-@with_appcontext
-def demo_command() -> None:
-    """Fill a new database with a demo organisation and demo staff."""
-    migrate.upgrade(engine())
-    click.echo(demo_logins_text(load_demo()))
-
-
-# --- users ----------------------------------------------------------------------------------
 
 
 @click.group("user", help="Staff accounts.")
@@ -229,7 +73,7 @@ def user_add(username, display_name, roles, unit_code, office_unit_code, passwor
             raise click.ClickException(str(exc)) from None
         if user.age_recipient:
             _echo_key_change(keys_service.KeyChange.created, user)
-        _print_enrolment(user.username, user.totp_secret)
+        print_enrolment(user.username, user.totp_secret)
 
 
 def _ask_password(password: str | None) -> str:

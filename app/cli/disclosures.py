@@ -1,4 +1,5 @@
-"""``portal disclosures reindex|import|export``: the search index and bulk JSON Lines files."""
+"""``portal disclosures ...``: scheduled publication, categories, the search index, and the
+bulk JSON Lines files (export, import)."""
 
 from __future__ import annotations
 
@@ -12,18 +13,49 @@ from flask.cli import with_appcontext
 from flask_babel import force_locale
 
 from app.db import database
+from app.i18n import today
 from app.resources import blob_store, disclosure_log_keys
-from app.services.disclosures import bulk_export, bulk_import
+from app.services.disclosures import bulk_export, bulk_import, categories
 from app.services.search import index as search_index
 from app.web import runtime
 
 
-def register(group: click.Group) -> None:
-    for command in (reindex_command, import_command, export_command):
-        group.add_command(command)
+@click.group(
+    "disclosures",
+    help="Disclosures: scheduled publication, categories, export and import, the search index.",
+)
+def disclosures_group() -> None:
+    pass
 
 
-@click.command("reindex")
+@disclosures_group.command("publish-due")
+@with_appcontext
+def publish_due() -> None:
+    """Publish approved items whose scheduled time has come (run it from a timer)."""
+    with database().sessions() as session:
+        count = runtime.publish_due(session)
+    click.echo(f"Published {count} scheduled disclosures.")
+
+
+@disclosures_group.command("seed-categories")
+@with_appcontext
+def seed_categories() -> None:
+    """Add the standard factory-affairs and party-affairs categories that are missing."""
+    with database().session() as session:
+        added = categories.ensure_categories(session)
+    click.echo(f"Added {added} categories.")
+
+
+def prepare_disclosures() -> None:
+    """Seed missing standard categories and sign a checkpoint covering the log, so the
+    public site has all it serves (the log key and its public ``.vkey`` came with the app)."""
+    with database().session() as session:
+        categories.ensure_categories(session)
+    with database().sessions() as session:
+        runtime.refresh_checkpoint(session)
+
+
+@disclosures_group.command("reindex")
 @with_appcontext
 def reindex_command() -> None:
     """Rebuild the search index from the published disclosures."""
@@ -32,7 +64,7 @@ def reindex_command() -> None:
     click.echo(f"Search index rebuilt: {count} disclosures.")
 
 
-@click.command("import")
+@disclosures_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 100_000))
 @with_appcontext
@@ -75,7 +107,7 @@ def import_command(file: Path, batch_size: int) -> None:
                 file.parent,
                 blob_store(),
                 zone=runtime.local_zone(),
-                today=runtime.today(),
+                today=today(),
                 max_bytes=config["ATTACHMENT_MAX_BYTES"],
                 signer=log_keys.signer,
                 origin=log_keys.origin,
@@ -89,7 +121,7 @@ def import_command(file: Path, batch_size: int) -> None:
         sys.exit(1)
 
 
-@click.command("export")
+@disclosures_group.command("export")
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--attachments",

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import click
-from flask import Flask
 from flask.cli import with_appcontext
 
 from app.db import database
@@ -14,10 +13,6 @@ from app.resources import blob_store
 from app.services.reports import fsck as report_fsck
 from crypto.errors import CryptoError
 from crypto.keys import X25519Identity, parse_identities_file
-
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(reports_group)
 
 
 @click.group("reports", help="Anonymous reports: storage checks.")

@@ -8,29 +8,23 @@ encrypted to, the accounts that need a key and have none, and the recovery key.
 
 from __future__ import annotations
 
-import os
 import sys
-from datetime import date
-from pathlib import Path
 from typing import NoReturn
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
 from app.db import database
-from app.i18n import enterprise_zone, today_in
+from app.i18n import today
 from app.models import DisciplineOffice
 from app.services import keys, units
 from app.services.recovery import (
     RecoveryError,
-    ShareSheet,
     parse_holders,
     recover_office_identity,
     recovery_ceremony,
+    share_sheets_text,
 )
-from crypto import SealParams
-from crypto.sealing import DEFAULT_SEAL_PARAMS
 from crypto.shares import MAX_SHARES
 
 
@@ -44,32 +38,8 @@ def refuse(message: str) -> NoReturn:
     raise Refused(message)
 
 
-def seal_params() -> SealParams:
-    """The scrypt cost of sealing staff keys: production's, unless a test's app says cheaper.
-
-    Not a setting of config.toml or the environment: weaker seals are never wanted there.
-    """
-    return current_app.config.get("SEAL_PARAMS", DEFAULT_SEAL_PARAMS)
-
-
-def today() -> date:
-    return today_in(enterprise_zone(current_app.config))
-
-
 def office_label(office: DisciplineOffice) -> str:
     return f"{office.unit.code} ({office.name_zh} / {office.name_en})"
-
-
-def share_sheets_text(sheets: list[ShareSheet]) -> str:
-    return "\n".join(sheet.text() for sheet in sheets)
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to a new file only its owner can read (made with mode 0600)."""
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
 
 
 @click.group("keys", help="Keys that reports are encrypted to; office recovery keys.")

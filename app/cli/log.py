@@ -1,25 +1,15 @@
-"""``portal log ...`` and ``portal disclosures ...`` commands."""
+"""``portal log ...``: verify the public disclosure log, sign a checkpoint, print its key."""
 
 from __future__ import annotations
 
 import sys
 
 import click
-from flask import Flask
 from flask.cli import with_appcontext
 
 from app.db import database
-from app.disclosures import bulk_cli
 from app.resources import disclosure_log_keys
-from app.services.disclosures import categories
 from app.services.disclosures import log as disclosure_log
-from app.web import runtime
-
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(log_group)
-    app.cli.add_command(disclosures_group)
-    bulk_cli.register(disclosures_group)
 
 
 @click.group("log", help="The public disclosure log.")
@@ -62,38 +52,3 @@ def log_checkpoint() -> None:
 def log_key() -> None:
     """Print the log's public verifier key (publish it where readers can compare)."""
     click.echo(disclosure_log_keys().signer.verifier.vkey)
-
-
-@click.group(
-    "disclosures",
-    help="Disclosures: scheduled publication, categories, export and import, the search index.",
-)
-def disclosures_group() -> None:
-    pass
-
-
-@disclosures_group.command("publish-due")
-@with_appcontext
-def publish_due() -> None:
-    """Publish approved items whose scheduled time has come (run it from a timer)."""
-    with database().sessions() as session:
-        count = runtime.publish_due(session)
-    click.echo(f"Published {count} scheduled disclosures.")
-
-
-@disclosures_group.command("seed-categories")
-@with_appcontext
-def seed_categories() -> None:
-    """Add the standard factory-affairs and party-affairs categories that are missing."""
-    with database().session() as session:
-        added = categories.ensure_categories(session)
-    click.echo(f"Added {added} categories.")
-
-
-def prepare_disclosures() -> None:
-    """Seed missing standard categories and sign a checkpoint covering the log, so the
-    public site has all it serves (the log key and its public ``.vkey`` came with the app)."""
-    with database().session() as session:
-        categories.ensure_categories(session)
-    with database().sessions() as session:
-        runtime.refresh_checkpoint(session)

@@ -1,1 +1,0 @@
-"""The `portal disclosures` commands."""

@@ -1,0 +1,111 @@
+"""The periodic work of the portal: one registry of jobs, one way to run them.
+
+A timer runs them all in production (``portal jobs run``, ``deploy/portal-jobs.timer``), and
+``portal run`` does so in the background. A job is a name, a description and a function that
+takes a :class:`JobContext` (what the app hands it) and returns a line saying what it did.
+Adding one is a line in :data:`JOBS`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy.orm import Session
+
+from app.services.blobs import BlobStore
+from app.services.disclosures import reviewing
+from app.services.signed_log import LogKeys
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job may use, built by the app for each job it runs.
+
+    The session is in no transaction of the runner's: a job commits its own work (and
+    whatever it has not committed when it fails is rolled back).
+    """
+
+    session: Session
+    disclosure_log: LogKeys
+    blobs: BlobStore
+    today: date
+
+
+@dataclass(frozen=True)
+class Job:
+    """A named piece of periodic work; ``run`` returns a line saying what it did."""
+
+    name: str
+    description: str
+    run: Callable[[JobContext], str]
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What one run of a job did: its own words, or ``failed`` (the error is logged)."""
+
+    job: Job
+    said: str
+    failed: bool = False
+
+
+class UnknownJob(LookupError):
+    """No job has this name."""
+
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        super().__init__(f"no job named {name!r} (the jobs: {', '.join(known)})")
+        self.name = name
+
+
+def publish_due_disclosures(context: JobContext) -> str:
+    """Publish approved disclosures whose scheduled time has come; sign a checkpoint."""
+    published = reviewing.publish_due_and_sign(context.session, context.disclosure_log)
+    if not published:
+        return "nothing was due"
+    items = "; ".join(f"#{revision.disclosure_id} {revision.title}" for revision in published)
+    noun = "disclosure" if len(published) == 1 else "disclosures"
+    return f"published {len(published)} scheduled {noun}: {items}"
+
+
+JOBS: tuple[Job, ...] = (
+    Job(
+        "publish",
+        "Publish approved disclosures whose scheduled time has come; sign a checkpoint.",
+        publish_due_disclosures,
+    ),
+)
+
+
+def select_jobs(name: str | None = None, jobs: Iterable[Job] = JOBS) -> list[Job]:
+    """Every job of ``jobs``, or the one called ``name`` (:class:`UnknownJob` if none is)."""
+    jobs = list(jobs)
+    if name is None:
+        return jobs
+    for job in jobs:
+        if job.name == name:
+            return [job]
+    raise UnknownJob(name, (job.name for job in jobs))
+
+
+def run_jobs(
+    jobs: Iterable[Job], context: Callable[[], AbstractContextManager[JobContext]]
+) -> Iterator[JobOutcome]:
+    """Run each job with a context of its own, yielding what it did as it finishes.
+
+    A job that fails is logged and reported as failed; the next one still runs.
+    """
+    for job in jobs:
+        try:
+            with context() as job_context:
+                said = job.run(job_context)
+        except Exception:  # one job's failure must not stop the others, nor a loop calling us
+            log.exception("job %s failed", job.name)
+            yield JobOutcome(job, "failed (see the log)", failed=True)
+        else:
+            yield JobOutcome(job, said)
