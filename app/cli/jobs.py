@@ -1,5 +1,5 @@
-"""``portal jobs ...``: the periodic work of ``app.services.jobs``, run by a timer in production
-(``deploy/portal-jobs.timer``) and by ``portal run`` in the background."""
+"""``portal jobs ...``: the periodic work of ``app.services.jobs``, run by a timer
+(``deploy/portal-jobs.timer``) or in the background of ``portal run`` and ``portal serve``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from app.db import database
 from app.i18n import today
 from app.resources import blob_store, disclosure_log_keys
 from app.services import jobs
+
 
 @contextmanager
 def job_context() -> Iterator[jobs.JobContext]:
