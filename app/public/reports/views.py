@@ -48,7 +48,7 @@ from app.resources import blob_store
 from app.services import units
 from app.services.reports import errors, recipients, routing, submission
 from app.services.reports.cleaning import CleanState
-from app.services.reports.submission import ReportForm as ReportFields
+from app.services.reports.submission import ReportFields
 
 bp = Blueprint("reports", __name__, url_prefix="/report")
 RECEIPT_COOKIE = "portal_receipt"
@@ -211,7 +211,7 @@ def send():
     # What the service would refuse is refused before it counts against everyone's budget.
     session = get_session()
     try:
-        checked = submission.check_form(session, _fields(form))
+        checked = submission.check_fields(session, _fields(form))
         routing.route_report(session, checked.unit, checked.level, checked.excluded)
     except errors.ReportInvalid as invalid:
         if batch is not None:

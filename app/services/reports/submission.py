@@ -1,4 +1,4 @@
-"""Taking a report in: check the form, route it on the server, encrypt it, draw its receipt.
+"""Taking a report in: check the fields, route it on the server, encrypt it, draw its receipt.
 
 A form says which unit and which level of person a report is about; the office and the
 readers follow from that here (routing.py), never from the form. The only say a reporter has
@@ -76,8 +76,11 @@ E = TypeVar("E", bound=Enum)
 
 
 @dataclass
-class ReportForm:
-    """What a reporter sends. ``real_name`` empty means anonymous; ``excluded`` are staff ids."""
+class ReportFields:
+    """What a reporter sends, as the service takes it (the web form is app/public/reports/forms.py).
+
+    ``real_name`` empty means anonymous; ``excluded`` are staff ids.
+    """
 
     kind: str
     category: str
@@ -94,7 +97,7 @@ class ReportForm:
 
 
 @dataclass(frozen=True)
-class CheckedForm:
+class CheckedFields:
     unit: Unit
     kind: ReportKind
     category: ReportCategory
@@ -142,21 +145,21 @@ def _enum(enum_type: type[E], value: object, name: str, errors: dict[str, str]) 
         return None
 
 
-def check_form(session: Session, form: ReportForm) -> CheckedForm:
-    """The form's values, checked; every mistake at once in ReportInvalid (field -> key)."""
+def check_fields(session: Session, fields: ReportFields) -> CheckedFields:
+    """The fields' values, checked; every mistake at once in ReportInvalid (field -> key)."""
     errors: dict[str, str] = {}
-    kind = _enum(ReportKind, form.kind, "kind", errors)
-    category = _enum(ReportCategory, form.category, "category", errors)
-    level = _enum(SubjectLevel, form.level, "level", errors)
+    kind = _enum(ReportKind, fields.kind, "kind", errors)
+    category = _enum(ReportCategory, fields.category, "category", errors)
+    level = _enum(SubjectLevel, fields.level, "level", errors)
     unit = None
-    if isinstance(form.unit_code, str) and 0 < len(form.unit_code) <= 32:
-        unit = units.by_code(session, form.unit_code)
+    if isinstance(fields.unit_code, str) and 0 < len(fields.unit_code) <= 32:
+        unit = units.by_code(session, fields.unit_code)
     if unit is None:
         errors["unit_code"] = "unknown"
     texts: dict[str, str] = {}
     for name, limit in TEXT_LIMITS.items():
         try:
-            texts[name] = _text(getattr(form, name))
+            texts[name] = _text(getattr(fields, name))
         except (TypeError, ValueError):
             errors[name] = "invalid"
             continue
@@ -165,17 +168,17 @@ def check_form(session: Session, form: ReportForm) -> CheckedForm:
         elif name in REQUIRED and not texts[name]:
             errors[name] = "required"
     excluded: set[int] = set()
-    if not isinstance(form.excluded, list | tuple) or len(form.excluded) > MAX_EXCLUDED:
+    if not isinstance(fields.excluded, list | tuple) or len(fields.excluded) > MAX_EXCLUDED:
         errors["excluded"] = "too_many"
     else:
         try:
-            excluded = {_staff_id(value) for value in form.excluded}
+            excluded = {_staff_id(value) for value in fields.excluded}
         except (TypeError, ValueError):
             errors["excluded"] = "invalid"
     if errors:
         raise ReportInvalid(errors)
     assert unit and kind and category and level
-    return CheckedForm(unit, kind, category, level, texts, frozenset(excluded))
+    return CheckedFields(unit, kind, category, level, texts, frozenset(excluded))
 
 
 def add_months(day: date, months: int) -> date:
@@ -189,7 +192,7 @@ def add_months(day: date, months: int) -> date:
 class _Plan:
     """Everything a report's rows are made from, so they can be made again after a clash."""
 
-    form: CheckedForm
+    fields: CheckedFields
     route: Route
     text: SealedPayload
     identity: SealedPayload | None
@@ -197,7 +200,7 @@ class _Plan:
     today: date
 
 
-def _document_fields(checked: CheckedForm) -> dict[str, str]:
+def _document_fields(checked: CheckedFields) -> dict[str, str]:
     shown = {key: value for key, value in checked.texts.items() if key not in IDENTITY_FIELDS}
     return {
         "kind": checked.kind.value,
@@ -255,17 +258,17 @@ def _store(
             continue
         report = Report(
             lookup_id=receipt.lookup_hex,
-            kind=plan.form.kind,
-            category=plan.form.category,
-            level=plan.form.level,
-            unit_id=plan.form.unit.id,
+            kind=plan.fields.kind,
+            category=plan.fields.category,
+            level=plan.fields.level,
+            unit_id=plan.fields.unit.id,
             office_id=plan.route.keys.office_id,
             status=ReportStatus.received,
             received_on=plan.today,
             acknowledge_by=plan.today + timedelta(days=ACKNOWLEDGE_DAYS),
             feedback_by=add_months(plan.today, FEEDBACK_MONTHS),
             reporter_recipient=str(receipt.identity.recipient),
-            real_name=bool(plan.form.texts["real_name"]),
+            real_name=bool(plan.fields.texts["real_name"]),
         )
         session.add(report)
         _rows(session, report, plan)
@@ -278,7 +281,7 @@ def submit(
     session: Session,
     blobs: BlobStore,
     pepper: bytes,
-    form: ReportForm,
+    fields: ReportFields,
     uploads: Sequence[Upload],
     today: date,
     receipt_params: ReceiptParams = DEFAULT_RECEIPT_PARAMS,
@@ -286,7 +289,7 @@ def submit(
 ) -> Submitted:
     """Check, route, encrypt and store a report; commit durably; return its receipt code.
 
-    Raises ReportInvalid (the form) or ChannelUnavailable (no office can read it); then, as
+    Raises ReportInvalid (the fields) or ChannelUnavailable (no office can read it); then, as
     on any other error, nothing is stored and every blob of the uploads is deleted. The
     session's transaction is committed (or rolled back) here.
 
@@ -298,7 +301,7 @@ def submit(
     written = [upload.blob_key for upload in uploads]
     try:
         prepare_durable_commit(session)
-        checked = check_form(session, form)
+        checked = check_fields(session, fields)
         route = route_report(session, checked.unit, checked.level, checked.excluded)
         infos = tuple(
             AttachmentInfo(position, u.name, u.content_type, u.size, u.cleaning)

@@ -39,7 +39,7 @@ from app.models import (
     UnitKind,
 )
 from app.services.blobs import FilesystemBlobStore
-from app.services.reports.submission import ReportForm
+from app.services.reports.submission import ReportFields
 from app.services.reports.uploads import Upload, UploadBatch, UploadLimits
 from crypto.keys import X25519Identity
 from crypto.receipts import ReceiptParams
@@ -142,7 +142,7 @@ def office_code(session: Session, report_id: str) -> str:
     return report.office.unit.code
 
 
-def form(**changes) -> ReportForm:
+def form(**changes) -> ReportFields:
     values = {
         "kind": "misconduct",
         "category": "procurement_bidding",
@@ -155,7 +155,7 @@ def form(**changes) -> ReportForm:
         "witnesses": "同部门职工两名",
     }
     values.update(changes)
-    return ReportForm(**values)
+    return ReportFields(**values)
 
 
 def upload_files(

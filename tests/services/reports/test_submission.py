@@ -26,7 +26,7 @@ from app.services.reports import envelopes, submission
 from app.services.reports.contents import decode
 from app.services.reports.errors import ChannelUnavailable, ReportInvalid
 from app.services.reports.followup import open_by_code
-from app.services.reports.submission import ReportForm, add_months, submit
+from app.services.reports.submission import ReportFields, add_months, submit
 from app.services.reports.uploads import UploadBatch
 from crypto.errors import NoIdentityMatch
 from crypto.format import parse_header
@@ -107,7 +107,7 @@ def test_a_report_is_stored_encrypted_for_the_routed_office(db, org, blobs):
 def test_recipient_injection_is_ignored(db, org, blobs):
     # A form has no field for an office or a reader: such a field is refused outright.
     with pytest.raises(TypeError):
-        ReportForm(**{**vars(form()), "office_id": org.offices["GRP"]})
+        ReportFields(**{**vars(form()), "office_id": org.offices["GRP"]})
     outsiders = ["grp.insp1", "grp.head", "f1.insp", "mch.publisher", "mch.gone", "log.insp"]
     crafted = form(excluded=[org.staff[name] for name in outsiders] + [str(org.staff["mch.insp1"])])
     with db() as session:
