@@ -1,4 +1,8 @@
-"""The report form and the receipt entry: what a reporter types, checked before any service."""
+"""The report form and the receipt entry: what a reporter types, checked before any service.
+
+A text field takes the characters its service takes (``TEXT_LIMITS``, ``MAX_MESSAGE_CHARS``):
+the validator and the page's ``maxlength`` are made from them.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.form_choices import choice
+from app.services.reports.messages import MAX_MESSAGE_CHARS
+from app.services.reports.submission import TEXT_LIMITS
 
 KINDS = [
     choice("misconduct", _l("Report of misconduct")),
@@ -62,32 +68,38 @@ class ReportForm(FlaskForm):
     )
     persons = TextAreaField(
         _l("Person or persons concerned"),
-        validators=[Optional(), Length(max=1000)],
+        validators=[Optional(), Length(max=TEXT_LIMITS["persons"])],
         render_kw={"rows": 2, **NO_AUTOCOMPLETE},
     )
     what = TextAreaField(
         _l("What happened"),
-        validators=[DataRequired(_l("Describe what happened.")), Length(max=20000)],
+        validators=[DataRequired(_l("Describe what happened.")), Length(max=TEXT_LIMITS["what"])],
         render_kw={"rows": 10, **NO_AUTOCOMPLETE},
     )
     when = StringField(
-        _l("When"), validators=[Optional(), Length(max=200)], render_kw=NO_AUTOCOMPLETE
+        _l("When"),
+        validators=[Optional(), Length(max=TEXT_LIMITS["when"])],
+        render_kw=NO_AUTOCOMPLETE,
     )
     where = StringField(
-        _l("Where"), validators=[Optional(), Length(max=200)], render_kw=NO_AUTOCOMPLETE
+        _l("Where"),
+        validators=[Optional(), Length(max=TEXT_LIMITS["where"])],
+        render_kw=NO_AUTOCOMPLETE,
     )
     witnesses = TextAreaField(
         _l("Who else knows"),
-        validators=[Optional(), Length(max=1000)],
+        validators=[Optional(), Length(max=TEXT_LIMITS["witnesses"])],
         render_kw={"rows": 2, **NO_AUTOCOMPLETE},
     )
     attachments = MultipleFileField(_l("Files (evidence)"))
     real_name = StringField(
-        _l("Your name"), validators=[Optional(), Length(max=100)], render_kw=NO_AUTOCOMPLETE
+        _l("Your name"),
+        validators=[Optional(), Length(max=TEXT_LIMITS["real_name"])],
+        render_kw=NO_AUTOCOMPLETE,
     )
     contact = StringField(
         _l("How to reach you"),
-        validators=[Optional(), Length(max=200)],
+        validators=[Optional(), Length(max=TEXT_LIMITS["contact"])],
         render_kw=NO_AUTOCOMPLETE,
     )
     excluded = CheckboxesField(
@@ -110,7 +122,7 @@ class ReceiptForm(FlaskForm):
 class ReplyForm(FlaskForm):
     text = TextAreaField(
         _l("Your reply"),
-        validators=[DataRequired(_l("Write a reply.")), Length(max=20000)],
+        validators=[DataRequired(_l("Write a reply.")), Length(max=MAX_MESSAGE_CHARS)],
         render_kw={"rows": 6, **NO_AUTOCOMPLETE},
     )
     attachments = MultipleFileField(_l("Files"))

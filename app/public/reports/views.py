@@ -100,22 +100,16 @@ def new():
     return forget(current_app.make_response((page, status)), FORM_COOKIE)
 
 
-# The form's own fields, handed back to the page that shows the form again; nothing else of
-# a POST is kept (a crafted one may carry any number of fields of any size).
+# The form's own fields, handed back to the page that shows the form again, each cut to the
+# length the service takes; nothing else of a POST is kept (a crafted one may carry any number
+# of fields of any size). The choices are cut to a length longer than any of their values.
 HANDED_BACK = {
     "kind": 20,
     "category": 40,
-    "unit": 32,
+    "unit": submission.MAX_UNIT_CODE,
     "level": 20,
-    "persons": 1000,
-    "what": 20000,
-    "when": 200,
-    "where": 200,
-    "witnesses": 1000,
-    "real_name": 100,
-    "contact": 200,
+    **submission.TEXT_LIMITS,
 }
-MAX_EXCLUDED_BACK = 50
 
 
 def _back(form: ReportForm, status: int = 200, **context):
@@ -124,7 +118,8 @@ def _back(form: ReportForm, status: int = 200, **context):
     fields: dict[str, list[str]] = {
         name: [request.form.get(name, "")[:limit]] for name, limit in HANDED_BACK.items()
     }
-    fields["excluded"] = [v[:20] for v in request.form.getlist("excluded")[:MAX_EXCLUDED_BACK]]
+    excluded = request.form.getlist("excluded")[: submission.MAX_EXCLUDED]
+    fields["excluded"] = [value[:20] for value in excluded]
     errors_shown = {name: [str(m) for m in messages] for name, messages in form.errors.items()}
     errors_shown.pop("csrf_token", None)
     payload = {"status": status, "fields": fields, "errors": errors_shown, "context": context}

@@ -54,17 +54,19 @@ from app.services.reports.routing import Route, route_report
 from app.services.reports.uploads import Upload
 from crypto.receipts import DEFAULT_RECEIPT_PARAMS, ReceiptParams, derive_receipt, new_receipt_code
 
-# Characters, after line breaks are made "\n" and the ends trimmed.
+# Characters, after line breaks are made "\n" and the ends trimmed. The web form's fields
+# (their validators and maxlength) and the form it hands back are cut to these.
 TEXT_LIMITS = {
     "persons": 1_000,
     "what": 20_000,
     "when": 200,
-    "where": 500,
+    "where": 200,
     "witnesses": 1_000,
     "real_name": 100,
     "contact": 200,
 }
 REQUIRED = ("what",)
+MAX_UNIT_CODE = 32  # characters, as the column units.code
 MAX_EXCLUDED = 50
 MAX_STAFF_ID = 2**63 - 1
 ACKNOWLEDGE_DAYS = 7  # EU directive 2019/1937, art. 9(1)(b)
@@ -152,7 +154,7 @@ def check_fields(session: Session, fields: ReportFields) -> CheckedFields:
     category = _enum(ReportCategory, fields.category, "category", errors)
     level = _enum(SubjectLevel, fields.level, "level", errors)
     unit = None
-    if isinstance(fields.unit_code, str) and 0 < len(fields.unit_code) <= 32:
+    if isinstance(fields.unit_code, str) and 0 < len(fields.unit_code) <= MAX_UNIT_CODE:
         unit = units.by_code(session, fields.unit_code)
     if unit is None:
         errors["unit_code"] = "unknown"

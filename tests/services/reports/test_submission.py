@@ -26,7 +26,7 @@ from app.services.reports import envelopes, submission
 from app.services.reports.contents import decode
 from app.services.reports.errors import ChannelUnavailable, ReportInvalid
 from app.services.reports.followup import open_by_code
-from app.services.reports.submission import ReportFields, add_months, submit
+from app.services.reports.submission import ReportFields, add_months, check_fields, submit
 from app.services.reports.uploads import UploadBatch
 from crypto.errors import NoIdentityMatch
 from crypto.format import parse_header
@@ -195,6 +195,29 @@ def test_a_bad_form_is_refused_with_every_mistake_and_leaves_nothing(
     with db() as session:
         assert session.scalar(select(Report.id)) is None
     assert list(blobs.keys()) == []
+
+
+# Characters each text is taken up to (the web form and its maxlength follow these).
+TEXT_LIMITS = {
+    "persons": 1_000,
+    "what": 20_000,
+    "when": 200,
+    "where": 200,
+    "witnesses": 1_000,
+    "real_name": 100,
+    "contact": 200,
+}
+
+
+@pytest.mark.parametrize(("name", "limit"), TEXT_LIMITS.items())
+def test_each_text_is_taken_up_to_its_limit_and_not_one_character_more(db, org, name, limit):
+    at_limit = ("铸造分厂熔炼车间" * limit)[:limit]
+    assert submission.TEXT_LIMITS.keys() == TEXT_LIMITS.keys()
+    with db() as session:
+        assert check_fields(session, form(**{name: at_limit})).texts[name] == at_limit
+        with pytest.raises(ReportInvalid) as caught:
+            check_fields(session, form(**{name: at_limit + "东"}))
+    assert caught.value.errors == {name: "too_long"}
 
 
 def test_no_office_that_can_read_means_nothing_stored(db, org, blobs):

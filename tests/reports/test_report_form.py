@@ -1,0 +1,69 @@
+"""The report form against the report service: the same limits, said once, and one check and
+one routing for each report sent."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from app.services.reports.submission import TEXT_LIMITS
+from tests.conftest import csrf_token
+
+PLACE = "铸造分厂熔炼车间东侧废钢堆场"
+TOO_LONG = {
+    "zh": "字段长度不能超过 200 个字符。",
+    "en": "Field cannot be longer than 200 characters.",
+}
+
+
+def _form(client, **extra) -> dict:
+    page = client.get("/report/new").get_data(as_text=True)
+    data = {
+        "csrf_token": csrf_token(page),
+        "kind": "misconduct",
+        "category": "procurement_bidding",
+        "unit": "MCH-W1",
+        "level": "staff",
+        "what": "熔炼车间采购废钢时收受回扣。",
+        "send": "1",
+    }
+    data.update(extra)
+    return data
+
+
+def _tag(page: str, name: str) -> str:
+    found = re.search(rf'<(?:textarea|input)[^>]*name="{name}"[^>]*>', page)
+    assert found, name
+    return found.group()
+
+
+def test_each_text_field_offers_the_length_the_service_takes(public_app):
+    page = public_app.test_client().get("/report/new").get_data(as_text=True)
+    for name, limit in TEXT_LIMITS.items():
+        assert f'maxlength="{limit}"' in _tag(page, name), name
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_place_of_200_characters_is_sent_and_one_more_comes_back_marked_and_kept(
+    demo, public_app, lang
+):
+    client = public_app.test_client()
+    client.get(f"/report/new?lang={lang}")
+    at_limit = (PLACE * 20)[:200]
+    sent = client.post("/report/new", data=_form(client, where=at_limit), follow_redirects=True)
+    assert sent.status_code == 200 and 'class="receipt-code"' in sent.get_data(as_text=True)
+
+    refused = client.post("/report/new", data=_form(client, where=at_limit + "东"))
+    assert refused.status_code == 303
+    shown = client.get(refused.headers["Location"])
+    assert shown.status_code == 400
+    page = shown.get_data(as_text=True)
+    where = page[page.index('<label for="where">') :]
+    where = where[: where.index("</div>")]
+    assert TOO_LONG[lang] in where
+    other = "en" if lang == "zh" else "zh"
+    assert TOO_LONG[other] not in page
+    # What was typed comes back, up to the length the field takes, with the rest of the form.
+    assert f'value="{at_limit}"' in _tag(where, "where")
+    assert "熔炼车间采购废钢时收受回扣。" in page
