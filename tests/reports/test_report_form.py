@@ -4,9 +4,12 @@ one routing for each report sent."""
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Callable
 
 import pytest
 
+from app.services.reports import routing, submission
 from app.services.reports.submission import TEXT_LIMITS
 from tests.conftest import csrf_token
 
@@ -67,3 +70,29 @@ def test_a_place_of_200_characters_is_sent_and_one_more_comes_back_marked_and_ke
     # What was typed comes back, up to the length the field takes, with the rest of the form.
     assert f'value="{at_limit}"' in _tag(where, "where")
     assert "熔炼车间采购废钢时收受回扣。" in page
+
+
+def _calls(monkeypatch: pytest.MonkeyPatch, function: Callable) -> list[tuple]:
+    """Count the calls of ``function``, made wherever a module of the app holds it."""
+    calls: list[tuple] = []
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return function(*args, **kwargs)
+
+    for module in list(sys.modules.values()):
+        if module is not None and module.__name__.startswith("app."):
+            for name, value in list(vars(module).items()):
+                if value is function:
+                    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def test_a_report_sent_is_checked_and_routed_once(demo, public_app, monkeypatch):
+    client = public_app.test_client()
+    data = _form(client, where=PLACE)
+    checks = _calls(monkeypatch, submission.check_fields)
+    routes = _calls(monkeypatch, routing.route_report)
+    sent = client.post("/report/new", data=data, follow_redirects=True)
+    assert sent.status_code == 200 and 'class="receipt-code"' in sent.get_data(as_text=True)
+    assert len(checks) == 1 and len(routes) == 1

@@ -31,7 +31,7 @@ from app.db import get_session
 from app.errors import TRY_AGAIN, LimitReached, error_response, limit_period
 from app.extensions import limiter
 from app.i18n import current_language
-from app.models import Report, StaffUser, SubjectLevel
+from app.models import StaffUser, SubjectLevel
 from app.public.reports import followup_views, uploads
 from app.public.reports.common import pepper, receipt_params, refusal_text, size_text, today
 from app.public.reports.forms import ReportForm
@@ -206,8 +206,7 @@ def send():
     # What the service would refuse is refused before it counts against everyone's budget.
     session = get_session()
     try:
-        checked = submission.check_fields(session, _fields(form))
-        routing.route_report(session, checked.unit, checked.level, checked.excluded)
+        routed = submission.check_and_route(session, _fields(form))
     except errors.ReportInvalid as invalid:
         if batch is not None:
             batch.discard()
@@ -225,21 +224,15 @@ def send():
         problem = _too_many_text(refusal)
         return _back(form, 429, problem=problem, files_dropped=sent_files, limited=True)
     files = batch.take() if batch is not None else []
-    try:
-        submitted = submission.submit(
-            get_session(), blob_store(), pepper(), _fields(form), files, today(), receipt_params()
-        )
-    except errors.ReportInvalid as invalid:
-        return _back(_mark(form, invalid), 400, files_dropped=sent_files)
-    except errors.ChannelUnavailable:
-        return _back(form, 503, unavailable=True, files_dropped=sent_files)
+    submitted = submission.submit_routed(
+        session, blob_store(), pepper(), routed, files, today(), receipt_params()
+    )
     work.counted()
-    report = get_session().get(Report, submitted.report_id)
     token = current_app.extensions["portal.handover.receipts"].give(
         {
             "code": submitted.code.replace(" ", ""),
-            "acknowledge_by": report.acknowledge_by.isoformat(),
-            "feedback_by": report.feedback_by.isoformat(),
+            "acknowledge_by": submitted.acknowledge_by.isoformat(),
+            "feedback_by": submitted.feedback_by.isoformat(),
             "files": [
                 (info.name, cleaning_words(info.cleaning)) for info in submitted.cleaned_report
             ],
