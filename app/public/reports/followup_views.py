@@ -172,7 +172,7 @@ def reply():
             batch.discard()
         return _forget(redirect(url_for("reports.follow_up", expired=1), 303))
     form = ReplyForm()
-    sent_files = batch is not None and batch.files > 0
+    sent_files = batch is not None and batch.files_sent > 0
     problem = None
     if batch is not None and batch.refused is not None:
         problem = refusal_text(batch.refused)
@@ -180,7 +180,7 @@ def reply():
         if batch is not None:
             batch.discard()
         return _show_reply_again(form, 400, problem=problem, files_dropped=sent_files)
-    files = batch.take() if batch is not None else []
+    files = batch.finish() if batch is not None else []
     try:
         followup.reply(
             get_session(), blob_store(), report, found.identity, form.text.data, files, today()

@@ -178,7 +178,7 @@ def _budget_refusal(with_work: bool) -> LimitReached | None:
 def send():
     form = ReportForm()
     batch = uploads.current_batch()
-    sent_files = batch is not None and batch.files > 0
+    sent_files = batch is not None and batch.files_sent > 0
     if form.leave_empty.data:  # only bots fill the field people cannot see: drop it quietly
         if batch is not None:
             batch.discard()
@@ -223,7 +223,7 @@ def send():
             batch.discard()
         problem = _too_many_text(refusal)
         return _back(form, 429, problem=problem, files_dropped=sent_files, limited=True)
-    files = batch.take() if batch is not None else []
+    files = batch.finish() if batch is not None else []
     submitted = submission.submit_routed(
         session, blob_store(), pepper(), routed, files, today(), receipt_params()
     )

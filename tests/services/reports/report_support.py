@@ -171,6 +171,7 @@ def upload_files(
         for start in range(0, len(data), 65_536):
             upload.write(view[start : start + 65_536])
         upload.seek(0)
+    assert batch.refused is None, batch.refused
     return batch.finish()
 
 
@@ -191,15 +192,18 @@ def jpeg_bytes() -> bytes:
 
 
 def post_multipart(batch: UploadBatch, files: dict, fields: dict | None = None):
-    """Parse a multipart POST with Werkzeug, ``batch``'s stream factory receiving its files.
+    """Parse a multipart POST with Werkzeug, ``batch``'s stream factory receiving its files,
+    as the public app's request class does.
 
-    ``files``: field name -> (stream, name, content type), or a list of them. Returns the
-    form's fields and Werkzeug's files.
+    ``files``: field name -> (stream, name, content type), or a list of them; ``fields`` come
+    after them in the body, as the name and contact come after the report form's files.
+    Returns the form's fields and Werkzeug's files.
     """
-    data = {**(fields or {})}
+    data: dict = {}
     for name, value in files.items():
         items = value if isinstance(value, list) else [value]
         data[name] = [FileStorage(f, n, content_type=t) for f, n, t in items]
+    data.update(fields or {})
     # The body in memory: Werkzeug's test builder would spool a large one to a temporary file.
     body, length, boundary = stream_encode_multipart(data, use_tempfile=False)
     builder = EnvironBuilder(
