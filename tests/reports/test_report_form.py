@@ -3,9 +3,11 @@ one routing for each report sent."""
 
 from __future__ import annotations
 
+import io
 import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +98,40 @@ def test_a_report_sent_is_checked_and_routed_once(demo, public_app, monkeypatch)
     sent = client.post("/report/new", data=data, follow_redirects=True)
     assert sent.status_code == 200 and 'class="receipt-code"' in sent.get_data(as_text=True)
     assert len(checks) == 1 and len(routes) == 1
+
+
+def _blob_files(app) -> list[Path]:
+    return sorted(p for p in Path(app.config["BLOB_PATH"]).rglob("*") if p.is_file())
+
+
+def _with_a_file(data: dict) -> dict:
+    return {**data, "attachments": [(io.BytesIO("采购合同".encode() * 1000), "采购合同.txt")]}
+
+
+NOT_STORED = {
+    "bot": {"leave_empty": "x"},
+    "inspectors shown": {"show_inspectors": "1"},
+    "form refused": {"what": ""},
+    "service refused": {"unit": "NO-SUCH"},
+}
+
+
+@pytest.mark.parametrize("changes", NOT_STORED.values(), ids=NOT_STORED)
+def test_the_files_of_a_report_not_stored_are_not_kept(demo, public_app, changes):
+    client = public_app.test_client()
+    data = _with_a_file(_form(client, **changes))
+    response = client.post("/report/new", data=data, content_type="multipart/form-data")
+    assert response.status_code == 303
+    assert "/report/receipt" not in response.headers["Location"]
+    assert _blob_files(public_app) == []
+
+
+def test_the_files_of_a_report_past_everyone_s_budget_are_not_kept(demo, instance):
+    app = instance.app("public", RATELIMIT_REPORTS_NOSCRIPT_ALL="1 per hour")
+    client = app.test_client()
+    client.post("/report/new", data=_form(client))  # stored: the budget is spent
+    kept = _blob_files(app)
+    data = _with_a_file(_form(client))
+    response = client.post("/report/new", data=data, content_type="multipart/form-data")
+    assert client.get(response.headers["Location"]).status_code == 429
+    assert _blob_files(app) == kept

@@ -168,8 +168,6 @@ def reply():
     found, report = _current()
     batch = uploads.current_batch()
     if found is None:
-        if batch is not None:
-            batch.discard()
         return _forget(redirect(url_for("reports.follow_up", expired=1), 303))
     form = ReplyForm()
     sent_files = batch is not None and batch.files_sent > 0
@@ -177,8 +175,6 @@ def reply():
     if batch is not None and batch.refused is not None:
         problem = refusal_text(batch.refused)
     if not form.validate() or problem:
-        if batch is not None:
-            batch.discard()
         return _show_reply_again(form, 400, problem=problem, files_dropped=sent_files)
     files = batch.finish() if batch is not None else []
     try:

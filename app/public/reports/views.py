@@ -177,23 +177,19 @@ def _budget_refusal(with_work: bool) -> LimitReached | None:
 @limiter.limit(lambda: current_app.config["RATELIMIT_REPORTS"])
 def send():
     form = ReportForm()
+    # Files are kept only by a report that is stored: every other answer leaves them to be
+    # discarded when the request ends (app/public/reports/uploads.py).
     batch = uploads.current_batch()
     sent_files = batch is not None and batch.files_sent > 0
     if form.leave_empty.data:  # only bots fill the field people cannot see: drop it quietly
-        if batch is not None:
-            batch.discard()
         return redirect(url_for(".dropped"), 303)
     if request.form.get("show_inspectors"):
-        if batch is not None:
-            batch.discard()
         inspectors, office_name = _inspectors(form)
         return _back(form, inspectors=inspectors, office_name=office_name, files_dropped=sent_files)
     problem = None
     if batch is not None and batch.refused is not None:
         problem = refusal_text(batch.refused)
     if not form.validate() or problem:
-        if batch is not None:
-            batch.discard()
         inspectors, office_name = _inspectors(form)
         return _back(
             form,
@@ -208,19 +204,13 @@ def send():
     try:
         routed = submission.check_and_route(session, _fields(form))
     except errors.ReportInvalid as invalid:
-        if batch is not None:
-            batch.discard()
         return _back(_mark(form, invalid), 400, files_dropped=sent_files)
     except errors.ChannelUnavailable:
-        if batch is not None:
-            batch.discard()
         return _back(form, 503, unavailable=True, files_dropped=sent_files)
     work = current_app.extensions["portal.report_pow"]
     solved = work.redeem(request.form.get("pow_challenge", ""), request.form.get("pow_nonce", ""))
     refusal = _budget_refusal(solved)
     if refusal is not None:
-        if batch is not None:
-            batch.discard()
         problem = _too_many_text(refusal)
         return _back(form, 429, problem=problem, files_dropped=sent_files, limited=True)
     files = batch.finish() if batch is not None else []
