@@ -29,7 +29,7 @@ from app.db import get_session
 from app.errors import TRY_AGAIN, limit_period
 from app.extensions import limiter
 from app.models import EnvelopeRole, Report, ReportEnvelope
-from app.public.reports import uploads
+from app.public.reports import upload_request
 from app.public.reports.common import pepper, receipt_params, refusal_text, today
 from app.public.reports.forms import ReceiptForm, ReplyForm
 from app.public.reports.handover import answer_with, forget, handed_over, lost, lost_text
@@ -166,7 +166,7 @@ def enter():
 
 def reply():
     found, report = _current()
-    batch = uploads.current_batch()
+    batch = upload_request.current_batch()
     if found is None:
         return _forget(redirect(url_for("reports.follow_up", expired=1), 303))
     form = ReplyForm()

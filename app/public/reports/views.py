@@ -32,7 +32,7 @@ from app.errors import TRY_AGAIN, LimitReached, error_response, limit_period
 from app.extensions import limiter
 from app.i18n import current_language
 from app.models import StaffUser, SubjectLevel
-from app.public.reports import followup_views, uploads
+from app.public.reports import followup_views, upload_request
 from app.public.reports.common import pepper, receipt_params, refusal_text, size_text, today
 from app.public.reports.forms import ReportForm
 from app.public.reports.handover import (
@@ -178,8 +178,8 @@ def _budget_refusal(with_work: bool) -> LimitReached | None:
 def send():
     form = ReportForm()
     # Files are kept only by a report that is stored: every other answer leaves them to be
-    # discarded when the request ends (app/public/reports/uploads.py).
-    batch = uploads.current_batch()
+    # discarded when the request ends (app/public/reports/upload_request.py).
+    batch = upload_request.current_batch()
     sent_files = batch is not None and batch.files_sent > 0
     if form.leave_empty.data:  # only bots fill the field people cannot see: drop it quietly
         return redirect(url_for(".dropped"), 303)
@@ -321,7 +321,7 @@ def _too_many_text(refusal: TooManyRequests) -> str:
 def too_many(error: TooManyRequests):
     """A refusal by a rate limit re-shows what was typed, and says when to try again.
 
-    Files sent with it are dropped when the request ends (app/public/reports/uploads.py)."""
+    Files sent with it are dropped when the request ends (app/public/reports/upload_request.py)."""
     if request.method != "POST":  # nothing typed to bring back: the page says when, at once
         return error_response(error)
     if request.endpoint == "reports.send":
