@@ -1,4 +1,4 @@
-"""What the report pages share: today's date, the receipt derivation's inputs, limit words."""
+"""What the report pages share: today's date and the words for upload limits."""
 
 from __future__ import annotations
 
@@ -8,21 +8,17 @@ from flask import current_app
 from flask_babel import gettext as _
 
 from app.i18n import enterprise_zone, today_in
+
+# The receipt derivation's inputs live in app/resources.py; app/cli.py still imports them
+# from here under these names.
+from app.resources import receipt_params  # noqa: F401
+from app.resources import receipt_pepper as pepper  # noqa: F401
 from app.services.reports import errors
-from crypto.receipts import DEFAULT_RECEIPT_PARAMS, ReceiptParams
 
 
 def today() -> date:
     """Today where the enterprise is: reports are dated by the day, never timed."""
     return today_in(enterprise_zone(current_app.config))
-
-
-def receipt_params() -> ReceiptParams:
-    return current_app.config.get("RECEIPT_PARAMS", DEFAULT_RECEIPT_PARAMS)
-
-
-def pepper() -> bytes:
-    return current_app.config["RECEIPT_PEPPER"].encode()
 
 
 def size_text(size: int) -> str:

@@ -30,10 +30,10 @@ from app.errors import TRY_AGAIN, limit_period
 from app.extensions import limiter
 from app.models import EnvelopeRole, Report, ReportEnvelope
 from app.public.reports import upload_request
-from app.public.reports.common import pepper, receipt_params, refusal_text, today
+from app.public.reports.common import refusal_text, today
 from app.public.reports.forms import ReceiptForm, ReplyForm
 from app.public.reports.handover import answer_with, forget, handed_over, lost, lost_text
-from app.resources import blob_store
+from app.resources import blob_store, receipt_params, receipt_pepper
 from app.security.headers import content_disposition
 from app.services.reports import errors, followup
 from app.services.reports.envelopes import opened
@@ -148,7 +148,9 @@ def enter():
     except ReceiptCodeError:
         message = _("A receipt code has 20 digits (spaces and dashes do not matter). Check it.")
         return _show_code_page(status=400, errors=[message])
-    opened_report = followup.open_by_code(get_session(), pepper(), form.code.data, receipt_params())
+    opened_report = followup.open_by_code(
+        get_session(), receipt_pepper(), form.code.data, receipt_params()
+    )
     if opened_report is None:
         return _show_code_page(status=200, not_found=True)
     token = _sessions().start(opened_report.report.id, opened_report.identity)
