@@ -214,7 +214,7 @@ def send():
         problem = _too_many_text(refusal)
         return _back(form, 429, problem=problem, files_dropped=sent_files, limited=True)
     files = batch.finish() if batch is not None else []
-    submitted = submission.submit_routed(
+    submitted = submission.submit(
         session, blob_store(), receipt_pepper(), routed, files, today(), receipt_params()
     )
     work.counted()

@@ -7,9 +7,9 @@ lands in are ignored (see routing.py for why they are not refused).
 
 Everything is one transaction, committed durably before ``submit`` returns: a receipt shown
 to a reporter is a report that is kept. ``submit`` owns the uploads it is given: whatever
-goes wrong, their blobs and any it wrote are deleted and nothing is stored. Its two halves,
-``check_and_route`` (reads only) and ``submit_routed``, serve a caller that checks something
-of its own in between; each report is then checked and routed once.
+goes wrong, their blobs and any it wrote are deleted and nothing is stored. A caller that
+checks something of its own before storing (the public site's budget) gives ``submit`` what
+``check_and_route`` returned, so that each report is checked and routed once.
 """
 
 from __future__ import annotations
@@ -108,14 +108,6 @@ class CheckedFields:
     level: SubjectLevel
     texts: dict[str, str]
     excluded: frozenset[int]
-
-
-@dataclass(frozen=True)
-class RoutedReport:
-    """A report's fields, checked, and where they route it: what ``submit_routed`` stores."""
-
-    fields: CheckedFields
-    route: Route
 
 
 @dataclass(frozen=True)
@@ -292,12 +284,20 @@ def _store(
     raise RuntimeError("no free receipt code after several draws")
 
 
+@dataclass(frozen=True)
+class RoutedReport:
+    """A report's fields, checked, and the office they route it to."""
+
+    fields: CheckedFields
+    route: Route
+
+
 def check_and_route(session: Session, fields: ReportFields) -> RoutedReport:
     """Check the fields and route the report; writes nothing.
 
     Raises ReportInvalid (the fields) or ChannelUnavailable (no office can read it). A caller
-    with checks of its own (the public site's budget) makes them between this and
-    ``submit_routed``, so that what the service would refuse never counts against them.
+    with checks of its own (the public site's budget) makes them between this and ``submit``,
+    so that what the service would refuse never counts against them.
     """
     checked = check_fields(session, fields)
     route = route_report(session, checked.unit, checked.level, checked.excluded)
@@ -308,50 +308,29 @@ def submit(
     session: Session,
     blobs: BlobStore,
     pepper: bytes,
-    fields: ReportFields,
+    report: ReportFields | RoutedReport,
     uploads: Sequence[Upload],
     today: date,
     receipt_params: ReceiptParams = DEFAULT_RECEIPT_PARAMS,
     draw_code: Callable[[], str] | None = None,
 ) -> Submitted:
-    """Check, route, encrypt and store a report: ``check_and_route``, then ``submit_routed``.
+    """Check and route a report (unless ``check_and_route`` did), encrypt and store it; commit
+    durably; return what the receipt shows.
 
     Raises ReportInvalid (the fields) or ChannelUnavailable (no office can read it); then, as
-    on any other error, nothing is stored and every blob of the uploads is deleted.
-    """
-    try:
-        routed = check_and_route(session, fields)
-    except BaseException:
-        session.rollback()
-        delete_blobs(blobs, [upload.blob_key for upload in uploads])
-        raise
-    return submit_routed(session, blobs, pepper, routed, uploads, today, receipt_params, draw_code)
-
-
-def submit_routed(
-    session: Session,
-    blobs: BlobStore,
-    pepper: bytes,
-    routed: RoutedReport,
-    uploads: Sequence[Upload],
-    today: date,
-    receipt_params: ReceiptParams = DEFAULT_RECEIPT_PARAMS,
-    draw_code: Callable[[], str] | None = None,
-) -> Submitted:
-    """Encrypt and store a checked and routed report; commit durably; return its receipt.
-
-    On any error nothing is stored and every blob of the uploads is deleted. The session's
-    transaction is committed (or rolled back) here.
+    on any other error, nothing is stored and every blob of the uploads is deleted. The
+    session's transaction is committed (or rolled back) here.
 
     ``draw_code`` draws the receipt codes to try; without it, ``new_receipt_code`` (the OS
     CSPRNG). Only the demo passes its own, so that its published codes open its reports.
     A code whose lookup id is taken is still drawn again: a source that repeats a taken
     code ends in the RuntimeError, never in a shared mailbox.
     """
-    checked = routed.fields
     written = [upload.blob_key for upload in uploads]
     try:
         prepare_durable_commit(session)
+        routed = report if isinstance(report, RoutedReport) else check_and_route(session, report)
+        checked = routed.fields
         infos = tuple(
             AttachmentInfo(position, u.name, u.content_type, u.size, u.cleaning)
             for position, u in enumerate(uploads)
@@ -364,8 +343,8 @@ def submit_routed(
             identity = seal_payload(blobs, document)
             written.append(identity.blob_key)
         plan = _Plan(checked, routed.route, text, identity, uploads, today)
-        code, report = _store(session, pepper, receipt_params, plan, draw_code)
-        submitted = Submitted(code, report.id, report.acknowledge_by, report.feedback_by, infos)
+        code, row = _store(session, pepper, receipt_params, plan, draw_code)
+        submitted = Submitted(code, row.id, row.acknowledge_by, row.feedback_by, infos)
         commit_durably(session)
     except BaseException:
         session.rollback()
