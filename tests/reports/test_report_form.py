@@ -14,8 +14,10 @@ import pytest
 from app.services.reports import routing, submission
 from app.services.reports.submission import TEXT_LIMITS
 from tests.conftest import csrf_token
+from tests.report_client import REPORT_FIELDS
 
 PLACE = "铸造分厂熔炼车间东侧废钢堆场"
+WHAT = "熔炼车间采购废钢时收受回扣。"
 TOO_LONG = {
     "zh": "字段长度不能超过 200 个字符。",
     "en": "Field cannot be longer than 200 characters.",
@@ -24,17 +26,7 @@ TOO_LONG = {
 
 def _form(client, **extra) -> dict:
     page = client.get("/report/new").get_data(as_text=True)
-    data = {
-        "csrf_token": csrf_token(page),
-        "kind": "misconduct",
-        "category": "procurement_bidding",
-        "unit": "MCH-W1",
-        "level": "staff",
-        "what": "熔炼车间采购废钢时收受回扣。",
-        "send": "1",
-    }
-    data.update(extra)
-    return data
+    return {"csrf_token": csrf_token(page), **REPORT_FIELDS, "what": WHAT, **extra}
 
 
 def _tag(page: str, name: str) -> str:
@@ -71,7 +63,7 @@ def test_a_place_of_200_characters_is_sent_and_one_more_comes_back_marked_and_ke
     assert TOO_LONG[other] not in page
     # What was typed comes back, up to the length the field takes, with the rest of the form.
     assert f'value="{at_limit}"' in _tag(where, "where")
-    assert "熔炼车间采购废钢时收受回扣。" in page
+    assert WHAT in page
 
 
 def _calls(monkeypatch: pytest.MonkeyPatch, function: Callable) -> list[tuple]:
