@@ -1,8 +1,8 @@
 """What an app holds for its services, built once with the app and kept in ``app.extensions``.
 
-The blob store of attachments and the disclosure log's keys: the console holds the log's
-signing key (generated on first use), the public app only the public verifier; the
-parameters of the receipt and sealing derivations, read from the app's configuration. The
+The blob store of attachments, the disclosure log's keys and the receipt pepper: the console
+holds the log's signing key (generated on first use), the public app only the public verifier;
+the parameters of the receipt and sealing derivations, read from the app's configuration. The
 short-lived stores (``app.services.ephemeral``) are made from the rate-limit storage URI: in
 memory, or in Redis under ``portal-<surface>:``. Views and commands take them from here and
 hand them to the services as arguments.
@@ -32,6 +32,8 @@ def init_app(app: Flask) -> None:
         config["LOG_VKEY"],
         signing=config["SURFACE"] == "console",
     )
+    # PORTAL_RECEIPT_PEPPER, or instance/secrets/receipt.pepper (made once by app/config.py).
+    app.extensions["portal.receipt_pepper"] = config["RECEIPT_PEPPER"].encode()
 
 
 def blob_store() -> BlobStore:
@@ -42,13 +44,14 @@ def disclosure_log_keys() -> LogKeys:
     return current_app.extensions["portal.disclosure_log"]
 
 
-def receipt_params() -> ReceiptParams:
-    return current_app.config.get("RECEIPT_PARAMS", DEFAULT_RECEIPT_PARAMS)
-
-
-def pepper() -> bytes:
+def receipt_pepper() -> bytes:
     """The installation's secret input of every receipt code's derivation."""
-    return current_app.config["RECEIPT_PEPPER"].encode()
+    return current_app.extensions["portal.receipt_pepper"]
+
+
+def receipt_params() -> ReceiptParams:
+    """The receipt derivation's cost (tests make it cheap)."""
+    return current_app.config.get("RECEIPT_PARAMS", DEFAULT_RECEIPT_PARAMS)
 
 
 def seal_params() -> SealParams:

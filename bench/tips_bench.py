@@ -126,7 +126,7 @@ def profile_in_process(env: dict[str, str], submissions: int) -> None:
     def submit(number: int) -> None:
         batch = UploadBatch(blobs)
         batch.new_file(f"采购合同（第{number}份）.bin", "application/octet-stream").write(data)
-        form = submission.ReportForm(
+        form = submission.ReportFields(
             "misconduct", "procurement_bidding", "MCH-W1", "staff", what=WHAT.format(n=number)
         )
         with database.session() as session:
@@ -150,7 +150,7 @@ def profile_in_process(env: dict[str, str], submissions: int) -> None:
         "commit_durably": "durable commit",
         "prepare_durable_commit": "synchronous commit set-up",
         "fsync": "os.fsync (blobs and folders)",
-        "check_form": "check the form",
+        "check_fields": "check the fields",
         "route_report": "route",
         "_rows": "make the rows",
     }

@@ -5,6 +5,7 @@ import pytest
 
 from app import create_app
 from app.config import ConfigError
+from app.resources import receipt_pepper
 
 
 def make(instance_path, monkeypatch, surface="public", test_config=None, **env):
@@ -36,6 +37,18 @@ def test_the_receipt_pepper_is_made_once_and_shared_by_both_apps(tmp_path, monke
     assert len(pepper) >= 32 and pepper == console.config["RECEIPT_PEPPER"]
     assert pepper not in (public.secret_key, console.secret_key)
     assert make(tmp_path, monkeypatch, "public").config["RECEIPT_PEPPER"] == pepper
+
+
+def test_views_and_commands_read_the_pepper_the_configuration_chose(tmp_path, monkeypatch):
+    made = make(tmp_path / "made", monkeypatch, "public")
+    with made.app_context():
+        pepper_file = tmp_path / "made" / "secrets" / "receipt.pepper"
+        assert receipt_pepper() == pepper_file.read_text().strip().encode()
+    given = "胡椒-" + "p" * 40
+    chosen = make(tmp_path / "given", monkeypatch, "console", RECEIPT_PEPPER=given)
+    with chosen.app_context():
+        assert receipt_pepper() == given.encode()
+    assert not (tmp_path / "given" / "secrets" / "receipt.pepper").exists()
 
 
 def test_file_then_environment_then_test_config(tmp_path, monkeypatch):

@@ -325,7 +325,7 @@ def _add_a_report(database, blobs) -> None:
     message from the office on it."""
     from app.models import DisciplineOffice, Report, Role
     from app.services.reports.messages import post_office_message
-    from app.services.reports.submission import ReportForm, submit
+    from app.services.reports.submission import ReportFields, submit
     from app.services.reports.uploads import UploadBatch
     from crypto.keys import X25519Identity
     from crypto.receipts import ReceiptParams
@@ -341,7 +341,7 @@ def _add_a_report(database, blobs) -> None:
     batch.new_file("食堂后厨照片.jpg", "image/jpeg").write(b"\xff\xd8\xff\xe0 not quite a JPEG")
     with database.session() as session:
         excluded = session.scalar(select(StaffUser.id).where(StaffUser.username == "inspector"))
-        form = ReportForm(
+        form = ReportFields(
             kind="misconduct",
             category="eight_point_rules",
             unit_code="GRP-HR",

@@ -14,7 +14,7 @@ from app import migrate
 from app.cli.disclosures import prepare_disclosures
 from app.db import database
 from app.i18n import today
-from app.resources import blob_store, pepper, receipt_params, seal_params
+from app.resources import blob_store, receipt_params, receipt_pepper, seal_params
 from app.services import demo as demo_service
 from app.services.recovery import share_sheets_text
 from app.services.reports.demo import DEMO_REPORTS, DemoReport
@@ -71,7 +71,7 @@ def load_demo() -> list[demo_service.DemoLogin]:
                 blobs=blob_store(),
                 seal_params=seal_params(),
                 today=today(),
-                pepper=pepper(),
+                pepper=receipt_pepper(),
                 receipt_params=receipt_params(),
             )
         except demo_service.DemoError as exc:

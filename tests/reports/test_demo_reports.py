@@ -98,7 +98,7 @@ def test_the_printed_codes_open_the_demo_reports_on_the_public_site(empty_instan
                 session,
                 console.extensions["portal.blobs"],
                 console.config["RECEIPT_PEPPER"].encode(),
-                taken.form,
+                taken.fields,
                 [],
                 date.today(),
                 console.config["RECEIPT_PARAMS"],

@@ -2,7 +2,7 @@
 
 from flask import Flask, Response, request
 
-from app.public.reports import uploads, views
+from app.public.reports import upload_request, views
 from app.public.reports.handover import Handover
 from app.public.reports.pow import ProofOfWork
 from app.services.reports.followup_sessions import FollowupSessions
@@ -28,7 +28,7 @@ def register(app: Flask) -> None:
     app.extensions["portal.handover.receipts"] = Handover(receipts_store)
     app.extensions["portal.handover.pages"] = Handover(pages_store, evict=False, spare=True)
     receipts.use_processes(app.config["REPORT_KDF_PROCESSES"])
-    uploads.init_app(app)
+    upload_request.init_app(app)
     app.register_blueprint(views.bp)
     app.after_request(_no_store_under_report)
 

@@ -30,11 +30,11 @@ from app.errors import TRY_AGAIN, limit_period
 from app.extensions import limiter
 from app.i18n import today
 from app.models import EnvelopeRole, Report, ReportEnvelope
-from app.public.reports import uploads
+from app.public.reports import upload_request
 from app.public.reports.common import refusal_text
 from app.public.reports.forms import ReceiptForm, ReplyForm
 from app.public.reports.handover import answer_with, forget, handed_over, lost, lost_text
-from app.resources import blob_store, pepper, receipt_params
+from app.resources import blob_store, receipt_params, receipt_pepper
 from app.security.headers import content_disposition
 from app.services.reports import errors, followup
 from app.services.reports.envelopes import opened
@@ -149,7 +149,9 @@ def enter():
     except ReceiptCodeError:
         message = _("A receipt code has 20 digits (spaces and dashes do not matter). Check it.")
         return _show_code_page(status=400, errors=[message])
-    opened_report = followup.open_by_code(get_session(), pepper(), form.code.data, receipt_params())
+    opened_report = followup.open_by_code(
+        get_session(), receipt_pepper(), form.code.data, receipt_params()
+    )
     if opened_report is None:
         return _show_code_page(status=200, not_found=True)
     token = _sessions().start(opened_report.report.id, opened_report.identity)
@@ -167,21 +169,17 @@ def enter():
 
 def reply():
     found, report = _current()
-    batch = uploads.current_batch()
+    batch = upload_request.current_batch()
     if found is None:
-        if batch is not None:
-            batch.discard()
         return _forget(redirect(url_for("reports.follow_up", expired=1), 303))
     form = ReplyForm()
-    sent_files = batch is not None and batch.files > 0
+    sent_files = batch is not None and batch.files_sent > 0
     problem = None
     if batch is not None and batch.refused is not None:
         problem = refusal_text(batch.refused)
     if not form.validate() or problem:
-        if batch is not None:
-            batch.discard()
         return _show_reply_again(form, 400, problem=problem, files_dropped=sent_files)
-    files = batch.take() if batch is not None else []
+    files = batch.finish() if batch is not None else []
     try:
         followup.reply(
             get_session(), blob_store(), report, found.identity, form.text.data, files, today()

@@ -1,4 +1,8 @@
-"""The report form and the receipt entry: what a reporter types, checked before any service."""
+"""The report form and the receipt entry: what a reporter types, checked before any service.
+
+A text field takes the characters its service takes (``TEXT_LIMITS``, ``MAX_MESSAGE_CHARS``):
+the validator and the page's ``maxlength`` are made from them.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.form_choices import choice
+from app.services.reports.messages import MAX_MESSAGE_CHARS
+from app.services.reports.submission import TEXT_LIMITS
 
 KINDS = [
     choice("misconduct", _l("Report of misconduct")),
@@ -48,6 +54,19 @@ class CheckboxesField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
+def _report_text(field_class, label, name: str, required=None, **render_kw):
+    """A text of the report: as long as the service takes ``name``, and never autofilled.
+
+    ``required``: the message when it is left empty; without it, the text is optional.
+    """
+    presence = DataRequired(required) if required else Optional()
+    return field_class(
+        label,
+        validators=[presence, Length(max=TEXT_LIMITS[name])],
+        render_kw={**render_kw, **NO_AUTOCOMPLETE},
+    )
+
+
 class ReportForm(FlaskForm):
     kind = RadioField(_l("What do you send?"), choices=KINDS, validators=[DataRequired()])
     category = SelectField(
@@ -60,36 +79,16 @@ class ReportForm(FlaskForm):
     level = RadioField(
         _l("Level of the person concerned"), choices=LEVELS, validators=[DataRequired()]
     )
-    persons = TextAreaField(
-        _l("Person or persons concerned"),
-        validators=[Optional(), Length(max=1000)],
-        render_kw={"rows": 2, **NO_AUTOCOMPLETE},
+    persons = _report_text(TextAreaField, _l("Person or persons concerned"), "persons", rows=2)
+    what = _report_text(
+        TextAreaField, _l("What happened"), "what", _l("Describe what happened."), rows=10
     )
-    what = TextAreaField(
-        _l("What happened"),
-        validators=[DataRequired(_l("Describe what happened.")), Length(max=20000)],
-        render_kw={"rows": 10, **NO_AUTOCOMPLETE},
-    )
-    when = StringField(
-        _l("When"), validators=[Optional(), Length(max=200)], render_kw=NO_AUTOCOMPLETE
-    )
-    where = StringField(
-        _l("Where"), validators=[Optional(), Length(max=200)], render_kw=NO_AUTOCOMPLETE
-    )
-    witnesses = TextAreaField(
-        _l("Who else knows"),
-        validators=[Optional(), Length(max=1000)],
-        render_kw={"rows": 2, **NO_AUTOCOMPLETE},
-    )
+    when = _report_text(StringField, _l("When"), "when")
+    where = _report_text(StringField, _l("Where"), "where")
+    witnesses = _report_text(TextAreaField, _l("Who else knows"), "witnesses", rows=2)
     attachments = MultipleFileField(_l("Files (evidence)"))
-    real_name = StringField(
-        _l("Your name"), validators=[Optional(), Length(max=100)], render_kw=NO_AUTOCOMPLETE
-    )
-    contact = StringField(
-        _l("How to reach you"),
-        validators=[Optional(), Length(max=200)],
-        render_kw=NO_AUTOCOMPLETE,
-    )
+    real_name = _report_text(StringField, _l("Your name"), "real_name")
+    contact = _report_text(StringField, _l("How to reach you"), "contact")
     excluded = CheckboxesField(
         _l("Inspectors to keep out of this report"), choices=[], validate_choice=False
     )
@@ -110,7 +109,7 @@ class ReceiptForm(FlaskForm):
 class ReplyForm(FlaskForm):
     text = TextAreaField(
         _l("Your reply"),
-        validators=[DataRequired(_l("Write a reply.")), Length(max=20000)],
+        validators=[DataRequired(_l("Write a reply.")), Length(max=MAX_MESSAGE_CHARS)],
         render_kw={"rows": 6, **NO_AUTOCOMPLETE},
     )
     attachments = MultipleFileField(_l("Files"))

@@ -31,8 +31,8 @@ from app.db import get_session
 from app.errors import TRY_AGAIN, LimitReached, error_response, limit_period
 from app.extensions import limiter
 from app.i18n import current_language, today
-from app.models import Report, StaffUser, SubjectLevel
-from app.public.reports import followup_views, uploads
+from app.models import StaffUser, SubjectLevel
+from app.public.reports import followup_views, upload_request
 from app.public.reports.common import refusal_text, size_text
 from app.public.reports.forms import ReportForm
 from app.public.reports.handover import (
@@ -44,11 +44,11 @@ from app.public.reports.handover import (
     lost_text,
 )
 from app.public.reports.words import cleaning_words, field_error
-from app.resources import blob_store, pepper, receipt_params
+from app.resources import blob_store, receipt_params, receipt_pepper
 from app.services import units
 from app.services.reports import errors, recipients, routing, submission
 from app.services.reports.cleaning import CleanState
-from app.services.reports.submission import ReportForm as ReportFields
+from app.services.reports.submission import ReportFields
 
 bp = Blueprint("reports", __name__, url_prefix="/report")
 RECEIPT_COOKIE = "portal_receipt"
@@ -100,22 +100,16 @@ def new():
     return forget(current_app.make_response((page, status)), FORM_COOKIE)
 
 
-# The form's own fields, handed back to the page that shows the form again; nothing else of
-# a POST is kept (a crafted one may carry any number of fields of any size).
+# The form's own fields, handed back to the page that shows the form again, each cut to the
+# length the service takes; nothing else of a POST is kept (a crafted one may carry any number
+# of fields of any size). The choices are cut to a length longer than any of their values.
 HANDED_BACK = {
     "kind": 20,
     "category": 40,
-    "unit": 32,
+    "unit": submission.MAX_UNIT_CODE,
     "level": 20,
-    "persons": 1000,
-    "what": 20000,
-    "when": 200,
-    "where": 200,
-    "witnesses": 1000,
-    "real_name": 100,
-    "contact": 200,
+    **submission.TEXT_LIMITS,
 }
-MAX_EXCLUDED_BACK = 50
 
 
 def _back(form: ReportForm, status: int = 200, **context):
@@ -124,7 +118,8 @@ def _back(form: ReportForm, status: int = 200, **context):
     fields: dict[str, list[str]] = {
         name: [request.form.get(name, "")[:limit]] for name, limit in HANDED_BACK.items()
     }
-    fields["excluded"] = [v[:20] for v in request.form.getlist("excluded")[:MAX_EXCLUDED_BACK]]
+    excluded = request.form.getlist("excluded")[: submission.MAX_EXCLUDED]
+    fields["excluded"] = [value[:20] for value in excluded]
     errors_shown = {name: [str(m) for m in messages] for name, messages in form.errors.items()}
     errors_shown.pop("csrf_token", None)
     payload = {"status": status, "fields": fields, "errors": errors_shown, "context": context}
@@ -182,23 +177,19 @@ def _budget_refusal(with_work: bool) -> LimitReached | None:
 @limiter.limit(lambda: current_app.config["RATELIMIT_REPORTS"])
 def send():
     form = ReportForm()
-    batch = uploads.current_batch()
-    sent_files = batch is not None and batch.files > 0
+    # Files are kept only by a report that is stored: every other answer leaves them to be
+    # discarded when the request ends (app/public/reports/upload_request.py).
+    batch = upload_request.current_batch()
+    sent_files = batch is not None and batch.files_sent > 0
     if form.leave_empty.data:  # only bots fill the field people cannot see: drop it quietly
-        if batch is not None:
-            batch.discard()
         return redirect(url_for(".dropped"), 303)
     if request.form.get("show_inspectors"):
-        if batch is not None:
-            batch.discard()
         inspectors, office_name = _inspectors(form)
         return _back(form, inspectors=inspectors, office_name=office_name, files_dropped=sent_files)
     problem = None
     if batch is not None and batch.refused is not None:
         problem = refusal_text(batch.refused)
     if not form.validate() or problem:
-        if batch is not None:
-            batch.discard()
         inspectors, office_name = _inspectors(form)
         return _back(
             form,
@@ -211,40 +202,27 @@ def send():
     # What the service would refuse is refused before it counts against everyone's budget.
     session = get_session()
     try:
-        checked = submission.check_form(session, _fields(form))
-        routing.route_report(session, checked.unit, checked.level, checked.excluded)
+        routed = submission.check_and_route(session, _fields(form))
     except errors.ReportInvalid as invalid:
-        if batch is not None:
-            batch.discard()
         return _back(_mark(form, invalid), 400, files_dropped=sent_files)
     except errors.ChannelUnavailable:
-        if batch is not None:
-            batch.discard()
         return _back(form, 503, unavailable=True, files_dropped=sent_files)
     work = current_app.extensions["portal.report_pow"]
     solved = work.redeem(request.form.get("pow_challenge", ""), request.form.get("pow_nonce", ""))
     refusal = _budget_refusal(solved)
     if refusal is not None:
-        if batch is not None:
-            batch.discard()
         problem = _too_many_text(refusal)
         return _back(form, 429, problem=problem, files_dropped=sent_files, limited=True)
-    files = batch.take() if batch is not None else []
-    try:
-        submitted = submission.submit(
-            get_session(), blob_store(), pepper(), _fields(form), files, today(), receipt_params()
-        )
-    except errors.ReportInvalid as invalid:
-        return _back(_mark(form, invalid), 400, files_dropped=sent_files)
-    except errors.ChannelUnavailable:
-        return _back(form, 503, unavailable=True, files_dropped=sent_files)
+    files = batch.finish() if batch is not None else []
+    submitted = submission.submit(
+        session, blob_store(), receipt_pepper(), routed, files, today(), receipt_params()
+    )
     work.counted()
-    report = get_session().get(Report, submitted.report_id)
     token = current_app.extensions["portal.handover.receipts"].give(
         {
             "code": submitted.code.replace(" ", ""),
-            "acknowledge_by": report.acknowledge_by.isoformat(),
-            "feedback_by": report.feedback_by.isoformat(),
+            "acknowledge_by": submitted.acknowledge_by.isoformat(),
+            "feedback_by": submitted.feedback_by.isoformat(),
             "files": [
                 (info.name, cleaning_words(info.cleaning)) for info in submitted.cleaned_report
             ],
@@ -343,7 +321,7 @@ def _too_many_text(refusal: TooManyRequests) -> str:
 def too_many(error: TooManyRequests):
     """A refusal by a rate limit re-shows what was typed, and says when to try again.
 
-    Files sent with it are dropped when the request ends (app/public/reports/uploads.py)."""
+    Files sent with it are dropped when the request ends (app/public/reports/upload_request.py)."""
     if request.method != "POST":  # nothing typed to bring back: the page says when, at once
         return error_response(error)
     if request.endpoint == "reports.send":

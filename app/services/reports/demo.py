@@ -18,7 +18,7 @@ from app.models import Report, ReportStatus, StaffUser
 from app.services.blobs import BlobStore
 from app.services.reports import followup
 from app.services.reports.messages import post_office_message
-from app.services.reports.submission import ReportForm, submit
+from app.services.reports.submission import ReportFields, submit
 from app.services.reports.uploads import Upload, UploadBatch
 from crypto.receipts import DEFAULT_RECEIPT_PARAMS, ReceiptParams
 
@@ -44,7 +44,7 @@ class DemoReport:
     status: ReportStatus
     office: str  # unit code of the office that receives it (routing decides; checked)
     summary: str
-    form: ReportForm = field(repr=False)
+    fields: ReportFields = field(repr=False)
     days_ago: int = 0
     files: tuple[DemoFile, ...] = ()
     thread: tuple[DemoMessage, ...] = ()
@@ -70,7 +70,7 @@ DEMO_REPORTS = (
         status=ReportStatus.received,
         office="MCH",
         summary="铸造车间型砂采购未经比价（附件）",
-        form=ReportForm(
+        fields=ReportFields(
             kind="misconduct",
             category="procurement_bidding",
             unit_code="MCH-W1",
@@ -92,7 +92,7 @@ DEMO_REPORTS = (
         status=ReportStatus.acknowledged,
         office="CHM",
         summary="包装车间用劳保经费买购物卡（实名）",
-        form=ReportForm(
+        fields=ReportFields(
             kind="misconduct",
             category="eight_point_rules",
             unit_code="CHM-W2",
@@ -122,7 +122,7 @@ DEMO_REPORTS = (
         status=ReportStatus.in_progress,
         office="MCH",
         summary="总装车间虚报加班工时",
-        form=ReportForm(
+        fields=ReportFields(
             kind="misconduct",
             category="misuse_of_funds",
             unit_code="MCH-W2",
@@ -162,7 +162,7 @@ DEMO_REPORTS = (
         status=ReportStatus.concluded,
         office="GRP",
         summary="精细化工公司副总经理公车私用（领导：集团纪委）",
-        form=ReportForm(
+        fields=ReportFields(
             kind="misconduct",
             category="eight_point_rules",
             unit_code="CHM",
@@ -222,7 +222,7 @@ def load_demo_reports(
             session,
             blobs,
             pepper,
-            demo.form,
+            demo.fields,
             _uploads(blobs, demo.files),
             received_on,
             receipt_params,

@@ -1,4 +1,4 @@
-"""Taking a report in: check the form, route it on the server, encrypt it, draw its receipt.
+"""Taking a report in: check the fields, route it on the server, encrypt it, draw its receipt.
 
 A form says which unit and which level of person a report is about; the office and the
 readers follow from that here (routing.py), never from the form. The only say a reporter has
@@ -7,7 +7,9 @@ lands in are ignored (see routing.py for why they are not refused).
 
 Everything is one transaction, committed durably before ``submit`` returns: a receipt shown
 to a reporter is a report that is kept. ``submit`` owns the uploads it is given: whatever
-goes wrong, their blobs and any it wrote are deleted and nothing is stored.
+goes wrong, their blobs and any it wrote are deleted and nothing is stored. A caller that
+checks something of its own before storing (the public site's budget) gives ``submit`` what
+``check_and_route`` returned, so that each report is checked and routed once.
 """
 
 from __future__ import annotations
@@ -54,17 +56,19 @@ from app.services.reports.routing import Route, route_report
 from app.services.reports.uploads import Upload
 from crypto.receipts import DEFAULT_RECEIPT_PARAMS, ReceiptParams, derive_receipt, new_receipt_code
 
-# Characters, after line breaks are made "\n" and the ends trimmed.
+# Characters, after line breaks are made "\n" and the ends trimmed. The web form's fields
+# (their validators and maxlength) and the form it hands back are cut to these.
 TEXT_LIMITS = {
     "persons": 1_000,
     "what": 20_000,
     "when": 200,
-    "where": 500,
+    "where": 200,
     "witnesses": 1_000,
     "real_name": 100,
     "contact": 200,
 }
 REQUIRED = ("what",)
+MAX_UNIT_CODE = 32  # characters, as the column units.code
 MAX_EXCLUDED = 50
 MAX_STAFF_ID = 2**63 - 1
 ACKNOWLEDGE_DAYS = 7  # EU directive 2019/1937, art. 9(1)(b)
@@ -76,8 +80,11 @@ E = TypeVar("E", bound=Enum)
 
 
 @dataclass
-class ReportForm:
-    """What a reporter sends. ``real_name`` empty means anonymous; ``excluded`` are staff ids."""
+class ReportFields:
+    """What a reporter sends, as the service takes it (the web form is app/public/reports/forms.py).
+
+    ``real_name`` empty means anonymous; ``excluded`` are staff ids.
+    """
 
     kind: str
     category: str
@@ -94,7 +101,7 @@ class ReportForm:
 
 
 @dataclass(frozen=True)
-class CheckedForm:
+class CheckedFields:
     unit: Unit
     kind: ReportKind
     category: ReportCategory
@@ -105,10 +112,13 @@ class CheckedForm:
 
 @dataclass(frozen=True)
 class Submitted:
-    """The receipt code (show it once, keep it nowhere), the report and what cleaning did."""
+    """What the receipt shows: the code (show it once, keep it nowhere), the dates the office
+    must acknowledge and answer by, and what cleaning did to each file."""
 
     code: str = field(repr=False)
     report_id: str
+    acknowledge_by: date
+    feedback_by: date
     cleaned_report: tuple[AttachmentInfo, ...]
 
 
@@ -142,21 +152,21 @@ def _enum(enum_type: type[E], value: object, name: str, errors: dict[str, str]) 
         return None
 
 
-def check_form(session: Session, form: ReportForm) -> CheckedForm:
-    """The form's values, checked; every mistake at once in ReportInvalid (field -> key)."""
+def check_fields(session: Session, fields: ReportFields) -> CheckedFields:
+    """The fields' values, checked; every mistake at once in ReportInvalid (field -> key)."""
     errors: dict[str, str] = {}
-    kind = _enum(ReportKind, form.kind, "kind", errors)
-    category = _enum(ReportCategory, form.category, "category", errors)
-    level = _enum(SubjectLevel, form.level, "level", errors)
+    kind = _enum(ReportKind, fields.kind, "kind", errors)
+    category = _enum(ReportCategory, fields.category, "category", errors)
+    level = _enum(SubjectLevel, fields.level, "level", errors)
     unit = None
-    if isinstance(form.unit_code, str) and 0 < len(form.unit_code) <= 32:
-        unit = units.by_code(session, form.unit_code)
+    if isinstance(fields.unit_code, str) and 0 < len(fields.unit_code) <= MAX_UNIT_CODE:
+        unit = units.by_code(session, fields.unit_code)
     if unit is None:
         errors["unit_code"] = "unknown"
     texts: dict[str, str] = {}
     for name, limit in TEXT_LIMITS.items():
         try:
-            texts[name] = _text(getattr(form, name))
+            texts[name] = _text(getattr(fields, name))
         except (TypeError, ValueError):
             errors[name] = "invalid"
             continue
@@ -165,17 +175,17 @@ def check_form(session: Session, form: ReportForm) -> CheckedForm:
         elif name in REQUIRED and not texts[name]:
             errors[name] = "required"
     excluded: set[int] = set()
-    if not isinstance(form.excluded, list | tuple) or len(form.excluded) > MAX_EXCLUDED:
+    if not isinstance(fields.excluded, list | tuple) or len(fields.excluded) > MAX_EXCLUDED:
         errors["excluded"] = "too_many"
     else:
         try:
-            excluded = {_staff_id(value) for value in form.excluded}
+            excluded = {_staff_id(value) for value in fields.excluded}
         except (TypeError, ValueError):
             errors["excluded"] = "invalid"
     if errors:
         raise ReportInvalid(errors)
     assert unit and kind and category and level
-    return CheckedForm(unit, kind, category, level, texts, frozenset(excluded))
+    return CheckedFields(unit, kind, category, level, texts, frozenset(excluded))
 
 
 def add_months(day: date, months: int) -> date:
@@ -189,7 +199,7 @@ def add_months(day: date, months: int) -> date:
 class _Plan:
     """Everything a report's rows are made from, so they can be made again after a clash."""
 
-    form: CheckedForm
+    fields: CheckedFields
     route: Route
     text: SealedPayload
     identity: SealedPayload | None
@@ -197,7 +207,7 @@ class _Plan:
     today: date
 
 
-def _document_fields(checked: CheckedForm) -> dict[str, str]:
+def _document_fields(checked: CheckedFields) -> dict[str, str]:
     shown = {key: value for key, value in checked.texts.items() if key not in IDENTITY_FIELDS}
     return {
         "kind": checked.kind.value,
@@ -255,17 +265,17 @@ def _store(
             continue
         report = Report(
             lookup_id=receipt.lookup_hex,
-            kind=plan.form.kind,
-            category=plan.form.category,
-            level=plan.form.level,
-            unit_id=plan.form.unit.id,
+            kind=plan.fields.kind,
+            category=plan.fields.category,
+            level=plan.fields.level,
+            unit_id=plan.fields.unit.id,
             office_id=plan.route.keys.office_id,
             status=ReportStatus.received,
             received_on=plan.today,
             acknowledge_by=plan.today + timedelta(days=ACKNOWLEDGE_DAYS),
             feedback_by=add_months(plan.today, FEEDBACK_MONTHS),
             reporter_recipient=str(receipt.identity.recipient),
-            real_name=bool(plan.form.texts["real_name"]),
+            real_name=bool(plan.fields.texts["real_name"]),
         )
         session.add(report)
         _rows(session, report, plan)
@@ -274,19 +284,40 @@ def _store(
     raise RuntimeError("no free receipt code after several draws")
 
 
+@dataclass(frozen=True)
+class RoutedReport:
+    """A report's fields, checked, and the office they route it to."""
+
+    fields: CheckedFields
+    route: Route
+
+
+def check_and_route(session: Session, fields: ReportFields) -> RoutedReport:
+    """Check the fields and route the report; writes nothing.
+
+    Raises ReportInvalid (the fields) or ChannelUnavailable (no office can read it). A caller
+    with checks of its own (the public site's budget) makes them between this and ``submit``,
+    so that what the service would refuse never counts against them.
+    """
+    checked = check_fields(session, fields)
+    route = route_report(session, checked.unit, checked.level, checked.excluded)
+    return RoutedReport(checked, route)
+
+
 def submit(
     session: Session,
     blobs: BlobStore,
     pepper: bytes,
-    form: ReportForm,
+    report: ReportFields | RoutedReport,
     uploads: Sequence[Upload],
     today: date,
     receipt_params: ReceiptParams = DEFAULT_RECEIPT_PARAMS,
     draw_code: Callable[[], str] | None = None,
 ) -> Submitted:
-    """Check, route, encrypt and store a report; commit durably; return its receipt code.
+    """Check and route a report (unless ``check_and_route`` did), encrypt and store it; commit
+    durably; return what the receipt shows.
 
-    Raises ReportInvalid (the form) or ChannelUnavailable (no office can read it); then, as
+    Raises ReportInvalid (the fields) or ChannelUnavailable (no office can read it); then, as
     on any other error, nothing is stored and every blob of the uploads is deleted. The
     session's transaction is committed (or rolled back) here.
 
@@ -298,8 +329,8 @@ def submit(
     written = [upload.blob_key for upload in uploads]
     try:
         prepare_durable_commit(session)
-        checked = check_form(session, form)
-        route = route_report(session, checked.unit, checked.level, checked.excluded)
+        routed = report if isinstance(report, RoutedReport) else check_and_route(session, report)
+        checked = routed.fields
         infos = tuple(
             AttachmentInfo(position, u.name, u.content_type, u.size, u.cleaning)
             for position, u in enumerate(uploads)
@@ -311,12 +342,12 @@ def submit(
             document = identity_document(checked.texts["real_name"], checked.texts["contact"])
             identity = seal_payload(blobs, document)
             written.append(identity.blob_key)
-        plan = _Plan(checked, route, text, identity, uploads, today)
-        code, report = _store(session, pepper, receipt_params, plan, draw_code)
-        report_id = report.id
+        plan = _Plan(checked, routed.route, text, identity, uploads, today)
+        code, row = _store(session, pepper, receipt_params, plan, draw_code)
+        submitted = Submitted(code, row.id, row.acknowledge_by, row.feedback_by, infos)
         commit_durably(session)
     except BaseException:
         session.rollback()
         delete_blobs(blobs, written)
         raise
-    return Submitted(code, report_id, infos)
+    return submitted

@@ -1,7 +1,8 @@
 """Reporters' uploads, encrypted while the request body is parsed: no plaintext on disk, ever.
 
 Werkzeug's form parser asks a stream factory for a file object per file part and writes the
-part into it. ``UploadBatch.stream_factory`` hands out an ``EncryptingUpload``:
+part into it. ``UploadBatch.stream_factory`` (the public app's request class hands it each
+file part of a report or a reply) gives it an ``EncryptingUpload``:
 
 - the first bytes tell whether the file is of a kind we clean (JPEG, PNG, WebP, TIFF, PDF,
   Office). Such a file is kept in memory up to the cleaning limit, then cleaned and encrypted
@@ -11,8 +12,10 @@ part into it. ``UploadBatch.stream_factory`` hands out an ``EncryptingUpload``:
   whatever the size. (The report is routed, and the header made, once the form is read.)
 
 One batch holds the files of one report or message. It finishes a file before it starts the
-next, so at most one file is ever held in memory. Past a limit the batch raises an
-UploadRefused error and drops what it received of that file; ``discard`` drops the rest.
+next, so at most one file is ever held in memory. Past a limit the batch drops what it
+received of that file: ``new_file`` and the upload's ``write`` raise an UploadRefused error,
+while ``stream_factory`` keeps the refusal and lets the parse go on (see there); ``discard``
+drops the rest.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from app.services.reports.cleaning import (
     sniff,
 )
 from app.services.reports.envelopes import PayloadBlob, SealedPayload, delete_blobs, seal_payload
-from app.services.reports.errors import FileTooLarge, ReportTooLarge, TooManyFiles
+from app.services.reports.errors import FileTooLarge, ReportTooLarge, TooManyFiles, UploadRefused
 
 MIB = 1024 * 1024
 _CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$")
@@ -207,6 +210,43 @@ class EncryptingUpload(io.RawIOBase):
         return not self._raw_name and self._received == 0
 
 
+class _Dropped(io.RawIOBase):
+    """Where the rest of a refused file part goes: nowhere."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        return memoryview(data).nbytes
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return 0
+
+
+class _Guarded(io.RawIOBase):
+    """One file part's upload; a refusal while writing drops it and is kept, not raised."""
+
+    def __init__(self, batch: UploadBatch, upload: EncryptingUpload) -> None:
+        super().__init__()
+        self._batch = batch
+        self._upload: EncryptingUpload | None = upload
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        if self._upload is not None:
+            try:
+                return self._upload.write(data)
+            except UploadRefused as refused:  # the upload dropped itself already
+                self._batch.refused = self._batch.refused or refused
+                self._upload = None
+        return memoryview(data).nbytes
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return 0
+
+
 class UploadBatch:
     """The uploads of one report (or message), with their limits. Not shared across requests."""
 
@@ -214,6 +254,9 @@ class UploadBatch:
         self._blobs = blobs
         self._budget = _Budget(limits or UploadLimits())
         self._uploads: list[EncryptingUpload] = []
+        self.refused: UploadRefused | None = None  # the first refusal of a file part
+        self.files_sent = 0  # file parts given to stream_factory, refused ones included
+        self.finished = False  # the uploads went to the caller with ``finish``
 
     def new_file(self, filename: str | None, content_type: str | None) -> EncryptingUpload:
         """A file object for the next upload; the one before it is finished first."""
@@ -233,17 +276,31 @@ class UploadBatch:
         filename: str | None,
         content_length: int | None = None,
     ) -> Any:
-        """Werkzeug's stream factory signature: a file object for each file part."""
-        return self.new_file(filename, content_type)
+        """Werkzeug's stream factory: a file object for each file part.
+
+        A part past a limit must not end the parse: the text fields after it would be lost,
+        and a refused form must come back with everything typed. So the part is dropped, the
+        rest of its bytes are read and thrown away, and the first refusal is kept in
+        ``refused`` for the caller to show.
+        """
+        self.files_sent += 1
+        try:
+            upload = self.new_file(filename, content_type)
+        except UploadRefused as refused:
+            self.refused = self.refused or refused
+            return _Dropped()
+        return _Guarded(self, upload)
 
     def finish(self) -> list[Upload]:
-        """Every upload, finished, in the order sent (empty file inputs left out)."""
+        """Every upload, finished, in the order sent (empty file inputs left out); from now on
+        they are the caller's (``submit`` deletes their blobs if it stores nothing)."""
         done = []
         for upload in self._uploads:
             if upload.empty_field:
                 upload.abort()
             if not upload.aborted:
                 done.append(upload.finish())
+        self.finished = True
         return done
 
     def discard(self) -> None:

@@ -39,7 +39,7 @@ from app.models import (
     UnitKind,
 )
 from app.services.blobs import FilesystemBlobStore
-from app.services.reports.submission import ReportForm
+from app.services.reports.submission import ReportFields
 from app.services.reports.uploads import Upload, UploadBatch, UploadLimits
 from crypto.keys import X25519Identity
 from crypto.receipts import ReceiptParams
@@ -142,7 +142,7 @@ def office_code(session: Session, report_id: str) -> str:
     return report.office.unit.code
 
 
-def form(**changes) -> ReportForm:
+def form(**changes) -> ReportFields:
     values = {
         "kind": "misconduct",
         "category": "procurement_bidding",
@@ -155,7 +155,7 @@ def form(**changes) -> ReportForm:
         "witnesses": "同部门职工两名",
     }
     values.update(changes)
-    return ReportForm(**values)
+    return ReportFields(**values)
 
 
 def upload_files(
@@ -171,6 +171,7 @@ def upload_files(
         for start in range(0, len(data), 65_536):
             upload.write(view[start : start + 65_536])
         upload.seek(0)
+    assert batch.refused is None, batch.refused
     return batch.finish()
 
 
@@ -191,15 +192,18 @@ def jpeg_bytes() -> bytes:
 
 
 def post_multipart(batch: UploadBatch, files: dict, fields: dict | None = None):
-    """Parse a multipart POST with Werkzeug, ``batch``'s stream factory receiving its files.
+    """Parse a multipart POST with Werkzeug, ``batch``'s stream factory receiving its files,
+    as the public app's request class does.
 
-    ``files``: field name -> (stream, name, content type), or a list of them. Returns the
-    form's fields and Werkzeug's files.
+    ``files``: field name -> (stream, name, content type), or a list of them; ``fields`` come
+    after them in the body, as the name and contact come after the report form's files.
+    Returns the form's fields and Werkzeug's files.
     """
-    data = {**(fields or {})}
+    data: dict = {}
     for name, value in files.items():
         items = value if isinstance(value, list) else [value]
         data[name] = [FileStorage(f, n, content_type=t) for f, n, t in items]
+    data.update(fields or {})
     # The body in memory: Werkzeug's test builder would spool a large one to a temporary file.
     body, length, boundary = stream_encode_multipart(data, use_tempfile=False)
     builder = EnvironBuilder(

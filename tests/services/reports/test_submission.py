@@ -26,7 +26,7 @@ from app.services.reports import envelopes, submission
 from app.services.reports.contents import decode
 from app.services.reports.errors import ChannelUnavailable, ReportInvalid
 from app.services.reports.followup import open_by_code
-from app.services.reports.submission import ReportForm, add_months, submit
+from app.services.reports.submission import ReportFields, add_months, check_fields, submit
 from app.services.reports.uploads import UploadBatch
 from crypto.errors import NoIdentityMatch
 from crypto.format import parse_header
@@ -107,7 +107,7 @@ def test_a_report_is_stored_encrypted_for_the_routed_office(db, org, blobs):
 def test_recipient_injection_is_ignored(db, org, blobs):
     # A form has no field for an office or a reader: such a field is refused outright.
     with pytest.raises(TypeError):
-        ReportForm(**{**vars(form()), "office_id": org.offices["GRP"]})
+        ReportFields(**{**vars(form()), "office_id": org.offices["GRP"]})
     outsiders = ["grp.insp1", "grp.head", "f1.insp", "mch.publisher", "mch.gone", "log.insp"]
     crafted = form(excluded=[org.staff[name] for name in outsiders] + [str(org.staff["mch.insp1"])])
     with db() as session:
@@ -195,6 +195,22 @@ def test_a_bad_form_is_refused_with_every_mistake_and_leaves_nothing(
     with db() as session:
         assert session.scalar(select(Report.id)) is None
     assert list(blobs.keys()) == []
+
+
+# Characters each text is taken up to (the web form and its maxlength follow these).
+TEXT_LIMITS = [("persons", 1_000), ("what", 20_000), ("when", 200), ("where", 200)]
+TEXT_LIMITS += [("witnesses", 1_000), ("real_name", 100), ("contact", 200)]
+
+
+@pytest.mark.parametrize(("name", "limit"), TEXT_LIMITS)
+def test_each_text_is_taken_up_to_its_limit_and_not_one_character_more(db, org, name, limit):
+    at_limit = ("铸造分厂熔炼车间" * limit)[:limit]
+    assert list(submission.TEXT_LIMITS) == [name for name, _limit in TEXT_LIMITS]
+    with db() as session:
+        assert check_fields(session, form(**{name: at_limit})).texts[name] == at_limit
+        with pytest.raises(ReportInvalid) as caught:
+            check_fields(session, form(**{name: at_limit + "东"}))
+    assert caught.value.errors == {name: "too_long"}
 
 
 def test_no_office_that_can_read_means_nothing_stored(db, org, blobs):

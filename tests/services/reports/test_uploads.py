@@ -122,12 +122,19 @@ def test_an_empty_file_input_is_no_upload(store):
     assert list(store.keys()) == []
 
 
-def test_too_many_files_are_refused(store):
+# A refused file does not end the parse: the fields after it still arrive, so that a form
+# sent back keeps everything typed.
+AFTER = {"contact": "分机 6021"}
+
+
+def test_too_many_files_are_refused_and_the_parse_goes_on(store):
     batch = UploadBatch(store, UploadLimits(max_files=2))
     files = {"files": [(io.BytesIO(b"a"), f"{i}.txt", "text/plain") for i in range(3)]}
-    with pytest.raises(TooManyFiles) as caught:
-        post_multipart(batch, files)
-    assert caught.value.limit == 2 and caught.value.message_key == "too_many_files"
+    form, _files = post_multipart(batch, files, AFTER)
+    assert form["contact"] == AFTER["contact"]
+    refused = batch.refused
+    assert isinstance(refused, TooManyFiles) and batch.files_sent == 3
+    assert refused.limit == 2 and refused.message_key == "too_many_files"
     batch.discard()
     assert list(store.keys()) == []
 
@@ -135,19 +142,20 @@ def test_too_many_files_are_refused(store):
 def test_a_file_past_its_limit_is_dropped_at_once(store):
     batch = UploadBatch(store, UploadLimits(max_file_bytes=100 * KIB, clean_limit=10 * KIB))
     data = os.urandom(300 * KIB)
-    with pytest.raises(FileTooLarge):
-        post_multipart(
-            batch, {"files": (io.BytesIO(data), "大文件.bin", "application/octet-stream")}
-        )
+    form, _files = post_multipart(
+        batch, {"files": (io.BytesIO(data), "大文件.bin", "application/octet-stream")}, AFTER
+    )
+    assert isinstance(batch.refused, FileTooLarge) and form["contact"] == AFTER["contact"]
     assert list(store.keys()) == []
+    assert batch.finish() == []
 
 
 def test_a_report_past_its_total_is_refused_and_nothing_stays(store):
     limits = UploadLimits(max_total_bytes=150 * KIB, clean_limit=10 * KIB)
     batch = UploadBatch(store, limits)
     files = {"files": [(io.BytesIO(os.urandom(100 * KIB)), f"{i}.bin", "x/y") for i in range(2)]}
-    with pytest.raises(ReportTooLarge):
-        post_multipart(batch, files)
+    form, _files = post_multipart(batch, files, AFTER)
+    assert isinstance(batch.refused, ReportTooLarge) and form["contact"] == AFTER["contact"]
     batch.discard()
     assert list(store.keys()) == []
 
