@@ -64,7 +64,7 @@ from crypto.receipts import (  # noqa: E402
     derive_receipt,
     new_receipt_code,
 )
-from tests.report_client import (  # noqa: E402
+from tests.helpers.report_client import (  # noqa: E402
     RECEIPT_RE,
     REPORT_FIELDS,
     Attachment,
@@ -220,7 +220,7 @@ class Serve:
     """``portal serve`` in a process group of its own, stopped (or killed) as a whole."""
 
     def __init__(self, env: dict[str, str], log: Path, workers: int | None) -> None:
-        from tests.servers import free_port
+        from tests.helpers.servers import free_port
 
         self.port = free_port(HOST)
         console = free_port(HOST)
@@ -562,7 +562,7 @@ def main() -> None:
     tmpdir.mkdir()
     schema = None
     if args.database_url:
-        from tests.support import create_schema
+        from tests.helpers.environment import create_schema
 
         database_url, schema = create_schema(
             args.database_url, "bench_tips_" + secrets.token_hex(4)
@@ -694,7 +694,7 @@ def main() -> None:
         if serve is not None:
             serve.stop()
         if schema:
-            from tests.support import drop_schema
+            from tests.helpers.environment import drop_schema
 
             drop_schema(args.database_url, schema)
         if args.keep:

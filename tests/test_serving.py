@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import (
+from tests.helpers.servers import (
     PORTAL,
     SERVER_HOST,
     Server,

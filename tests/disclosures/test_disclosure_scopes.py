@@ -6,7 +6,7 @@ from app.models import Scope
 from app.services import units
 from app.services.disclosures import drafting, listings, reviewing, visibility
 from app.services.disclosures.visibility import ANONYMOUS
-from tests.disclosure_support import draft_fields, sign_log, staff
+from tests.helpers.disclosures import draft_fields, sign_log, staff
 
 PROXY = {"REMOTE_ADDR": "127.0.0.1"}
 

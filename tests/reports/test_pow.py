@@ -10,7 +10,7 @@ import redis
 
 from app.reports import pow as pow_module
 from app.reports.pow import ProofOfWork, _MemoryStore, _RedisStore, leading_zero_bits, solves
-from tests.support import REDIS_URL, skip_or_fail
+from tests.helpers.environment import REDIS_URL, skip_or_fail
 
 
 def _solve(challenge: str) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from werkzeug.test import EnvironBuilder
 
 from app.models import DisciplineOffice, Report, ReportEnvelope, Unit, UnitKind
-from tests.conftest import csrf_token
+from tests.helpers.forms import csrf_token
 
 MARKER_ADDRESS = "198.51.100.211"
 MARKER_FORWARDED = "203.0.113.77"

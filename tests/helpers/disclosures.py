@@ -44,12 +44,3 @@ def publish_item(db, **overrides) -> int:
         disclosure_id = disclosure.id
     sign_log(db)
     return disclosure_id
-
-
-def signed_in(console_app, username: str):
-    """A fresh console client signed in as a demo user."""
-    from tests.conftest import ConsoleAuth
-
-    auth = ConsoleAuth(console_app.test_client())
-    auth.login(username)
-    return auth.client
