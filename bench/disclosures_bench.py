@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # the app, and tests.support for PostgreSQL schemas
+sys.path.insert(0, str(REPO))  # the app, and tests.helpers for PostgreSQL schemas
 
 from bench.synthetic_disclosures import write_synthetic  # noqa: E402
 
@@ -218,7 +218,7 @@ def _typical_item(database_url: str) -> int:
     """An imported (synthetic) item of median length: what most item pages look like."""
     from sqlalchemy import create_engine, text
 
-    from tests.support import engine_url
+    from tests.helpers.environment import engine_url
 
     engine = create_engine(engine_url(database_url))
     where = (
@@ -270,7 +270,7 @@ def main() -> None:
     schema = None
     keep_schema = args.instance is not None
     if args.database_url:
-        from tests.support import create_schema, schema_url
+        from tests.helpers.environment import create_schema, schema_url
 
         schema_file = instance / "bench-schema"
         reuse = keep_schema and schema_file.exists()
@@ -395,7 +395,7 @@ def main() -> None:
         for server in servers:
             server.wait()
         if schema and not keep_schema:
-            from tests.support import drop_schema
+            from tests.helpers.environment import drop_schema
 
             drop_schema(args.database_url, schema)
         if not args.keep:

@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.report_client import Browser
+from tests.helpers.report_client import Browser
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -119,7 +119,7 @@ class Serve:
     """``portal serve`` in a process group of its own, stopped (or killed) as a whole."""
 
     def __init__(self, portal: Path, env: dict[str, str], log: Path, workers: int | None) -> None:
-        from tests.servers import free_port
+        from tests.helpers.servers import free_port
 
         self.port = free_port(HOST)
         console = free_port(HOST)

@@ -66,7 +66,7 @@ from crypto.receipts import (  # noqa: E402
     derive_receipt,
     new_receipt_code,
 )
-from tests.report_client import (  # noqa: E402
+from tests.helpers.report_client import (  # noqa: E402
     Attachment,
     Browser,
 )
@@ -200,7 +200,7 @@ def main() -> None:
     tmpdir.mkdir()
     schema = None
     if args.database_url:
-        from tests.support import create_schema
+        from tests.helpers.environment import create_schema
 
         database_url, schema = create_schema(
             args.database_url, "bench_tips_" + secrets.token_hex(4)
@@ -332,7 +332,7 @@ def main() -> None:
         if serve is not None:
             serve.stop()
         if schema:
-            from tests.support import drop_schema
+            from tests.helpers.environment import drop_schema
 
             drop_schema(args.database_url, schema)
         if args.keep:

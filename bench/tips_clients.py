@@ -22,7 +22,7 @@ from bench.servers import (
     rss_bytes,
     thread_states,
 )
-from tests.report_client import (
+from tests.helpers.report_client import (
     RECEIPT_RE,
     REPORT_FIELDS,
     Attachment,

@@ -1,44 +1,25 @@
-"""Shared fixtures: instances on SQLite (always) and PostgreSQL/Redis (when configured)."""
+"""Shared fixtures: instances on SQLite (always) and PostgreSQL/Redis (when configured).
+
+What the fixtures are made of (instances, database copies, sign-in) is in tests/helpers.
+"""
 
 from __future__ import annotations
 
-import enum
 import os
-import secrets
-import shutil
-import sqlite3
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import jinja2
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, event, text
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
 
-from app import create_app
-from app.db import Base
-from app.services import staff as staff_service
-from app.services.demo import DEMO_LOGINS, load_demo
-from crypto import SealParams, receipts
-from crypto.receipts import ReceiptParams
-from tests.support import PG_URL, engine_url, schema_url, skip_or_fail
-
-ROOT = Path(__file__).resolve().parents[1]
-# Cheap password hashing for test accounts only; production uses staff.PASSWORD_METHOD.
-TEST_PASSWORD_METHOD = "scrypt:1024:8:1"
-# Cheap sealing of staff keys for test accounts only; production seals with SealParams().
-TEST_SEAL_PARAMS = SealParams(log_n=10)
-# Cheap receipt derivations for tests only; production uses crypto.receipts' defaults.
-TEST_RECEIPT_PARAMS = ReceiptParams(memory_cost_kib=64, iterations=1, lanes=1)
-SQLITE_FILE = "portal.sqlite3"
-pytest_plugins = ["tests.servers"]
+from app.services.demo import DEMO_LOGINS
+from crypto import receipts
+from tests.helpers.console import ConsoleAuth
+from tests.helpers.environment import PG_URL, skip_or_fail
+from tests.helpers.instances import Content, DatabaseCopies, Instance, wanted_content
+from tests.helpers.servers import Server, open_file_limit, portal_env
 
 
 @pytest.fixture(autouse=True)
@@ -52,246 +33,11 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     receipts.use_processes(0)
 
 
-class CompiledTemplates(jinja2.BytecodeCache):
-    """Templates compiled once for all the tests' apps of a surface, not once for each app."""
-
-    def __init__(self) -> None:
-        self.code: dict[str, bytes] = {}
-
-    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        if bucket.key in self.code:
-            bucket.bytecode_from_string(self.code[bucket.key])
-
-    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        self.code[bucket.key] = bucket.bytecode_to_string()
-
-
-COMPILED_TEMPLATES = {surface: CompiledTemplates() for surface in ("public", "console")}
-
-
-class Content(enum.IntEnum):
-    """What a test's database holds when the test starts; each level adds to the one before."""
-
-    EMPTY = 0  # no tables
-    SCHEMA = 1  # the tables, built from the models (migrations are tested apart)
-    DEMO = 2  # and the demo organisation, as ``load_demo`` makes it
-
-
-@dataclass
-class Instance:
-    """One portal installation: an instance folder and a database both apps share."""
-
-    path: Path
-    database_url: str
-    backend: str
-    apps: list[Flask] = field(default_factory=list)
-    content: Content = Content.EMPTY
-
-    def app(self, surface: str, **overrides: Any) -> Flask:
-        os.environ["PORTAL_INSTANCE_PATH"] = str(self.path)
-        try:
-            config = {
-                "DATABASE_URL": self.database_url,
-                "TESTING": True,
-                "SEAL_PARAMS": TEST_SEAL_PARAMS,
-                "RECEIPT_PARAMS": TEST_RECEIPT_PARAMS,
-                "REPORT_KDF_PROCESSES": 0,  # cheap derivations, in the test's own process
-            }
-            config.update(overrides)
-            app = create_app(surface, config)
-        finally:
-            del os.environ["PORTAL_INSTANCE_PATH"]
-        app.jinja_env.bytecode_cache = COMPILED_TEMPLATES[surface]
-        self.apps.append(app)
-        return app
-
-    def fill(self, content: Content) -> None:
-        """Bring the database up to ``content`` the slow way: the schema, then the demo."""
-        if self.content < Content.SCHEMA <= content:
-            engine = create_engine(engine_url(self.database_url))
-            Base.metadata.create_all(engine)
-            engine.dispose()
-        if self.content < Content.DEMO <= content:
-            with self.app("console").extensions["portal.db"].session() as session:
-                load_demo(
-                    session, password_method=TEST_PASSWORD_METHOD, seal_params=TEST_SEAL_PARAMS
-                )
-        self.content = max(self.content, content)
-
-    def close(self) -> None:
-        for app in self.apps:
-            app.extensions["portal.db"].engine.dispose()
-
-
-class DatabaseCopies:
-    """Databases built once a session; each test starts from a copy of one.
-
-    Building the schema and loading the demo organisation cost more than most tests do, so
-    they happen once: on SQLite into a file that each test copies into its own instance
-    folder; on PostgreSQL into a schema whose rows each test copies into a new schema of its
-    own, made by the statements ``create_all`` ran for the first one. (A database per test,
-    copied from a template database, writes megabytes of catalogs: slower on a busy machine.)
-    A copy holds what building it anew would, and it is the test's alone: tests that commit
-    from several threads or processes stay apart. The demo's dates count from the day it was
-    loaded: a new day loads it anew.
-
-    PostgreSQL's share is done by one thread on one connection, in the order asked: while a
-    test runs, that thread drops the schema of the test before and makes the schema the next
-    test of the same kind will get.
-    """
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.sqlite_files: dict[tuple[Content, date], Path] = {}
-        # For each day: the statements that make the schema, those that copy the demo.
-        self.postgresql_scripts: dict[date, tuple[list[str], list[str]]] = {}
-        self.schemas: set[str] = set()
-        self._admin: Any = None
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-schemas")
-        self._next: dict[tuple[Content, date], Future[str]] = {}
-        self._dropping: list[Future[None]] = []
-
-    def sqlite(self, content: Content, path: Path) -> Instance:
-        """An instance in ``path`` whose database is a copy of the one for ``content``."""
-        inst = Instance(path, f"sqlite:///{path / SQLITE_FILE}", "sqlite", content=content)
-        if content > Content.EMPTY:
-            shutil.copyfile(self._sqlite_file(content), path / SQLITE_FILE)
-        return inst
-
-    def postgresql(self, content: Content, path: Path) -> tuple[Instance, str]:
-        """An instance in a new schema that holds ``content``, and the schema's name."""
-        statements: list[str] = []
-        if content > Content.EMPTY:
-            ddl, demo = self._postgresql_scripts()
-            statements = ddl + demo if content == Content.DEMO else ddl
-        key = (content, datetime.now(UTC).date())
-        made = self._next.pop(key, None) or self._worker.submit(self._new_schema, statements)
-        self._next[key] = self._worker.submit(self._new_schema, statements)
-        schema = made.result()
-        inst = Instance(path, schema_url(PG_URL, schema), "postgresql", content=content)
-        return inst, schema
-
-    def drop(self, schema: str) -> None:
-        self._dropping.append(self._worker.submit(self._drop, schema))
-
-    def close(self) -> None:
-        self._worker.shutdown()  # once it has done what it was asked
-        for schema in list(self.schemas):  # the demo's, and those made for tests to come
-            self._drop(schema)
-        if self._admin is not None:
-            self._admin.close()
-        for future in self._dropping:
-            future.result()  # a schema that could not be dropped is an error of the session
-
-    def _sqlite_file(self, content: Content) -> Path:
-        key = (content, datetime.now(UTC).date())
-        if key not in self.sqlite_files:
-            folder = self.folder / f"sqlite-{content.name.lower()}-{key[1]}"
-            folder.mkdir()
-            file = folder / SQLITE_FILE
-            inst = Instance(folder, f"sqlite:///{file}", "sqlite")
-            inst.fill(content)
-            inst.close()
-            # Back to a rollback journal: everything in the one file, as create_all left it.
-            with closing(sqlite3.connect(file)) as conn:
-                mode = conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
-            assert mode == "delete", f"{file} is still open somewhere"
-            self.sqlite_files[key] = file
-        return self.sqlite_files[key]
-
-    def _postgresql_scripts(self) -> tuple[list[str], list[str]]:
-        today = datetime.now(UTC).date()
-        if today not in self.postgresql_scripts:
-            self.postgresql_scripts[today] = self._load_postgresql_demo(today)
-        return self.postgresql_scripts[today]
-
-    def _load_postgresql_demo(self, today: date) -> tuple[list[str], list[str]]:
-        """Load the demo into a schema kept for the session; the statements that copy it."""
-        folder = self.folder / f"postgresql-demo-{today}"
-        folder.mkdir()
-        schema = self._worker.submit(self._new_schema, []).result()
-        inst = Instance(folder, schema_url(PG_URL, schema), "postgresql")
-        ddl: list[str] = []
-        engine = create_engine(engine_url(inst.database_url))
-        event.listen(engine, "before_cursor_execute", lambda *args: ddl.append(args[2]))
-        Base.metadata.create_all(engine, checkfirst=False)
-        engine.dispose()
-        inst.content = Content.SCHEMA
-        inst.fill(Content.DEMO)
-        inst.close()
-
-        engine = create_engine(engine_url(PG_URL))
-        with engine.connect() as conn:
-            columns = conn.execute(COLUMNS, {"schema": schema}).all()
-            sequences = conn.scalars(SEQUENCES, {"schema": schema}).all()
-        engine.dispose()
-        names: dict[str, list[str]] = {}
-        for table, column in columns:
-            names.setdefault(table, []).append(f'"{column}"')
-        # Parents before children: foreign keys are checked as the rows go in. The search
-        # table, made by hand and not a model, refers to disclosures only.
-        tables = [t.name for t in Base.metadata.sorted_tables]
-        tables += sorted(set(names) - set(tables))
-        demo = []
-        for table in tables:
-            listed = ", ".join(names[table])
-            demo.append(
-                f'INSERT INTO "{table}" ({listed}) SELECT {listed} FROM "{schema}"."{table}"'
-            )
-        for sequence in sequences:
-            demo.append(
-                f"SELECT setval('\"{sequence}\"', last_value, is_called)"
-                f' FROM "{schema}"."{sequence}"'
-            )
-        return ddl, demo
-
-    # On the worker thread (or once it has stopped): the connection is not shared.
-
-    def _new_schema(self, statements: list[str]) -> str:
-        """A new schema, and ``statements`` run in it: one transaction, one round trip."""
-        schema = "t_" + secrets.token_hex(6)
-        script = [f'CREATE SCHEMA "{schema}"', f'SET LOCAL search_path TO "{schema}"']
-        self._admin_run(";\n".join(script + statements))
-        self.schemas.add(schema)
-        return schema
-
-    def _drop(self, schema: str) -> None:
-        self._admin_run(f'DROP SCHEMA "{schema}" CASCADE')
-        self.schemas.discard(schema)
-
-    def _admin_run(self, script: str) -> None:
-        if self._admin is None:  # one connection for the session, kept open
-            self._admin = create_engine(engine_url(PG_URL), poolclass=NullPool).raw_connection()
-            self._admin.driver_connection.autocommit = True
-        connection = self._admin.driver_connection
-        with connection.transaction():
-            connection.execute(script)
-
-
-# Columns a copy fills in (generated ones compute themselves), and the sequences of ids.
-COLUMNS = text(
-    "SELECT table_name, column_name FROM information_schema.columns"
-    " WHERE table_schema = :schema AND is_generated = 'NEVER' ORDER BY ordinal_position"
-)
-SEQUENCES = text(
-    "SELECT sequence_name FROM information_schema.sequences WHERE sequence_schema = :schema"
-)
-
-
 @pytest.fixture(scope="session")
 def database_copies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseCopies]:
     copies = DatabaseCopies(tmp_path_factory.mktemp("databases"))
     yield copies
     copies.close()
-
-
-def _content(request: pytest.FixtureRequest, schema: str, demo: str) -> Content:
-    """What the test's database must hold before its first fixture runs."""
-    if demo in request.fixturenames:
-        return Content.DEMO
-    if schema in request.fixturenames:
-        return Content.SCHEMA
-    return Content.EMPTY
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -305,7 +51,7 @@ def empty_instance(
     """
     path = tmp_path / "instance"
     path.mkdir()
-    content = _content(request, "instance", "demo")
+    content = wanted_content(request, "instance", "demo")
     if request.param == "sqlite":
         inst = database_copies.sqlite(content, path)
         yield inst
@@ -335,7 +81,7 @@ def sqlite_instance(
     """A SQLite-only instance, for tests about the embedded default itself."""
     path = tmp_path / "instance"
     path.mkdir()
-    inst = database_copies.sqlite(_content(request, "sqlite_instance", "demo_sqlite"), path)
+    inst = database_copies.sqlite(wanted_content(request, "sqlite_instance", "demo_sqlite"), path)
     yield inst
     inst.close()
 
@@ -363,45 +109,9 @@ def demo_sqlite(sqlite_instance: Instance) -> list:
     return DEMO_LOGINS
 
 
-class ConsoleAuth:
-    """Signs a demo user in through the real login form."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def login(self, username: str = "admin", at: float | None = None) -> Any:
-        login = next(login for login in DEMO_LOGINS if login.username == username)
-        page = self.client.get("/login")
-        token = csrf_token(page.get_data(as_text=True))
-        return self.client.post(
-            "/login",
-            data={
-                "csrf_token": token,
-                "username": login.username,
-                "password": login.password,
-                "code": staff_service.totp_now(login.totp_secret, at),
-            },
-        )
-
-
-def csrf_token(html: str) -> str:
-    marker = 'name="csrf_token" type="hidden" value="'
-    start = html.find(marker)
-    if start < 0:
-        marker = 'name="csrf_token" value="'
-        start = html.find(marker)
-    assert start >= 0, "no CSRF token in the page"
-    start += len(marker)
-    return html[start : html.index('"', start)]
-
-
 @pytest.fixture
 def auth(console_app: Flask, demo: list) -> ConsoleAuth:
     return ConsoleAuth(console_app.test_client())
-
-
-def have_executable(name: str) -> str | None:
-    return shutil.which(name)
 
 
 @pytest.fixture
@@ -415,6 +125,22 @@ def db(console_app):
 
     session.app = console_app
     return session
+
+
+@pytest.fixture(scope="session")
+def demo_portal_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``portal run`` on a new instance, as ``make run`` starts it: it builds the demo.
+
+    Started once for the tests that read it (mark them ``xdist_group("portal_run")`` so one
+    worker runs them all), with a low open-file limit so that a descriptor kept per request
+    stops it. Its output is unbuffered, so a test reads what its own requests made it write.
+    """
+    folder = tmp_path_factory.mktemp("portal-run")
+    env = portal_env(folder / "instance", PYTHONUNBUFFERED="1")
+    server = Server.start("run", env, folder / "run.log", preexec_fn=open_file_limit(256))
+    server.instance = folder / "instance"
+    yield server
+    assert server.stop() == 0, server.output
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

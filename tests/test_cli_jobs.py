@@ -9,7 +9,7 @@ from app.cli.jobs import run_jobs_periodically
 from app.models import Disclosure, PublicState, WorkState
 from app.services import jobs
 from app.services.jobs import Job
-from tests.disclosure_support import schedule_due_item
+from tests.helpers.disclosures import schedule_due_item
 
 TITLE = "定时发布：二〇二六年上半年领导人员薪酬"
 

@@ -12,7 +12,8 @@ from app.db import Base
 from app.models import DisciplineOffice, StaffUser, Unit
 from app.services import keys, recovery, staff
 from app.services.demo import DEMO_LOGINS
-from tests.conftest import TEST_SEAL_PARAMS
+from tests.helpers.recovery_shares import share_lines
+from tests.helpers.weak_kdf import TEST_SEAL_PARAMS
 
 PASSWORDS = {login.username: login.password for login in DEMO_LOGINS}
 SECRET_MARK = "AGE-SECRET-KEY-1"
@@ -20,12 +21,6 @@ SECRET_MARK = "AGE-SECRET-KEY-1"
 
 def run(app, *args, **kwargs):
     return app.test_cli_runner().invoke(args=list(args), **kwargs)
-
-
-def share_lines(output: str) -> list[str]:
-    """Each printed share sheet's words, in order, as one typed line."""
-    sheets = output.split("=== Recovery share ")[1:]
-    return [" ".join(re.findall(r"\b\d+\. ([a-z]+)", sheet)) for sheet in sheets]
 
 
 def refused(result, message: str) -> None:

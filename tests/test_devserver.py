@@ -36,13 +36,27 @@ class DropAfterSending:
 
 
 def serve_once(handler: type[WSGIRequestHandler]) -> Body:
+    """Serve one request; the body once the request's thread has finished with it.
+
+    The server closes the response on the request's own thread after the client has read
+    it, and that thread is not joined when the server shuts down: it is waited for here,
+    or a loaded machine would count the closes before they happen.
+    """
     body = Body()
+    handled = threading.Event()
+
+    class Handler(handler):
+        def handle(self) -> None:
+            try:
+                super().handle()
+            finally:
+                handled.set()
 
     def app(_environ, start_response):
         start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
         return body
 
-    server = development_server("127.0.0.1", 0, app, handler)
+    server = development_server("127.0.0.1", 0, app, Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -51,6 +65,7 @@ def serve_once(handler: type[WSGIRequestHandler]) -> Body:
         response = connection.getresponse()
         assert response.read().decode() == "招标结果"
         connection.close()
+        assert handled.wait(timeout=30), "the request's thread did not finish"
     finally:
         server.shutdown()
         server.server_close()

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from app import migrate
 from app.db import Base, make_engine
 from app.models import Disclosure, DisclosureRevision, PublicState, StaffUser, WorkState
-from tests.support import engine_url
+from tests.helpers.environment import engine_url
 
 
 def _engine(instance):
@@ -262,7 +262,7 @@ def _make_records(app) -> dict[str, Rows]:
     review with a new title, a draft returned with a comment and a question rejected.
     """
     from app.services.demo import load_demo
-    from tests.conftest import TEST_PASSWORD_METHOD
+    from tests.helpers.weak_kdf import TEST_PASSWORD_METHOD
 
     drafting, reviewing, questions = (_workflow(m) for m in ("drafting", "reviewing", "questions"))
     log = _log_service()
@@ -452,7 +452,7 @@ def test_downgrade_to_each_revision_and_up_again_keeps_the_rows_that_survive(emp
 def test_search_text_is_split_after_its_title_and_joined_again(empty_instance):
     """Rows as earlier code wrote them: Chinese text, titles with a line break, empty bodies."""
     from app.services.demo import load_demo
-    from tests.conftest import TEST_PASSWORD_METHOD
+    from tests.helpers.weak_kdf import TEST_PASSWORD_METHOD
 
     engine = _engine(empty_instance)
     migrate.upgrade(engine)

@@ -11,7 +11,7 @@ import re
 import pytest
 from werkzeug.routing import Rule
 
-from tests.conftest import ConsoleAuth
+from tests.helpers.console import ConsoleAuth
 
 INT_VALUES = ["1", "0", "-1", str(2**31), str(2**63), str(2**63 - 1), str(10**30), "9" * 5000]
 TEXT_VALUES = ["GRP", "招标", "../../etc/passwd", "%00", "%ff", "a" * 3000]

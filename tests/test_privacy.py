@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from flask import request
 
-from tests.servers import (
+from tests.helpers.servers import (
     CLIENT_ADDRESS,
     CONSOLE_HOST,
     SERVER_HOST,

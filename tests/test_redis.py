@@ -5,9 +5,9 @@ import urllib.parse
 import pytest
 import redis
 
-from tests.conftest import csrf_token
-from tests.servers import Server, first_disclosure_path, portal, portal_env
-from tests.support import REDIS_URL, skip_or_fail
+from tests.helpers.environment import REDIS_URL, skip_or_fail
+from tests.helpers.forms import csrf_token
+from tests.helpers.servers import Server, first_disclosure_path, portal, portal_env
 
 MARKER_ADDRESS = "198.51.100.77"
 

@@ -30,9 +30,9 @@ from app.services.reports.contents import attachments_of, decode
 from app.services.reports.envelopes import read_bytes
 from app.services.reports.fsck import referenced_blob_keys
 from crypto.receipts import derive_receipt
-from tests.report_client import REPORT_FIELDS, Attachment, Browser, Multipart
-from tests.servers import CLIENT_ADDRESS, SERVER_HOST, Server, portal, portal_env
-from tests.test_cli_keys import share_lines
+from tests.helpers.recovery_shares import share_lines
+from tests.helpers.report_client import REPORT_FIELDS, Attachment, Browser, Multipart
+from tests.helpers.servers import CLIENT_ADDRESS, SERVER_HOST, Server, portal, portal_env
 
 pytestmark = pytest.mark.slow
 

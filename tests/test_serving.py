@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from app.db import Database
-from tests.disclosure_support import schedule_due_item
-from tests.servers import (
+from tests.helpers.disclosures import schedule_due_item
+from tests.helpers.servers import (
     PORTAL,
     SERVER_HOST,
     Server,

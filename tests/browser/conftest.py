@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from app.devserver import development_server
-from tests.servers import free_port
-from tests.support import skip_or_fail
-
-CHROMIUM = Path("/usr/bin/chromium")
-
-
-class LiveServer:
-    def __init__(self, app, port: int) -> None:
-        self.server = development_server("127.0.0.1", port, app)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, LiveServer
+from tests.helpers.environment import skip_or_fail
+from tests.helpers.servers import free_port
 
 
 @pytest.fixture
@@ -38,17 +21,6 @@ def live_servers(sqlite_instance, demo_sqlite) -> Iterator[dict[str, LiveServer]
     yield servers
     for server in servers.values():
         server.stop()
-
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="session")

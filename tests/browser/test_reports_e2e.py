@@ -7,7 +7,7 @@ from sqlalchemy import select
 from app.models import Report, StaffUser
 from app.public.reports.pow import solves
 from app.services.reports import messages
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 
 PHONE = {"width": 375, "height": 740}
 

@@ -8,7 +8,8 @@ import pytest
 
 from app.services.demo import DEMO_LOGINS
 from app.services.staff import LoginFailed, authenticate, totp_now
-from tests.conftest import ConsoleAuth, csrf_token
+from tests.helpers.console import ConsoleAuth
+from tests.helpers.forms import csrf_token
 
 ADMIN = next(login for login in DEMO_LOGINS if login.username == "admin")
 

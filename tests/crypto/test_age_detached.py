@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-from crypto_support import age
 
 from crypto.age import (
     PayloadWriter,
@@ -18,6 +17,7 @@ from crypto.age import (
 )
 from crypto.errors import HeaderError, HmacError, NoIdentityMatch, PayloadError
 from crypto.keys import X25519Identity
+from tests.helpers.crypto_tools import age
 
 
 def _payload(file_key: bytes, plaintext: bytes) -> bytes:

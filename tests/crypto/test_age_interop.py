@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-from crypto_support import age, age_keygen, age_with_passphrase
 
 from crypto.age import decrypt_bytes, encrypt_bytes, rewrap
 from crypto.errors import NoIdentityMatch
@@ -18,6 +17,7 @@ from crypto.keys import (
     X25519Recipient,
     parse_identities_file,
 )
+from tests.helpers.crypto_tools import age, age_keygen, age_with_passphrase
 
 pytestmark = pytest.mark.agecli
 

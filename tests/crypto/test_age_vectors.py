@@ -8,11 +8,11 @@ import zlib
 from pathlib import Path
 
 import pytest
-from crypto_support import VECTORS, vector_dir
 
 from crypto.age import decrypt
 from crypto.errors import ArmorError, HeaderError, HmacError, NoIdentityMatch, PayloadError
 from crypto.keys import ScryptIdentity, X25519Identity
+from tests.helpers.crypto_tools import VECTORS, vector_dir
 
 AGE_VECTORS = VECTORS / "age"
 OUTCOMES = {

@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
-from crypto_support import age, age_keygen, ours
 
 from crypto.keys import parse_identities_file
+from tests.helpers.crypto_tools import age, age_keygen, ours
 
 pytestmark = pytest.mark.agecli
 

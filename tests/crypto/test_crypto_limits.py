@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-from crypto_support import age_with_passphrase, ours
 
 from crypto import bech32, keys
 from crypto import format as age_format
@@ -37,7 +36,8 @@ from crypto.keys import (
 from crypto.receipts import ReceiptParams, derive_receipt, new_receipt_code
 from crypto.sealing import SealedIdentity, SealParams, seal_identity, unseal_identity
 from crypto.tlog import Checkpoint, Signer, verify_checkpoint
-from tests.support import IN_CI
+from tests.helpers.crypto_tools import age_with_passphrase, ours
+from tests.helpers.environment import IN_CI
 
 LONG_NUMBER = "1" + "0" * 5000  # past Python's 4,300-digit limit of int(str)
 # age's ScryptIdentity refuses work factors above 22 by default, and its CLI uses that.

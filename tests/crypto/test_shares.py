@@ -6,11 +6,11 @@ import itertools
 import json
 
 import pytest
-from crypto_support import VECTORS, vector_dir
 
 from crypto.errors import ShareError
 from crypto.keys import X25519Identity
 from crypto.shares import combine_shares, recover_secret, split_identity
+from tests.helpers.crypto_tools import VECTORS, vector_dir
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ from werkzeug.serving import make_server
 
 from app.models import DisclosureAttachment
 from app.security.headers import content_disposition
-from tests.conftest import csrf_token
-from tests.disclosure_support import signed_in
-from tests.servers import free_port
+from tests.helpers.console import signed_in
+from tests.helpers.forms import csrf_token
+from tests.helpers.servers import free_port
 
 NAMES = [
     "招标结果.pdf",

@@ -12,7 +12,7 @@ from app.memo import TextMemo
 from app.models import Disclosure
 from app.public.disclosures.diff import DIFF_MAX_CHARS, INLINE_MAX_CHARS, Deadline, diff_html
 from app.services.disclosures import drafting, reviewing
-from tests.disclosure_support import publish_item, sign_log, staff
+from tests.helpers.disclosures import publish_item, sign_log, staff
 
 ROW = re.compile(r'<div class="diff-line( diff-(changed|removed|added))?">(.*?)</div>', re.S)
 ZH = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工"

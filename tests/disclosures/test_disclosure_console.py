@@ -2,8 +2,8 @@
 
 import re
 
-from tests.conftest import csrf_token
-from tests.disclosure_support import signed_in
+from tests.helpers.console import signed_in
+from tests.helpers.forms import csrf_token
 
 
 def _token(client, path):

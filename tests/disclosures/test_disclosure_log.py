@@ -11,7 +11,7 @@ from app.services.disclosures import drafting, reviewing
 from app.services.disclosures import log as disclosure_log
 from crypto import tlog
 from crypto.errors import ProofError
-from tests.disclosure_support import draft_fields, publish_item, sign_log, staff
+from tests.helpers.disclosures import draft_fields, publish_item, sign_log, staff
 
 
 def _b(value):

@@ -15,7 +15,7 @@ from app.services.disclosures import (
     visibility,
 )
 from app.services.disclosures.visibility import ANONYMOUS
-from tests.disclosure_support import draft_fields, publish_item, staff
+from tests.helpers.disclosures import draft_fields, publish_item, staff
 
 
 def test_index_lists_newest_first_and_filters(demo, public_app):

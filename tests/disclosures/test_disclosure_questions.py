@@ -4,8 +4,9 @@ import pytest
 from sqlalchemy import select
 
 from app.models import DisclosureQuestion, QuestionState
-from tests.conftest import csrf_token
-from tests.disclosure_support import publish_item, signed_in
+from tests.helpers.console import signed_in
+from tests.helpers.disclosures import publish_item
+from tests.helpers.forms import csrf_token
 
 
 def _ask(client, d_id, text, url=None):

@@ -9,8 +9,8 @@ import pytest
 from app.services.blobs import BlobError, FilesystemBlobStore
 from app.services.disclosures.attachments import matches_content, safe_filename
 from app.services.sanitize import markdown_to_text, render_markdown
-from tests.conftest import csrf_token
-from tests.disclosure_support import signed_in
+from tests.helpers.console import signed_in
+from tests.helpers.forms import csrf_token
 
 XSS = [
     "<script>alert(1)</script>",
@@ -180,7 +180,7 @@ def test_bad_uploads_get_form_errors_and_keep_what_was_typed(auth):
 
 
 def test_oversized_upload_is_refused(instance, demo):
-    from tests.conftest import ConsoleAuth
+    from tests.helpers.console import ConsoleAuth
 
     app = instance.app("console", ATTACHMENT_MAX_BYTES=1000)
     auth = ConsoleAuth(app.test_client())

@@ -6,7 +6,7 @@ from app.models import Scope
 from app.services import units
 from app.services.disclosures import drafting, listings, reviewing, visibility
 from app.services.disclosures.visibility import ANONYMOUS
-from tests.disclosure_support import draft_fields, sign_log, staff
+from tests.helpers.disclosures import draft_fields, sign_log, staff
 
 PROXY = {"REMOTE_ADDR": "127.0.0.1"}
 
@@ -101,15 +101,23 @@ def test_reader_headers_from_untrusted_peer_are_ignored(db, demo, reader_app):
         f"/disclosures/{unit_id}", headers=spoof, environ_base={"REMOTE_ADDR": "10.9.9.9"}
     )
     assert direct.status_code == 404
+    # The same headers through the trusted proxy open the item: the 404 is the peer's doing.
+    proxied = client.get(f"/disclosures/{unit_id}", headers=spoof, environ_base=PROXY)
+    assert proxied.status_code == 200
 
 
-def test_reader_headers_are_off_by_default(db, demo, public_app):
+def test_reader_headers_are_off_by_default(db, demo, public_app, reader_app):
     unit_id = _publish(db, "机械公司内部事项", Scope.unit)
     headers = {"X-Remote-User": "wang", "X-Remote-Unit": "MCH"}
     response = public_app.test_client().get(
         f"/disclosures/{unit_id}", headers=headers, environ_base=PROXY
     )
     assert response.status_code == 404
+    # The same request opens the item once the reader header is configured.
+    configured = reader_app.test_client().get(
+        f"/disclosures/{unit_id}", headers=headers, environ_base=PROXY
+    )
+    assert configured.status_code == 200
 
 
 def test_reader_header_without_trusted_proxies_is_a_config_error(instance):

@@ -24,9 +24,9 @@ from app.services.disclosures import categories, drafting, reviewing
 from app.services.disclosures import log as disclosure_log
 from app.services.disclosures.visibility import ANONYMOUS
 from app.services.search import query as search_query
-from tests.conftest import Content, Instance
-from tests.disclosure_support import draft_fields, staff
-from tests.support import PG_URL, create_schema, drop_schema
+from tests.helpers.disclosures import draft_fields, staff
+from tests.helpers.environment import PG_URL, create_schema, drop_schema
+from tests.helpers.instances import Content, Instance
 
 PDF = b"%PDF-1.4\n%test\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16

@@ -17,7 +17,7 @@ from app.models import (
 from app.public.page_cache import PageCache
 from app.services import public_version, units
 from app.services.disclosures import catalogue, categories, drafting, questions, reviewing
-from tests.disclosure_support import draft_fields, publish_item, staff
+from tests.helpers.disclosures import draft_fields, publish_item, staff
 
 PROXY = {"REMOTE_ADDR": "127.0.0.1"}
 PARTY = {"X-Remote-User": "li.na", "X-Remote-Unit": "CHM", "X-Remote-Party": "1"}

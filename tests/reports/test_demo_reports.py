@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from app.models import Report, ReportEnvelope, ReportStatus
 from app.services.reports.demo import DEMO_REPORTS, OVERTIME_LIST
 from app.services.reports.submission import submit
-from tests.conftest import csrf_token
+from tests.helpers.forms import csrf_token
 
 STATUS_WORDS = {  # the thread page's words for each state, in the default language
     "received": "已收到，等待纪检部门确认",

@@ -11,7 +11,7 @@ import redis
 from app.public.reports import pow as pow_module
 from app.public.reports.pow import COUNT_SECONDS, COUNTER, ProofOfWork, leading_zero_bits, solves
 from app.services.ephemeral import MemoryStore, RedisStore
-from tests.support import REDIS_URL, skip_or_fail
+from tests.helpers.environment import REDIS_URL, skip_or_fail
 
 
 def _solve(challenge: str) -> str:

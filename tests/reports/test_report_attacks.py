@@ -9,11 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from werkzeug.test import EnvironBuilder
 
+from app.db import Base
 from app.models import DisciplineOffice, Report, ReportEnvelope, Unit, UnitKind
-from tests.conftest import csrf_token
+from tests.helpers.forms import csrf_token
 
 MARKER_ADDRESS = "198.51.100.211"
 MARKER_FORWARDED = "203.0.113.77"
@@ -386,10 +387,47 @@ def test_a_body_past_the_limit_is_answered_with_a_redirect_and_a_reason(demo, in
     assert page.status_code == 413 and "1 MiB" in page.get_data(as_text=True)
 
 
-def test_the_honeypot_answers_with_a_redirect_and_stores_nothing(demo, public_app):
-    client = public_app.test_client()
-    response = client.post("/report/new", data=_form(client, leave_empty="http://spam.example"))
+def _rows_per_table(app) -> dict[str, int]:
+    with app.extensions["portal.db"].session() as session:
+        return {
+            table.name: session.scalar(select(func.count()).select_from(table))
+            for table in Base.metadata.sorted_tables
+        }
+
+
+def _kept_for_browsers(app) -> dict[str, int]:
+    """How many entries wait in each store of short-lived values a report's POST may fill."""
+    return {
+        "follow-up sessions": len(app.extensions["portal.followup_sessions"].backend),
+        "receipts": len(app.extensions["portal.handover.receipts"].backend),
+        "pages": len(app.extensions["portal.handover.pages"].backend),
+    }
+
+
+def test_the_honeypot_answers_with_a_redirect_and_stores_nothing(demo, instance):
+    # Everyone's budget of reports without a proof of work is one: a report the honeypot
+    # counted would leave none for the reporter at the end.
+    app = instance.app("public", RATELIMIT_REPORTS_NOSCRIPT_ALL="1 per hour")
+    client = app.test_client()
+    data = _form(client, leave_empty="http://spam.example")
+    data["attachments"] = [
+        (io.BytesIO(FILE_CANARY), "证据.txt"),  # small: held in memory to be cleaned
+        (io.BytesIO(FILE_CANARY * 200_000), "录音.bin"),  # not cleaned: encrypted as it comes
+    ]
+    rows, kept = _rows_per_table(app), _kept_for_browsers(app)
+    assert rows["reports"] == 0 and _blob_files(app) == []
+    response = _post(client, data, follow=False)
     assert response.status_code == 303 and response.headers["Location"].endswith("/report/sent")
+    assert response.headers.getlist("Set-Cookie") == []  # no receipt, no form handed back
+    dropped = client.get(response.headers["Location"])
+    assert dropped.status_code == 200 and dropped.headers.getlist("Set-Cookie") == []
+    assert CANARY not in dropped.get_data(as_text=True)
+    assert _rows_per_table(app) == rows  # no report, envelope, receipt or audit row
+    assert _blob_files(app) == []  # neither file, whole or in part
+    assert _kept_for_browsers(app) == kept
+    reporter = app.test_client()
+    sent = _post(reporter, _form(reporter))
+    assert sent.status_code == 200 and 'class="receipt-code"' in sent.get_data(as_text=True)
 
 
 def test_one_client_refused_again_and_again_cannot_fill_the_store_of_forms(demo, instance):

@@ -13,8 +13,8 @@ import pytest
 
 from app.services.reports import routing, submission
 from app.services.reports.submission import TEXT_LIMITS
-from tests.conftest import csrf_token
-from tests.report_client import REPORT_FIELDS
+from tests.helpers.forms import csrf_token
+from tests.helpers.report_client import REPORT_FIELDS
 
 PLACE = "铸造分厂熔炼车间东侧废钢堆场"
 WHAT = "熔炼车间采购废钢时收受回扣。"

@@ -17,7 +17,8 @@ from app.services import keys
 from app.services.demo import DEMO_LOGINS
 from app.services.reports import messages
 from app.services.reports.envelopes import read_bytes
-from tests.conftest import TEST_SEAL_PARAMS, csrf_token
+from tests.helpers.forms import csrf_token
+from tests.helpers.weak_kdf import TEST_SEAL_PARAMS
 
 CANARY = "金丝雀-报告正文-7f3a9c"
 FILE_CANARY = b"CANARY-FILE-BYTES-5d2e81"

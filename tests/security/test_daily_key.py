@@ -10,7 +10,7 @@ import redis
 from app.security.daily_key import REDIS_EXPIRY_SECONDS, DailyKey
 from app.security.network import keyed_hash
 from app.services.ephemeral import Stores
-from tests.support import REDIS_URL, skip_or_fail
+from tests.helpers.environment import REDIS_URL, skip_or_fail
 
 ADDRESS = "198.51.100.23"
 

@@ -6,7 +6,7 @@ import pytest
 from flask import template_rendered
 
 from app.config import ConfigError
-from tests.disclosure_support import publish_item
+from tests.helpers.disclosures import publish_item
 
 FOREIGN = ["evil.example", "localhost.evil.example", "127.0.0.1.evil.example:8000", "公开.example"]
 

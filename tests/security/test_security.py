@@ -5,7 +5,7 @@ import re
 import pytest
 from flask import abort
 
-from tests.conftest import csrf_token
+from tests.helpers.forms import csrf_token
 
 PUBLIC_PATHS = ["/", "/healthz", "/static/css/portal.css", "/no-such-page"]
 CONSOLE_PATHS = ["/login", "/", "/admin/", "/healthz", "/no-such-page"]
@@ -85,7 +85,7 @@ def test_cookies_are_secure_with_https(instance):
 
 
 def test_a_console_session_is_not_accepted_by_the_public_app(instance, demo):
-    from tests.conftest import ConsoleAuth
+    from tests.helpers.console import ConsoleAuth
 
     console_app = instance.app("console")
     auth = ConsoleAuth(console_app.test_client())

@@ -19,7 +19,7 @@ from app.services.ephemeral import (
     new_token,
     parse_token,
 )
-from tests.support import REDIS_URL, skip_or_fail
+from tests.helpers.environment import REDIS_URL, skip_or_fail
 
 PLAIN = "举报内容：挪用班组活动经费 report #42".encode()
 

@@ -11,7 +11,7 @@ from app.models import Disclosure, PublicState, WorkState
 from app.services import jobs
 from app.services.disclosures import log as disclosure_log
 from app.services.jobs import Job, JobContext
-from tests.disclosure_support import schedule_due_item
+from tests.helpers.disclosures import schedule_due_item
 
 
 def context_of(app):

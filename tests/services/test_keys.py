@@ -14,7 +14,7 @@ from app.services import keys, recovery, units
 from app.services import staff as staff_service
 from app.services.demo import DEMO_LOGINS
 from crypto import X25519Identity, decrypt_bytes, encrypt_bytes
-from tests.conftest import TEST_PASSWORD_METHOD, TEST_SEAL_PARAMS
+from tests.helpers.weak_kdf import TEST_PASSWORD_METHOD, TEST_SEAL_PARAMS
 
 SEAL = TEST_SEAL_PARAMS
 PASSWORDS = {login.username: login.password for login in DEMO_LOGINS}

@@ -24,7 +24,7 @@ from app.models import StaffUser
 from app.services.disclosures import categories, drafting, reviewing
 from app.services.units import by_code
 from crypto import tlog
-from tests.support import engine_url
+from tests.helpers.environment import engine_url
 
 DUMP = Path(__file__).parent / "data" / "disclosure_log_0006.sql"
 HEADER_RE = re.compile(r"^-- (origin|vkey|key|schema): (\S+)$", re.MULTILINE)

@@ -14,7 +14,7 @@ from app.services.disclosures import attachments as attachment_service
 from app.services.disclosures import drafting, reviewing
 from app.services.disclosures import log as disclosure_log
 from crypto import tlog
-from tests.disclosure_support import draft_fields, publish_item, sign_log, staff
+from tests.helpers.disclosures import draft_fields, publish_item, sign_log, staff
 
 FILES = (
     PublishedFile(7, "招标结果（公示）.pdf", "ab" * 32),

@@ -10,7 +10,8 @@ from app.db import utcnow
 from app.models import Disclosure, DisclosureStep, PublicState, StepAction, WorkState
 from app.services import units
 from app.services.disclosures import catalogue, categories, drafting, errors, publishing, reviewing
-from tests.disclosure_support import draft_fields, publish_item, signed_in, staff
+from tests.helpers.console import signed_in
+from tests.helpers.disclosures import draft_fields, publish_item, staff
 
 
 def test_draft_submit_return_approve_records_every_step(db, demo):
@@ -194,7 +195,7 @@ def _give_role(session, username, role):
 def _second_approver(session):
     from app.models import Role
     from app.services import staff as staff_service
-    from tests.conftest import TEST_PASSWORD_METHOD
+    from tests.helpers.weak_kdf import TEST_PASSWORD_METHOD
 
     return staff_service.create_user(
         session,
@@ -275,7 +276,7 @@ def test_who_edited_an_amendment_cannot_approve_it_but_may_review_the_next(db, d
 
 def test_console_shows_no_approve_button_to_an_editor_and_refuses_the_post(db, demo, console_app):
     from app.models import Role
-    from tests.conftest import csrf_token
+    from tests.helpers.forms import csrf_token
 
     with db() as session:
         author = staff(session, "publisher")
@@ -310,7 +311,7 @@ def _attach(db, session, disclosure, uploader, name, data=b"%PDF-1.4 correction"
 
 def test_who_removed_a_file_from_an_amendment_cannot_approve_it(db, demo, console_app):
     from app.models import DisclosureAttachment, Role
-    from tests.conftest import csrf_token
+    from tests.helpers.forms import csrf_token
 
     d_id = publish_item(db, title="设备采购结果公示", body="中标金额128.6万元。")
     with db() as session:
@@ -353,7 +354,7 @@ def test_who_removed_a_file_from_an_amendment_cannot_approve_it(db, demo, consol
 def test_a_discarded_change_takes_its_files_with_it(db, demo, console_app):
     from app.models import DisclosureAttachment
     from app.services.blobs import BlobError, FilesystemBlobStore
-    from tests.conftest import csrf_token
+    from tests.helpers.forms import csrf_token
 
     d_id = publish_item(db, title="年度预算公开", body="预算总额3000万元。")
     with db() as session:
@@ -409,7 +410,7 @@ def test_dates_outside_the_years_kept_are_refused_by_the_service(db, demo, year)
 
 @pytest.mark.parametrize("title", ["第一行\n第二行", "标题\r\n第二行", "标题\u2028第二行", "a\vb"])
 def test_titles_are_one_line(db, demo, console_app, title):
-    from tests.conftest import csrf_token
+    from tests.helpers.forms import csrf_token
 
     with db() as session, pytest.raises(errors.DisclosureError, match="one line"):
         drafting.create_draft(

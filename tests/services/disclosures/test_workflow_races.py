@@ -22,8 +22,9 @@ from app.models import (
 from app.services.blobs import BlobStore, FilesystemBlobStore
 from app.services.disclosures import drafting, errors, reviewing
 from app.services.disclosures import log as disclosure_log
-from tests.conftest import csrf_token
-from tests.disclosure_support import draft_fields, publish_item, sign_log, signed_in, staff
+from tests.helpers.console import signed_in
+from tests.helpers.disclosures import draft_fields, publish_item, sign_log, staff
+from tests.helpers.forms import csrf_token
 
 Step = Callable[[Session, Disclosure, BlobStore], object]
 

@@ -1,10 +1,10 @@
-"""Fixtures of the report tests: the organisation of report_support.py in a fresh schema."""
+"""Fixtures of the report tests: the organisation of tests/helpers/reports.py in a fresh schema."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.services.reports.report_support import Org, blob_store, build_org
+from tests.helpers.reports import Org, blob_store, build_org
 
 
 @pytest.fixture

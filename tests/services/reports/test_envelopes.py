@@ -15,8 +15,8 @@ from app.services.reports.envelopes import PayloadBlob, payload_size, seal_paylo
 from app.services.reports.submission import submit
 from crypto.errors import HeaderError, HmacError, NoIdentityMatch, PayloadError
 from crypto.keys import X25519Identity
-from tests.crypto.crypto_support import age
-from tests.services.reports.report_support import PARAMS, PEPPER, TODAY, form
+from tests.helpers.crypto_tools import age
+from tests.helpers.reports import PARAMS, PEPPER, TODAY, form
 
 TEXT = "举报人反映：采购部王某收受供应商回扣，金额约五万元。".encode() * 5000  # several chunks
 

@@ -20,14 +20,8 @@ from app.services.reports.followup import (
 from app.services.reports.messages import post_office_message, read_thread
 from crypto.keys import X25519Identity
 from crypto.receipts import derive_receipt
-from tests.services.reports.report_support import (
-    PARAMS,
-    PEPPER,
-    TODAY,
-    form,
-    upload_files,
-)
-from tests.support import REDIS_URL, skip_or_fail
+from tests.helpers.environment import REDIS_URL, skip_or_fail
+from tests.helpers.reports import PARAMS, PEPPER, TODAY, form, upload_files
 
 
 @pytest.fixture

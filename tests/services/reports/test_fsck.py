@@ -8,14 +8,7 @@ import time
 from app.models import EnvelopeRole, Report
 from app.services.reports.fsck import fsck, referenced_blob_keys
 from app.services.reports.submission import submit
-from tests.services.reports.report_support import (
-    PARAMS,
-    PEPPER,
-    TODAY,
-    form,
-    jpeg_bytes,
-    upload_files,
-)
+from tests.helpers.reports import PARAMS, PEPPER, TODAY, form, jpeg_bytes, upload_files
 
 
 def _submit(db, blobs, **changes):

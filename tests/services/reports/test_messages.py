@@ -19,7 +19,7 @@ from app.services.reports.messages import office_recipients, post_office_message
 from app.services.reports.submission import submit
 from crypto.errors import NoIdentityMatch
 from crypto.receipts import derive_receipt
-from tests.services.reports.report_support import PARAMS, PEPPER, TODAY, form, upload_files
+from tests.helpers.reports import PARAMS, PEPPER, TODAY, form, upload_files
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Routing: the office a report goes to, by unit and level, over a five-level unit tree.
 
-See report_support.py for the tree: offices at GRP, MCH and MCH-F1 with keys, CHM without a
+See tests/helpers/reports.py for the tree: offices at GRP, MCH and MCH-F1 with keys, CHM without a
 keyed inspector, LOG without a recovery key, ISL with no office at all.
 """
 

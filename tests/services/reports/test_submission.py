@@ -30,7 +30,7 @@ from app.services.reports.submission import ReportFields, add_months, check_fiel
 from app.services.reports.uploads import UploadBatch
 from crypto.errors import NoIdentityMatch
 from crypto.format import parse_header
-from tests.services.reports.report_support import (
+from tests.helpers.reports import (
     PARAMS,
     PEPPER,
     TODAY,

@@ -16,7 +16,7 @@ from app.services.reports.cleaning import CleanState
 from app.services.reports.errors import FileTooLarge, ReportTooLarge, TooManyFiles
 from app.services.reports.uploads import UploadBatch, UploadLimits
 from crypto.keys import X25519Identity
-from tests.services.reports.report_support import post_multipart
+from tests.helpers.reports import post_multipart
 
 KIB, MIB = 1024, 1024 * 1024
 

@@ -23,7 +23,7 @@ from app.services.search.tokens import (
     snippet,
     tsquery,
 )
-from tests.disclosure_support import draft_fields, publish_item, staff
+from tests.helpers.disclosures import draft_fields, publish_item, staff
 
 PARTY = visibility.Reader(name="member", party_member=True)
 

@@ -6,7 +6,7 @@ from app.models import Disclosure
 from app.services.disclosures import drafting, reviewing
 from app.services.disclosures.visibility import ANONYMOUS
 from app.services.search import query as search_query
-from tests.disclosure_support import draft_fields, publish_item, staff
+from tests.helpers.disclosures import draft_fields, publish_item, staff
 
 
 def _indexed_body(session, disclosure_id: int) -> str:

@@ -42,10 +42,10 @@ from app.services.blobs import FilesystemBlobStore
 from app.services.reports.submission import ReportFields
 from app.services.reports.uploads import Upload, UploadBatch, UploadLimits
 from crypto.keys import X25519Identity
-from crypto.receipts import ReceiptParams
+from tests.helpers.weak_kdf import TEST_RECEIPT_PARAMS
 
 PEPPER = b"test-installation-pepper-0123456789"
-PARAMS = ReceiptParams(memory_cost_kib=64, iterations=1, lanes=1)
+PARAMS = TEST_RECEIPT_PARAMS
 TODAY = date(2026, 11, 30)
 
 # code, parent, kind, Chinese name, office: None, or (recovery key?, inspectors with keys?)

@@ -59,12 +59,3 @@ def schedule_due_item(db, **overrides) -> int:
         reviewing.approve(session, disclosure, staff(session, "approver"))
         disclosure.scheduled_at = utcnow() - timedelta(minutes=1)
         return disclosure.id
-
-
-def signed_in(console_app, username: str):
-    """A fresh console client signed in as a demo user."""
-    from tests.conftest import ConsoleAuth
-
-    auth = ConsoleAuth(console_app.test_client())
-    auth.login(username)
-    return auth.client

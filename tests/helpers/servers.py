@@ -11,11 +11,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pytest
 
 PORTAL = Path(sys.executable).parent / "portal"
 # Loopback addresses of their own: the servers bind to SERVER_HOST and every test request
@@ -196,19 +194,3 @@ def first_disclosure_path(server: Server) -> str:
     found = re.search(rb'href="(/disclosures/\d+)"', body)
     assert found, "the demo instance should list a disclosure"
     return found.group(1).decode()
-
-
-@pytest.fixture(scope="session")
-def demo_portal_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``portal run`` on a new instance, as ``make run`` starts it: it builds the demo.
-
-    Started once for the tests that read it (mark them ``xdist_group("portal_run")`` so one
-    worker runs them all), with a low open-file limit so that a descriptor kept per request
-    stops it. Its output is unbuffered, so a test reads what its own requests made it write.
-    """
-    folder = tmp_path_factory.mktemp("portal-run")
-    env = portal_env(folder / "instance", PYTHONUNBUFFERED="1")
-    server = Server.start("run", env, folder / "run.log", preexec_fn=open_file_limit(256))
-    server.instance = folder / "instance"
-    yield server
-    assert server.stop() == 0, server.output

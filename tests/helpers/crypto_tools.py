@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.support import skip_or_fail
+from tests.helpers.environment import skip_or_fail
 
 VECTORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "vectors"
 
