@@ -398,9 +398,9 @@ def _rows_per_table(app) -> dict[str, int]:
 def _kept_for_browsers(app) -> dict[str, int]:
     """How many entries wait in each store of short-lived values a report's POST may fill."""
     return {
-        "follow-up sessions": len(app.extensions["portal.followup_sessions"].backend),
-        "receipts": len(app.extensions["portal.handover.receipts"].backend),
-        "pages": len(app.extensions["portal.handover.pages"].backend),
+        "follow-up sessions": len(app.extensions["portal.followup_sessions"].store),
+        "receipts": len(app.extensions["portal.handover.receipts"].store),
+        "pages": len(app.extensions["portal.handover.pages"].store),
     }
 
 

@@ -59,7 +59,8 @@ def _report_text(field_class, label, name: str, required=None, **render_kw):
 
     ``required``: the message when it is left empty; without it, the text is optional.
     """
-    presence = DataRequired(required) if required else Optional()
+    # Not "if required": a lazy string's truth is its translation, which needs a request.
+    presence = DataRequired(required) if required is not None else Optional()
     return field_class(
         label,
         validators=[presence, Length(max=TEXT_LIMITS[name])],
