@@ -1,0 +1,296 @@
+"""What the migration tests put in every table and read back: rows dumped and compared, with
+the columns a revision rewrites on the way."""
+
+import importlib
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from graphlib import TopologicalSorter
+from types import ModuleType
+from typing import Any
+
+from alembic.script import ScriptDirectory
+from sqlalchemy import func, inspect, select, text
+from sqlalchemy.orm import Session
+
+from app import migrate
+from app.models import Disclosure, DisclosureRevision, PublicState, StaffUser, WorkState
+
+Rows = dict[tuple, dict[str, Any]]  # key of a row -> its stored values, as the driver reads them
+
+
+def first_module(*names: str) -> ModuleType:
+    """The first of ``names`` that imports: services move between modules over time."""
+    for name in names:
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not name.startswith(exc.name):
+                raise  # a module that exists but fails to import is a failure, not a move
+    raise ModuleNotFoundError(f"none of {names}")
+
+
+def log_service() -> ModuleType:
+    return first_module("app.services.disclosures.log", "app.services.disclosure_log")
+
+
+def workflow(step: str) -> ModuleType:
+    return first_module(f"app.services.disclosures.{step}", "app.services.disclosures")
+
+
+def revision_chain(engine) -> list[str]:
+    """Every revision from the first to head, in order."""
+    scripts = ScriptDirectory.from_config(migrate.alembic_config(engine))
+    heads = scripts.get_heads()
+    assert len(heads) == 1, f"the migrations have {len(heads)} heads: {heads}"
+    chain = [script.revision for script in scripts.walk_revisions("base", heads[0])][::-1]
+    for earlier, later in itertools.pairwise(chain):
+        assert scripts.get_revision(later).down_revision == earlier, f"{later} is a merge"
+    return chain
+
+
+def table_names(conn) -> list[str]:
+    """Our tables; the shadow tables of SQLite's FTS5 index follow from the index itself."""
+    names = set(inspect(conn).get_table_names()) - {"alembic_version"}
+    if conn.dialect.name == "sqlite":
+        names -= {
+            row.name for row in conn.execute(text("PRAGMA table_list")) if row.type == "shadow"
+        }
+    return sorted(names)
+
+
+def table_columns(conn, table: str) -> list[str]:
+    # Generated columns (the tsvector) follow from the others, and migrations redefine them.
+    return [c["name"] for c in inspect(conn).get_columns(table) if not c.get("computed")]
+
+
+def primary_key(conn, table: str) -> list[str]:
+    key = inspect(conn).get_pk_constraint(table)["constrained_columns"]
+    if key:
+        return key
+    return ["rowid"] if conn.dialect.name == "sqlite" else table_columns(conn, table)
+
+
+def quoted_name(conn, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote(name)
+
+
+def table_rows(conn, table: str) -> Rows:
+    columns = list(dict.fromkeys(primary_key(conn, table) + table_columns(conn, table)))
+    listed = ", ".join(quoted_name(conn, c) for c in columns)
+    result = conn.execute(text(f"SELECT {listed} FROM {quoted_name(conn, table)}"))
+    key = primary_key(conn, table)
+    return {
+        tuple(row[c] for c in key): row
+        for row in (dict(zip(columns, r, strict=True)) for r in result)
+    }
+
+
+def columns_of(rows: Rows) -> list[str]:
+    return list(next(iter(rows.values()), {}))
+
+
+def dump_tables(engine) -> dict[str, Rows]:
+    with engine.connect() as conn:
+        return {table: table_rows(conn, table) for table in table_names(conn)}
+
+
+def insert_rows(conn, table: str, rows: Rows, columns: list[str]) -> None:
+    """Write ``rows`` with plain SQL as ``table`` stands now, parents before children."""
+    names = list(dict.fromkeys(primary_key(conn, table) + columns))
+    listed = ", ".join(quoted_name(conn, c) for c in names)
+    values = ", ".join(f":c{i}" for i in range(len(names)))
+    statement = text(f"INSERT INTO {quoted_name(conn, table)} ({listed}) VALUES ({values})")
+    for key in sorted(rows):  # ids in creation order: a unit's parent comes first
+        row = rows[key]
+        missing = [c for c in names if c not in row]
+        assert not missing, f"{table} had {missing} then; the records at head lack them"
+        conn.execute(statement, {f"c{i}": row[c] for i, c in enumerate(names)})
+
+
+def parents_first(conn, tables: set[str]) -> list[str]:
+    order = TopologicalSorter(
+        {
+            table: {fk["referred_table"] for fk in inspect(conn).get_foreign_keys(table)}
+            & (tables - {table})
+            for table in tables
+        }
+    )
+    return list(order.static_order())
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """A column that a later migration replaced by others.
+
+    ``value`` gives what the code of its time wrote into it, from the row at head: rows
+    written before that migration carry it, and a downgrade past it must give it back.
+    ``by`` are the columns at head that hold what it held: after that migration, rows written
+    with it must have them as the services write them.
+    """
+
+    value: Callable[[dict[str, Any]], Any]
+    by: tuple[str, ...]
+
+
+REPLACED: dict[str, dict[str, Replaced]] = {
+    "disclosures": {
+        # 0007: a published item's title and the plain text of its body, as one string.
+        "search_text": Replaced(
+            lambda row: (
+                f"{row['public_title']}\n{row['search_body']}"
+                if row["public_state"] == "published"
+                else ""
+            ),
+            by=("public_title", "search_body"),
+        ),
+    },
+}
+
+
+def as_written(table: str, rows: Rows) -> Rows:
+    """``rows`` of ``table`` at head with the values of its replaced columns added."""
+    replaced = REPLACED.get(table, {})
+    return {
+        key: row | {name: column.value(row) for name, column in replaced.items()}
+        for key, row in rows.items()
+    }
+
+
+def with_replacements(table: str, columns: list[str]) -> list[str]:
+    """``columns`` and the columns at head that replace any of them."""
+    replaced = REPLACED.get(table, {})
+    by = [c for name in columns if name in replaced for c in replaced[name].by]
+    return list(dict.fromkeys(columns + by))
+
+
+def differences(table: str, expected: Rows, actual: Rows, columns: list[str]) -> list[str]:
+    """What changed in ``columns`` (those a migration dropped on purpose are not compared)."""
+    problems = [f"{table} {key}: row lost" for key in sorted(expected.keys() - actual.keys())]
+    problems += [f"{table} {key}: row added" for key in sorted(actual.keys() - expected.keys())]
+    for key in sorted(expected.keys() & actual.keys()):
+        before, after = expected[key], actual[key]
+        for column in columns:
+            if column in before and column in after and before[column] != after[column]:
+                problems.append(
+                    f"{table} {key}: {column} was {before[column]!r}, is {after[column]!r}"
+                )
+    return problems
+
+
+def make_records(app) -> dict[str, Rows]:
+    """Fill every table through the services at head and sign the log twice; returns the rows.
+
+    The demo organisation and its disclosures (published, amended, retracted; attachments with
+    Chinese names; questions; the catalogue), then an amendment approved, another left under
+    review with a new title, a draft returned with a comment and a question rejected.
+    """
+    from app.services.demo import load_demo
+    from tests.helpers.weak_kdf import TEST_PASSWORD_METHOD
+
+    drafting, reviewing, questions = (workflow(m) for m in ("drafting", "reviewing", "questions"))
+    log = log_service()
+    keys = app.extensions["portal.disclosure_log"]
+    signer, origin = keys.signer, keys.origin
+    database = app.extensions["portal.db"]
+    blobs = app.extensions["portal.blobs"]  # where the demo keeps its attachments
+    with app.app_context():
+        with database.session() as session:
+            load_demo(session, password_method=TEST_PASSWORD_METHOD, blobs=blobs)
+            log.sign_checkpoint(session, signer, origin)
+        with database.session() as session:
+            publisher = session.scalar(select(StaffUser).where(StaffUser.username == "publisher"))
+            approver = session.scalar(select(StaffUser).where(StaffUser.username == "approver"))
+            published = list(
+                session.scalars(
+                    select(Disclosure)
+                    .where(Disclosure.public_state == PublicState.published)
+                    .where(Disclosure.work_state == WorkState.none)
+                    .order_by(Disclosure.id)
+                )
+            )
+            amended, under_review, asked_about = published[:3]
+            drafting.start_amendment(session, amended, publisher, "补充口径说明。")
+            amended.body += "\n\n补充：金额按合并报表口径计算。"
+            drafting.submit_for_review(session, amended, publisher)
+            reviewing.approve(session, amended, approver)
+
+            # The working title differs from the public one until the approval.
+            drafting.start_amendment(session, under_review, publisher, "更正标题中的届次。")
+            under_review.title = f"（更正）{under_review.title}"
+            drafting.submit_for_review(session, under_review, publisher)
+
+            draft = session.scalar(
+                select(Disclosure)
+                .where(Disclosure.public_state == PublicState.unpublished)
+                .where(Disclosure.work_state == WorkState.in_review)
+            )
+            reviewing.return_for_changes(session, draft, approver, "请写明每批的出发日期。")
+
+            question = questions.ask_question(
+                session, asked_about, "夜班职工也适用吗？", date(2026, 4, 2)
+            )
+            questions.reject_question(session, question, approver)
+            questions.ask_question(
+                session, asked_about, "Does it cover contractors? 外包人员呢？", date(2026, 4, 3)
+            )
+            log.sign_checkpoint(session, signer, origin)
+        add_a_report(database, blobs)
+    records = dump_tables(database.engine)
+    database.engine.dispose()
+    empty = [table for table, rows in records.items() if not rows]
+    assert not empty, f"the records leave {empty} empty: give them rows in make_records"
+    assert len(records["disclosure_log_checkpoints"]) == 2
+    return records
+
+
+def add_a_report(database, blobs) -> None:
+    """A report through the intake service (a photo, a real name, an exclusion, readers) and a
+    message from the office on it."""
+    from app.models import DisciplineOffice, Report, Role
+    from app.services.reports.messages import post_office_message
+    from app.services.reports.submission import ReportFields, submit
+    from app.services.reports.uploads import UploadBatch
+    from crypto.keys import X25519Identity
+    from crypto.receipts import ReceiptParams
+
+    with database.session() as session:  # keys for whoever lacks one (the demo may give them)
+        for user in session.scalars(select(StaffUser)):
+            if user.age_recipient is None and user.has_role(Role.inspector, Role.office_head):
+                user.age_recipient = str(X25519Identity.generate().recipient)
+        for office in session.scalars(select(DisciplineOffice)):
+            if office.recovery_recipient is None:
+                office.recovery_recipient = str(X25519Identity.generate().recipient)
+    batch = UploadBatch(blobs)
+    batch.new_file("食堂后厨照片.jpg", "image/jpeg").write(b"\xff\xd8\xff\xe0 not quite a JPEG")
+    with database.session() as session:
+        excluded = session.scalar(select(StaffUser.id).where(StaffUser.username == "inspector"))
+        form = ReportFields(
+            kind="misconduct",
+            category="eight_point_rules",
+            unit_code="GRP-HR",
+            level="middle_manager",
+            persons="人力资源部 某科长",
+            what="用公款在外宴请，每月多次。",
+            real_name="李四",
+            contact="分机 6021",
+            excluded=[excluded],
+        )
+        weak = ReceiptParams(memory_cost_kib=64, iterations=1, lanes=1)
+        pepper = b"migration-test-pepper-0123456789"
+        done = submit(session, blobs, pepper, form, batch.finish(), date(2026, 4, 6), weak)
+    with database.session() as session:
+        head = session.scalar(select(StaffUser).where(StaffUser.username == "head"))
+        report = session.get(Report, done.report_id)
+        post_office_message(session, blobs, report, head, "已受理，将核实。", [], date(2026, 4, 7))
+
+
+def assert_log_verifies(app, engine) -> None:
+    log = log_service()
+    keys = app.extensions["portal.disclosure_log"]
+    with Session(engine) as session:
+        result = log.verify(session, keys.verifier(), keys.origin)
+        entries = session.scalar(select(func.count()).select_from(DisclosureRevision))
+    assert result.ok, result.problems
+    assert result.size == entries
