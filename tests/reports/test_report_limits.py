@@ -1,0 +1,233 @@
+"""Trying to close the report channel or fill its stores from outside: limits, budgets and the
+stores of pages, each refusal saying why and keeping what was typed."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+
+import pytest
+
+from tests.helpers.forms import csrf_token
+from tests.helpers.report_pages import (
+    CANARY,
+    FILE_CANARY,
+    blob_files,
+    post_report,
+    report_form_data,
+)
+
+
+def test_the_per_client_limit_says_so_and_keeps_what_was_typed(demo, instance):
+    app = instance.app("public", RATELIMIT_REPORTS="1 per hour")
+    client = app.test_client()
+    assert (
+        client.post("/report/new", data=report_form_data(client), follow_redirects=True).status_code
+        == 200
+    )
+    data = report_form_data(client, persons="第二份举报的被反映人")
+    data["attachments"] = [(io.BytesIO(FILE_CANARY), "第二份.txt")]
+    response = post_report(client, data)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 429
+    assert "短时间内提交的举报过多" in page and "请一小时后再试" in page
+    assert "第二份举报的被反映人" in page and CANARY in page
+    assert not any(FILE_CANARY in p.read_bytes() for p in blob_files(app))
+    # Another reporter is not held back by this one.
+    other = app.test_client()
+    response = other.post(
+        "/report/new",
+        data=report_form_data(other),
+        environ_base={"REMOTE_ADDR": "198.51.100.9"},
+        follow_redirects=True,
+    )
+    assert response.status_code == 200
+
+
+def test_forms_without_the_proof_of_work_have_their_own_smaller_budget(demo, instance):
+    app = instance.app("public", RATELIMIT_REPORTS_NOSCRIPT_ALL="2 per hour")
+    statuses = []
+    for number in range(3):
+        client = app.test_client()
+        environ = {"REMOTE_ADDR": f"198.51.100.{number + 20}"}
+        client.get("/report/new", environ_base=environ)
+        response = client.post(
+            "/report/new",
+            data=report_form_data(client),
+            environ_base=environ,
+            follow_redirects=True,
+        )
+        statuses.append(response.status_code)
+    assert statuses == [200, 200, 429]
+    # A form with a solved challenge still gets through.
+    from app.public.reports.pow import solves
+
+    client = app.test_client()
+    page = client.get("/report/new").get_data(as_text=True)
+    import itertools
+    import re
+
+    challenge = re.search(r'data-pow-challenge="([^"]+)"', page).group(1)
+    bits = int(challenge.rpartition(".")[2])
+    nonce = next(str(n) for n in itertools.count() if solves(challenge, str(n), bits))
+    data = report_form_data(client, pow_challenge=challenge, pow_nonce=nonce)
+    assert client.post("/report/new", data=data, follow_redirects=True).status_code == 200
+
+
+def test_guessing_codes_is_limited_even_for_the_right_code(demo, instance):
+    app = instance.app("public", RATELIMIT_RECEIPTS="3 per hour")
+    client = app.test_client()
+    page = client.post(
+        "/report/new", data=report_form_data(client), follow_redirects=True
+    ).get_data(as_text=True)
+    import re
+
+    code = "".join(re.findall(r"<span>(\d{4})</span>", page))
+    token = csrf_token(client.get("/report/follow-up").get_data(as_text=True))
+    tries = [f"{n:020d}" for n in range(3)] + [code]
+    statuses = [
+        client.post(
+            "/report/follow-up", data={"csrf_token": token, "code": c}, follow_redirects=True
+        ).status_code
+        for c in tries
+    ]
+    assert statuses == [200, 200, 200, 429]
+    assert client.get_cookie("portal_followup", path="/report/") is None
+
+
+def test_forms_the_service_refuses_do_not_use_up_everyone_s_budget(demo, instance):
+    app = instance.app("public", RATELIMIT_REPORTS_NOSCRIPT_ALL="1 per hour")
+    for number in range(3):  # unknown units: refused, and not counted
+        client = app.test_client()
+        environ = {"REMOTE_ADDR": f"198.51.100.{number + 40}"}
+        response = client.post(
+            "/report/new", data=report_form_data(client, unit="NO-SUCH"), environ_base=environ
+        )
+        assert response.status_code == 303
+        page = client.get(response.headers["Location"], environ_base=environ)
+        assert page.status_code == 400 and "请从选项中选择" in page.get_data(as_text=True)
+    client = app.test_client()
+    response = client.post("/report/new", data=report_form_data(client), follow_redirects=True)
+    assert response.status_code == 200 and 'class="receipt-code"' in response.get_data(as_text=True)
+
+
+def test_a_flood_of_refused_forms_cannot_push_out_a_waiting_receipt(demo, public_app):
+    reporter = public_app.test_client()
+    sent = reporter.post("/report/new", data=report_form_data(reporter))
+    assert sent.status_code == 303  # the receipt waits for the reporter's GET
+    pages = public_app.extensions["portal.handover.pages"].store
+    pages._max = 50  # a small store, filled by one visitor's refused forms
+    flood = public_app.test_client()
+    for _ in range(120):
+        flood.post("/report/new", data=report_form_data(flood, what="", persons="垃圾" * 500))
+    assert len(pages) <= 50
+    page = reporter.get(sent.headers["Location"]).get_data(as_text=True)
+    assert len("".join(re.findall(r"<span>(\d{4})</span>", page))) == 20
+
+
+def test_a_body_past_the_limit_is_answered_with_a_redirect_and_a_reason(demo, instance):
+    app = instance.app("public", REPORT_MAX_BYTES=1024 * 1024)
+    client = app.test_client()
+    data = report_form_data(client)
+    data["attachments"] = [(io.BytesIO(b"z" * (3 * 1024 * 1024)), "巨大.bin")]
+    response = post_report(client, data, follow=False)
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"])
+    assert page.status_code == 413 and "1 MiB" in page.get_data(as_text=True)
+
+
+def test_one_client_refused_again_and_again_cannot_fill_the_store_of_forms(demo, instance):
+    from app.public.reports.handover import Handover
+    from app.services.ephemeral import MemoryStore
+
+    app = instance.app("public", RATELIMIT_RECEIPTS="5 per hour")
+    window = time.time()  # one window of the budget, whenever the test runs
+    store = MemoryStore(max_entries=30, max_bytes=1 << 20, now=lambda: window)
+    app.extensions["portal.handover.pages"] = Handover(store, evict=False, spare=True)
+    flooder = app.test_client()
+    flooder.environ_base["REMOTE_ADDR"] = "198.51.100.66"
+    token = csrf_token(flooder.get("/report/follow-up").get_data(as_text=True))
+    for _ in range(40):  # malformed codes, then refused by the limit: each sent back
+        response = flooder.post("/report/follow-up", data={"csrf_token": token, "code": "12"})
+        assert response.status_code == 303
+    assert len(store) == 20  # this client's share, not the whole store
+    # Another reporter's refused form still comes back whole.
+    reporter = app.test_client()
+    reporter.environ_base["REMOTE_ADDR"] = "198.51.100.67"
+    response = reporter.post("/report/new", data=report_form_data(reporter, unit="NO-SUCH"))
+    page = reporter.get(response.headers["Location"]).get_data(as_text=True)
+    assert "请从选项中选择" in page and "挪用班组活动经费" in page
+
+
+def test_a_page_refused_by_the_default_limit_says_when_without_a_redirect(demo, instance):
+    app = instance.app("public", RATELIMIT_DEFAULT="3 per hour")
+    client = app.test_client()
+    for path in ("/report/follow-up", "/report/new", "/report/"):
+        responses = [client.get(f"{path}?lang=en") for _ in range(4)]
+        refused = responses[-1]
+        assert [r.status_code for r in responses] == [200, 200, 200, 429], path
+        page = refused.get_data(as_text=True)
+        assert "Location" not in refused.headers and "Wait an hour and try again." in page
+        assert "receipt codes" not in page
+        assert refused.headers["Cache-Control"] == "no-store"
+
+
+def test_a_reply_past_the_limit_is_answered_with_a_redirect_and_a_reason(demo, instance):
+    app = instance.app("public", REPORT_MAX_BYTES=1024 * 1024)
+    client = app.test_client()
+    sent = client.post("/report/new", data=report_form_data(client), follow_redirects=True)
+    code = "".join(re.findall(r"<span>(\d{4})</span>", sent.get_data(as_text=True)))
+    page = client.get("/report/follow-up").get_data(as_text=True)
+    entered = client.post("/report/follow-up", data={"csrf_token": csrf_token(page), "code": code})
+    assert entered.status_code == 303
+    thread = client.get("/report/follow-up").get_data(as_text=True)
+    data = {
+        "csrf_token": csrf_token(thread),
+        "text": "补充一份很大的材料",
+        "attachments": [(io.BytesIO(b"z" * (3 * 1024 * 1024)), "巨大的附件.bin")],
+    }
+    response = post_report(client, data, follow=False, path="/report/follow-up/reply")
+    assert response.status_code == 303
+    shown = client.get(response.headers["Location"])
+    assert shown.status_code == 413 and "1 MiB" in shown.get_data(as_text=True)
+
+
+class _Unreachable:
+    """A store whose server is down (Redis not answering)."""
+
+    def put(self, *_args, **_kwargs):
+        raise ConnectionError("store unreachable")
+
+    def take(self, *_args):
+        raise ConnectionError("store unreachable")
+
+
+@pytest.mark.parametrize("store", ["full", "unreachable"])
+def test_a_form_that_cannot_be_kept_says_so_instead_of_coming_back_empty(demo, instance, store):
+    from app.public.reports.handover import Handover
+    from app.services.ephemeral import MemoryStore
+
+    app = instance.app("public")
+    backend = MemoryStore(max_entries=1, max_bytes=1 << 20) if store == "full" else _Unreachable()
+    app.extensions["portal.handover.pages"] = Handover(backend, evict=False, spare=True)
+    if store == "full":
+        other = app.test_client()
+        other.environ_base["REMOTE_ADDR"] = "198.51.100.70"
+        other.post("/report/new", data=report_form_data(other, unit="NO-SUCH"))
+        assert len(backend) == 1
+    for path, data in (
+        ("/report/new", lambda c: report_form_data(c, unit="NO-SUCH")),
+        (
+            "/report/follow-up",
+            lambda c: {"csrf_token": report_form_data(c)["csrf_token"], "code": "12"},
+        ),
+    ):
+        client = app.test_client()
+        response = client.post(path, data=data(client))
+        assert response.status_code == 303
+        page = client.get(response.headers["Location"])
+        shown = page.get_data(as_text=True)
+        assert page.status_code == 200 and "无法再次显示" in shown, path
+        # Once: the next visit is the plain page.
+        assert "无法再次显示" not in client.get(path).get_data(as_text=True)
