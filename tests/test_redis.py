@@ -118,23 +118,14 @@ def test_a_report_s_pages_and_session_work_across_workers_and_leave_nothing_in_r
     from sqlalchemy import select
 
     from app.models import Report
+    from tests.helpers.report_pages import report_form_data
 
     # Two apps stand for two worker processes behind one address.
     workers = [instance.app("public", RATELIMIT_STORAGE_URI=redis_url) for _ in "12"]
     browser = workers[0].test_client()
     browser.environ_base["REMOTE_ADDR"] = MARKER_ADDRESS
     canary = "挪用班组活动经费 canary-7f3a"
-    page = browser.get("/report/new").get_data(as_text=True)
-    form = {
-        "csrf_token": csrf_token(page),
-        "kind": "misconduct",
-        "category": "misuse_of_funds",
-        "unit": "CHM-W1",
-        "level": "middle_manager",
-        "persons": "车间主任 李某",
-        "what": canary,
-        "send": "1",
-    }
+    form = report_form_data(browser, what=canary)
     sent = browser.post("/report/new", data=form)
     assert sent.status_code == 303
     receipt_token = browser.get_cookie("portal_receipt", path="/report/receipt").value
