@@ -66,6 +66,18 @@ def test_a_place_of_200_characters_is_sent_and_one_more_comes_back_marked_and_ke
     assert WHAT in page
 
 
+def test_a_text_at_its_limit_with_line_breaks_sent_as_crlf_is_taken(demo, public_app):
+    # The browser's maxlength counts a line break as one character and sends it as CRLF.
+    client = public_app.test_client()
+    lines = ["第一行：废钢采购", "第二行：回扣每吨两百元", ""] * 2
+    persons = ("\r\n".join(lines) * 200)[: TEXT_LIMITS["persons"] + 120]
+    as_browser_counts = persons.replace("\r\n", "\n")[: TEXT_LIMITS["persons"]]
+    sent_text = as_browser_counts.replace("\n", "\r\n")
+    assert len(sent_text) > TEXT_LIMITS["persons"]
+    sent = client.post("/report/new", data=_form(client, persons=sent_text), follow_redirects=True)
+    assert sent.status_code == 200 and 'class="receipt-code"' in sent.get_data(as_text=True)
+
+
 def _calls(monkeypatch: pytest.MonkeyPatch, function: Callable) -> list[tuple]:
     """Count the calls of ``function``, made wherever a module of the app holds it."""
     calls: list[tuple] = []

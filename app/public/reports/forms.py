@@ -54,6 +54,14 @@ class CheckboxesField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
+def _one_line_break(value: str | None) -> str | None:
+    """A line break as one character, as the browser's maxlength and the service count it
+    (browsers send CRLF): a text at the page's limit is not refused as too long."""
+    if value is None:
+        return None
+    return value.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def _report_text(field_class, label, name: str, required=None, **render_kw):
     """A text of the report: as long as the service takes ``name``, and never autofilled.
 
@@ -63,6 +71,7 @@ def _report_text(field_class, label, name: str, required=None, **render_kw):
     presence = DataRequired(required) if required is not None else Optional()
     return field_class(
         label,
+        filters=[_one_line_break] if field_class is TextAreaField else [],
         validators=[presence, Length(max=TEXT_LIMITS[name])],
         render_kw={**render_kw, **NO_AUTOCOMPLETE},
     )
@@ -110,6 +119,7 @@ class ReceiptForm(FlaskForm):
 class ReplyForm(FlaskForm):
     text = TextAreaField(
         _l("Your reply"),
+        filters=[_one_line_break],
         validators=[DataRequired(_l("Write a reply.")), Length(max=MAX_MESSAGE_CHARS)],
         render_kw={"rows": 6, **NO_AUTOCOMPLETE},
     )
