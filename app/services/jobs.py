@@ -1,7 +1,7 @@
 """The periodic work of the portal: one registry of jobs, one way to run them.
 
-A timer runs them all in production (``portal jobs run``, ``deploy/portal-jobs.timer``), and
-``portal run`` does so in the background. A job is a name, a description and a function that
+``portal run`` and ``portal serve`` run them all in the background; where the apps run under
+gunicorn alone, a timer does (``portal jobs run``, ``deploy/portal-jobs.timer``). A job is a name, a description and a function that
 takes a :class:`JobContext` (what the app hands it) and returns a line saying what it did.
 Adding one is a line in :data:`JOBS`.
 """
