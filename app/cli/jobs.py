@@ -46,7 +46,9 @@ def run_jobs_periodically(
                 pass
 
 
-@click.group("jobs", help="Periodic work: scheduled publication (run it from a timer).")
+@click.group(
+    "jobs", help="Periodic work: scheduled publication (portal run and portal serve run it too)."
+)
 def jobs_group() -> None:
     pass
 
