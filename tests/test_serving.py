@@ -18,7 +18,6 @@ from tests.helpers.servers import (
     Server,
     first_disclosure_path,
     free_port,
-    portal,
     portal_env,
 )
 
@@ -170,18 +169,22 @@ def test_portal_serve_keeps_one_worker_on_memory_storage_when_sent_sigttin(tmp_p
 
 @pytest.mark.slow
 @pytest.mark.parametrize("jobs", ["--jobs", "--no-jobs"])
-def test_portal_serve_runs_the_periodic_jobs_unless_told_not_to(tmp_path, jobs):
-    instance = tmp_path / "instance"
-    env = portal_env(instance, PORTAL_WORKERS="1", PORTAL_JOBS_EVERY_SECONDS="1")
-    assert portal(env, "db", "upgrade").returncode == 0
-    assert portal(env, "demo").returncode == 0
-    database = Database(f"sqlite:///{instance / 'portal.sqlite3'}")
+def test_portal_serve_runs_the_periodic_jobs_unless_told_not_to(
+    sqlite_instance, demo_sqlite, tmp_path, jobs
+):
+    env = portal_env(
+        sqlite_instance.path,
+        PORTAL_DATABASE_URL=sqlite_instance.database_url,
+        PORTAL_WORKERS="1",
+        PORTAL_JOBS_EVERY_SECONDS="1",
+    )
+    database = Database(sqlite_instance.database_url)
     item = schedule_due_item(database.session, title="定时发布：第三届职工代表大会决议")
     database.engine.dispose()
     server = Server.start("serve", env, tmp_path / "serve.log", jobs)
     try:
-        # Several rounds of the jobs (one a second) have had their chance by then.
-        deadline = time.monotonic() + (4 if jobs == "--no-jobs" else 30)
+        # Two rounds of the jobs (one a second) have had their chance by then.
+        deadline = time.monotonic() + (2.5 if jobs == "--no-jobs" else 30)
         status = 404
         while status == 404 and time.monotonic() < deadline:
             time.sleep(0.2)
