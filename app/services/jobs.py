@@ -1,9 +1,9 @@
 """The periodic work of the portal: one registry of jobs, one way to run them.
 
 ``portal run`` and ``portal serve`` run them all in the background; where the apps run under
-gunicorn alone, a timer does (``portal jobs run``, ``deploy/portal-jobs.timer``). A job is a name, a description and a function that
-takes a :class:`JobContext` (what the app hands it) and returns a line saying what it did.
-Adding one is a line in :data:`JOBS`.
+gunicorn alone, a timer does (``portal jobs run``, ``deploy/portal-jobs.timer``). A job is a
+name, a description and a function that takes a :class:`JobContext` (what the app hands it)
+and returns a line saying what it did. Adding one is a line in :data:`JOBS`.
 """
 
 from __future__ import annotations
