@@ -55,6 +55,11 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "RATELIMIT_HEADERS_ENABLED": False,
         # When Redis is unreachable, keep limiting per process instead of failing every page.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        # Counters in clock-aligned fixed windows: the other strategies keep each request's time.
+        "RATELIMIT_STRATEGY": "fixed-window",
+        # What the day's key of the rate-limit counters derives from (app/security/daily_key.py):
+        # set in the environment of several machines that share Redis, else one per start.
+        "RATELIMIT_SEED": None,
         "CONSOLE_ALLOW": [
             "127.0.0.0/8",
             "::1/128",
@@ -310,6 +315,17 @@ def validate(app_config: Any) -> None:
         problems.append(
             f"PORTAL_RATELIMIT_STORAGE_URI: {storage!r} is not supported; "
             "use memory:// or redis://host:port/db"
+        )
+    if app_config.get("RATELIMIT_STRATEGY") != "fixed-window":
+        problems.append(
+            "PORTAL_RATELIMIT_STRATEGY: only fixed-window; the other strategies keep the time "
+            "of each request in the rate-limit storage"
+        )
+    seed = app_config.get("RATELIMIT_SEED")
+    if seed is not None and (not isinstance(seed, str) or len(seed) < MIN_SECRET_KEY_LENGTH):
+        problems.append(
+            f"PORTAL_RATELIMIT_SEED: must be at least {MIN_SECRET_KEY_LENGTH} characters "
+            "(or unset: each server start draws its own)"
         )
 
     app_config["CONSOLE_ALLOW"] = _networks(

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+
+def on_starting(server: Any) -> None:
+    """One seed of the rate-limit keys for every worker this master starts (``daily_key``):
+    they inherit the environment; the seed is never written to disk."""
+    from app.security.daily_key import new_seed
+
+    os.environ.setdefault("PORTAL_RATELIMIT_SEED", new_seed())
 
 
 def nworkers_changed(server: Any, new_value: int, old_value: int | None) -> None:

@@ -20,6 +20,7 @@ from werkzeug.serving import BaseWSGIServer
 
 from app import logging_setup
 from app.devserver import ClosingRequestHandler, development_server
+from app.security.daily_key import new_seed
 
 # Public access log: no client address, no user agent, no time (a line's time is a trace too).
 PUBLIC_ACCESS_LOG_FORMAT = logging_setup.PUBLIC_ACCESS_LOG_FORMAT
@@ -121,6 +122,8 @@ def start_gunicorns(config: Mapping[str, Any], instance_path: str) -> list[subpr
         PORTAL_INSTANCE_PATH=instance_path,
         PORTAL_PUBLIC_BIND=config["PUBLIC_BIND"],
         PORTAL_CONSOLE_BIND=config["CONSOLE_BIND"],
+        # Every worker files an address under the same counter; the seed is never on disk.
+        PORTAL_RATELIMIT_SEED=config["RATELIMIT_SEED"] or new_seed(),
     )
     return [
         subprocess.Popen(gunicorn_command(s, config), env=env)  # noqa: S603 (our own argv)

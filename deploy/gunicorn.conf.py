@@ -6,6 +6,7 @@ import os
 
 # No more workers at run time (SIGTTIN) while rate limits are counted in memory.
 from app.gunicorn_hooks import nworkers_changed  # noqa: F401
+from app.gunicorn_hooks import on_starting as share_rate_limit_seed
 
 bind = os.environ.get("PORTAL_PUBLIC_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("PORTAL_WORKERS", "2"))
@@ -30,6 +31,8 @@ accesslog = None
 
 
 def on_starting(server):
+    # One seed of the rate-limit keys for all workers, in their environment, never on disk.
+    share_rate_limit_seed(server)
     # Rate limits kept in memory are counted by each worker apart: several workers need Redis.
     from app import create_app
     from app.security.ratelimit import storage_problem

@@ -1,71 +1,60 @@
-"""The key that rate-limit counters are filed under: random, replaced every day, never on disk.
+"""The key that rate-limit counters are filed under: one a day, derived from a seed that lives
+only in the memory of the running servers.
 
-A counter's key is an HMAC of the client address. Were the HMAC key derived from anything
-kept on disk (the app's secret key), a seized server would turn every key in a Redis dump
-back into an address in seconds: there are only 2^32 IPv4 addresses to try. So the key is
-drawn at random for each UTC day and held only in the short-lived store
-(``app.services.ephemeral``): this process's memory, or, when several workers share Redis for
-their counts, Redis under the day's name with a one-day expiry (Redis keeps nothing on disk in
-the deployments this portal supports). Yesterday's counters then refer to a key nobody has
-any more.
+A counter's key is an HMAC of the client address. Whoever holds the HMAC key and a copy of the
+counters turns every counter back into an address in seconds: there are only 2^32 IPv4
+addresses to try. So the key is never kept where the counters are (Redis), nor anywhere on
+disk (the instance's secrets): each server start draws a random seed (``portal serve`` hands
+one to all its workers through their environment, gunicorn's master does the same for
+workers it starts itself), and the key of a UTC day is an HMAC of the day under that seed.
+
+What someone holding the seed (read from a running server's memory or environment) and a copy
+of Redis still learns: for each counter in the copy, the address it counts and how many
+requests it counted in its window, for the counters still alive when the copy was taken (a
+window and the one after it: two days at most for a limit per day). Not which report. After a
+restart the seed is gone, and with it every link from the counters to addresses.
+
+Several machines sharing one Redis set ``PORTAL_RATELIMIT_SEED`` (at least 32 characters) in
+their environment, never in the instance's files, so that they file an address under the same
+counter.
 """
 
 from __future__ import annotations
 
-import logging
+import hashlib
+import hmac
 import secrets
-import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
-from app.services.ephemeral import MemoryStore, Store
-
 KEY_BYTES = 32
-# A day and a little more: the key outlives its day only long enough for a late request.
-REDIS_EXPIRY_SECONDS = 26 * 3600
-# While Redis cannot be reached, a key of this process's own, and Redis asked again this often.
-RETRY_SECONDS = 60.0
-
-log = logging.getLogger(__name__)
+_LABEL = b"soe-portal/rate-limit-day/v1\x00"
 
 
 def _today() -> date:
     return datetime.now(UTC).date()
 
 
-class DailyKey:
-    """Today's random HMAC key, the same in every worker that shares the store."""
+def new_seed() -> str:
+    """A fresh seed, as ``PORTAL_RATELIMIT_SEED`` carries it (never parsed as JSON)."""
+    return "seed-" + secrets.token_urlsafe(KEY_BYTES)
 
-    def __init__(self, store: Store | None = None, today: Callable[[], date] = _today) -> None:
-        self._store = store if store is not None else MemoryStore(max_entries=4, max_bytes=1024)
+
+class DailyKey:
+    """Today's HMAC key, the same in every worker that was given the same seed."""
+
+    def __init__(self, seed: str | bytes | None = None, today: Callable[[], date] = _today) -> None:
+        if isinstance(seed, str):
+            seed = seed.encode()
+        # No seed given: one of this process's own, forgotten when it ends.
+        self._seed = seed or secrets.token_bytes(KEY_BYTES)
         self._today = today
-        self._lock = threading.Lock()
-        self._day: date | None = None
-        self._key = b""
-        self._retry_at: float | None = None  # set while the key is a stand-in for the store's
+        self._current: tuple[date | None, bytes] = (None, b"")  # replaced in one step
 
     def current(self) -> bytes:
         day = self._today()
-        if day != self._day or (self._retry_at is not None and time.monotonic() > self._retry_at):
-            with self._lock:
-                if day != self._day or (
-                    self._retry_at is not None and time.monotonic() > self._retry_at
-                ):
-                    self._key = self._fetch(day, self._key if day == self._day else None)
-                    self._day = day
-        return self._key
-
-    def _fetch(self, day: date, stand_in: bytes | None) -> bytes:
-        fresh = secrets.token_bytes(KEY_BYTES)
-        try:
-            # The first worker of the day sets it; every other one reads what it set.
-            stored = self._store.put_new(day.isoformat(), fresh, REDIS_EXPIRY_SECONDS)
-        except Exception as exc:  # redis.RedisError and socket errors alike
-            # Counts fall back to memory while Redis is away (Flask-Limiter's fallback):
-            # one key of this process's own keeps counting them, until Redis answers.
-            log.warning("rate-limit key: Redis unreachable (%s); a key of this process", exc)
-            self._retry_at = time.monotonic() + RETRY_SECONDS
-            return stand_in or fresh
-        self._retry_at = None
-        return stored if isinstance(stored, bytes) and len(stored) == KEY_BYTES else fresh
+        known, key = self._current
+        if day != known:
+            key = hmac.new(self._seed, _LABEL + day.isoformat().encode(), hashlib.sha256).digest()
+            self._current = (day, key)
+        return key

@@ -46,10 +46,9 @@ class TrustedProxyFix:
 
 
 def rate_limit_key() -> str:
-    """A keyed hash of the client address under today's random key (``daily_key``).
+    """A keyed hash of the client address under the day's key (``daily_key``).
 
-    Storage (memory or Redis) never holds the address, nor anything that leads back to it
-    once the day's key is gone.
+    Storage (memory or Redis) never holds the address, nor the key that leads back to it.
     """
     return keyed_hash(current_app.extensions["portal.daily_key"].current(), request.remote_addr)
 
@@ -124,9 +123,7 @@ def trust_proxies(app: Flask) -> None:
 
 
 def init_app(app: Flask, surface: str) -> None:
-    app.extensions["portal.daily_key"] = daily_key.DailyKey(
-        app.extensions["portal.ephemeral"].store("rate-limit-key", max_entries=4, max_bytes=1024)
-    )
+    app.extensions["portal.daily_key"] = daily_key.DailyKey(app.config["RATELIMIT_SEED"])
     if surface == "console":
         allowed = app.config["CONSOLE_ALLOW"]
 

@@ -1,16 +1,16 @@
-"""Rate-limit keys: an HMAC of the address under a random key of the day, kept off disk."""
+"""Rate-limit keys: an HMAC of the address under a key of the day, derived from a seed that
+lives only in the running servers' memory: neither on disk nor in Redis."""
 
 from __future__ import annotations
 
 import ipaddress
+import os
+import subprocess
+import sys
 from datetime import date
 
-import redis
-
-from app.security.daily_key import REDIS_EXPIRY_SECONDS, DailyKey
+from app.security.daily_key import DailyKey, new_seed
 from app.security.network import keyed_hash
-from app.services.ephemeral import Stores
-from tests.helpers.environment import REDIS_URL, skip_or_fail
 
 ADDRESS = "198.51.100.23"
 
@@ -29,39 +29,51 @@ def test_the_key_is_not_derived_from_anything_on_disk(instance):
     assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"]
     assert _key_of(first) == _key_of(first)
     assert _key_of(first) != _key_of(second)
-    # And the secret key on disk does not turn the counter key back into the address.
-    secret = first.config["SECRET_KEY"].encode()
+    # And no secret on disk turns the counter key back into the address.
     network = ipaddress.ip_network("198.51.100.0/24")
-    found = {keyed_hash(secret, str(a)) for a in network}
-    assert _key_of(first) not in found
+    for path in (instance.path / "secrets").iterdir():
+        secret = path.read_bytes().strip()
+        assert _key_of(first) not in {keyed_hash(secret, str(a)) for a in network}
+
+
+def test_workers_given_one_seed_share_the_key_of_each_day(instance):
+    seed = new_seed()
+    workers = [instance.app("public", RATELIMIT_SEED=seed) for _ in "12"]
+    assert _key_of(workers[0]) == _key_of(workers[1])
+    assert _key_of(workers[0], "198.51.100.24") != _key_of(workers[0])
+    assert _key_of(instance.app("public", RATELIMIT_SEED=new_seed())) != _key_of(workers[0])
 
 
 def test_a_new_day_brings_a_new_key():
-    days = iter([date(2026, 12, 4), date(2026, 12, 4), date(2026, 12, 5)])
-    key = DailyKey(today=lambda: next(days))
-    first, same_day, next_day = key.current(), key.current(), key.current()
-    assert first == same_day
+    days = iter([date(2026, 12, 4), date(2026, 12, 4), date(2026, 12, 5), date(2026, 12, 4)])
+    key = DailyKey(new_seed(), today=lambda: next(days))
+    first, same_day, next_day, back = key.current(), key.current(), key.current(), key.current()
+    assert first == same_day == back
     assert next_day != first and len(next_day) == 32
 
 
-def test_workers_sharing_redis_share_the_day_s_key_which_expires():
-    if not REDIS_URL:
-        skip_or_fail("Redis not configured: set PORTAL_TEST_REDIS_URL")
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    try:
-        day = date(2026, 12, 4)
-        workers = [
-            DailyKey(Stores.from_uri(REDIS_URL, "portal-t").store("rate-limit-key"), lambda: day)
-            for _ in "12"
-        ]
-        assert workers[0].current() == workers[1].current()
-        name = "portal-t:rate-limit-key:2026-12-04"
-        assert client.get(name) == workers[0].current()
-        assert 0 < client.ttl(name) <= REDIS_EXPIRY_SECONDS
-        # Another installation's name, another key.
-        other = Stores("portal-u", client).store("rate-limit-key")
-        assert DailyKey(other, lambda: day).current() != workers[0].current()
-    finally:
-        client.flushdb()
-        client.close()
+def test_a_short_seed_is_refused(instance):
+    import pytest
+
+    from app.config import ConfigError
+
+    with pytest.raises(ConfigError, match="PORTAL_RATELIMIT_SEED"):
+        instance.app("public", RATELIMIT_SEED="short")
+
+
+def test_portal_serve_and_gunicorn_hand_every_worker_one_seed(monkeypatch):
+    from app import gunicorn_hooks
+
+    monkeypatch.delenv("PORTAL_RATELIMIT_SEED", raising=False)
+    gunicorn_hooks.on_starting(None)
+    seed = os.environ["PORTAL_RATELIMIT_SEED"]
+    assert seed.startswith("seed-") and len(seed) >= 32
+    gunicorn_hooks.on_starting(None)  # a seed already set (several machines) is kept
+    assert os.environ["PORTAL_RATELIMIT_SEED"] == seed
+    # As the environment carries it, it is read back as the same text, never as JSON.
+    code = "from app.config import defaults; import flask; c = flask.Config('.'); "
+    code += "c.from_prefixed_env('PORTAL'); print(c['RATELIMIT_SEED'])"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ
+    ).stdout.strip()
+    assert out == seed
