@@ -6,19 +6,75 @@ applies the marks with the app's own limiter after every blueprint is registered
 Counts kept in memory belong to one process: with several worker processes each counts its
 own share and a limit of 5 lets 5 per worker through. ``storage_problem`` says so before a
 server starts several workers on memory storage.
+
+Counters live in clock-aligned fixed windows (``AlignedMemoryStorage``, ``AlignedRedisStorage``):
+a counter made by a client's first request expires at the end of the window's minute, hour or
+day, whenever within it that request came, so its expiry does not tell when the client came.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from flask import Flask
 from flask_limiter import Limiter
+from limits.storage import MemoryStorage, RedisStorage
 
 from app.security.network import rate_limit_key
 
 F = Callable[..., Any]
+
+
+def window_end(now: float, seconds: float) -> int:
+    """The end of the clock-aligned window of ``seconds`` that ``now`` falls in."""
+    seconds = max(int(seconds), 1)
+    return (int(now // seconds) + 1) * seconds
+
+
+class AlignedMemoryStorage(MemoryStorage):
+    """Flask-Limiter's counters in this process, each expiring at the end of its window."""
+
+    STORAGE_SCHEME: ClassVar[list[str]] = ["portal+memory"]
+
+    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        count = super().incr(key, expiry, amount)
+        if count == amount:  # the window's first request: the counter was just made
+            self.expirations[key] = window_end(time.time(), expiry)
+        return count
+
+
+# The counter's first addition sets its expiry to the end of its window, in Redis's own clock
+# (every worker then agrees on the window, whatever its own clock says).
+_ALIGNED_INCR = """
+local current = redis.call("incrby", KEYS[1], ARGV[2])
+if tonumber(current) == tonumber(ARGV[2]) then
+    local seconds = math.max(math.floor(tonumber(ARGV[1])), 1)
+    local now = tonumber(redis.call("time")[1])
+    redis.call("expireat", KEYS[1], (math.floor(now / seconds) + 1) * seconds)
+end
+return current
+"""
+
+
+class AlignedRedisStorage(RedisStorage):
+    """Flask-Limiter's counters in Redis, each expiring at the end of its window."""
+
+    STORAGE_SCHEME: ClassVar[list[str]] = ["portal+redis", "portal+rediss"]
+
+    def __init__(self, uri: str, *args: Any, **options: Any) -> None:
+        super().__init__(uri.removeprefix("portal+"), *args, **options)
+
+    def initialize_storage(self, uri: str) -> None:
+        super().initialize_storage(uri)
+        self.lua_incr_expire = self.get_connection().register_script(_ALIGNED_INCR)
+
+
+def aligned_storage_uri(uri: str) -> str:
+    """The storage URI that makes Flask-Limiter count in aligned windows (memory or Redis)."""
+    scheme = uri.split("://", 1)[0]
+    return f"portal+{uri}" if scheme in ("memory", "redis", "rediss") else uri
 
 
 class DeferredLimits:
@@ -42,6 +98,7 @@ def init_app(app: Flask) -> Limiter:
         key_func=rate_limit_key,
         default_limits=[app.config["RATELIMIT_DEFAULT"]],
         key_prefix=f"portal-{app.config['SURFACE']}",
+        storage_uri=aligned_storage_uri(app.config["RATELIMIT_STORAGE_URI"]),
     )
     limiter.init_app(app)
     # The default limit counts every request, before anything that may refuse it (a form
