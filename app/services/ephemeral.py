@@ -2,8 +2,8 @@
 token that only the browser holds.
 
 What lives here lives for minutes, at most a day: reporters' follow-up sessions, the pages a
-POST hands to the GET that shows them, the report form's proof-of-work challenges, the key of
-the day that rate-limit counters are filed under, and the console's sessions. Each use has a
+POST hands to the GET that shows them, the report form's proof-of-work challenges, and the
+console's sessions. Each use has a
 namespace of its own. The store is this process's memory (bounded in entries and bytes, every
 change under one lock) or Redis, shared by every worker; ``Stores.from_uri`` makes either from
 the rate-limit storage URI.
@@ -13,10 +13,12 @@ What a reader of the store (a Redis dump, a memory image) must not find:
 - a browser's token or what was sealed under it: ``SealedValues`` files a value under an HMAC
   of its token and encrypts it under another key derived from the token, so nothing there
   opens without the cookie and nothing names a report in the clear;
-- a time finer than a clock bucket in counters: a counter (``count``, and the budgets of
-  owners) is named by its clock-aligned window and expires at a fixed time after it
-  (EXPIREAT), the same for every addition, so neither its name nor its expiry says when
-  anything was counted within the window.
+- a time finer than a clock bucket: a counter (``count``, and the budgets of owners) is named
+  by its clock-aligned window and expires at a fixed time after it (EXPIREAT), the same for
+  every addition; a value kept for ``seconds`` (or kept alive again by a ``get``) expires at
+  the end of the clock-aligned bucket of ``seconds`` after the one it was put in
+  (``expiry_after``): it lives more than ``seconds`` and at most twice that, and neither its
+  name nor its expiry says when within its bucket it was put or last read.
 """
 
 from __future__ import annotations
@@ -40,6 +42,14 @@ DEFAULT_MAX_ENTRIES = 10_000
 DEFAULT_MAX_BYTES = 64 << 20
 # Schemes of the rate-limit storage URI that the store can share between workers.
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def expiry_after(now: float, seconds: int) -> int:
+    """When a value put at ``now`` for ``seconds`` expires: the end of the clock-aligned
+    bucket of ``seconds`` that follows the one ``now`` falls in (Unix time, whole seconds)."""
+    if seconds < 1:
+        raise ValueError("a value lives at least a second")
+    return (int(now // seconds) + 2) * seconds
 
 
 @dataclass(frozen=True)
@@ -177,6 +187,11 @@ class MemoryStore(Store):
     def _guard(self) -> AbstractContextManager[Any]:
         return self._lock
 
+    def _expiry(self, now: float, seconds: int) -> float:
+        """``expiry_after`` on the monotonic clock that ``now`` was read from."""
+        wall = self._now()
+        return now + (expiry_after(wall, seconds) - wall)
+
     def _keep(self, key: str, value: bytes, seconds: int, evict: bool) -> bool:
         now = self._clock()
         self._drop(key)
@@ -189,7 +204,7 @@ class MemoryStore(Store):
                 return False
             while self._entries and self._full(len(value)):  # the nearest to expiry goes
                 self._drop(min(self._entries, key=lambda k: self._entries[k][0]))
-        self._entries[key] = (now + seconds, value)
+        self._entries[key] = (self._expiry(now, seconds), value)
         self._bytes += len(value)
         return True
 
@@ -212,7 +227,7 @@ class MemoryStore(Store):
                 self._drop(key)
                 return None
             if refresh_seconds is not None:
-                self._entries[key] = (now + refresh_seconds, entry[1])
+                self._entries[key] = (self._expiry(now, refresh_seconds), entry[1])
             return entry[1]
 
     def take(self, key: str) -> bytes | None:
@@ -267,21 +282,22 @@ class RedisStore(Store):
         return budget.allows(int(entries), int(used))
 
     def _keep(self, key: str, value: bytes, seconds: int, evict: bool) -> bool:
-        self._client.set(self._prefix + key, value, ex=seconds)
+        self._client.set(self._prefix + key, value, exat=expiry_after(self._now(), seconds))
         return True
 
     def put_new(self, key: str, value: bytes, seconds: int) -> bytes | None:
         # The first to come sets it; everyone after reads what it set.
         _check_key(key)
         pipe = self._client.pipeline()
-        pipe.set(self._prefix + key, value, nx=True, ex=seconds)
+        pipe.set(self._prefix + key, value, nx=True, exat=expiry_after(self._now(), seconds))
         pipe.get(self._prefix + key)
         return pipe.execute()[1]
 
     def get(self, key: str, refresh_seconds: int | None = None) -> bytes | None:
         if refresh_seconds is None:
             return self._client.get(self._prefix + key)
-        return self._client.getex(self._prefix + key, ex=refresh_seconds)
+        expire_at = expiry_after(self._now(), refresh_seconds)
+        return self._client.getex(self._prefix + key, exat=expire_at)
 
     def take(self, key: str) -> bytes | None:
         return self._client.getdel(self._prefix + key)  # one taker only, across workers

@@ -62,10 +62,11 @@ def test_challenges_the_server_did_not_issue_are_refused(store):
     assert work.redeem("a" * 65, "1") is False
 
 
-def test_an_expired_challenge_is_refused(monkeypatch):
-    work = ProofOfWork(MemoryStore(), base_bits=4, step=50)
-    monkeypatch.setattr(pow_module, "CHALLENGE_SECONDS", -1)
+def test_an_expired_challenge_is_refused():
+    clock = [0.0]
+    work = ProofOfWork(MemoryStore(clock=lambda: clock[0]), base_bits=4, step=50)
     challenge, _bits = work.issue()
+    clock[0] += 2 * pow_module.CHALLENGE_SECONDS + 1  # past the end of the bucket after its own
     assert work.redeem(challenge, _solve(challenge)) is False
 
 

@@ -16,6 +16,7 @@ from app.services.ephemeral import (
     RedisStore,
     SealedValues,
     Stores,
+    expiry_after,
     new_token,
     parse_token,
 )
@@ -100,7 +101,7 @@ def test_values_are_kept_read_refreshed_taken_and_deleted(harness):
     assert store.get("missing") is None
     assert store.get("a", refresh_seconds=600) == b"one"
     if harness.kind == "redis":
-        assert 60 < harness.client.ttl(harness.prefix + "a") <= 600
+        assert harness.client.expiretime(harness.prefix + "a") == expiry_after(harness.wall, 600)
     assert store.take("a") == b"one" and store.take("a") is None
     store.put("b", b"two", 60)
     store.delete("b")
@@ -114,14 +115,40 @@ def test_values_expire(harness):
     store = harness.store
     store.put("a", b"one", 60)
     store.put("b", b"two", 60)
+    lifetime = expiry_after(harness.wall, 60) - harness.wall
+    assert 60 < lifetime <= 120
     if harness.kind == "memory":
-        harness.clock += 59
+        harness.clock += lifetime - 0.5
         assert store.get("a") == b"one"
-        harness.clock += 2
+        harness.clock += 1
     else:
-        assert 0 < harness.client.ttl(harness.prefix + "a") <= 60
+        assert harness.client.expiretime(harness.prefix + "a") == expiry_after(harness.wall, 60)
         harness.expire_all()
     assert store.get("a") is None and store.take("b") is None
+
+
+def _expiry_of(harness, key: str) -> float:
+    """When the store lets ``key`` go, in Unix time, as a reader of the store finds it."""
+    if harness.kind == "memory":
+        return round(harness.wall + harness.store._entries[key][0] - harness.clock, 6)
+    return harness.client.pexpiretime(harness.prefix + key) / 1000
+
+
+def test_an_expiry_tells_no_time_within_its_bucket(harness):
+    # Values put, read or refreshed at any moment of one clock bucket of their lifetime all
+    # expire at the bucket's end plus a lifetime: not a second, nor a millisecond, apart.
+    store = harness.store
+    start = (int(harness.wall) // 900 + 1) * 900  # the next bucket: Redis's expiries lie ahead
+    expiries = set()
+    for n, offset in enumerate((0.0, 1.25, 431.5, 899.999)):
+        harness.wall = start + offset
+        harness.clock += 1.0
+        store.put(f"put{n}", b"v", 900)
+        store.put_new(f"new{n}", b"v", 900)
+        store.put(f"read{n}", b"v", 60)
+        assert store.get(f"read{n}", refresh_seconds=900) == b"v"
+        expiries |= {_expiry_of(harness, f"{kind}{n}") for kind in ("put", "new", "read")}
+    assert expiries == {start + 2 * 900}
 
 
 def test_take_under_two_threads_at_once_gives_the_value_to_exactly_one(harness):
@@ -227,7 +254,7 @@ def test_the_memory_store_is_bounded_in_bytes_and_sweeps_what_expired():
         store.put(f"k{n}", b"x" * 100, 60)
     assert store._bytes <= 1000 and len(store) == 10
     assert store.get("k49", 60) == b"x" * 100  # the newest stay
-    now[0] = 61.0 + MemoryStore.SWEEP_SECONDS
+    now[0] = 121.0 + MemoryStore.SWEEP_SECONDS  # past any value's life: 60 s to 120 s
     store.put("late", b"y", 60)
     assert len(store) == 1 and store._bytes == 1
     assert store.put("huge", b"z" * 1001, 60) is False and store.get("huge") is None
