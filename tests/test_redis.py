@@ -1,10 +1,15 @@
 """Production rate-limit storage: Redis, shared by every worker, holding no client address."""
 
+import hashlib
+import hmac
+import ipaddress
+import re
 import urllib.parse
 
 import pytest
 import redis
 
+from app.security.daily_key import DailyKey, new_seed
 from tests.helpers.environment import REDIS_URL, skip_or_fail
 from tests.helpers.forms import csrf_token
 from tests.helpers.servers import Server, first_disclosure_path, portal, portal_env
@@ -24,8 +29,13 @@ def redis_url():
 
 
 def test_limits_are_shared_through_redis_and_keys_hold_no_address(instance, redis_url):
-    # Two apps stand for two worker processes: the count is shared through Redis.
-    settings = {"RATELIMIT_STORAGE_URI": redis_url, "RATELIMIT_DEFAULT": "5 per minute"}
+    # Two apps stand for two worker processes of one server, given one seed of the day's key:
+    # the count is shared through Redis.
+    settings = {
+        "RATELIMIT_STORAGE_URI": redis_url,
+        "RATELIMIT_DEFAULT": "5 per minute",
+        "RATELIMIT_SEED": new_seed(),
+    }
     first = instance.app("public", **settings).test_client()
     second = instance.app("public", **settings).test_client()
     environ = {"REMOTE_ADDR": MARKER_ADDRESS}
@@ -148,3 +158,92 @@ def test_a_report_s_pages_and_session_work_across_workers_and_leave_nothing_in_r
     for item in (item for dump in dumps for item in dump):
         for secret in secrets_:
             assert secret.encode() not in item, secret
+
+
+CLIENTS_NETWORK = ipaddress.ip_network("10.77.0.0/16")
+
+
+def _redis_copy(client) -> tuple[list[bytes], list[bytes], dict[bytes, int]]:
+    """What a copy of Redis holds: its keys and values, the values of its plain keys, and when
+    each key expires (ms)."""
+    keys = list(client.scan_iter())
+    values = [v for v in client.mget(keys) if v is not None] if keys else []
+    return _redis_dump(client), values, {key: client.pexpiretime(key) for key in keys}
+
+
+def _candidate_keys(app, instance, values: list[bytes]) -> set[bytes]:
+    """Every HMAC key an operator holding a copy of Redis and of the instance would try: each
+    value in Redis the size of a key, each small file and secret of the instance; each also
+    as the seed the day's key could be derived from."""
+    found = {value for value in values if 16 <= len(value) <= 64}
+    for path in instance.path.rglob("*"):
+        if path.is_file() and path.stat().st_size <= 256:  # keys, secrets: not the blobs
+            found |= {path.read_bytes(), path.read_bytes().strip()}
+    for name in ("SECRET_KEY", "PUBLIC_SECRET_KEY", "CONSOLE_SECRET_KEY", "RECEIPT_PEPPER"):
+        found.add(str(app.config[name]).encode())
+    return found | {DailyKey(key).current() for key in found}
+
+
+@pytest.mark.slow
+def test_a_copy_of_redis_and_the_instance_ties_no_address_to_a_counter_or_a_report(
+    demo, instance, redis_url
+):
+    """50 clients of one /16 send reports and follow them up; a copy of Redis taken meanwhile,
+    with the instance's database and files: no address is matched to a counter however every
+    address of the /16 is tried, no report id appears, no expiry is finer than the minute."""
+    from sqlalchemy import select
+
+    from app.models import Report
+    from tests.helpers.report_pages import report_form_data
+
+    settings = {
+        "RATELIMIT_STORAGE_URI": redis_url,
+        "RATELIMIT_SEED": new_seed(),  # two workers of one server
+        "RATELIMIT_REPORTS_NOSCRIPT_ALL": "1000 per hour",  # the test sends no proof of work
+    }
+    workers = [instance.app("public", **settings) for _ in "12"]
+    client = redis.Redis.from_url(redis_url)
+    addresses = [str(CLIENTS_NETWORK[257 * n + 3]) for n in range(50)]
+    copies = []
+    for n, address in enumerate(addresses):
+        browser = workers[n % 2].test_client()
+        browser.environ_base["REMOTE_ADDR"] = address
+        form = report_form_data(browser, what=f"第{n}号举报：食堂采购账目不清，金额与发票不符。")
+        sent = browser.post("/report/new", data=form)
+        assert sent.status_code == 303, sent.get_data(as_text=True)
+        browser.application = workers[(n + 1) % 2]
+        shown = browser.get(sent.headers["Location"]).get_data(as_text=True)
+        code = "".join(re.findall(r"<span>(\d{4})</span>", shown))
+        page = browser.get("/report/follow-up").get_data(as_text=True)
+        entered = browser.post(
+            "/report/follow-up", data={"csrf_token": csrf_token(page), "code": code}
+        )
+        assert entered.status_code == 303
+        assert "已收到" in browser.get("/report/follow-up").get_data(as_text=True)
+        if n % 3 == 0:  # some leave a form on the page: a live challenge, a live session
+            browser.get("/report/new")
+        if n in (10, 30, 49):
+            copies.append(_redis_copy(client))
+    with workers[0].extensions["portal.db"].session() as session:
+        report_ids = list(session.scalars(select(Report.id)))
+    assert len(report_ids) == 50
+    dump = [item for items, _values, _expiries in copies for item in items]
+    values = [value for _items, found, _expiries in copies for value in found]
+    expiries = {key: ms for _items, _values, found in copies for key, ms in found.items()}
+    # No report id, no address, in any key or value.
+    for item in dump:
+        for secret in (*report_ids, *addresses):
+            assert secret.encode() not in item, secret
+    # Counters name a keyed hash of the address: no key the copies hold turns one back.
+    counters = {h for key in expiries for h in re.findall(rb"[0-9a-f]{32}", key)}
+    assert counters, "the copies should hold the counters of the clients"
+    for key in _candidate_keys(workers[0], instance, values):
+        keyed = hmac.new(key, b"ratelimit:", hashlib.sha256)
+        for address in CLIENTS_NETWORK:
+            mac = keyed.copy()
+            mac.update(str(address).encode())
+            assert mac.hexdigest()[:32].encode() not in counters, address
+    # Every key expires at a whole minute (the end of a clock bucket), or never (-1: none is).
+    assert expiries and all(ms > 0 and ms % 60_000 == 0 for ms in expiries.values()), {
+        key: ms for key, ms in expiries.items() if ms <= 0 or ms % 60_000
+    }
