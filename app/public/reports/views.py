@@ -43,6 +43,7 @@ from app.public.reports.handover import (
     lost,
     lost_text,
 )
+from app.public.reports.pow import Work
 from app.public.reports.words import cleaning_words, field_error
 from app.resources import blob_store, receipt_params, receipt_pepper
 from app.services import units
@@ -208,10 +209,12 @@ def send():
     except errors.ChannelUnavailable:
         return _back(form, 503, unavailable=True, files_dropped=sent_files)
     work = current_app.extensions["portal.report_pow"]
-    solved = work.redeem(request.form.get("pow_challenge", ""), request.form.get("pow_nonce", ""))
-    refusal = _budget_refusal(solved)
+    answer = work.redeem(request.form.get("pow_challenge", ""), request.form.get("pow_nonce", ""))
+    # Work that does not count (too easy for the load now, expired) is no work: the form is
+    # taken within the budget of forms without script, and refused only when that is spent.
+    refusal = _budget_refusal(answer is Work.done)
     if refusal is not None:
-        problem = _too_many_text(refusal)
+        problem = _refusal_text(answer, refusal)
         return _back(form, 429, problem=problem, files_dropped=sent_files, limited=True)
     files = batch.finish() if batch is not None else []
     submitted = submission.submit(
@@ -313,6 +316,29 @@ def _too_many_text(refusal: TooManyRequests) -> str:
             _("Too many reports have been sent in a short time. Nothing was stored."),
             str(TRY_AGAIN[limit_period(refusal)]),
             _("Everything you typed is still here (files must be chosen again)."),
+        ]
+    )
+
+
+def _refusal_text(answer: Work, refusal: TooManyRequests) -> str:
+    """Why a form was refused by everyone's budget, and what to do: when the browser's work
+    no longer counts, sending again with the fresh challenge of the page shown is the way."""
+    if answer is Work.too_easy:
+        reason = _(
+            "Many reports are arriving just now, so the check your browser made when the form "
+            "opened is no longer enough. Nothing was stored."
+        )
+    elif answer is Work.refused:
+        reason = _(
+            "The check your browser made when the form opened has expired. Nothing was stored."
+        )
+    else:
+        return _too_many_text(refusal)
+    return " ".join(
+        [
+            reason,
+            _("Everything you typed is still here (files must be chosen again)."),
+            _("Your browser is making a new check: send the report again."),
         ]
     )
 
