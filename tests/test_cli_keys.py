@@ -49,8 +49,12 @@ def test_list_shows_readers_recovery_keys_and_accounts_without_a_key(console_app
     assert listing.exit_code == 0, listing.output
     out = listing.output
     assert "华夏重型机械有限公司纪委 / Discipline Committee, Huaxia Heavy Machinery" in out
-    assert re.search(r"reads\s+mch\.head\s+office_head\s+机械公司纪委书记 吴刚", out)
-    assert re.search(r"reads\s+chm\.inspector\s+inspector\s+化工公司纪检员 郑洁", out)
+    assert re.search(
+        r"reads\s+mch\.head\s+office_head\s+report, messages, name\s+机械公司纪委书记 吴刚", out
+    )
+    assert re.search(
+        r"reads\s+chm\.inspector\s+inspector\s+report, messages\s+化工公司纪检员 郑洁", out
+    )
     assert out.count("recovery key: yes, 2 of 3 shares, made ") == 3
     assert "no key yet" not in out
 
@@ -74,6 +78,66 @@ def test_list_says_when_an_office_has_no_recovery_key(console_app, demo):
     assert "recovery key: NO (make one: portal keys ceremony --office CHM" in chm
 
 
+def _readers_listed(out: str, code: str) -> dict[str, str]:
+    """Username -> what it reads, for the office of the unit ``code`` in ``keys list``."""
+    lines = out[out.index(f"\n{code}  ") + 1 :].splitlines()[1:]
+    found = {}
+    for line in lines:
+        if not line.startswith("  "):
+            break
+        listed = re.match(r"  reads\s+(\S+)\s+\S+\s+(report, messages(?:, name)?)\s", line)
+        if listed:
+            found[listed.group(1)] = listed.group(2)
+    return found
+
+
+def test_list_says_who_reads_what_as_reports_are_encrypted(console_app, public_app, demo):
+    from app.models import EnvelopeRole, ReaderRole, Report
+    from app.services.reports.envelopes import read_bytes
+    from crypto.errors import NoIdentityMatch
+    from tests.helpers.report_pages import report_form_data
+
+    out = run(console_app, "keys", "list").output
+    said = " ".join(out.split())
+    assert "The report, its files and its messages go to all of them" in said
+    assert "name and contact, if given, to the heads and the recovery key only" in said
+    assert "keeping out a head (or every inspector) sends it to the office above" in said
+    listed = _readers_listed(out, "MCH")
+    assert listed == {"mch.head": "report, messages, name", "mch.inspector": "report, messages"}
+
+    client = public_app.test_client()
+    data = report_form_data(client, unit="MCH-W1", level="staff", real_name="举报人 张三")
+    assert client.post("/report/new", data=data, follow_redirects=True).status_code == 200
+    with console_app.extensions["portal.db"].session() as session:
+        report = session.scalars(select(Report)).one()
+        roles = {r.staff.username: r.role for r in report.readers}
+        assert set(roles) == set(listed)
+        heads = {name for name, role in roles.items() if role is ReaderRole.office_head}
+        assert heads == {name for name, reads in listed.items() if reads.endswith("name")}
+        blobs = console_app.extensions["portal.blobs"]
+        for username, reads in listed.items():
+            account = staff.by_username(session, username)
+            identity = keys.unseal(account, PASSWORDS[username], TEST_SEAL_PARAMS)
+            for envelope in report.envelopes:
+                opened = True
+                try:
+                    read_bytes(blobs, envelope.header, envelope.blob_key, [identity], 10**6)
+                except NoIdentityMatch:
+                    opened = False
+                assert opened == (envelope.role != EnvelopeRole.identity or "name" in reads)
+
+
+def test_list_says_which_offices_take_no_reports_and_where_names_go(console_app, demo):
+    assert run(console_app, "user", "disable", "chm.inspector").exit_code == 0
+    assert run(console_app, "user", "disable", "mch.head").exit_code == 0
+    out = run(console_app, "keys", "list").output
+    chm = out[out.index("CHM ") : out.index("GRP ")]
+    assert "TAKES NO REPORTS: it needs a recovery key and an inspector with a key" in chm
+    mch = out[out.index("MCH ") :]
+    assert "no head with a key: a reporter's name opens with the recovery key alone" in mch
+    assert "TAKES NO REPORTS" not in mch
+
+
 # --- users ----------------------------------------------------------------------------------
 
 
@@ -87,7 +151,7 @@ def test_user_add_makes_the_key_of_an_inspector(console_app, demo):
     assert "Made the key that reports are encrypted to: age1" in result.output
     assert result.output.rsplit(": ", 1)[1].strip()  # the TOTP secret still comes last
     listing = run(console_app, "keys", "list").output
-    assert re.search(r"reads\s+zhang\.wei\s+inspector\s+纪检员 张伟", listing)
+    assert re.search(r"reads\s+zhang\.wei\s+inspector\s+report, messages\s+纪检员 张伟", listing)
 
 
 def test_admin_reset_says_a_new_key_was_made(console_app, demo):

@@ -1,7 +1,8 @@
 """``portal keys ...``: who reads an office's reports, and the office recovery keys.
 
 ``keys list`` shows, per office, the inspectors and heads whose keys new reports are
-encrypted to, the accounts that need a key and have none, and the recovery key.
+encrypted to and what each of them reads, the accounts that need a key and have none, the
+recovery key, and whether the office takes reports now.
 ``keys ceremony`` makes an office's recovery key and prints its share sheets;
 ``keys recover`` proves that K shares recover it. No command prints an unsealed key.
 """
@@ -16,7 +17,7 @@ from flask.cli import with_appcontext
 
 from app.db import database
 from app.i18n import today
-from app.models import DisciplineOffice
+from app.models import DisciplineOffice, Role
 from app.services import keys, units
 from app.services.recovery import (
     RecoveryError,
@@ -47,37 +48,61 @@ def keys_group() -> None:
     pass
 
 
+# What ``keys list`` says each reader gets: the rule of app.services.reports.recipients.
+WHO_READS = (
+    "Each new report of an office is encrypted to the inspectors and heads listed as reading\n"
+    "and to its recovery key. The report, its files and its messages go to all of them; the\n"
+    "reporter's name and contact, if given, to the heads and the recovery key only. A reporter\n"
+    "may keep out any inspector or head: keeping out an inspector leaves the report with the\n"
+    "others, keeping out a head (or every inspector) sends it to the office above.\n"
+)
+READS_ALL = "report, messages, name"
+READS_REPORT = "report, messages"
+
+
 @keys_group.command("list")
 @with_appcontext
 def keys_list() -> None:
-    """Per office: who can read new reports, who needs a key, and the recovery key."""
+    """Per office: who reads new reports and what, who needs a key, and the recovery key."""
     with database().session() as session:
         overview = keys.keys_overview(session)
         if not overview:
             click.echo("No discipline offices.")
+            return
+        click.echo(WHO_READS)
         for item in overview:
             office = item.office
             click.echo(f"{office.unit.code}  {office.name_zh} / {office.name_en}")
             for user in item.readers:
                 roles = ",".join(sorted(r.value for r in user.roles if r in keys.KEY_ROLES))
-                click.echo(f"  reads    {user.username:<16} {roles:<22} {user.display_name}")
+                reads = READS_ALL if user.has_role(Role.office_head) else READS_REPORT
+                click.echo(
+                    f"  reads    {user.username:<16} {roles:<22} {reads:<23} {user.display_name}"
+                )
             for user in item.waiting:
                 click.echo(
                     f"  NO KEY   {user.username:<16} no key yet: set a password "
                     f"(portal user password {user.username})"
                 )
-            if not item.readers:
-                click.echo("  (no inspector or office head can read new reports)")
             if office.recovery_recipient:
                 made_on = office.recovery_made_on.isoformat() if office.recovery_made_on else "?"
                 click.echo(
                     f"  recovery key: yes, {office.recovery_threshold} of "
-                    f"{office.recovery_shares} shares, made {made_on}"
+                    f"{office.recovery_shares} shares, made {made_on}; opens everything"
                 )
             else:
                 click.echo(
                     f"  recovery key: NO (make one: portal keys ceremony --office "
                     f"{office.unit.code} --threshold K --shares N)"
+                )
+            if not item.takes_reports:
+                click.echo(
+                    "  TAKES NO REPORTS: it needs a recovery key and an inspector with a key; "
+                    "its reports go to the office above"
+                )
+            elif not item.heads:
+                click.echo(
+                    "  no head with a key: a reporter's name opens with the recovery key alone"
                 )
 
 

@@ -162,7 +162,9 @@ class ReportEnvelope(Base):
 
 
 class ReportReader(Base):
-    """A staff member a report's files are encrypted to (besides the recovery key)."""
+    """A staff member a report's files and messages are encrypted to (besides the recovery key):
+    the office's inspectors and heads; ``role`` says which (a head who is also an inspector
+    is a head)."""
 
     __tablename__ = "report_readers"
     __table_args__ = NO_ROWID
@@ -178,7 +180,8 @@ class ReportReader(Base):
 
 
 class ReportExclusion(Base):
-    """An inspector the reporter asked to keep out (conflict of interest)."""
+    """An inspector or head the reporter asked to keep out (conflict of interest), of the office
+    the report went to or of one it passed on the way: never to be one of its readers."""
 
     __tablename__ = "report_exclusions"
     __table_args__ = NO_ROWID

@@ -6,8 +6,11 @@ never the unsealed key. A password the user changes keeps the identity (it is re
 password an administrator resets cannot open the old seal, so the account gets a new identity
 and reports encrypted to the old one need a colleague's grant or the office's recovery key.
 
-Each discipline office also has a recovery identity (``app.services.recovery``); new reports
-of an office are encrypted to its readers and that recovery key (:func:`office_readers`).
+Each discipline office also has a recovery identity (``app.services.recovery``). New reports
+of an office are encrypted to its readers, its inspectors and heads, and that recovery key
+(:func:`office_readers`); the reporter's name and contact to its heads and the recovery key
+only. The rule itself, with what a reporter's exclusions do, is
+``app.services.reports.recipients``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import DisciplineOffice, Role, StaffUser
+from app.services.reports.recipients import office_keys
 from crypto import (
     BadPassphrase,
     SealedIdentity,
@@ -146,6 +150,9 @@ class OfficeReaders:
     readers: list[StaffUser] = field(default_factory=list)
     # Active accounts of the office that need an identity and have none (no password set).
     waiting: list[StaffUser] = field(default_factory=list)
+    # Whether a report can land here now (a recovery key, an inspector with a key, no head
+    # kept out); if not, reports go to the office above.
+    takes_reports: bool = False
 
     @property
     def heads(self) -> list[StaffUser]:
@@ -170,7 +177,7 @@ def office_readers(
     session: Session, office: DisciplineOffice, exclude: Collection[int] = ()
 ) -> OfficeReaders:
     """Who can read new reports of ``office``: its active inspectors and heads with a key,
-    less the staff ids in ``exclude`` (recused by the reporter), and its recovery key."""
+    less the staff ids in ``exclude`` (kept out by the reporter), and its recovery key."""
     users = session.scalars(
         select(StaffUser)
         .where(StaffUser.office_id == office.id, StaffUser.active.is_(True))
@@ -181,6 +188,8 @@ def office_readers(
         if not needs_identity(user) or user.id in exclude:
             continue
         (found.readers if has_identity(user) else found.waiting).append(user)
+    keys = office_keys(session, office)
+    found.takes_reports = keys.usable(keys.applicable(exclude))
     return found
 
 

@@ -89,8 +89,8 @@ def test_from_the_safety_page_to_the_receipt_and_a_reply_on_a_phone_leaving_noth
     page.get_by_label("铸造车间").check()
     page.get_by_label("普通职工").check()
     page.get_by_label("被反映人").fill(f"采购员 王某 {CANARY}")
-    # The office's inspectors, to keep one out: the form comes back with everything typed.
-    page.get_by_role("button", name="显示受理部门的纪检人员").click()
+    # Who reads at the office, to keep one out: the form comes back with everything typed.
+    page.get_by_role("button", name="显示受理部门的负责人和纪检人员").click()
     expect(page.get_by_label("被反映人")).to_have_value(f"采购员 王某 {CANARY}")
     assert page.locator("input[name=excluded]").count() >= 1
     assert page.get_by_label("铸造车间").is_checked()

@@ -228,7 +228,7 @@ def test_an_impossible_exclusion_is_marked_on_its_field(demo, public_app):
     client = public_app.test_client()
     response = client.post("/report/new", data=report_form_data(client, excluded=[str(2**63)]))
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    excluded = page[page.index("需要回避的纪检人员") :]
+    excluded = page[page.index("需要回避的人员") :]
     assert "此项内容无效。" in excluded[: excluded.index("</fieldset>")]
 
 

@@ -17,6 +17,7 @@ from app.services import keys
 from app.services.demo import DEMO_LOGINS
 from app.services.reports import messages
 from app.services.reports.envelopes import read_bytes
+from crypto.errors import NoIdentityMatch
 from tests.helpers.forms import csrf_token
 from tests.helpers.weak_kdf import TEST_SEAL_PARAMS
 
@@ -243,3 +244,94 @@ def test_showing_the_office_s_inspectors_keeps_what_was_typed(demo, public_app):
     assert "请重新选择文件" in page
     # Shown once: the next visit is a fresh form.
     assert CANARY not in client.get("/report/new").get_data(as_text=True)
+
+
+def _people_shown(page: str) -> dict[str, tuple[str, bool]]:
+    """Label -> (staff id, ticked) of the people the form offers to keep out."""
+    found = re.findall(
+        r'<input type="checkbox" name="excluded" id="excluded-\d+" value="(\d+)"( checked)?> '
+        r'<label for="excluded-\d+">([^<]+)</label>',
+        page,
+    )
+    return {label: (staff_id, bool(ticked)) for staff_id, ticked, label in found}
+
+
+def _show(client, **extra) -> str:
+    data = _form(client, show_inspectors="1", **extra)
+    del data["send"]
+    response = client.post("/report/new", data=data)
+    assert response.status_code == 303
+    return client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_form_offers_the_head_and_the_inspectors_and_says_what_ticking_a_head_does(
+    demo, public_app, lang
+):
+    client = public_app.test_client()
+    client.get(f"/report/new?lang={lang}")
+    page = _show(client)
+    head = (
+        "机械公司纪委书记 吴刚（受理部门负责人）"
+        if lang == "zh"
+        else "机械公司纪委书记 吴刚 (head of the office)"
+    )
+    assert set(_people_shown(page)) == {head, "机械公司纪检员 刘洋"}
+    if lang == "zh":
+        assert "如勾选受理部门的负责人，举报将转由上一级纪检部门受理" in page
+    else:
+        assert "If you tick a head of the office, the report goes to the office above" in page
+    # Ticked, the head sends the report up: the form says where, and offers that office's people.
+    page = _show(client, excluded=[_people_shown(page)[head][0]])
+    shown = _people_shown(page)
+    assert shown[head][1] is True
+    assert {"集团纪检员 陈静", *[name for name in shown if "周强" in name]} <= set(shown)
+    assert CANARY in page
+    if lang == "zh":
+        assert "举报将送往华夏示范集团有限公司纪委" in page
+    else:
+        assert "the report goes to Discipline Committee, Huaxia Demo Group Co., Ltd." in page
+
+
+def test_a_report_that_keeps_the_head_out_goes_to_the_office_above_and_he_reads_nothing(
+    demo, public_app, console_app
+):
+    client = public_app.test_client()
+    page = _show(client)
+    head_id = _people_shown(page)["机械公司纪委书记 吴刚（受理部门负责人）"][0]
+    data = _form(client, excluded=[head_id], real_name="举报人 张三")
+    data["attachments"] = [(io.BytesIO(FILE_CANARY), "过磅单（复印件）.txt")]
+    sent = client.post(
+        "/report/new", data=data, content_type="multipart/form-data", follow_redirects=True
+    )
+    assert 'class="receipt-code"' in sent.get_data(as_text=True)
+    blobs = console_app.extensions["portal.blobs"]
+    with console_app.extensions["portal.db"].session() as session:
+        report = session.scalars(select(Report)).one()
+        assert report.office.unit.code == "GRP"
+        assert {e.staff.username for e in report.exclusions} == {"mch.head"}
+        assert "mch.head" not in {r.staff.username for r in report.readers}
+        _user, kept_out = _identity(session, "mch.head")
+        _user, group_head = _identity(session, "head")
+        for envelope in report.envelopes:
+            with pytest.raises(NoIdentityMatch):
+                read_bytes(blobs, envelope.header, envelope.blob_key, [kept_out], 10**6)
+            assert read_bytes(blobs, envelope.header, envelope.blob_key, [group_head], 10**6)
+
+
+def test_keeping_out_the_head_of_the_top_office_is_refused_with_the_form_kept(demo, public_app):
+    client = public_app.test_client()
+    page = _show(client, unit="GRP-FIN")
+    head_id = _people_shown(page)["集团纪委书记 周强（受理部门负责人）"][0]
+    data = _form(client, unit="GRP-FIN", excluded=[head_id])
+    data["attachments"] = [(io.BytesIO(FILE_CANARY), "凭证.txt")]
+    response = client.post("/report/new", data=data, content_type="multipart/form-data")
+    assert response.status_code == 303
+    shown = client.get(response.headers["Location"])
+    page = shown.get_data(as_text=True)
+    assert shown.status_code == 400
+    assert "没有纪检部门可以受理这份举报" in page and "取消勾选" in page
+    assert CANARY in page and "采购员 王某" in page
+    assert _people_shown(page)["集团纪委书记 周强（受理部门负责人）"] == (head_id, True)
+    with public_app.extensions["portal.db"].session() as session:
+        assert session.scalars(select(Report)).first() is None

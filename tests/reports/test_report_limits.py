@@ -231,3 +231,123 @@ def test_a_form_that_cannot_be_kept_says_so_instead_of_coming_back_empty(demo, i
         assert page.status_code == 200 and "无法再次显示" in shown, path
         # Once: the next visit is the plain page.
         assert "无法再次显示" not in client.get(path).get_data(as_text=True)
+
+
+# --- the proof of work follows the load -----------------------------------------------------
+
+# A tiny difficulty that rises fast: 4 bits, one more each time the hour's reports double past 2.
+QUICK_POW = {"REPORT_POW_BITS": 4, "REPORT_POW_STEP": 2}
+
+
+def _solved_challenge(client) -> tuple[str, str]:
+    """The challenge of a fresh form page, and a nonce that solves it (as the page's script)."""
+    page = client.get("/report/new").get_data(as_text=True)
+    return _solve(re.search(r'data-pow-challenge="([^"]+)"', page).group(1))
+
+
+def _solve(challenge: str) -> tuple[str, str]:
+    import itertools
+
+    from app.public.reports.pow import solves
+
+    bits = int(challenge.rpartition(".")[2])
+    return challenge, next(str(n) for n in itertools.count() if solves(challenge, str(n), bits))
+
+
+def _load(app, total: int) -> None:
+    """This hour's stored reports, as the proof of work counts them."""
+    from app.public.reports.pow import COUNT_SECONDS, COUNTER
+
+    store = app.extensions["portal.report_pow"].store
+    store.count(COUNTER, total - store.count(COUNTER, 0, COUNT_SECONDS), COUNT_SECONDS)
+
+
+def _send(app, number: int, challenge: tuple[str, str] | None = None, **fields):
+    """A report from client ``number`` (its own address), with ``challenge`` solved or none."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = f"198.51.100.{100 + number}"
+    data = report_form_data(client, **fields)
+    if challenge is not None:
+        data["pow_challenge"], data["pow_nonce"] = challenge
+    return client, post_report(client, data)
+
+
+def _stored(response) -> bool:
+    return response.status_code == 200 and 'class="receipt-code"' in response.get_data(as_text=True)
+
+
+def test_a_challenge_solved_before_the_load_rose_is_refused_with_the_form_kept(demo, instance):
+    app = instance.app("public", RATELIMIT_REPORTS_NOSCRIPT_ALL="1 per hour", **QUICK_POW)
+    reporter = app.test_client()
+    reporter.environ_base["REMOTE_ADDR"] = "198.51.100.99"
+    stale = _solved_challenge(reporter)
+    assert stale[0].endswith(".4")
+    assert _stored(_send(app, 1)[1])  # a form without script spends that budget
+    _load(app, 8)  # a flood: 7 bits now
+    data = report_form_data(reporter, persons="采购科科长 王某（第二份）")
+    data["pow_challenge"], data["pow_nonce"] = stale
+    data["attachments"] = [(io.BytesIO(FILE_CANARY), "过磅单照片.txt")]
+    response = post_report(reporter, data)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 429
+    assert "目前提交的举报很多" in page and "请再次提交举报" in page
+    assert "采购科科长 王某（第二份）" in page and CANARY in page  # nothing typed is lost
+    assert "请重新选择文件" in page  # files are not kept (see the form's notice)
+    assert not any(FILE_CANARY in p.read_bytes() for p in blob_files(app))
+    # The page came back with a fresh challenge at the difficulty of now: sent again, it is taken.
+    fresh = re.search(r'data-pow-challenge="([^"]+)"', page).group(1)
+    assert fresh.endswith(".7") and fresh != stale[0]
+    data = report_form_data(reporter, pow_challenge=fresh, pow_nonce=_solve(fresh)[1])
+    assert _stored(post_report(reporter, data))
+
+
+def test_the_refusal_is_said_in_english_too(demo, instance):
+    app = instance.app("public", RATELIMIT_REPORTS_NOSCRIPT_ALL="1 per hour", **QUICK_POW)
+    client = app.test_client()
+    client.get("/report/new?lang=en")
+    stale = _solved_challenge(client)
+    assert _stored(_send(app, 1)[1])
+    _load(app, 8)
+    data = report_form_data(client, pow_challenge=stale[0], pow_nonce=stale[1])
+    page = post_report(client, data).get_data(as_text=True)
+    assert "Many reports are arriving just now" in page
+    assert "send the report again" in page and CANARY in page
+
+
+def test_a_challenge_one_bit_easier_than_now_counts_and_two_bits_do_not(demo, instance):
+    app = instance.app("public", RATELIMIT_REPORTS_NOSCRIPT_ALL="1 per hour", **QUICK_POW)
+    probe = app.test_client()
+    _load(app, 2)
+    five = _solved_challenge(probe)
+    _load(app, 4)
+    six = _solved_challenge(probe)
+    assert (five[0][-2:], six[0][-2:]) == (".5", ".6")
+    assert _stored(_send(app, 1)[1])  # the budget without script is spent
+    _load(app, 8)  # 7 bits
+    assert _stored(_send(app, 2, six)[1])
+    _client, refused = _send(app, 3, five)
+    assert refused.status_code == 429 and "目前提交的举报很多" in refused.get_data(as_text=True)
+
+
+def test_an_expired_challenge_asks_for_the_report_again_rather_than_later(demo, instance):
+    app = instance.app("public", RATELIMIT_REPORTS_NOSCRIPT_ALL="1 per hour", **QUICK_POW)
+    stale = _solved_challenge(app.test_client())
+    app.extensions["portal.report_pow"].store.delete(stale[0])  # as when it expires
+    assert _stored(_send(app, 1)[1])
+    _client, refused = _send(app, 2, stale)
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 429 and "已经过期" in page and "请再次提交举报" in page
+    assert CANARY in page
+
+
+def test_without_script_the_form_still_works_under_load_within_its_budget(demo, instance):
+    app = instance.app("public", RATELIMIT_REPORTS_NOSCRIPT_ALL="2 per hour", **QUICK_POW)
+    stale = _solved_challenge(app.test_client())
+    _load(app, 8)
+    assert _stored(_send(app, 1)[1])  # no script, no challenge: the budget without script
+    # A challenge too easy for the load now is no work: it is taken within that budget too...
+    assert _stored(_send(app, 2, stale)[1])
+    # ...which it used up: the next form without script is refused, and says when to retry.
+    _client, refused = _send(app, 3)
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 429 and "短时间内提交的举报过多" in page and CANARY in page

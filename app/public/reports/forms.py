@@ -100,7 +100,7 @@ class ReportForm(FlaskForm):
     real_name = _report_text(StringField, _l("Your name"), "real_name")
     contact = _report_text(StringField, _l("How to reach you"), "contact")
     excluded = CheckboxesField(
-        _l("Inspectors to keep out of this report"), choices=[], validate_choice=False
+        _l("People to keep out of this report"), choices=[], validate_choice=False
     )
     # Hidden from people; bots fill every field they find.
     leave_empty = StringField(

@@ -8,7 +8,19 @@ separate, smaller budget, so a flood from scripts that do no work cannot exhaust
 for people, and people without JavaScript can still report.
 
 The difficulty rises by one bit each time the reports of the current hour double past
-``REPORT_POW_STEP``. Challenges and the count of the hour are kept in the short-lived store
+``REPORT_POW_STEP``, and a challenge counts as work only while it is as hard as the difficulty
+when it is redeemed, or one bit easier (the load may cross a doubling while someone writes):
+challenges collected while the site is quiet, solved cheaply, are worth nothing once a flood
+has raised the difficulty. Such a form, and one whose challenge expired, is taken as a form
+sent without script (the smaller budget); only when that budget is spent is it refused, and
+the view then says why and shows the form again with a fresh challenge.
+
+A challenge lives ``CHALLENGE_SECONDS`` (10 minutes): the script solves it as soon as the page
+opens, so it only has to last until the form is sent, and a slow writer whose challenge
+expired loses nothing (see above). Shorter is better for the channel: a stock of challenges
+solved at today's difficulty can only be gathered in that time, and the store holds fewer.
+
+Challenges and the count of the hour are kept in the short-lived store
 (``app.services.ephemeral``: memory or Redis, with an expiry), never with anything about the
 client; the count is named by its clock hour and expires at a fixed time after it.
 """
@@ -16,13 +28,16 @@ client; the count is named by its clock hour and expires at a fixed time after i
 from __future__ import annotations
 
 import contextlib
+import enum
 import hashlib
 import math
 import secrets
 
 from app.services.ephemeral import Store
 
-CHALLENGE_SECONDS = 30 * 60
+CHALLENGE_SECONDS = 10 * 60
+# How much easier than the difficulty now a challenge may be and still count as work.
+SLACK_BITS = 1
 MAX_NONCE_LENGTH = 32
 # The reports of each clock hour are counted under this name.
 COUNTER = "reports"
@@ -42,6 +57,15 @@ def leading_zero_bits(digest: bytes) -> int:
 def solves(challenge: str, nonce: str, bits: int) -> bool:
     digest = hashlib.sha256(f"{challenge}:{nonce}".encode()).digest()
     return leading_zero_bits(digest) >= bits
+
+
+class Work(enum.Enum):
+    """What the proof of work sent with a form is worth."""
+
+    done = "done"  # a challenge we issued, solved, hard enough for the load now
+    none = "none"  # no answer sent: a browser without script (or no challenge to solve)
+    too_easy = "too_easy"  # ours and solved, but issued before the load raised the difficulty
+    refused = "refused"  # an answer that does not count: wrong, unknown, expired or used
 
 
 class ProofOfWork:
@@ -70,19 +94,28 @@ class ProofOfWork:
             return "", bits  # no store: the form works within the budget without script
         return challenge, bits
 
-    def redeem(self, challenge: str, nonce: str) -> bool:
-        """True once for a challenge we issued whose nonce solves it."""
-        if not challenge or not nonce or len(nonce) > MAX_NONCE_LENGTH or len(challenge) > 64:
-            return False
+    def redeem(self, challenge: str, nonce: str) -> Work:
+        """What the answer sent with a form is worth; ``Work.done`` once for a challenge we
+        issued, solved, and at most ``SLACK_BITS`` easier than the difficulty now.
+
+        A challenge is used up by its first solved answer, even one that is too easy."""
+        if not nonce:
+            return Work.none
+        if not challenge or len(nonce) > MAX_NONCE_LENGTH or len(challenge) > 64:
+            return Work.refused
         token, _, bits_text = challenge.rpartition(".")
         if not token or not bits_text.isdigit() or not bits_text.isascii():
-            return False
+            return Work.refused
         if not solves(challenge, nonce, int(bits_text)):
-            return False  # checked first: a wrong answer does not use up the challenge
+            return Work.refused  # checked first: a wrong answer does not use up the challenge
         try:
-            return self.store.take(challenge) is not None  # one taker only
+            if self.store.take(challenge) is None:  # one taker only
+                return Work.refused
         except Exception:
-            return False
+            return Work.refused
+        if int(bits_text) < self.bits() - SLACK_BITS:
+            return Work.too_easy
+        return Work.done
 
     def counted(self) -> None:
         """Count one stored report towards this hour's difficulty."""

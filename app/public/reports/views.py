@@ -43,6 +43,7 @@ from app.public.reports.handover import (
     lost,
     lost_text,
 )
+from app.public.reports.pow import Work
 from app.public.reports.words import cleaning_words, field_error
 from app.resources import blob_store, receipt_params, receipt_pepper
 from app.services import units
@@ -70,7 +71,7 @@ def safety():
 
 def render_form(form: ReportForm, status: int = 200, **context):
     config = current_app.config
-    context.setdefault("inspectors", [])
+    context.setdefault("offices", [])
     pow_challenge, pow_bits = current_app.extensions["portal.report_pow"].issue()
     return render_template(
         "reports/new.html",
@@ -143,22 +144,51 @@ def _fields(form: ReportForm) -> ReportFields:
     )
 
 
-def _inspectors(form: ReportForm) -> tuple[list[tuple[int, str]], str]:
-    """The inspectors of the office a report with these answers would go to."""
+def _office_people(form: ReportForm) -> dict:
+    """Who would read a report with these answers, for the reporter to keep someone out: the
+    inspectors and heads of the office it goes to and, when those already ticked send it up,
+    of each office on the way to the one it goes to then (the form's ``offices``).
+
+    Nothing when the unit or the level is missing or no office can read the report at all."""
     session = get_session()
     unit = units.by_code(session, (form.unit.data or "").strip())
     if unit is None or not form.level.data:
-        return [], ""
+        return {}
     try:
         level = SubjectLevel(form.level.data)
-        route = routing.route_report(session, unit, level, frozenset())
+        first = routing.route_report(session, unit, level).office
     except (ValueError, errors.ReportError):
-        return [], ""
-    keys = recipients.office_keys(session, route.office)
-    staff = session.scalars(
-        select(StaffUser).where(StaffUser.id.in_(keys.inspector_ids)).order_by(StaffUser.id)
-    )
-    return [(user.id, user.display_name) for user in staff], route.office.name(current_language())
+        return {}
+    try:
+        ticked = submission.check_exclusions(list(form.excluded.data or []))
+    except errors.ReportInvalid:
+        ticked = frozenset()
+    lang = current_language()
+    shown: dict = {"offices": [], "moved_to": None, "none_left": False}
+    try:
+        route = routing.route_report(session, unit, level, ticked)
+        on_the_way = [*route.passed_over, route.office]
+        if route.office.id != first.id:
+            shown["moved_to"] = route.office.name(lang)
+    except errors.ExclusionsLeaveNoOffice:
+        on_the_way = routing.candidate_offices(unit, level)
+        shown["none_left"] = True
+    offices = on_the_way[[office.id for office in on_the_way].index(first.id) :]
+    for office in offices:
+        keys = recipients.office_keys(session, office)
+        members = session.scalars(
+            select(StaffUser)
+            .where(StaffUser.id.in_(keys.inspector_ids | keys.head_ids))
+            .order_by(StaffUser.id)
+        )
+        # Heads first: keeping one out is what sends a report up.
+        people = sorted(
+            ([user.id, user.display_name, user.id in keys.head_ids] for user in members),
+            key=lambda person: not person[2],
+        )
+        if people:
+            shown["offices"].append({"name": office.name(lang), "people": people})
+    return shown
 
 
 def _budget_refusal(with_work: bool) -> LimitReached | None:
@@ -184,34 +214,35 @@ def send():
     if form.leave_empty.data:  # only bots fill the field people cannot see: drop it quietly
         return redirect(url_for(".dropped"), 303)
     if request.form.get("show_inspectors"):
-        inspectors, office_name = _inspectors(form)
-        return _back(form, inspectors=inspectors, office_name=office_name, files_dropped=sent_files)
+        return _back(form, files_dropped=sent_files, **_office_people(form))
     problem = None
     if batch is not None and batch.refused is not None:
         problem = refusal_text(batch.refused)
     if not form.validate() or problem:
-        inspectors, office_name = _inspectors(form)
-        return _back(
-            form,
-            400,
-            problem=problem,
-            files_dropped=sent_files,
-            inspectors=inspectors,
-            office_name=office_name,
-        )
+        return _back(form, 400, problem=problem, files_dropped=sent_files, **_office_people(form))
     # What the service would refuse is refused before it counts against everyone's budget.
     session = get_session()
     try:
         routed = submission.check_and_route(session, _fields(form))
     except errors.ReportInvalid as invalid:
         return _back(_mark(form, invalid), 400, files_dropped=sent_files)
+    except errors.ExclusionsLeaveNoOffice:
+        problem = _(
+            "No discipline office is left to receive this report once the people you ticked "
+            "are kept out. Nothing was stored; everything you typed is still here. Untick "
+            "someone to send it, or turn to the body that supervises the enterprise."
+        )
+        people = _office_people(form)
+        return _back(form, 400, problem=problem, files_dropped=sent_files, **people)
     except errors.ChannelUnavailable:
         return _back(form, 503, unavailable=True, files_dropped=sent_files)
     work = current_app.extensions["portal.report_pow"]
-    solved = work.redeem(request.form.get("pow_challenge", ""), request.form.get("pow_nonce", ""))
-    refusal = _budget_refusal(solved)
+    answer = work.redeem(request.form.get("pow_challenge", ""), request.form.get("pow_nonce", ""))
+    # Work that does not count (too easy for the load now, expired) is no work: the form is
+    # taken within the budget of forms without script, and refused only when that is spent.
+    refusal = _budget_refusal(answer is Work.done)
     if refusal is not None:
-        problem = _too_many_text(refusal)
+        problem = _refusal_text(answer, refusal)
         return _back(form, 429, problem=problem, files_dropped=sent_files, limited=True)
     files = batch.finish() if batch is not None else []
     submitted = submission.submit(
@@ -313,6 +344,29 @@ def _too_many_text(refusal: TooManyRequests) -> str:
             _("Too many reports have been sent in a short time. Nothing was stored."),
             str(TRY_AGAIN[limit_period(refusal)]),
             _("Everything you typed is still here (files must be chosen again)."),
+        ]
+    )
+
+
+def _refusal_text(answer: Work, refusal: TooManyRequests) -> str:
+    """Why a form was refused by everyone's budget, and what to do: when the browser's work
+    no longer counts, sending again with the fresh challenge of the page shown is the way."""
+    if answer is Work.too_easy:
+        reason = _(
+            "Many reports are arriving just now, so the check your browser made when the form "
+            "opened is no longer enough. Nothing was stored."
+        )
+    elif answer is Work.refused:
+        reason = _(
+            "The check your browser made when the form opened has expired. Nothing was stored."
+        )
+    else:
+        return _too_many_text(refusal)
+    return " ".join(
+        [
+            reason,
+            _("Everything you typed is still here (files must be chosen again)."),
+            _("Your browser is making a new check: send the report again."),
         ]
     )
 

@@ -16,6 +16,13 @@ class ChannelUnavailable(ReportError):
     message_key = "channel_unavailable"
 
 
+class ExclusionsLeaveNoOffice(ChannelUnavailable):
+    """An office could receive this report, but not without someone the reporter keeps out,
+    and no office above it can."""
+
+    message_key = "exclusions_leave_no_office"
+
+
 class ReportInvalid(ReportError):
     """The form has mistakes: ``errors`` maps a field name to a message key."""
 

@@ -1,5 +1,12 @@
 """Who can read for a discipline office: its staff's public keys and its recovery key.
 
+The head of an office reads every report of it, as its inspectors do: a report's text and
+files and its thread are encrypted to the office's inspectors and heads (less those the
+reporter keeps out) and its recovery key; the reporter's name and contact, if given, to the
+heads and the recovery key only. A reporter may keep out any inspector or head. Keeping out a
+head is a conflict with the office's leadership: that office takes no report then, and it goes
+to the office above (routing.py), as a report about a member of the office does.
+
 Read from the model columns only (``StaffUser.age_recipient``, ``DisciplineOffice.
 recovery_recipient``). A key that does not parse counts as no key: a report is never
 encrypted to something nobody can open.
@@ -33,27 +40,34 @@ class OfficeKeys:
     """The keys of one office, as the database holds them now."""
 
     office_id: int
-    # Every active inspector of the office, with a key or not: the ids a reporter may exclude.
+    # Every active inspector and head of the office, with a key or not: the ids a reporter
+    # may keep out.
     inspector_ids: frozenset[int]
+    head_ids: frozenset[int]
     inspectors: Mapping[int, X25519Recipient]  # active inspectors with a key, by staff id
     heads: Mapping[int, X25519Recipient]  # active office heads with a key, by staff id
     recovery: X25519Recipient | None
 
     def applicable(self, excluded: Collection[int]) -> frozenset[int]:
-        """The exclusions that name inspectors of this office; the others mean nothing here."""
-        return self.inspector_ids.intersection(excluded)
+        """The exclusions that name inspectors or heads of this office; others mean nothing."""
+        return (self.inspector_ids | self.head_ids).intersection(excluded)
 
     def readers(self, excluded: Collection[int] = ()) -> dict[int, X25519Recipient]:
-        """The inspectors a report's text goes to, by staff id."""
-        return {i: key for i, key in self.inspectors.items() if i not in excluded}
+        """The inspectors and heads a report's text, files and messages go to, by staff id."""
+        found = {i: key for i, key in self.inspectors.items() if i not in excluded}
+        found.update({i: key for i, key in self.heads.items() if i not in excluded})
+        return found
 
     def identity_readers(self, excluded: Collection[int] = ()) -> dict[int, X25519Recipient]:
         """The office heads a reporter's real name goes to (an excluded head gets nothing)."""
         return {i: key for i, key in self.heads.items() if i not in excluded}
 
     def usable(self, excluded: Collection[int] = ()) -> bool:
-        """Can a report go here: a recovery key and at least one inspector left to read it."""
-        return self.recovery is not None and bool(self.readers(excluded))
+        """Can a report go here: a recovery key, no head kept out, and at least one inspector
+        with a key left to read it."""
+        if self.recovery is None or self.head_ids.intersection(excluded):
+            return False
+        return any(i not in excluded for i in self.inspectors)
 
 
 def office_keys(session: Session, office: DisciplineOffice | int) -> OfficeKeys:
@@ -68,16 +82,24 @@ def office_keys(session: Session, office: DisciplineOffice | int) -> OfficeKeys:
         .order_by(StaffUser.id)
     )
     inspector_ids: set[int] = set()
+    head_ids: set[int] = set()
     inspectors: dict[int, X25519Recipient] = {}
     heads: dict[int, X25519Recipient] = {}
     for user in staff:
         key = parse_key(user.age_recipient)
-        if user.has_role(Role.inspector):
-            inspector_ids.add(user.id)
-            if key is not None:
-                inspectors[user.id] = key
-        if user.has_role(Role.office_head) and key is not None:
-            heads[user.id] = key
+        for role, ids, keys in (
+            (Role.inspector, inspector_ids, inspectors),
+            (Role.office_head, head_ids, heads),
+        ):
+            if user.has_role(role):
+                ids.add(user.id)
+                if key is not None:
+                    keys[user.id] = key
     return OfficeKeys(
-        office_id, frozenset(inspector_ids), inspectors, heads, parse_key(row.recovery_recipient)
+        office_id,
+        frozenset(inspector_ids),
+        frozenset(head_ids),
+        inspectors,
+        heads,
+        parse_key(row.recovery_recipient),
     )

@@ -17,10 +17,15 @@ one active inspector with a key who is not excluded. Otherwise the report passes
 office up, and with none left, ChannelUnavailable: the view then says where else to turn
 (for the leaders of the enterprise, the supervisory body outside it).
 
-Exclusions count for the office whose inspectors they name. A reporter who excludes every
-inspector of an office has, in effect, a conflict with the whole office, so the report goes
-to the office above, as when an office has no keys. Ids that name nobody of the office the
-report lands in are ignored, not refused: refusing would tell a visitor who works where.
+A reporter may keep out any inspector or head of an office (conflict of interest); who reads
+a report is in recipients.py. Keeping out an inspector leaves the report with the others.
+Keeping out every inspector of an office, or one of its heads, is a conflict with the office
+itself (a head leads the inspectors and decides what is done with a report), so the report
+goes to the office above, as a report about a member of the office does; with none above,
+ExclusionsLeaveNoOffice. Exclusions are kept with the report when they name someone of the
+office it lands in or of an office it passed on the way, so that nobody it was kept from is
+ever given it later. Ids that name nobody there are ignored, not refused: refusing would
+tell a visitor who works where.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from app.models import DisciplineOffice, SubjectLevel, Unit
 from app.services import units
-from app.services.reports.errors import ChannelUnavailable
+from app.services.reports.errors import ChannelUnavailable, ExclusionsLeaveNoOffice
 from app.services.reports.recipients import OfficeKeys, office_keys
 
 _UP_FROM_PARENT = {SubjectLevel.unit_leader}
@@ -45,7 +50,8 @@ class Route:
 
     office: DisciplineOffice
     keys: OfficeKeys
-    excluded: frozenset[int]  # the exclusions that name inspectors of this office
+    # The exclusions that name inspectors or heads of this office or of a passed-over one.
+    excluded: frozenset[int]
     passed_over: tuple[DisciplineOffice, ...] = ()  # offices that could not take it, nearest first
 
 
@@ -69,14 +75,21 @@ def route_report(
 ) -> Route:
     """The office a report about ``unit`` at ``level`` goes to, with its readers' keys.
 
-    Raises ChannelUnavailable when no office on the way up can read it.
+    Raises ChannelUnavailable when no office on the way up can read it, and its subclass
+    ExclusionsLeaveNoOffice when one could but for the people the reporter keeps out.
     """
     wanted = frozenset(excluded)
     passed: list[DisciplineOffice] = []
+    named: set[int] = set()
+    could_without_exclusions = False
     for office in candidate_offices(unit, SubjectLevel(level)):
         keys = office_keys(session, office)
         applicable = keys.applicable(wanted)
+        named.update(applicable)
         if keys.usable(applicable):
-            return Route(office, keys, applicable, tuple(passed))
+            return Route(office, keys, frozenset(named), tuple(passed))
+        could_without_exclusions = could_without_exclusions or keys.usable()
         passed.append(office)
+    if could_without_exclusions:
+        raise ExclusionsLeaveNoOffice("the people kept out leave no office to read this report")
     raise ChannelUnavailable("no discipline office can read this report")

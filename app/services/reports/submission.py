@@ -1,9 +1,12 @@
 """Taking a report in: check the fields, route it on the server, encrypt it, draw its receipt.
 
 A form says which unit and which level of person a report is about; the office and the
-readers follow from that here (routing.py), never from the form. The only say a reporter has
-over readers is to exclude inspectors: ids that name no inspector of the office the report
-lands in are ignored (see routing.py for why they are not refused).
+readers follow from that here (routing.py), never from the form: the office's inspectors and
+heads read the text, the files and the thread, its heads alone the reporter's name and
+contact, and its recovery key all of it (recipients.py). The only say a reporter has over
+readers is to keep out inspectors or heads; keeping out a head sends the report to the office
+above. Ids that name nobody of the offices on its way are ignored (see routing.py for why
+they are not refused).
 
 Everything is one transaction, committed durably before ``submit`` returns: a receipt shown
 to a reporter is a report that is kept. ``submit`` owns the uploads it is given: whatever
@@ -174,18 +177,26 @@ def check_fields(session: Session, fields: ReportFields) -> CheckedFields:
             errors[name] = "too_long"
         elif name in REQUIRED and not texts[name]:
             errors[name] = "required"
-    excluded: set[int] = set()
-    if not isinstance(fields.excluded, list | tuple) or len(fields.excluded) > MAX_EXCLUDED:
-        errors["excluded"] = "too_many"
-    else:
-        try:
-            excluded = {_staff_id(value) for value in fields.excluded}
-        except (TypeError, ValueError):
-            errors["excluded"] = "invalid"
+    excluded: frozenset[int] = frozenset()
+    try:
+        excluded = check_exclusions(fields.excluded)
+    except ReportInvalid as invalid:
+        errors.update(invalid.errors)
     if errors:
         raise ReportInvalid(errors)
     assert unit and kind and category and level
-    return CheckedFields(unit, kind, category, level, texts, frozenset(excluded))
+    return CheckedFields(unit, kind, category, level, texts, excluded)
+
+
+def check_exclusions(values: object) -> frozenset[int]:
+    """The staff ids a reporter keeps out, as sent; ReportInvalid({"excluded": key}) unless
+    they are at most ``MAX_EXCLUDED`` ids. Whom they name is for routing to say."""
+    if not isinstance(values, list | tuple) or len(values) > MAX_EXCLUDED:
+        raise ReportInvalid({"excluded": "too_many"})
+    try:
+        return frozenset(_staff_id(value) for value in values)
+    except (TypeError, ValueError):
+        raise ReportInvalid({"excluded": "invalid"}) from None
 
 
 def add_months(day: date, months: int) -> date:
@@ -220,9 +231,9 @@ def _document_fields(checked: CheckedFields) -> dict[str, str]:
 
 def _rows(session: Session, report: Report, plan: _Plan) -> None:
     keys, excluded = plan.route.keys, plan.route.excluded
-    readers = keys.readers(excluded)
+    readers = keys.readers(excluded)  # the office's inspectors and heads, less those kept out
     heads = keys.identity_readers(excluded)
-    assert keys.recovery is not None
+    assert keys.recovery is not None and not excluded.intersection(readers)
     text_recipients = [*readers.values(), keys.recovery]
     session.add(new_envelope(report, EnvelopeRole.text, plan.text, text_recipients))
     for position, upload in enumerate(plan.uploads):
@@ -234,8 +245,10 @@ def _rows(session: Session, report: Report, plan: _Plan) -> None:
     if plan.identity is not None:
         identity_recipients = [*heads.values(), keys.recovery]
         session.add(new_envelope(report, EnvelopeRole.identity, plan.identity, identity_recipients))
-    roles = {staff_id: ReaderRole.inspector for staff_id in readers}
-    roles.update({staff_id: ReaderRole.office_head for staff_id in heads})
+    roles = {
+        staff_id: ReaderRole.office_head if staff_id in heads else ReaderRole.inspector
+        for staff_id in readers
+    }
     for staff_id, role in sorted(roles.items()):
         session.add(ReportReader(report=report, staff_id=staff_id, role=role))
     for staff_id in sorted(excluded):

@@ -10,7 +10,7 @@ import pytest
 
 from app.models import StaffUser, SubjectLevel
 from app.services import units
-from app.services.reports.errors import ChannelUnavailable
+from app.services.reports.errors import ChannelUnavailable, ExclusionsLeaveNoOffice
 from app.services.reports.recipients import office_keys, parse_key
 from app.services.reports.routing import candidate_offices, route_report
 
@@ -94,37 +94,59 @@ def test_candidates_skip_the_office_the_person_belongs_to(db, org):
         assert [o.unit.code for o in candidate_offices(mch, L)] == ["GRP"]
 
 
-# unit, level, excluded usernames, office reached, exclusions that count there
+# unit, level, excluded usernames, office reached, exclusions kept with the report
 EXCLUSIONS = [
     ("MCH-PUR", S, ["mch.insp1"], "MCH", ["mch.insp1"]),
     ("MCH-PUR", S, ["mch.insp1", "mch.insp2"], "MCH", ["mch.insp1", "mch.insp2"]),
+    # A head kept out (周强 of GRP, 吴刚 of MCH): a conflict with the office, which passes it up.
+    ("MCH-PUR", S, ["mch.head"], "GRP", ["mch.head"]),
+    ("MCH-PUR", S, ["mch.head", "grp.insp1"], "GRP", ["mch.head", "grp.insp1"]),
+    ("MCH-F1-W1", S, ["mch.head"], "MCH-F1", []),  # MCH's head is nobody at MCH-F1
     # Every inspector of the office excluded: a conflict with the whole office goes up.
-    ("MCH-PUR", S, ["mch.insp1", "mch.insp2", "mch.head"], "GRP", []),
-    ("MCH-F1-W1", S, ["f1.insp"], "MCH", []),
+    (
+        "MCH-PUR",
+        S,
+        ["mch.insp1", "mch.insp2", "mch.head"],
+        "GRP",
+        ["mch.insp1", "mch.insp2", "mch.head"],
+    ),
+    ("MCH-F1-W1", S, ["f1.insp"], "MCH", ["f1.insp"]),
     # Names from elsewhere, non-inspectors and former staff mean nothing here.
     ("MCH-PUR", S, ["grp.insp1", "f1.insp"], "MCH", []),
     ("MCH-PUR", S, ["mch.publisher", "mch.gone"], "MCH", []),
-    ("GRP-FIN", S, ["grp.head"], "GRP", []),  # a head who is no inspector cannot be excluded
+    ("GRP-FIN", S, ["grp.insp1"], "GRP", ["grp.insp1"]),
+    # Nothing above the enterprise's office: its head, or all its inspectors, kept out.
+    ("GRP-FIN", S, ["grp.head"], NOBODY, []),
     ("GRP-FIN", S, ["grp.insp1", "grp.insp2"], NOBODY, []),
+    ("MCH-PUR", S, ["mch.head", "grp.head"], NOBODY, []),
 ]
 
 
 @pytest.mark.parametrize(("unit_code", "level", "excluded", "expected", "counted"), EXCLUSIONS)
-def test_exclusions_count_for_the_office_whose_inspectors_they_name(
+def test_exclusions_count_for_the_offices_whose_people_they_name(
     db, org, unit_code, level, excluded, expected, counted
 ):
     ids = [org.staff[name] for name in excluded]
     with db() as session:
         unit = units.by_code(session, unit_code)
         if expected is NOBODY:
-            with pytest.raises(ChannelUnavailable):
+            route_report(session, unit, level)  # an office could take it, but for the exclusions
+            with pytest.raises(ExclusionsLeaveNoOffice):
                 route_report(session, unit, level, ids)
             return
         route = route_report(session, unit, level, ids)
         assert route.office.unit.code == expected
         assert route.excluded == {org.staff[name] for name in counted}
-        for staff_id in route.excluded:
+        for staff_id in ids:
             assert staff_id not in route.keys.readers(route.excluded)
+            assert staff_id not in route.keys.identity_readers(route.excluded)
+
+
+def test_no_office_at_all_is_not_blamed_on_exclusions(db, org):
+    with db() as session:
+        with pytest.raises(ChannelUnavailable) as raised:
+            route_report(session, units.by_code(session, "ISL"), S, [org.staff["grp.head"]])
+        assert not isinstance(raised.value, ExclusionsLeaveNoOffice)
 
 
 def test_office_keys_hold_active_keyed_staff_of_the_office_only(db, org):
@@ -132,7 +154,12 @@ def test_office_keys_hold_active_keyed_staff_of_the_office_only(db, org):
         keys = office_keys(session, org.offices["MCH"])
         named = {name for name, i in org.staff.items() if i in keys.inspectors}
         assert named == {"mch.insp1", "mch.insp2", "mch.head"}
-        assert set(keys.heads) == {org.staff["mch.head"]}
+        assert set(keys.heads) == keys.head_ids == {org.staff["mch.head"]}
+        assert set(keys.readers()) == {org.staff[n] for n in ("mch.insp1", "mch.insp2", "mch.head")}
+        grp = office_keys(session, org.offices["GRP"])
+        # The head reads every report of the office, though no inspector.
+        assert org.staff["grp.head"] in grp.readers() and grp.head_ids == set(grp.heads)
+        assert org.staff["grp.head"] not in grp.inspector_ids
         assert org.staff["mch.gone"] not in keys.inspector_ids
         assert keys.recovery == org.recovery["MCH"].recipient
         chm = office_keys(session, org.offices["CHM"])

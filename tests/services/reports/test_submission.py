@@ -16,15 +16,19 @@ from sqlalchemy import event, select, text
 from app.db import Base
 from app.models import (
     EnvelopeRole,
+    MessageAuthor,
     ReaderRole,
     Report,
     ReportEnvelope,
-    ReportReader,
     ReportStatus,
 )
-from app.services.reports import envelopes, submission
+from app.services.reports import envelopes, messages, submission
 from app.services.reports.contents import decode
-from app.services.reports.errors import ChannelUnavailable, ReportInvalid
+from app.services.reports.errors import (
+    ChannelUnavailable,
+    ExclusionsLeaveNoOffice,
+    ReportInvalid,
+)
 from app.services.reports.followup import open_by_code
 from app.services.reports.submission import ReportFields, add_months, check_fields, submit
 from app.services.reports.uploads import UploadBatch
@@ -151,16 +155,82 @@ def test_the_real_name_goes_to_the_office_heads_and_the_recovery_key_only(db, or
         assert "李四".encode() not in report_text and b"138" not in report_text
 
 
-def test_an_excluded_head_does_not_get_the_real_name(db, org, blobs):
+def test_the_office_head_reads_the_report_its_files_its_name_and_its_thread(db, org, blobs):
+    # GRP's head, 周强, is no inspector: he reads as the head of the office.
+    uploads = upload_files(blobs, [("财务凭证.txt", "text/plain", "凭证号 2026-118".encode())])
+    named = form(unit_code="GRP-FIN", real_name="李四", excluded=[org.staff["grp.insp1"]])
+    with db() as session:
+        done = submit(session, blobs, PEPPER, named, uploads, TODAY, PARAMS)
+    head, insp2, kept_out = org.keys["grp.head"], org.keys["grp.insp2"], org.keys["grp.insp1"]
+    with db() as session:
+        report = session.get(Report, done.report_id)
+        assert report.office.unit.code == "GRP"
+        assert {(r.staff_id, r.role) for r in report.readers} == {
+            (org.staff["grp.head"], ReaderRole.office_head),
+            (org.staff["grp.insp2"], ReaderRole.inspector),
+        }
+        text_envelope = _envelope(session, report.id, EnvelopeRole.text)
+        file_envelope = _envelope(session, report.id, EnvelopeRole.attachment)
+        identity = _envelope(session, report.id, EnvelopeRole.identity)
+        assert _stanzas(text_envelope) == _stanzas(file_envelope) == 3  # 周强, 林峰, recovery
+        for reader in (head, insp2, org.recovery["GRP"]):
+            assert (
+                "食堂食材"
+                in decode(_read(blobs, text_envelope, reader), "report")["fields"]["what"]
+            )
+            assert _read(blobs, file_envelope, reader) == "凭证号 2026-118".encode()
+        assert decode(_read(blobs, identity, head), "identity")["name"] == "李四"
+        with pytest.raises(NoIdentityMatch):
+            _read(blobs, identity, insp2)  # the name is the heads' alone
+        # The inspector kept out reads nothing of it.
+        for envelope in (text_envelope, file_envelope, identity):
+            with pytest.raises(NoIdentityMatch):
+                _read(blobs, envelope, kept_out)
+        # The thread: the head reads the reporter's messages; the one kept out does not.
+        message = messages.store_message(
+            session, blobs, report, MessageAuthor.reporter, "补充：凭证在财务室。", [], TODAY
+        )
+        (body,) = message.envelopes
+        assert decode(_read(blobs, body, head), "message")["text"] == "补充：凭证在财务室。"
+        with pytest.raises(NoIdentityMatch):
+            _read(blobs, body, kept_out)
+
+
+def test_a_head_kept_out_sends_the_report_to_the_office_above(db, org, blobs):
+    # 吴刚 heads MCH's office (and is one of its inspectors): a report that keeps him out is
+    # GRP's, not left to the inspectors he leads.
+    uploads = upload_files(blobs, [("合同.txt", "text/plain", "合同编号 HX-2026-7".encode())])
     named = form(real_name="李四", excluded=[org.staff["mch.head"]])
     with db() as session:
-        done = submit(session, blobs, PEPPER, named, [], TODAY, PARAMS)
+        done = submit(session, blobs, PEPPER, named, uploads, TODAY, PARAMS)
     with db() as session:
-        identity = _envelope(session, done.report_id, EnvelopeRole.identity)
-        assert _stanzas(identity) == 1  # the recovery key alone
-        with pytest.raises(NoIdentityMatch):
-            _read(blobs, identity, org.keys["mch.head"])
-        assert session.get(ReportReader, (done.report_id, org.staff["mch.head"])) is None
+        report = session.get(Report, done.report_id)
+        assert report.office.unit.code == "GRP"
+        assert {e.staff_id for e in report.exclusions} == {org.staff["mch.head"]}
+        assert org.staff["mch.head"] not in {r.staff_id for r in report.readers}
+        for envelope in report.envelopes:
+            for name in ("mch.head", "mch.insp1", "mch.insp2"):
+                with pytest.raises(NoIdentityMatch):
+                    _read(blobs, envelope, org.keys[name])
+        identity = _envelope(session, report.id, EnvelopeRole.identity)
+        assert decode(_read(blobs, identity, org.keys["grp.head"]), "identity")["name"] == "李四"
+
+
+def test_keeping_out_the_head_of_the_top_office_stores_nothing(db, org, blobs):
+    uploads = upload_files(blobs, [("证据.txt", "text/plain", b"evidence")])
+    with db() as session, pytest.raises(ExclusionsLeaveNoOffice):
+        submit(
+            session,
+            blobs,
+            PEPPER,
+            form(unit_code="GRP-FIN", excluded=[org.staff["grp.head"]]),
+            uploads,
+            TODAY,
+            PARAMS,
+        )
+    with db() as session:
+        assert session.scalars(select(Report)).first() is None
+    assert not [p for p in Path(blobs.root).rglob("*") if p.is_file()]
 
 
 @pytest.mark.parametrize(
