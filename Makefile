@@ -21,8 +21,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n auto --maxprocesses 8 --dist loadgroup
 
 i18n: $(STAMP)
-	$(BIN)/pybabel extract -F app/babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o app/translations/messages.pot .
-	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel extract -F app/babel.cfg -k _l -k lazy_gettext --no-location --no-wrap --sort-output -o app/translations/messages.pot .
+	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations --no-fuzzy-matching --ignore-obsolete --no-wrap
 	$(BIN)/pybabel compile -d app/translations
 
 bench: $(STAMP)

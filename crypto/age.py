@@ -15,12 +15,20 @@ import hmac
 import io
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import BinaryIO
 
 from crypto.armor import ArmorReader, ArmorWriter, is_armored
 from crypto.errors import HeaderError, HmacError, NoIdentityMatch
-from crypto.format import INTRO, MAX_STANZAS, Header, Stanza, b64encode, parse_header
+from crypto.format import (
+    INTRO,
+    MAX_STANZAS,
+    Header,
+    Stanza,
+    b64encode,
+    is_argument,
+    parse_header,
+)
 from crypto.format import serialize_header_without_mac as _mac_input
 from crypto.keys import FILE_KEY_SIZE, Identity, Recipient, hkdf_sha256
 from crypto.stream import NONCE_SIZE, StreamReader, StreamWriter, payload_key
@@ -125,32 +133,60 @@ def new_file_key() -> bytes:
     return os.urandom(FILE_KEY_SIZE)
 
 
-def make_header(file_key: bytes, recipients: Sequence[Recipient]) -> bytes:
+def _labels(labels: Sequence[Stanza]) -> list[Stanza]:
+    for label in labels:
+        if label.type in ("X25519", "scrypt"):
+            raise ValueError("a label must not have the type of a recipient stanza")
+        if not all(map(is_argument, [label.type, *label.args])):
+            raise ValueError("a label's type and arguments are printable ASCII without spaces")
+    return list(labels)
+
+
+def make_header(
+    file_key: bytes, recipients: Sequence[Recipient], labels: Sequence[Stanza] = ()
+) -> bytes:
     """The header of an age file with ``file_key``: recipient stanzas and MAC line.
 
     Joined with a payload written by :class:`PayloadWriter` for the same file key, it makes
     a standard age file. The payload depends only on the file key and its nonce, so a
     payload can be written before the recipients are known and its header made later.
+
+    ``labels`` are stanzas of the caller's own type (a namespaced name, such as
+    ``example.com/label``), put first: no identity unwraps them, so every age implementation
+    skips them, but the header MAC covers them, so nobody without the file key can change
+    them without the file failing to open.
     """
     if len(file_key) != FILE_KEY_SIZE:
         raise ValueError(f"a file key is {FILE_KEY_SIZE} bytes")
-    return _header_bytes(file_key, _wrap_all(file_key, recipients))
+    stanzas = _labels(labels) + _wrap_all(file_key, recipients)
+    if len(stanzas) > MAX_STANZAS:
+        raise HeaderError(f"a header holds at most {MAX_STANZAS} stanzas (recipients)")
+    if labels and any(s.type == "scrypt" for s in stanzas):
+        raise ValueError("a passphrase (scrypt) recipient must be the only stanza")
+    return _header_bytes(file_key, stanzas)
 
 
 def rewrap_header(
-    header: bytes, identities: Sequence[Identity], new_recipients: Sequence[Recipient]
+    header: bytes,
+    identities: Sequence[Identity],
+    new_recipients: Sequence[Recipient],
+    *,
+    keep_labels: Collection[str] = (),
 ) -> bytes:
     """A new header for ``new_recipients`` with the same file key as ``header``.
 
     ``header`` must be exactly one header (up to and including its MAC line); it is
     authenticated with one of ``identities`` first. The payload that goes with it stays
-    valid byte for byte.
+    valid byte for byte. Its stanzas whose type is in ``keep_labels`` are carried into the
+    new header, as labels (see :func:`make_header`); every other stanza is dropped.
     """
     src = io.BytesIO(header)
-    file_key = _authenticate(parse_header(src), identities)
+    parsed = parse_header(src)
+    file_key = _authenticate(parsed, identities)
     if src.read(1):
         raise HeaderError("trailing data after the header")
-    return make_header(file_key, new_recipients)
+    labels = [s for s in parsed.stanzas if s.type in keep_labels]
+    return make_header(file_key, new_recipients, labels)
 
 
 class PayloadWriter(io.RawIOBase):

@@ -32,6 +32,11 @@ _B64_RAW = re.compile(rb"[A-Za-z0-9+/]*")
 _ARG = re.compile(rb"[\x21-\x7e]+")
 
 
+def is_argument(text: str) -> bool:
+    """Whether ``text`` may be a stanza's type or argument: printable ASCII, no spaces."""
+    return text.isascii() and _ARG.fullmatch(text.encode("ascii")) is not None
+
+
 def b64encode(data: bytes) -> str:
     """Standard base64 without padding, as used throughout the age header."""
     return base64.b64encode(data).decode("ascii").rstrip("=")

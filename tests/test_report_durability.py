@@ -193,9 +193,7 @@ def _check_no_half_stored_report(session: Session, blobs, identities) -> dict[st
         texts = [e for e in group if e.role == EnvelopeRole.text]
         assert len(texts) == 1, (report_id, message_id, [e.role for e in group])
         kind = "message" if message_id else "report"
-        document = decode(
-            read_bytes(blobs, texts[0].header, texts[0].blob_key, identities, 10**6), kind
-        )
+        document = decode(read_bytes(blobs, texts[0], identities, 10**6), kind)
         files = sorted(e.position for e in group if e.role == EnvelopeRole.attachment)
         listed = sorted(info.position for info in attachments_of(document))
         assert files == listed, (report_id, message_id, files, listed)
@@ -274,10 +272,7 @@ def test_every_receipt_received_before_a_crash_opens_a_whole_report(tmp_path, mo
                     continue
                 (info,) = attachments_of(documents[found.id])
                 assert info.name == report.file.name
-                assert (
-                    read_bytes(blobs, files[0].header, files[0].blob_key, [recovery["MCH"]], 10**6)
-                    == report.file.data
-                )
+                assert read_bytes(blobs, files[0], [recovery["MCH"]], 10**6) == report.file.data
             stored = session.scalars(select(Report.id)).all()
             assert len(received) <= len(stored) - 4 <= len(burst.sent)  # the demo made 4
             referenced = referenced_blob_keys(session)

@@ -48,7 +48,8 @@ def _identities(files: tuple[str, ...]) -> list[X25519Identity]:
 )
 @with_appcontext
 def fsck_command(identity_files: tuple[str, ...], dry_run: bool, min_age_days: int) -> None:
-    """Find orphan blobs (deleted), missing blobs, and with --identity files that do not open."""
+    """Find orphan blobs (deleted), missing blobs, files not at the place they name, and with
+    --identity files that do not open."""
     identities = _identities(identity_files)
     with database().session() as session:
         result = report_fsck.fsck(
@@ -68,6 +69,8 @@ def fsck_command(identity_files: tuple[str, ...], dry_run: bool, min_age_days: i
         click.echo(f"WRONG SIZE of the blob of envelope {envelope_id}", err=True)
     for envelope_id, error in result.damaged:
         click.echo(f"DAMAGED envelope {envelope_id}: {error}", err=True)
+    for misplaced in result.misplaced:
+        click.echo(f"MISPLACED {misplaced}", err=True)
     if identities:
         click.echo(
             f"{result.opened} files decrypted and authenticated; "

@@ -16,7 +16,8 @@ from crypto.age import (
     rewrap_header,
 )
 from crypto.errors import HeaderError, HmacError, NoIdentityMatch, PayloadError
-from crypto.keys import X25519Identity
+from crypto.format import Stanza, parse_header
+from crypto.keys import ScryptRecipient, X25519Identity
 from tests.helpers.crypto_tools import age
 
 
@@ -100,5 +101,57 @@ def test_the_age_tool_decrypts_a_joined_file(tmp_path: Path, size: int):
     key = tmp_path / "key.txt"
     key.write_text(f"{second.secret_key_text()}\n")
     result = age("-d", "-i", str(key), input=header + payload)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == plaintext
+
+
+LABEL = Stanza("example.com/label", ["1", "report-7", "text"])
+
+
+def test_a_label_is_covered_by_the_mac_and_kept_by_rewrap_if_asked():
+    plaintext = "举报内容：仓库物资被私自变卖。".encode()
+    file_key = new_file_key()
+    payload = _payload(file_key, plaintext)
+    alice, bob = X25519Identity.generate(), X25519Identity.generate()
+    header = make_header(file_key, [alice.recipient], [LABEL])
+    assert parse_header(io.BytesIO(header)).stanzas[0] == LABEL
+    assert decrypt_bytes(header + payload, [alice]) == plaintext
+    # Changed by someone without the file key, the label breaks the header MAC.
+    moved = header.replace(b"report-7", b"report-8")
+    with pytest.raises(HmacError):
+        decrypt_bytes(moved + payload, [alice])
+    with pytest.raises(HmacError):
+        rewrap_header(moved, [alice], [bob.recipient], keep_labels=[LABEL.type])
+    kept = rewrap_header(header, [alice], [bob.recipient], keep_labels=[LABEL.type])
+    assert parse_header(io.BytesIO(kept)).stanzas[0] == LABEL
+    assert decrypt_bytes(kept + payload, [bob]) == plaintext
+    dropped = rewrap_header(header, [alice], [bob.recipient])
+    assert [s.type for s in parse_header(io.BytesIO(dropped)).stanzas] == ["X25519"]
+
+
+def test_a_label_is_no_recipient_stanza():
+    file_key = new_file_key()
+    alice = X25519Identity.generate()
+    for label in (
+        Stanza("X25519", ["x"]),
+        Stanza("scrypt", ["x", "10"]),
+        Stanza("有空格 的类型", []),
+        Stanza("example.com/label", ["two words"]),
+    ):
+        with pytest.raises(ValueError):
+            make_header(file_key, [alice.recipient], [label])
+    with pytest.raises(ValueError):
+        make_header(file_key, [ScryptRecipient("口令", log_n=10)], [LABEL])
+
+
+@pytest.mark.agecli
+def test_the_age_tool_skips_a_label(tmp_path: Path):
+    plaintext = "标签不影响解密".encode() * 3000
+    file_key = new_file_key()
+    alice = X25519Identity.generate()
+    header = make_header(file_key, [alice.recipient], [LABEL])
+    key = tmp_path / "key.txt"
+    key.write_text(f"{alice.secret_key_text()}\n")
+    result = age("-d", "-i", str(key), input=header + _payload(file_key, plaintext))
     assert result.returncode == 0, result.stderr
     assert result.stdout == plaintext

@@ -83,15 +83,11 @@ def test_a_report_with_files_reaches_its_office_and_the_reporter_follows_it_up(
         assert len(report.id) == 32 and not report.id.isdigit()
         user, identity = _identity(session, "mch.inspector")
         text_envelope = next(e for e in report.envelopes if e.role.value == "text")
-        document = read_bytes(
-            blobs, text_envelope.header, text_envelope.blob_key, [identity], 10**6
-        )
+        document = read_bytes(blobs, text_envelope, [identity], 10**6)
         assert CANARY.encode() in document
         files = [e for e in report.envelopes if e.role.value == "attachment"]
         assert len(files) == 2
-        assert any(
-            FILE_CANARY in read_bytes(blobs, e.header, e.blob_key, [identity], 10**6) for e in files
-        )
+        assert any(FILE_CANARY in read_bytes(blobs, e, [identity], 10**6) for e in files)
         # The office answers.
         messages.post_office_message(
             session, blobs, report, user, "请问回扣的金额大约是多少？", [], report.received_on

@@ -9,6 +9,8 @@ is a typo of a real code or was never issued; only a malformed code is told so a
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import (
     Blueprint,
     Response,
@@ -26,7 +28,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import TooManyRequests
 
 from app.db import get_session
-from app.errors import TRY_AGAIN, limit_period
+from app.errors import TRY_AGAIN, limit_period, render_error
 from app.extensions import limiter
 from app.i18n import today
 from app.models import EnvelopeRole, Report, ReportEnvelope
@@ -36,9 +38,13 @@ from app.public.reports.forms import ReceiptForm, ReplyForm
 from app.public.reports.handover import answer_with, forget, handed_over, lost, lost_text
 from app.resources import blob_store, receipt_params, receipt_pepper
 from app.security.headers import content_disposition
+from app.services.blobs import BlobError
 from app.services.reports import errors, followup
 from app.services.reports.envelopes import opened
-from crypto.errors import CryptoError, ReceiptCodeError
+from app.services.reports.errors import FileProblem
+from app.services.reports.places import Misplaced
+from app.web.reports import file_problem_text
+from crypto.errors import CryptoError, NoIdentityMatch, ReceiptCodeError
 from crypto.receipts import parse_receipt_code
 
 COOKIE = "portal_followup"
@@ -132,6 +138,7 @@ def _thread_page(found, report: Report, form: ReplyForm, status: int = 200, **co
         feedback_by=format_date(progress.feedback_by, "long"),
         messages=messages,
         format_date=format_date,
+        problem_text=partial(file_problem_text, staff=False),
         form=form,
         **context,
     ), status
@@ -211,10 +218,14 @@ def attachment(envelope_id: str):
         abort(404)
     name = request.args.get("name", "file")[:200] or "file"
     try:
-        context = opened(blob_store(), envelope.header, envelope.blob_key, [found.identity])
+        context = opened(blob_store(), envelope, [found.identity])
         plaintext = context.__enter__()
-    except (CryptoError, OSError):
-        abort(404)  # not for this reporter (a file the office kept to itself), or gone
+    except NoIdentityMatch:
+        abort(404)  # not for this reporter: a file the office kept to itself
+    except Misplaced:
+        return _refused_file(FileProblem.misplaced)
+    except (CryptoError, BlobError, OSError):  # gone, or altered (a label made to fit, say)
+        return _refused_file(FileProblem.damaged)
 
     def chunks():
         try:
@@ -226,6 +237,12 @@ def attachment(envelope_id: str):
     response = Response(stream_with_context(chunks()), mimetype="application/octet-stream")
     response.headers["Content-Disposition"] = content_disposition("attachment", name)
     return response
+
+
+def _refused_file(problem: FileProblem):
+    """A file that is not where it belongs, or is damaged: said plainly, never sent."""
+    text = file_problem_text(problem, staff=False)
+    return render_error(409, _("This file is not shown"), text)
 
 
 def too_many(error: TooManyRequests):

@@ -6,7 +6,7 @@
 - the real-name block: the reporter's name and contact, for the office heads only.
 
 Attachments are referred to by position: the envelope with role ``attachment`` and the same
-``position`` holds the file.
+``position`` holds the file (and the file's header names that position: places.py).
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ is drawn, the payload streams into the blob store, the key stays in memory, and 
 made once the report has been routed. Granting, recusal, transfer and recovery rewrite the
 header only; a payload is never rewritten.
 
+Every header names the place of its file (report, role, message, position: places.py), and
+a file is opened only at the place it names.
+
 Blobs are durable (file and folder fsynced) when the functions that write them return.
 """
 
@@ -20,6 +23,8 @@ from typing import BinaryIO
 
 from app.models import EnvelopeRole, Report, ReportEnvelope, ReportMessage
 from app.services.blobs import BlobError, BlobStore, BlobWriter
+from app.services.reports import places
+from app.services.reports.places import Place
 from crypto.age import Decryptor, PayloadWriter, decrypt, make_header, new_file_key, rewrap_header
 from crypto.keys import Identity, Recipient
 from crypto.stream import CHUNK_SIZE, NONCE_SIZE, TAG_SIZE
@@ -40,9 +45,9 @@ class SealedPayload:
     plaintext_size: int
     file_key: bytes = field(repr=False)
 
-    def header(self, recipients: Sequence[Recipient]) -> bytes:
-        """The header that makes this payload an age file for ``recipients``."""
-        return make_header(self.file_key, recipients)
+    def header(self, recipients: Sequence[Recipient], place: Place) -> bytes:
+        """The header that makes this payload an age file for ``recipients``, at ``place``."""
+        return make_header(self.file_key, recipients, [place.label()])
 
 
 class PayloadBlob:
@@ -121,27 +126,30 @@ def joined(blobs: BlobStore, header: bytes, blob_key: str) -> BinaryIO:
 
 @contextmanager
 def opened(
-    blobs: BlobStore, header: bytes, blob_key: str, identities: Sequence[Identity]
+    blobs: BlobStore, envelope: ReportEnvelope, identities: Sequence[Identity]
 ) -> Iterator[Decryptor]:
-    """The plaintext of a file, for one of ``identities``, released chunk by chunk.
+    """The plaintext of a row's file, for one of ``identities``, released chunk by chunk.
 
-    The header is parsed and authenticated before this yields (HeaderError, NoIdentityMatch,
-    HmacError); a damaged payload raises PayloadError at the damaged chunk.
+    A file that names another place than its row's is refused first (Misplaced), before any
+    key is tried. The header is parsed and authenticated before this yields (HeaderError,
+    NoIdentityMatch, HmacError: a label changed to fit a new place fails here); a damaged
+    payload raises PayloadError at the damaged chunk; a missing one, BlobError.
     """
-    with joined(blobs, header, blob_key) as src:
+    places.check(envelope)
+    with joined(blobs, envelope.header, envelope.blob_key) as src:
         yield decrypt(src, identities, armored=False)
 
 
 def read_bytes(
     blobs: BlobStore,
-    header: bytes,
-    blob_key: str,
+    envelope: ReportEnvelope,
     identities: Sequence[Identity],
     max_bytes: int,
 ) -> bytes:
-    """The whole plaintext of a small file; more than ``max_bytes`` raises ValueError."""
+    """The whole plaintext of a row's small file (as ``opened``); more than ``max_bytes``
+    raises ValueError."""
     out = bytearray()
-    with opened(blobs, header, blob_key, identities) as plaintext:
+    with opened(blobs, envelope, identities) as plaintext:
         for view in plaintext.views():
             out += view
             if len(out) > max_bytes:
@@ -150,14 +158,20 @@ def read_bytes(
 
 
 def rewrap(header: bytes, identities: Sequence[Identity], recipients: Sequence[Recipient]) -> bytes:
-    """A new header for ``recipients``, opened with one of ``identities``; same payload."""
-    return rewrap_header(header, identities, recipients)
+    """A new header for ``recipients``, opened with one of ``identities``; same payload and
+    the same place."""
+    return rewrap_header(header, identities, recipients, keep_labels=(places.PLACE_TYPE,))
 
 
 def rewrap_envelope(
     envelope: ReportEnvelope, identities: Sequence[Identity], recipients: Sequence[Recipient]
 ) -> None:
-    """Give ``envelope`` a new header for ``recipients`` (grant, recusal, transfer, recovery)."""
+    """Give ``envelope`` a new header for ``recipients`` (grant, recusal, transfer, recovery).
+
+    A file that is not at the place it names is refused (Misplaced): access is never given
+    to a file where it does not belong.
+    """
+    places.check(envelope)
     envelope.header = rewrap(envelope.header, identities, recipients)
 
 
@@ -170,13 +184,15 @@ def new_envelope(
     position: int = 0,
     message: ReportMessage | None = None,
 ) -> ReportEnvelope:
-    """The row of a file of ``report`` (or of one of its messages), for ``recipients``."""
+    """The row of a file of ``report`` (or of one of its messages), for ``recipients``; its
+    header names that place, so ``report`` needs its id and ``message`` its number."""
+    place = Place(report.id, role, message.seq if message is not None else 0, position)
     return ReportEnvelope(
         report=report,
         message=message,
         role=role,
         position=position,
-        header=payload.header(recipients),
+        header=payload.header(recipients, place),
         blob_key=payload.blob_key,
         size=payload.size,
     )

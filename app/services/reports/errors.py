@@ -3,6 +3,8 @@ that could tell a visitor whether a receipt code or a person exists."""
 
 from __future__ import annotations
 
+import enum
+
 
 class ReportError(Exception):
     """A report operation was refused; ``message_key`` says why, for the view to phrase."""
@@ -37,6 +39,19 @@ class NotAllowed(ReportError):
     """The caller may not do this to this report."""
 
     message_key = "not_allowed"
+
+
+class FileDamaged(ReportError):
+    """A file of a report is missing, altered or unreadable (its blob, header or content)."""
+
+    message_key = "damaged"
+
+
+class FileProblem(enum.StrEnum):
+    """Why a reader is shown nothing of one file (the message key of its error)."""
+
+    misplaced = "misplaced"  # places.Misplaced
+    damaged = FileDamaged.message_key
 
 
 class UploadRefused(ReportError):

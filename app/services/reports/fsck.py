@@ -15,12 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from app.db import Base
 from app.models import ReportEnvelope
 from app.services.blobs import BlobError, BlobStore
+from app.services.reports import places
 from app.services.reports.envelopes import opened
+from app.services.reports.places import Misplaced
 from crypto.errors import CryptoError, NoIdentityMatch
 from crypto.keys import Identity
 
@@ -36,11 +38,12 @@ class FsckResult:
     opened: int = 0  # envelopes decrypted and authenticated to their end
     not_for_these_keys: int = 0  # envelopes with no stanza for the identities given
     damaged: list[tuple[str, str]] = field(default_factory=list)  # envelope id, error
+    misplaced: list[Misplaced] = field(default_factory=list)  # where found, what it names
 
     @property
     def ok(self) -> bool:
-        """Nothing is missing or damaged (orphans are tidied, not a fault)."""
-        return not (self.missing or self.wrong_size or self.damaged)
+        """Nothing is missing, damaged or misplaced (orphans are tidied, not a fault)."""
+        return not (self.missing or self.wrong_size or self.damaged or self.misplaced)
 
 
 def referenced_blob_keys(session: Session) -> set[str]:
@@ -59,7 +62,7 @@ def _blob_size(blobs: BlobStore, key: str) -> int:
 
 
 def _decrypts(blobs: BlobStore, envelope: ReportEnvelope, identities: Sequence[Identity]) -> None:
-    with opened(blobs, envelope.header, envelope.blob_key, identities) as plaintext:
+    with opened(blobs, envelope, identities) as plaintext:
         for _view in plaintext.views():
             pass
 
@@ -83,7 +86,11 @@ def fsck(
             result.orphans.append(key)
             if delete_orphans:
                 blobs.delete(key)
-    envelopes = session.scalars(select(ReportEnvelope).order_by(ReportEnvelope.id))
+    envelopes = session.scalars(
+        select(ReportEnvelope)
+        .options(selectinload(ReportEnvelope.message))
+        .order_by(ReportEnvelope.id)
+    )
     for envelope in envelopes:
         try:
             size = _blob_size(blobs, envelope.blob_key)
@@ -92,6 +99,14 @@ def fsck(
             continue
         if size != envelope.size:
             result.wrong_size.append(envelope.id)
+            continue
+        try:
+            places.check(envelope)
+        except Misplaced as misplaced:
+            result.misplaced.append(misplaced)
+            continue
+        except CryptoError as exc:
+            result.damaged.append((envelope.id, type(exc).__name__))
             continue
         if not identities:
             continue

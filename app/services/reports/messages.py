@@ -25,15 +25,17 @@ from app.models import (
     StaffUser,
 )
 from app.services.blobs import BlobStore
-from app.services.reports.contents import (
-    MAX_DOCUMENT_BYTES,
-    AttachmentInfo,
-    attachments_of,
-    decode,
-    message_document,
+from app.services.reports.contents import AttachmentInfo, message_document
+from app.services.reports.envelopes import delete_blobs, new_envelope, seal_payload
+from app.services.reports.errors import (
+    ChannelUnavailable,
+    FileDamaged,
+    FileProblem,
+    NotAllowed,
+    ReportInvalid,
 )
-from app.services.reports.envelopes import delete_blobs, new_envelope, read_bytes, seal_payload
-from app.services.reports.errors import ChannelUnavailable, NotAllowed, ReportInvalid
+from app.services.reports.places import Misplaced
+from app.services.reports.reading import ListedFile, listed_files, read_document
 from app.services.reports.recipients import parse_key
 from app.services.reports.uploads import Upload
 from crypto.errors import NoIdentityMatch
@@ -153,20 +155,16 @@ def post_office_message(
 
 
 @dataclass(frozen=True)
-class ThreadAttachment:
-    envelope_id: str
-    info: AttachmentInfo
-
-
-@dataclass(frozen=True)
 class ThreadMessage:
-    """One message as a reader sees it; ``text`` is None when these keys cannot open it."""
+    """One message as a reader sees it. ``text`` None: not shown, because these keys cannot
+    open it (``problem`` None) or because of ``problem``."""
 
     seq: int
     author: MessageAuthor
     created_on: date
     text: str | None
-    attachments: tuple[ThreadAttachment, ...] = ()
+    attachments: tuple[ListedFile, ...] = ()
+    problem: FileProblem | None = None
 
 
 def read_thread(
@@ -175,30 +173,27 @@ def read_thread(
     """The thread, decrypted with ``identities`` for this call only.
 
     A message these keys cannot open (written before its reader was granted access) is listed
-    with ``text`` None; a damaged one raises its CryptoError.
+    with ``text`` None. So is one whose file is not at the place it names (moved from another
+    report or message, swapped) or is damaged, with its ``problem``; a file in a message's
+    list that is not at its place carries its ``problem`` too, and is not to be offered.
     """
     thread = []
     for message in report.messages:
         text_envelope = next((e for e in message.envelopes if e.role == EnvelopeRole.text), None)
         if text_envelope is None:
             continue
+        shown = (message.seq, message.author, message.created_on)
         try:
-            data = read_bytes(
-                blobs, text_envelope.header, text_envelope.blob_key, identities, MAX_DOCUMENT_BYTES
-            )
+            document, infos = read_document(blobs, text_envelope, identities, "message")
         except NoIdentityMatch:
-            thread.append(ThreadMessage(message.seq, message.author, message.created_on, None))
+            thread.append(ThreadMessage(*shown, None))
             continue
-        document = decode(data, "message")
-        files = {e.position: e.id for e in message.envelopes if e.role == EnvelopeRole.attachment}
-        attachments = tuple(
-            ThreadAttachment(files[info.position], info)
-            for info in attachments_of(document)
-            if info.position in files
-        )
-        thread.append(
-            ThreadMessage(
-                message.seq, message.author, message.created_on, document["text"], attachments
-            )
-        )
+        except (Misplaced, FileDamaged) as refused:
+            thread.append(ThreadMessage(*shown, None, problem=FileProblem(refused.message_key)))
+            continue
+        text = document.get("text")
+        if not isinstance(text, str):
+            thread.append(ThreadMessage(*shown, None, problem=FileProblem.damaged))
+            continue
+        thread.append(ThreadMessage(*shown, text, listed_files(infos, message.envelopes)))
     return thread

@@ -40,6 +40,7 @@ from app.models import (
     SubjectLevel,
     Unit,
 )
+from app.models.reports import new_id
 from app.services import units
 from app.services.blobs import BlobStore
 from app.services.reports.contents import (
@@ -277,6 +278,7 @@ def _store(
         if session.scalar(clash) is not None:
             continue
         report = Report(
+            id=new_id(),  # now, not at the flush: every file's header names its report
             lookup_id=receipt.lookup_hex,
             kind=plan.fields.kind,
             category=plan.fields.category,

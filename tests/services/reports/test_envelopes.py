@@ -12,6 +12,7 @@ from app.models import EnvelopeRole, Report, ReportEnvelope
 from app.services.blobs import FilesystemBlobStore
 from app.services.reports import envelopes
 from app.services.reports.envelopes import PayloadBlob, payload_size, seal_payload
+from app.services.reports.places import Place
 from app.services.reports.submission import submit
 from crypto.errors import HeaderError, HmacError, NoIdentityMatch, PayloadError
 from crypto.keys import X25519Identity
@@ -24,6 +25,21 @@ TEXT = "举报人反映：采购部王某收受供应商回扣，金额约五万
 @pytest.fixture
 def store(tmp_path) -> FilesystemBlobStore:
     return FilesystemBlobStore(tmp_path / "blobs")
+
+
+def _row(payload, recipients, header: bytes | None = None) -> ReportEnvelope:
+    """A file of a report that is not stored: its row, as the database would give it back."""
+    report_id = "5a" * 16
+    place = Place(report_id, EnvelopeRole.text)
+    return ReportEnvelope(
+        id="e0" * 16,
+        report_id=report_id,
+        role=EnvelopeRole.text,
+        position=0,
+        header=header if header is not None else payload.header(recipients, place),
+        blob_key=payload.blob_key,
+        size=payload.size,
+    )
 
 
 def _digest(store: FilesystemBlobStore, key: str) -> str:
@@ -40,24 +56,24 @@ def test_a_payload_written_before_its_readers_are_known_opens_for_them(store):
     assert payload.size == payload_size(len(TEXT))
     assert "file_key" not in repr(payload)
     inspector, recovery = X25519Identity.generate(), X25519Identity.generate()
-    header = payload.header([inspector.recipient, recovery.recipient])
+    row = _row(payload, [inspector.recipient, recovery.recipient])
     for identity in (inspector, recovery):
-        assert envelopes.read_bytes(store, header, payload.blob_key, [identity], 10**7) == TEXT
+        assert envelopes.read_bytes(store, row, [identity], 10**7) == TEXT
     with pytest.raises(NoIdentityMatch):
-        envelopes.read_bytes(store, header, payload.blob_key, [X25519Identity.generate()], 10**7)
+        envelopes.read_bytes(store, row, [X25519Identity.generate()], 10**7)
 
 
 def test_rewrap_changes_the_header_only(store):
     payload = seal_payload(store, TEXT)
     first, granted = X25519Identity.generate(), X25519Identity.generate()
-    header = payload.header([first.recipient])
+    row = _row(payload, [first.recipient])
     before = _digest(store, payload.blob_key)
-    new_header = envelopes.rewrap(header, [first], [first.recipient, granted.recipient])
+    new_header = envelopes.rewrap(row.header, [first], [first.recipient, granted.recipient])
     assert _digest(store, payload.blob_key) == before
-    assert new_header != header
-    assert envelopes.read_bytes(store, new_header, payload.blob_key, [granted], 10**7) == TEXT
+    assert new_header != row.header
+    assert envelopes.read_bytes(store, _row(payload, [], new_header), [granted], 10**7) == TEXT
     with pytest.raises(NoIdentityMatch):
-        envelopes.read_bytes(store, header, payload.blob_key, [granted], 10**7)
+        envelopes.read_bytes(store, row, [granted], 10**7)
 
 
 def test_granting_access_to_a_stored_report_leaves_its_blobs_untouched(db, org, blobs):
@@ -69,49 +85,50 @@ def test_granting_access_to_a_stored_report_leaves_its_blobs_untouched(db, org, 
         (text,) = [e for e in report.envelopes if e.role == EnvelopeRole.text]
         before = _digest(blobs, text.blob_key)
         with pytest.raises(NoIdentityMatch):
-            envelopes.read_bytes(blobs, text.header, text.blob_key, [outsider], 10**6)
+            envelopes.read_bytes(blobs, text, [outsider], 10**6)
         envelopes.rewrap_envelope(
             text, [org.keys["mch.insp1"]], [org.recovery["MCH"].recipient, outsider.recipient]
         )
     with db() as session:
         text = session.get(ReportEnvelope, text.id)
         assert _digest(blobs, text.blob_key) == before
-        document = envelopes.read_bytes(blobs, text.header, text.blob_key, [outsider], 10**6)
+        document = envelopes.read_bytes(blobs, text, [outsider], 10**6)
         assert "指定供应商".encode() in document
         # mch.insp1 was left out of the new header: recusal is the same operation.
         with pytest.raises(NoIdentityMatch):
-            envelopes.read_bytes(blobs, text.header, text.blob_key, [org.keys["mch.insp1"]], 10**6)
+            envelopes.read_bytes(blobs, text, [org.keys["mch.insp1"]], 10**6)
 
 
 def test_a_tampered_header_or_payload_is_refused(store):
     payload = seal_payload(store, TEXT)
     reader = X25519Identity.generate()
-    header = payload.header([reader.recipient])
+    row = _row(payload, [reader.recipient])
+    header = row.header
     mac_at = header.rindex(b"--- ") + 4
     forged_mac = header[:mac_at] + (b"A" if header[mac_at : mac_at + 1] != b"A" else b"B")
     forged_mac += header[mac_at + 1 :]
     with pytest.raises((HmacError, HeaderError)):
-        envelopes.read_bytes(store, forged_mac, payload.blob_key, [reader], 10**7)
+        envelopes.read_bytes(store, _row(payload, [], forged_mac), [reader], 10**7)
     with pytest.raises(HeaderError):
         wrong_version = b"age-encryption.org/v2\n" + header[22:]
-        envelopes.read_bytes(store, wrong_version, payload.blob_key, [reader], 10**7)
+        envelopes.read_bytes(store, _row(payload, [], wrong_version), [reader], 10**7)
     # One flipped bit in the middle of the payload blob.
     path = store.root / payload.blob_key[:2] / payload.blob_key
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
     with pytest.raises(PayloadError):
-        envelopes.read_bytes(store, header, payload.blob_key, [reader], 10**7)
+        envelopes.read_bytes(store, row, [reader], 10**7)
     # A truncated payload.
     path.write_bytes(bytes(data[: 16 + 65_536 + 16]))
     with pytest.raises(PayloadError):
-        envelopes.read_bytes(store, header, payload.blob_key, [reader], 10**7)
+        envelopes.read_bytes(store, row, [reader], 10**7)
 
 
 def test_a_header_with_data_after_it_does_not_rewrap(store):
     payload = seal_payload(store, b"x")
     reader = X25519Identity.generate()
-    header = payload.header([reader.recipient])
+    header = _row(payload, [reader.recipient]).header
     with pytest.raises(HeaderError):
         envelopes.rewrap(header + b"extra", [reader], [reader.recipient])
 
@@ -155,7 +172,7 @@ def test_a_payload_past_its_limit_is_dropped(store):
 def test_an_exported_file_opens_with_the_age_tool(store, tmp_path: Path):
     payload = seal_payload(store, TEXT)
     reader = X25519Identity.generate()
-    header = payload.header([reader.recipient, X25519Identity.generate().recipient])
+    header = _row(payload, [reader.recipient, X25519Identity.generate().recipient]).header
     exported = tmp_path / "report.age"
     with envelopes.joined(store, header, payload.blob_key) as src:
         exported.write_bytes(src.read())

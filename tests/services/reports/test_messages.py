@@ -32,7 +32,7 @@ def submitted(db, org, blobs):
 
 def _text_of(blobs, message: ReportMessage, identity) -> str:
     (envelope,) = [e for e in message.envelopes if e.role == EnvelopeRole.text]
-    data = envelopes.read_bytes(blobs, envelope.header, envelope.blob_key, [identity], 10**6)
+    data = envelopes.read_bytes(blobs, envelope, [identity], 10**6)
     return decode(data, "message")["text"]
 
 
@@ -65,7 +65,7 @@ def test_an_office_message_reaches_readers_recovery_and_reporter(db, org, blobs,
         with pytest.raises(NoIdentityMatch):
             _text_of(blobs, message, org.keys["mch.insp2"])
         (attachment,) = [e for e in message.envelopes if e.role == EnvelopeRole.attachment]
-        data = envelopes.read_bytes(blobs, attachment.header, attachment.blob_key, [reporter], 999)
+        data = envelopes.read_bytes(blobs, attachment, [reporter], 999)
         assert data == "请于周三到纪委办公室。".encode()
 
 

@@ -30,6 +30,7 @@ from app.services.reports.errors import (
     ReportInvalid,
 )
 from app.services.reports.followup import open_by_code
+from app.services.reports.places import PLACE_TYPE
 from app.services.reports.submission import ReportFields, add_months, check_fields, submit
 from app.services.reports.uploads import UploadBatch
 from crypto.errors import NoIdentityMatch
@@ -57,11 +58,13 @@ def _envelope(session, report_id, role, position=0) -> ReportEnvelope:
 
 
 def _read(blobs, envelope, identity) -> bytes:
-    return envelopes.read_bytes(blobs, envelope.header, envelope.blob_key, [identity], 10**8)
+    return envelopes.read_bytes(blobs, envelope, [identity], 10**8)
 
 
 def _stanzas(envelope) -> int:
-    return len(parse_header(io.BytesIO(envelope.header)).stanzas)
+    """The header's recipient stanzas (its place label aside)."""
+    stanzas = parse_header(io.BytesIO(envelope.header)).stanzas
+    return len([s for s in stanzas if s.type != PLACE_TYPE])
 
 
 def test_a_report_is_stored_encrypted_for_the_routed_office(db, org, blobs):

@@ -10,10 +10,12 @@ import tracemalloc
 import pytest
 from PIL import ExifTags, Image
 
+from app.models import EnvelopeRole, ReportEnvelope
 from app.services.blobs import FilesystemBlobStore
 from app.services.reports import envelopes
 from app.services.reports.cleaning import CleanState
 from app.services.reports.errors import FileTooLarge, ReportTooLarge, TooManyFiles
+from app.services.reports.places import Place
 from app.services.reports.uploads import UploadBatch, UploadLimits
 from crypto.keys import X25519Identity
 from tests.helpers.reports import post_multipart
@@ -38,8 +40,18 @@ def _photo_with_gps() -> bytes:
 
 
 def _open(store, upload, identity) -> bytes:
-    header = upload.payload.header([identity.recipient])
-    return envelopes.read_bytes(store, header, upload.blob_key, [identity], 10**9)
+    report_id = "5a" * 16
+    place = Place(report_id, EnvelopeRole.attachment)
+    row = ReportEnvelope(
+        id="e0" * 16,
+        report_id=report_id,
+        role=EnvelopeRole.attachment,
+        position=0,
+        header=upload.payload.header([identity.recipient], place),
+        blob_key=upload.blob_key,
+        size=upload.payload.size,
+    )
+    return envelopes.read_bytes(store, row, [identity], 10**9)
 
 
 def test_a_photo_is_cleaned_and_encrypted_while_the_form_is_parsed(store):

@@ -1,0 +1,28 @@
+"""What both apps say of a report's file that is not shown (services/reports/reading.py)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from app.services.reports.errors import FileProblem
+
+FILE_PROBLEMS = {
+    FileProblem.misplaced: _l(
+        "This file is not in the place it was written for: it may have been moved or swapped "
+        "on the server, so it is not shown."
+    ),
+    FileProblem.damaged: _l(
+        "This file cannot be opened: it is missing or was changed on the server, so it is not "
+        "shown."
+    ),
+}
+# What each reader can do about it.
+REPORTER_NEXT = _l("You can tell the office about it in a reply.")
+STAFF_NEXT = _l(
+    "Tell the administrator, who can list such files with the command portal reports fsck."
+)
+
+
+def file_problem_text(problem: FileProblem | str, *, staff: bool) -> str:
+    """The sentence a reader sees in place of a file that is not shown, and what to do."""
+    return f"{FILE_PROBLEMS[FileProblem(problem)]} {STAFF_NEXT if staff else REPORTER_NEXT}"
