@@ -121,7 +121,7 @@ def test_list_says_who_reads_what_as_reports_are_encrypted(console_app, public_a
             for envelope in report.envelopes:
                 opened = True
                 try:
-                    read_bytes(blobs, envelope.header, envelope.blob_key, [identity], 10**6)
+                    read_bytes(blobs, envelope, [identity], 10**6)
                 except NoIdentityMatch:
                     opened = False
                 assert opened == (envelope.role != EnvelopeRole.identity or "name" in reads)

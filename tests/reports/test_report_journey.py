@@ -311,8 +311,8 @@ def test_a_report_that_keeps_the_head_out_goes_to_the_office_above_and_he_reads_
         _user, group_head = _identity(session, "head")
         for envelope in report.envelopes:
             with pytest.raises(NoIdentityMatch):
-                read_bytes(blobs, envelope.header, envelope.blob_key, [kept_out], 10**6)
-            assert read_bytes(blobs, envelope.header, envelope.blob_key, [group_head], 10**6)
+                read_bytes(blobs, envelope, [kept_out], 10**6)
+            assert read_bytes(blobs, envelope, [group_head], 10**6)
 
 
 def test_keeping_out_the_head_of_the_top_office_is_refused_with_the_form_kept(demo, public_app):
