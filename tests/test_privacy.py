@@ -241,21 +241,28 @@ def test_portal_serve_access_log_lines_cannot_be_forged_or_name_a_report_file(po
     ):
         portal_serve.get(path)
     access_log = portal_serve.instance.parent / "public-access.log"
+    expected = (
+        '"GET /x\\x0d\\x0a\\"GET /FORGEDLINE\\" 200 12345\\x00\\x85\\u2028\\u202e\\\\x0a" 400 '
+    )
+    # A Chinese path as it was written; a report's file without its id, however written.
+    wanted = [
+        expected,
+        '"GET /y\\xff\\\\xff\\u061c\\xad\\u115f" 404',
+        '"GET /disclosures/招标" 404',
+    ]
+    # Each thread writes its line once its answer has gone: lines may come in any order.
     deadline = time.monotonic() + 10
-    while access_log.read_bytes().count(b"/report/follow-up/files/<id>") < 2:
-        assert time.monotonic() < deadline, access_log.read_bytes()
+    while True:
+        lines = access_log.read_text(encoding="utf-8").split("\n")
+        found = [any(line.startswith(w) for line in lines) for w in wanted]
+        files = sum("/report/follow-up/files/<id>" in line for line in lines)
+        if all(found) and files >= 2:
+            break
+        assert time.monotonic() < deadline, (found, files, lines)
         time.sleep(0.05)
-    lines = access_log.read_text(encoding="utf-8").split("\n")
     # One request, one line: CR, LF, NUL, NEL, line separator and bidi override as escapes,
     # and a backslash written as such doubled.
     assert not any(line.startswith(('"GET /FORGEDLINE', '\\"GET /FORGEDLINE')) for line in lines)
-    expected = (
-        '"GET /x\\x0d\\x0a\\"GET /FORGEDLINE\\" 200 12345\\x00\\x85\\u2028\\u202e\\\\x0a" 400'
-    )
-    assert any(line.startswith(expected + " ") for line in lines), lines
-    assert any(line.startswith('"GET /y\\xff\\\\xff\\u061c\\xad\\u115f" 404') for line in lines)
-    # A Chinese path as it was written; a report's file without its id, however written.
-    assert any(line.startswith('"GET /disclosures/招标" 404') for line in lines)
     assert "RFILE4" not in access_log.read_text(encoding="utf-8")
 
 
