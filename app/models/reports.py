@@ -100,7 +100,7 @@ class Report(Base):
     __table_args__ = NO_ROWID
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    # From the receipt code, by one Argon2id run with the installation pepper (hex).
+    # From the receipt code, by Argon2id with the installation pepper (hex).
     lookup_id: Mapped[str] = mapped_column(String(64), unique=True)
     # The version of that derivation (crypto.receipts.RECEIPT_VERSIONS), set on every insert:
     # the default is for the rows that migration 0009 found (RECEIPT_VERSION_UNRECORDED).
