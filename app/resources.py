@@ -2,10 +2,10 @@
 
 The blob store of attachments, the disclosure log's keys and the receipt pepper: the console
 holds the log's signing key (generated on first use), the public app only the public verifier;
-the parameters of the receipt and sealing derivations, read from the app's configuration. The
-short-lived stores (``app.services.ephemeral``) are made from the rate-limit storage URI: in
-memory, or in Redis under ``portal-<surface>:``. Views and commands take them from here and
-hand them to the services as arguments.
+the receipt derivations' versions and the sealing parameters, read from the app's
+configuration. The short-lived stores (``app.services.ephemeral``) are made from the
+rate-limit storage URI: in memory, or in Redis under ``portal-<surface>:``. Views and commands
+take them from here and hand them to the services as arguments.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from app.services.blobs import BlobStore, FilesystemBlobStore
 from app.services.ephemeral import Stores
 from app.services.signed_log import LogKeys
 from crypto import SealParams
-from crypto.receipts import DEFAULT_RECEIPT_PARAMS, ReceiptParams
+from crypto.receipts import RECEIPT_VERSIONS, ReceiptVersions
 from crypto.sealing import DEFAULT_SEAL_PARAMS
 
 
@@ -49,9 +49,13 @@ def receipt_pepper() -> bytes:
     return current_app.extensions["portal.receipt_pepper"]
 
 
-def receipt_params() -> ReceiptParams:
-    """The receipt derivation's cost (tests make it cheap)."""
-    return current_app.config.get("RECEIPT_PARAMS", DEFAULT_RECEIPT_PARAMS)
+def receipt_versions() -> ReceiptVersions:
+    """The receipt derivations by version, with their costs (tests make them cheap).
+
+    Not a setting of config.toml or the environment: a version's parameters are fixed in
+    ``crypto.receipts``.
+    """
+    return current_app.config.get("RECEIPT_VERSIONS", RECEIPT_VERSIONS)
 
 
 def seal_params() -> SealParams:

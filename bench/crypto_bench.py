@@ -1,6 +1,6 @@
 """Benchmark of the age envelope against the ``age`` CLI, plus KDF timings.
 
-    python bench/crypto_bench.py [--size-mib 256] [--repeat 3]
+    python bench/crypto_bench.py [--size-mib 256] [--repeat 3] [--kdf-only]
 
 For each operation (encrypt, decrypt) and recipient count (1, 5), our implementation
 and the ``age`` CLI each run in a fresh process on the same input: plaintext is
@@ -9,6 +9,10 @@ ciphertext goes to a temporary file, decryption writes to /dev/null. Wall time
 includes process start-up for both. Peak RSS comes from wait4(); for ours the growth
 over the child's own baseline (VmHWM after imports) is reported as well.
 Targets: throughput ratio ours/age >= 0.7, RSS growth < 64 MiB.
+
+Then the derivations: each receipt version's, and a receipt code entered with every version in
+use, in this process and in a process per core (as the public app runs them), against one
+derivation of the current version; and the unsealing of a staff key.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import fcntl
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -137,20 +142,62 @@ def _best_pair(
     return results[0], results[1]
 
 
-def _kdf_timings() -> None:
+def _medians(run, repeat: int) -> tuple[float, float]:
+    """Median wall and CPU seconds (this process, all its threads) of ``run``."""
+    walls, cpus = [], []
+    for _ in range(repeat):
+        wall, cpu = time.perf_counter(), time.process_time()
+        run()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def _kdf_timings(repeat: int) -> None:
+    """Each receipt version's derivation, and a code entered with every version in use: the
+    lookup's cost against one derivation of the current version (its reference). CPU time is
+    the steadier figure on a shared machine."""
     sys.path.insert(0, str(REPO))
+    from crypto import receipts
     from crypto.keys import X25519Identity
-    from crypto.receipts import derive_receipt, new_receipt_code
+    from crypto.receipts import RECEIPT_VERSIONS, derive_receipt, derive_receipts, new_receipt_code
     from crypto.sealing import seal_identity, unseal_identity
 
-    start = time.perf_counter()
-    derive_receipt(new_receipt_code(), os.urandom(32))
-    receipt_s = time.perf_counter() - start
+    pepper, code = os.urandom(32), new_receipt_code()
+    derive_receipt(code, pepper)  # warm-up
+    each = {}
+    for version in RECEIPT_VERSIONS:
+        params = RECEIPT_VERSIONS[version]
+        each[version] = _medians(lambda p=params: derive_receipt(code, pepper, p), repeat)
+        current = " (current)" if version == RECEIPT_VERSIONS.current else ""
+        print(
+            f"receipt derivation, version {version}{current} ({params.memory_cost_kib // 1024} "
+            f"MiB, {params.iterations} passes, {params.lanes} lane(s)): "
+            f"{each[version][0] * 1000:.0f} ms, CPU {each[version][1] * 1000:.0f} ms"
+        )
+    one_wall, one_cpu = each[RECEIPT_VERSIONS.current]
+    every = [RECEIPT_VERSIONS[v] for v in RECEIPT_VERSIONS]
+    wall, cpu = _medians(lambda: derive_receipts(code, pepper, every), repeat)
+    print(
+        f"code entered, all {len(every)} versions in use, in this process: "
+        f"{wall * 1000:.0f} ms ({wall / one_wall:.2f}x one derivation), "
+        f"CPU {cpu * 1000:.0f} ms ({cpu / one_cpu:.2f}x)"
+    )
+    cores = os.cpu_count() or 1
+    receipts.use_processes(cores)  # as the public app runs them (PORTAL_REPORT_KDF_PROCESSES)
+    try:
+        derive_receipts(code, pepper, every)  # starts the processes
+        pooled, _ = _medians(lambda: derive_receipts(code, pepper, every), repeat)
+    finally:
+        receipts.use_processes(0)
+    print(
+        f"code entered, all {len(every)} versions in use, in {cores} processes: "
+        f"{pooled * 1000:.0f} ms ({pooled / one_wall:.2f}x one derivation)"
+    )
     sealed = seal_identity(X25519Identity.generate(), "bench passphrase")
     start = time.perf_counter()
     unseal_identity(sealed, "bench passphrase")
     unseal_s = time.perf_counter() - start
-    print(f"receipt derivation (default Argon2id): {receipt_s * 1000:.0f} ms")
     print(f"identity unsealing (default scrypt):   {unseal_s * 1000:.0f} ms")
 
 
@@ -159,6 +206,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--kdf-only", action="store_true", help="only the receipt and sealing derivations"
+    )
     parser.add_argument("--child", choices=["encrypt", "decrypt"], help=argparse.SUPPRESS)
     parser.add_argument("--keys", help=argparse.SUPPRESS)
     parser.add_argument("--input", help=argparse.SUPPRESS)
@@ -166,6 +216,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         child(args)
+        return
+    if args.kdf_only:
+        _kdf_timings(args.repeat)
         return
 
     sys.path.insert(0, str(REPO))
@@ -232,7 +285,7 @@ def main() -> None:
                         f"(with start-up {age_wall / wall:.2f})"
                     )
                 print(line, flush=True)
-    _kdf_timings()
+    _kdf_timings(args.repeat)
     print(
         f"targets (ratio >= {RATIO_TARGET}, RSS growth < {RSS_TARGET_MIB} MiB):",
         "met" if ok else "NOT met",

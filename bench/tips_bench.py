@@ -115,7 +115,7 @@ def profile_in_process(env: dict[str, str], submissions: int) -> None:
     from app import create_app
     from app.services.reports import submission
     from app.services.reports.uploads import UploadBatch
-    from crypto.receipts import DEFAULT_RECEIPT_PARAMS
+    from crypto.receipts import RECEIPT_VERSIONS
 
     app = create_app("public")
     blobs = app.extensions["portal.blobs"]
@@ -131,7 +131,7 @@ def profile_in_process(env: dict[str, str], submissions: int) -> None:
         )
         with database.session() as session:
             submission.submit(
-                session, blobs, pepper, form, batch.finish(), date.today(), DEFAULT_RECEIPT_PARAMS
+                session, blobs, pepper, form, batch.finish(), date.today(), RECEIPT_VERSIONS
             )
 
     submit(0)  # warm-up

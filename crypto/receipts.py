@@ -8,6 +8,11 @@ Why 20 digits: the pepper is one salt for every code, so whoever holds the datab
 pepper tests each guess against all N stored lookup ids at once. With 10,000 reports, 16
 digits leave about 5*10^11 Argon2id runs to find one (10^16 / 2 / N): within reach of a
 determined attacker. 20 digits leave about 5*10^15.
+
+The derivation is versioned (``RECEIPT_VERSIONS``): a code opens its report only with the
+parameters it was issued under, so a version's parameters never change once a report was
+stored under it. New codes get the current version; a lookup derives the code under every
+version still in use (``derive_receipts``).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import multiprocessing
 import secrets
 import threading
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -44,7 +50,7 @@ class ReceiptParams:
     cores (``use_processes``). Several lanes would not make a guess cheaper or dearer for an
     attacker, who runs guesses side by side anyway, but OpenSSL runs them on threads of its
     own, and two such derivations at once in one process never return (OpenSSL 4).
-    Lower only explicitly, in tests.
+    Lower only explicitly, in tests. The parameters of each version: ``RECEIPT_VERSIONS``.
     """
 
     memory_cost_kib: int = 64 * 1024
@@ -52,7 +58,54 @@ class ReceiptParams:
     lanes: int = 1
 
 
-DEFAULT_RECEIPT_PARAMS = ReceiptParams()
+class ReceiptVersions:
+    """The receipt derivations a server knows, by version number (1, 2, ...), and the current
+    one, which new codes are issued under.
+
+    A version's parameters are fixed for good once a report was stored under it; a change of
+    parameters is a new version, and the old one stays until no stored report has it.
+    """
+
+    def __init__(self, params: Mapping[int, ReceiptParams], current: int) -> None:
+        if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in params):
+            raise ValueError("receipt versions are numbered from 1")
+        if current not in params:
+            raise ValueError(f"the current receipt version {current} has no parameters")
+        self._params = dict(sorted(params.items()))
+        self.current = current
+
+    def __contains__(self, version: object) -> bool:
+        return version in self._params
+
+    def __getitem__(self, version: int) -> ReceiptParams:
+        return self._params[version]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._params)
+
+    def __len__(self) -> int:
+        return len(self._params)
+
+    def __repr__(self) -> str:
+        return f"ReceiptVersions({self._params!r}, current={self.current})"
+
+    @property
+    def current_params(self) -> ReceiptParams:
+        """The parameters new codes are derived with."""
+        return self._params[self.current]
+
+
+# Never change a version's parameters: the codes issued under it would open nothing.
+RECEIPT_VERSIONS = ReceiptVersions(
+    {
+        # Issued until the lane change (2026-12-04): four lanes, which OpenSSL runs on threads.
+        1: ReceiptParams(memory_cost_kib=64 * 1024, iterations=3, lanes=4),
+        # One lane: each derivation on one core, in a process of its own (use_processes).
+        2: ReceiptParams(memory_cost_kib=64 * 1024, iterations=3, lanes=1),
+    },
+    current=2,
+)
+DEFAULT_RECEIPT_PARAMS = RECEIPT_VERSIONS.current_params
 # In one process, one derivation at a time: it holds Python's lock while it runs anyway, and
 # this bounds the memory derivations take, and keeps OpenSSL's multi-lane derivations (above)
 # from ever running two at once.
@@ -87,8 +140,10 @@ def _master(digits: bytes, pepper: bytes, params: ReceiptParams) -> bytes:
         return kdf.derive(digits)
 
 
-def _run(digits: bytes, pepper: bytes, params: ReceiptParams) -> bytes:
+def _run(digits: bytes, pepper: bytes, params: Iterable[ReceiptParams]) -> list[bytes]:
+    """One master secret per parameter set, in the processes side by side when there are any."""
     global _pool
+    params = list(params)
     if _processes > 0:
         with _pool_lock:
             if _pool is None:
@@ -97,12 +152,13 @@ def _run(digits: bytes, pepper: bytes, params: ReceiptParams) -> bytes:
                 _pool = ProcessPoolExecutor(max_workers=_processes, mp_context=context)
             pool = _pool
         try:
-            return pool.submit(_master, digits, pepper, params).result()
+            futures = [pool.submit(_master, digits, pepper, p) for p in params]
+            return [future.result() for future in futures]
         except BrokenProcessPool:  # a process died (killed, out of memory): start anew
             with _pool_lock:
                 if _pool is pool:
                     _pool = None
-    return _master(digits, pepper, params)
+    return [_master(digits, pepper, p) for p in params]
 
 
 @dataclass(frozen=True)
@@ -155,13 +211,25 @@ def derive_receipt(
     two labels splits them into independent values, so neither output reveals the
     other or the code, and without the pepper a stolen database cannot be brute-forced.
     """
+    return derive_receipts(code, pepper, [params])[0]
+
+
+def derive_receipts(code: str, pepper: bytes, params: Iterable[ReceiptParams]) -> list[Receipt]:
+    """Derive a receipt code under each parameter set, in order: one Argon2id run each.
+
+    A lookup passes every version in use, whatever the code, so that its cost does not depend
+    on the code or on the version its report has. With processes (``use_processes``) the
+    runs go side by side: the answer comes after the longest of them, not after their sum.
+    """
     if len(pepper) < 16:
         raise ValueError("the installation pepper must be at least 16 bytes")
     digits = parse_receipt_code(code)
-    master = _run(digits.encode("ascii"), pepper, params)
-    lookup_id = _expand(master, b"lookup id")
-    seed = _expand(master, b"reporter identity")
-    return Receipt(lookup_id, X25519Identity(seed))
+    receipts = []
+    for master in _run(digits.encode("ascii"), pepper, params):
+        lookup_id = _expand(master, b"lookup id")
+        seed = _expand(master, b"reporter identity")
+        receipts.append(Receipt(lookup_id, X25519Identity(seed)))
+    return receipts
 
 
 def _expand(master: bytes, label: bytes) -> bytes:

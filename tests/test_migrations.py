@@ -1,12 +1,15 @@
 """The schema is built by Alembic from empty, the migrations match the models, and they keep
 the data of every table on the way up and on the way down."""
 
+from datetime import date
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
 from app import migrate
 from app.db import Base, make_engine
+from app.models import StaffUser
 from tests.helpers.environment import engine_url
 from tests.helpers.migration_data import (
     as_written,
@@ -240,4 +243,63 @@ def test_search_text_is_split_after_its_title_and_joined_again(empty_instance):
     with engine.connect() as conn:
         joined = dict(conn.execute(text("SELECT id, search_text FROM disclosures")).all())
     assert joined == before
+    engine.dispose()
+
+
+# --- 0009: the receipt version of each report --------------------------------------------------
+
+
+def test_reports_from_before_0009_keep_opening_by_their_code_under_either_version(empty_instance):
+    """A database at 0008 may hold reports made with 4 lanes (version 1) and with 1 (version 2):
+    after the upgrade both are "1 or 2" (0) and open; new reports get the current version."""
+    from app.models import DisciplineOffice, Report, Role
+    from app.services.demo import load_demo
+    from app.services.reports.followup import open_by_code
+    from app.services.reports.receipt_versions import versions_in_use
+    from app.services.reports.submission import ReportFields, submit
+    from crypto.keys import X25519Identity
+    from crypto.receipts import ReceiptVersions
+    from tests.helpers.weak_kdf import TEST_PASSWORD_METHOD, TEST_RECEIPT_VERSIONS
+
+    versions = TEST_RECEIPT_VERSIONS
+    before_lane_change = ReceiptVersions({1: versions[1]}, current=1)
+    pepper = b"migration-test-pepper-0123456789"
+    engine = _engine(empty_instance)
+    migrate.upgrade(engine)
+    app = empty_instance.app("console")
+    database, blobs = app.extensions["portal.db"], app.extensions["portal.blobs"]
+    with app.app_context(), database.session() as session:
+        load_demo(session, password_method=TEST_PASSWORD_METHOD)
+        for user in session.scalars(select(StaffUser)):
+            if user.has_role(Role.inspector, Role.office_head):
+                user.age_recipient = str(X25519Identity.generate().recipient)
+        for office in session.scalars(select(DisciplineOffice)):
+            office.recovery_recipient = str(X25519Identity.generate().recipient)
+
+    def send(what: str, made_with: ReceiptVersions) -> tuple[str, str]:
+        fields = ReportFields("misconduct", "other", "GRP-HR", "staff", what=what)
+        with database.session() as session:
+            done = submit(session, blobs, pepper, fields, [], date(2026, 12, 4), made_with)
+        return done.code, done.report_id
+
+    sent = [send("四条车道时的举报", before_lane_change), send("一条车道时的举报", versions)]
+    migrate.downgrade(engine, "0008")
+    migrate.upgrade(engine, "0009")
+    with database.session() as session:
+        assert {session.get(Report, id_).receipt_version for _code, id_ in sent} == {0}
+        assert versions_in_use(session, versions) == (1, 2)
+        for code, report_id in sent:
+            assert open_by_code(session, pepper, code, versions).report.id == report_id
+    _code, new_id = send("升级之后的举报", versions)
+    with database.session() as session:
+        assert session.get(Report, new_id).receipt_version == versions.current
+
+    migrate.downgrade(engine, "0008")  # in place: the reports' rows stay, with their threads
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM reports")) == 3
+        assert "receipt_version" not in table_columns(conn, "reports")
+        if conn.dialect.name == "sqlite":
+            made = conn.scalar(text("SELECT sql FROM sqlite_master WHERE name = 'reports'"))
+            assert "WITHOUT ROWID" in made
+    database.engine.dispose()
     engine.dispose()

@@ -1,4 +1,4 @@
-"""``portal reports ...`` commands: checks of the encrypted report store."""
+"""``portal reports ...`` commands: checks of the encrypted report store, receipt versions."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ import click
 from flask.cli import with_appcontext
 
 from app.db import database
-from app.resources import blob_store
+from app.models import RECEIPT_VERSION_UNRECORDED
+from app.resources import blob_store, receipt_versions
 from app.services.reports import fsck as report_fsck
+from app.services.reports import receipt_versions as versions_service
 from crypto.errors import CryptoError
 from crypto.keys import X25519Identity, parse_identities_file
 
 
-@click.group("reports", help="Anonymous reports: storage checks.")
+@click.group("reports", help="Anonymous reports: storage checks, receipt versions.")
 def reports_group() -> None:
     pass
 
@@ -58,6 +60,7 @@ def fsck_command(identity_files: tuple[str, ...], dry_run: bool, min_age_days: i
             identities,
             delete_orphans=not dry_run,
             min_age=min_age_days * 86400,
+            receipt_versions=receipt_versions(),
         )
     verb = "would delete" if dry_run else "deleted"
     click.echo(f"{result.blobs} blobs checked; {verb} {len(result.orphans)} orphan blobs.")
@@ -71,6 +74,12 @@ def fsck_command(identity_files: tuple[str, ...], dry_run: bool, min_age_days: i
         click.echo(f"DAMAGED envelope {envelope_id}: {error}", err=True)
     for misplaced in result.misplaced:
         click.echo(f"MISPLACED {misplaced}", err=True)
+    for report_id, version in result.unknown_receipt_versions:
+        click.echo(
+            f"UNKNOWN RECEIPT VERSION {version} of report {report_id}: this server cannot "
+            "derive it, so the report's code opens nothing here",
+            err=True,
+        )
     if identities:
         click.echo(
             f"{result.opened} files decrypted and authenticated; "
@@ -80,3 +89,33 @@ def fsck_command(identity_files: tuple[str, ...], dry_run: bool, min_age_days: i
         click.echo("Report store check FAILED.", err=True)
         sys.exit(1)
     click.echo("Report store OK.")
+
+
+def _memory(kib: int) -> str:
+    return f"{kib // 1024} MiB" if kib % 1024 == 0 else f"{kib} KiB"
+
+
+@reports_group.command("receipt-versions")
+@with_appcontext
+def receipt_versions_command() -> None:
+    """How many reports each receipt version has, and which versions a code entered costs."""
+    versions = receipt_versions()
+    with database().session() as session:
+        counts = versions_service.reports_by_version(session)
+        in_use = versions_service.versions_in_use(session, versions)
+    for version in versions:
+        params = versions[version]
+        current = " (current)" if version == versions.current else ""
+        derived = "derived for every code entered" if version in in_use else "not derived"
+        click.echo(
+            f"version {version}{current}: Argon2id {_memory(params.memory_cost_kib)}, "
+            f"{params.iterations} passes, {params.lanes} lane(s); "
+            f"{counts.pop(version, 0)} reports; {derived}"
+        )
+    unrecorded = counts.pop(RECEIPT_VERSION_UNRECORDED, 0)
+    if unrecorded:
+        may_be = " or ".join(str(v) for v in versions_service.UNRECORDED_MAY_BE)
+        click.echo(f"stored before versions were (migration 0009), version {may_be}: {unrecorded}")
+    for version, count in counts.items():
+        click.echo(f"version {version}: UNKNOWN to this server; {count} reports (see fsck)")
+    click.echo(f"A code entered at /report/follow-up costs {len(in_use)} derivation(s).")

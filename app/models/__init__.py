@@ -22,6 +22,7 @@ from app.models.disclosures import (
     WorkState,
 )
 from app.models.reports import (
+    RECEIPT_VERSION_UNRECORDED,
     EnvelopeRole,
     MessageAuthor,
     ReaderRole,
@@ -39,6 +40,7 @@ from app.models.staff import Role, StaffRole, StaffUser
 from app.models.units import DisciplineOffice, Unit, UnitKind
 
 __all__ = [
+    "RECEIPT_VERSION_UNRECORDED",
     "Action",
     "CatalogueEntry",
     "DisciplineOffice",

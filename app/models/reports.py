@@ -12,7 +12,15 @@ import enum
 import secrets
 from datetime import date
 
-from sqlalchemy import Date, Enum, ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    Date,
+    Enum,
+    ForeignKey,
+    LargeBinary,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base
@@ -29,6 +37,10 @@ def new_id() -> str:
 # which order reports (and their files and messages) arrived. These tables have none, and
 # their rows lie in the order of their random keys.
 NO_ROWID = {"sqlite_with_rowid": False}
+
+# The receipt version of reports stored before the version was (migration 0009): each was
+# made by version 1 or 2 of crypto.receipts.RECEIPT_VERSIONS, and nothing stored tells which.
+RECEIPT_VERSION_UNRECORDED = 0
 
 
 def _enum(cls: type[enum.Enum]) -> Enum:
@@ -88,8 +100,11 @@ class Report(Base):
     __table_args__ = NO_ROWID
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    # From the receipt code, by one Argon2id run with the installation pepper (hex).
+    # From the receipt code, by Argon2id with the installation pepper (hex).
     lookup_id: Mapped[str] = mapped_column(String(64), unique=True)
+    # The version of that derivation (crypto.receipts.RECEIPT_VERSIONS), set on every insert:
+    # the default is for the rows that migration 0009 found (RECEIPT_VERSION_UNRECORDED).
+    receipt_version: Mapped[int] = mapped_column(SmallInteger, index=True, server_default="0")
     kind: Mapped[ReportKind] = mapped_column(_enum(ReportKind))
     category: Mapped[ReportCategory] = mapped_column(_enum(ReportCategory))
     level: Mapped[SubjectLevel] = mapped_column(_enum(SubjectLevel))

@@ -21,7 +21,7 @@ from app.services.recovery import ShareSheet, recovery_ceremony
 from app.services.reports.demo import DemoReport, load_demo_reports
 from app.services.staff import PASSWORD_METHOD, create_user
 from crypto import SealParams
-from crypto.receipts import DEFAULT_RECEIPT_PARAMS, ReceiptParams
+from crypto.receipts import RECEIPT_VERSIONS, ReceiptVersions
 from crypto.sealing import DEFAULT_SEAL_PARAMS
 
 # code, parent code, kind, Chinese name, English name, has a discipline office
@@ -192,7 +192,7 @@ def load_demo(
     seal_params: SealParams = DEFAULT_SEAL_PARAMS,
     today: date | None = None,
     pepper: bytes | None = None,
-    receipt_params: ReceiptParams = DEFAULT_RECEIPT_PARAMS,
+    receipt_versions: ReceiptVersions = RECEIPT_VERSIONS,
 ) -> DemoResult:
     """Create the demo organisation, staff, keys and disclosures in an empty database.
 
@@ -255,7 +255,7 @@ def load_demo(
         # The recovery keys were stored by UPDATE statements, which left the offices loaded
         # in this session as they were: read them again before routing reports to them.
         session.expire_all()
-        reports = load_demo_reports(session, blobs, pepper, today or date.today(), receipt_params)
+        reports = load_demo_reports(session, blobs, pepper, today or date.today(), receipt_versions)
     return DemoResult(DEMO_LOGINS, sheets, reports)
 
 

@@ -10,8 +10,11 @@ from crypto.age import decrypt_bytes, encrypt_bytes
 from crypto.errors import ReceiptCodeError
 from crypto.receipts import (
     DEFAULT_RECEIPT_PARAMS,
+    RECEIPT_VERSIONS,
     ReceiptParams,
+    ReceiptVersions,
     derive_receipt,
+    derive_receipts,
     new_receipt_code,
     parse_receipt_code,
 )
@@ -155,3 +158,86 @@ def test_derivations_in_processes_of_their_own_match_and_run_side_by_side() -> N
         if receipts._pool is not None:
             receipts._pool.shutdown()
             receipts._pool = None
+
+
+# --- versions ---------------------------------------------------------------------------------
+
+VECTOR_CODE = "3141 5926 5358 9793 2384"
+VECTOR_PEPPER = b"soe-portal-test-vector-pepper-000"
+# Each version's production derivation of VECTOR_CODE with VECTOR_PEPPER: lookup id, then the
+# seed of the reporter's X25519 key, hex. Version 1 was computed with crypto/receipts.py as it
+# was before the lane change (64 MiB, 3 passes, 4 lanes); version 2 as it was before versions
+# existed (one lane). A change that fails here would leave the codes of that version opening
+# nothing: make a new version instead.
+VECTORS = {
+    1: (
+        "68ca2424e87523efb3e457786d14887057033cb390899b77fbf999507ce01f44",
+        "fd7d5cb4ad161773800ef2bdfc412f1a05123d1a99148d44af0ce0b33a939d2f",
+        "age146xjv94wurgrtgdluppn7g04nn48lpy4qzksfrh6yjms376g4sdswcfpwu",
+    ),
+    2: (
+        "afabe2b58dcdae3edb320a9ceb57230082a5192304e4eb85ddae1b871bea999e",
+        "1ab8d5abf04296e2eae54bad157bedc3631f05a9f6fb61df5e767a1f9e23f286",
+        "age19078hu3ywyvy90hkt8l2umxcusf82yy6ngy6fzx5fr4yd0tuyuwqpwnkfe",
+    ),
+}
+
+
+def test_every_version_has_a_pinned_vector_and_the_current_one_is_the_default() -> None:
+    assert set(RECEIPT_VERSIONS) == set(VECTORS)
+    assert RECEIPT_VERSIONS.current == max(RECEIPT_VERSIONS) == 2
+    assert RECEIPT_VERSIONS.current_params == DEFAULT_RECEIPT_PARAMS
+    assert RECEIPT_VERSIONS[1] == ReceiptParams(memory_cost_kib=65536, iterations=3, lanes=4)
+    assert RECEIPT_VERSIONS[2] == ReceiptParams(memory_cost_kib=65536, iterations=3, lanes=1)
+
+
+@pytest.mark.parametrize("version", sorted(VECTORS))
+def test_each_version_derives_its_pinned_vector_at_production_cost(version: int) -> None:
+    lookup_hex, seed_hex, recipient = VECTORS[version]
+    receipt = derive_receipt(VECTOR_CODE, VECTOR_PEPPER, RECEIPT_VERSIONS[version])
+    assert receipt.lookup_hex == lookup_hex
+    assert receipt.identity.secret_bytes.hex() == seed_hex
+    assert str(receipt.identity.recipient) == recipient
+
+
+def test_one_code_under_several_versions_gives_each_version_its_own_values() -> None:
+    versions = [RECEIPT_VERSIONS[v] for v in sorted(VECTORS)]
+    full_width = "３１４１－５９２６－５３５８－９７９３－２３８４"
+    receipts = derive_receipts(full_width, VECTOR_PEPPER, versions)
+    assert [r.lookup_hex for r in receipts] == [VECTORS[v][0] for v in sorted(VECTORS)]
+    assert derive_receipts(VECTOR_CODE, VECTOR_PEPPER, []) == []
+    with pytest.raises(ReceiptCodeError):
+        derive_receipts("3141 5926 5358 9793", VECTOR_PEPPER, versions)
+
+
+def test_several_versions_in_processes_of_their_own_match_those_derived_here() -> None:
+    from crypto import receipts
+
+    weak = [ReceiptParams(64, 1, 4), ReceiptParams(64, 1, 1), ReceiptParams(128, 2, 1)]
+
+    def outputs() -> list[tuple[bytes, bytes]]:
+        found = derive_receipts(VECTOR_CODE, PEPPER, weak)
+        return [(r.lookup_id, r.identity.secret_bytes) for r in found]
+
+    here = outputs()
+    assert len({lookup for lookup, _seed in here}) == 3
+    receipts.use_processes(2)
+    try:
+        assert outputs() == here
+        assert receipts._pool is not None
+    finally:
+        receipts.use_processes(0)
+        if receipts._pool is not None:
+            receipts._pool.shutdown()
+            receipts._pool = None
+
+
+@pytest.mark.parametrize(
+    ("params", "current"),
+    [({}, 1), ({1: WEAK}, 2), ({0: WEAK, 1: WEAK}, 1), ({-1: WEAK}, -1), ({True: WEAK}, True)],
+)
+def test_a_registry_of_versions_is_numbered_from_one_and_has_its_current_version(
+    params, current
+) -> None:
+    with pytest.raises(ValueError):
+        ReceiptVersions(params, current)

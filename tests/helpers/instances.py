@@ -24,7 +24,7 @@ from app import create_app
 from app.db import Base
 from app.services.demo import load_demo
 from tests.helpers.environment import PG_URL, engine_url, schema_url
-from tests.helpers.weak_kdf import TEST_PASSWORD_METHOD, TEST_RECEIPT_PARAMS, TEST_SEAL_PARAMS
+from tests.helpers.weak_kdf import TEST_PASSWORD_METHOD, TEST_RECEIPT_VERSIONS, TEST_SEAL_PARAMS
 
 SQLITE_FILE = "portal.sqlite3"
 
@@ -71,7 +71,7 @@ class Instance:
                 "DATABASE_URL": self.database_url,
                 "TESTING": True,
                 "SEAL_PARAMS": TEST_SEAL_PARAMS,
-                "RECEIPT_PARAMS": TEST_RECEIPT_PARAMS,
+                "RECEIPT_VERSIONS": TEST_RECEIPT_VERSIONS,
                 "REPORT_KDF_PROCESSES": 0,  # cheap derivations, in the test's own process
             }
             config.update(overrides)

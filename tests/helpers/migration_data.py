@@ -253,7 +253,7 @@ def add_a_report(database, blobs) -> None:
     from app.services.reports.submission import ReportFields, submit
     from app.services.reports.uploads import UploadBatch
     from crypto.keys import X25519Identity
-    from crypto.receipts import ReceiptParams
+    from tests.helpers.weak_kdf import TEST_RECEIPT_VERSIONS
 
     with database.session() as session:  # keys for whoever lacks one (the demo may give them)
         for user in session.scalars(select(StaffUser)):
@@ -277,9 +277,10 @@ def add_a_report(database, blobs) -> None:
             contact="分机 6021",
             excluded=[excluded],
         )
-        weak = ReceiptParams(memory_cost_kib=64, iterations=1, lanes=1)
         pepper = b"migration-test-pepper-0123456789"
-        done = submit(session, blobs, pepper, form, batch.finish(), date(2026, 4, 6), weak)
+        done = submit(
+            session, blobs, pepper, form, batch.finish(), date(2026, 4, 6), TEST_RECEIPT_VERSIONS
+        )
     with database.session() as session:
         head = session.scalar(select(StaffUser).where(StaffUser.username == "head"))
         report = session.get(Report, done.report_id)

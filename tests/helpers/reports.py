@@ -42,10 +42,10 @@ from app.services.blobs import FilesystemBlobStore
 from app.services.reports.submission import ReportFields
 from app.services.reports.uploads import Upload, UploadBatch, UploadLimits
 from crypto.keys import X25519Identity
-from tests.helpers.weak_kdf import TEST_RECEIPT_PARAMS
+from tests.helpers.weak_kdf import TEST_RECEIPT_VERSIONS
 
 PEPPER = b"test-installation-pepper-0123456789"
-PARAMS = TEST_RECEIPT_PARAMS
+PARAMS = TEST_RECEIPT_VERSIONS  # the receipt versions, cheap
 TODAY = date(2026, 11, 30)
 
 # code, parent, kind, Chinese name, office: None, or (recovery key?, inspectors with keys?)

@@ -101,7 +101,7 @@ def test_the_printed_codes_open_the_demo_reports_on_the_public_site(empty_instan
                 taken.fields,
                 [],
                 date.today(),
-                console.config["RECEIPT_PARAMS"],
+                console.config["RECEIPT_VERSIONS"],
                 draw_code=lambda: taken.code,
             )
         assert session.scalar(select(func.count()).select_from(Report)) == len(DEMO_REPORTS)

@@ -36,7 +36,7 @@ from app.public.reports import upload_request
 from app.public.reports.common import refusal_text
 from app.public.reports.forms import ReceiptForm, ReplyForm
 from app.public.reports.handover import answer_with, forget, handed_over, lost, lost_text
-from app.resources import blob_store, receipt_params, receipt_pepper
+from app.resources import blob_store, receipt_pepper, receipt_versions
 from app.security.headers import content_disposition
 from app.services.blobs import BlobError
 from app.services.reports import errors, followup
@@ -156,9 +156,18 @@ def enter():
     except ReceiptCodeError:
         message = _("A receipt code has 20 digits (spaces and dashes do not matter). Check it.")
         return _show_code_page(status=400, errors=[message])
-    opened_report = followup.open_by_code(
-        get_session(), receipt_pepper(), form.code.data, receipt_params()
-    )
+    try:
+        opened_report = followup.open_by_code(
+            get_session(), receipt_pepper(), form.code.data, receipt_versions()
+        )
+    except followup.ReceiptVersionRefused:
+        # Only the right code gets here: telling its holder reveals nothing to anyone else.
+        message = _(
+            "This code belongs to a report that this site cannot open at present: its "
+            "receipt code was made in a way this version of the site does not know. The "
+            "report is kept and the office can still read it. Try again in a few days."
+        )
+        return _show_code_page(status=409, problem=message)
     if opened_report is None:
         return _show_code_page(status=200, not_found=True)
     token = _sessions().start(opened_report.report.id, opened_report.identity)

@@ -45,7 +45,7 @@ from app.public.reports.handover import (
 )
 from app.public.reports.pow import Work
 from app.public.reports.words import cleaning_words, field_error
-from app.resources import blob_store, receipt_params, receipt_pepper
+from app.resources import blob_store, receipt_pepper, receipt_versions
 from app.services import units
 from app.services.reports import errors, recipients, routing, submission
 from app.services.reports.cleaning import CleanState
@@ -246,7 +246,7 @@ def send():
         return _back(form, 429, problem=problem, files_dropped=sent_files, limited=True)
     files = batch.finish() if batch is not None else []
     submitted = submission.submit(
-        session, blob_store(), receipt_pepper(), routed, files, today(), receipt_params()
+        session, blob_store(), receipt_pepper(), routed, files, today(), receipt_versions()
     )
     work.counted()
     token = current_app.extensions["portal.handover.receipts"].give(

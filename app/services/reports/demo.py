@@ -20,7 +20,7 @@ from app.services.reports import followup
 from app.services.reports.messages import post_office_message
 from app.services.reports.submission import ReportFields, submit
 from app.services.reports.uploads import Upload, UploadBatch
-from crypto.receipts import DEFAULT_RECEIPT_PARAMS, ReceiptParams
+from crypto.receipts import RECEIPT_VERSIONS, ReceiptVersions
 
 # (file name, content type, bytes): small enough to show in a demo, named in Chinese.
 DemoFile = tuple[str, str, bytes]
@@ -207,7 +207,7 @@ def load_demo_reports(
     blobs: BlobStore,
     pepper: bytes,
     today: date,
-    receipt_params: ReceiptParams = DEFAULT_RECEIPT_PARAMS,
+    receipt_versions: ReceiptVersions = RECEIPT_VERSIONS,
 ) -> list[DemoReport]:
     """Send the demo reports and their threads (after ``load_demo``'s staff and keys).
 
@@ -225,7 +225,7 @@ def load_demo_reports(
             demo.fields,
             _uploads(blobs, demo.files),
             received_on,
-            receipt_params,
+            receipt_versions,
             draw_code=lambda code=demo.code: code,
         )
         report = session.get(Report, submitted.report_id)
@@ -238,7 +238,7 @@ def load_demo_reports(
             files = _uploads(blobs, message.files)
             if message.by is None:
                 if identity is None:
-                    opened = followup.open_by_code(session, pepper, demo.code, receipt_params)
+                    opened = followup.open_by_code(session, pepper, demo.code, receipt_versions)
                     assert opened is not None
                     identity = opened.identity
                 followup.reply(session, blobs, report, identity, message.text, files, on)

@@ -1,8 +1,9 @@
 """Following a report up with its receipt code: open it, read the thread, reply, see progress.
 
-The code is turned into the lookup id and the reporter's key by one memory-hard derivation
-(crypto/receipts.py). A well-formed code that opens nothing costs the same derivation as one
-that does, and the answer does not say which part was wrong. The code is never kept:
+The code is turned into the lookup id and the reporter's key by a memory-hard derivation
+(crypto/receipts.py), once under each receipt version in use (receipt_versions.py). A
+well-formed code that opens nothing costs the same derivations as one that does, whichever
+version its report has, and the answer does not say which part was wrong. The code is never kept:
 follow-up sessions (followup_sessions.py) hold the reporter's key sealed under a token that
 only the browser has.
 """
@@ -13,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import MessageAuthor, Report, ReportMessage, ReportStatus
@@ -23,16 +23,18 @@ from app.services.reports.envelopes import delete_blobs
 from app.services.reports.errors import NotAllowed
 from app.services.reports.followup_sessions import FollowupSession, FollowupSessions
 from app.services.reports.messages import ThreadMessage, read_thread, store_message
+from app.services.reports.receipt_versions import ReceiptVersionRefused, find_by_code
 from app.services.reports.uploads import Upload
 from crypto.errors import ReceiptCodeError
 from crypto.keys import X25519Identity
-from crypto.receipts import DEFAULT_RECEIPT_PARAMS, ReceiptParams, derive_receipt
+from crypto.receipts import RECEIPT_VERSIONS, ReceiptVersions
 
 __all__ = [
     "FollowupSession",
     "FollowupSessions",
     "Opened",
     "Progress",
+    "ReceiptVersionRefused",
     "open_by_code",
     "progress",
     "reply",
@@ -50,21 +52,22 @@ def open_by_code(
     session: Session,
     pepper: bytes,
     code: str,
-    params: ReceiptParams = DEFAULT_RECEIPT_PARAMS,
+    versions: ReceiptVersions = RECEIPT_VERSIONS,
 ) -> Opened | None:
     """The report a receipt code opens and the reporter's key, or None.
 
     A code that is not 20 digits is None at once (nothing to derive: it reveals nothing);
-    the view may say so using crypto.parse_receipt_code.
+    the view may say so using crypto.parse_receipt_code. A well-formed code is derived under
+    every receipt version in use. A report found under another version than the one it
+    stores raises ReceiptVersionRefused.
     """
     try:
-        receipt = derive_receipt(code, pepper, params)
+        found = find_by_code(session, pepper, code, versions)
     except ReceiptCodeError:
         return None
-    report = session.scalar(select(Report).where(Report.lookup_id == receipt.lookup_hex))
-    if report is None or report.reporter_recipient != str(receipt.identity.recipient):
+    if found is None:
         return None
-    return Opened(report, receipt.identity)
+    return Opened(found.report, found.identity)
 
 
 def _check_reporter(report: Report, identity: X25519Identity) -> None:

@@ -58,7 +58,7 @@ from app.services.reports.envelopes import (
 from app.services.reports.errors import ReportInvalid
 from app.services.reports.routing import Route, route_report
 from app.services.reports.uploads import Upload
-from crypto.receipts import DEFAULT_RECEIPT_PARAMS, ReceiptParams, derive_receipt, new_receipt_code
+from crypto.receipts import RECEIPT_VERSIONS, ReceiptVersions, derive_receipt, new_receipt_code
 
 # Characters, after line breaks are made "\n" and the ends trimmed. The web form's fields
 # (their validators and maxlength) and the form it hands back are cut to these.
@@ -259,7 +259,7 @@ def _rows(session: Session, report: Report, plan: _Plan) -> None:
 def _store(
     session: Session,
     pepper: bytes,
-    params: ReceiptParams,
+    versions: ReceiptVersions,
     plan: _Plan,
     draw_code: Callable[[], str] | None = None,
 ) -> tuple[str, Report]:
@@ -270,16 +270,21 @@ def _store(
     reports drawing the same code at the same instant are caught by the unique constraint:
     the second submission then fails whole, and the reporter sends it again. A mailbox is
     never shared.
+
+    The code is derived under the current receipt version only: a clash with a report of an
+    older version would need the same code drawn twice (about 10^-20 a report), and a lookup
+    then opens the newer report.
     """
     for _ in range(MAX_CODE_DRAWS):
         code = draw_code() if draw_code is not None else new_receipt_code()
-        receipt = derive_receipt(code, pepper, params)
+        receipt = derive_receipt(code, pepper, versions.current_params)
         clash = select(Report.id).where(Report.lookup_id == receipt.lookup_hex)
         if session.scalar(clash) is not None:
             continue
         report = Report(
             id=new_id(),  # now, not at the flush: every file's header names its report
             lookup_id=receipt.lookup_hex,
+            receipt_version=versions.current,
             kind=plan.fields.kind,
             category=plan.fields.category,
             level=plan.fields.level,
@@ -326,7 +331,7 @@ def submit(
     report: ReportFields | RoutedReport,
     uploads: Sequence[Upload],
     today: date,
-    receipt_params: ReceiptParams = DEFAULT_RECEIPT_PARAMS,
+    receipt_versions: ReceiptVersions = RECEIPT_VERSIONS,
     draw_code: Callable[[], str] | None = None,
 ) -> Submitted:
     """Check and route a report (unless ``check_and_route`` did), encrypt and store it; commit
@@ -358,7 +363,7 @@ def submit(
             identity = seal_payload(blobs, document)
             written.append(identity.blob_key)
         plan = _Plan(checked, routed.route, text, identity, uploads, today)
-        code, row = _store(session, pepper, receipt_params, plan, draw_code)
+        code, row = _store(session, pepper, receipt_versions, plan, draw_code)
         submitted = Submitted(code, row.id, row.acknowledge_by, row.feedback_by, infos)
         commit_durably(session)
     except BaseException:

@@ -51,7 +51,7 @@ def test_an_office_message_reaches_readers_recovery_and_reporter(db, org, blobs,
         )
         assert report.status == ReportStatus.acknowledged
         message_id = message.id
-    reporter = derive_receipt(submitted.code, PEPPER, PARAMS).identity
+    reporter = derive_receipt(submitted.code, PEPPER, PARAMS.current_params).identity
     with db() as session:
         message = session.get(ReportMessage, message_id)
         for identity in (
