@@ -36,7 +36,7 @@ def _report_with_a_message(db, blobs, org, what: str, words: str, file_name: str
 
 def _follow_up(public_app, done):
     """A browser in the follow-up session of ``done``'s reporter."""
-    identity = derive_receipt(done.code, PEPPER, PARAMS).identity
+    identity = derive_receipt(done.code, PEPPER, PARAMS.current_params).identity
     token = public_app.extensions["portal.followup_sessions"].start(done.report_id, identity)
     client = public_app.test_client()
     client.set_cookie("portal_followup", token, path="/report/")

@@ -41,7 +41,7 @@ def _send(db, blobs, what: str, files: list[tuple[str, str, bytes]], **changes) 
     uploads = upload_files(blobs, files)
     with db() as session:
         done = submit(session, blobs, PEPPER, form(what=what, **changes), uploads, TODAY, PARAMS)
-    return Sent(done.report_id, derive_receipt(done.code, PEPPER, PARAMS).identity)
+    return Sent(done.report_id, derive_receipt(done.code, PEPPER, PARAMS.current_params).identity)
 
 
 def _office_message(db, blobs, org, sent: Sent, words: str, files=()) -> None:
