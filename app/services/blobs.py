@@ -159,6 +159,7 @@ _NEW = re.compile(r"^\.([0-9a-f]{2})\.new$")  # a folder being rebuilt (or the o
 _RENAME_EXCHANGE = 2  # renameat2(2): swap two names at once
 _AT_FDCWD = -100
 _RANDOM = secrets.SystemRandom()
+_UTC_DAY_NS = 86400 * 1_000_000_000
 
 
 def _exchange(first: Path, second: Path) -> None:
@@ -322,10 +323,12 @@ class FilesystemBlobStore:
         """The blobs of the days after ``after`` (every day if None) and before ``today``, with
         their day, as their modification time says; never a blob still being written.
 
-        A finished blob carries the start of its day to the nanosecond; one being written
-        carries the time of its last write. A file with neither, a day old or more, was left
-        by a write that never finished (or dated by an older version): taken too, by the day
-        of its time. A write still going on is always younger than a day.
+        A finished blob carries the start of its day to the nanosecond (earlier versions of
+        the portal: the start of the UTC day); one being written carries the time of its last
+        write. A file with neither, a day old or more, was left by a write that never
+        finished: taken too, by the day of its time. A write still going on is always younger
+        than a day. (A file left by a write that failed in the last day is not taken, nor is it
+        the next day: ``portal reports fsck`` removes it, as an orphan, two days on.)
         """
         found: dict[str, date] = {}
         old = self._clock() - 86400
@@ -338,7 +341,10 @@ class FilesystemBlobStore:
                 except FileNotFoundError:
                     continue
                 day = self.day_of(stat.st_mtime_ns / 1e9)
-                finished = stat.st_mtime_ns == self.day_start(day) * 1_000_000_000
+                finished = stat.st_mtime_ns in (
+                    self.day_start(day) * 1_000_000_000,
+                    stat.st_mtime_ns // _UTC_DAY_NS * _UTC_DAY_NS,  # dated by earlier versions
+                )
                 if not (finished or stat.st_mtime < old):
                     continue
                 if day < today and (after is None or day > after):

@@ -372,3 +372,16 @@ def test_postgresql_rows_do_not_keep_the_order_the_reports_came_in(db, org, stor
                 text(f"SELECT {column}, xmin::text, ctid::text FROM {table}")
             ).all()
         assert len({xmin for _r, xmin, _c in found}) == 1, table
+
+
+def test_blobs_dated_by_the_utc_day_of_earlier_versions_are_taken_too(db, org, store, clock):
+    _ids, keys = submit_night(db, store, clock, count=2)
+    utc_midnight = int(datetime.combine(DAY, clock_time(0), ZoneInfo("UTC")).timestamp())
+    for key in keys:  # as the portal dated blobs before it knew the enterprise's zone
+        os.utime(blob_path(store, key), (utc_midnight, utc_midnight))
+    clock.at = at(NEXT, 0, 5)  # 16 hours after that stamp: not a day old
+    with db.app.extensions["portal.db"].sessions() as session:
+        said = jobs.reset_report_times(JobContext(session, None, store, NEXT))  # type: ignore[arg-type]
+    assert "4 blobs rewritten" in said, said
+    for key in keys:
+        assert os.stat(blob_path(store, key)).st_mtime_ns == day_start(DAY, SHANGHAI) * 10**9
