@@ -48,10 +48,7 @@ from app.services import jobs  # noqa: E402
 from app.services.blobs import FilesystemBlobStore  # noqa: E402
 from app.services.reports.day_reset import MARKER  # noqa: E402
 from app.services.reports.submission import submit  # noqa: E402
-from tests.helpers.environment import create_schema, drop_schema, engine_url  # noqa: E402
-from tests.helpers.reports import PARAMS, PEPPER, build_org, form, upload_files  # noqa: E402
-from tests.helpers.weak_kdf import TEST_SEAL_PARAMS  # noqa: E402
-from tests.services.reports.test_day_times import (  # noqa: E402
+from tests.helpers.day_times import (  # noqa: E402
     DAY,
     NEXT,
     SHANGHAI,
@@ -60,6 +57,9 @@ from tests.services.reports.test_day_times import (  # noqa: E402
     concordance,
     scan,
 )
+from tests.helpers.environment import create_schema, drop_schema, engine_url  # noqa: E402
+from tests.helpers.reports import PARAMS, PEPPER, build_org, form, upload_files  # noqa: E402
+from tests.helpers.weak_kdf import TEST_SEAL_PARAMS  # noqa: E402
 
 
 def first_occurrences(data: bytes, ids: list[str]) -> list[int]:

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -28,26 +28,10 @@ from app.services.jobs import JobContext
 from app.services.reports import day_reset
 from app.services.reports.fsck import fsck
 from app.services.reports.submission import submit
-from tests.helpers.reports import PARAMS, PEPPER, TODAY, form, upload_files
+from tests.helpers.day_times import DAY, NEXT, SHANGHAI, Clock, at, concordance, scan
+from tests.helpers.reports import PARAMS, PEPPER, form, upload_files
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-DAY = TODAY  # the day the reports come
-NEXT = DAY + timedelta(days=1)  # the day the pass runs
 REPORTS = 30
-
-
-class Clock:
-    """The blob store's clock, set by the test."""
-
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> float:
-        return self.at.timestamp()
-
-
-def at(day: date, hour: int, minute: int = 0, second: int = 0) -> datetime:
-    return datetime.combine(day, clock_time(hour, minute, second), SHANGHAI)
 
 
 @pytest.fixture
@@ -58,12 +42,6 @@ def clock() -> Clock:
 @pytest.fixture
 def store(db, clock) -> FilesystemBlobStore:
     return FilesystemBlobStore(db.app.config["BLOB_PATH"], SHANGHAI, clock)
-
-
-def concordance(values: list) -> float:
-    """The share of pairs that are in increasing order: 1.0 sorted, 0.0 reversed, ~0.5 random."""
-    pairs = [(a, b) for i, a in enumerate(values) for b in values[i + 1 :]]
-    return sum(a < b for a, b in pairs) / len(pairs)
 
 
 def submit_night(db, store, clock, count=REPORTS) -> tuple[list[str], list[str]]:
@@ -111,19 +89,6 @@ def digests(store: FilesystemBlobStore, keys: list[str]) -> dict[str, str]:
     for key in keys:
         with store.open(key) as blob:  # as the app reads them: their access time stays
             found[key] = hashlib.sha256(blob.read()).hexdigest()
-    return found
-
-
-def scan(folder: Path) -> dict[Path, os.stat_result]:
-    """Every file and folder under ``folder``, each folder stat'ed before it is listed (as cp -a
-    and tar do: listing a folder sets its access time on most mounts)."""
-    found = {folder: os.stat(folder)}
-    for entry in os.listdir(folder):
-        path = folder / entry
-        if path.is_dir():
-            found.update(scan(path))
-        else:
-            found[path] = os.stat(path)
     return found
 
 
