@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
+from app.i18n import enterprise_zone
 from app.services.blobs import BlobStore, FilesystemBlobStore
 from app.services.ephemeral import Stores
 from app.services.signed_log import LogKeys
@@ -22,7 +23,10 @@ from crypto.sealing import DEFAULT_SEAL_PARAMS
 
 def init_app(app: Flask) -> None:
     config = app.config
-    app.extensions["portal.blobs"] = FilesystemBlobStore(config["BLOB_PATH"])
+    # Blobs are dated by the enterprise's day, the day a report's received_on says.
+    app.extensions["portal.blobs"] = FilesystemBlobStore(
+        config["BLOB_PATH"], enterprise_zone(config)
+    )
     app.extensions["portal.ephemeral"] = Stores.from_uri(
         str(config["RATELIMIT_STORAGE_URI"]), f"portal-{config['SURFACE']}"
     )

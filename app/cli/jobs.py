@@ -47,7 +47,9 @@ def run_jobs_periodically(
 
 
 @click.group(
-    "jobs", help="Periodic work: scheduled publication (portal run and portal serve run it too)."
+    "jobs",
+    help="Periodic work: scheduled publication, the daily reset of report times (portal run and"
+    " portal serve run them too).",
 )
 def jobs_group() -> None:
     pass

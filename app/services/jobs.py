@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.services.blobs import BlobStore
 from app.services.disclosures import reviewing
+from app.services.reports import day_reset
 from app.services.signed_log import LogKeys
 
 log = logging.getLogger(__name__)
@@ -73,11 +74,26 @@ def publish_due_disclosures(context: JobContext) -> str:
     return f"published {len(published)} scheduled {noun}: {items}"
 
 
+def reset_report_times(context: JobContext) -> str:
+    """Leave no time finer than the day of the previous days' reports in the blob files, their
+    folders and the database (once a day; later rounds of the day read one small file)."""
+    try:
+        return day_reset.reset_previous_days(context.session, context.blobs, context.today)
+    except day_reset.ResetBusy:
+        return "another run is resetting the days: left to it"
+
+
 JOBS: tuple[Job, ...] = (
     Job(
         "publish",
         "Publish approved disclosures whose scheduled time has come; sign a checkpoint.",
         publish_due_disclosures,
+    ),
+    Job(
+        "reset-times",
+        "Rewrite the previous days' report files and rows so that no time finer than the day"
+        " (change times, inode and row order) is left.",
+        reset_report_times,
     ),
 )
 

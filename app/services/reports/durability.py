@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -29,12 +28,13 @@ def prepare_durable_commit(session: Session) -> None:
         connection.exec_driver_sql("SET LOCAL synchronous_commit TO on")
 
 
-def commit_durably(session: Session) -> None:
+def commit_durably(session: Session, day_start: int) -> None:
     """Commit, once sure the commit is synchronous (``prepare_durable_commit`` was called).
 
-    On SQLite the database files' times are then set back to the day: their modification
-    time would otherwise date the report to the second. (Their change time, ctime, cannot be
-    set from user space; a later write of anything moves it on.)
+    On SQLite the database files' times are then set to ``day_start`` (the start of the
+    report's day, ``BlobStore.day_start``): their modification time would otherwise date the
+    report to the second. (Their change time, ctime, cannot be set from user space: the daily
+    pass, day_reset.py, leaves the pass's own there.)
     """
     connection = session.connection()
     database = None
@@ -45,8 +45,7 @@ def commit_durably(session: Session) -> None:
         database = connection.engine.url.database
     session.commit()
     if database and database != ":memory:":
-        day = int(time.time()) // 86400 * 86400
         for suffix in ("", "-wal", "-shm"):
             path = Path(database + suffix)
             if path.exists():
-                os.utime(path, (day, day))
+                os.utime(path, (day_start, day_start))

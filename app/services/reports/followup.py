@@ -105,7 +105,7 @@ def reply(
             session, blobs, report, MessageAuthor.reporter, text, uploads, today
         )
         written += [envelope.blob_key for envelope in message.envelopes]
-        commit_durably(session)
+        commit_durably(session, blobs.day_start(today))
     except BaseException:
         session.rollback()
         delete_blobs(blobs, written)

@@ -365,7 +365,7 @@ def submit(
         plan = _Plan(checked, routed.route, text, identity, uploads, today)
         code, row = _store(session, pepper, receipt_versions, plan, draw_code)
         submitted = Submitted(code, row.id, row.acknowledge_by, row.feedback_by, infos)
-        commit_durably(session)
+        commit_durably(session, blobs.day_start(today))
     except BaseException:
         session.rollback()
         delete_blobs(blobs, written)

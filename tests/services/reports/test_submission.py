@@ -297,7 +297,7 @@ def test_no_office_that_can_read_means_nothing_stored(db, org, blobs):
 
 
 def test_a_failed_commit_leaves_no_rows_and_no_blobs(db, org, blobs, monkeypatch):
-    def failing_commit(session):
+    def failing_commit(session, day_start):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(submission, "commit_durably", failing_commit)
@@ -457,7 +457,7 @@ def test_the_database_files_are_dated_by_the_day_after_a_report(sqlite_instance)
     with Session(engine) as session:
         prepare_durable_commit(session)
         session.connection().exec_driver_sql("CREATE TABLE t (x)")
-        commit_durably(session)
+        commit_durably(session, int(time.time()) // 86400 * 86400)
     midnight = int(time.time()) // 86400 * 86400
     database = sqlite_instance.database_url.removeprefix("sqlite:///")
     for suffix in ("", "-wal", "-shm"):

@@ -1,0 +1,307 @@
+"""The daily pass that leaves no time finer than the day of the previous days' reports.
+
+A report's rows say the day it came (``received_on``) and its blobs carry the start of that
+day. What the system keeps besides would still tell the moment, or the order within the day:
+
+- each blob file's change time (ctime: the nanosecond it was written, no call can set it), its
+  inode number and its place among its folder's entries (both in order of arrival);
+- on PostgreSQL, each row's ``xmin`` (the id of the transaction that wrote it, increasing) and
+  ``ctid`` (its place in the table file, in order of insertion), and the same order in the
+  indexes' pages;
+- on SQLite, where rows lie in the order of their random keys, the place of each row within its
+  page (a page fills from its end: later rows lie lower) and the pages added as tables grew;
+  the write-ahead log holds the pages of the last commits in their order.
+
+So, once a day, for the days after the last one done and before today (``portal jobs run
+reset-times``, and every ``JOBS_EVERY_SECONDS`` under ``portal run`` and ``portal serve``,
+where a run with nothing to do reads one small file):
+
+1. the blobs of those days get new files and their folders new entries, in a random order
+   (``FilesystemBlobStore.rewrite_days``);
+2. on PostgreSQL the rows of those days' reports (their files, readers and exclusions) and of
+   the messages of those days are written again in one transaction, one by one in a random
+   order (all then share one ``xmin``, the pass's), then each of these tables is rewritten in
+   the order of its primary key (``CLUSTER``: random ids, new files, dead versions gone) and,
+   where the role may, the write-ahead log is switched and a checkpoint made, so that the
+   segments holding the days' commits can be removed; on SQLite the database is rebuilt
+   (``VACUUM``: every table and index in the order of its keys, no free pages left) and its
+   write-ahead log emptied (``wal_checkpoint(TRUNCATE)``);
+3. the database files (SQLite) and every blob folder are dated by the day again, and the day
+   done is written in ``.days-reset`` in the blob folder, last.
+
+An interrupted pass loses nothing (see ``rewrite_days``) and is run again whole at the next
+round: the marker moves on only once everything is done. What stays is in docs/reports.md
+("What the servers keep of the time").
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+from sqlalchemy import inspect, select, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from app.models import Report, ReportEnvelope, ReportExclusion, ReportMessage, ReportReader
+from app.services.blobs import BlobStore, FilesystemBlobStore, RewriteResult
+
+MARKER = ".days-reset"  # in the blob folder: the last day done, as YYYY-MM-DD
+_CHUNK = 500  # ids per IN (...) list
+_RANDOM = secrets.SystemRandom()
+Shuffle = Callable[[list], None]
+
+
+class ResetBusy(Exception):
+    """Another pass holds the lock."""
+
+
+@dataclass
+class ResetOutcome:
+    """What a pass did; ``line`` says it for the job's output."""
+
+    first_day: date | None  # None: every day before ``last_day``
+    last_day: date
+    blobs: RewriteResult
+    rows: int
+    database: str
+
+    @property
+    def line(self) -> str:
+        days = (
+            f"the days up to {self.last_day}"
+            if self.first_day is None
+            else f"{self.first_day} to {self.last_day}"
+        )
+        folders = "" if self.blobs.folders_rebuilt else " (entries kept their order: see docs)"
+        return (
+            f"{days}: {self.blobs.rewritten} blobs rewritten in {self.blobs.folders} folders"
+            f"{folders}, {self.rows} rows written again; {self.database}"
+        )
+
+
+def _read_marker(text_value: str) -> date | None:
+    try:
+        return date.fromisoformat(text_value.strip())
+    except ValueError:  # missing, or cut short by a crash: the pass is done again, whole
+        return None
+
+
+def last_reset_day(blobs: FilesystemBlobStore) -> date | None:
+    """The last day the pass finished, as its marker says (None: never, or unreadable)."""
+    try:
+        return _read_marker((blobs.root / MARKER).read_text("ascii"))
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
+
+
+def reset_previous_days(
+    session: Session, blobs: BlobStore, today: date, shuffle: Shuffle = _RANDOM.shuffle
+) -> str:
+    """Run the pass for the days not yet done before ``today``; a line saying what it did.
+
+    Cheap when there is nothing to do: one small file is read. Raises ResetBusy when another
+    pass is running (the next round tries again).
+    """
+    if not isinstance(blobs, FilesystemBlobStore):
+        return "the blob store is not a folder: nothing to reset"
+    if not blobs.root.is_dir():
+        return "no report yet"
+    yesterday = today - timedelta(days=1)
+    last = last_reset_day(blobs)
+    if last is not None and last >= yesterday:
+        return f"nothing to do: the days up to {last} are reset"
+    fd = os.open(blobs.root / MARKER, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ResetBusy("another pass is running") from None
+        with os.fdopen(os.dup(fd), "r", encoding="ascii", errors="replace") as marker:
+            last = _read_marker(marker.read())
+        if last is not None and last >= yesterday:
+            return f"nothing to do: the days up to {last} are reset"
+        outcome = _reset(session, blobs, last, yesterday, today, shuffle)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{yesterday.isoformat()}\n".encode("ascii"), 0)
+        os.fsync(fd)
+    finally:
+        os.close(fd)  # and the lock with it
+    return outcome.line
+
+
+def _reset(
+    session: Session,
+    blobs: FilesystemBlobStore,
+    after: date | None,
+    through: date,
+    today: date,
+    shuffle: Shuffle,
+) -> ResetOutcome:
+    found = blobs.days_before(today, after)
+    found.update(_row_days(session, found))
+    session.commit()  # no transaction of ours may hold the database while it is rebuilt
+    rewritten = blobs.rewrite_days(found, shuffle)
+    rows = _rewrite_rows(session, after, through, shuffle)
+    database = _settle_database(session.get_bind(), rows > 0 or after is None)
+    _date_database_files(session.get_bind(), blobs.day_start(today))
+    first = None if after is None else after + timedelta(days=1)
+    return ResetOutcome(first, through, rewritten, rows, database)
+
+
+def _chunks(values: list, size: int = _CHUNK) -> Iterable[list]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _row_days(session: Session, blobs: dict[str, date]) -> dict[str, date]:
+    """The day of each blob as its rows say: the day of its message, or of its report. (A
+    blob written just before midnight belongs to a report of the next day.)"""
+    days: dict[str, date] = {}
+    for keys in _chunks(sorted(blobs)):
+        rows = session.execute(
+            select(ReportEnvelope.blob_key, Report.received_on, ReportMessage.created_on)
+            .join(Report, Report.id == ReportEnvelope.report_id)
+            .outerjoin(ReportMessage, ReportMessage.id == ReportEnvelope.message_id)
+            .where(ReportEnvelope.blob_key.in_(keys))
+        )
+        for key, received_on, created_on in rows:
+            days[key] = created_on or received_on
+    return days
+
+
+def _in_window(column, after: date | None, through: date):  # type: ignore[no-untyped-def]
+    return column <= through if after is None else column.between(after + timedelta(1), through)
+
+
+def _rewrite_rows(session: Session, after: date | None, through: date, shuffle: Shuffle) -> int:
+    """Write the rows of the window's reports and messages again, one by one in a random
+    order, in one transaction (PostgreSQL). The number of rows of the window.
+
+    On SQLite nothing is written: ``VACUUM`` rebuilds every page (and there is no ``xmin``).
+    """
+    report_ids = list(
+        session.scalars(select(Report.id).where(_in_window(Report.received_on, after, through)))
+    )
+    message_ids = list(
+        session.scalars(
+            select(ReportMessage.id).where(_in_window(ReportMessage.created_on, after, through))
+        )
+    )
+    envelope_ids: list[str] = []
+    readers: list[tuple[str, int]] = []
+    exclusions: list[tuple[str, int]] = []
+    for reports in _chunks(report_ids):
+        envelope_ids += session.scalars(
+            select(ReportEnvelope.id).where(
+                ReportEnvelope.report_id.in_(reports), ReportEnvelope.message_id.is_(None)
+            )
+        )
+        readers += [
+            (report_id, staff_id)
+            for report_id, staff_id in session.execute(
+                select(ReportReader.report_id, ReportReader.staff_id).where(
+                    ReportReader.report_id.in_(reports)
+                )
+            )
+        ]
+        exclusions += [
+            (report_id, staff_id)
+            for report_id, staff_id in session.execute(
+                select(ReportExclusion.report_id, ReportExclusion.staff_id).where(
+                    ReportExclusion.report_id.in_(reports)
+                )
+            )
+        ]
+    for messages in _chunks(message_ids):
+        envelope_ids += session.scalars(
+            select(ReportEnvelope.id).where(ReportEnvelope.message_id.in_(messages))
+        )
+    count = len(report_ids) + len(message_ids) + len(envelope_ids) + len(readers) + len(exclusions)
+    if session.get_bind().dialect.name != "postgresql" or count == 0:
+        session.commit()
+        return count
+    # Each statement rewrites one row (a new version, at a new place); a column is set to
+    # itself, never a key, so that no foreign key is checked again.
+    work = [
+        ("UPDATE reports SET status = status WHERE id = :a", [(i,) for i in report_ids]),
+        ("UPDATE report_messages SET author = author WHERE id = :a", [(i,) for i in message_ids]),
+        ("UPDATE report_envelopes SET size = size WHERE id = :a", [(i,) for i in envelope_ids]),
+        ("UPDATE report_readers SET role = role WHERE report_id = :a AND staff_id = :b", readers),
+        (
+            "UPDATE report_exclusions SET staff_id = staff_id"
+            " WHERE report_id = :a AND staff_id = :b",
+            exclusions,
+        ),
+    ]
+    for statement, keys in work:
+        keys = list(keys)
+        shuffle(keys)
+        for key in keys:
+            session.execute(text(statement), dict(zip("ab", key, strict=False)))
+    session.commit()
+    return count
+
+
+TABLES = ("reports", "report_messages", "report_envelopes", "report_readers", "report_exclusions")
+
+
+def _settle_database(engine: Engine, rebuild: bool) -> str:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        if connection.dialect.name == "sqlite":
+            return _settle_sqlite(connection, rebuild)
+        if connection.dialect.name == "postgresql":
+            return _settle_postgresql(connection, rebuild)
+    return "database left as it is"
+
+
+def _settle_sqlite(connection: Connection, rebuild: bool) -> str:
+    said = []
+    if rebuild:
+        connection.exec_driver_sql("VACUUM")
+        said.append("database rebuilt (VACUUM)")
+    busy, _frames, _done = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+    said.append("write-ahead log emptied" if not busy else "write-ahead log busy: emptied later")
+    return ", ".join(said)
+
+
+def _settle_postgresql(connection: Connection, rebuild: bool) -> str:
+    said = []
+    if rebuild:
+        # CLUSTER locks each table while it copies it (a few seconds at most for a year of
+        # reports); past lock_timeout the pass fails and the next round does it again.
+        connection.exec_driver_sql("SET lock_timeout = '10s'")
+        names = inspect(connection)
+        for table in TABLES:
+            key = names.get_pk_constraint(table)["name"]
+            connection.exec_driver_sql(f'CLUSTER {table} USING "{key}"')
+        said.append("tables rewritten in key order (CLUSTER)")
+    try:
+        connection.exec_driver_sql("SELECT pg_switch_wal()")
+        connection.exec_driver_sql("CHECKPOINT")
+    except DBAPIError:
+        said.append("WAL left to the server's checkpoints (no right to switch it: see docs)")
+    else:
+        said.append("WAL switched and checkpointed")
+    return ", ".join(said)
+
+
+def _date_database_files(engine: Engine, stamp: int) -> None:
+    """SQLite's files, and their folder, dated by the day again."""
+    if engine.dialect.name != "sqlite":
+        return
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    for suffix in ("", "-wal", "-shm"):
+        candidate = Path(database + suffix)
+        if candidate.exists():
+            os.utime(candidate, (stamp, stamp))
+    os.utime(path.parent, (stamp, stamp))
