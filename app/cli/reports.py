@@ -74,6 +74,12 @@ def fsck_command(identity_files: tuple[str, ...], dry_run: bool, min_age_days: i
         click.echo(f"DAMAGED envelope {envelope_id}: {error}", err=True)
     for misplaced in result.misplaced:
         click.echo(f"MISPLACED {misplaced}", err=True)
+    for report_id, staff_id in result.excluded_readers:
+        click.echo(
+            f"EXCLUDED READER staff {staff_id} of report {report_id}: the reporter kept them "
+            "out; messages are not encrypted to them",
+            err=True,
+        )
     for report_id, version in result.unknown_receipt_versions:
         click.echo(
             f"UNKNOWN RECEIPT VERSION {version} of report {report_id}: this server cannot "

@@ -8,7 +8,9 @@
 - with identities (the recovery key of a test setup), every envelope whose header has a
   stanza for one of them is decrypted to its end, which authenticates every chunk;
 - a report whose receipt version this server does not know is reported: its code opens
-  nothing here (a newer server stored it, or the row was changed).
+  nothing here (a newer server stored it, or the row was changed);
+- a reader of a report that its reporter kept out is reported (only a changed database makes
+  one): messages are never encrypted to them all the same.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from app.db import Base
-from app.models import ReportEnvelope
+from app.models import ReportEnvelope, ReportExclusion, ReportReader
 from app.services.blobs import BlobError, BlobStore
 from app.services.reports import places
 from app.services.reports.envelopes import opened
@@ -45,6 +47,7 @@ class FsckResult:
     misplaced: list[Misplaced] = field(default_factory=list)  # where found, what it names
     # report id, stored receipt version that no entry of the server's versions matches
     unknown_receipt_versions: list[tuple[str, int]] = field(default_factory=list)
+    excluded_readers: list[tuple[str, int]] = field(default_factory=list)  # report, staff id
 
     @property
     def ok(self) -> bool:
@@ -55,6 +58,7 @@ class FsckResult:
             or self.damaged
             or self.misplaced
             or self.unknown_receipt_versions
+            or self.excluded_readers
         )
 
 
@@ -91,6 +95,18 @@ def fsck(
     """Check the store; delete orphan blobs unless ``delete_orphans`` is False (a dry run)."""
     result = FsckResult()
     result.unknown_receipt_versions = unknown_versions(session, receipt_versions)
+    result.excluded_readers = [
+        (report_id, staff_id)
+        for report_id, staff_id in session.execute(
+            select(ReportReader.report_id, ReportReader.staff_id)
+            .join(
+                ReportExclusion,
+                (ReportExclusion.report_id == ReportReader.report_id)
+                & (ReportExclusion.staff_id == ReportReader.staff_id),
+            )
+            .order_by(ReportReader.report_id, ReportReader.staff_id)
+        )
+    ]
     # Listed before the rows are read: a blob written after this is not looked at.
     on_disk = list(blobs.keys(min_age=min_age))
     result.blobs = len(on_disk)

@@ -19,6 +19,7 @@ from app.models import (
     EnvelopeRole,
     MessageAuthor,
     Report,
+    ReportExclusion,
     ReportMessage,
     ReportReader,
     ReportStatus,
@@ -61,11 +62,19 @@ def check_message(text: str, uploads: Sequence[Upload]) -> str:
 
 
 def office_recipients(session: Session, report: Report) -> list[X25519Recipient]:
-    """The report's current readers (active, with a key) and its office's recovery key."""
+    """The report's current readers (active, with a key) and its office's recovery key.
+
+    Never one the reporter kept out, even were a row of readers to name them (a changed
+    database): the exclusions win."""
+    kept_out = select(ReportExclusion.staff_id).where(ReportExclusion.report_id == report.id)
     rows = session.scalars(
         select(StaffUser.age_recipient)
         .join(ReportReader, ReportReader.staff_id == StaffUser.id)
-        .where(ReportReader.report_id == report.id, StaffUser.active.is_(True))
+        .where(
+            ReportReader.report_id == report.id,
+            StaffUser.active.is_(True),
+            StaffUser.id.not_in(kept_out),
+        )
         .order_by(StaffUser.id)
     )
     keys = [key for key in map(parse_key, rows) if key is not None]
@@ -144,7 +153,8 @@ def post_office_message(
     are left without rows; ``portal reports fsck`` removes them.)
     """
     reader = session.get(ReportReader, (report.id, staff_user.id))
-    if reader is None or not staff_user.active:
+    kept_out = session.get(ReportExclusion, (report.id, staff_user.id)) is not None
+    if reader is None or kept_out or not staff_user.active:
         delete_blobs(blobs, [upload.blob_key for upload in uploads])
         raise NotAllowed("only a reader of the report may write to its reporter")
     message = store_message(session, blobs, report, MessageAuthor.office, text, uploads, today)

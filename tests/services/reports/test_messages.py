@@ -9,12 +9,15 @@ from app.models import (
     MessageAuthor,
     Report,
     ReportMessage,
+    ReportReader,
     ReportStatus,
     StaffUser,
 )
 from app.services.reports import envelopes
 from app.services.reports.contents import decode
 from app.services.reports.errors import ChannelUnavailable, NotAllowed
+from app.services.reports.followup import reply
+from app.services.reports.fsck import fsck
 from app.services.reports.messages import office_recipients, post_office_message
 from app.services.reports.submission import submit
 from crypto.errors import NoIdentityMatch
@@ -99,6 +102,44 @@ def test_a_reader_who_left_is_not_written_to(db, org, blobs, submitted):
         keys = office_recipients(session, report)
         assert org.keys["mch.insp1"].recipient not in keys
         assert keys[-1] == org.recovery["MCH"].recipient and len(keys) == 2
+
+
+def test_a_kept_out_inspector_made_a_reader_in_the_database_reads_nothing(
+    db, org, blobs, submitted
+):
+    # Whoever can write the database adds the inspector the reporter kept out to the readers.
+    kept_out = org.staff["mch.insp2"]
+    with db() as session:
+        session.add(
+            ReportReader(report_id=submitted.report_id, staff_id=kept_out, role="inspector")
+        )
+    reporter = derive_receipt(submitted.code, PEPPER, PARAMS.current_params).identity
+    with db() as session:
+        report = session.get(Report, submitted.report_id)
+        assert org.keys["mch.insp2"].recipient not in office_recipients(session, report)
+        message_id = reply(
+            session, blobs, report, reporter, "补充材料：报销单据有涂改。", [], TODAY
+        ).id
+    with db() as session:
+        message = session.get(ReportMessage, message_id)
+        assert _text_of(blobs, message, org.keys["mch.insp1"]) == "补充材料：报销单据有涂改。"
+        with pytest.raises(NoIdentityMatch):
+            _text_of(blobs, message, org.keys["mch.insp2"])
+        # Nor may they write to the reporter.
+        with pytest.raises(NotAllowed):
+            post_office_message(
+                session,
+                blobs,
+                message.report,
+                session.get(StaffUser, kept_out),
+                "越权消息",
+                [],
+                TODAY,
+            )
+    with db() as session:
+        # And the store check names the row.
+        result = fsck(session, blobs, delete_orphans=False)
+        assert result.excluded_readers == [(submitted.report_id, kept_out)] and not result.ok
 
 
 def test_with_no_reader_and_no_recovery_key_nothing_is_written(db, org, blobs, submitted):
