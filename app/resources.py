@@ -10,6 +10,8 @@ take them from here and hand them to the services as arguments.
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, current_app
 
 from app.i18n import enterprise_zone
@@ -27,9 +29,13 @@ def init_app(app: Flask) -> None:
     app.extensions["portal.blobs"] = FilesystemBlobStore(
         config["BLOB_PATH"], enterprise_zone(config)
     )
-    app.extensions["portal.ephemeral"] = Stores.from_uri(
+    stores = app.extensions["portal.ephemeral"] = Stores.from_uri(
         str(config["RATELIMIT_STORAGE_URI"]), f"portal-{config['SURFACE']}"
     )
+    if config["SURFACE"] == "public":
+        problem = stores.access_time_problem()
+        if problem:
+            logging.getLogger(__name__).warning("%s", problem)
     app.extensions["portal.disclosure_log"] = LogKeys(
         config["LOG_ORIGIN"],
         config["LOG_KEY_FILE"],

@@ -184,9 +184,30 @@ def _candidate_keys(app, instance, values: list[bytes]) -> set[bytes]:
     return found | {DailyKey(key).current() for key in found}
 
 
+@pytest.fixture
+def redis_policy(redis_url):
+    """Set Redis's eviction policy (a setting of the whole server) for one test."""
+    client = redis.Redis.from_url(redis_url)
+    before = client.config_get("maxmemory-policy")["maxmemory-policy"]
+    yield lambda policy: client.config_set("maxmemory-policy", policy)
+    client.config_set("maxmemory-policy", before)
+    client.close()
+
+
+def test_a_redis_that_keeps_access_times_is_named_in_the_log(instance, redis_policy, caplog):
+    redis_policy("allkeys-lru")
+    instance.app("public", RATELIMIT_STORAGE_URI=REDIS_URL)
+    assert "maxmemory-policy is 'allkeys-lru'" in caplog.text
+    assert "volatile-lfu" in caplog.text
+    caplog.clear()
+    redis_policy("volatile-lfu")
+    instance.app("public", RATELIMIT_STORAGE_URI=REDIS_URL)
+    assert "maxmemory-policy" not in caplog.text
+
+
 @pytest.mark.slow
 def test_a_copy_of_redis_and_the_instance_ties_no_address_to_a_counter_or_a_report(
-    demo, instance, redis_url
+    demo, instance, redis_url, redis_policy
 ):
     """50 clients of one /16 send reports and follow them up; a copy of Redis taken meanwhile,
     with the instance's database and files: no address is matched to a counter however every
@@ -196,6 +217,7 @@ def test_a_copy_of_redis_and_the_instance_ties_no_address_to_a_counter_or_a_repo
     from app.models import Report
     from tests.helpers.report_pages import report_form_data
 
+    redis_policy("volatile-lfu")  # as docs/operations.md asks: no access time per key
     settings = {
         "RATELIMIT_STORAGE_URI": redis_url,
         "RATELIMIT_SEED": new_seed(),  # two workers of one server
@@ -243,6 +265,10 @@ def test_a_copy_of_redis_and_the_instance_ties_no_address_to_a_counter_or_a_repo
             mac = keyed.copy()
             mac.update(str(address).encode())
             assert mac.hexdigest()[:32].encode() not in counters, address
+    # Nor does any key tell the second it was last read.
+    for key in client.scan_iter():
+        with pytest.raises(redis.ResponseError, match="idle time not tracked"):
+            client.object("idletime", key)
     # Every key expires at a whole minute (the end of a clock bucket), or never (-1: none is).
     assert expiries and all(ms > 0 and ms % 60_000 == 0 for ms in expiries.values()), {
         key: ms for key, ms in expiries.items() if ms <= 0 or ms % 60_000

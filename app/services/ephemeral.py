@@ -342,6 +342,29 @@ class Stores:
             "use memory:// or redis://host:port/db (rediss:// with TLS)"
         )
 
+    def access_time_problem(self) -> str | None:
+        """Why this Redis would tell when each key was last read, or None.
+
+        Under an LRU (or no) eviction policy Redis keeps each key's last access to the second
+        (``OBJECT IDLETIME``, and in a saved copy): the second a reporter last opened a page.
+        Under an LFU policy it keeps a frequency instead. None too when Redis will not say
+        (``CONFIG`` refused to this account): the operator is asked to check in the docs."""
+        if self.redis is None:
+            return None
+        try:
+            policy = self.redis.config_get("maxmemory-policy").get("maxmemory-policy", "")
+        except Exception:  # redis.ResponseError (CONFIG not allowed), or Redis away for now
+            return None
+        if isinstance(policy, bytes):
+            policy = policy.decode("ascii", "replace")
+        if "lfu" in policy:
+            return None
+        return (
+            f"Redis maxmemory-policy is {policy!r}: Redis then keeps the second each key was "
+            "last read (OBJECT IDLETIME), the time a reporter last opened a page. Set "
+            "maxmemory-policy volatile-lfu (or allkeys-lfu) on the portal's Redis."
+        )
+
     @property
     def shared(self) -> bool:
         """True when every worker sees the same values (Redis)."""
