@@ -42,10 +42,10 @@ from app.resources import blob_store, receipt_pepper, receipt_versions
 from app.security.headers import content_disposition
 from app.services.blobs import BlobError
 from app.services.reports import errors, followup
-from app.services.reports.envelopes import opened
+from app.services.reports.envelopes import opened, stored_plaintext_size
 from app.services.reports.errors import FileProblem
 from app.services.reports.places import Misplaced
-from app.web.reports import file_problem_text
+from app.web.reports import UNLISTED_FILE, file_problem_text
 from crypto.errors import CryptoError, NoIdentityMatch, ReceiptCodeError
 from crypto.receipts import parse_receipt_code
 
@@ -144,6 +144,7 @@ def _thread_page(found, report: Report, form: ReplyForm, status: int = 200, **co
         messages=messages,
         format_date=format_date,
         problem_text=partial(file_problem_text, staff=False),
+        unlisted_file=UNLISTED_FILE,
         form=form,
         **context,
     ), status
@@ -233,9 +234,11 @@ def attachment(envelope_id: str):
     name = request.args.get("name", "file")[:200] or "file"
     with ExitStack() as stack:
         try:
-            plaintext = stack.enter_context(opened(blob_store(), envelope, [found.identity]))
+            blobs = blob_store()
+            plaintext = stack.enter_context(opened(blobs, envelope, [found.identity]))
             views = plaintext.views()
             checked, whole = _read_ahead(views, CHECKED_BEFORE_SENDING)
+            length = sum(map(len, checked)) if whole else stored_plaintext_size(blobs, envelope)
         except NoIdentityMatch:
             abort(404)  # not for this reporter: a file the office kept to itself
         except Misplaced:
@@ -246,10 +249,12 @@ def attachment(envelope_id: str):
             body: Iterable[bytes] = checked
         else:
             # Past CHECKED_BEFORE_SENDING: streamed, and damage further on aborts the
-            # download (the error ends the connection; a clean end would pass for the file).
+            # download: the error ends the connection short of the length announced (the
+            # undamaged file's, from its payload's size), so it never passes for the file.
             body = stream_with_context(_rest(stack.pop_all(), checked, views))
     response = Response(body, mimetype="application/octet-stream")
     response.headers["Content-Disposition"] = content_disposition("attachment", name)
+    response.content_length = length
     return response
 
 
