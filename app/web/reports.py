@@ -15,7 +15,13 @@ FILE_PROBLEMS = {
         "This file cannot be opened: it is missing or was changed on the server, so it is not "
         "shown."
     ),
+    FileProblem.missing: _l(
+        "This file is missing: it may have been moved away or deleted on the server, so it "
+        "cannot be shown."
+    ),
 }
+# The name shown for a file that its text does not list (another's file moved here).
+UNLISTED_FILE = _l("A file this message does not list")
 # What each reader can do about it.
 REPORTER_NEXT = _l("You can tell the office about it in a reply.")
 STAFF_NEXT = _l(

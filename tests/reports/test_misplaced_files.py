@@ -162,3 +162,39 @@ def test_staff_and_reporter_are_told_in_their_own_words(console_app):
         assert DAMAGED_ZH in file_problem_text(FileProblem.damaged, staff=True)
         with force_locale("en"):
             assert "moved or swapped" in file_problem_text(FileProblem.misplaced, staff=False)
+
+
+MISSING_ZH = "此文件缺失"
+
+
+def test_a_file_moved_to_another_message_is_said_missing_at_one_and_misplaced_at_the_other(
+    db, org, blobs, public_app
+):
+    with db() as session:
+        done = submit(session, blobs, PEPPER, form(what="食堂采购回扣问题"), [], TODAY, PARAMS)
+    with db() as session:
+        report = session.get(Report, done.report_id)
+        inspector = session.get(StaffUser, org.staff["mch.insp1"])
+        post_office_message(session, blobs, report, inspector, A_WORDS, [], TODAY)
+        files = upload_files(blobs, [("约谈记录.txt", "text/plain", "约谈内容".encode())])
+        post_office_message(session, blobs, report, inspector, B_WORDS, files, TODAY)
+        post_office_message(session, blobs, report, inspector, "请尽快回复。", [], TODAY)
+        (moved,) = [e.id for e in report.messages[1].envelopes if e.role == EnvelopeRole.attachment]
+        third = report.messages[2].id
+    client = _follow_up(public_app, done)
+    assert MISSING_ZH not in client.get("/report/follow-up").get_data(as_text=True)
+    with db() as session:
+        session.execute(
+            text("UPDATE report_envelopes SET message_id = :m WHERE id = :id"),
+            {"m": third, "id": moved},
+        )
+    response = client.get("/report/follow-up")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and B_WORDS in page and "请尽快回复。" in page
+    assert "约谈记录.txt" in page and MISSING_ZH in page  # named where it was written
+    assert MISPLACED_ZH in page and "此消息未列出的文件" in page  # and said where it is now
+    assert "/report/follow-up/files/" not in page
+    download = client.get(f"/report/follow-up/files/{moved}")
+    assert download.status_code == 409 and MISPLACED_ZH in download.get_data(as_text=True)
+    with public_app.test_request_context(), force_locale("en"):
+        assert "missing" in file_problem_text(FileProblem.missing, staff=False)

@@ -9,6 +9,8 @@ is a typo of a real code or was never issued; only a malformed code is told so a
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from functools import partial
 
 from flask import (
@@ -40,10 +42,10 @@ from app.resources import blob_store, receipt_pepper, receipt_versions
 from app.security.headers import content_disposition
 from app.services.blobs import BlobError
 from app.services.reports import errors, followup
-from app.services.reports.envelopes import opened
+from app.services.reports.envelopes import opened, stored_plaintext_size
 from app.services.reports.errors import FileProblem
 from app.services.reports.places import Misplaced
-from app.web.reports import file_problem_text
+from app.web.reports import UNLISTED_FILE, file_problem_text
 from crypto.errors import CryptoError, NoIdentityMatch, ReceiptCodeError
 from crypto.receipts import parse_receipt_code
 
@@ -56,6 +58,9 @@ STATUS_WORDS = {
     "in_progress": _l("Being handled"),
     "concluded": _l("Concluded"),
 }
+# A file up to this size is decrypted whole, in memory, before its download starts: damage
+# anywhere in it gets the page that says so. Of a larger one the first this many bytes are.
+CHECKED_BEFORE_SENDING = 8 * 1024 * 1024
 
 
 def _sessions():
@@ -139,6 +144,7 @@ def _thread_page(found, report: Report, form: ReplyForm, status: int = 200, **co
         messages=messages,
         format_date=format_date,
         problem_text=partial(file_problem_text, staff=False),
+        unlisted_file=UNLISTED_FILE,
         form=form,
         **context,
     ), status
@@ -226,26 +232,51 @@ def attachment(envelope_id: str):
     ):
         abort(404)
     name = request.args.get("name", "file")[:200] or "file"
-    try:
-        context = opened(blob_store(), envelope, [found.identity])
-        plaintext = context.__enter__()
-    except NoIdentityMatch:
-        abort(404)  # not for this reporter: a file the office kept to itself
-    except Misplaced:
-        return _refused_file(FileProblem.misplaced)
-    except (CryptoError, BlobError, OSError):  # gone, or altered (a label made to fit, say)
-        return _refused_file(FileProblem.damaged)
-
-    def chunks():
+    with ExitStack() as stack:
         try:
-            for view in plaintext.views():
-                yield bytes(view)
-        finally:
-            context.__exit__(None, None, None)
-
-    response = Response(stream_with_context(chunks()), mimetype="application/octet-stream")
+            blobs = blob_store()
+            plaintext = stack.enter_context(opened(blobs, envelope, [found.identity]))
+            views = plaintext.views()
+            checked, whole = _read_ahead(views, CHECKED_BEFORE_SENDING)
+            length = sum(map(len, checked)) if whole else stored_plaintext_size(blobs, envelope)
+        except NoIdentityMatch:
+            abort(404)  # not for this reporter: a file the office kept to itself
+        except Misplaced:
+            return _refused_file(FileProblem.misplaced)
+        except (CryptoError, BlobError, OSError):  # gone, altered (a label made to fit, a
+            return _refused_file(FileProblem.damaged)  # payload swapped), damaged in its start
+        if whole:
+            body: Iterable[bytes] = checked
+        else:
+            # Past CHECKED_BEFORE_SENDING: streamed, and damage further on aborts the
+            # download: the error ends the connection short of the length announced (the
+            # undamaged file's, from its payload's size), so it never passes for the file.
+            body = stream_with_context(_rest(stack.pop_all(), checked, views))
+    response = Response(body, mimetype="application/octet-stream")
     response.headers["Content-Disposition"] = content_disposition("attachment", name)
+    response.content_length = length
     return response
+
+
+def _read_ahead(views: Iterator[memoryview], limit: int) -> tuple[list[bytes], bool]:
+    """The plaintext from ``views`` (authenticated) up to ``limit`` bytes and at least its
+    first chunk, in memory only; True: that is the whole file."""
+    checked: list[bytes] = []
+    size = 0
+    for view in views:
+        checked.append(bytes(view))
+        size += len(view)
+        if size > limit:
+            return checked, False
+    return checked, True
+
+
+def _rest(stack: ExitStack, checked: list[bytes], views: Iterator[memoryview]) -> Iterator[bytes]:
+    with stack:
+        yield from checked
+        checked.clear()
+        for view in views:
+            yield bytes(view)
 
 
 def _refused_file(problem: FileProblem):

@@ -36,6 +36,22 @@ def payload_size(plaintext_size: int) -> int:
     return NONCE_SIZE + plaintext_size + chunks * TAG_SIZE
 
 
+def plaintext_size(payload_bytes: int) -> int:
+    """The size of the file whose whole, undamaged payload is ``payload_bytes`` long (the
+    inverse of ``payload_size``; for a payload that cannot be one, what it would hold at most)."""
+    sealed = max(0, payload_bytes - NONCE_SIZE)
+    chunks = max(1, -(-sealed // (CHUNK_SIZE + TAG_SIZE)))
+    return max(0, sealed - chunks * TAG_SIZE)
+
+
+def stored_plaintext_size(blobs: BlobStore, envelope: ReportEnvelope) -> int:
+    """``plaintext_size`` of the payload blob as it is on disk (not as its row says).
+
+    Raises BlobError when it is missing."""
+    with blobs.open(envelope.blob_key) as blob:
+        return plaintext_size(blob.seek(0, io.SEEK_END))
+
+
 @dataclass(frozen=True)
 class SealedPayload:
     """A payload in the blob store and the file key that opens it (memory only, never stored)."""

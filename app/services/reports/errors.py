@@ -52,6 +52,7 @@ class FileProblem(enum.StrEnum):
 
     misplaced = "misplaced"  # places.Misplaced
     damaged = FileDamaged.message_key
+    missing = "missing"  # listed by its text, but no row at its place (moved away, deleted)
 
 
 class UploadRefused(ReportError):

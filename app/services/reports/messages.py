@@ -36,7 +36,12 @@ from app.services.reports.errors import (
     ReportInvalid,
 )
 from app.services.reports.places import Misplaced
-from app.services.reports.reading import ListedFile, listed_files, read_document
+from app.services.reports.reading import (
+    ListedFile,
+    file_problem,
+    listed_files,
+    read_document,
+)
 from app.services.reports.recipients import parse_key
 from app.services.reports.uploads import Upload
 from crypto.errors import NoIdentityMatch
@@ -185,14 +190,20 @@ def read_thread(
     A message these keys cannot open (written before its reader was granted access) is listed
     with ``text`` None. So is one whose file is not at the place it names (moved from another
     report or message, swapped) or is damaged, with its ``problem``; a file in a message's
-    list that is not at its place carries its ``problem`` too, and is not to be offered.
+    list that is not at its place carries its ``problem`` too, and is not to be offered; so
+    does a listed file whose row is not there (``missing``) and a row the list does not name
+    (``misplaced``, ``info`` None). A message whose text's row is gone is ``missing``.
     """
     thread = []
     for message in report.messages:
-        text_envelope = next((e for e in message.envelopes if e.role == EnvelopeRole.text), None)
-        if text_envelope is None:
-            continue
         shown = (message.seq, message.author, message.created_on)
+        texts = [e for e in message.envelopes if e.role == EnvelopeRole.text]
+        if not texts:  # its text's row moved away or deleted: said, not left out
+            thread.append(ThreadMessage(*shown, None, problem=FileProblem.missing))
+            continue
+        # Another message's text moved here too: the one in its place is the text, the other
+        # is left over (listed as misplaced, below).
+        text_envelope = next((e for e in texts if file_problem(e) is None), texts[0])
         try:
             document, infos = read_document(blobs, text_envelope, identities, "message")
         except NoIdentityMatch:
@@ -205,5 +216,6 @@ def read_thread(
         if not isinstance(text, str):
             thread.append(ThreadMessage(*shown, None, problem=FileProblem.damaged))
             continue
-        thread.append(ThreadMessage(*shown, text, listed_files(infos, message.envelopes)))
+        others = [e for e in message.envelopes if e is not text_envelope]
+        thread.append(ThreadMessage(*shown, text, listed_files(infos, others)))
     return thread

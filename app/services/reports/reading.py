@@ -4,6 +4,8 @@ text and the list of its files here, the thread in messages.py.
 Every file is opened only at the place it names (places.py). What cannot be shown comes back
 as an error with a message key for the view to phrase, never as a server error: a file at a
 place it does not name is Misplaced, one that is missing, altered or unreadable FileDamaged.
+A text's list of files is checked against the rows (``listed_files``): a file listed with no
+row at its place, and a row the list does not account for, are shown as such, never dropped.
 """
 
 from __future__ import annotations
@@ -30,10 +32,14 @@ from crypto.keys import Identity
 
 @dataclass(frozen=True)
 class ListedFile:
-    """A file as its text lists it; ``problem`` set: it is not offered (see places.py)."""
+    """A file as its text lists it; ``problem`` set: it is not offered (see places.py).
 
-    envelope_id: str
-    info: AttachmentInfo
+    ``envelope_id`` None: no row is at its place (``missing``); ``info`` None: a row that its
+    text does not list (``misplaced``: another's file moved here), so nothing names it.
+    """
+
+    envelope_id: str | None
+    info: AttachmentInfo | None
     problem: FileProblem | None = None
 
 
@@ -72,13 +78,31 @@ def file_problem(envelope: ReportEnvelope) -> FileProblem | None:
 def listed_files(
     infos: Iterable[AttachmentInfo], envelopes: Iterable[ReportEnvelope]
 ) -> tuple[ListedFile, ...]:
-    """The files a text lists, each with the attachment row at its position."""
-    rows = {e.position: e for e in envelopes if e.role == EnvelopeRole.attachment}
-    return tuple(
-        ListedFile(rows[info.position].id, info, file_problem(rows[info.position]))
-        for info in infos
-        if info.position in rows
-    )
+    """The files a text lists, each with the attachment row at its position, then every row
+    of ``envelopes`` left over.
+
+    ``envelopes`` are the rows of the text's files (its message's, or the report's
+    attachments), less the text itself. A listed file with no attachment row at its position
+    is ``missing`` (moved away or deleted); of several rows at one position the one in its
+    place is taken. A row left over (moved here from elsewhere, at a position the text does
+    not list, of another role) is ``misplaced``: never dropped without a word.
+    """
+    left = sorted(envelopes, key=lambda e: e.id)
+    listed = []
+    for info in infos:
+        here = [
+            (file_problem(e), e)
+            for e in left
+            if e.role == EnvelopeRole.attachment and e.position == info.position
+        ]
+        if not here:
+            listed.append(ListedFile(None, info, FileProblem.missing))
+            continue
+        problem, row = next((found for found in here if found[0] is None), here[0])
+        left.remove(row)
+        listed.append(ListedFile(row.id, info, problem))
+    listed.extend(ListedFile(row.id, None, FileProblem.misplaced) for row in left)
+    return tuple(listed)
 
 
 @dataclass(frozen=True)
@@ -102,7 +126,9 @@ def read_report(blobs: BlobStore, report: Report, identities: Sequence[Identity]
         document, infos = read_document(blobs, texts[0], identities, "report")
     except NoIdentityMatch:
         raise NotAllowed("these keys do not open the report") from None
-    files = [e for e in report.envelopes if e.message_id is None]
+    files = [
+        e for e in report.envelopes if e.message_id is None and e.role == EnvelopeRole.attachment
+    ]
     fields = document.get("fields")
     if not isinstance(fields, dict):
         raise FileDamaged(f"envelope {texts[0].id}: not a report document")

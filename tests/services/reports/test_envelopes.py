@@ -16,6 +16,7 @@ from app.services.reports.places import Place
 from app.services.reports.submission import submit
 from crypto.errors import HeaderError, HmacError, NoIdentityMatch, PayloadError
 from crypto.keys import X25519Identity
+from crypto.stream import CHUNK_SIZE
 from tests.helpers.crypto_tools import age
 from tests.helpers.reports import PARAMS, PEPPER, TODAY, form
 
@@ -181,3 +182,10 @@ def test_an_exported_file_opens_with_the_age_tool(store, tmp_path: Path):
     result = age("-d", "-i", str(key), str(exported))
     assert result.returncode == 0, result.stderr
     assert result.stdout == TEXT
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 280_000])
+def test_the_size_of_a_file_follows_from_its_payload_s(store, size):
+    sealed = envelopes.seal_payload(store, "账".encode() * (size // 3) + b"x" * (size % 3))
+    assert sealed.size == envelopes.payload_size(size)
+    assert envelopes.plaintext_size(sealed.size) == size

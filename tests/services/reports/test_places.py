@@ -431,3 +431,80 @@ def test_a_message_row_pointing_into_another_report_is_refused(db, org, blobs):
         assert b.report_id in str(refused.value)
         message = session.get(ReportMessage, _message_id(db, b.report_id, 1))
         assert len(message.envelopes) == 2
+
+
+def _attachments(message) -> list[tuple[str | None, str | None, FileProblem | None]]:
+    return [
+        (f.info.name if f.info else None, f.envelope_id, f.problem) for f in message.attachments
+    ]
+
+
+def test_an_attachment_moved_to_another_message_is_missing_at_one_and_misplaced_at_the_other(
+    db, org, blobs
+):
+    sent = _send(db, blobs, WHAT_A, [("举报附件-合同.txt", "text/plain", "合同".encode())])
+    _office_message(db, blobs, org, sent, OFFICE_TEXT)
+    _reply(db, blobs, sent, REPLY_TEXT, [("发票照片.txt", "text/plain", "发票".encode())])
+    _office_message(db, blobs, org, sent, "已收到发票，正在核实。")
+    ((moved, _),) = _rows(db, sent.report_id, EnvelopeRole.attachment, 2)
+    _sql(
+        db,
+        "UPDATE report_envelopes SET message_id = :m WHERE id = :id",
+        m=_message_id(db, sent.report_id, 3),
+        id=moved,
+    )
+    with db() as session:
+        report = session.get(Report, sent.report_id)
+        for shown in (
+            read_thread(blobs, report, _staff(org)),
+            thread(session, blobs, report, sent.reporter),
+        ):
+            assert [m.problem for m in shown] == [None, None, None]
+            assert _attachments(shown[1]) == [("发票照片.txt", None, FileProblem.missing)]
+            assert _attachments(shown[2]) == [(None, moved, FileProblem.misplaced)]
+        # The report's own file, moved into the thread: missing from the report's list.
+        ((own, _),) = _rows(db, sent.report_id, EnvelopeRole.attachment)
+    _sql(
+        db,
+        "UPDATE report_envelopes SET message_id = :m WHERE id = :id",
+        m=_message_id(db, sent.report_id, 1),
+        id=own,
+    )
+    with db() as session:
+        report = session.get(Report, sent.report_id)
+        text_shown = read_report(blobs, report, _staff(org))
+        assert text_shown.fields["what"] == WHAT_A
+        assert _attachments(text_shown) == [("举报附件-合同.txt", None, FileProblem.missing)]
+        shown = read_thread(blobs, report, _staff(org))
+        assert _attachments(shown[0]) == [(None, own, FileProblem.misplaced)]
+    _check_fsck(
+        db,
+        blobs,
+        org,
+        {(moved, sent.report_id, sent.report_id), (own, sent.report_id, sent.report_id)},
+    )
+
+
+def test_a_message_s_text_moved_to_another_message_leaves_it_missing(db, org, blobs):
+    sent = _send(db, blobs, WHAT_A, [])
+    _office_message(db, blobs, org, sent, OFFICE_TEXT)
+    _reply(db, blobs, sent, REPLY_TEXT)
+    ((moved, _),) = _rows(db, sent.report_id, EnvelopeRole.text, 1)
+    _sql(
+        db,
+        "UPDATE report_envelopes SET message_id = :m WHERE id = :id",
+        m=_message_id(db, sent.report_id, 2),
+        id=moved,
+    )
+    with db() as session:
+        report = session.get(Report, sent.report_id)
+        for shown in (
+            read_thread(blobs, report, _staff(org)),
+            thread(session, blobs, report, sent.reporter),
+        ):
+            assert [(m.seq, m.text, m.problem) for m in shown] == [
+                (1, None, FileProblem.missing),
+                (2, REPLY_TEXT, None),
+            ]
+            assert _attachments(shown[1]) == [(None, moved, FileProblem.misplaced)]
+    _check_fsck(db, blobs, org, {(moved, sent.report_id, sent.report_id)})
