@@ -64,7 +64,13 @@ def test_challenges_the_server_did_not_issue_are_refused(store):
     easier = issued.rpartition(".")[0] + ".0"
     assert work.redeem(easier, "0") is Work.refused
     assert work.redeem("0" * 32 + ".0", "0") is Work.refused
-    for nonce in ("1" * 33, "١٢٣"):
+    # Too long, or not a decimal number (some of these may even solve it: one in 2^8 does).
+    for nonce in (
+        "1" * 33,
+        "١٢٣",
+        *(f"{n}x" for n in range(2000)),
+        *("１２" + str(n) for n in range(2000)),
+    ):
         assert work.redeem(issued, nonce) is Work.refused
     assert work.redeem("a" * 65, "1") is Work.refused
     assert work.redeem(issued, "") is Work.none  # no script: no answer

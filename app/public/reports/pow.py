@@ -103,6 +103,8 @@ class ProofOfWork:
             return Work.none
         if not challenge or len(nonce) > MAX_NONCE_LENGTH or len(challenge) > 64:
             return Work.refused
+        if not (nonce.isascii() and nonce.isdigit()):  # the script sends a decimal number
+            return Work.refused
         token, _, bits_text = challenge.rpartition(".")
         if not token or not bits_text.isdigit() or not bits_text.isascii():
             return Work.refused
