@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -99,6 +100,19 @@ class Database:
         with self.sessions() as session, session.begin():
             yield session
 
+    def open_early(self) -> None:
+        """Open an SQLite database once, at start, if it exists: its -wal and -shm files are
+        made by the first connection (and stay while the pool keeps it), and their birth
+        times, which nothing can change, would otherwise be the moment of the first request,
+        perhaps a report."""
+        url = self.engine.url
+        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+            return
+        if url.database.startswith("file:") or not Path(url.database).exists():
+            return
+        with contextlib.suppress(Exception), self.engine.connect() as connection:
+            connection.execute(text("SELECT count(*) FROM sqlite_master"))  # a read opens the log
+
     def ping(self) -> bool:
         try:
             with self.engine.connect() as conn:
@@ -109,7 +123,8 @@ class Database:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["portal.db"] = Database(app.config["DATABASE_URL"])
+    database = app.extensions["portal.db"] = Database(app.config["DATABASE_URL"])
+    database.open_early()
     app.teardown_appcontext(_close_session)
 
 

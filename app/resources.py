@@ -10,6 +10,7 @@ take them from here and hand them to the services as arguments.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from flask import Flask, current_app
@@ -26,9 +27,12 @@ from crypto.sealing import DEFAULT_SEAL_PARAMS
 def init_app(app: Flask) -> None:
     config = app.config
     # Blobs are dated by the enterprise's day, the day a report's received_on says.
-    app.extensions["portal.blobs"] = FilesystemBlobStore(
+    blobs = app.extensions["portal.blobs"] = FilesystemBlobStore(
         config["BLOB_PATH"], enterprise_zone(config)
     )
+    if config["SURFACE"] == "public":  # the app that receives reports' files
+        with contextlib.suppress(OSError):  # a read-only copy, a command: made on first use
+            blobs.prepare()
     stores = app.extensions["portal.ephemeral"] = Stores.from_uri(
         str(config["RATELIMIT_STORAGE_URI"]), f"portal-{config['SURFACE']}"
     )

@@ -194,6 +194,7 @@ def redis_policy(redis_url):
     client.close()
 
 
+@pytest.mark.xdist_group("redis_policy")  # a setting of the whole server: one test at a time
 def test_a_redis_that_keeps_access_times_is_named_in_the_log(instance, redis_policy, caplog):
     redis_policy("allkeys-lru")
     instance.app("public", RATELIMIT_STORAGE_URI=REDIS_URL)
@@ -206,6 +207,7 @@ def test_a_redis_that_keeps_access_times_is_named_in_the_log(instance, redis_pol
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("redis_policy")
 def test_a_copy_of_redis_and_the_instance_ties_no_address_to_a_counter_or_a_report(
     demo, instance, redis_url, redis_policy
 ):

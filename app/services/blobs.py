@@ -246,6 +246,16 @@ class FilesystemBlobStore:
         finally:
             os.close(fd)  # and with it the lock
 
+    def prepare(self) -> None:
+        """Make the root and every folder a blob can go to, once, when the server starts.
+
+        A folder's birth time (statx) is set when it is made and no call can change it: were
+        a folder made by a report's upload, it would keep the nanosecond that report came
+        (the daily job rebuilds only the folders that hold a day's blobs)."""
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for first in range(256):
+            (self.root / f"{first:02x}").mkdir(exist_ok=True, mode=0o700)
+
     def _path(self, key: str) -> Path:
         if not KEY_RE.match(key):
             raise BlobError("not a blob key")

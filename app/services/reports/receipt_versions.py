@@ -11,6 +11,7 @@ retired when its last report is deleted.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
@@ -66,7 +67,16 @@ def reports_by_version(session: Session) -> dict[int, int]:
     counted = session.execute(
         select(Report.receipt_version, func.count()).group_by(Report.receipt_version)
     )
-    return dict(sorted((version, count) for version, count in counted))
+    return dict(sorted(counted, key=_version_order))
+
+
+def _version_order(row: Any) -> tuple[int, int, str]:
+    """Versions in order; after them anything else a changed row may hold (SQLite keeps a
+    text in an integer column), never a comparison of a number with a text."""
+    version = row[0]
+    if isinstance(version, int):
+        return (0, version, "")
+    return (1, 0, str(version))
 
 
 def unknown_versions(

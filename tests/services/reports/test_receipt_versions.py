@@ -5,7 +5,7 @@ refused clearly."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 
 from app.models import RECEIPT_VERSION_UNRECORDED, Report, StaffUser
 from app.services.reports.followup import open_by_code, reply, thread
@@ -209,3 +209,19 @@ def test_the_command_lists_the_reports_of_each_version(db, org, blobs):
         "version 3: UNKNOWN to this server; 1 reports (see fsck)",
         "A code entered at /report/follow-up costs 2 derivation(s).",
     ]
+
+
+def test_the_command_names_a_version_that_is_not_a_number(db, org, blobs):
+    # SQLite keeps a text in an integer column: a changed row must not stop the command.
+    column_takes_text = db.app.config["DATABASE_URL"].startswith("sqlite")
+    _submit(db, blobs)
+    changed = _submit(db, blobs, what="版本号被改成文字的举报")
+    with db() as session:
+        value = "版本abc" if column_takes_text else 99
+        session.execute(
+            text("UPDATE reports SET receipt_version = :v WHERE id = :id"),
+            {"v": value, "id": changed.report_id},
+        )
+    result = db.app.test_cli_runner().invoke(args=["reports", "receipt-versions"])
+    assert result.exit_code == 0, result.output
+    assert f"version {value}: UNKNOWN to this server; 1 reports (see fsck)" in result.output
