@@ -55,11 +55,12 @@ def test_run_publishes_a_due_item_and_says_so(db, demo, console_app, public_app,
     page = public_app.test_client().get(f"/disclosures/{item}")
     assert page.status_code == 200 and TITLE in page.get_data(as_text=True)
     again = run(console_app, "jobs", "run", *args)
-    others = [] if args else ["reset-times: no report yet"]  # the demo has no report
-    assert again.exit_code == 0 and again.stdout.splitlines() == [
-        "publish: nothing was due",
-        *others,
-    ]
+    lines = again.stdout.splitlines()
+    assert again.exit_code == 0 and lines[0] == "publish: nothing was due"
+    if args:
+        assert len(lines) == 1
+    else:  # the first run did the past days (the demo has no report); this one reads a file
+        assert len(lines) == 2 and lines[1].startswith("reset-times: nothing to do: the days up to")
 
 
 def test_run_refuses_an_unknown_job_with_status_2(db, demo, console_app):
