@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 from app.services.demo import DEMO_LOGINS
 from crypto import receipts
 from tests.helpers.console import ConsoleAuth
-from tests.helpers.environment import PG_URL, skip_or_fail
+from tests.helpers.environment import PG_URL, REDIS_URL, skip_or_fail
 from tests.helpers.instances import Content, DatabaseCopies, Instance, wanted_content
+from tests.helpers.reports import Org, blob_store, build_org
 from tests.helpers.servers import Server, open_file_limit, portal_env
 
 
@@ -146,3 +147,29 @@ def demo_portal_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Slow tests and browser tests first: the workers then end together on the quick ones."""
     items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in ("slow", "browser")))
+
+
+@pytest.fixture
+def org(db) -> Org:
+    """The report tests' organisation (tests/helpers/reports.py) in the test's database."""
+    with db() as session:
+        return build_org(session)
+
+
+@pytest.fixture
+def blobs(db):
+    return blob_store(db.app)
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The tests' Redis database, empty before and after the test."""
+    if not REDIS_URL:
+        skip_or_fail("Redis not configured: set PORTAL_TEST_REDIS_URL")
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    yield REDIS_URL
+    client.flushdb()
+    client.close()

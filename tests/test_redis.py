@@ -10,22 +10,11 @@ import pytest
 import redis
 
 from app.security.daily_key import DailyKey, new_seed
-from tests.helpers.environment import REDIS_URL, skip_or_fail
+from tests.helpers.environment import REDIS_URL
 from tests.helpers.forms import csrf_token
 from tests.helpers.servers import Server, first_disclosure_path, portal, portal_env
 
 MARKER_ADDRESS = "198.51.100.77"
-
-
-@pytest.fixture
-def redis_url():
-    if not REDIS_URL:
-        skip_or_fail("Redis not configured: set PORTAL_TEST_REDIS_URL")
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
-    client.close()
 
 
 def test_limits_are_shared_through_redis_and_keys_hold_no_address(instance, redis_url):

@@ -7,7 +7,7 @@ import pytest
 import redis
 
 from app.security.ratelimit import AlignedMemoryStorage, AlignedRedisStorage, window_end
-from tests.helpers.environment import REDIS_URL, skip_or_fail
+from tests.helpers.environment import REDIS_URL
 
 
 def test_a_window_ends_on_the_clock():
@@ -39,13 +39,9 @@ def test_the_app_counts_in_aligned_windows(instance):
 
 
 @pytest.fixture
-def redis_client():
-    if not REDIS_URL:
-        skip_or_fail("Redis not configured: set PORTAL_TEST_REDIS_URL")
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
+def redis_client(redis_url):
+    client = redis.Redis.from_url(redis_url)
     yield client
-    client.flushdb()
     client.close()
 
 
