@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Flask, current_app, g
 from sqlalchemy import DateTime, MetaData, create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import URL, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -63,16 +63,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _owner_only(database: str | None) -> Any:
+def sqlite_file(url: URL) -> Path | None:
+    """The file of an SQLite database; None for another database, one in memory or a
+    ``file:`` URI."""
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return None if database.startswith("file:") else Path(database)
+
+
+def _owner_only(path: Path | None) -> Any:
     """A connect listener that keeps the SQLite file readable by its owner alone (its -wal
     and -shm files take its mode): it holds password hashes, second-factor secrets and the
     routing of reports."""
 
     def chmod(_dbapi_connection: Any, _record: Any) -> None:
-        if database and database != ":memory:" and not database.startswith("file:"):
-            path = Path(database)
-            if path.exists() and path.stat().st_mode & 0o077:
-                os.chmod(path, 0o600)
+        if path is not None and path.exists() and path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
 
     return chmod
 
@@ -82,7 +89,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "connect", _owner_only(engine.url.database))
+        event.listen(engine, "connect", _owner_only(sqlite_file(engine.url)))
         return engine
     return create_engine(url, pool_pre_ping=True)
 
@@ -105,10 +112,8 @@ class Database:
         made by the first connection (and stay while the pool keeps it), and their birth
         times, which nothing can change, would otherwise be the moment of the first request,
         perhaps a report."""
-        url = self.engine.url
-        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-            return
-        if url.database.startswith("file:") or not Path(url.database).exists():
+        path = sqlite_file(self.engine.url)
+        if path is None or not path.exists():
             return
         with contextlib.suppress(Exception), self.engine.connect() as connection:
             connection.execute(text("SELECT count(*) FROM sqlite_master"))  # a read opens the log

@@ -30,13 +30,12 @@ def init_app(app: Flask) -> None:
     blobs = app.extensions["portal.blobs"] = FilesystemBlobStore(
         config["BLOB_PATH"], enterprise_zone(config)
     )
-    if config["SURFACE"] == "public":  # the app that receives reports' files
-        with contextlib.suppress(OSError):  # a read-only copy, a command: made on first use
-            blobs.prepare()
     stores = app.extensions["portal.ephemeral"] = Stores.from_uri(
         str(config["RATELIMIT_STORAGE_URI"]), f"portal-{config['SURFACE']}"
     )
-    if config["SURFACE"] == "public":
+    if config["SURFACE"] == "public":  # the app that receives reports and their followers
+        with contextlib.suppress(OSError):  # a read-only copy, a command: made on first use
+            blobs.prepare()
         problem = stores.access_time_problem()
         if problem:
             logging.getLogger(__name__).warning("%s", problem)

@@ -268,8 +268,8 @@ class RedisStore(Store):
     def _window(self, seconds: int) -> tuple[int, int]:
         """This window's number, and when its counters expire: the end of the next window,
         so that a worker whose clock is a little behind still finds them."""
-        window = int(self._now() // seconds)
-        return window, (window + 2) * seconds
+        now = self._now()
+        return int(now // seconds), expiry_after(now, seconds)
 
     def _charge(self, owner: str, budget: Budget, size: int) -> bool:
         window, expire_at = self._window(budget.seconds)

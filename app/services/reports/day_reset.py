@@ -42,13 +42,13 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from app.db import sqlite_file
 from app.models import Report, ReportEnvelope, ReportExclusion, ReportMessage, ReportReader
 from app.services.blobs import BlobStore, FilesystemBlobStore, RewriteResult
 
@@ -294,14 +294,11 @@ def _settle_postgresql(connection: Connection, rebuild: bool) -> str:
 
 def _date_database_files(engine: Engine, stamp: int) -> None:
     """SQLite's files, and their folder, dated by the day again."""
-    if engine.dialect.name != "sqlite":
+    path = sqlite_file(engine.url)
+    if path is None:
         return
-    database = engine.url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return
-    path = Path(database)
     for suffix in ("", "-wal", "-shm"):
-        candidate = Path(database + suffix)
+        candidate = path.with_name(path.name + suffix)
         if candidate.exists():
             os.utime(candidate, (stamp, stamp))
     os.utime(path.parent, (stamp, stamp))
