@@ -173,3 +173,15 @@ def redis_url() -> Iterator[str]:
     yield REDIS_URL
     client.flushdb()
     client.close()
+
+
+@pytest.fixture
+def one_clock_minute() -> None:
+    """Start the test early in a clock minute: rate limits count in clock-aligned windows
+    (app/security/ratelimit.py), and a test that counts up to a limit per minute must not
+    see its window end halfway."""
+    import time
+
+    into = time.time() % 60
+    if into > 40:
+        time.sleep(60 - into + 0.05)

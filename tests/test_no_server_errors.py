@@ -167,7 +167,7 @@ def test_large_url_encoded_bodies_are_refused_before_parsing(instance):
     assert response.status_code == 404
 
 
-def test_refused_posts_count_against_the_default_limit(instance):
+def test_refused_posts_count_against_the_default_limit(one_clock_minute, instance):
     app = instance.app("console", RATELIMIT_DEFAULT="5 per minute")
     client = app.test_client()
     statuses = [client.post("/logout", data={"问": "答"}).status_code for _ in "1234567"]

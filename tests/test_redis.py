@@ -17,7 +17,9 @@ from tests.helpers.servers import Server, first_disclosure_path, portal, portal_
 MARKER_ADDRESS = "198.51.100.77"
 
 
-def test_limits_are_shared_through_redis_and_keys_hold_no_address(instance, redis_url):
+def test_limits_are_shared_through_redis_and_keys_hold_no_address(
+    one_clock_minute, instance, redis_url
+):
     # Two apps stand for two worker processes of one server, given one seed of the day's key:
     # the count is shared through Redis.
     settings = {
@@ -42,7 +44,7 @@ def test_limits_are_shared_through_redis_and_keys_hold_no_address(instance, redi
     client.close()
 
 
-def test_unreachable_redis_falls_back_to_limits_in_memory(instance, redis_url):
+def test_unreachable_redis_falls_back_to_limits_in_memory(one_clock_minute, instance, redis_url):
     app = instance.app(
         "public", RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0", RATELIMIT_DEFAULT="3 per minute"
     )

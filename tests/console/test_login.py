@@ -180,7 +180,7 @@ def test_session_id_changes_at_login(console_app, demo):
     assert client.get_cookie("portal_console").value != before
 
 
-def test_login_attempts_are_rate_limited(instance, demo):
+def test_login_attempts_are_rate_limited(one_clock_minute, instance, demo):
     app = instance.app("console", RATELIMIT_LOGIN="3 per minute")
     client = app.test_client()
     statuses = [

@@ -84,7 +84,7 @@ def test_question_needs_csrf_and_length(db, demo, public_app):
     assert long.status_code == 400
 
 
-def test_questions_are_rate_limited(db, demo, instance):
+def test_questions_are_rate_limited(one_clock_minute, db, demo, instance):
     app = instance.app("public", RATELIMIT_QUESTIONS="2 per hour")
     d_id = publish_item(db)
     client = app.test_client()
@@ -104,7 +104,9 @@ def test_questions_are_rate_limited(db, demo, instance):
     ("limit", "wait"),
     [("1 per minute", "Try again in a minute."), ("1 per day", "Try again in a day.")],
 )
-def test_a_refused_question_says_how_long_to_wait(db, demo, instance, limit, wait):
+def test_a_refused_question_says_how_long_to_wait(
+    one_clock_minute, db, demo, instance, limit, wait
+):
     app = instance.app("public", RATELIMIT_QUESTIONS=limit)
     d_id = publish_item(db)
     client = app.test_client()
@@ -137,7 +139,9 @@ def test_pages_refused_by_the_default_limit_say_how_long_to_wait(db, demo, insta
         assert "Wait an hour and try again." in page and "not sent" not in page, path
 
 
-def test_a_refused_question_to_a_retracted_item_is_refused_plainly(db, demo, instance):
+def test_a_refused_question_to_a_retracted_item_is_refused_plainly(
+    one_clock_minute, db, demo, instance
+):
     from app.models import Disclosure, PublicState
 
     app = instance.app("public", RATELIMIT_QUESTIONS="1 per hour")
@@ -161,7 +165,9 @@ def test_a_refused_question_to_a_retracted_item_is_refused_plainly(db, demo, ins
     ("limits", "wait"),
     [("3 per minute;1000 per day", "Wait a minute"), ("1000 per minute;3 per day", "Wait a day")],
 )
-def test_a_cached_page_names_the_limit_that_was_hit(db, demo, instance, limits, wait):
+def test_a_cached_page_names_the_limit_that_was_hit(
+    one_clock_minute, db, demo, instance, limits, wait
+):
     app = instance.app("public", RATELIMIT_DEFAULT=limits)
     d_id = publish_item(db)
     client = app.test_client()

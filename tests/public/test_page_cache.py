@@ -332,7 +332,9 @@ def test_one_thread_renders_a_missing_page_while_the_others_wait():
     cache.release("k")
 
 
-def test_cached_pages_still_count_against_the_default_rate_limit(db, demo, instance):
+def test_cached_pages_still_count_against_the_default_rate_limit(
+    one_clock_minute, db, demo, instance
+):
     app = instance.app("public", RATELIMIT_DEFAULT="3 per minute")
     d_id = publish_item(db)
     client = app.test_client()

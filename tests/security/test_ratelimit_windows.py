@@ -29,7 +29,7 @@ def test_memory_counters_expire_at_the_end_of_their_window(monkeypatch):
         assert storage.expirations[key] == start + 3600
 
 
-def test_the_app_counts_in_aligned_windows(instance):
+def test_the_app_counts_in_aligned_windows(one_clock_minute, instance):
     app = instance.app("public", RATELIMIT_DEFAULT="5 per minute")
     client = app.test_client()
     assert [client.get("/report/follow-up").status_code for _ in range(6)][-1] == 429
