@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, request, session
@@ -51,6 +52,28 @@ def today() -> date:
     return today_in(enterprise_zone(current_app.config))
 
 
+def switch_href(language: str, keep_query: bool = True) -> str:
+    """The link that shows this page in ``language``: the same page and query, only ``lang``
+    replaced, so a search or a filtered list stays what it was.
+
+    A reference that starts with "?" keeps the scheme, host and path of the page it is on:
+    whatever the query holds, it cannot lead elsewhere. A cached page keeps only the query
+    arguments its cache key holds (app/public/page_cache.py), or its link would carry one
+    visitor's query to the next. ``keep_query`` False: the path alone (an error page, which
+    echoes nothing of the request).
+    """
+    if not keep_query:
+        return "?" + urlencode([("lang", language)])
+    args = request.args
+    view = current_app.view_functions.get(request.endpoint or "")
+    read = getattr(view, "_portal_page_args", None)
+    if read is None:
+        kept = [(name, value) for name, value in args.items(multi=True) if name != "lang"]
+    else:
+        kept = [(name, args[name]) for name in read if name in args and name != "lang"]
+    return "?" + urlencode([*kept, ("lang", language)])
+
+
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
 
@@ -61,4 +84,5 @@ def init_app(app: Flask) -> None:
             "lang": lang,
             "html_lang": "zh-Hans" if lang == "zh" else "en",
             "other_lang": "en" if lang == "zh" else "zh",
+            "switch_href": switch_href,
         }
