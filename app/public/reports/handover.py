@@ -64,16 +64,23 @@ class Handover:
         return None if plain is None else json.loads(plain)
 
 
-def answer_with(endpoint: str, cookie: str, payload: dict[str, Any], store: str = "pages"):
+def answer_with(
+    endpoint: str,
+    cookie: str,
+    payload: dict[str, Any],
+    store: str = "pages",
+    anchor: str | None = None,
+):
     """Answer a POST with a redirect to ``endpoint``, whose GET shows ``payload`` once.
 
     ``store``: "receipts" for receipts (their own store, which nothing else can fill), or
     "pages" for forms sent back and notices (never pushing out what waits there, and each
-    client within its budget of pages).
+    client within its budget of pages). ``anchor``: the part of the page the browser shows
+    first, where the reporter was.
     """
     from flask import current_app, redirect, url_for
 
-    response = redirect(url_for(endpoint), 303)
+    response = redirect(url_for(endpoint, _anchor=anchor), 303)
     handover = current_app.extensions[f"portal.handover.{store}"]
     owner = _page_owner() if store == "pages" else None
     token = handover.give(payload, owner, PAGES_PER_CLIENT if owner is not None else None)

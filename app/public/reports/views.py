@@ -124,7 +124,9 @@ def _back(form: ReportForm, status: int = 200, **context):
     errors_shown = {name: [str(m) for m in messages] for name, messages in form.errors.items()}
     errors_shown.pop("csrf_token", None)
     payload = {"status": status, "fields": fields, "errors": errors_shown, "context": context}
-    return answer_with(".new", FORM_COOKIE, payload)
+    # Who reads the report was asked for: the page comes back at that step, not at its top.
+    anchor = "exclusions" if status == 200 and request.form.get("show_inspectors") else None
+    return answer_with(".new", FORM_COOKIE, payload, anchor=anchor)
 
 
 def _fields(form: ReportForm) -> ReportFields:
