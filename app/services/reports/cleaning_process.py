@@ -1,0 +1,207 @@
+"""Cleaning in a process of its own, within hard limits, that dies with the server.
+
+Pillow and qpdf are C libraries fed files anyone may send. Run in the server's process, a
+7 KB PDF of nested Flate filters made qpdf decode 4 GiB while holding the interpreter's lock,
+and every request of that process waited. So each file is cleaned by a fresh child process:
+
+- the file goes in through a pipe and the result comes out through another: plaintext is
+  never written to disk (no temporary file; the child may not write files at all, and dumps
+  no core);
+- the child's address space, CPU time and open files are capped (``setrlimit``), and the
+  server kills it past a wall-clock deadline or when it writes more than the output cap;
+- the server's thread waits in ``select`` without the interpreter's lock, so the process
+  goes on answering; at most ``SLOTS`` children run at once per server process;
+- the child asks the kernel to kill it when the thread that started it ends
+  (``PR_SET_PDEATHSIG``): a server killed mid-clean leaves no child behind. No
+  multiprocessing machinery (and so no resource tracker) is involved;
+- the child imports only the cleaners, not the web application: it starts in a tenth of a
+  second.
+
+Whatever goes wrong in the child, the server gets a ``Cleaned`` back: the file as sent and
+``too_large`` (a limit was hit) or ``unreadable`` (the child failed otherwise).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.services.reports.cleaning import (
+    CLEANABLE,
+    SNIFF_BYTES,
+    Cleaned,
+    Cleaning,
+    CleanState,
+    not_cleaned,
+)
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ChildLimits:
+    memory_bytes: int = 768 * MIB  # the child's whole address space, libraries included
+    cpu_seconds: int = 10
+    wall_seconds: float = 20.0
+    max_output_bytes: int = 64 * MIB
+
+
+DEFAULT_LIMITS = ChildLimits()
+SLOTS = os.cpu_count() or 1
+_slots = threading.BoundedSemaphore(SLOTS)
+_APP_ROOT = str(Path(__file__).resolve().parents[3])  # the folder that holds ``app``
+
+# The child's first lines: die with the starting thread, then import only the cleaners (empty
+# parent packages, so ``app/__init__`` and the web framework are not imported).
+_BOOTSTRAP = """
+import ctypes, os, sys
+ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+if os.getppid() != int(sys.argv[2]):
+    os._exit(3)  # the server ended before the line above ran
+import types
+for name in ("app", "app.services", "app.services.reports"):
+    module = types.ModuleType(name)
+    module.__path__ = [os.path.join(sys.argv[1], *name.split("."))]
+    sys.modules[name] = module
+from app.services.reports.cleaning_process import child_main
+child_main()
+"""
+
+
+def _child_command(limits: ChildLimits) -> list[str]:
+    settings = json.dumps([limits.memory_bytes, limits.cpu_seconds, limits.max_output_bytes])
+    return [sys.executable, "-I", "-c", _BOOTSTRAP, _APP_ROOT, str(os.getpid()), settings]
+
+
+def child_main() -> None:
+    """The child: limits on, read the file from stdin, write header and result to stdout."""
+    import resource
+
+    from app.services.reports.cleaning import clean_here
+
+    memory, cpu, max_output = json.loads(sys.argv[3])
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a core dump would be plaintext on disk
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # no file written, by any library
+    resource.setrlimit(resource.RLIMIT_NOFILE, (16, 16))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU, then SIGKILL
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    size = int.from_bytes(stdin.read(8), "big")
+    data = stdin.read(size)
+    if len(data) != size:
+        os._exit(4)
+    try:
+        result = clean_here(data)
+    except MemoryError:
+        os.kill(os.getpid(), signal.SIGKILL)  # the same end as the kernel's for a memory limit
+    del data
+    if len(result.data) > max_output:
+        result = Cleaned(b"", Cleaning(CleanState.too_large, result.cleaning.kind))
+    header = json.dumps(result.cleaning.as_dict()).encode()
+    stdout.write(len(header).to_bytes(4, "big") + header)
+    stdout.write(result.data)
+    stdout.flush()
+
+
+class _LimitHit(Exception):
+    pass
+
+
+def _exchange(process: subprocess.Popen, payload: bytes, cap: int, deadline: float) -> bytes:
+    """Send ``payload`` and read what comes back, at most ``cap`` bytes, before ``deadline``."""
+    assert process.stdin is not None and process.stdout is not None
+    write_fd, read_fd = process.stdin.fileno(), process.stdout.fileno()
+    os.set_blocking(write_fd, False)
+    view = memoryview(payload)
+    sent = 0
+    received = bytearray()
+    with selectors.DefaultSelector() as selector:
+        selector.register(write_fd, selectors.EVENT_WRITE)
+        selector.register(read_fd, selectors.EVENT_READ)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _LimitHit("deadline")
+            for key, _events in selector.select(left):
+                if key.fd == write_fd:
+                    try:
+                        sent += os.write(write_fd, view[sent : sent + 256 * 1024])
+                    except BrokenPipeError:
+                        sent = len(view)
+                    if sent >= len(view):
+                        selector.unregister(write_fd)
+                        process.stdin.close()
+                    continue
+                chunk = os.read(read_fd, 256 * 1024)
+                if not chunk:
+                    return bytes(received)
+                received += chunk
+                if len(received) > cap:
+                    raise _LimitHit("output")
+
+
+def _parse(output: bytes) -> Cleaned | None:
+    """The child's answer, checked: a child that a file took over may say anything."""
+    from app.services.disclosures.attachments import safe_filename
+
+    if len(output) < 4:
+        return None
+    size = int.from_bytes(output[:4], "big")
+    try:
+        header = json.loads(output[4 : 4 + size])
+        cleaning = Cleaning.from_dict(header)
+    except (ValueError, KeyError, TypeError):
+        return None
+    if cleaning.kind not in (*CLEANABLE, None) or len(cleaning.removed) > 50:
+        return None
+    notes = tuple((code[:40], safe_filename(name)) for code, name in cleaning.notes[:50])
+    removed = tuple(code[:40] for code in cleaning.removed)
+    cleaning = Cleaning(cleaning.state, cleaning.kind, removed, notes)
+    return Cleaned(output[4 + size :], cleaning)
+
+
+def clean_in_child(data: bytes, limits: ChildLimits = DEFAULT_LIMITS) -> Cleaned:
+    """``clean_here(data)`` in a child process within ``limits``; see the module."""
+    with _slots:
+        deadline = time.monotonic() + limits.wall_seconds
+        process = subprocess.Popen(  # noqa: S603  our interpreter and code; the file goes by pipe
+            _child_command(limits),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd="/",
+            env={"LC_ALL": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+        output = None
+        limit_hit = False
+        try:
+            payload = len(data).to_bytes(8, "big") + data
+            output = _exchange(process, payload, limits.max_output_bytes + MIB, deadline)
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except (_LimitHit, subprocess.TimeoutExpired):
+            output, limit_hit = None, True
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+            for stream in (process.stdin, process.stdout):
+                if stream is not None and not stream.closed:
+                    stream.close()
+    result = _parse(output) if output is not None and process.returncode == 0 else None
+    if result is not None:
+        return result
+    fallback = not_cleaned(data[:SNIFF_BYTES])
+    if fallback.state == CleanState.unsupported:
+        return Cleaned(data, fallback)
+    # Past the deadline, the output cap, the CPU time or the memory: too large to clean.
+    limit_hit = limit_hit or process.returncode in (-signal.SIGKILL, -signal.SIGXCPU)
+    state = CleanState.too_large if limit_hit else CleanState.unreadable
+    return Cleaned(data, Cleaning(state, fallback.kind))
