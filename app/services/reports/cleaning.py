@@ -9,8 +9,8 @@ told which and why (``Cleaning.state``). A file that gives any parser trouble is
 cleaned: it is cleaned entirely or kept exactly as it was; only embedded parts that cannot be
 cleaned are kept or removed within a cleaned document, and named (``Cleaning.notes``).
 
-Parsers of hostile files run in a process of their own with hard limits (``cleaning_process``):
-``clean`` is the server's entry, ``clean_here`` the same work in the calling process.
+Parsers of hostile files run in a process of their own with hard limits: the server calls
+``cleaning_process.clean``, which runs ``clean_here`` there.
 """
 
 from __future__ import annotations
@@ -136,21 +136,10 @@ def kind_of(data: bytes) -> str | None:
     return _office_kind(data) if kind == "zip" else kind
 
 
-def clean(data: bytes) -> Cleaned:
+def clean_here(data: bytes, depth: int = 0) -> Cleaned:
     """``data`` without its metadata when it is a kind we clean and it parses, else as sent.
 
-    The parsers run in a process of their own, within hard limits of memory, CPU time and
-    wall-clock time; a file past them is stored as sent (``too_large``).
-    """
-    from app.services.reports.cleaning_process import clean_in_child
-
-    if sniff(data[:SNIFF_BYTES]) is None:  # no parser needed to say so
-        return Cleaned(data, Cleaning(CleanState.unsupported))
-    return clean_in_child(data)
-
-
-def clean_here(data: bytes, depth: int = 0) -> Cleaned:
-    """``clean``'s work in this process: only where limits of its own hold (the child)."""
+    In this process: only where limits of its own hold (``cleaning_process``'s child)."""
     kind = kind_of(data) if depth <= MAX_DEPTH else None
     if kind is None:
         return Cleaned(data, Cleaning(CleanState.unsupported))

@@ -40,7 +40,9 @@ from app.services.reports.cleaning import (
     Cleaned,
     Cleaning,
     CleanState,
+    clean_here,
     not_cleaned,
+    sniff,
 )
 
 MIB = 1024 * 1024
@@ -84,8 +86,6 @@ def _child_command(limits: ChildLimits) -> list[str]:
 def child_main() -> None:
     """The child: limits on, read the file from stdin, write header and result to stdout."""
     import resource
-
-    from app.services.reports.cleaning import clean_here
 
     memory, cpu, max_output = json.loads(sys.argv[3])
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a core dump would be plaintext on disk
@@ -168,8 +168,14 @@ def _parse(output: bytes) -> Cleaned | None:
     return Cleaned(output[4 + size :], cleaning)
 
 
-def clean_in_child(data: bytes, limits: ChildLimits = DEFAULT_LIMITS) -> Cleaned:
-    """``clean_here(data)`` in a child process within ``limits``; see the module."""
+def clean(data: bytes, limits: ChildLimits = DEFAULT_LIMITS) -> Cleaned:
+    """``data`` without its metadata when it is a kind we clean and it parses, else as sent.
+
+    The parsers run in a child process within ``limits`` (see the module); a file past them
+    is stored as sent (``too_large``).
+    """
+    if sniff(data[:SNIFF_BYTES]) is None:  # no parser needed to say so
+        return Cleaned(data, Cleaning(CleanState.unsupported))
     with _slots:
         deadline = time.monotonic() + limits.wall_seconds
         process = subprocess.Popen(  # noqa: S603  our interpreter and code; the file goes by pipe

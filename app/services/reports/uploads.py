@@ -32,10 +32,10 @@ from app.services.reports.cleaning import (
     SNIFF_BYTES,
     Cleaning,
     CleanState,
-    clean,
     not_cleaned,
     sniff,
 )
+from app.services.reports.cleaning_process import clean
 from app.services.reports.envelopes import PayloadBlob, SealedPayload, delete_blobs, seal_payload
 from app.services.reports.errors import FileTooLarge, ReportTooLarge, TooManyFiles, UploadRefused
 

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from app.services.reports import cleaning_process
-from app.services.reports.cleaning import CleanState, clean
-from app.services.reports.cleaning_process import ChildLimits, clean_in_child
+from app.services.reports.cleaning import CleanState
+from app.services.reports.cleaning_process import ChildLimits, clean
 from tests.helpers.processes import kill_hard, start_script, survivors
 from tests.services.reports.test_cleaning_embedded import marked_jpeg
 
@@ -54,7 +54,7 @@ def test_a_pdf_with_nested_flate_filters_is_cleaned_without_decoding_them():
     bomb = zlib.compress(_deflate_zeros(256 * MIB), 9)
     data = _pdf_with_stream(bomb, ["/FlateDecode", "/FlateDecode"])
     assert len(data) < 8 * 1024
-    result = clean_in_child(data, ChildLimits(memory_bytes=256 * MIB, cpu_seconds=5))
+    result = clean(data, ChildLimits(memory_bytes=256 * MIB, cpu_seconds=5))
     assert result.cleaning.state == CleanState.cleaned
     assert "pdf_info" in result.cleaning.removed
     assert _stream_raw(result.data) == bomb  # as sent, not decoded and encoded again
@@ -98,7 +98,7 @@ def test_a_huge_progressive_jpeg_is_cleaned_without_decoding_a_pixel():
     data = bytearray(out.getvalue())
     at = data.index(b"\xff\xc2")
     struct.pack_into(">HH", data, at + 5, 9400, 9400)
-    result = clean_in_child(bytes(data), ChildLimits(memory_bytes=256 * MIB))
+    result = clean(bytes(data), ChildLimits(memory_bytes=256 * MIB))
     assert result.cleaning.state == CleanState.cleaned
     assert b"MarkMake" not in result.data and b"MarkGPSDatum" not in result.data
 
@@ -131,7 +131,7 @@ def test_a_png_bomb_is_too_large_and_a_ztxt_bomb_is_dropped_undecoded():
     small = out.getvalue()
     ztxt = _png_chunk(b"zTXt", b"Comment\x00\x00" + _deflate_zeros(512 * MIB))
     data = small[:33] + ztxt + small[33:]
-    result = clean_in_child(data, ChildLimits(memory_bytes=256 * MIB))
+    result = clean(data, ChildLimits(memory_bytes=256 * MIB))
     assert result.cleaning.state == CleanState.cleaned
     assert result.cleaning.removed == ("text",)
     assert result.data == small
@@ -179,7 +179,7 @@ def test_an_office_zip_bomb_is_too_large():
 def test_past_its_memory_or_deadline_the_child_is_killed_and_the_file_kept_as_sent():
     data = marked_jpeg()
     for limits in (ChildLimits(memory_bytes=16 * MIB), ChildLimits(wall_seconds=0.01)):
-        result = clean_in_child(data, limits)
+        result = clean(data, limits)
         assert result.cleaning.state == CleanState.too_large
         assert result.cleaning.kind == "jpeg"
         assert result.data == data
@@ -194,7 +194,7 @@ def exchange(process, payload, cap, deadline):
     time.sleep(120)
 
 cleaning_process._exchange = exchange
-cleaning_process.clean_in_child(b"\\xff\\xd8\\xff\\xe0" + bytes(100))
+cleaning_process.clean(b"\\xff\\xd8\\xff\\xe0" + bytes(100))
 """
 
 
