@@ -9,42 +9,18 @@ import zipfile
 
 import pikepdf
 import pytest
-from PIL import ExifTags, Image
+from PIL import Image
 
 from app.public.reports.words import cleaning_words
 from app.services.blobs import FilesystemBlobStore
 from app.services.reports.cleaning import CleanState
+from tests.helpers.bombs import MARKERS, marked_jpeg
 from tests.helpers.reports import read_upload, upload_files
-
-MARKERS = {
-    "make": b"MarkMake",
-    "model": b"MarkModel",
-    "artist": b"MarkArtist",
-    "gps": b"MarkGPSDatum",
-    "comment": "MarkComment 张三的评论".encode(),
-    "author": "MarkAuthor 李四".encode(),
-}
 
 
 @pytest.fixture
 def store(tmp_path) -> FilesystemBlobStore:
     return FilesystemBlobStore(tmp_path / "blobs")
-
-
-def marked_jpeg(size: tuple[int, int] = (64, 48)) -> bytes:
-    exif = Image.Exif()
-    exif[0x010F] = "MarkMake"
-    exif[0x0110] = "MarkModel"
-    exif[0x013B] = "MarkArtist"
-    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
-    gps[ExifTags.GPS.GPSLatitudeRef] = "N"
-    gps[ExifTags.GPS.GPSLatitude] = (39.0, 54.0, 27.5)
-    gps[ExifTags.GPS.GPSMapDatum] = "MarkGPSDatum"
-    out = io.BytesIO()
-    Image.new("RGB", size, "teal").save(
-        out, "JPEG", exif=exif, comment=MARKERS["comment"], quality=90
-    )
-    return out.getvalue()
 
 
 def marked_docx(extra: dict[str, bytes] | None = None) -> bytes:
