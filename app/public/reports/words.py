@@ -42,8 +42,11 @@ NOTES = {
     "images_kept": _l(
         "%(name)s pictures in it are of a kind that is not cleaned: hidden data may remain in them"
     ),
+    "more_kept": _l(
+        "%(name)s more embedded parts could not be cleaned: hidden data may remain in them"
+    ),
 }
-_UNCLEANED_NOTES = {"embedded_removed", "embedded_kept", "images_kept"}
+_UNCLEANED_NOTES = {"embedded_removed", "embedded_kept", "images_kept", "more_kept"}
 
 
 def field_error(key: str) -> str:

@@ -148,23 +148,37 @@ def _exchange(process: subprocess.Popen, payload: bytes, cap: int, deadline: flo
                     raise _LimitHit("output")
 
 
-def _parse(output: bytes) -> Cleaned | None:
-    """The child's answer, checked: a child that a file took over may say anything."""
+MAX_NOTES = 50
+_NOT_CLEANED = ("embedded_removed", "embedded_kept", "images_kept")
+
+
+def _shown_notes(notes: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """At most MAX_NOTES notes, names made safe to show. What could not be cleaned comes
+    first and is never dropped unsaid: past the limit, the rest is counted in one note."""
     from app.services.disclosures.attachments import safe_filename
 
+    ordered = sorted(notes, key=lambda note: note[0] not in _NOT_CLEANED)
+    shown = [(code[:40], safe_filename(name)) for code, name in ordered[:MAX_NOTES]]
+    hidden = sum(1 for code, _name in ordered[MAX_NOTES:] if code in _NOT_CLEANED)
+    if hidden:
+        shown.append(("more_kept", str(hidden)))
+    return tuple(shown)
+
+
+def _parse(output: bytes) -> Cleaned | None:
+    """The child's answer, checked: a child that a file took over may say anything."""
     if len(output) < 4:
         return None
     size = int.from_bytes(output[:4], "big")
     try:
         header = json.loads(output[4 : 4 + size])
         cleaning = Cleaning.from_dict(header)
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
     if cleaning.kind not in (*CLEANABLE, None) or len(cleaning.removed) > 50:
         return None
-    notes = tuple((code[:40], safe_filename(name)) for code, name in cleaning.notes[:50])
     removed = tuple(code[:40] for code in cleaning.removed)
-    cleaning = Cleaning(cleaning.state, cleaning.kind, removed, notes)
+    cleaning = Cleaning(cleaning.state, cleaning.kind, removed, _shown_notes(cleaning.notes))
     return Cleaned(output[4 + size :], cleaning)
 
 

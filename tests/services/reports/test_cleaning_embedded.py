@@ -165,3 +165,15 @@ def test_a_part_of_a_kind_not_cleaned_is_named_not_claimed(store):
     assert ("embedded_kept", "image2.gif") in upload.cleaning.notes
     words = cleaning_words(upload.cleaning)
     assert "image2.gif" in words
+
+
+def test_past_fifty_parts_what_could_not_be_cleaned_is_still_counted(store):
+    gif = io.BytesIO()
+    Image.new("P", (8, 8)).save(gif, "GIF")
+    docx = marked_docx({f"word/media/图{n}.gif": gif.getvalue() for n in range(60)})
+    (upload,) = upload_files(store, [("图集.docx", "application/msword", docx)])
+    notes = upload.cleaning.notes
+    kept = [name for code, name in notes if code == "embedded_kept"]
+    assert len(kept) == 50 and ("more_kept", "10") in notes
+    assert all(code != "embedded_cleaned" for code, _name in notes)  # the names that count first
+    assert "10" in cleaning_words(upload.cleaning)
