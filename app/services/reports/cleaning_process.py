@@ -57,6 +57,7 @@ class ChildLimits:
 
 
 DEFAULT_LIMITS = ChildLimits()
+_WRITTEN = (CleanState.cleaned, CleanState.nothing_found)  # states that come with a file
 SLOTS = os.cpu_count() or 1
 _slots = threading.BoundedSemaphore(SLOTS)
 _APP_ROOT = str(Path(__file__).resolve().parents[3])  # the folder that holds ``app``
@@ -107,7 +108,8 @@ def child_main() -> None:
         result = Cleaned(b"", Cleaning(CleanState.too_large, result.cleaning.kind))
     header = json.dumps(result.cleaning.as_dict()).encode()
     stdout.write(len(header).to_bytes(4, "big") + header)
-    stdout.write(result.data)
+    if result.cleaning.state in _WRITTEN:  # else the server keeps the file as it sent it
+        stdout.write(result.data)
     stdout.flush()
 
 
@@ -116,9 +118,11 @@ class _LimitHit(Exception):
 
 
 def _exchange(process: subprocess.Popen, payload: bytes, cap: int, deadline: float) -> bytes:
-    """Send ``payload`` and read what comes back, at most ``cap`` bytes, before ``deadline``."""
+    """Send ``payload``'s size and bytes and read what comes back, at most ``cap`` bytes,
+    before ``deadline``."""
     assert process.stdin is not None and process.stdout is not None
     write_fd, read_fd = process.stdin.fileno(), process.stdout.fileno()
+    os.write(write_fd, len(payload).to_bytes(8, "big"))  # an empty pipe takes 8 bytes at once
     os.set_blocking(write_fd, False)
     view = memoryview(payload)
     sent = 0
@@ -165,7 +169,7 @@ def _shown_notes(notes: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], .
     return tuple(shown)
 
 
-def _parse(output: bytes) -> Cleaned | None:
+def _parse(output: bytes, data: bytes) -> Cleaned | None:
     """The child's answer, checked: a child that a file took over may say anything."""
     if len(output) < 4:
         return None
@@ -179,6 +183,8 @@ def _parse(output: bytes) -> Cleaned | None:
         return None
     removed = tuple(code[:40] for code in cleaning.removed)
     cleaning = Cleaning(cleaning.state, cleaning.kind, removed, _shown_notes(cleaning.notes))
+    if cleaning.state not in _WRITTEN:
+        return Cleaned(data, cleaning)
     return Cleaned(output[4 + size :], cleaning)
 
 
@@ -203,8 +209,7 @@ def clean(data: bytes, limits: ChildLimits = DEFAULT_LIMITS) -> Cleaned:
         output = None
         limit_hit = False
         try:
-            payload = len(data).to_bytes(8, "big") + data
-            output = _exchange(process, payload, limits.max_output_bytes + MIB, deadline)
+            output = _exchange(process, data, limits.max_output_bytes + MIB, deadline)
             process.wait(max(0.0, deadline - time.monotonic()))
         except (_LimitHit, subprocess.TimeoutExpired):
             output, limit_hit = None, True
@@ -215,7 +220,7 @@ def clean(data: bytes, limits: ChildLimits = DEFAULT_LIMITS) -> Cleaned:
             for stream in (process.stdin, process.stdout):
                 if stream is not None and not stream.closed:
                     stream.close()
-    result = _parse(output) if output is not None and process.returncode == 0 else None
+    result = _parse(output, data) if output is not None and process.returncode == 0 else None
     if result is not None:
         return result
     fallback = not_cleaned(data[:SNIFF_BYTES])
