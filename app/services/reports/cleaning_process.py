@@ -198,14 +198,18 @@ def clean(data: bytes, limits: ChildLimits = DEFAULT_LIMITS) -> Cleaned:
         return Cleaned(data, Cleaning(CleanState.unsupported))
     with _slots:
         deadline = time.monotonic() + limits.wall_seconds
-        process = subprocess.Popen(  # noqa: S603  our interpreter and code; the file goes by pipe
-            _child_command(limits),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            cwd="/",
-            env={"LC_ALL": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"},
-        )
+        try:
+            process = subprocess.Popen(  # noqa: S603  our interpreter and code; file by pipe
+                _child_command(limits),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                cwd="/",
+                env={"LC_ALL": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"},
+            )
+        except OSError:  # no process to be had (a limit of the machine): kept as sent, said so
+            kind = not_cleaned(data[:SNIFF_BYTES]).kind
+            return Cleaned(data, Cleaning(CleanState.unreadable, kind))
         output = None
         limit_hit = False
         try:

@@ -146,3 +146,15 @@ def _one_slot_left():
     """Tests here run side by side with others: the slots must all come back."""
     yield
     assert cleaning_process._slots._value == cleaning_process.SLOTS
+
+
+def test_with_no_process_to_be_had_the_file_is_kept_as_sent(monkeypatch):
+    """The machine out of processes: the upload goes on, stored as sent and said so."""
+
+    def refuse(*args, **kwargs):
+        raise BlockingIOError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(cleaning_process.subprocess, "Popen", refuse)
+    data = marked_jpeg()
+    result = clean(data)
+    assert result.cleaning.state == CleanState.unreadable and result.data == data
