@@ -146,7 +146,7 @@ def office_zip_bomb(decoded: int = 32 * MIB) -> bytes:
 def every_bomb() -> dict[str, bytes]:
     """One of each kind, by a Chinese file name."""
     return {
-        "嵌套压缩.pdf": pdf_nested_flate(64 * MIB),
+        "嵌套压缩.pdf": pdf_nested_flate(1024 * MIB),
         "压缩图片.pdf": pdf_jpeg_behind_a_bomb(64 * MIB),
         "巨幅渐进.jpg": progressive_jpeg_claiming(),
         "巨幅照片.jpg": jpeg_claiming(),
