@@ -172,3 +172,15 @@ def test_an_upload_cannot_be_read_back(store):
     with pytest.raises(OSError):
         upload.read()
     batch.discard()
+
+
+def test_past_the_batch_cleaning_time_files_are_stored_as_sent_and_said_so(store):
+    """Ten files that each take the cleaning deadline would keep the receipt from the reporter
+    past any proxy's patience: the batch has one cleaning time for all its files."""
+    photo = _photo_with_gps()
+    batch = UploadBatch(store, UploadLimits(clean_seconds=0.0))
+    post_multipart(batch, {"files": (io.BytesIO(photo), "现场照片.jpg", "image/jpeg")})
+    (upload,) = batch.finish()
+    assert upload.cleaning.state == CleanState.too_large
+    assert upload.content_type == "image/jpeg"
+    assert read_upload(store, upload) == photo
