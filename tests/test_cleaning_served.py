@@ -23,7 +23,8 @@ from tests.helpers.report_client import Attachment, Browser, ReportRefused
 from tests.helpers.servers import CLIENT_ADDRESS, SERVER_HOST, Server, portal_env
 from tests.helpers.weak_kdf import TEST_SEAL_PARAMS
 
-pytestmark = pytest.mark.slow
+# One at a time: they may be given the same ports (PORTAL_TEST_SERVER_PORTS).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("given_server_ports")]
 
 NO_LIMITS = {
     "PORTAL_RATELIMIT_DEFAULT": "1000000 per minute",

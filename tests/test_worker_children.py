@@ -20,7 +20,8 @@ from tests.helpers.servers import CLIENT_ADDRESS, SERVER_HOST, Server, portal_en
 from tests.helpers.weak_kdf import TEST_SEAL_PARAMS
 from tests.test_cleaning_served import NO_LIMITS, _ports
 
-pytestmark = pytest.mark.slow
+# One at a time: they may be given the same ports (PORTAL_TEST_SERVER_PORTS).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("given_server_ports")]
 
 
 def _group(pgid: int) -> dict[int, tuple[int, str]]:
