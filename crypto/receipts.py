@@ -17,9 +17,14 @@ version still in use (``derive_receipts``).
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import queue
 import secrets
+import signal
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -127,6 +132,61 @@ def use_processes(count: int) -> None:
     _processes = max(0, count)
 
 
+def _die_with_parent(parent: int) -> None:
+    """In each pool process: killed by the kernel when the thread that started it ends, so a
+    server killed in any way (SIGKILL, out of memory) leaves none behind (PR_SET_PDEATHSIG)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the server ended before the line above ran
+        os._exit(1)
+
+
+def _started() -> int:
+    time.sleep(0.05)  # long enough that every process is started before one is free
+    return os.getpid()
+
+
+_launches: queue.SimpleQueue = queue.SimpleQueue()
+_keeper: threading.Thread | None = None
+
+
+def _keep_pools() -> None:
+    """The thread that starts every pool process, and lives as long as the server's process.
+
+    The kernel's parent-death signal follows the starting *thread*: started from a request's
+    thread, a pool process would be killed when that request's thread ends.
+    """
+    while True:
+        count, answer = _launches.get()
+        try:
+            context = multiprocessing.get_context("spawn")  # the server's process has threads
+            pool = ProcessPoolExecutor(
+                max_workers=count,
+                mp_context=context,
+                initializer=_die_with_parent,
+                initargs=(os.getpid(),),
+            )
+            # Spawned on demand, one per task waiting: start them all here, in this thread.
+            for future in [pool.submit(_started) for _ in range(count)]:
+                future.result()
+            answer.put(pool)
+        except BaseException as error:  # handed to the thread that asked
+            answer.put(error)
+
+
+def _new_pool(count: int) -> ProcessPoolExecutor:
+    global _keeper
+    if _keeper is None or not _keeper.is_alive():
+        _keeper = threading.Thread(target=_keep_pools, name="receipt-pool", daemon=True)
+        _keeper.start()
+    answer: queue.SimpleQueue = queue.SimpleQueue()
+    _launches.put((count, answer))
+    pool = answer.get()
+    if isinstance(pool, BaseException):
+        raise pool
+    return pool
+
+
 def _master(digits: bytes, pepper: bytes, params: ReceiptParams) -> bytes:
     kdf = Argon2id(
         salt=_SALT,
@@ -147,9 +207,7 @@ def _run(digits: bytes, pepper: bytes, params: Iterable[ReceiptParams]) -> list[
     if _processes > 0:
         with _pool_lock:
             if _pool is None:
-                # Spawned, not forked: the server's process has threads.
-                context = multiprocessing.get_context("spawn")
-                _pool = ProcessPoolExecutor(max_workers=_processes, mp_context=context)
+                _pool = _new_pool(_processes)
             pool = _pool
         try:
             futures = [pool.submit(_master, digits, pepper, p) for p in params]

@@ -241,3 +241,30 @@ def test_a_registry_of_versions_is_numbered_from_one_and_has_its_current_version
 ) -> None:
     with pytest.raises(ValueError):
         ReceiptVersions(params, current)
+
+
+_POOL_PARENT = """
+import time
+if __name__ == "__main__":
+    from multiprocessing import resource_tracker
+    from crypto import receipts
+    receipts.use_processes(2)
+    weak = receipts.ReceiptParams(64, 1, 1)
+    receipts.derive_receipt(receipts.new_receipt_code(), b"p" * 32, weak)
+    pids = [*receipts._pool._processes, resource_tracker._resource_tracker._pid]
+    print(*pids, flush=True)
+    time.sleep(120)
+"""
+
+
+def test_the_derivation_processes_end_with_the_server_killed(tmp_path) -> None:
+    """A server process killed outright (SIGKILL, out of memory) leaves no pool process and no
+    resource tracker behind: each of them held 44 MB, and repeated attacks piled them up."""
+    from tests.helpers.processes import kill_hard, start_script, survivors
+
+    process, pids = start_script(_POOL_PARENT, tmp_path)
+    try:
+        assert len(pids) >= 2 and survivors(pids, timeout=0) == pids
+    finally:
+        kill_hard(process)
+    assert survivors(pids) == []

@@ -216,3 +216,24 @@ def post_multipart(batch: UploadBatch, files: dict, fields: dict | None = None):
     builder.close()
     _stream, form, parsed = parse_form_data(environ, stream_factory=batch.stream_factory)
     return form, parsed
+
+
+def read_upload(blobs: FilesystemBlobStore, upload: Upload) -> bytes:
+    """What an upload stored, decrypted as an inspector would (a header made for a new key)."""
+    from app.models import EnvelopeRole, ReportEnvelope
+    from app.services.reports import envelopes
+    from app.services.reports.places import Place
+
+    reader = X25519Identity.generate()
+    report_id = "5a" * 16
+    place = Place(report_id, EnvelopeRole.attachment)
+    row = ReportEnvelope(
+        id="e0" * 16,
+        report_id=report_id,
+        role=EnvelopeRole.attachment,
+        position=0,
+        header=upload.payload.header([reader.recipient], place),
+        blob_key=upload.blob_key,
+        size=upload.payload.size,
+    )
+    return envelopes.read_bytes(blobs, row, [reader], 10**9)

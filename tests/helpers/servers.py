@@ -69,9 +69,11 @@ class Server:
         output_file: Path,
         *args: str,
         preexec_fn: Callable[[], None] | None = None,
+        ports: tuple[int, int] | None = None,
     ) -> Server:
-        """``portal COMMAND`` serving both apps, the public one on SERVER_HOST."""
-        public_port, console_port = free_port(SERVER_HOST), free_port(CONSOLE_HOST)
+        """``portal COMMAND`` serving both apps, the public one on SERVER_HOST; on ``ports``
+        (public, console) if given, else on free ones."""
+        public_port, console_port = ports or (free_port(SERVER_HOST), free_port(CONSOLE_HOST))
         argv = [
             PORTAL,
             command,

@@ -32,17 +32,40 @@ REMOVED = {
 }
 
 
+# What happened to the parts inside a document (pictures, attachments), one per part.
+NOTES = {
+    "embedded_cleaned": _l("hidden data removed from the embedded file %(name)s"),
+    "embedded_removed": _l("the embedded file %(name)s could not be cleaned and was removed"),
+    "embedded_kept": _l(
+        "the embedded part %(name)s could not be cleaned: hidden data may remain in it"
+    ),
+    "images_kept": _l(
+        "%(name)s pictures in it are of a kind that is not cleaned: hidden data may remain in them"
+    ),
+    "more_kept": _l(
+        "%(name)s more embedded parts could not be cleaned: hidden data may remain in them"
+    ),
+}
+_UNCLEANED_NOTES = {"embedded_removed", "embedded_kept", "images_kept", "more_kept"}
+
+
 def field_error(key: str) -> str:
     return str(FIELD_ERRORS.get(key, FIELD_ERRORS["invalid"]))
 
 
 def cleaning_words(cleaning: Cleaning) -> str:
-    """One line about what was done to a file's hidden data."""
+    """One line about what was done to a file's hidden data, and to each part inside it that
+    was cleaned, removed or could not be cleaned: never more than was done."""
+    notes = [str(NOTES[code]) % {"name": name} for code, name in cleaning.notes if code in NOTES]
     if cleaning.state == CleanState.cleaned:
         removed = ", ".join(str(REMOVED.get(code, code)) for code in cleaning.removed)
-        return _("hidden data removed: %(what)s", what=removed)
+        return "; ".join([_("hidden data removed: %(what)s", what=removed), *notes])
     if cleaning.state == CleanState.nothing_found:
-        return _("checked: no hidden data found")
+        if any(code in _UNCLEANED_NOTES for code, _name in cleaning.notes):
+            first = _("no hidden data found in the parts that could be checked")
+        else:
+            first = _("checked: no hidden data found")
+        return "; ".join([first, *notes])
     if cleaning.state == CleanState.too_large:
         return _("too large to clean: stored as sent, hidden data may remain")
     if cleaning.state == CleanState.unreadable:

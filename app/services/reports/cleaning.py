@@ -1,11 +1,16 @@
 """Removing what a file says about its author: EXIF (with GPS), XMP, IPTC, comments, document
 properties. Files are recognised by their content, never by their name or declared type.
 
-JPEG, PNG, WebP and TIFF: ``cleaning_images``; PDF and Office Open XML: ``cleaning_documents``.
+JPEG, PNG, WebP and TIFF: ``cleaning_images``; PDF and Office Open XML: ``cleaning_documents``,
+which clean the pictures and files inside a document with the same cleaners (``clean_here``).
 Cleaning needs the whole file in memory, so only files up to the upload's cleaning limit are
 cleaned; larger ones, and files that cannot be parsed, are stored as sent and the reporter is
 told which and why (``Cleaning.state``). A file that gives any parser trouble is never half
-cleaned: it is cleaned entirely or kept exactly as it was.
+cleaned: it is cleaned entirely or kept exactly as it was; only embedded parts that cannot be
+cleaned are kept or removed within a cleaned document, and named (``Cleaning.notes``).
+
+Parsers of hostile files run in a process of their own with hard limits: the server calls
+``cleaning_process.clean``, which runs ``clean_here`` there.
 """
 
 from __future__ import annotations
@@ -17,7 +22,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from PIL import Image
+
 from app.services.reports import cleaning_documents, cleaning_images
+from app.services.reports.cleaning_bounds import MAX_DEPTH, TooLargeToClean
 
 
 class CleanState(enum.StrEnum):
@@ -46,18 +54,31 @@ SNIFF_BYTES = 12  # enough to tell every kind below apart
 class Cleaning:
     """What happened to one file's metadata; ``removed`` are codes for the view to phrase:
     exif, gps, xmp, iptc, comment, text, time, tags, app_data, trailing_data, pdf_info,
-    core_properties, app_properties, custom_properties."""
+    core_properties, app_properties, custom_properties (from the file or the parts in it).
+    ``notes`` are (code, name) pairs about the parts inside a document: see
+    ``cleaning_documents``."""
 
     state: CleanState
     kind: str | None = None
     removed: tuple[str, ...] = ()
+    notes: tuple[tuple[str, str], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"state": self.state.value, "kind": self.kind, "removed": list(self.removed)}
+        return {
+            "state": self.state.value,
+            "kind": self.kind,
+            "removed": list(self.removed),
+            "notes": [list(note) for note in self.notes],
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Cleaning:
-        return cls(CleanState(data["state"]), data.get("kind"), tuple(data.get("removed", ())))
+        return cls(
+            CleanState(data["state"]),
+            data.get("kind"),
+            tuple(data.get("removed", ())),
+            tuple((str(code), str(name)) for code, name in data.get("notes", ())),
+        )
 
 
 @dataclass(frozen=True)
@@ -91,11 +112,17 @@ def _office_kind(data: bytes) -> str | None:
         return None
 
 
-_CLEANERS: dict[str, Callable[[bytes], tuple[bytes, list[str]]]] = {
-    "jpeg": cleaning_images.clean_jpeg,
-    "png": cleaning_images.clean_png,
-    "webp": cleaning_images.clean_webp,
-    "tiff": cleaning_images.clean_tiff,
+def _images(
+    cleaner: Callable[[bytes], tuple[bytes, list[str]]],
+) -> Callable[[bytes, Any], tuple[bytes, list[str], list[tuple[str, str]]]]:
+    return lambda data, _clean_part: (*cleaner(data), [])
+
+
+_CLEANERS: dict[str, Callable[[bytes, Any], tuple[bytes, list[str], list[tuple[str, str]]]]] = {
+    "jpeg": _images(cleaning_images.clean_jpeg),
+    "png": _images(cleaning_images.clean_png),
+    "webp": _images(cleaning_images.clean_webp),
+    "tiff": _images(cleaning_images.clean_tiff),
     "pdf": cleaning_documents.clean_pdf,
     "docx": cleaning_documents.clean_office,
     "xlsx": cleaning_documents.clean_office,
@@ -109,18 +136,27 @@ def kind_of(data: bytes) -> str | None:
     return _office_kind(data) if kind == "zip" else kind
 
 
-def clean(data: bytes) -> Cleaned:
-    """``data`` without its metadata when it is a kind we clean and it parses, else as sent."""
-    kind = kind_of(data)
+def clean_here(data: bytes, depth: int = 0) -> Cleaned:
+    """``data`` without its metadata when it is a kind we clean and it parses, else as sent.
+
+    In this process: only where limits of its own hold (``cleaning_process``'s child)."""
+    kind = kind_of(data) if depth <= MAX_DEPTH else None
     if kind is None:
         return Cleaned(data, Cleaning(CleanState.unsupported))
+
+    def clean_part(part: bytes) -> tuple[str, bytes, list[str], list[tuple[str, str]]]:
+        done = clean_here(part, depth + 1)
+        inner = list(done.cleaning.notes)
+        return done.cleaning.state.value, done.data, list(done.cleaning.removed), inner
+
     try:
-        cleaned, removed = _CLEANERS[kind](data)
+        cleaned, removed, notes = _CLEANERS[kind](data, clean_part)
+    except (TooLargeToClean, Image.DecompressionBombError, MemoryError):
+        return Cleaned(data, Cleaning(CleanState.too_large, kind))
     except Exception:  # hostile input: whatever a parser raises, the file is kept as sent
         return Cleaned(data, Cleaning(CleanState.unreadable, kind))
-    if not removed:
-        return Cleaned(cleaned, Cleaning(CleanState.nothing_found, kind))
-    return Cleaned(cleaned, Cleaning(CleanState.cleaned, kind, tuple(removed)))
+    state = CleanState.cleaned if removed else CleanState.nothing_found
+    return Cleaned(cleaned, Cleaning(state, kind, tuple(removed), tuple(notes)))
 
 
 def not_cleaned(head: bytes) -> Cleaning:

@@ -3,15 +3,25 @@
 PDF: the document information dictionary (author, creator, dates), every XMP metadata stream
 (the document's and those of pages and images), application private data (PieceInfo) and the
 document ID go; the file is then written anew by qpdf, which keeps only the objects in use, so
-older revisions of an incrementally saved file (and the metadata they held) go too.
+older revisions of an incrementally saved file (and the metadata they held) go too. Streams
+are copied as they are, never decoded (a few kilobytes of nested Flate filters decode to
+gigabytes), except the two kinds that hide metadata of their own, each decoded within
+``MAX_DECODED``: JPEG images (DCTDecode), whose EXIF, XMP and comments are cut out segment by
+segment without decoding a pixel, and embedded files (attachments), cleaned like an upload
+(``clean_part``) or, when they cannot be, removed.
 
 Office: docProps/core.xml (author, last modified by, dates), app.xml (company, manager,
 template, editing time) and custom.xml are replaced by empty property sets, so every part and
-relationship stays valid; the zip entries get one fixed date and no comment. Comments and
-tracked changes inside the document keep their authors' names: they are the content.
+relationship stays valid; pictures, the thumbnail and embedded documents are cleaned like an
+upload; the zip entries get one fixed date and no comment. Comments and tracked changes inside
+the document keep their authors' names: they are the content. A part that cannot be cleaned
+(a kind we do not clean, such as a GIF or an OLE object) is kept, and named in the notes.
 
-Each function returns (cleaned bytes, what was removed) and raises on anything it cannot
-parse; the caller then keeps the file as it was sent and says so.
+Each function returns (cleaned bytes, what was removed, notes about embedded parts) and raises
+on anything it cannot parse; the caller then keeps the file as it was sent and says so. Notes
+are (code, name) pairs: ``embedded_cleaned``, ``embedded_removed`` (could not be cleaned and
+was taken out), ``embedded_kept`` (could not be cleaned and is still there),
+``images_kept`` (a count of PDF images of a kind we do not clean, such as JPEG 2000).
 """
 
 from __future__ import annotations
@@ -19,15 +29,176 @@ from __future__ import annotations
 import io
 import shutil
 import zipfile
+import zlib
+from collections.abc import Callable, Iterator
 
 import pikepdf
 
+from app.services.reports import cleaning_images
+from app.services.reports.cleaning_bounds import MAX_DECODED, TooLargeToClean, inflate
+
+# (data) -> (state, cleaned data, removed codes, notes): the whole cleaner, one level deeper.
+PartCleaner = Callable[[bytes], tuple[str, bytes, list[str], list[tuple[str, str]]]]
+Notes = list[tuple[str, str]]
+MAX_NAME = 120
+
 # --- PDF --------------------------------------------------------------------------------------
 
+_EF_KEYS = ("/F", "/UF", "/DOS", "/Mac", "/Unix")
 
-def clean_pdf(data: bytes) -> tuple[bytes, list[str]]:
-    """The PDF without document info, XMP, PieceInfo and ID, written anew."""
+
+def _filters(stream: pikepdf.Object) -> list[str]:
+    value = stream.get("/Filter")
+    if value is None:
+        return []
+    if isinstance(value, pikepdf.Array):
+        return [str(item) for item in value]
+    return [str(value)]
+
+
+def _has_parms(stream: pikepdf.Object, upto: int) -> bool:
+    """Whether any of the first ``upto`` filters has decode parameters (a predictor)."""
+    parms = stream.get("/DecodeParms")
+    if parms is None:
+        return False
+    if isinstance(parms, pikepdf.Array):
+        return any(isinstance(p, pikepdf.Dictionary) and len(p.keys()) for p in list(parms)[:upto])
+    return upto > 0 and isinstance(parms, pikepdf.Dictionary) and len(parms.keys()) > 0
+
+
+def _decoded(stream: pikepdf.Object) -> bytes:
+    """An embedded file's bytes: Flate (any number of times) or none, within MAX_DECODED."""
+    filters = _filters(stream)
+    if any(f != "/FlateDecode" for f in filters) or _has_parms(stream, len(filters)):
+        raise ValueError("an embedded file's encoding that is not cleaned")
+    raw = stream.read_raw_bytes()
+    if len(raw) > MAX_DECODED:
+        raise TooLargeToClean("embedded file too large")
+    return inflate(raw, len(filters))
+
+
+def _children(obj: pikepdf.Object) -> Iterator[pikepdf.Object]:
+    if isinstance(obj, pikepdf.Array):
+        yield from obj
+    elif isinstance(obj, pikepdf.Dictionary | pikepdf.Stream):
+        for _key, value in obj.items():
+            yield value
+
+
+def _file_specs(pdf: pikepdf.Pdf) -> Iterator[pikepdf.Object]:
+    """Every dictionary with embedded files (/EF), direct or not, wherever it is."""
+    pending = [*pdf.objects, pdf.trailer]
+    while pending:
+        obj = pending.pop()
+        if isinstance(obj, pikepdf.Dictionary) and "/EF" in obj:
+            yield obj
+        for child in _children(obj):
+            if isinstance(child, pikepdf.Array | pikepdf.Dictionary) and not child.is_indirect:
+                pending.append(child)
+
+
+def _spec_name(spec: pikepdf.Object) -> str:
+    for key in ("/UF", "/F"):
+        value = spec.get(key)
+        if isinstance(value, pikepdf.String):
+            return str(value)[:MAX_NAME]
+    return ""
+
+
+def _clean_embedded(
+    pdf: pikepdf.Pdf, clean_part: PartCleaner, removed: set[str], notes: Notes
+) -> set[tuple[int, int]]:
+    """Clean every embedded file, or take it out; return the streams it concerned."""
+    done: set[tuple[int, int]] = set()
+    for spec in list(_file_specs(pdf)):
+        name = _spec_name(spec)
+        files = spec.get("/EF")
+        if not isinstance(files, pikepdf.Dictionary):
+            del spec["/EF"]
+            continue
+        streams = [files[k] for k in _EF_KEYS if isinstance(files.get(k), pikepdf.Stream)]
+        outcome = None
+        for stream in streams:
+            if stream.objgen in done:
+                continue
+            done.add(stream.objgen)
+            try:
+                state, data, codes, inner = clean_part(_decoded(stream))
+            except (ValueError, zlib.error):
+                state, data, codes, inner = "unreadable", b"", [], []
+            if state not in ("cleaned", "nothing_found"):
+                outcome = "embedded_removed"
+                break
+            if state == "cleaned":
+                outcome = "embedded_cleaned"
+            removed.update(codes)
+            notes.extend(inner)
+            stream.write(zlib.compress(data), filter=pikepdf.Name.FlateDecode)
+            for key in ("/DecodeParms", "/DL"):
+                if key in stream:
+                    del stream[key]
+            params = stream.get("/Params")
+            if isinstance(params, pikepdf.Dictionary):
+                for key in ("/ModDate", "/CreationDate", "/CheckSum", "/Mac"):
+                    if key in params:
+                        removed.add("time")
+                        del params[key]
+                params["/Size"] = len(data)
+        if outcome == "embedded_removed":
+            del spec["/EF"]
+            if "/RF" in spec:
+                del spec["/RF"]
+        if outcome:
+            notes.append((outcome, name))
+    # Embedded file streams no file specification names are not written out (unused objects).
+    return done
+
+
+def _clean_images(
+    pdf: pikepdf.Pdf, skip: set[tuple[int, int]], removed: set[str], notes: Notes
+) -> None:
+    """JPEG streams (images, thumbnails) lose their EXIF, XMP and comments; pixels untouched."""
+    kept = 0
+    for obj in pdf.objects:
+        if not isinstance(obj, pikepdf.Stream) or obj.objgen in skip:
+            continue
+        filters = _filters(obj)
+        if "/JPXDecode" in filters:
+            kept += 1  # JPEG 2000 boxes may hold metadata we do not take out
+            continue
+        if not filters or filters[-1] != "/DCTDecode":
+            continue
+        if any(f != "/FlateDecode" for f in filters[:-1]) or _has_parms(obj, len(filters) - 1):
+            kept += 1
+            continue
+        jpeg = inflate(obj.read_raw_bytes(), len(filters) - 1)
+        try:
+            cleaned, codes = cleaning_images.clean_jpeg(jpeg)
+        except TooLargeToClean:
+            raise
+        except Exception:  # a picture Pillow does not read: the rest is cleaned all the same
+            kept += 1
+            continue
+        if not codes:
+            continue
+        removed.update(codes)
+        parms = obj.get("/DecodeParms")
+        if isinstance(parms, pikepdf.Array):
+            parms = parms[len(parms) - 1] if len(parms) else None
+        obj.write(
+            cleaned,
+            filter=pikepdf.Name.DCTDecode,
+            decode_parms=parms if isinstance(parms, pikepdf.Dictionary) else None,
+        )
+    if kept:
+        notes.append(("images_kept", str(kept)))
+
+
+def clean_pdf(data: bytes, clean_part: PartCleaner) -> tuple[bytes, list[str], Notes]:
+    """The PDF without document info, XMP, PieceInfo, ID and image EXIF, written anew, its
+    embedded files cleaned or removed."""
     removed: set[str] = set()
+    notes: Notes = []
     # An encrypted PDF that needs a password raises PasswordError: it is kept as sent.
     with pikepdf.open(io.BytesIO(data)) as pdf:
         info = pdf.trailer.get("/Info")
@@ -50,6 +221,8 @@ def clean_pdf(data: bytes) -> tuple[bytes, list[str]]:
         if "/ID" in pdf.trailer:
             # qpdf would keep the first half of the old ID: a fingerprint of the author's copy.
             del pdf.trailer["/ID"]
+        embedded = _clean_embedded(pdf, clean_part, removed, notes)
+        _clean_images(pdf, embedded, removed, notes)
         out = io.BytesIO()
         pdf.save(
             out,
@@ -57,19 +230,23 @@ def clean_pdf(data: bytes) -> tuple[bytes, list[str]]:
             fix_metadata_version=False,
             encryption=False,
             deterministic_id=True,
+            # Streams are written as they were read: decoding them is what a bomb wants.
+            stream_decode_level=pikepdf.StreamDecodeLevel.none,
+            compress_streams=False,
         )
     cleaned = out.getvalue()
     with pikepdf.open(io.BytesIO(cleaned)) as check:
         if "/Info" in check.trailer or "/Metadata" in check.Root:
             raise ValueError("metadata left after cleaning")
     # Written anew in any case: older revisions may hold what the latest one no longer shows.
-    return cleaned, sorted(removed)
+    return cleaned, sorted(removed), notes
 
 
 # --- Office Open XML --------------------------------------------------------------------------
 
 MAX_ENTRIES = 5000
 MAX_UNCOMPRESSED = 128 * 1024 * 1024  # a zip bomb stops here, not in memory
+MAX_RATIO = 200  # Office parts compress 2 to 50 times; a bomb 1,000
 _FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 _EMPTY_PROPERTIES = {
     "docProps/core.xml": (
@@ -111,9 +288,21 @@ def office_kind(archive: zipfile.ZipFile) -> str | None:
     return None
 
 
-def clean_office(data: bytes) -> tuple[bytes, list[str]]:
-    """The package with empty document properties and fixed entry dates."""
+def _is_part_to_clean(name: str) -> bool:
+    """Pictures, the thumbnail and embedded documents: files of their own inside the package."""
+    folders = name.split("/")
+    return (
+        "media" in folders[:-1]
+        or "embeddings" in folders[:-1]
+        or (name.startswith("docProps/thumbnail."))
+    )
+
+
+def clean_office(data: bytes, clean_part: PartCleaner) -> tuple[bytes, list[str], Notes]:
+    """The package with empty document properties, its pictures, thumbnail and embedded
+    documents cleaned, and fixed entry dates."""
     removed: set[str] = set()
+    notes: Notes = []
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as source:
         if office_kind(source) is None:
@@ -123,7 +312,11 @@ def clean_office(data: bytes) -> tuple[bytes, list[str]]:
         if len(entries) > MAX_ENTRIES or len(set(names)) != len(names):
             raise ValueError("too many or duplicate entries")
         if sum(entry.file_size for entry in entries) > MAX_UNCOMPRESSED:
-            raise ValueError("too large once uncompressed")
+            raise TooLargeToClean("too large once uncompressed")
+        for entry in entries:
+            # A few kilobytes that claim to unpack to megabytes are a bomb, not a document.
+            if entry.file_size > 1024 * 1024 and entry.file_size > MAX_RATIO * entry.compress_size:
+                raise TooLargeToClean("an entry compressed past any document's ratio")
         with zipfile.ZipFile(out, "w") as target:
             for entry in entries:
                 fresh = zipfile.ZipInfo(entry.filename, date_time=_FIXED_DATE)
@@ -134,8 +327,22 @@ def clean_office(data: bytes) -> tuple[bytes, list[str]]:
                     removed.add(replacement[0])
                     target.writestr(fresh, replacement[1])
                     continue
+                if _is_part_to_clean(entry.filename) and entry.file_size <= MAX_DECODED:
+                    part = source.read(entry)  # bounded: sizes checked above, CRC checked
+                    state, cleaned, codes, inner = clean_part(part)
+                    name = entry.filename.rsplit("/", 1)[-1][:MAX_NAME]
+                    notes.extend(inner)
+                    if state == "cleaned":
+                        removed.update(codes)
+                        notes.append(("embedded_cleaned", name))
+                        target.writestr(fresh, cleaned)
+                        continue
+                    if state != "nothing_found":
+                        notes.append(("embedded_kept", name))
+                elif _is_part_to_clean(entry.filename):
+                    notes.append(("embedded_kept", entry.filename.rsplit("/", 1)[-1][:MAX_NAME]))
                 fresh.file_size = entry.file_size
                 with source.open(entry) as src, target.open(fresh, "w") as dst:
                     # Bounded by the uncompressed sizes checked above; the CRC is checked too.
                     shutil.copyfileobj(src, dst, 64 * 1024)
-    return out.getvalue(), sorted(removed)
+    return out.getvalue(), sorted(removed), notes

@@ -20,8 +20,11 @@ import io
 
 from PIL import Image, ImageSequence
 
-# Checks decode JPEGs at 1/8 scale (1/64 of the memory); TIFFs are decoded in full.
-MAX_JPEG_PIXELS = 89_000_000  # Pillow's own limit: past it, open() warns or refuses
+from app.services.reports.cleaning_bounds import TooLargeToClean
+
+# Pillow reads only the headers of JPEG, PNG and WebP (their pixels are never decoded: a
+# progressive 9,400 x 9,400 JPEG of 1 MB would take half a gigabyte); TIFFs are decoded in full.
+MAX_PIXELS = 89_000_000  # Pillow's own limit: past it, open() warns or refuses
 MAX_TIFF_PIXELS = 25_000_000
 _ORIENTATION = 0x0112
 _GPS_IFD = 0x8825
@@ -97,7 +100,7 @@ def _orientation_segment(orientation: int) -> bytes:
 
 def clean_jpeg(data: bytes) -> tuple[bytes, list[str]]:
     """Drop APP1 (EXIF, XMP), APP13 (IPTC), comments, other vendor segments, trailing data."""
-    _check_image(data, "JPEG", MAX_JPEG_PIXELS)
+    _check_image(data, "JPEG", MAX_PIXELS)
     if not data.startswith(b"\xff\xd8"):
         raise ValueError("not a JPEG")
     out = [b"\xff\xd8"]
@@ -140,7 +143,7 @@ def clean_jpeg(data: bytes) -> tuple[bytes, list[str]]:
         place = 2 if len(out) > 1 and out[1].startswith(b"\xff\xe0") else 1
         out.insert(place, _orientation_segment(orientation))
     cleaned = b"".join(out)
-    _check_image(cleaned, "JPEG", MAX_JPEG_PIXELS, allowed_exif={_ORIENTATION})
+    _check_image(cleaned, "JPEG", MAX_PIXELS, allowed_exif={_ORIENTATION})
     return cleaned, sorted(removed)
 
 
@@ -156,8 +159,10 @@ _PNG_TEXT = {b"tEXt", b"zTXt", b"iTXt"}
 
 
 def clean_png(data: bytes) -> tuple[bytes, list[str]]:
-    """Keep the critical chunks and those that change the picture; drop text, EXIF, times."""
-    _check_image(data, "PNG")
+    """Keep the critical chunks and those that change the picture; drop text, EXIF, times.
+
+    Pillow sees only what is kept: the text chunks it would decompress (a zTXt chunk can
+    hold a bomb) are dropped unread."""
     if not data.startswith(_PNG_SIGNATURE):
         raise ValueError("not a PNG")
     out = [_PNG_SIGNATURE]
@@ -188,6 +193,7 @@ def clean_png(data: bytes) -> tuple[bytes, list[str]]:
                 removed.add("trailing_data")
             break
     if not removed:
+        _check_image(data, "PNG", allowed_exif=set())
         return data, []
     cleaned = b"".join(out)
     _check_image(cleaned, "PNG", allowed_exif=set())
@@ -259,14 +265,14 @@ def clean_tiff(data: bytes) -> tuple[bytes, list[str]]:
             raise ValueError("not a TIFF")
         frames = getattr(image, "n_frames", 1)
         if frames * image.width * image.height > MAX_TIFF_PIXELS:
-            raise ValueError("too many pixels to clean in memory")
+            raise TooLargeToClean("too many pixels to clean in memory")
         removed: set[str] = set()
         pages = []
         for frame in ImageSequence.Iterator(image):
             tags = getattr(frame, "tag_v2", {})
             removed.update(name for tag, name in _TIFF_TAGS.items() if tag in tags)
             if frame.width * frame.height * frames > MAX_TIFF_PIXELS:
-                raise ValueError("too many pixels to clean in memory")
+                raise TooLargeToClean("too many pixels to clean in memory")
             page = frame.copy()  # a plain image: no TIFF tags come with it
             icc = frame.info.get("icc_profile")
             page.info = {"icc_profile": icc} if icc else {}
@@ -295,7 +301,7 @@ def clean_tiff(data: bytes) -> tuple[bytes, list[str]]:
 def _check_image(
     data: bytes,
     image_format: str,
-    max_pixels: int = MAX_JPEG_PIXELS,
+    max_pixels: int = MAX_PIXELS,
     allowed_exif: set[int] | None = None,
 ) -> None:
     """Pillow reads ``data`` as ``image_format``; with ``allowed_exif``, no metadata is left."""
@@ -303,15 +309,12 @@ def _check_image(
         if image.format != image_format:
             raise ValueError(f"not a {image_format}")
         if image.width * image.height > max_pixels:
-            raise ValueError("too many pixels")
+            raise TooLargeToClean("too many pixels")
         if allowed_exif is not None:
             exif = image.getexif()
             left = set(exif) - allowed_exif
             if left or exif.get_ifd(_GPS_IFD) or set(image.info) & {"xmp", "comment", "photoshop"}:
                 raise ValueError("metadata left after cleaning")
-        if image_format == "JPEG":
-            image.draft(image.mode, (1, 1))  # decode at 1/8 scale: the scans are intact
-            image.load()
     if image_format == "PNG":
         with Image.open(io.BytesIO(data)) as image:
             image.verify()  # every chunk's CRC, without decoding the pixels

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import Any
 
 from app.services.blobs import BlobStore
@@ -30,12 +31,13 @@ from app.services.disclosures.attachments import safe_filename
 from app.services.reports.cleaning import (
     CLEANABLE,
     SNIFF_BYTES,
+    Cleaned,
     Cleaning,
     CleanState,
-    clean,
     not_cleaned,
     sniff,
 )
+from app.services.reports.cleaning_process import DEFAULT_LIMITS, clean
 from app.services.reports.envelopes import PayloadBlob, SealedPayload, delete_blobs, seal_payload
 from app.services.reports.errors import FileTooLarge, ReportTooLarge, TooManyFiles, UploadRefused
 
@@ -50,6 +52,10 @@ class UploadLimits:
     max_file_bytes: int = 100 * MIB
     max_total_bytes: int = 100 * MIB  # all the files of one report or message together
     clean_limit: int = 16 * MIB  # files up to this size are cleaned (in memory)
+    # Cleaning time of all the files of one report or message together: the receipt must come
+    # before a proxy gives up on the request (nginx waits 60 s). Past it, files are stored as
+    # sent and called too large to clean.
+    clean_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,7 @@ class _Budget:
         self.limits = limits
         self.files = 0
         self.total = 0
+        self.clean_seconds = limits.clean_seconds
 
     def charge(self, n: int) -> None:
         if self.total + n > self.limits.max_total_bytes:
@@ -175,7 +182,7 @@ class EncryptingUpload(io.RawIOBase):
             else:
                 assert self._buffer is not None
                 data, self._buffer = bytes(self._buffer), None
-                cleaned = clean(data)
+                cleaned = self._clean(data)
                 del data  # the original may be held no longer than the cleaned copy needs
                 payload = seal_payload(self._blobs, cleaned.data)
                 cleaning = cleaned.cleaning
@@ -193,6 +200,18 @@ class EncryptingUpload(io.RawIOBase):
             cleaning=cleaning,
         )
         return self._result
+
+    def _clean(self, data: bytes) -> Cleaned:
+        """``clean(data)`` within what is left of the batch's cleaning time."""
+        left = self._budget.clean_seconds
+        if left <= 0:
+            return Cleaned(data, not_cleaned(self._head))  # too large (to clean in time)
+        started = time.monotonic()
+        try:
+            wall = min(DEFAULT_LIMITS.wall_seconds, left)
+            return clean(data, replace(DEFAULT_LIMITS, wall_seconds=wall))
+        finally:
+            self._budget.clean_seconds -= time.monotonic() - started
 
     def abort(self) -> None:
         """Drop this upload: its buffer, and its blob if one was started or finished."""

@@ -10,7 +10,8 @@ import pikepdf
 import pytest
 from PIL import ExifTags, Image, PngImagePlugin, TiffImagePlugin
 
-from app.services.reports.cleaning import CleanState, clean, kind_of, not_cleaned, sniff
+from app.services.reports.cleaning import CleanState, kind_of, not_cleaned, sniff
+from app.services.reports.cleaning_process import clean
 
 NAME = "张三"
 UTF8, UTF16LE, UTF16BE = NAME.encode(), NAME.encode("utf-16-le"), NAME.encode("utf-16-be")

@@ -1,0 +1,56 @@
+"""Processes started by a test's own child: what is left of them once that child is killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie has ended: it only waits to be reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def survivors(pids: list[int], timeout: float = 10.0) -> list[int]:
+    """Those of ``pids`` still running after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [pid for pid in pids if alive(pid)]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
+
+
+def start_script(code: str, tmp_path: Path) -> tuple[subprocess.Popen, list[int]]:
+    """Run ``code`` (which prints a line of process ids when ready) in a Python of its own."""
+    script = tmp_path / "parent.py"
+    script.write_text(code)
+    process = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    pids = [int(pid) for pid in line.split()]
+    assert pids, "the script printed no process ids"
+    return process, pids
+
+
+def kill_hard(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    if process.stdout is not None:
+        process.stdout.close()

@@ -1,0 +1,160 @@
+"""Cleaning bounded whatever the file: decompression bombs of each kind are stored as sent (too
+large to clean) or cleaned without being decoded; the cleaning process is capped and dies
+with the server that started it."""
+
+from __future__ import annotations
+
+import io
+import zlib
+
+import pikepdf
+import pytest
+
+from app.services.reports import cleaning_process
+from app.services.reports.cleaning import CleanState
+from app.services.reports.cleaning_process import ChildLimits, clean
+from tests.helpers import bombs
+from tests.helpers.bombs import MIB, marked_jpeg
+from tests.helpers.processes import kill_hard, start_script, survivors
+
+
+def _stream_raw(data: bytes) -> bytes:
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        return pdf.pages[0].Resources.XObject.X.read_raw_bytes()
+
+
+def test_a_pdf_with_nested_flate_filters_is_cleaned_without_decoding_them():
+    """The 7 KB PDF that decoded to 4 GiB: its streams are copied, never decoded."""
+    data = bombs.pdf_nested_flate(256 * MIB)
+    assert len(data) < 8 * 1024
+    bomb = _stream_raw(data)
+    result = clean(data, ChildLimits(memory_bytes=256 * MIB, cpu_seconds=5))
+    assert result.cleaning.state == CleanState.cleaned
+    assert "pdf_info" in result.cleaning.removed
+    assert _stream_raw(result.data) == bomb  # as sent, not decoded and encoded again
+
+
+def test_a_pdf_jpeg_behind_a_flate_bomb_is_too_large_to_clean():
+    """Decoded to reach its EXIF, a JPEG stream may not pass the decoding limit."""
+    data = bombs.pdf_jpeg_behind_a_bomb()
+    result = clean(data)
+    assert result.cleaning.state == CleanState.too_large
+    assert result.data == data
+
+
+def test_a_pdf_attachment_that_is_a_bomb_is_removed_and_said_so():
+    pdf = pikepdf.new()
+    pdf.add_blank_page()
+    bomb = zlib.compress(bombs.deflated_zeros(128 * MIB), 9)
+    stream = pikepdf.Stream(pdf, b"")
+    stream.write(bomb, filter=[pikepdf.Name.FlateDecode, pikepdf.Name.FlateDecode])
+    spec = pikepdf.Dictionary(
+        Type=pikepdf.Name.Filespec, UF=pikepdf.String("账目.xlsx"), EF={"/F": stream}
+    )
+    pdf.Root.Names = pikepdf.Dictionary(
+        EmbeddedFiles=pikepdf.Dictionary(Names=[pikepdf.String("账目.xlsx"), spec])
+    )
+    out = io.BytesIO()
+    pdf.save(out)
+    result = clean(out.getvalue())
+    assert result.cleaning.state == CleanState.nothing_found
+    assert result.cleaning.notes == (("embedded_removed", "账目.xlsx"),)
+    assert bomb not in result.data
+
+
+def test_a_huge_progressive_jpeg_is_cleaned_without_decoding_a_pixel():
+    """9,400 x 9,400 progressive: decoding it took 594 MB. Cleaned in a process capped far
+    below that, its metadata goes all the same (nothing is decoded)."""
+    data = bombs.progressive_jpeg_claiming(9400)
+    result = clean(data, ChildLimits(memory_bytes=256 * MIB))
+    assert result.cleaning.state == CleanState.cleaned
+    assert b"MarkMake" not in result.data and b"MarkGPSDatum" not in result.data
+
+
+def test_a_jpeg_claiming_billions_of_pixels_is_too_large():
+    data = bombs.jpeg_claiming(65000)
+    result = clean(data)
+    assert result.cleaning.state == CleanState.too_large
+    assert result.data == data
+
+
+def test_a_png_bomb_is_too_large_and_a_ztxt_bomb_is_dropped_undecoded():
+    assert clean(bombs.png_claiming()).cleaning.state == CleanState.too_large
+    data = bombs.png_with_ztxt_bomb()
+    result = clean(data, ChildLimits(memory_bytes=256 * MIB))
+    assert result.cleaning.state == CleanState.cleaned
+    assert result.cleaning.removed == ("text",)
+    assert result.data == bombs.small_png()
+
+
+def test_a_tiff_past_the_pixels_decoded_in_memory_is_too_large():
+    data = bombs.tiff_past_the_pixel_limit()
+    assert len(data) < 64 * 1024
+    result = clean(data)
+    assert result.cleaning.state == CleanState.too_large
+    assert result.data == data
+
+
+def test_a_webp_claiming_a_huge_canvas_is_too_large():
+    data = bombs.webp_claiming_a_huge_canvas()
+    result = clean(data)
+    assert result.cleaning.state == CleanState.too_large
+    assert result.data == data
+
+
+def test_an_office_zip_bomb_is_too_large():
+    data = bombs.office_zip_bomb()
+    assert len(data) < 256 * 1024
+    result = clean(data)
+    assert result.cleaning.state == CleanState.too_large
+    assert result.data == data
+
+
+def test_past_its_memory_or_deadline_the_child_is_killed_and_the_file_kept_as_sent():
+    data = marked_jpeg()
+    for limits in (ChildLimits(memory_bytes=16 * MIB), ChildLimits(wall_seconds=0.01)):
+        result = clean(data, limits)
+        assert result.cleaning.state == CleanState.too_large
+        assert result.cleaning.kind == "jpeg"
+        assert result.data == data
+
+
+_CLEANING_PARENT = """
+import time
+from app.services.reports import cleaning_process
+
+def exchange(process, payload, cap, deadline):
+    print(process.pid, flush=True)  # the child waits for its file; the server is killed
+    time.sleep(120)
+
+cleaning_process._exchange = exchange
+cleaning_process.clean(b"\\xff\\xd8\\xff\\xe0" + bytes(100))
+"""
+
+
+def test_the_cleaning_process_ends_with_the_server_killed(tmp_path):
+    process, pids = start_script(_CLEANING_PARENT, tmp_path)
+    try:
+        assert survivors(pids, timeout=0) == pids
+    finally:
+        kill_hard(process)
+    assert survivors(pids) == []
+
+
+@pytest.fixture(autouse=True)
+def _one_slot_left():
+    """Tests here run side by side with others: the slots must all come back."""
+    yield
+    assert cleaning_process._slots._value == cleaning_process.SLOTS
+
+
+def test_with_no_process_to_be_had_the_file_is_kept_as_sent(monkeypatch):
+    """The machine out of processes: the upload goes on, stored as sent and said so."""
+
+    def refuse(*args, **kwargs):
+        raise BlockingIOError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(cleaning_process.subprocess, "Popen", refuse)
+    data = marked_jpeg()
+    result = clean(data)
+    assert result.cleaning.state == CleanState.unreadable and result.data == data
