@@ -60,6 +60,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # What the day's key of the rate-limit counters derives from (app/security/daily_key.py):
         # set in the environment of several machines that share Redis, else one per start.
         "RATELIMIT_SEED": None,
+        # IPv6 clients are counted by the network of this many bits their address is in (a
+        # host usually holds a whole /64); 128 counts each address apart.
+        "RATELIMIT_IPV6_PREFIX": 64,
         "CONSOLE_ALLOW": [
             "127.0.0.0/8",
             "::1/128",
@@ -327,6 +330,16 @@ def validate(app_config: Any) -> None:
             f"PORTAL_RATELIMIT_SEED: must be at least {MIN_SECRET_KEY_LENGTH} characters "
             "(or unset: each server start draws its own)"
         )
+
+    prefix = app_config.get("RATELIMIT_IPV6_PREFIX")
+    if isinstance(prefix, str) and prefix.isdigit():
+        prefix = int(prefix)
+    if isinstance(prefix, bool) or not isinstance(prefix, int) or not 16 <= prefix <= 128:
+        problems.append(
+            f"PORTAL_RATELIMIT_IPV6_PREFIX: must be a prefix length from 16 to 128, got {prefix!r}"
+        )
+    else:
+        app_config["RATELIMIT_IPV6_PREFIX"] = prefix
 
     app_config["CONSOLE_ALLOW"] = _networks(
         "PORTAL_CONSOLE_ALLOW", app_config["CONSOLE_ALLOW"], problems
