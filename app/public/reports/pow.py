@@ -69,17 +69,30 @@ class Work(enum.Enum):
 
 
 class ProofOfWork:
-    def __init__(self, store: Store, base_bits: int, step: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        base_bits: int,
+        step: int,
+        counter: str = COUNTER,
+        window: int = COUNT_SECONDS,
+    ) -> None:
         self.store = store
         self.base_bits = base_bits
         self.step = step
+        self.counter = counter
+        self.window = window
+
+    def load(self) -> int:
+        """What was counted in this window (0 if the store cannot say)."""
+        try:
+            return self.store.count(self.counter, 0, self.window)
+        except Exception:
+            return 0
 
     def bits(self) -> int:
         """The difficulty now: one more bit each time this hour's reports double past a step."""
-        try:
-            count = self.store.count(COUNTER, 0, COUNT_SECONDS)
-        except Exception:
-            count = 0
+        count = self.load()
         if count < self.step:
             return self.base_bits
         return min(self.base_bits + 1 + int(math.log2(count / self.step)), 30)
@@ -94,11 +107,19 @@ class ProofOfWork:
             return "", bits  # no store: the form works within the budget without script
         return challenge, bits
 
+    def check(self, challenge: str, nonce: str) -> Work:
+        """What the answer sent with a form would be worth, without using it up: a form is
+        checked before its files are read, and redeemed only when it is stored."""
+        return self._answer(challenge, nonce, self.store.get)
+
     def redeem(self, challenge: str, nonce: str) -> Work:
         """What the answer sent with a form is worth; ``Work.done`` once for a challenge we
         issued, solved, and at most ``SLACK_BITS`` easier than the difficulty now.
 
         A challenge is used up by its first solved answer, even one that is too easy."""
+        return self._answer(challenge, nonce, self.store.take)  # one taker only
+
+    def _answer(self, challenge: str, nonce: str, find) -> Work:
         if not nonce:
             return Work.none
         if not challenge or len(nonce) > MAX_NONCE_LENGTH or len(challenge) > 64:
@@ -111,7 +132,7 @@ class ProofOfWork:
         if not solves(challenge, nonce, int(bits_text)):
             return Work.refused  # checked first: a wrong answer does not use up the challenge
         try:
-            if self.store.take(challenge) is None:  # one taker only
+            if find(challenge) is None:
                 return Work.refused
         except Exception:
             return Work.refused
@@ -122,4 +143,4 @@ class ProofOfWork:
     def counted(self) -> None:
         """Count one stored report towards this hour's difficulty."""
         with contextlib.suppress(Exception):  # the count only tunes the difficulty
-            self.store.count(COUNTER, 1, COUNT_SECONDS)
+            self.store.count(self.counter, 1, self.window)
