@@ -14,7 +14,6 @@ import pytest
 import app.services.reports.uploads as uploads
 from app.public.reports.pow import solves
 from tests.helpers.forms import csrf_token
-from tests.helpers.reports import jpeg_bytes
 from tests.helpers.report_pages import (
     CANARY,
     FILE_CANARY,
@@ -23,6 +22,7 @@ from tests.helpers.report_pages import (
     post_report,
     report_form_data,
 )
+from tests.helpers.reports import jpeg_bytes
 
 PERSONS = "仓库保管员 赵某"
 

@@ -1,4 +1,4 @@
-"""What the report pages share: the words of upload limits."""
+"""What the report pages share: the words of upload limits and of an expired form."""
 
 from __future__ import annotations
 
@@ -17,4 +17,20 @@ def refusal_text(refused: errors.UploadRefused) -> str:
     return _(
         "The files are too large: at most %(size)s can be sent in all.",
         size=size_text(refused.limit),
+    )
+
+
+def expired_text() -> str:
+    return _(
+        "The form had expired (it is valid for an hour) or did not come from this site. "
+        "Nothing was stored; everything you typed is still here: send it again."
+    )
+
+
+def order_text() -> str:
+    """Files sent before the fields that authorise them (``gate.py``): dropped unread."""
+    return _(
+        "The form's files came before its other fields, so they could not be checked "
+        "and were not read. Nothing was stored; everything you typed is still here "
+        "(files must be chosen again): send it again from this page."
     )

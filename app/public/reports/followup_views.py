@@ -35,7 +35,7 @@ from app.extensions import limiter
 from app.i18n import today
 from app.models import EnvelopeRole, Report, ReportEnvelope
 from app.public.reports import gate, upload_request
-from app.public.reports.common import refusal_text
+from app.public.reports.common import expired_text, order_text, refusal_text
 from app.public.reports.forms import ReceiptForm, ReplyForm
 from app.public.reports.handover import answer_with, forget, handed_over, lost, lost_text
 from app.public.reports.noscript import Pass
@@ -274,22 +274,8 @@ def _reply_refused(form: ReplyForm, refusal, files_dropped: bool):
         problem = _("You have sent many replies in a short time.") + " "
         problem += str(TRY_AGAIN[limit_period(LimitReached(refusal.seconds))])
         return _show_reply_again(form, 429, problem=problem, files_dropped=files_dropped)
-    if refusal.reason == "order":
-        problem = _(
-            "The form's files came before its other fields, so they could not be checked "
-            "and were not read. Nothing was stored; everything you typed is still here "
-            "(files must be chosen again): send it again from this page."
-        )
-    else:
-        problem = _expired_text()
+    problem = order_text() if refusal.reason == "order" else expired_text()
     return _show_reply_again(form, 400, problem=problem, files_dropped=files_dropped)
-
-
-def _expired_text() -> str:
-    return _(
-        "The form had expired (it is valid for an hour) or did not come from this site. "
-        "Nothing was stored; everything you typed is still here: send it again."
-    )
 
 
 def leave():

@@ -2,23 +2,23 @@
 
 The page carries a challenge the server issued; a small same-origin script finds a nonce such
 that SHA-256("challenge:nonce") starts with ``bits`` zero bits, and sends it with the form. A
-challenge is accepted once and for a limited time. Forms sent with a solved challenge count
-against the global budget of reports; forms sent without one (no JavaScript) count against a
-separate, smaller budget, so a flood from scripts that do no work cannot exhaust the channel
-for people, and people without JavaScript can still report.
+challenge is accepted once and for a limited time. A form sent without one (no JavaScript)
+counts by the page's pass instead (``noscript.py``): a flood from scripts that do no work
+cannot close the channel for people, and people without JavaScript can still report.
 
 The difficulty rises by one bit each time the reports of the current hour double past
 ``REPORT_POW_STEP``, and a challenge counts as work only while it is as hard as the difficulty
 when it is redeemed, or one bit easier (the load may cross a doubling while someone writes):
 challenges collected while the site is quiet, solved cheaply, are worth nothing once a flood
-has raised the difficulty. Such a form, and one whose challenge expired, is taken as a form
-sent without script (the smaller budget); only when that budget is spent is it refused, and
-the view then says why and shows the form again with a fresh challenge.
+has raised the difficulty. Such a form, and one whose challenge expired, is taken if its pass
+is ready; else the view says why and shows the form again with a fresh challenge. The same
+class asks work of receipt codes tried past everyone's budget (``followup_views.py``).
 
 A challenge lives ``CHALLENGE_SECONDS`` (10 minutes): the script solves it as soon as the page
 opens, so it only has to last until the form is sent, and a slow writer whose challenge
-expired loses nothing (see above). Shorter is better for the channel: a stock of challenges
-solved at today's difficulty can only be gathered in that time, and the store holds fewer.
+expired loses nothing (the page's pass counts by then). Shorter is better for the channel: a
+stock of challenges solved at today's difficulty can only be gathered in that time, and the
+store holds fewer.
 
 Challenges and the count of the hour are kept in the short-lived store
 (``app.services.ephemeral``: memory or Redis, with an expiry), never with anything about the

@@ -31,7 +31,7 @@ from app.errors import TRY_AGAIN, LimitReached, error_response, limit_period
 from app.i18n import current_language, today
 from app.models import StaffUser, SubjectLevel
 from app.public.reports import followup_views, gate, noscript, upload_request
-from app.public.reports.common import refusal_text, size_text
+from app.public.reports.common import expired_text, order_text, refusal_text, size_text
 from app.public.reports.forms import ReportForm
 from app.public.reports.handover import (
     HANDOVER_SECONDS,
@@ -322,19 +322,12 @@ def _mark(form: ReportForm, invalid: errors.ReportInvalid) -> ReportForm:
     return form
 
 
-def _expired_text() -> str:
-    return _(
-        "The form had expired (it is valid for an hour) or did not come from this site. "
-        "Nothing was stored; everything you typed is still here: send it again."
-    )
-
-
 @bp.errorhandler(CSRFError)
 def form_expired(_error: CSRFError):
     """A form without a valid token stores nothing, but loses nothing typed either."""
     if request.endpoint == "reports.send":
-        return _back(ReportForm(), 400, problem=_expired_text())
-    return followup_views.form_expired(_expired_text())
+        return _back(ReportForm(), 400, problem=expired_text())
+    return followup_views.form_expired(expired_text())
 
 
 def _too_many_text(refusal: TooManyRequests) -> str:
@@ -350,17 +343,12 @@ def _too_many_text(refusal: TooManyRequests) -> str:
 def _refused(form: ReportForm, refusal: gate.Refusal, files_dropped: bool):
     """The form again, saying why it was not taken and what to do."""
     if refusal.reason == "expired":
-        return _back(form, 400, problem=_expired_text(), files_dropped=files_dropped)
+        return _back(form, 400, problem=expired_text(), files_dropped=files_dropped)
     if refusal.reason == "limited":
         text = _too_many_text(LimitReached(refusal.seconds))
         return _back(form, 429, problem=text, files_dropped=files_dropped, limited=True)
     if refusal.reason == "order":
-        text = _(
-            "The form's files came before its other fields, so they could not be checked "
-            "and were not read. Nothing was stored; everything you typed is still here "
-            "(files must be chosen again): send it again from this page."
-        )
-        return _back(form, 400, problem=text, files_dropped=files_dropped)
+        return _back(form, 400, problem=order_text(), files_dropped=files_dropped)
     return _back(form, 429, problem=_work_text(refusal), files_dropped=files_dropped)
 
 
