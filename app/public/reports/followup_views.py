@@ -35,7 +35,13 @@ from app.extensions import limiter
 from app.i18n import today
 from app.models import EnvelopeRole, Report, ReportEnvelope
 from app.public.reports import gate, upload_request
-from app.public.reports.common import expired_text, order_text, refusal_text
+from app.public.reports.common import (
+    COOKIE,
+    current_session,
+    expired_text,
+    order_text,
+    refusal_text,
+)
 from app.public.reports.forms import ReceiptForm, ReplyForm
 from app.public.reports.handover import answer_with, forget, handed_over, lost, lost_text
 from app.public.reports.noscript import Pass
@@ -51,7 +57,6 @@ from app.web.reports import UNLISTED_FILE, file_problem_text
 from crypto.errors import CryptoError, NoIdentityMatch, ReceiptCodeError
 from crypto.receipts import parse_receipt_code
 
-COOKIE = "portal_followup"
 SHOWN_COOKIE = "portal_followup_shown"
 COOKIE_PATH = "/report/"
 STATUS_WORDS = {
@@ -78,15 +83,6 @@ def _current():
     if report is None:
         return None, None
     return found, report
-
-
-def current_session():
-    """The follow-up session of this browser (once a request), or None."""
-    if "portal.followup_session" not in request.environ:
-        token = request.cookies.get(COOKIE, "")
-        found = _sessions().resume(token) if token else None
-        request.environ["portal.followup_session"] = found
-    return request.environ["portal.followup_session"]
 
 
 def _forget(response: Response) -> Response:

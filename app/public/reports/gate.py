@@ -24,6 +24,7 @@ from limits.storage import MemoryStorage
 from werkzeug.datastructures import MultiDict
 from wtforms import ValidationError
 
+from app.public.reports.common import current_session
 from app.public.reports.noscript import Pass
 from app.public.reports.pow import Work
 from app.security.network import rate_limit_key
@@ -127,8 +128,6 @@ def report_refusal(fields: MultiDict) -> Refusal | None:
 
 def reply_refusal(fields: MultiDict) -> Refusal | None:
     """Why a reply may not be taken (nothing used up), or None."""
-    from app.public.reports.followup_views import current_session
-
     if not _csrf_valid(fields):
         return Refusal("expired")
     if current_session() is None:
