@@ -331,3 +331,29 @@ def test_a_pass_counts_once(demo, public_app):
     again = {**report_form_data(client), "noscript_pass": data["noscript_pass"]}
     status, page = _sent_back(client, post_report(client, again, False))
     assert status == 429 and CANARY in page
+
+
+@pytest.mark.parametrize("endpoint", ["report", "reply"])
+def test_a_form_refused_by_the_default_limit_has_no_file_read(
+    demo, instance, monkeypatch, endpoint
+):
+    app = instance.app("public", RATELIMIT_DEFAULT="3 per hour")  # per page
+    client = app.test_client()
+    if endpoint == "report":
+        path = "/report/new"
+        data = report_form_data(client, persons=PERSONS)
+        empty = {**data, "what": ""}
+    else:
+        path = "/report/follow-up/reply"
+        sent = post_report(client, report_form_data(client))
+        page = client.get("/report/follow-up").get_data(as_text=True)
+        client.post("/report/follow-up", data={"csrf_token": csrf_token(page), "code": _code(sent)})
+        thread = client.get("/report/follow-up").get_data(as_text=True)
+        data = {"csrf_token": csrf_token(thread), "text": PERSONS}
+        empty = {**data, "text": ""}
+    for _ in range(3):  # sent back: the limit of the page is reached
+        assert client.post(path, data=empty).status_code == 303
+    work = Work(monkeypatch)
+    response = post_report(client, {**data, "attachments": _files()}, False, path=path)
+    status, shown = _sent_back(client, response)
+    assert status == 429 and PERSONS in shown and work.none

@@ -33,7 +33,7 @@ UPLOAD_ENDPOINTS = frozenset({"reports.send", "reports.reply"})
 FORM_OVERHEAD = 1024 * 1024
 _BATCH = "portal.report_uploads"
 _REFUSAL = "portal.upload_refusal"
-_DROPPED = "portal.upload_dropped"
+_REFUSED_BEFORE = "portal.refused_before_the_body"
 READ_SIZE = 64 * 1024
 
 
@@ -151,6 +151,8 @@ class PortalRequest(Request):
         )
 
     def _files_allowed(self, fields: MultiDict) -> bool:
+        if self.environ.get(_REFUSED_BEFORE):
+            return False
         refusal = gate.before_files(self.endpoint, fields)
         if refusal is not None:
             self.environ[_REFUSAL] = refusal
@@ -173,6 +175,12 @@ def current_batch() -> UploadBatch | None:
     """The uploads of this request (after its form was read), or None if it sent no file."""
     request.files  # noqa: B018  the body is parsed (and files encrypted) on first access
     return request.environ.get(_BATCH)
+
+
+def refused_before_the_body() -> None:
+    """This request was refused before its body was read (a rate limit): a body read now, to
+    show what was typed, has its files dropped unread."""
+    request.environ[_REFUSED_BEFORE] = True
 
 
 def refusal() -> gate.Refusal | None:

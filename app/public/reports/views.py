@@ -396,7 +396,8 @@ def _work_text(refusal: gate.Refusal) -> str:
 def too_many(error: TooManyRequests):
     """A refusal by a rate limit re-shows what was typed, and says when to try again.
 
-    Files sent with it are dropped when the request ends (app/public/reports/upload_request.py)."""
+    Files sent with it are dropped unread (app/public/reports/upload_request.py)."""
+    upload_request.refused_before_the_body()
     if request.method != "POST":  # nothing typed to bring back: the page says when, at once
         return error_response(error)
     if request.endpoint == "reports.send":
