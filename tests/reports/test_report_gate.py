@@ -128,6 +128,22 @@ def test_an_authorised_form_has_its_files_cleaned_and_encrypted(demo, public_app
     assert work.cleaned == 2 and work.written > 0
 
 
+@pytest.mark.parametrize("endpoint", ["report", "reply"])
+def test_the_last_form_within_the_limit_is_stored_with_its_files(demo, instance, endpoint):
+    app = instance.app("public", RATELIMIT_REPORTS="1 per hour", RATELIMIT_REPLIES="1 per hour")
+    client = app.test_client()
+    data = {**report_form_data(client, persons=PERSONS), "attachments": _files()}
+    sent = post_report(client, data)
+    assert _stored(sent)
+    if endpoint == "reply":
+        page = client.get("/report/follow-up").get_data(as_text=True)
+        client.post("/report/follow-up", data={"csrf_token": csrf_token(page), "code": _code(sent)})
+        thread = client.get("/report/follow-up").get_data(as_text=True)
+        data = {"csrf_token": csrf_token(thread), "text": "补充材料", "attachments": _files()}
+        response = post_report(client, data, path="/report/follow-up/reply")
+        assert response.status_code == 200 and "现场照片.jpg" in response.get_data(as_text=True)
+
+
 def test_a_form_with_a_bad_token_has_no_file_read(demo, public_app, monkeypatch):
     work = Work(monkeypatch)
     client = public_app.test_client()

@@ -117,9 +117,9 @@ def report_refusal(fields: MultiDict) -> Refusal | None:
     """Why a report form may not be taken (nothing used up), or None."""
     if not _csrf_valid(fields):
         return Refusal("expired")
-    limit = client_limit("reports.send")
-    if not limit.allows():
-        return Refusal("limited", seconds=limit.seconds)
+    refusal = _limit_refusal("reports.send")
+    if refusal is not None:
+        return refusal
     work, passed = report_work(fields)
     if work is not Work.done and passed is not Pass.ready:
         return Refusal("work", work=work, passed=passed)
@@ -132,10 +132,15 @@ def reply_refusal(fields: MultiDict) -> Refusal | None:
         return Refusal("expired")
     if current_session() is None:
         return Refusal("session")
-    limit = client_limit("reports.reply")
-    if not limit.allows():
-        return Refusal("limited", seconds=limit.seconds)
-    return None
+    return _limit_refusal("reports.reply")
+
+
+def _limit_refusal(endpoint: str) -> Refusal | None:
+    """Whether the client may send one more form (this one, if its files counted already)."""
+    if request.environ.get(_COUNTED):
+        return None
+    limit = client_limit(endpoint)
+    return None if limit.allows() else Refusal("limited", seconds=limit.seconds)
 
 
 REFUSALS = {"reports.send": report_refusal, "reports.reply": reply_refusal}
