@@ -60,6 +60,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # What the day's key of the rate-limit counters derives from (app/security/daily_key.py):
         # set in the environment of several machines that share Redis, else one per start.
         "RATELIMIT_SEED": None,
+        # IPv6 clients are counted by the network of this many bits their address is in (a
+        # host usually holds a whole /64); 128 counts each address apart.
+        "RATELIMIT_IPV6_PREFIX": 64,
         "CONSOLE_ALLOW": [
             "127.0.0.0/8",
             "::1/128",
@@ -115,14 +118,20 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "FOLLOWUP_IDLE_MINUTES": 15,
         # Processes that derive receipt codes side by side (public app): one per core.
         "REPORT_KDF_PROCESSES": os.cpu_count() or 1,
-        "RATELIMIT_REPORTS": "5 per hour",  # per client (a keyed hash of its address)
-        "RATELIMIT_REPORTS_ALL": "300 per hour",  # from everyone, with the proof of work
-        "RATELIMIT_REPORTS_NOSCRIPT_ALL": "30 per hour",  # from everyone, without it
+        # Per client (a keyed hash of its address or IPv6 network): reports stored, and
+        # forms whose files were read.
+        "RATELIMIT_REPORTS": "5 per hour",
         # Proof of work: zero bits asked of SHA-256 (16: ~65,000 hashes, well under a second
         # in a phone's browser), one more each time this hour's reports double past the step.
         "REPORT_POW_BITS": 16,
         "REPORT_POW_STEP": 50,
+        # Without script: a form counts this many minutes after its page was opened, and
+        # once; the wait doubles each time this hour's such forms double past the step.
+        "REPORT_NOSCRIPT_WAIT_MINUTES": 2,
+        "REPORT_NOSCRIPT_STEP": 30,
         "RATELIMIT_RECEIPTS": "10 per hour",  # receipt codes tried, per client
+        # Codes tried by everyone together past which each code needs the proof of work (or,
+        # without script, a page opened some minutes before).
         "RATELIMIT_RECEIPTS_ALL": "1000 per hour",
         "RATELIMIT_REPLIES": "20 per hour",
         # Whole public pages cached per process (see app/public/page_cache.py).
@@ -328,6 +337,16 @@ def validate(app_config: Any) -> None:
             "(or unset: each server start draws its own)"
         )
 
+    prefix = app_config.get("RATELIMIT_IPV6_PREFIX")
+    if isinstance(prefix, str) and prefix.isdigit():
+        prefix = int(prefix)
+    if isinstance(prefix, bool) or not isinstance(prefix, int) or not 16 <= prefix <= 128:
+        problems.append(
+            f"PORTAL_RATELIMIT_IPV6_PREFIX: must be a prefix length from 16 to 128, got {prefix!r}"
+        )
+    else:
+        app_config["RATELIMIT_IPV6_PREFIX"] = prefix
+
     app_config["CONSOLE_ALLOW"] = _networks(
         "PORTAL_CONSOLE_ALLOW", app_config["CONSOLE_ALLOW"], problems
     )
@@ -360,8 +379,22 @@ def validate(app_config: Any) -> None:
         "FOLLOWUP_IDLE_MINUTES",
         "REPORT_POW_BITS",
         "REPORT_POW_STEP",
+        "REPORT_NOSCRIPT_STEP",
     ):
         app_config[name] = _positive_int(f"PORTAL_{name}", app_config.get(name), problems)
+    wait = app_config.get("REPORT_NOSCRIPT_WAIT_MINUTES")
+    if isinstance(wait, bool) or not isinstance(wait, int) or not 0 <= wait <= 60:
+        problems.append(
+            "PORTAL_REPORT_NOSCRIPT_WAIT_MINUTES: must be a whole number from 0 to 60, "
+            f"got {wait!r}"
+        )
+    for name in ("RATELIMIT_REPORTS_ALL", "RATELIMIT_REPORTS_NOSCRIPT_ALL"):
+        if name in app_config:
+            problems.append(
+                f"PORTAL_{name}: no longer used; a flood of reports now raises the proof of "
+                "work and the wait without script (PORTAL_REPORT_POW_STEP, "
+                "PORTAL_REPORT_NOSCRIPT_STEP) instead of refusing everyone: remove it"
+            )
     # 0: derive receipts in the server's own process (tests).
     processes = app_config.get("REPORT_KDF_PROCESSES")
     if processes != 0:

@@ -95,6 +95,14 @@ def test_environment_values_are_parsed(tmp_path, monkeypatch):
         ({"RECEIPT_PEPPER": "短的胡椒"}, "PORTAL_RECEIPT_PEPPER: must be at least 32"),
         ({"REPORT_MAX_FILES": "0"}, "PORTAL_REPORT_MAX_FILES: must be a positive whole number"),
         ({"REPORT_MAX_BYTES": "9" * 30}, "PORTAL_REPORT_MAX_BYTES"),
+        ({"REPORT_NOSCRIPT_WAIT_MINUTES": "61"}, "PORTAL_REPORT_NOSCRIPT_WAIT_MINUTES"),
+        ({"REPORT_NOSCRIPT_WAIT_MINUTES": "两分钟"}, "PORTAL_REPORT_NOSCRIPT_WAIT_MINUTES"),
+        ({"RATELIMIT_IPV6_PREFIX": "8"}, "PORTAL_RATELIMIT_IPV6_PREFIX"),
+        ({"RATELIMIT_REPORTS_ALL": "300 per hour"}, "PORTAL_RATELIMIT_REPORTS_ALL: no longer"),
+        (
+            {"RATELIMIT_REPORTS_NOSCRIPT_ALL": "30 per hour"},
+            "PORTAL_RATELIMIT_REPORTS_NOSCRIPT_ALL: no longer",
+        ),
     ],
 )
 def test_bad_values_are_refused_with_a_clear_message(tmp_path, monkeypatch, env, fragment):

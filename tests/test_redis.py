@@ -214,7 +214,6 @@ def test_a_copy_of_redis_and_the_instance_ties_no_address_to_a_counter_or_a_repo
     settings = {
         "RATELIMIT_STORAGE_URI": redis_url,
         "RATELIMIT_SEED": new_seed(),  # two workers of one server
-        "RATELIMIT_REPORTS_NOSCRIPT_ALL": "1000 per hour",  # the test sends no proof of work
     }
     workers = [instance.app("public", **settings) for _ in "12"]
     client = redis.Redis.from_url(redis_url)

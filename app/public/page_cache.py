@@ -46,7 +46,7 @@ from werkzeug.wrappers import Request
 from app.errors import LimitReached
 from app.extensions import limiter
 from app.i18n import current_language, remembered_or_accepted
-from app.security.network import keyed_hash, rate_limit_key
+from app.security.network import client_key, rate_limit_key
 from app.services import public_version
 
 # Headers that describe the body; anything else a view sets keeps the page out of the cache.
@@ -291,8 +291,7 @@ class CachedPages:
             language,
             self.reader_scope(req.environ),
         )
-        client_key = keyed_hash(app.extensions["portal.daily_key"].current(), req.remote_addr)
-        return key, stamp, language, client_key, endpoint
+        return key, stamp, language, client_key(app, req.remote_addr), endpoint
 
     def _language(self, req: Request) -> str | None:
         """The language Flask will render in, or None if the session holds more than that."""

@@ -45,12 +45,34 @@ class TrustedProxyFix:
         return self.direct(environ, start_response)
 
 
-def rate_limit_key() -> str:
-    """A keyed hash of the client address under the day's key (``daily_key``).
+def client_group(address: str | None, ipv6_prefix: int) -> str:
+    """What a client's limits count under: its IPv4 address, or the IPv6 network of
+    ``ipv6_prefix`` bits its address is in (an IPv4-mapped IPv6 address is its IPv4 address).
 
-    Storage (memory or Redis) never holds the address, nor the key that leads back to it.
-    """
-    return keyed_hash(current_app.extensions["portal.daily_key"].current(), request.remote_addr)
+    One host is usually given a whole /64 and picks any address in it: counted by address, it
+    would get a budget per address, as many as it likes."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return address or ""
+    if ip.version == 4:
+        return str(ip)
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((int(ip), ipv6_prefix), strict=False))
+
+
+def client_key(app: Flask, address: str | None) -> str:
+    """A keyed hash of the client's group (``client_group``) under the day's key
+    (``daily_key``): storage (memory or Redis) never holds the address, nor the key that leads
+    back to it."""
+    group = client_group(address, app.config["RATELIMIT_IPV6_PREFIX"])
+    return keyed_hash(app.extensions["portal.daily_key"].current(), group)
+
+
+def rate_limit_key() -> str:
+    """The key of this request's client for every per-client limit (``client_key``)."""
+    return client_key(current_app, request.remote_addr)
 
 
 _KEYED: dict[bytes, Any] = {}

@@ -73,6 +73,8 @@ class Instance:
                 "SEAL_PARAMS": TEST_SEAL_PARAMS,
                 "RECEIPT_VERSIONS": TEST_RECEIPT_VERSIONS,
                 "REPORT_KDF_PROCESSES": 0,  # cheap derivations, in the test's own process
+                # A form without script counts at once (tests of the wait set it).
+                "REPORT_NOSCRIPT_WAIT_MINUTES": 0,
             }
             config.update(overrides)
             app = create_app(surface, config)

@@ -17,6 +17,7 @@ from urllib.parse import urlencode, urlsplit
 
 RECEIPT_RE = re.compile(r'<p class="receipt-code"[^>]*>((?:<span>\d{4}</span>){5})</p>')
 CSRF_RE = re.compile(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"')
+PASS_RE = re.compile(r'name="noscript_pass" value="([^"]*)"')
 # What a report form sends besides its text (a staff member of a workshop of MCH: the
 # report goes to MCH's discipline office).
 REPORT_FIELDS = {
@@ -120,6 +121,7 @@ class Browser:
         self.source = source
         self.timeout = timeout
         self.cookies: dict[str, str] = {}
+        self.noscript_pass = ""  # of the last form fetched: what a browser without script sends
 
     def _connection(self) -> http.client.HTTPConnection:
         source = (self.source, 0) if self.source else None
@@ -174,6 +176,8 @@ class Browser:
         found = CSRF_RE.search(page.decode())
         if status != 200 or not found:
             raise ReportRefused(status, page)
+        passed = PASS_RE.search(page.decode())
+        self.noscript_pass = passed.group(1) if passed else ""
         return found.group(1)
 
     def send_report(
@@ -181,11 +185,13 @@ class Browser:
     ) -> str:
         """Send a report (no proof of work: a browser without script); its 20-digit code.
 
-        ``token`` is the form's CSRF token when the form was fetched already.
+        ``token`` is the form's CSRF token when the form was fetched already (its pass was
+        kept then). A server that takes such a form at once has
+        ``PORTAL_REPORT_NOSCRIPT_WAIT_MINUTES=0``.
         """
         token = token or self.csrf_token("/report/new")
-        form = {"csrf_token": token, **REPORT_FIELDS, "what": what}
-        form.update(fields)
+        form = {"csrf_token": token, "noscript_pass": self.noscript_pass, **REPORT_FIELDS}
+        form.update(what=what, **fields)
         status, page, _headers = self.request("POST", "/report/new", Multipart(form, list(files)))
         found = RECEIPT_RE.search(page.decode(errors="replace"))
         if status != 200 or not found:

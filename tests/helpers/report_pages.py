@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from werkzeug.test import EnvironBuilder
@@ -12,11 +13,20 @@ CANARY = "举报正文金丝雀-a81f"
 FILE_CANARY = b"FILE-CANARY-0b9e7d"
 
 
+def noscript_pass(html: str) -> str:
+    """The pass of the form in ``html`` (what a browser without script sends instead of work)."""
+    found = re.search(r'name="noscript_pass" value="([^"]*)"', html)
+    assert found, "no pass in the page"
+    return found.group(1)
+
+
 def report_form_data(client, **extra) -> dict:
-    """The fields of a valid report, with the form's own CSRF token and ``extra`` on top."""
+    """The fields of a valid report, as a browser without script sends them (the form's own
+    CSRF token and pass), with ``extra`` on top."""
     page = client.get("/report/new").get_data(as_text=True)
     data = {
         "csrf_token": csrf_token(page),
+        "noscript_pass": noscript_pass(page),
         "kind": "misconduct",
         "category": "misuse_of_funds",
         "unit": "CHM-W1",

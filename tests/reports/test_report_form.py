@@ -15,6 +15,7 @@ from app.services.reports import routing, submission
 from app.services.reports.submission import TEXT_LIMITS
 from tests.helpers.forms import csrf_token
 from tests.helpers.report_client import REPORT_FIELDS
+from tests.helpers.report_pages import noscript_pass
 
 PLACE = "铸造分厂熔炼车间东侧废钢堆场"
 WHAT = "熔炼车间采购废钢时收受回扣。"
@@ -26,7 +27,8 @@ TOO_LONG = {
 
 def _form(client, **extra) -> dict:
     page = client.get("/report/new").get_data(as_text=True)
-    return {"csrf_token": csrf_token(page), **REPORT_FIELDS, "what": WHAT, **extra}
+    fields = {"csrf_token": csrf_token(page), "noscript_pass": noscript_pass(page)}
+    return {**fields, **REPORT_FIELDS, "what": WHAT, **extra}
 
 
 def _tag(page: str, name: str) -> str:
@@ -130,10 +132,10 @@ def test_the_files_of_a_report_not_stored_are_not_kept(demo, public_app, changes
     assert _blob_files(public_app) == []
 
 
-def test_the_files_of_a_report_past_everyone_s_budget_are_not_kept(demo, instance):
-    app = instance.app("public", RATELIMIT_REPORTS_NOSCRIPT_ALL="1 per hour")
+def test_the_files_of_a_report_past_the_client_s_limit_are_not_kept(demo, instance):
+    app = instance.app("public", RATELIMIT_REPORTS="1 per hour")
     client = app.test_client()
-    client.post("/report/new", data=_form(client))  # stored: the budget is spent
+    client.post("/report/new", data=_form(client))  # stored: the limit is reached
     kept = _blob_files(app)
     data = _with_a_file(_form(client))
     response = client.post("/report/new", data=data, content_type="multipart/form-data")

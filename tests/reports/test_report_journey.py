@@ -19,6 +19,7 @@ from app.services.reports import messages
 from app.services.reports.envelopes import read_bytes
 from crypto.errors import NoIdentityMatch
 from tests.helpers.forms import csrf_token
+from tests.helpers.report_pages import noscript_pass
 from tests.helpers.weak_kdf import TEST_SEAL_PARAMS
 
 CANARY = "金丝雀-报告正文-7f3a9c"
@@ -29,6 +30,7 @@ def _form(client, **extra) -> dict:
     page = client.get("/report/new").get_data(as_text=True)
     data = {
         "csrf_token": csrf_token(page),
+        "noscript_pass": noscript_pass(page),
         "kind": "misconduct",
         "category": "procurement_bidding",
         "unit": "MCH-W1",

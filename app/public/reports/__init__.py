@@ -1,9 +1,11 @@
 """Anonymous reports: the public pages a reporter meets (the console's side comes apart)."""
 
 from flask import Flask, Response, request
+from limits import parse
 
 from app.public.reports import upload_request, views
 from app.public.reports.handover import Handover
+from app.public.reports.noscript import NoScriptPasses
 from app.public.reports.pow import ProofOfWork
 from app.services.reports.followup_sessions import FollowupSessions
 from crypto import receipts
@@ -15,6 +17,30 @@ def register(app: Flask) -> None:
         stores.store("pow", max_entries=200_000, max_bytes=1 << 20),
         app.config["REPORT_POW_BITS"],
         app.config["REPORT_POW_STEP"],
+    )
+    secret = app.config["SECRET_KEY"].encode()
+    app.extensions["portal.noscript_passes"] = NoScriptPasses(
+        stores.store("noscript", max_entries=200_000, max_bytes=16 << 20),
+        secret,
+        app.config["REPORT_NOSCRIPT_WAIT_MINUTES"],
+        app.config["REPORT_NOSCRIPT_STEP"],
+    )
+    # Codes tried by everyone past RATELIMIT_RECEIPTS_ALL in its window each need work too.
+    entries = parse(app.config["RATELIMIT_RECEIPTS_ALL"])
+    entry_store = stores.store("entries", max_entries=200_000, max_bytes=16 << 20)
+    app.extensions["portal.entry_pow"] = ProofOfWork(
+        entry_store,
+        app.config["REPORT_POW_BITS"],
+        entries.amount,
+        counter="entries",
+        window=entries.get_expiry(),
+    )
+    app.extensions["portal.entry_passes"] = NoScriptPasses(
+        entry_store,
+        secret,
+        app.config["REPORT_NOSCRIPT_WAIT_MINUTES"],
+        app.config["REPORT_NOSCRIPT_STEP"],
+        counter="entries-noscript",
     )
     app.extensions["portal.followup_sessions"] = FollowupSessions(
         stores.store("followup"), idle_seconds=app.config["FOLLOWUP_IDLE_MINUTES"] * 60

@@ -1,10 +1,14 @@
-"""What the report pages share: the words of upload limits."""
+"""What the report pages share: the words of upload limits and of forms refused, and the
+reporter's follow-up session."""
 
 from __future__ import annotations
 
+from flask import current_app, request
 from flask_babel import gettext as _
 
 from app.services.reports import errors
+
+COOKIE = "portal_followup"  # the token of the reporter's follow-up session
 
 
 def size_text(size: int) -> str:
@@ -18,3 +22,28 @@ def refusal_text(refused: errors.UploadRefused) -> str:
         "The files are too large: at most %(size)s can be sent in all.",
         size=size_text(refused.limit),
     )
+
+
+def expired_text() -> str:
+    return _(
+        "The form had expired (it is valid for an hour) or did not come from this site. "
+        "Nothing was stored; everything you typed is still here: send it again."
+    )
+
+
+def order_text() -> str:
+    """Files sent before the fields that authorise them (``gate.py``): dropped unread."""
+    return _(
+        "The form's files came before its other fields, so they could not be checked "
+        "and were not read. Nothing was stored; everything you typed is still here "
+        "(files must be chosen again): send it again from this page."
+    )
+
+
+def current_session():
+    """The follow-up session of this browser (resumed once a request), or None."""
+    if "portal.followup_session" not in request.environ:
+        token = request.cookies.get(COOKIE, "")
+        sessions = current_app.extensions["portal.followup_sessions"]
+        request.environ["portal.followup_session"] = sessions.resume(token) if token else None
+    return request.environ["portal.followup_session"]

@@ -24,20 +24,28 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from flask_babel import format_date
+from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import TooManyRequests
 
 from app.db import get_session
-from app.errors import TRY_AGAIN, limit_period, render_error
+from app.errors import TRY_AGAIN, LimitReached, limit_period, render_error
 from app.extensions import limiter
 from app.i18n import today
 from app.models import EnvelopeRole, Report, ReportEnvelope
-from app.public.reports import upload_request
-from app.public.reports.common import refusal_text
+from app.public.reports import gate, upload_request
+from app.public.reports.common import (
+    COOKIE,
+    current_session,
+    expired_text,
+    order_text,
+    refusal_text,
+)
 from app.public.reports.forms import ReceiptForm, ReplyForm
 from app.public.reports.handover import answer_with, forget, handed_over, lost, lost_text
+from app.public.reports.noscript import Pass
+from app.public.reports.pow import Work
 from app.resources import blob_store, receipt_pepper, receipt_versions
 from app.security.headers import content_disposition
 from app.services.blobs import BlobError
@@ -49,7 +57,6 @@ from app.web.reports import UNLISTED_FILE, file_problem_text
 from crypto.errors import CryptoError, NoIdentityMatch, ReceiptCodeError
 from crypto.receipts import parse_receipt_code
 
-COOKIE = "portal_followup"
 SHOWN_COOKIE = "portal_followup_shown"
 COOKIE_PATH = "/report/"
 STATUS_WORDS = {
@@ -69,8 +76,7 @@ def _sessions():
 
 def _current():
     """The follow-up session of this browser, and its report; (None, None) without one."""
-    token = request.cookies.get(COOKIE, "")
-    found = _sessions().resume(token) if token else None
+    found = current_session()
     if found is None:
         return None, None
     report = get_session().get(Report, found.report_id)
@@ -85,7 +91,16 @@ def _forget(response: Response) -> Response:
 
 
 def _code_page(form: ReceiptForm, status: int = 200, **context):
-    return render_template("reports/follow_up.html", form=form, **context), status
+    pow_challenge, pow_bits = current_app.extensions["portal.entry_pow"].issue()
+    noscript_pass = current_app.extensions["portal.entry_passes"].issue()
+    return render_template(
+        "reports/follow_up.html",
+        form=form,
+        pow_challenge=pow_challenge,
+        pow_bits=pow_bits,
+        noscript_pass=noscript_pass,
+        **context,
+    ), status
 
 
 def show():
@@ -162,6 +177,10 @@ def enter():
     except ReceiptCodeError:
         message = _("A receipt code has 20 digits (spaces and dashes do not matter). Check it.")
         return _show_code_page(status=400, errors=[message])
+    refusal = _entry_work()
+    if refusal is not None:
+        return _show_code_page(status=429, problem=refusal)
+    current_app.extensions["portal.entry_pow"].counted()
     try:
         opened_report = followup.open_by_code(
             get_session(), receipt_pepper(), form.code.data, receipt_versions()
@@ -189,18 +208,51 @@ def enter():
     return response
 
 
+def _entry_work() -> str | None:
+    """Past the codes everyone may try in a window (``RATELIMIT_RECEIPTS_ALL``), each code
+    costs the one who sends it: the page's proof of work, or without script a page opened
+    some minutes before. None when the code may be tried; else why not, and what to do."""
+    work = current_app.extensions["portal.entry_pow"]
+    if work.load() < work.step:
+        return None
+    answer = work.redeem(request.form.get("pow_challenge", ""), request.form.get("pow_nonce", ""))
+    if answer is Work.done:
+        return None
+    passes = current_app.extensions["portal.entry_passes"]
+    pass_text = request.form.get("noscript_pass", "")
+    passed = passes.redeem(pass_text)
+    if passed is Pass.ready:
+        passes.counted()
+        return None
+    busy = _("Many receipt codes are being tried just now, so each one needs a check first.")
+    if answer in (Work.too_easy, Work.refused):
+        return busy + " " + _("Your browser is making a new check: enter the code again.")
+    minutes = passes.minutes_left(pass_text) if passed is Pass.early else passes.wait()
+    wait = ngettext(
+        "Enter the code again in %(num)d minute.",
+        "Enter the code again in %(num)d minutes.",
+        max(minutes, 1),
+    )
+    return busy + " " + wait
+
+
 def reply():
     found, report = _current()
     batch = upload_request.current_batch()
     if found is None:
         return _forget(redirect(url_for("reports.follow_up", expired=1), 303))
     form = ReplyForm()
-    sent_files = batch is not None and batch.files_sent > 0
+    sent_files = upload_request.files_sent()
     problem = None
     if batch is not None and batch.refused is not None:
         problem = refusal_text(batch.refused)
     if not form.validate() or problem:
         return _show_reply_again(form, 400, problem=problem, files_dropped=sent_files)
+    # Files were read only if the fields before them passed (app/public/reports/gate.py).
+    refusal = upload_request.refusal() or gate.reply_refusal(request.form)
+    refusal = refusal or gate.count_stored("reports.reply")
+    if refusal is not None:
+        return _reply_refused(form, refusal, sent_files)
     files = batch.finish() if batch is not None else []
     try:
         followup.reply(
@@ -209,6 +261,17 @@ def reply():
     except errors.ReportInvalid:
         return _show_reply_again(form, 400, files_dropped=sent_files)
     return redirect(url_for("reports.follow_up", _anchor="latest"), 303)
+
+
+def _reply_refused(form: ReplyForm, refusal, files_dropped: bool):
+    if refusal.reason == "session":
+        return _forget(redirect(url_for("reports.follow_up", expired=1), 303))
+    if refusal.reason == "limited":
+        problem = _("You have sent many replies in a short time.") + " "
+        problem += str(TRY_AGAIN[limit_period(LimitReached(refusal.seconds))])
+        return _show_reply_again(form, 429, problem=problem, files_dropped=files_dropped)
+    problem = order_text() if refusal.reason == "order" else expired_text()
+    return _show_reply_again(form, 400, problem=problem, files_dropped=files_dropped)
 
 
 def leave():
@@ -319,12 +382,10 @@ def _show_reply_again(form: ReplyForm, status: int, **shown):
 
 def register(bp: Blueprint) -> None:
     receipts_limit = limiter.limit(lambda: current_app.config["RATELIMIT_RECEIPTS"])
-    everyone = limiter.limit(
-        lambda: current_app.config["RATELIMIT_RECEIPTS_ALL"], key_func=lambda: "everyone"
-    )
     bp.add_url_rule("/follow-up", "follow_up", show, methods=["GET"])
-    bp.add_url_rule("/follow-up", "enter", everyone(receipts_limit(enter)), methods=["POST"])
-    replies_limit = limiter.limit(lambda: current_app.config["RATELIMIT_REPLIES"])
-    bp.add_url_rule("/follow-up/reply", "reply", replies_limit(reply), methods=["POST"])
+    # Everyone's codes are not refused past a budget: each costs work then (_entry_work).
+    bp.add_url_rule("/follow-up", "enter", receipts_limit(enter), methods=["POST"])
+    # Replies count against RATELIMIT_REPLIES by hand (app/public/reports/gate.py).
+    bp.add_url_rule("/follow-up/reply", "reply", reply, methods=["POST"])
     bp.add_url_rule("/follow-up/leave", "leave", leave, methods=["POST"])
     bp.add_url_rule("/follow-up/files/<envelope_id>", "attachment", attachment)

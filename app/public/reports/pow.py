@@ -2,23 +2,23 @@
 
 The page carries a challenge the server issued; a small same-origin script finds a nonce such
 that SHA-256("challenge:nonce") starts with ``bits`` zero bits, and sends it with the form. A
-challenge is accepted once and for a limited time. Forms sent with a solved challenge count
-against the global budget of reports; forms sent without one (no JavaScript) count against a
-separate, smaller budget, so a flood from scripts that do no work cannot exhaust the channel
-for people, and people without JavaScript can still report.
+challenge is accepted once and for a limited time. A form sent without one (no JavaScript)
+counts by the page's pass instead (``noscript.py``): a flood from scripts that do no work
+cannot close the channel for people, and people without JavaScript can still report.
 
 The difficulty rises by one bit each time the reports of the current hour double past
 ``REPORT_POW_STEP``, and a challenge counts as work only while it is as hard as the difficulty
 when it is redeemed, or one bit easier (the load may cross a doubling while someone writes):
 challenges collected while the site is quiet, solved cheaply, are worth nothing once a flood
-has raised the difficulty. Such a form, and one whose challenge expired, is taken as a form
-sent without script (the smaller budget); only when that budget is spent is it refused, and
-the view then says why and shows the form again with a fresh challenge.
+has raised the difficulty. Such a form, and one whose challenge expired, is taken if its pass
+is ready; else the view says why and shows the form again with a fresh challenge. The same
+class asks work of receipt codes tried past everyone's budget (``followup_views.py``).
 
 A challenge lives ``CHALLENGE_SECONDS`` (10 minutes): the script solves it as soon as the page
 opens, so it only has to last until the form is sent, and a slow writer whose challenge
-expired loses nothing (see above). Shorter is better for the channel: a stock of challenges
-solved at today's difficulty can only be gathered in that time, and the store holds fewer.
+expired loses nothing (the page's pass counts by then). Shorter is better for the channel: a
+stock of challenges solved at today's difficulty can only be gathered in that time, and the
+store holds fewer.
 
 Challenges and the count of the hour are kept in the short-lived store
 (``app.services.ephemeral``: memory or Redis, with an expiry), never with anything about the
@@ -69,17 +69,30 @@ class Work(enum.Enum):
 
 
 class ProofOfWork:
-    def __init__(self, store: Store, base_bits: int, step: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        base_bits: int,
+        step: int,
+        counter: str = COUNTER,
+        window: int = COUNT_SECONDS,
+    ) -> None:
         self.store = store
         self.base_bits = base_bits
         self.step = step
+        self.counter = counter
+        self.window = window
+
+    def load(self) -> int:
+        """What was counted in this window (0 if the store cannot say)."""
+        try:
+            return self.store.count(self.counter, 0, self.window)
+        except Exception:
+            return 0
 
     def bits(self) -> int:
         """The difficulty now: one more bit each time this hour's reports double past a step."""
-        try:
-            count = self.store.count(COUNTER, 0, COUNT_SECONDS)
-        except Exception:
-            count = 0
+        count = self.load()
         if count < self.step:
             return self.base_bits
         return min(self.base_bits + 1 + int(math.log2(count / self.step)), 30)
@@ -94,11 +107,19 @@ class ProofOfWork:
             return "", bits  # no store: the form works within the budget without script
         return challenge, bits
 
+    def check(self, challenge: str, nonce: str) -> Work:
+        """What the answer sent with a form would be worth, without using it up: a form is
+        checked before its files are read, and redeemed only when it is stored."""
+        return self._answer(challenge, nonce, self.store.get)
+
     def redeem(self, challenge: str, nonce: str) -> Work:
         """What the answer sent with a form is worth; ``Work.done`` once for a challenge we
         issued, solved, and at most ``SLACK_BITS`` easier than the difficulty now.
 
         A challenge is used up by its first solved answer, even one that is too easy."""
+        return self._answer(challenge, nonce, self.store.take)  # one taker only
+
+    def _answer(self, challenge: str, nonce: str, find) -> Work:
         if not nonce:
             return Work.none
         if not challenge or len(nonce) > MAX_NONCE_LENGTH or len(challenge) > 64:
@@ -111,7 +132,7 @@ class ProofOfWork:
         if not solves(challenge, nonce, int(bits_text)):
             return Work.refused  # checked first: a wrong answer does not use up the challenge
         try:
-            if self.store.take(challenge) is None:  # one taker only
+            if find(challenge) is None:
                 return Work.refused
         except Exception:
             return Work.refused
@@ -122,4 +143,4 @@ class ProofOfWork:
     def counted(self) -> None:
         """Count one stored report towards this hour's difficulty."""
         with contextlib.suppress(Exception):  # the count only tunes the difficulty
-            self.store.count(COUNTER, 1, COUNT_SECONDS)
+            self.store.count(self.counter, 1, self.window)

@@ -1,4 +1,4 @@
-"""Files of a report, encrypted while the request body is parsed.
+"""Files of a report, encrypted while the request body is parsed, once the form may have them.
 
 The public app's request class hands each file part of a report or a reply to the reports
 service's ``UploadBatch.stream_factory`` instead of Werkzeug's temporary file: the bytes are
@@ -6,12 +6,25 @@ encrypted into the blob store as they arrive (files small enough to clean are he
 never on disk). A file past a limit does not end the parse: the batch drops it and keeps the
 refusal for the view to show (see the service). Whatever the view does not finish (an error
 page, a refused form, an exception) is discarded when the request ends.
+
+Before the first file part, the form must show what lets the server work for it
+(``gate.before_files``: its CSRF token, the client's limit, the proof of work or the pass),
+in the fields that came before it. The body is parsed here, part by part, so that those are
+known when the first file begins: a form that fails, or whose files come first, has every
+file part read and dropped, and the view says why (``refusal``).
 """
 
 from __future__ import annotations
 
-from flask import Flask, Request, current_app, request
+from typing import IO, Any
 
+from flask import Flask, Request, current_app, request
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.formparser import FormDataParser, MultiPartParser
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
+
+from app.public.reports import gate
 from app.resources import blob_store
 from app.services.reports.uploads import UploadBatch, UploadLimits
 
@@ -19,6 +32,88 @@ from app.services.reports.uploads import UploadBatch, UploadLimits
 UPLOAD_ENDPOINTS = frozenset({"reports.send", "reports.reply"})
 FORM_OVERHEAD = 1024 * 1024
 _BATCH = "portal.report_uploads"
+_REFUSAL = "portal.upload_refusal"
+_REFUSED_BEFORE = "portal.refused_before_the_body"
+READ_SIZE = 64 * 1024
+
+
+class GatedMultiPartParser(MultiPartParser):
+    """Werkzeug's multipart parser, asking ``allowed(fields so far)`` when the first file
+    part begins; refused, every file part is read and dropped, and left out of the files."""
+
+    def __init__(self, allowed, **options: Any) -> None:
+        super().__init__(**options)
+        self.allowed = allowed
+
+    def parse(
+        self, stream: IO[bytes], boundary: bytes, content_length: int | None
+    ) -> tuple[MultiDict, MultiDict]:
+        decoder = MultipartDecoder(
+            boundary, max_form_memory_size=self.max_form_memory_size, max_parts=self.max_form_parts
+        )
+        fields: list[tuple[str, str]] = []
+        files: list[tuple[str, FileStorage]] = []
+        allowed: bool | None = None
+        part: Field | File | None = None
+        chunks: list[bytes] = []
+        container: IO[bytes] | None = None
+        field_size = 0
+        while True:
+            data = stream.read(READ_SIZE)
+            decoder.receive_data(data or None)
+            event = decoder.next_event()
+            while not isinstance(event, Epilogue | NeedData):
+                if isinstance(event, Field):
+                    part, chunks, field_size = event, [], 0
+                elif isinstance(event, File):
+                    part, container = event, None
+                    # A file input left empty is a part without a name: nothing to read.
+                    if event.filename and allowed is None:
+                        allowed = self.allowed(self.cls(fields))
+                    if event.filename and allowed:
+                        container = self.start_file_streaming(event, content_length)
+                elif isinstance(event, Data):
+                    if isinstance(part, Field):
+                        field_size += len(event.data)
+                        limit = self.max_form_memory_size
+                        if limit is not None and field_size > limit:
+                            raise RequestEntityTooLarge()
+                        chunks.append(event.data)
+                        if not event.more_data:
+                            charset = self.get_part_charset(part.headers)
+                            fields.append((part.name, b"".join(chunks).decode(charset, "replace")))
+                    elif isinstance(part, File) and container is not None:
+                        container.write(event.data)
+                        if not event.more_data:
+                            container.seek(0)
+                            storage = FileStorage(
+                                container, part.filename, part.name, headers=part.headers
+                            )
+                            files.append((part.name, storage))
+                event = decoder.next_event()
+            if not data:  # what follows the last part is read too, and ignored
+                break
+        return self.cls(fields), self.cls(files)
+
+
+class GatedFormDataParser(FormDataParser):
+    def __init__(self, allowed, **options: Any) -> None:
+        super().__init__(**options)
+        self.allowed = allowed
+
+    def _parse_multipart(self, stream, mimetype, content_length, options):  # type: ignore[override]
+        parser = GatedMultiPartParser(
+            self.allowed,
+            stream_factory=self.stream_factory,
+            max_form_memory_size=self.max_form_memory_size,
+            max_form_parts=self.max_form_parts,
+            cls=self.cls,
+        )
+        boundary = options.get("boundary", "").encode("ascii")
+        if not boundary:
+            raise ValueError("Missing boundary")
+        form, files = parser.parse(stream, boundary, content_length)
+        return stream, form, files
 
 
 def limits(config) -> UploadLimits:
@@ -43,6 +138,26 @@ class PortalRequest(Request):
     def max_content_length(self, value: int | None) -> None:
         Request.max_content_length.fset(self, value)  # type: ignore[attr-defined]
 
+    def make_form_data_parser(self) -> FormDataParser:
+        if self.endpoint not in UPLOAD_ENDPOINTS:
+            return super().make_form_data_parser()
+        return GatedFormDataParser(
+            self._files_allowed,
+            stream_factory=self._get_file_stream,
+            max_form_memory_size=self.max_form_memory_size,
+            max_content_length=self.max_content_length,
+            max_form_parts=self.max_form_parts,
+            cls=self.parameter_storage_class,
+        )
+
+    def _files_allowed(self, fields: MultiDict) -> bool:
+        if self.environ.get(_REFUSED_BEFORE):
+            return False
+        refusal = gate.before_files(self.endpoint, fields)
+        if refusal is not None:
+            self.environ[_REFUSAL] = refusal
+        return refusal is None
+
     def _get_file_stream(
         self, total_content_length, content_type, filename=None, content_length=None
     ):
@@ -60,6 +175,24 @@ def current_batch() -> UploadBatch | None:
     """The uploads of this request (after its form was read), or None if it sent no file."""
     request.files  # noqa: B018  the body is parsed (and files encrypted) on first access
     return request.environ.get(_BATCH)
+
+
+def refused_before_the_body() -> None:
+    """This request was refused before its body was read (a rate limit): a body read now, to
+    show what was typed, has its files dropped unread."""
+    request.environ[_REFUSED_BEFORE] = True
+
+
+def refusal() -> gate.Refusal | None:
+    """Why the files of this request were dropped unread (after its form was read), or None."""
+    request.files  # noqa: B018
+    return request.environ.get(_REFUSAL)
+
+
+def files_sent() -> bool:
+    """Whether this request carried a file, read or dropped (after its form was read)."""
+    batch = current_batch()
+    return request.environ.get(_REFUSAL) is not None or (batch is not None and batch.files_sent > 0)
 
 
 def _discard_unfinished(_exc: BaseException | None) -> None:

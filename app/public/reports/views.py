@@ -19,21 +19,19 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_date
+from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from limits import parse
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
 
 from app.db import get_session
 from app.errors import TRY_AGAIN, LimitReached, error_response, limit_period
-from app.extensions import limiter
 from app.i18n import current_language, today
 from app.models import StaffUser, SubjectLevel
-from app.public.reports import followup_views, upload_request
-from app.public.reports.common import refusal_text, size_text
+from app.public.reports import followup_views, gate, noscript, upload_request
+from app.public.reports.common import expired_text, order_text, refusal_text, size_text
 from app.public.reports.forms import ReportForm
 from app.public.reports.handover import (
     HANDOVER_SECONDS,
@@ -43,6 +41,7 @@ from app.public.reports.handover import (
     lost,
     lost_text,
 )
+from app.public.reports.noscript import Pass
 from app.public.reports.pow import Work
 from app.public.reports.words import cleaning_words, field_error
 from app.resources import blob_store, receipt_pepper, receipt_versions
@@ -73,6 +72,11 @@ def render_form(form: ReportForm, status: int = 200, **context):
     config = current_app.config
     context.setdefault("offices", [])
     pow_challenge, pow_bits = current_app.extensions["portal.report_pow"].issue()
+    # The pass of the form sent back, while it can still count: its wait goes on.
+    passes = current_app.extensions["portal.noscript_passes"]
+    noscript_pass = context.pop("noscript_pass", None) or ""
+    if passes.check(noscript_pass) not in (Pass.ready, Pass.early):
+        noscript_pass = passes.issue()
     return render_template(
         "reports/new.html",
         form=form,
@@ -82,6 +86,7 @@ def render_form(form: ReportForm, status: int = 200, **context):
         max_size=size_text(config["REPORT_MAX_BYTES"]),
         pow_challenge=pow_challenge,
         pow_bits=pow_bits,
+        noscript_pass=noscript_pass,
         **context,
     ), status
 
@@ -123,6 +128,7 @@ def _back(form: ReportForm, status: int = 200, **context):
     fields["excluded"] = [value[:20] for value in excluded]
     errors_shown = {name: [str(m) for m in messages] for name, messages in form.errors.items()}
     errors_shown.pop("csrf_token", None)
+    context["noscript_pass"] = request.form.get("noscript_pass", "")[: noscript.MAX_PASS_LENGTH]
     payload = {"status": status, "fields": fields, "errors": errors_shown, "context": context}
     # Who reads the report was asked for: the page comes back at that step, not at its top.
     anchor = "exclusions" if status == 200 and request.form.get("show_inspectors") else None
@@ -193,26 +199,15 @@ def _office_people(form: ReportForm) -> dict:
     return shown
 
 
-def _budget_refusal(with_work: bool) -> LimitReached | None:
-    """Count one report against the budget of everyone together; the refusal when it is spent."""
-    flask_limiter = current_app.extensions["portal.limiter"]
-    if not flask_limiter.enabled:
-        return None
-    name = "RATELIMIT_REPORTS_ALL" if with_work else "RATELIMIT_REPORTS_NOSCRIPT_ALL"
-    item = parse(current_app.config[name])
-    if flask_limiter.limiter.hit(item, "portal-public-reports", name):
-        return None
-    return LimitReached(item.get_expiry())
-
-
 @bp.post("/new")
-@limiter.limit(lambda: current_app.config["RATELIMIT_REPORTS"])
 def send():
     form = ReportForm()
     # Files are kept only by a report that is stored: every other answer leaves them to be
-    # discarded when the request ends (app/public/reports/upload_request.py).
+    # discarded when the request ends (app/public/reports/upload_request.py). They were read
+    # only if the fields before them showed a valid token, a client within its limit and work
+    # or a pass that counts (app/public/reports/gate.py); else they were dropped unread.
     batch = upload_request.current_batch()
-    sent_files = batch is not None and batch.files_sent > 0
+    sent_files = upload_request.files_sent()
     if form.leave_empty.data:  # only bots fill the field people cannot see: drop it quietly
         return redirect(url_for(".dropped"), 303)
     if request.form.get("show_inspectors"):
@@ -222,7 +217,6 @@ def send():
         problem = refusal_text(batch.refused)
     if not form.validate() or problem:
         return _back(form, 400, problem=problem, files_dropped=sent_files, **_office_people(form))
-    # What the service would refuse is refused before it counts against everyone's budget.
     session = get_session()
     try:
         routed = submission.check_and_route(session, _fields(form))
@@ -238,19 +232,24 @@ def send():
         return _back(form, 400, problem=problem, files_dropped=sent_files, **people)
     except errors.ChannelUnavailable:
         return _back(form, 503, unavailable=True, files_dropped=sent_files)
-    work = current_app.extensions["portal.report_pow"]
-    answer = work.redeem(request.form.get("pow_challenge", ""), request.form.get("pow_nonce", ""))
-    # Work that does not count (too easy for the load now, expired) is no work: the form is
-    # taken within the budget of forms without script, and refused only when that is spent.
-    refusal = _budget_refusal(answer is Work.done)
+    refusal = upload_request.refusal() or gate.report_refusal(request.form)
     if refusal is not None:
-        problem = _refusal_text(answer, refusal)
-        return _back(form, 429, problem=problem, files_dropped=sent_files, limited=True)
+        return _refused(form, refusal, sent_files)
+    # Only now is anything used up: the client's limit (unless its files counted already),
+    # then the work or the pass (a form sent twice at once finds it gone).
+    refusal = gate.count_stored("reports.send")
+    work, passed = gate.report_work(request.form, redeem=refusal is None)
+    if refusal is None and work is not Work.done and passed is not Pass.ready:
+        refusal = gate.Refusal("work", work=work, passed=passed)
+    if refusal is not None:
+        return _refused(form, refusal, sent_files)
     files = batch.finish() if batch is not None else []
     submitted = submission.submit(
         session, blob_store(), receipt_pepper(), routed, files, today(), receipt_versions()
     )
-    work.counted()
+    current_app.extensions["portal.report_pow"].counted()
+    if work is not Work.done:
+        current_app.extensions["portal.noscript_passes"].counted()
     token = current_app.extensions["portal.handover.receipts"].give(
         {
             "code": submitted.code.replace(" ", ""),
@@ -325,19 +324,12 @@ def _mark(form: ReportForm, invalid: errors.ReportInvalid) -> ReportForm:
     return form
 
 
-def _expired_text() -> str:
-    return _(
-        "The form had expired (it is valid for an hour) or did not come from this site. "
-        "Nothing was stored; everything you typed is still here: send it again."
-    )
-
-
 @bp.errorhandler(CSRFError)
 def form_expired(_error: CSRFError):
     """A form without a valid token stores nothing, but loses nothing typed either."""
     if request.endpoint == "reports.send":
-        return _back(ReportForm(), 400, problem=_expired_text())
-    return followup_views.form_expired(_expired_text())
+        return _back(ReportForm(), 400, problem=expired_text())
+    return followup_views.form_expired(expired_text())
 
 
 def _too_many_text(refusal: TooManyRequests) -> str:
@@ -350,34 +342,64 @@ def _too_many_text(refusal: TooManyRequests) -> str:
     )
 
 
-def _refusal_text(answer: Work, refusal: TooManyRequests) -> str:
-    """Why a form was refused by everyone's budget, and what to do: when the browser's work
-    no longer counts, sending again with the fresh challenge of the page shown is the way."""
-    if answer is Work.too_easy:
+def _refused(form: ReportForm, refusal: gate.Refusal, files_dropped: bool):
+    """The form again, saying why it was not taken and what to do."""
+    if refusal.reason == "expired":
+        return _back(form, 400, problem=expired_text(), files_dropped=files_dropped)
+    if refusal.reason == "limited":
+        text = _too_many_text(LimitReached(refusal.seconds))
+        return _back(form, 429, problem=text, files_dropped=files_dropped, limited=True)
+    if refusal.reason == "order":
+        return _back(form, 400, problem=order_text(), files_dropped=files_dropped)
+    return _back(form, 429, problem=_work_text(refusal), files_dropped=files_dropped)
+
+
+def _work_text(refusal: gate.Refusal) -> str:
+    """Why neither the browser's check nor the form's pass counted, and what to do: when the
+    script ran, sending again with the fresh challenge of the page shown is the way; without
+    it, sending again once the page's pass is ready."""
+    kept = _("Everything you typed is still here (files must be chosen again).")
+    if refusal.work is Work.too_easy:
         reason = _(
             "Many reports are arriving just now, so the check your browser made when the form "
             "opened is no longer enough. Nothing was stored."
         )
-    elif answer is Work.refused:
+    elif refusal.work is Work.refused:
         reason = _(
             "The check your browser made when the form opened has expired. Nothing was stored."
         )
     else:
-        return _too_many_text(refusal)
-    return " ".join(
-        [
-            reason,
-            _("Everything you typed is still here (files must be chosen again)."),
-            _("Your browser is making a new check: send the report again."),
-        ]
-    )
+        passes = current_app.extensions["portal.noscript_passes"]
+        if refusal.passed is Pass.early:
+            minutes = passes.minutes_left(request.form.get("noscript_pass", ""))
+        else:
+            minutes = passes.wait()
+        if refusal.passed is Pass.stale:
+            reason = _(
+                "Many reports are arriving just now from browsers without script, so a form "
+                "sent without script has to wait longer after its page opened. Nothing was "
+                "stored."
+            )
+        else:
+            reason = _(
+                "Without script, this site takes a form only some minutes after its page "
+                "opened, and once. Nothing was stored."
+            )
+        wait = ngettext(
+            "Send the report again in %(num)d minute.",
+            "Send the report again in %(num)d minutes.",
+            max(minutes, 1),
+        )
+        return " ".join([reason, kept, wait])
+    return " ".join([reason, kept, _("Your browser is making a new check: send the report again.")])
 
 
 @bp.errorhandler(TooManyRequests)
 def too_many(error: TooManyRequests):
     """A refusal by a rate limit re-shows what was typed, and says when to try again.
 
-    Files sent with it are dropped when the request ends (app/public/reports/upload_request.py)."""
+    Files sent with it are dropped unread (app/public/reports/upload_request.py)."""
+    upload_request.refused_before_the_body()
     if request.method != "POST":  # nothing typed to bring back: the page says when, at once
         return error_response(error)
     if request.endpoint == "reports.send":

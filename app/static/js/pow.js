@@ -1,5 +1,5 @@
-/* Proof of work for the report form (see app/public/reports/pow.py). Without this script the form
-   still works, within a smaller budget. SHA-256 is written out here because the browser's
+/* Proof of work for the report form and the receipt code entry (see app/public/reports/pow.py).
+   Without this script the forms still work: the page's pass counts some minutes after it opened. SHA-256 is written out here because the browser's
    own (crypto.subtle) exists only on HTTPS pages, and intranets often serve plain HTTP. */
 (function () {
   "use strict";
