@@ -35,9 +35,9 @@ class Work:
         self.written = 0
         clean, write = uploads.clean, uploads.EncryptingUpload.write
 
-        def counted_clean(data):
+        def counted_clean(data, *args, **kwargs):
             self.cleaned += 1
-            return clean(data)
+            return clean(data, *args, **kwargs)
 
         def counted_write(upload, data):
             self.written += 1
@@ -373,3 +373,24 @@ def test_a_form_refused_by_the_default_limit_has_no_file_read(
     response = post_report(client, {**data, "attachments": _files()}, False, path=path)
     status, shown = _sent_back(client, response)
     assert status == 429 and PERSONS in shown and work.none
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"show_inspectors": "1"}, {"what": ""}, {"where": "王" * 201}],
+    ids=["show who reads", "a field missing", "a field too long"],
+)
+def test_a_form_sent_back_with_files_reads_none_and_counts_nothing(
+    demo, instance, monkeypatch, changes
+):
+    app = instance.app("public", RATELIMIT_REPORTS="1 per hour")
+    work = Work(monkeypatch)
+    client = app.test_client()
+    for _ in range(3):
+        data = {**report_form_data(client, persons=PERSONS, **changes), "attachments": _files()}
+        status, page = _sent_back(client, post_report(client, data, False))
+        assert status in (200, 400) and PERSONS in page
+        assert "请重新选择文件" in page or "重新选择" in page
+    assert work.none and blob_files(app) == []
+    data = {**report_form_data(client, persons=PERSONS), "attachments": _files()}
+    assert _stored(post_report(client, data))  # the one send of the hour is still there

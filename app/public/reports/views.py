@@ -349,7 +349,7 @@ def _refused(form: ReportForm, refusal: gate.Refusal, files_dropped: bool):
     if refusal.reason == "limited":
         text = _too_many_text(LimitReached(refusal.seconds))
         return _back(form, 429, problem=text, files_dropped=files_dropped, limited=True)
-    if refusal.reason == "order":
+    if refusal.reason in ("order", "sent_back"):  # sent_back: a valid form's fields after files
         return _back(form, 400, problem=order_text(), files_dropped=files_dropped)
     return _back(form, 429, problem=_work_text(refusal), files_dropped=files_dropped)
 
