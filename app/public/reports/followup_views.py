@@ -231,7 +231,9 @@ def attachment(envelope_id: str):
         or envelope.message_id is None
     ):
         abort(404)
-    name = request.args.get("name", "file")[:200] or "file"
+    # Links carry no name (it would stay in the browser's history); an old link's ``name``
+    # is ignored: the name is the one the message gives.
+    name = followup.attachment_name(blob_store(), report, found.identity, envelope) or "file"
     with ExitStack() as stack:
         try:
             blobs = blob_store()
