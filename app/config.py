@@ -113,6 +113,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # encrypted as they arrive and stored as sent (the reporter is told).
         "REPORT_CLEAN_MAX_BYTES": 16 * 1024 * 1024,
         "FOLLOWUP_IDLE_MINUTES": 15,
+        # However busy, a follow-up session ends this long after the code was entered.
+        "FOLLOWUP_LIFETIME_MINUTES": 120,
         # Processes that derive receipt codes side by side (public app): one per core.
         "REPORT_KDF_PROCESSES": os.cpu_count() or 1,
         "RATELIMIT_REPORTS": "5 per hour",  # per client (a keyed hash of its address)
@@ -358,6 +360,7 @@ def validate(app_config: Any) -> None:
         "REPORT_MAX_BYTES",
         "REPORT_CLEAN_MAX_BYTES",
         "FOLLOWUP_IDLE_MINUTES",
+        "FOLLOWUP_LIFETIME_MINUTES",
         "REPORT_POW_BITS",
         "REPORT_POW_STEP",
     ):

@@ -17,7 +17,9 @@ def register(app: Flask) -> None:
         app.config["REPORT_POW_STEP"],
     )
     app.extensions["portal.followup_sessions"] = FollowupSessions(
-        stores.store("followup"), idle_seconds=app.config["FOLLOWUP_IDLE_MINUTES"] * 60
+        stores.store("followup"),
+        idle_seconds=app.config["FOLLOWUP_IDLE_MINUTES"] * 60,
+        lifetime_seconds=app.config["FOLLOWUP_LIFETIME_MINUTES"] * 60,
     )
     # Pages handed from a POST to the GET that shows them. In memory, receipts have a store
     # of their own, which nothing a visitor sends can fill; forms sent back and notices never
