@@ -293,7 +293,12 @@ class RedisStore(Store):
         pipe.hincrby(name, "entries", 1)
         pipe.hincrby(name, "bytes", size)
         pipe.expireat(name, expire_at)
-        entries, used, _ = pipe.execute()
+        try:
+            entries, used, _ = pipe.execute()
+        except Exception as error:
+            if _out_of_memory(error):  # no room for the record either: not kept
+                return False
+            raise
         return budget.allows(int(entries), int(used))
 
     def _keep(self, key: str, value: bytes, seconds: int, evict: bool) -> bool:

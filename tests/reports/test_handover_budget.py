@@ -63,7 +63,7 @@ def test_a_flood_of_refused_forms_stays_within_its_budget_in_redis(demo, instanc
 
 
 class _OutOfMemory:
-    """A Redis at its ``maxmemory`` under ``noeviction``: every SET is refused (OOM)."""
+    """A Redis at its ``maxmemory`` under ``noeviction``: every write is refused (OOM)."""
 
     def __init__(self, client) -> None:
         self._client = client
@@ -71,8 +71,25 @@ class _OutOfMemory:
     def set(self, *_args, **_kwargs):
         raise redis.exceptions.OutOfMemoryError(OOM)
 
+    def pipeline(self):
+        return _RefusedPipeline(self._client.pipeline())
+
     def __getattr__(self, name: str):
         return getattr(self._client, name)
+
+
+class _RefusedPipeline:
+    """Its commands are queued as ever, and refused when sent (as Redis refuses a new key)."""
+
+    def __init__(self, pipe) -> None:
+        self._pipe = pipe
+
+    def execute(self):
+        self._pipe.reset()
+        raise redis.exceptions.OutOfMemoryError(OOM)
+
+    def __getattr__(self, name: str):
+        return getattr(self._pipe, name)
 
 
 def test_a_receipt_redis_refuses_to_keep_is_shown_in_the_post_s_answer(demo, instance, redis_url):

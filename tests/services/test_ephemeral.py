@@ -22,6 +22,7 @@ from app.services.ephemeral import (
 )
 from tests.helpers.environment import REDIS_URL, skip_or_fail
 
+OOM = "command not allowed when used memory > 'maxmemory'."
 PLAIN = "举报内容：挪用班组活动经费 report #42".encode()
 
 
@@ -266,24 +267,42 @@ def test_a_budget_s_record_expires_at_the_end_of_its_window_not_after_a_put(redi
 
 
 class _OutOfMemory:
-    """A Redis at its ``maxmemory`` under ``noeviction``: every SET is refused (OOM)."""
+    """A Redis at its ``maxmemory`` under ``noeviction``: every write is refused (OOM)."""
 
     def __init__(self, client) -> None:
         self._client = client
 
     def set(self, *_args, **_kwargs):
-        raise redis.exceptions.OutOfMemoryError(
-            "command not allowed when used memory > 'maxmemory'."
-        )
+        raise redis.exceptions.OutOfMemoryError(OOM)
+
+    def pipeline(self):
+        return _RefusedPipeline(self._client.pipeline())
 
     def __getattr__(self, name: str):
         return getattr(self._client, name)
+
+
+class _RefusedPipeline:
+    """Its commands are queued as ever, and refused when sent (as Redis refuses a new key)."""
+
+    def __init__(self, pipe) -> None:
+        self._pipe = pipe
+
+    def execute(self):
+        self._pipe.reset()
+        raise redis.exceptions.OutOfMemoryError(OOM)
+
+    def __getattr__(self, name: str):
+        return getattr(self._pipe, name)
 
 
 def test_a_value_a_full_redis_refuses_is_not_kept_and_says_so(redis_harness):
     store = RedisStore(_OutOfMemory(redis_harness.client), redis_harness.prefix)
     assert store.put("page", PLAIN, 60) is False
     assert SealedValues(store, b"test").put(PLAIN, 60) is None
+    budget = Budget(seconds=120, bytes=1000)  # no room for a budget's record either
+    assert store.put("page", PLAIN, 60, owner="a", budget=budget, everyone=budget) is False
+    assert redis_harness.redis_keys() == []
     # Any other refusal is an error, as before.
     broken = RedisStore(redis.Redis.from_url("redis://127.0.0.1:1/0"), "x:")
     with pytest.raises(redis.exceptions.ConnectionError):
