@@ -107,7 +107,7 @@ class Store:
 
     def put_new(self, key: str, value: bytes, seconds: int) -> bytes | None:
         """Keep ``value`` unless a live one is there (the first of several workers wins);
-        returns the one kept."""
+        returns the one kept, or None if the store kept none (as ``put`` says)."""
         raise NotImplementedError
 
     def get(self, key: str, refresh_seconds: int | None = None) -> bytes | None:
@@ -316,7 +316,12 @@ class RedisStore(Store):
         pipe = self._client.pipeline()
         pipe.set(self._prefix + key, value, nx=True, exat=expiry_after(self._now(), seconds))
         pipe.get(self._prefix + key)
-        return pipe.execute()[1]
+        try:
+            return pipe.execute()[1]
+        except Exception as error:
+            if _out_of_memory(error):
+                return None
+            raise
 
     def get(self, key: str, refresh_seconds: int | None = None) -> bytes | None:
         if refresh_seconds is None:

@@ -115,3 +115,21 @@ def test_a_receipt_redis_refuses_to_keep_is_shown_in_the_post_s_answer(demo, ins
     other = app.test_client()
     refused = other.post("/report/new", data=report_form_data(other, unit="NO-SUCH", what=WORDS))
     assert refused.status_code == 400 and WORDS in refused.get_data(as_text=True)
+
+
+def test_a_follow_up_redis_refuses_to_keep_says_so_instead_of_a_server_error(
+    demo, instance, redis_url
+):
+    app = instance.app("public", RATELIMIT_STORAGE_URI=redis_url)
+    reporter = app.test_client()
+    sent = reporter.post("/report/new", data=report_form_data(reporter), follow_redirects=True)
+    code = _receipt_code(sent.get_data(as_text=True))
+    for name in ("portal.followup_sessions", "portal.handover.pages"):
+        store = app.extensions[name].store
+        store._client = _OutOfMemory(store._client)
+    page = reporter.get("/report/follow-up").get_data(as_text=True)
+    entered = reporter.post(
+        "/report/follow-up", data={"csrf_token": csrf_token(page), "code": code}
+    )
+    assert entered.status_code == 503 and "网站繁忙" in entered.get_data(as_text=True)
+    assert reporter.get_cookie("portal_followup", path="/report/") is None

@@ -41,6 +41,10 @@ _GENERATION_BYTES = 16
 _VALUE = struct.Struct(">32s32s16sQQ")
 
 
+class SessionNotKept(RuntimeError):
+    """The store did not keep a new session (Redis out of memory): none was started."""
+
+
 @dataclass(frozen=True)
 class FollowupSession:
     report_id: str
@@ -70,7 +74,8 @@ class FollowupSessions:
         return hmac.new(identity.secret_bytes, message, hashlib.sha256).hexdigest()
 
     def start(self, report_id: str, identity: X25519Identity) -> str:
-        """A new session for the report; returns the token for the browser (43 characters)."""
+        """A new session for the report; returns the token for the browser (43 characters).
+        Raises SessionNotKept if the store does not keep it."""
         if not _REPORT_ID.match(report_id.encode("ascii", "replace")):
             raise ValueError("not a report id")
         now = self._now()
@@ -84,13 +89,13 @@ class FollowupSessions:
         )
         ends = (int(now) // 60 + 1) * 60 + self.lifetime_seconds  # to the minute
         if generation is None or len(generation) != _GENERATION_BYTES:
-            raise RuntimeError("the follow-up session store refused a session")
+            raise SessionNotKept("the follow-up session store refused a session")
         value = _VALUE.pack(
             report_id.encode("ascii"), identity.secret_bytes, generation, ends, bucket
         )
         token = self._sealed.put(value, self.idle_seconds)
-        if token is None:  # only a value past the store's whole bound is refused
-            raise RuntimeError("the follow-up session store refused a session")
+        if token is None:  # a value past the store's whole bound, or Redis out of memory
+            raise SessionNotKept("the follow-up session store refused a session")
         return token
 
     def _open(self, value: bytes | None) -> tuple[str, X25519Identity, bytes, int, int] | None:
