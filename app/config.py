@@ -116,6 +116,11 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # encrypted as they arrive and stored as sent (the reporter is told).
         "REPORT_CLEAN_MAX_BYTES": 16 * 1024 * 1024,
         "FOLLOWUP_IDLE_MINUTES": 15,
+        # However busy, a follow-up session ends this long after the code was entered.
+        "FOLLOWUP_LIFETIME_MINUTES": 120,
+        # Forms sent back and notices waiting for their page, from everyone, per two minutes
+        # (what waits is at most twice this): a flood of refused forms cannot fill Redis.
+        "REPORT_HANDOVER_MAX_BYTES": 32 * 1024 * 1024,
         # Processes that derive receipt codes side by side (public app): one per core.
         "REPORT_KDF_PROCESSES": os.cpu_count() or 1,
         # Per client (a keyed hash of its address or IPv6 network): reports stored, and
@@ -377,6 +382,8 @@ def validate(app_config: Any) -> None:
         "REPORT_MAX_BYTES",
         "REPORT_CLEAN_MAX_BYTES",
         "FOLLOWUP_IDLE_MINUTES",
+        "FOLLOWUP_LIFETIME_MINUTES",
+        "REPORT_HANDOVER_MAX_BYTES",
         "REPORT_POW_BITS",
         "REPORT_POW_STEP",
         "REPORT_NOSCRIPT_STEP",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import stat
 
@@ -13,6 +14,7 @@ from app.models import DisciplineOffice, StaffUser, Unit
 from app.services import keys, recovery, staff
 from app.services.demo import DEMO_LOGINS
 from tests.helpers.recovery_shares import share_lines
+from tests.helpers.servers import PORTAL, portal_env
 from tests.helpers.weak_kdf import TEST_SEAL_PARAMS
 
 PASSWORDS = {login.username: login.password for login in DEMO_LOGINS}
@@ -397,3 +399,54 @@ def test_no_unsealed_key_is_written_anywhere(empty_instance, capfd):
     for needle in texts:
         assert needle not in printed and needle not in printed.upper()
     assert "matches the stored public key" in outputs[1].output
+
+
+def _on_a_terminal(env: dict[str, str], args: list[str], lines: list[str]) -> tuple[int, str]:
+    """Run ``portal`` with a terminal of its own (as an officer at a console does), type
+    ``lines`` at its prompts; its exit status and everything the terminal showed."""
+    import os
+    import pty
+    import select as polling
+    import signal
+
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: a new session whose controlling terminal is the pty
+        try:
+            os.execve(str(PORTAL), [str(PORTAL), *args], env)
+        finally:
+            os._exit(127)
+    shown = b""
+    typed = 0
+    while True:
+        ready, _, _ = polling.select([terminal], [], [], 60)
+        if not ready:  # waiting for what never comes: stop it, the test fails below
+            os.kill(pid, signal.SIGKILL)
+            break
+        try:
+            chunk = os.read(terminal, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+        asked = shown.count(b"Share ")
+        if typed < min(asked, len(lines)) and shown.rstrip().endswith(b"):"):
+            os.write(terminal, lines[typed].encode() + b"\n")
+            typed += 1
+    _, status = os.waitpid(pid, 0)
+    os.close(terminal)
+    return os.waitstatus_to_exitcode(status), shown.decode("utf-8", "replace")
+
+
+def test_recover_on_a_terminal_does_not_show_the_words_typed(instance, mch_shares):
+    env = portal_env(instance.path, PORTAL_DATABASE_URL=instance.database_url)
+    status, shown = _on_a_terminal(
+        env, ["keys", "recover", "--office", "MCH"], [mch_shares[0], mch_shares[2]]
+    )
+    assert status == 0, shown
+    assert "Share 1 of 2" in shown and "Share 2 of 2" in shown
+    assert "Recovered the recovery key of MCH" in shown
+    for share in (mch_shares[0], mch_shares[2]):
+        words = share.split()
+        for pair in itertools.pairwise(words):  # no two words of it, one after the other
+            assert " ".join(pair) not in shown, shown

@@ -9,6 +9,7 @@ recovery key, and whether the office takes reports now.
 
 from __future__ import annotations
 
+import getpass
 import sys
 from typing import NoReturn
 
@@ -156,17 +157,26 @@ def keys_ceremony(
 
 def read_shares(threshold: int) -> list[str]:
     """Shares from stdin, one per line: asked for one at a time on a terminal, else read to
-    the end (more than K may be piped: the first K are used, once all of them check out)."""
+    the end (more than K may be piped: the first K are used, once all of them check out).
+
+    On a terminal the words are not echoed: they would stay on the screen, in its scrollback
+    and in a recording of the session, for anyone who looks later."""
     stream = sys.stdin
     interactive = stream.isatty()
     wanted = threshold if interactive else MAX_SHARES + 1  # enough to refuse a flood
     shares: list[str] = []
     while len(shares) < wanted:
         if interactive:
-            click.echo(f"Share {len(shares) + 1} of {threshold} (all words, one line): ", nl=False)
-        line = stream.readline()
-        if not line:
-            break
+            try:
+                line = getpass.getpass(
+                    f"Share {len(shares) + 1} of {threshold} (all words, one line; not shown): "
+                )
+            except EOFError:
+                break
+        else:
+            line = stream.readline()
+            if not line:
+                break
         if line.strip():
             shares.append(line)
     return shares

@@ -89,18 +89,25 @@ class Store:
         evict: bool = True,
         owner: str | None = None,
         budget: Budget | None = None,
+        everyone: Budget | None = None,
     ) -> bool:
         """Keep ``value`` for ``seconds``; False if it was not kept: the store full and
-        ``evict`` False (in memory; Redis bounds its own memory), or ``owner`` past its
-        ``budget`` (which this put counts against all the same)."""
+        ``evict`` False (in memory), Redis out of memory (its ``maxmemory`` reached under
+        ``noeviction``), ``owner`` past its ``budget`` (which this put counts against all
+        the same), or everyone's puts together past ``everyone``, the budget of this use in
+        the whole store (counted, like an owner's, only once the owner's budget allows it:
+        one owner refused again and again does not spend everyone's)."""
         _check_key(key)
+        size = len(value)
         with self._guard():
-            charged = owner is None or budget is None or self._charge(owner, budget, len(value))
+            charged = owner is None or budget is None or self._charge(owner, budget, size)
+            if charged and everyone is not None:
+                charged = self._charge(EVERYONE, everyone, size)
             return charged and self._keep(key, value, seconds, evict)
 
     def put_new(self, key: str, value: bytes, seconds: int) -> bytes | None:
         """Keep ``value`` unless a live one is there (the first of several workers wins);
-        returns the one kept."""
+        returns the one kept, or None if the store kept none (as ``put`` says)."""
         raise NotImplementedError
 
     def get(self, key: str, refresh_seconds: int | None = None) -> bytes | None:
@@ -117,6 +124,11 @@ class Store:
     def count(self, key: str, add: int, window_seconds: int) -> int:
         """Add ``add`` to the counter of this clock-aligned window; returns its total."""
         raise NotImplementedError
+
+
+# The owner whose budget every put of a use counts against ("#" is no owner's first character:
+# owners are keyed hashes).
+EVERYONE = "#everyone"
 
 
 def _check_key(key: str) -> None:
@@ -256,8 +268,11 @@ class MemoryStore(Store):
 class RedisStore(Store):
     """Values shared by every worker: one Redis key each, ``prefix`` + the key, with an expiry.
 
-    Redis bounds its own memory; ``evict`` does not apply. Counters and budgets are hashes and
-    numbers under ``prefix#count:`` and ``prefix#owner:``, named by their window.
+    Redis bounds its own memory; ``evict`` does not apply, and a put that Redis refuses for
+    its ``maxmemory`` (policy ``noeviction``) is not kept. A use that visitors can fill bounds
+    itself with a budget of ``everyone``: under an evicting policy, what it puts would push
+    out other uses' values. Counters and budgets are hashes and numbers under ``prefix#count:``
+    and ``prefix#owner:``, named by their window.
     """
 
     def __init__(self, client: Any, prefix: str, now: Callable[[], float] = time.time) -> None:
@@ -278,11 +293,21 @@ class RedisStore(Store):
         pipe.hincrby(name, "entries", 1)
         pipe.hincrby(name, "bytes", size)
         pipe.expireat(name, expire_at)
-        entries, used, _ = pipe.execute()
+        try:
+            entries, used, _ = pipe.execute()
+        except Exception as error:
+            if _out_of_memory(error):  # no room for the record either: not kept
+                return False
+            raise
         return budget.allows(int(entries), int(used))
 
     def _keep(self, key: str, value: bytes, seconds: int, evict: bool) -> bool:
-        self._client.set(self._prefix + key, value, exat=expiry_after(self._now(), seconds))
+        try:
+            self._client.set(self._prefix + key, value, exat=expiry_after(self._now(), seconds))
+        except Exception as error:
+            if _out_of_memory(error):  # under noeviction: not kept, and nothing else lost
+                return False
+            raise
         return True
 
     def put_new(self, key: str, value: bytes, seconds: int) -> bytes | None:
@@ -291,7 +316,12 @@ class RedisStore(Store):
         pipe = self._client.pipeline()
         pipe.set(self._prefix + key, value, nx=True, exat=expiry_after(self._now(), seconds))
         pipe.get(self._prefix + key)
-        return pipe.execute()[1]
+        try:
+            return pipe.execute()[1]
+        except Exception as error:
+            if _out_of_memory(error):
+                return None
+            raise
 
     def get(self, key: str, refresh_seconds: int | None = None) -> bytes | None:
         if refresh_seconds is None:
@@ -315,6 +345,13 @@ class RedisStore(Store):
         pipe.incrby(name, add)
         pipe.expireat(name, expire_at)
         return int(pipe.execute()[0])
+
+
+def _out_of_memory(error: Exception) -> bool:
+    """Whether Redis refused a write for its ``maxmemory`` ("OOM command not allowed")."""
+    import redis  # only a Redis store gets here
+
+    return isinstance(error, redis.exceptions.OutOfMemoryError)
 
 
 class Stores:
@@ -436,6 +473,7 @@ class SealedValues:
         evict: bool = True,
         owner: str | None = None,
         budget: Budget | None = None,
+        everyone: Budget | None = None,
     ) -> str | None:
         """Seal ``value`` under a fresh token and keep it for ``seconds``; returns the token
         for the browser, or None if the store did not keep it (see ``Store.put``)."""
@@ -443,7 +481,13 @@ class SealedValues:
         nonce = os.urandom(12)
         sealed = ChaCha20Poly1305(self._derive(token, b"seal")).encrypt(nonce, value, self._label)
         kept = self.store.put(
-            self._name(token), nonce + sealed, seconds, evict=evict, owner=owner, budget=budget
+            self._name(token),
+            nonce + sealed,
+            seconds,
+            evict=evict,
+            owner=owner,
+            budget=budget,
+            everyone=everyone,
         )
         return token_text(token) if kept else None
 

@@ -123,10 +123,13 @@ def test_one_client_refused_again_and_again_cannot_fill_the_store_of_forms(demo,
     flooder = app.test_client()
     flooder.environ_base["REMOTE_ADDR"] = "198.51.100.66"
     token = csrf_token(flooder.get("/report/follow-up").get_data(as_text=True))
+    statuses = []
     for _ in range(40):  # malformed codes, then refused by the limit: each sent back
         response = flooder.post("/report/follow-up", data={"csrf_token": token, "code": "12"})
-        assert response.status_code == 303
+        statuses.append(response.status_code)
     assert len(store) == 20  # this client's share, not the whole store
+    # Past it, each page is the POST's own answer: kept nowhere.
+    assert statuses[:20] == [303] * 20 and 303 not in statuses[20:]
     # Another reporter's refused form still comes back whole.
     reporter = app.test_client()
     reporter.environ_base["REMOTE_ADDR"] = "198.51.100.67"
@@ -179,7 +182,7 @@ class _Unreachable:
 
 
 @pytest.mark.parametrize("store", ["full", "unreachable"])
-def test_a_form_that_cannot_be_kept_says_so_instead_of_coming_back_empty(demo, instance, store):
+def test_a_form_the_store_cannot_keep_comes_back_in_the_post_s_answer(demo, instance, store):
     from app.public.reports.handover import Handover
     from app.services.ephemeral import MemoryStore
 
@@ -191,21 +194,32 @@ def test_a_form_that_cannot_be_kept_says_so_instead_of_coming_back_empty(demo, i
         other.environ_base["REMOTE_ADDR"] = "198.51.100.70"
         other.post("/report/new", data=report_form_data(other, unit="NO-SUCH"))
         assert len(backend) == 1
-    for path, data in (
-        ("/report/new", lambda c: report_form_data(c, unit="NO-SUCH")),
+    for path, data, typed in (
+        ("/report/new", lambda c: report_form_data(c, unit="NO-SUCH"), "挪用班组活动经费"),
         (
             "/report/follow-up",
             lambda c: {"csrf_token": report_form_data(c)["csrf_token"], "code": "12"},
+            "20 位",
         ),
     ):
         client = app.test_client()
         response = client.post(path, data=data(client))
-        assert response.status_code == 303
-        page = client.get(response.headers["Location"])
-        shown = page.get_data(as_text=True)
-        assert page.status_code == 200 and "无法再次显示" in shown, path
-        # Once: the next visit is the plain page.
-        assert "无法再次显示" not in client.get(path).get_data(as_text=True)
+        # Not lost: the page that says why is this answer, with what was typed.
+        shown = response.get_data(as_text=True)
+        assert response.status_code == 400 and typed in shown, path
+        assert "无法再次显示" not in shown
+        assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_a_handed_over_form_that_is_gone_says_so_instead_of_coming_back_empty(demo, public_app):
+    client = public_app.test_client()
+    response = client.post("/report/new", data=report_form_data(client, unit="NO-SUCH"))
+    assert response.status_code == 303
+    public_app.extensions["portal.handover.pages"].store._entries.clear()  # expired meanwhile
+    page = client.get(response.headers["Location"])
+    assert page.status_code == 200 and "无法再次显示" in page.get_data(as_text=True)
+    # Once: the next visit is the plain page.
+    assert "无法再次显示" not in client.get("/report/new").get_data(as_text=True)
 
 
 # --- the proof of work follows the load -----------------------------------------------------

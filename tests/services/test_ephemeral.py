@@ -22,6 +22,7 @@ from app.services.ephemeral import (
 )
 from tests.helpers.environment import REDIS_URL, skip_or_fail
 
+OOM = "command not allowed when used memory > 'maxmemory'."
 PLAIN = "举报内容：挪用班组活动经费 report #42".encode()
 
 
@@ -198,6 +199,24 @@ def test_a_byte_budget_refuses_the_owner_past_it_and_no_one_else(harness):
     assert store.put("a12", b"x" * 100, 60, owner="a", budget=budget) is True
 
 
+def test_everyone_s_budget_bounds_a_use_and_an_owner_refused_spends_none_of_it(harness):
+    store = harness.store
+    everyone = Budget(seconds=120, bytes=1000)
+    each = Budget(seconds=120, bytes=300)
+    for n in range(20):  # one owner past its own budget, again and again
+        store.put(f"a{n}", b"x" * 100, 60, owner="a", budget=each, everyone=everyone)
+    assert store.get("a2") == b"x" * 100 and store.get("a3") is None
+    # Others together get what is left of everyone's budget (700 bytes), and no more.
+    kept = [
+        store.put(f"{owner}0", b"y" * 250, 60, owner=owner, budget=each, everyone=everyone)
+        for owner in "bcdef"
+    ]
+    assert kept == [True, True, False, False, False]
+    assert store.put("free", b"z" * 5000, 60) is True  # another use: not counted
+    harness.wall += 120  # the next window starts from nothing
+    assert store.put("g0", b"y" * 250, 60, owner="g", budget=each, everyone=everyone)
+
+
 def test_a_budget_of_entries_counts_values_whatever_their_size(harness):
     store = harness.store
     budget = Budget(seconds=120, entries=20)
@@ -245,6 +264,49 @@ def test_a_budget_s_record_expires_at_the_end_of_its_window_not_after_a_put(redi
     harness.store.put("a1", b"", 60, owner="owner-hash", budget=budget)
     (name,) = [k for k in harness.redis_keys() if b"#owner:" in k]
     assert harness.client.expiretime(name) == (int(harness.wall) // 120 + 2) * 120
+
+
+class _OutOfMemory:
+    """A Redis at its ``maxmemory`` under ``noeviction``: every write is refused (OOM)."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def set(self, *_args, **_kwargs):
+        raise redis.exceptions.OutOfMemoryError(OOM)
+
+    def pipeline(self):
+        return _RefusedPipeline(self._client.pipeline())
+
+    def __getattr__(self, name: str):
+        return getattr(self._client, name)
+
+
+class _RefusedPipeline:
+    """Its commands are queued as ever, and refused when sent (as Redis refuses a new key)."""
+
+    def __init__(self, pipe) -> None:
+        self._pipe = pipe
+
+    def execute(self):
+        self._pipe.reset()
+        raise redis.exceptions.OutOfMemoryError(OOM)
+
+    def __getattr__(self, name: str):
+        return getattr(self._pipe, name)
+
+
+def test_a_value_a_full_redis_refuses_is_not_kept_and_says_so(redis_harness):
+    store = RedisStore(_OutOfMemory(redis_harness.client), redis_harness.prefix)
+    assert store.put("page", PLAIN, 60) is False
+    assert SealedValues(store, b"test").put(PLAIN, 60) is None
+    budget = Budget(seconds=120, bytes=1000)  # no room for a budget's record either
+    assert store.put("page", PLAIN, 60, owner="a", budget=budget, everyone=budget) is False
+    assert redis_harness.redis_keys() == []
+    # Any other refusal is an error, as before.
+    broken = RedisStore(redis.Redis.from_url("redis://127.0.0.1:1/0"), "x:")
+    with pytest.raises(redis.exceptions.ConnectionError):
+        broken.put("page", PLAIN, 60)
 
 
 def test_the_memory_store_is_bounded_in_bytes_and_sweeps_what_expired():

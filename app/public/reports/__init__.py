@@ -4,9 +4,10 @@ from flask import Flask, Response, request
 from limits import parse
 
 from app.public.reports import upload_request, views
-from app.public.reports.handover import Handover
+from app.public.reports.handover import HANDOVER_SECONDS, Handover
 from app.public.reports.noscript import NoScriptPasses
 from app.public.reports.pow import ProofOfWork
+from app.services.ephemeral import Budget
 from app.services.reports.followup_sessions import FollowupSessions
 from crypto import receipts
 
@@ -43,16 +44,26 @@ def register(app: Flask) -> None:
         counter="entries-noscript",
     )
     app.extensions["portal.followup_sessions"] = FollowupSessions(
-        stores.store("followup"), idle_seconds=app.config["FOLLOWUP_IDLE_MINUTES"] * 60
+        stores.store("followup"),
+        idle_seconds=app.config["FOLLOWUP_IDLE_MINUTES"] * 60,
+        lifetime_seconds=app.config["FOLLOWUP_LIFETIME_MINUTES"] * 60,
     )
     # Pages handed from a POST to the GET that shows them. In memory, receipts have a store
     # of their own, which nothing a visitor sends can fill; forms sent back and notices never
     # push out what waits in theirs. In Redis both share one namespace (a name does not say
     # which it is), and entries expire after two minutes.
+    # Forms sent back and notices have a budget of bytes for everyone together, in memory and
+    # in Redis (where nothing else bounds them); a page past it is shown at once instead.
+    pages_bytes = app.config["REPORT_HANDOVER_MAX_BYTES"]
     receipts_store = stores.store("handover", max_entries=20_000, max_bytes=32 << 20)
-    pages_store = stores.store("handover", max_entries=5000, max_bytes=64 << 20)
+    pages_store = stores.store("handover", max_entries=5000, max_bytes=pages_bytes)
     app.extensions["portal.handover.receipts"] = Handover(receipts_store)
-    app.extensions["portal.handover.pages"] = Handover(pages_store, evict=False, spare=True)
+    app.extensions["portal.handover.pages"] = Handover(
+        pages_store,
+        evict=False,
+        spare=True,
+        everyone=Budget(seconds=HANDOVER_SECONDS, bytes=pages_bytes),
+    )
     receipts.use_processes(app.config["REPORT_KDF_PROCESSES"])
     upload_request.init_app(app)
     app.register_blueprint(views.bp)

@@ -52,6 +52,7 @@ from app.services.blobs import BlobError
 from app.services.reports import errors, followup
 from app.services.reports.envelopes import opened, stored_plaintext_size
 from app.services.reports.errors import FileProblem
+from app.services.reports.followup_sessions import SessionNotKept
 from app.services.reports.places import Misplaced
 from app.web.reports import UNLISTED_FILE, file_problem_text
 from crypto.errors import CryptoError, NoIdentityMatch, ReceiptCodeError
@@ -195,7 +196,14 @@ def enter():
         return _show_code_page(status=409, problem=message)
     if opened_report is None:
         return _show_code_page(status=200, not_found=True)
-    token = _sessions().start(opened_report.report.id, opened_report.identity)
+    try:
+        token = _sessions().start(opened_report.report.id, opened_report.identity)
+    except SessionNotKept:
+        message = _(
+            "The site is very busy just now and could not open your report. Nothing was kept; "
+            "enter your code again in a few minutes."
+        )
+        return _show_code_page(status=503, problem=message)
     response = redirect(url_for("reports.follow_up"), 303)
     response.set_cookie(
         COOKIE,
@@ -294,7 +302,9 @@ def attachment(envelope_id: str):
         or envelope.message_id is None
     ):
         abort(404)
-    name = request.args.get("name", "file")[:200] or "file"
+    # Links carry no name (it would stay in the browser's history); an old link's ``name``
+    # is ignored: the name is the one the message gives.
+    name = followup.attachment_name(blob_store(), report, found.identity, envelope) or "file"
     with ExitStack() as stack:
         try:
             blobs = blob_store()

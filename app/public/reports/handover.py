@@ -7,6 +7,14 @@ a GET. What that page shows (the code, the deadlines, what was cleaned) waits fo
 short-lived store (memory, or Redis with an expiry) for at most a minute or two, sealed
 under a random token that only the browser holds (a cookie for that one page;
 ``app.services.ephemeral.SealedValues``). Taking it deletes it.
+
+A page the store does not keep (Redis out of memory, the pages' budget spent, the store
+unreachable) is not lost: the POST answers with the page itself. The browser then keeps that
+POST in its history, which is less bad than a receipt never shown for a stored report, or
+a reporter's words thrown away. Forms sent back and notices, which any visitor can make, have
+a budget of bytes for everyone together (REPORT_HANDOVER_MAX_BYTES), so that a flood of them
+cannot fill Redis and push out (or, under ``noeviction``, keep out) the receipts and follow-up
+sessions that share it.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import json
 import logging
 from typing import Any
 
-from app.services.ephemeral import Budget, SealedValues, Store, new_token
+from app.services.ephemeral import Budget, SealedValues, Store
 
 HANDOVER_SECONDS = 120
 _LABEL = b"soe-portal/receipt-handover/v2"
@@ -23,34 +31,43 @@ _LABEL = b"soe-portal/receipt-handover/v2"
 
 class Handover:
     def __init__(
-        self, store: Store, seconds: int = HANDOVER_SECONDS, evict: bool = True, spare: bool = False
+        self,
+        store: Store,
+        seconds: int = HANDOVER_SECONDS,
+        evict: bool = True,
+        spare: bool = False,
+        everyone: Budget | None = None,
     ) -> None:
         self.store = store
         self._sealed = SealedValues(store, _LABEL)
         self.seconds = seconds
         # False: when the store is full, the newest is not kept (what waits there goes first).
         self.evict = evict
-        # True: a page that can be lost (a form sent back, which its page then says): an
-        # unreachable store loses it rather than fail the request.
+        # True: a page whose taking may fail (the store unreachable): it is then missed, not
+        # a server error.
         self.spare = spare
+        # What everyone's pages together may put in each window (None: no bound).
+        self.everyone = everyone
 
     def give(
         self, payload: dict[str, Any], owner: str | None = None, budget: Budget | None = None
-    ) -> str:
-        """Keep ``payload`` for one taker; returns the token for the browser (which finds
-        nothing with it if the store was full and ``evict`` is False, or ``owner`` had left
-        its ``budget`` of pages already)."""
+    ) -> str | None:
+        """Keep ``payload`` for one taker; returns the token for the browser, or None if the
+        store did not keep it: full with ``evict`` False, Redis out of memory or unreachable,
+        ``owner`` past its ``budget`` of pages, or everyone's pages past theirs."""
         plain = json.dumps(payload, ensure_ascii=False).encode()
         try:
-            token = self._sealed.put(
-                plain, self.seconds, evict=self.evict, owner=owner, budget=budget
+            return self._sealed.put(
+                plain,
+                self.seconds,
+                evict=self.evict,
+                owner=owner,
+                budget=budget,
+                everyone=self.everyone,
             )
-        except Exception:  # the store unreachable (Redis down)
-            if not self.spare:
-                raise
+        except Exception:  # the store unreachable (Redis down): the caller shows the page
             logging.getLogger(__name__).exception("a page to hand over could not be kept")
-            token = None
-        return token or new_token()
+            return None
 
     def take(self, text: str) -> dict[str, Any] | None:
         """The payload for ``text``, once; None if it was taken, expired or never given."""
@@ -71,19 +88,25 @@ def answer_with(
     store: str = "pages",
     anchor: str | None = None,
 ):
-    """Answer a POST with a redirect to ``endpoint``, whose GET shows ``payload`` once.
+    """Answer a POST with a redirect to ``endpoint``, whose GET shows ``payload`` once; or,
+    if the store does not keep it, with the page of ``endpoint`` showing it at once.
 
     ``store``: "receipts" for receipts (their own store, which nothing else can fill), or
-    "pages" for forms sent back and notices (never pushing out what waits there, and each
-    client within its budget of pages). ``anchor``: the part of the page the browser shows
-    first, where the reporter was.
+    "pages" for forms sent back and notices (never pushing out what waits there, each client
+    within its budget of pages, and everyone within theirs). ``anchor``: the part of the page
+    the browser shows first, where the reporter was.
     """
-    from flask import current_app, redirect, url_for
+    from flask import current_app, g, redirect, request, url_for
 
-    response = redirect(url_for(endpoint, _anchor=anchor), 303)
     handover = current_app.extensions[f"portal.handover.{store}"]
     owner = _page_owner() if store == "pages" else None
     token = handover.give(payload, owner, PAGES_PER_CLIENT if owner is not None else None)
+    if token is None:
+        # Shown by the view of the GET, in this answer: ``handed_over`` finds it in ``g``.
+        g.portal_handed_over = {cookie: payload}
+        name = request.blueprint + endpoint if endpoint.startswith(".") else endpoint
+        return current_app.make_response(current_app.view_functions[name]())
+    response = redirect(url_for(endpoint, _anchor=anchor), 303)
     response.set_cookie(
         cookie,
         token,
@@ -115,16 +138,20 @@ def _page_owner() -> str | None:
 
 
 def handed_over(cookie: str, store: str = "pages") -> dict[str, Any] | None:
-    """What the POST before this GET left for it (once), or None."""
-    from flask import current_app, request
+    """What the POST before this GET left for it (once), or None; in the answer to a POST
+    whose page the store did not keep, that page."""
+    from flask import current_app, g, request
 
+    shown = g.get("portal_handed_over", {}).get(cookie)
+    if shown is not None:
+        return shown
     token = request.cookies.get(cookie, "")
     return current_app.extensions[f"portal.handover.{store}"].take(token) if token else None
 
 
 def lost(cookie: str) -> bool:
     """After ``handed_over`` found nothing: whether a page was meant to wait (a cookie names
-    one) and could not be kept (the store full, or unreachable)."""
+    one) and is gone (expired, taken already, or lost by the store)."""
     from flask import request
 
     return bool(request.cookies.get(cookie))

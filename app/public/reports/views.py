@@ -34,7 +34,6 @@ from app.public.reports import followup_views, gate, noscript, upload_request
 from app.public.reports.common import expired_text, order_text, refusal_text, size_text
 from app.public.reports.forms import ReportForm
 from app.public.reports.handover import (
-    HANDOVER_SECONDS,
     answer_with,
     forget,
     handed_over,
@@ -250,29 +249,16 @@ def send():
     current_app.extensions["portal.report_pow"].counted()
     if work is not Work.done:
         current_app.extensions["portal.noscript_passes"].counted()
-    token = current_app.extensions["portal.handover.receipts"].give(
-        {
-            "code": submitted.code.replace(" ", ""),
-            "acknowledge_by": submitted.acknowledge_by.isoformat(),
-            "feedback_by": submitted.feedback_by.isoformat(),
-            "files": [
-                (info.name, cleaning_words(info.cleaning)) for info in submitted.cleaned_report
-            ],
-        }
-    )
+    shown = {
+        "code": submitted.code.replace(" ", ""),
+        "acknowledge_by": submitted.acknowledge_by.isoformat(),
+        "feedback_by": submitted.feedback_by.isoformat(),
+        "files": [(info.name, cleaning_words(info.cleaning)) for info in submitted.cleaned_report],
+    }
     # A redirect: the page that answers the POST would keep the report in the browser's
-    # session history (app/public/reports/handover.py).
-    response = redirect(url_for(".receipt"), 303)
-    response.set_cookie(
-        RECEIPT_COOKIE,
-        token,
-        max_age=HANDOVER_SECONDS,
-        path=url_for(".receipt"),
-        httponly=True,
-        samesite="Strict",
-        secure=current_app.config["HTTPS"],
-    )
-    return response
+    # session history; but the receipt of a stored report is always shown, in this answer if
+    # the store does not keep it (app/public/reports/handover.py).
+    return answer_with(".receipt", RECEIPT_COOKIE, shown, store="receipts")
 
 
 @bp.get("/sent")
@@ -298,8 +284,7 @@ def too_large(_error: RequestEntityTooLarge):
 
 @bp.get("/receipt")
 def receipt():
-    token = request.cookies.get(RECEIPT_COOKIE, "")
-    shown = current_app.extensions["portal.handover.receipts"].take(token) if token else None
+    shown = handed_over(RECEIPT_COOKIE, "receipts")
     if shown is None:
         page = render_template("reports/receipt_gone.html")
     else:

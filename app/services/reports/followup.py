@@ -16,16 +16,25 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
-from app.models import MessageAuthor, Report, ReportMessage, ReportStatus
+from app.models import (
+    EnvelopeRole,
+    MessageAuthor,
+    Report,
+    ReportEnvelope,
+    ReportMessage,
+    ReportStatus,
+)
 from app.services.blobs import BlobStore
 from app.services.reports.durability import commit_durably, prepare_durable_commit
 from app.services.reports.envelopes import delete_blobs
-from app.services.reports.errors import NotAllowed
+from app.services.reports.errors import FileDamaged, NotAllowed
 from app.services.reports.followup_sessions import FollowupSession, FollowupSessions
 from app.services.reports.messages import ThreadMessage, read_thread, store_message
+from app.services.reports.places import Misplaced
+from app.services.reports.reading import file_problem, read_document
 from app.services.reports.receipt_versions import ReceiptVersionRefused, find_by_code
 from app.services.reports.uploads import Upload
-from crypto.errors import ReceiptCodeError
+from crypto.errors import NoIdentityMatch, ReceiptCodeError
 from crypto.keys import X25519Identity
 from crypto.receipts import RECEIPT_VERSIONS, ReceiptVersions
 
@@ -35,6 +44,7 @@ __all__ = [
     "Opened",
     "Progress",
     "ReceiptVersionRefused",
+    "attachment_name",
     "open_by_code",
     "progress",
     "reply",
@@ -81,6 +91,29 @@ def thread(
     """The messages of the thread, decrypted with the reporter's key for this call only."""
     _check_reporter(report, identity)
     return read_thread(blobs, report, [identity])
+
+
+def attachment_name(
+    blobs: BlobStore, report: Report, identity: X25519Identity, envelope: ReportEnvelope
+) -> str | None:
+    """The name the message of ``envelope`` gives this file, read with the reporter's key;
+    None if that message cannot be read or does not list it.
+
+    A download link names the file by its id alone: a name in the address would stay in the
+    browser's history (a shared workshop PC's), which the name is not."""
+    _check_reporter(report, identity)
+    message = envelope.message
+    if message is None or message.report_id != report.id:
+        return None
+    texts = [e for e in message.envelopes if e.role == EnvelopeRole.text]
+    text = next((e for e in texts if file_problem(e) is None), None)
+    if text is None:
+        return None
+    try:
+        _document, infos = read_document(blobs, text, [identity], "message")
+    except (NoIdentityMatch, Misplaced, FileDamaged):
+        return None
+    return next((info.name for info in infos if info.position == envelope.position), None)
 
 
 def reply(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 
 import pytest
@@ -162,10 +163,12 @@ def test_a_session_store_holds_neither_the_token_nor_the_key_nor_the_report_in_t
     sessions = FollowupSessions(store)
     identity = X25519Identity.generate()
     token = sessions.start("ef" * 16, identity)
-    ((key, (_expiry, value)),) = store._entries.items()
-    assert token not in key and identity.secret_bytes not in value
-    assert b"ef" * 16 not in value and "ef" * 16 not in key
-    assert len(value) == 32 + 60
+    # The session, and its report's generation (a random value under a name that opens nothing).
+    assert sorted(len(value) for _expiry, value in store._entries.values()) == [16, 12 + 16 + 96]
+    for key, (_expiry, value) in store._entries.items():
+        assert token not in key and identity.secret_bytes not in value
+        assert b"ef" * 16 not in value and "ef" * 16 not in key
+        assert identity.secret_bytes.hex() not in key
 
 
 @pytest.mark.parametrize("forged", ["", "x" * 43, "A" * 42, "A" * 44, "é" * 43, "A" * 42 + "B"])
@@ -178,14 +181,16 @@ def test_forged_tokens_resume_nothing(forged):
 
 def test_a_full_memory_store_drops_the_oldest_session():
     clock = FakeClock()
-    sessions = FollowupSessions(MemoryStore(max_entries=3, clock=clock))
+    # Four sessions of one report, and the report's generation: one entry too many.
+    sessions = FollowupSessions(MemoryStore(max_entries=4, clock=clock))
+    identity = X25519Identity.generate()
     tokens = []
     for _ in range(4):
         clock.now += 1
-        tokens.append(sessions.start("ab" * 16, X25519Identity.generate()))
+        tokens.append(sessions.start("ab" * 16, identity))
     assert sessions.resume(tokens[0]) is None
     assert all(sessions.resume(t) for t in tokens[1:])
-    assert len(sessions.store) == 3
+    assert len(sessions.store) == 4
 
 
 def test_sessions_start_only_for_report_ids():
@@ -202,9 +207,12 @@ def test_a_redis_session_expires_and_holds_no_clear_key():
         sessions = FollowupSessions(RedisStore(client, prefix), idle_seconds=60)
         identity = X25519Identity.generate()
         token = sessions.start("12" * 16, identity)
-        (key,) = client.keys(prefix + "*")
-        assert token.encode() not in key and b"12" * 16 not in key
-        assert identity.secret_bytes not in client.get(key) and b"12" * 16 not in client.get(key)
+        keys = client.keys(prefix + "*")
+        for key in keys:
+            assert token.encode() not in key and b"12" * 16 not in key
+            assert identity.secret_bytes not in client.get(key)
+            assert b"12" * 16 not in client.get(key)
+        (key,) = [key for key in keys if len(client.get(key)) > 16]  # the session
         assert 60 < client.ttl(key) <= 120 and client.expiretime(key) % 60 == 0
         client.expire(key, 5)
         assert sessions.resume(token).identity.secret_bytes == identity.secret_bytes
@@ -218,3 +226,89 @@ def test_a_redis_session_expires_and_holds_no_clear_key():
         for key in client.keys(prefix + "*"):
             client.delete(key)
         client.close()
+
+
+def _sessions_on(kind: str, idle_seconds: int = 900, lifetime_seconds: int = 7200):
+    """Sessions in memory or in Redis, on one clock a test moves (the store's too)."""
+    clock = FakeClock()
+    wall = lambda: 1_800_000_000.0 + clock.now  # noqa: E731 - a real time: Redis expires keys
+    if kind == "memory":
+        store = MemoryStore(clock=clock, now=wall)
+        return FollowupSessions(store, idle_seconds, lifetime_seconds, now=wall), clock, None
+    if not REDIS_URL:
+        skip_or_fail("Redis not configured: set PORTAL_TEST_REDIS_URL")
+    client = redis.Redis.from_url(REDIS_URL)
+    prefix = f"test:followup:{X25519Identity.generate().recipient}:"
+    sessions = FollowupSessions(
+        RedisStore(client, prefix, now=time.time), idle_seconds, lifetime_seconds
+    )
+    return sessions, clock, (client, prefix)
+
+
+def test_a_session_ends_after_its_lifetime_however_busy():
+    clock = FakeClock()
+    wall = lambda: 1_800_000_000.0 + clock.now  # noqa: E731
+    store = MemoryStore(clock=clock, now=wall)
+    sessions = FollowupSessions(store, idle_seconds=900, lifetime_seconds=7200, now=wall)
+    identity = X25519Identity.generate()
+    token = sessions.start("ab" * 16, identity)
+    for _ in range(9):  # used every 13 minutes: never idle, 117 minutes in all
+        clock.now += 780
+        assert sessions.resume(token) is not None
+    clock.now += 780  # two hours and ten minutes after the code was entered
+    assert sessions.resume(token) is None
+    assert len(store) == 1  # the session is gone; its report's generation expires by itself
+    # The same code opens a new session, for two hours again.
+    again = sessions.start("ab" * 16, identity)
+    assert sessions.resume(again).report_id == "ab" * 16
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_leaving_ends_every_session_of_the_report_and_no_other(kind):
+    sessions, clock, redis_parts = _sessions_on(kind)
+    try:
+        reporter = X25519Identity.generate()
+        phone = sessions.start("ab" * 16, reporter)
+        clock.now += 1500  # begun in another bucket of the idle time: the same generation
+        workshop_pc = sessions.start("ab" * 16, reporter)
+        someone_else = sessions.start("cd" * 16, X25519Identity.generate())
+        assert sessions.resume(phone) and sessions.resume(workshop_pc)
+        sessions.end(phone)  # the reporter leaves on the phone
+        assert sessions.resume(phone) is None
+        assert sessions.resume(workshop_pc) is None  # and the PC's session is over too
+        assert sessions.resume(someone_else).report_id == "cd" * 16
+        # The code still opens a new session, which the old ones do not come back with.
+        fresh = sessions.start("ab" * 16, reporter)
+        assert sessions.resume(fresh).report_id == "ab" * 16
+        assert sessions.resume(workshop_pc) is None
+        if redis_parts is not None:
+            client, prefix = redis_parts
+            # No name or value in Redis holds the report or the reporter's key.
+            for key in client.keys(prefix + "*"):
+                value = client.get(key)
+                assert b"ab" * 16 not in key and b"ab" * 16 not in value
+                assert reporter.secret_bytes not in value
+                assert reporter.secret_bytes.hex().encode() not in key
+                assert client.expiretime(key) % 900 == 0  # at a bucket's end, never a moment
+    finally:
+        if redis_parts is not None:
+            client, prefix = redis_parts
+            for key in client.keys(prefix + "*"):
+                client.delete(key)
+            client.close()
+
+
+def test_leaving_ends_a_session_begun_in_the_last_bucket_of_the_lifetime():
+    clock = FakeClock()
+    wall = lambda: 7200 * 250_000 - 60 + clock.now - 1000  # noqa: E731 - a minute before a bucket ends
+    sessions = FollowupSessions(
+        MemoryStore(clock=clock, now=wall), idle_seconds=900, lifetime_seconds=7200, now=wall
+    )
+    reporter = X25519Identity.generate()
+    before = sessions.start("ab" * 16, reporter)
+    clock.now += 120  # the next bucket of the lifetime: a new generation name
+    after = sessions.start("ab" * 16, reporter)
+    names = [k for k, (_e, v) in sessions.store._entries.items() if len(v) == 16]
+    assert len(names) == 2  # the name changes from one lifetime to the next
+    sessions.end(after)
+    assert sessions.resume(before) is None and sessions.resume(after) is None

@@ -1,0 +1,135 @@
+"""Pages handed from a POST to the GET that shows them, when the store will not keep them: a
+flood of refused forms stays within its budget of bytes in Redis, and whatever the store
+refuses is shown in the POST's own answer, never lost: what a reporter typed, or the receipt
+of a report already stored."""
+
+from __future__ import annotations
+
+import re
+
+import redis
+
+from tests.helpers.forms import csrf_token
+from tests.helpers.report_pages import report_form_data
+
+WORDS = "食堂承包商以次充好，虚开发票，金额约二十万元。"
+LONG = WORDS * 300  # some 20 KB of UTF-8
+OOM = "command not allowed when used memory > 'maxmemory'."
+
+
+def _handover_bytes(client: redis.Redis) -> int:
+    """The bytes of the pages waiting in Redis (not the budgets' counters)."""
+    keys = [k for k in client.scan_iter(match=b"portal-public:handover:*") if b"#" not in k]
+    return sum(client.strlen(k) for k in keys)
+
+
+def _shown(client, response):
+    """The page a POST led to: by its redirect, or in its own answer."""
+    if response.status_code == 303:
+        return client.get(response.headers["Location"])
+    return response
+
+
+def _receipt_code(page: str) -> str:
+    return "".join(re.findall(r"<span>(\d{4})</span>", page))
+
+
+def test_a_flood_of_refused_forms_stays_within_its_budget_in_redis(demo, instance, redis_url):
+    budget = 64 * 1024
+    app = instance.app("public", RATELIMIT_STORAGE_URI=redis_url, REPORT_HANDOVER_MAX_BYTES=budget)
+    store = redis.Redis.from_url(redis_url)
+    sent = []
+    for number in range(12):  # twelve visitors, each within its own budget of pages
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = f"198.51.100.{number + 100}"
+        data = report_form_data(client, unit="NO-SUCH", what=f"{number}号：{LONG}")
+        sent.append((client, client.post("/report/new", data=data)))
+    # Before anyone's browser has fetched its page: what waits is within the budget.
+    assert _handover_bytes(store) <= budget
+    statuses = [response.status_code for _client, response in sent]
+    assert statuses.count(303) >= 2 and statuses.count(400) >= 1  # past it: in the answer
+    for number, (client, response) in enumerate(sent):
+        page = _shown(client, response)
+        text = page.get_data(as_text=True)
+        # Each form comes back whole, with why it was refused.
+        assert page.status_code == 400 and f"{number}号：{WORDS}" in text, number
+        assert "请从选项中选择" in text
+    # A report sent now gets its receipt by the redirect as ever: receipts are not counted.
+    reporter = app.test_client()
+    sent = reporter.post("/report/new", data=report_form_data(reporter))
+    assert sent.status_code == 303
+    assert len(_receipt_code(reporter.get(sent.headers["Location"]).get_data(as_text=True))) == 20
+    store.close()
+
+
+class _OutOfMemory:
+    """A Redis at its ``maxmemory`` under ``noeviction``: every write is refused (OOM)."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def set(self, *_args, **_kwargs):
+        raise redis.exceptions.OutOfMemoryError(OOM)
+
+    def pipeline(self):
+        return _RefusedPipeline(self._client.pipeline())
+
+    def __getattr__(self, name: str):
+        return getattr(self._client, name)
+
+
+class _RefusedPipeline:
+    """Its commands are queued as ever, and refused when sent (as Redis refuses a new key)."""
+
+    def __init__(self, pipe) -> None:
+        self._pipe = pipe
+
+    def execute(self):
+        self._pipe.reset()
+        raise redis.exceptions.OutOfMemoryError(OOM)
+
+    def __getattr__(self, name: str):
+        return getattr(self._pipe, name)
+
+
+def test_a_receipt_redis_refuses_to_keep_is_shown_in_the_post_s_answer(demo, instance, redis_url):
+    app = instance.app("public", RATELIMIT_STORAGE_URI=redis_url)
+    for name in ("portal.handover.receipts", "portal.handover.pages"):
+        store = app.extensions[name].store
+        store._client = _OutOfMemory(store._client)
+    reporter = app.test_client()
+    sent = reporter.post("/report/new", data=report_form_data(reporter, what=WORDS))
+    # The report is stored: its receipt is shown at once, not lost with a server error.
+    assert sent.status_code == 200 and sent.headers["Cache-Control"] == "no-store"
+    code = _receipt_code(sent.get_data(as_text=True))
+    assert len(code) == 20
+    assert reporter.get_cookie("portal_receipt", path="/report/receipt") is None
+    # And the code opens the report (follow-up sessions are another store).
+    page = reporter.get("/report/follow-up").get_data(as_text=True)
+    entered = reporter.post(
+        "/report/follow-up", data={"csrf_token": csrf_token(page), "code": code}
+    )
+    assert entered.status_code == 303
+    assert 'id="h-status"' in reporter.get("/report/follow-up").get_data(as_text=True)
+    # A refused form is shown again at once too, with what was typed.
+    other = app.test_client()
+    refused = other.post("/report/new", data=report_form_data(other, unit="NO-SUCH", what=WORDS))
+    assert refused.status_code == 400 and WORDS in refused.get_data(as_text=True)
+
+
+def test_a_follow_up_redis_refuses_to_keep_says_so_instead_of_a_server_error(
+    demo, instance, redis_url
+):
+    app = instance.app("public", RATELIMIT_STORAGE_URI=redis_url)
+    reporter = app.test_client()
+    sent = reporter.post("/report/new", data=report_form_data(reporter), follow_redirects=True)
+    code = _receipt_code(sent.get_data(as_text=True))
+    for name in ("portal.followup_sessions", "portal.handover.pages"):
+        store = app.extensions[name].store
+        store._client = _OutOfMemory(store._client)
+    page = reporter.get("/report/follow-up").get_data(as_text=True)
+    entered = reporter.post(
+        "/report/follow-up", data={"csrf_token": csrf_token(page), "code": code}
+    )
+    assert entered.status_code == 503 and "网站繁忙" in entered.get_data(as_text=True)
+    assert reporter.get_cookie("portal_followup", path="/report/") is None
