@@ -258,7 +258,9 @@ def test_a_flood_of_codes_from_one_network_leaves_the_channel_open(demo, instanc
         token = csrf_token(flood.get("/report/follow-up").get_data(as_text=True))
         guess = {"csrf_token": token, "code": f"{number:020d}"}
         statuses.append(flood.post("/report/follow-up", data=guess).status_code)
-    assert statuses.count(303) == 100  # every answer is a redirect to the page that says why
+    # Every answer says why: by a redirect, or (past the /64's budget of waiting pages, 20)
+    # in the answer itself; none is a server error.
+    assert statuses[:20] == [303] * 20 and set(statuses[20:]) <= {303, 400, 429}
     assert app.extensions["portal.entry_pow"].load() == 10  # the /64's limit, not 100
     # The reporter's code opens the report, with no work asked.
     token = csrf_token(reporter.get("/report/follow-up").get_data(as_text=True))
