@@ -25,6 +25,7 @@ from gunicorn.http2 import negotiation
 from gunicorn.workers.gthread import ThreadWorker
 
 HEADER_SECONDS = 10.0
+HEAD_LIMIT = 64 * 1024
 
 
 def head_complete(head: bytes | bytearray) -> bool:
@@ -41,10 +42,9 @@ class HeadersFirstWorker(ThreadWorker):
         # Connections whose headers are arriving, by their deadline (insertion order is
         # deadline order: each gets the same time from when it starts).
         self.heading: dict[Any, float] = {}
-        cfg = self.cfg
-        self.head_limit = (
-            cfg.limit_request_line + cfg.limit_request_fields * (cfg.limit_request_field_size + 2)
-        ) + 4096
+        # Each waiting head is held in memory, up to worker_connections of them: a head longer
+        # than this (no browser sends one) ends its connection.
+        self.head_limit = HEAD_LIMIT
 
     def _reads_heads(self, conn: Any) -> bool:
         return not (

@@ -41,9 +41,9 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import RequestTimeout, ServiceUnavailable
 from werkzeug.wsgi import ClosingIterator
 
-# A body below this multiple of the minimum pace may give its place to a new request, once it
-# has had EVICTABLE_AFTER seconds to show its pace (a real upload keeps sending: its next bytes
-# arrive within a round trip).
+# A body below this multiple of the minimum pace may give its place to a new request. Its pace
+# counts from its first read: a real upload sends its first bytes with its headers and keeps
+# sending; one the app has not read from yet is left EVICTABLE_AFTER seconds.
 EVICTABLE_BELOW = 8
 EVICTABLE_AFTER = 0.05
 WATCH_EVERY = 0.25
@@ -208,7 +208,9 @@ class BodyReads:
 
     def _slowest(self, readings: Iterable[Reading], now: float) -> Reading | None:
         rates = {
-            r: r.rate(now) for r in readings if now - r.started >= EVICTABLE_AFTER and not r.cut
+            r: r.rate(now)
+            for r in readings
+            if (r.read or now - r.started >= EVICTABLE_AFTER) and not r.cut
         }
         evictable = [r for r, rate in rates.items() if rate < self.min_rate * EVICTABLE_BELOW]
         return min(evictable, key=rates.__getitem__, default=None)
