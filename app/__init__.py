@@ -16,7 +16,7 @@ def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask
     """Build the ``public`` site or the restricted ``console`` from the same configuration."""
     from app import cli, config, db, errors, health, i18n, resources
     from app.extensions import csrf
-    from app.security import headers, inputs, network, ratelimit, sessions
+    from app.security import body_reads, headers, inputs, network, ratelimit, sessions
     from app.services import public_version
 
     if surface not in SURFACES:
@@ -73,5 +73,6 @@ def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask
     ratelimit.init_app(app)
     cli.init_app(app, create_app)
     network.known_hosts_only(app)
+    body_reads.init_app(app)
     network.trust_proxies(app)
     return app

@@ -79,8 +79,16 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # Worker processes per app: 2 when rate limits are counted in Redis, else 1 (each
         # process would count apart in memory and let its own share through).
         "WORKERS": None,
-        # Threads per worker: a slow upload holds one for as long as it takes.
+        # Threads per worker. A request body holds one while it arrives: at most BODY_READS
+        # of them at once (half the threads when unset), each from a client (IPv4 address,
+        # IPv6 /64) at most BODY_READS_PER_CLIENT at once, and each cut when it arrives
+        # slower than BODY_MIN_BYTES_PER_SECOND after BODY_GRACE_SECONDS
+        # (app/security/body_reads.py).
         "THREADS": 16,
+        "BODY_READS": None,
+        "BODY_READS_PER_CLIENT": 2,
+        "BODY_MIN_BYTES_PER_SECOND": 1024,
+        "BODY_GRACE_SECONDS": 10,
         "PUBLIC_ACCESS_LOG": "",
         "CONSOLE_ACCESS_LOG": "-",
         "DEMO": False,
@@ -368,10 +376,16 @@ def validate(app_config: Any) -> None:
 
     if app_config.get("WORKERS") is None:
         app_config["WORKERS"] = 1 if storage.startswith("memory://") else 2
+    if app_config.get("BODY_READS") is None and isinstance(app_config.get("THREADS"), int):
+        app_config["BODY_READS"] = max(app_config["THREADS"] // 2, 1)
     for name in (
         "MAX_CONTENT_LENGTH",
         "WORKERS",
         "THREADS",
+        "BODY_READS",
+        "BODY_READS_PER_CLIENT",
+        "BODY_MIN_BYTES_PER_SECOND",
+        "BODY_GRACE_SECONDS",
         "SESSION_LIFETIME_MINUTES",
         "JOBS_EVERY_SECONDS",
         "ATTACHMENT_MAX_BYTES",

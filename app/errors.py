@@ -17,6 +17,13 @@ MESSAGES = {
         _l("There is no page at this address. Check the address or start from the home page."),
     ),
     405: (_l("Method not allowed"), _l("This page cannot be used that way.")),
+    408: (
+        _l("Sent too slowly"),
+        _l(
+            "What you sent arrived too slowly and was stopped. Nothing was stored. Check your "
+            "connection and send it again."
+        ),
+    ),
     413: (
         _l("Upload too large"),
         _l("What you sent is larger than this site accepts. Send something smaller."),

@@ -26,6 +26,10 @@ from app.security.daily_key import new_seed
 PUBLIC_ACCESS_LOG_FORMAT = logging_setup.PUBLIC_ACCESS_LOG_FORMAT
 
 
+# gthread, its event loop reading request headers before a thread does (slow clients).
+WORKER_CLASS = "app.gunicorn_worker.HeadersFirstWorker"
+
+
 def split_bind(bind: str) -> tuple[str, int]:
     host, _, port = bind.rpartition(":")
     return host.strip("[]"), int(port)
@@ -86,7 +90,7 @@ def gunicorn_command(surface: str, config: Mapping[str, Any]) -> list[str]:
         "--workers",
         str(config["WORKERS"]),
         "--worker-class",
-        "gthread",
+        WORKER_CLASS,
         "--threads",
         str(config["THREADS"]),
         "--error-logfile",

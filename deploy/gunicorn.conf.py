@@ -10,7 +10,11 @@ from app.gunicorn_hooks import on_starting as share_rate_limit_seed
 
 bind = os.environ.get("PORTAL_PUBLIC_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("PORTAL_WORKERS", "2"))
-worker_class = "gthread"
+# gthread whose event loop reads each request's headers before a thread takes it: clients
+# that send slowly (or not at all) hold no thread. Bodies are bounded by the app
+# (PORTAL_BODY_READS..., app/security/body_reads.py).
+worker_class = "app.gunicorn_worker.HeadersFirstWorker"
+# Keep PORTAL_THREADS in the environment of the app too: BODY_READS is half of it by default.
 threads = int(os.environ.get("PORTAL_THREADS", "16"))
 timeout = 60
 graceful_timeout = 30

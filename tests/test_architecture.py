@@ -51,6 +51,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "app",
             "app.cli",
             "app.gunicorn_hooks",
+            "app.gunicorn_worker",
             "app.main",
             "app.migrations",
             "app.serving",

@@ -182,6 +182,7 @@ def test_stale_csrf_token_is_refused(console_app):
         (403, "无权访问", "Access denied"),
         (404, "页面不存在", "Page not found"),
         (405, "不支持的请求方式", "Method not allowed"),
+        (408, "发送过慢", "Sent too slowly"),
         (413, "上传内容过大", "Upload too large"),
         (429, "请求过于频繁", "Too many requests"),
         (500, "出现了问题", "Something went wrong"),
