@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import ipaddress
 import os
 import socket
 import struct
@@ -40,6 +39,8 @@ from flask import Flask, current_app, request
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import RequestTimeout, ServiceUnavailable
 from werkzeug.wsgi import ClosingIterator
+
+from app.security.network import client_group
 
 # A body below this multiple of the minimum pace may give its place to a new request. Its pace
 # counts from its first read: a real upload sends its first bytes with its headers and keeps
@@ -69,19 +70,6 @@ class BodyTooSlow(RequestTimeout):
 
 class BodiesBusy(ServiceUnavailable):
     """Every place for a body is taken by one that arrives at a working pace."""
-
-
-def client_group(address: str | None) -> str:
-    """The client a limit counts: an IPv4 address, or the /64 of an IPv6 one."""
-    try:
-        ip = ipaddress.ip_address(address or "")
-    except ValueError:
-        return address or ""
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    if ip.version == 6:
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
 
 
 def bytes_received(sock: socket.socket | None) -> int | None:
@@ -279,9 +267,10 @@ def _has_body(environ: dict[str, Any]) -> bool:
 class GuardedBodies:
     """WSGI layer giving each request with a body a place in ``BodyReads``, or refusing it."""
 
-    def __init__(self, wsgi_app: Any, reads: BodyReads) -> None:
+    def __init__(self, wsgi_app: Any, reads: BodyReads, ipv6_prefix: int = 64) -> None:
         self.wsgi_app = wsgi_app
         self.reads = reads
+        self.ipv6_prefix = ipv6_prefix
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if not _has_body(environ):
@@ -289,7 +278,9 @@ class GuardedBodies:
         sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         length = None if chunked else _content_length(environ)
-        reading = self.reads.admit(client_group(environ.get("REMOTE_ADDR")), length, sock)
+        reading = self.reads.admit(
+            client_group(environ.get("REMOTE_ADDR"), self.ipv6_prefix), length, sock
+        )
         if reading is None:
             # Not a byte of it is read: the app answers 503 at once, and the server closes the
             # connection instead of waiting for the rest.
@@ -332,6 +323,7 @@ def init_app(app: Flask) -> None:
     """Guard every request body; to be wrapped only by the trusted-proxy layer (it counts
     clients by their real address)."""
     reads = app.extensions["portal.body_reads"] = body_reads(app.config)
-    app.wsgi_app = GuardedBodies(app.wsgi_app, reads)  # type: ignore[method-assign]
+    prefix = app.config["RATELIMIT_IPV6_PREFIX"]
+    app.wsgi_app = GuardedBodies(app.wsgi_app, reads, prefix)  # type: ignore[method-assign]
     app.before_request_funcs.setdefault(None, []).insert(0, _refuse_when_busy)
     app.register_error_handler(BodiesBusy, _busy_page)

@@ -8,7 +8,8 @@ import threading
 import pytest
 
 from app.gunicorn_worker import head_complete
-from app.security.body_reads import BodyReads, BodyTooSlow, WatchedInput, client_group
+from app.security import network
+from app.security.body_reads import BodyReads, BodyTooSlow, WatchedInput
 from tests.helpers.forms import csrf_token
 
 
@@ -18,6 +19,11 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def client_group(address: str) -> str:
+    """The group the body reads count a client by, with the default IPv6 prefix."""
+    return network.client_group(address, 64)
 
 
 def _reads(clock: Clock, places: int = 2, per_client: int = 2) -> BodyReads:
