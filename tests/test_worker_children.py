@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 import pytest
 
 from app import create_app
-from tests.helpers.processes import survivors
+from tests.helpers.processes import process_group, survivors
 from tests.helpers.report_client import Browser
 from tests.helpers.servers import CLIENT_ADDRESS, SERVER_HOST, Server, portal_env
 from tests.helpers.weak_kdf import TEST_SEAL_PARAMS
@@ -22,20 +21,6 @@ from tests.test_cleaning_served import NO_LIMITS, _ports
 
 # One at a time: they may be given the same ports (PORTAL_TEST_SERVER_PORTS).
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("given_server_ports")]
-
-
-def _group(pgid: int) -> dict[int, tuple[int, str]]:
-    """Live processes of a process group: pid -> (parent pid, command line)."""
-    found = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, ValueError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            found[int(stat.parent.name)] = (int(fields[1]), command)
-    return found
 
 
 def test_a_worker_killed_outright_leaves_no_derivation_process(tmp_path, monkeypatch):
@@ -54,11 +39,11 @@ def test_a_worker_killed_outright_leaves_no_derivation_process(tmp_path, monkeyp
     try:
         browser = Browser(SERVER_HOST, server.public_port, CLIENT_ADDRESS, timeout=60)
         assert len(browser.send_report("工作进程被杀之前的举报")) == 20
-        group = _group(server.process.pid)
+        group = process_group(server.process.pid)
         pool = {
-            pid: parent
-            for pid, (parent, command) in group.items()
-            if "multiprocessing" in command  # pool processes and the resource tracker
+            pid: process["parent"]
+            for pid, process in group.items()
+            if "multiprocessing" in process["command"]  # pool processes and resource tracker
         }
         workers = set(pool.values())
         assert pool and len(workers) == 1, group

@@ -54,3 +54,28 @@ def kill_hard(process: subprocess.Popen) -> None:
     process.wait()
     if process.stdout is not None:
         process.stdout.close()
+
+
+def process_group(pgid: int) -> dict[int, dict]:
+    """The live processes of a process group: pid -> {"parent", "command", "rss"} (bytes)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        folder = stat.parent
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) != pgid or fields[0] == "Z":
+                continue
+            command = (folder / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            status = (folder / "status").read_text()
+        except (OSError, ValueError):
+            continue
+        rss = next(
+            (
+                int(line.split()[1]) * 1024
+                for line in status.splitlines()
+                if line.startswith("VmRSS:")
+            ),
+            0,
+        )
+        found[int(folder.name)] = {"parent": int(fields[1]), "command": command, "rss": rss}
+    return found

@@ -10,11 +10,11 @@ import re
 import redis
 
 from tests.helpers.forms import csrf_token
+from tests.helpers.redis_faults import OutOfMemory
 from tests.helpers.report_pages import report_form_data
 
 WORDS = "食堂承包商以次充好，虚开发票，金额约二十万元。"
 LONG = WORDS * 300  # some 20 KB of UTF-8
-OOM = "command not allowed when used memory > 'maxmemory'."
 
 
 def _handover_bytes(client: redis.Redis) -> int:
@@ -62,41 +62,11 @@ def test_a_flood_of_refused_forms_stays_within_its_budget_in_redis(demo, instanc
     store.close()
 
 
-class _OutOfMemory:
-    """A Redis at its ``maxmemory`` under ``noeviction``: every write is refused (OOM)."""
-
-    def __init__(self, client) -> None:
-        self._client = client
-
-    def set(self, *_args, **_kwargs):
-        raise redis.exceptions.OutOfMemoryError(OOM)
-
-    def pipeline(self):
-        return _RefusedPipeline(self._client.pipeline())
-
-    def __getattr__(self, name: str):
-        return getattr(self._client, name)
-
-
-class _RefusedPipeline:
-    """Its commands are queued as ever, and refused when sent (as Redis refuses a new key)."""
-
-    def __init__(self, pipe) -> None:
-        self._pipe = pipe
-
-    def execute(self):
-        self._pipe.reset()
-        raise redis.exceptions.OutOfMemoryError(OOM)
-
-    def __getattr__(self, name: str):
-        return getattr(self._pipe, name)
-
-
 def test_a_receipt_redis_refuses_to_keep_is_shown_in_the_post_s_answer(demo, instance, redis_url):
     app = instance.app("public", RATELIMIT_STORAGE_URI=redis_url)
     for name in ("portal.handover.receipts", "portal.handover.pages"):
         store = app.extensions[name].store
-        store._client = _OutOfMemory(store._client)
+        store._client = OutOfMemory(store._client)
     reporter = app.test_client()
     sent = reporter.post("/report/new", data=report_form_data(reporter, what=WORDS))
     # The report is stored: its receipt is shown at once, not lost with a server error.
@@ -126,7 +96,7 @@ def test_a_follow_up_redis_refuses_to_keep_says_so_instead_of_a_server_error(
     code = _receipt_code(sent.get_data(as_text=True))
     for name in ("portal.followup_sessions", "portal.handover.pages"):
         store = app.extensions[name].store
-        store._client = _OutOfMemory(store._client)
+        store._client = OutOfMemory(store._client)
     page = reporter.get("/report/follow-up").get_data(as_text=True)
     entered = reporter.post(
         "/report/follow-up", data={"csrf_token": csrf_token(page), "code": code}

@@ -21,8 +21,8 @@ from app.services.ephemeral import (
     parse_token,
 )
 from tests.helpers.environment import REDIS_URL, skip_or_fail
+from tests.helpers.redis_faults import OutOfMemory
 
-OOM = "command not allowed when used memory > 'maxmemory'."
 PLAIN = "举报内容：挪用班组活动经费 report #42".encode()
 
 
@@ -266,38 +266,8 @@ def test_a_budget_s_record_expires_at_the_end_of_its_window_not_after_a_put(redi
     assert harness.client.expiretime(name) == (int(harness.wall) // 120 + 2) * 120
 
 
-class _OutOfMemory:
-    """A Redis at its ``maxmemory`` under ``noeviction``: every write is refused (OOM)."""
-
-    def __init__(self, client) -> None:
-        self._client = client
-
-    def set(self, *_args, **_kwargs):
-        raise redis.exceptions.OutOfMemoryError(OOM)
-
-    def pipeline(self):
-        return _RefusedPipeline(self._client.pipeline())
-
-    def __getattr__(self, name: str):
-        return getattr(self._client, name)
-
-
-class _RefusedPipeline:
-    """Its commands are queued as ever, and refused when sent (as Redis refuses a new key)."""
-
-    def __init__(self, pipe) -> None:
-        self._pipe = pipe
-
-    def execute(self):
-        self._pipe.reset()
-        raise redis.exceptions.OutOfMemoryError(OOM)
-
-    def __getattr__(self, name: str):
-        return getattr(self._pipe, name)
-
-
 def test_a_value_a_full_redis_refuses_is_not_kept_and_says_so(redis_harness):
-    store = RedisStore(_OutOfMemory(redis_harness.client), redis_harness.prefix)
+    store = RedisStore(OutOfMemory(redis_harness.client), redis_harness.prefix)
     assert store.put("page", PLAIN, 60) is False
     assert SealedValues(store, b"test").put(PLAIN, 60) is None
     budget = Budget(seconds=120, bytes=1000)  # no room for a budget's record either
