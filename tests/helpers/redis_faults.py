@@ -38,3 +38,13 @@ class RefusedPipeline:
 
     def __getattr__(self, name: str):
         return getattr(self._pipe, name)
+
+
+class Unreachable:
+    """A client of a Redis that is down: every command fails to connect."""
+
+    def __getattr__(self, name: str):
+        def refused(*_args, **_kwargs):
+            raise redis.exceptions.ConnectionError("Error 111 connecting to Redis")
+
+        return refused

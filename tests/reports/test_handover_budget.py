@@ -10,7 +10,7 @@ import re
 import redis
 
 from tests.helpers.forms import csrf_token
-from tests.helpers.redis_faults import OutOfMemory
+from tests.helpers.redis_faults import OutOfMemory, Unreachable
 from tests.helpers.report_pages import report_form_data
 
 WORDS = "食堂承包商以次充好，虚开发票，金额约二十万元。"
@@ -103,3 +103,22 @@ def test_a_follow_up_redis_refuses_to_keep_says_so_instead_of_a_server_error(
     )
     assert entered.status_code == 503 and "网站繁忙" in entered.get_data(as_text=True)
     assert reporter.get_cookie("portal_followup", path="/report/") is None
+
+
+def test_a_receipt_waiting_while_redis_is_down_is_shown_once_redis_is_back(
+    demo, instance, redis_url
+):
+    app = instance.app("public", RATELIMIT_STORAGE_URI=redis_url)
+    reporter = app.test_client()
+    sent = reporter.post("/report/new", data=report_form_data(reporter, what=WORDS))
+    assert sent.status_code == 303
+    store = app.extensions["portal.handover.receipts"].store
+    client, store._client = store._client, Unreachable()
+    later = reporter.get(sent.headers["Location"])
+    shown = later.get_data(as_text=True)
+    # Not a server error, not "no longer shown": the report is stored, reload in a minute.
+    assert later.status_code == 503 and "您的举报已保存" in shown and later.headers["Retry-After"]
+    assert reporter.get_cookie("portal_receipt", path="/report/receipt") is not None
+    store._client = client
+    page = reporter.get(sent.headers["Location"]).get_data(as_text=True)
+    assert len(_receipt_code(page)) == 20

@@ -8,6 +8,7 @@ address under a key of the day (app/security/daily_key.py).
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 
 from flask import (
@@ -284,7 +285,14 @@ def too_large(_error: RequestEntityTooLarge):
 
 @bp.get("/receipt")
 def receipt():
-    shown = handed_over(RECEIPT_COOKIE, "receipts")
+    try:
+        shown = handed_over(RECEIPT_COOKIE, "receipts")
+    except Exception:  # the store unreachable: the receipt waits there, and the cookie stays
+        logging.getLogger(__name__).exception("a receipt could not be read")
+        page = render_template("reports/receipt_later.html")
+        response = current_app.make_response((page, 503))
+        response.headers["Retry-After"] = "30"
+        return response
     if shown is None:
         page = render_template("reports/receipt_gone.html")
     else:
