@@ -132,3 +132,7 @@ def test_nginx_example_keeps_the_site_open_and_report_bodies_off_disk(
     assert server.process.returncode == 0, server.output
     assert "Traceback" not in server.output, server.output[-3000:]
     assert nginx.process.returncode == 0, nginx.output
+    # The public site logged nothing of its clients: no access line, no error naming one.
+    logs = nginx.folder / "logs"
+    assert (logs / "access.log").read_text() == ""
+    assert (logs / "portal-public-error.log").read_text() == ""

@@ -216,14 +216,17 @@ class Nginx:
                 found.append(int(stat.parent.name))
         return found
 
-    def temp_files(self, folder: str = "client_body_temp") -> list[str]:
-        """Files in one of nginx's temporary folders, and files of it that a worker holds open.
+    def temp_files(
+        self, folder: str = "client_body_temp", pids: list[int] | None = None
+    ) -> list[str]:
+        """Files in one of nginx's temporary folders, and files of it that nginx (``pids``, or
+        its master and workers) holds open.
 
         nginx unlinks a temporary file as soon as it has made it and keeps writing to it: the
         folder looks empty while a body is being written. Its worker's descriptors tell."""
         root = self.folder / folder
         found = [str(p) for p in root.rglob("*") if p.is_file()] if root.exists() else []
-        for pid in [self.process.pid, *self.workers()]:
+        for pid in pids if pids is not None else [self.process.pid, *self.workers()]:
             try:
                 descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
             except OSError:
@@ -271,8 +274,13 @@ class TempWatch:
         self.thread.join(timeout=10)
 
     def _run(self) -> None:
+        pids: list[int] = []
         while not self.stop.is_set():
-            for found in self.nginx.temp_files():
+            # Looked up again only when one has gone: a scan of /proc at each poll would take
+            # the time of the servers under test.
+            if not pids or not all(Path(f"/proc/{pid}").exists() for pid in pids):
+                pids = [self.nginx.process.pid, *self.nginx.workers()]
+            for found in self.nginx.temp_files(pids=pids):
                 if found not in self.seen:
                     self.seen.append(found)
             self.polls += 1
