@@ -16,7 +16,7 @@ def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask
     """Build the ``public`` site or the restricted ``console`` from the same configuration."""
     from app import cli, config, db, errors, health, i18n, resources
     from app.extensions import csrf
-    from app.security import body_reads, headers, inputs, network, ratelimit, sessions
+    from app.security import body_reads, form_origin, headers, inputs, network, ratelimit, sessions
     from app.services import public_version
 
     if surface not in SURFACES:
@@ -54,6 +54,7 @@ def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask
     network.init_app(app, surface)
     inputs.init_app(app)
     csrf.init_app(app)
+    form_origin.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
     app.register_blueprint(health.bp)

@@ -20,7 +20,7 @@ from app import create_app
 from tests.helpers import bombs
 from tests.helpers.processes import process_group
 from tests.helpers.report_client import Attachment, Browser, ReportRefused
-from tests.helpers.servers import CLIENT_ADDRESS, SERVER_HOST, Server, portal_env
+from tests.helpers.servers import CLIENT_ADDRESS, SERVER_HOST, Server, given_ports, portal_env
 from tests.helpers.weak_kdf import TEST_SEAL_PARAMS
 
 # One at a time: they may be given the same ports (PORTAL_TEST_SERVER_PORTS).
@@ -39,11 +39,8 @@ MAX_RSS = 400 * 1024 * 1024  # any one process of the server, cleaning processes
 
 def _ports() -> tuple[int, int] | None:
     """PORTAL_TEST_SERVER_PORTS="public,console" where ports are handed out, else free ones."""
-    given = os.environ.get("PORTAL_TEST_SERVER_PORTS")
-    if not given:
-        return None
-    public, console = (int(port) for port in given.split(","))
-    return public, console
+    given = given_ports("PORTAL_TEST_SERVER_PORTS", 2)
+    return (given[0], given[1]) if given else None
 
 
 def test_pages_answer_and_memory_stays_bounded_while_bombs_are_cleaned(tmp_path, monkeypatch):

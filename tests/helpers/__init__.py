@@ -7,7 +7,8 @@
 - console: signing in to the console as a demo user
 - disclosures: demo staff, draft fields, publishing through the services
 - reports: the organisation of the report tests, their forms and uploads
-- report_client: a reporter's browser over plain HTTP, against a real server
+- report_client: a reporter's browser over HTTP or HTTPS, against a real server
+- slow_clients: slow uploads, heads and silent connections; pages and a report meanwhile
 - servers: ``portal run`` and ``portal serve`` as subprocesses on free ports
 - browser: Chromium's path and flags, the apps served on local ports
 - crypto_tools: the age CLI, ``python -m crypto``, the shared vectors

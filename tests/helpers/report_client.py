@@ -1,4 +1,4 @@
-"""A reporter's browser over plain HTTP, for tests and benchmarks that drive a real server.
+"""A reporter's browser over HTTP (or HTTPS), for tests and benchmarks that drive a real server.
 
 It keeps its cookies (the CSRF session, the receipt hand-over, the follow-up session), sends
 the report form as a browser without script does (multipart, no proof of work, UTF-8 file
@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import re
 import secrets
+import ssl
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -114,17 +115,27 @@ class Browser:
     """One reporter: a cookie jar and new connections to one server (as a browser may do)."""
 
     def __init__(
-        self, host: str, port: int, source: str | None = None, timeout: float = 60.0
+        self,
+        host: str,
+        port: int,
+        source: str | None = None,
+        timeout: float = 60.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.source = source
         self.timeout = timeout
+        self.tls = tls  # HTTPS with this context (a proxy in front of the server)
         self.cookies: dict[str, str] = {}
         self.noscript_pass = ""  # of the last form fetched: what a browser without script sends
 
     def _connection(self) -> http.client.HTTPConnection:
         source = (self.source, 0) if self.source else None
+        if self.tls is not None:
+            return http.client.HTTPSConnection(
+                self.host, self.port, timeout=self.timeout, source_address=source, context=self.tls
+            )
         return http.client.HTTPConnection(
             self.host, self.port, timeout=self.timeout, source_address=source
         )

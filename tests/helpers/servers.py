@@ -29,6 +29,18 @@ def free_port(host: str = SERVER_HOST) -> int:
         return sock.getsockname()[1]
 
 
+def given_ports(variable: str, count: int) -> list[int] | None:
+    """Ports handed out to the tests in ``variable`` ("8000,8001"), else None (free ones).
+
+    Tests that take them share an xdist group ("given_server_ports"): one at a time."""
+    given = os.environ.get(variable)
+    if not given:
+        return None
+    ports = [int(port) for port in given.split(",")]
+    assert len(ports) == count, f"{variable}: {count} ports, comma-separated"
+    return ports
+
+
 def portal_env(instance: Path, **settings: str) -> dict[str, str]:
     """The environment of a portal command: no developer's PORTAL_* settings, our instance."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
