@@ -5,9 +5,18 @@ its own address, whatever X-Forwarded-For the client sends."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from tests.helpers.nginx import Nginx, Ports, TempWatch, forwarded_for_lines, nginx_or_skip
+from tests.helpers.nginx import (
+    Nginx,
+    Ports,
+    TempWatch,
+    forwarded_for_lines,
+    locations,
+    nginx_or_skip,
+)
 from tests.helpers.servers import (
     CONSOLE_HOST,
     SERVER_HOST,
@@ -87,6 +96,14 @@ def _check_clients_are_counted_by_their_own_address(site: Site) -> None:
 def test_the_example_forwards_the_clients_address_and_never_a_clients_header():
     # Appending ($proxy_add_x_forwarded_for) would pass on whatever the client wrote.
     assert forwarded_for_lines() == ["$remote_addr"] * 3
+
+
+def test_the_example_never_spools_decrypted_files_to_disk():
+    # Decrypted report files go to reporters (/report/) and to inspectors (the console): a
+    # client reading slowly must not make nginx write the rest to its proxy_temp folder.
+    blocks = locations()
+    for name in ("443 /report/", "10.0.0.10:443 /"):
+        assert re.search(r"proxy_max_temp_file_size\s+0;", blocks[name]), name
 
 
 def test_nginx_example_keeps_the_site_open_and_report_bodies_off_disk(

@@ -290,3 +290,14 @@ class TempWatch:
 def forwarded_for_lines() -> list[str]:
     """Every X-Forwarded-For the example sets, as written."""
     return re.findall(r"proxy_set_header\s+X-Forwarded-For\s+([^;]+);", EXAMPLE.read_text())
+
+
+def locations() -> dict[str, str]:
+    """Each ``location`` block of the example, by the server's port and the location's path."""
+    text = EXAMPLE.read_text()
+    found = {}
+    for server in re.split(r"\nserver \{", text)[1:]:
+        listen = re.search(r"listen\s+([^;]+);", server).group(1).split()[0]
+        for path, body in re.findall(r"location\s+(\S+)\s*\{(.*?)\n    \}", server, re.S):
+            found[f"{listen} {path}"] = body
+    return found
