@@ -2,8 +2,8 @@
 token that only the browser holds.
 
 What lives here lives for minutes, at most a day: reporters' follow-up sessions, the pages a
-POST hands to the GET that shows them, the report form's proof-of-work challenges, and the
-console's sessions. Each use has a
+POST hands to the GET that shows them, the hashes of used proof-of-work challenges and
+no-script passes, and the console's sessions. Each use has a
 namespace of its own. The store is this process's memory (bounded in entries and bytes, every
 change under one lock) or Redis, shared by every worker; ``Stores.from_uri`` makes either from
 the rate-limit storage URI.

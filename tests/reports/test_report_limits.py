@@ -319,11 +319,39 @@ def test_a_challenge_one_bit_easier_than_now_counts_and_two_bits_do_not(demo, in
 def test_an_expired_challenge_asks_for_the_report_again_rather_than_later(demo, instance):
     app = instance.app("public", **QUICK_POW)
     stale = _solved_challenge(app.test_client())
-    app.extensions["portal.report_pow"].store.delete(stale[0])  # as when it expires
+    from app.public.reports.pow import CHALLENGE_SECONDS
+
+    later = time.time() + CHALLENGE_SECONDS + 60
+    app.extensions["portal.report_pow"].now = lambda: later  # its lifetime is over
     _client, refused = _send(app, 2, stale)
     page = refused.get_data(as_text=True)
     assert refused.status_code == 429 and "已经过期" in page and "请再次提交举报" in page
     assert CANARY in page
+
+
+@pytest.mark.parametrize("storage", ["memory", "redis"])
+def test_fetching_the_forms_stores_no_challenge(demo, instance, storage, request):
+    uri = request.getfixturevalue("redis_url") if storage == "redis" else "memory://"
+    app = instance.app("public", RATELIMIT_STORAGE_URI=uri)
+    stores = [app.extensions[name].store for name in ("portal.report_pow", "portal.entry_pow")]
+    challenges = set()
+    for number in range(100):
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = f"198.51.100.{number + 100}"
+        for path in ("/report/new", "/report/follow-up"):
+            page = client.get(path).get_data(as_text=True)
+            challenges.add(re.search(r'data-pow-challenge="([^"]+)"', page).group(1))
+    assert len(challenges) == 200
+    if storage == "memory":
+        assert [len(store) for store in stores] == [0, 0]
+    else:
+        names = [name.decode() for name in stores[0]._client.keys("*")]
+        assert not [name for name in names if ":pow:" in name or ":entries:" in name], names
+    # A challenge of one form does not count on the other.
+    stale = _solved_challenge(app.test_client())
+    entry_pow = app.extensions["portal.entry_pow"]
+    assert entry_pow.check(*stale).value == "refused"
+    assert app.extensions["portal.report_pow"].check(*stale).value == "done"
 
 
 def test_without_script_the_form_still_works_under_load(demo, instance):

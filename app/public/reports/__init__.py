@@ -14,12 +14,14 @@ from crypto import receipts
 
 def register(app: Flask) -> None:
     stores = app.extensions["portal.ephemeral"]
+    secret = app.config["SECRET_KEY"].encode()
+    # Challenges are signed, not stored: only the hashes of used ones are kept.
     app.extensions["portal.report_pow"] = ProofOfWork(
         stores.store("pow", max_entries=200_000, max_bytes=1 << 20),
         app.config["REPORT_POW_BITS"],
         app.config["REPORT_POW_STEP"],
+        secret=secret,
     )
-    secret = app.config["SECRET_KEY"].encode()
     app.extensions["portal.noscript_passes"] = NoScriptPasses(
         stores.store("noscript", max_entries=200_000, max_bytes=16 << 20),
         secret,
@@ -35,6 +37,7 @@ def register(app: Flask) -> None:
         entries.amount,
         counter="entries",
         window=entries.get_expiry(),
+        secret=secret,
     )
     app.extensions["portal.entry_passes"] = NoScriptPasses(
         entry_store,
