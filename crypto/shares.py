@@ -1,8 +1,10 @@
 """K-of-N recovery shares of an identity (SLIP-39, one group).
 
 Every failure raises ShareError with an English sentence saying what to do; the app
-translates it. A wrong passphrase cannot be detected by SLIP-39 itself (it yields a
-different secret), so combining checks the result against the expected public key.
+translates it. A message names a share by its number and a word by its position, never the
+words typed: they are most of a secret, and an error stays on screen and in logs. A wrong
+passphrase cannot be detected by SLIP-39 itself (it yields a different secret), so combining
+checks the result against the expected public key.
 """
 
 from __future__ import annotations
@@ -54,9 +56,10 @@ def _decode(mnemonics: Sequence[str]) -> list[Share]:
         words = _normalise(mnemonic)
         for position, word in enumerate(words, start=1):
             if word not in WORD_INDEX_MAP:
+                # Never the word itself: a mistyped word is most of a real one, and the
+                # message stays on the screen and in terminal logs.
                 raise ShareError(
-                    f'Share {number}, word {position} ("{word}") is not a recovery word. '
-                    "Check its spelling."
+                    f"Share {number}, word {position} is not a recovery word. Check its spelling."
                 )
         if len(words) not in (20, 33):
             raise ShareError(

@@ -14,7 +14,7 @@ from app.models import DisciplineOffice, StaffUser, Unit
 from app.services import keys, recovery, staff
 from app.services.demo import DEMO_LOGINS
 from tests.helpers.recovery_shares import share_lines
-from tests.helpers.servers import PORTAL, portal_env
+from tests.helpers.servers import PORTAL, portal, portal_env
 from tests.helpers.weak_kdf import TEST_SEAL_PARAMS
 
 PASSWORDS = {login.username: login.password for login in DEMO_LOGINS}
@@ -280,7 +280,7 @@ def test_recover_names_what_is_wrong(console_app, mch_shares):
     words[3] = "zzzz"
     refused(
         recover(console_app, "MCH", mch_shares[0], " ".join(words)),
-        'Share 2, word 4 ("zzzz") is not a recovery word',
+        "Share 2, word 4 is not a recovery word. Check its spelling.",
     )
     words = mch_shares[1].split()
     words[10] = "academic" if words[10] != "academic" else "acid"
@@ -399,6 +399,33 @@ def test_no_unsealed_key_is_written_anywhere(empty_instance, capfd):
     for needle in texts:
         assert needle not in printed and needle not in printed.upper()
     assert "matches the stored public key" in outputs[1].output
+
+
+@pytest.mark.parametrize(
+    ("position", "typed"),
+    [
+        (7, None),  # the share's own word with one letter changed
+        (3, "qzxvbnk"),
+        (12, "恢复密钥"),
+    ],
+    ids=["misspelt", "nonsense", "chinese"],
+)
+def test_recover_from_piped_stdin_never_shows_a_word_typed(instance, mch_shares, position, typed):
+    words = mch_shares[1].split()
+    if typed is None:
+        real = words[position - 1]
+        typed = real[:-1] + ("x" if real[-1] != "x" else "y")
+    words[position - 1] = typed
+    env = portal_env(instance.path, PORTAL_DATABASE_URL=instance.database_url)
+    done = portal(
+        env, "keys", "recover", "--office", "MCH", input=f"{mch_shares[0]}\n{' '.join(words)}\n"
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    for shown in (done.stdout, done.stderr):
+        assert typed not in shown and typed.upper() not in shown
+        for word in set(mch_shares[0].split() + words):
+            assert f"({word})" not in shown and f'"{word}"' not in shown
+    assert f"Share 2, word {position} is not a recovery word" in done.stderr  # still says where
 
 
 def _on_a_terminal(env: dict[str, str], args: list[str], lines: list[str]) -> tuple[int, str]:

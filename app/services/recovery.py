@@ -213,7 +213,7 @@ def _foreign_share(office: DisciplineOffice, shares: list[str]) -> str | None:
     for number, share in enumerate(shares, start=1):
         set_id = _set_id(share)
         if set_id is None:
-            return None  # crypto's own message names this share and its word
+            return None  # crypto's own message names this share and the word's position
         if office.recovery_set_id is not None and set_id != office.recovery_set_id:
             return (
                 f"Share {number} is not a share of the recovery key of {office.unit.code}: it "
@@ -227,7 +227,8 @@ def _foreign_share(office: DisciplineOffice, shares: list[str]) -> str | None:
 def recover_office_identity(office: DisciplineOffice, typed: Iterable[str]) -> X25519Identity:
     """Combine typed shares into the office's recovery identity, proved against its public key.
 
-    RecoveryError names the share (and the word, where it can tell) that is wrong.
+    RecoveryError names the share that is wrong (and the word's position, where it can tell;
+    never a word typed).
     """
     code = office.unit.code
     if not office.recovery_recipient or not office.recovery_threshold:
