@@ -158,3 +158,25 @@ def test_with_no_process_to_be_had_the_file_is_kept_as_sent(monkeypatch):
     data = marked_jpeg()
     result = clean(data)
     assert result.cleaning.state == CleanState.unreadable and result.data == data
+
+
+def test_the_cleaning_child_runs_at_a_lower_priority_than_the_server(monkeypatch):
+    """A file that costs seconds of CPU to clean must not take them from page requests: the
+    child that cleans it runs at a nice value of at least 10."""
+    import os
+
+    from tests.helpers.processes import nice_of
+
+    seen = []
+    exchange = cleaning_process._exchange
+
+    def watched(process, *args):
+        output = exchange(process, *args)
+        os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)  # ended, not yet reaped
+        seen.append(nice_of(process.pid))
+        return output
+
+    monkeypatch.setattr(cleaning_process, "_exchange", watched)
+    result = clean(marked_jpeg())
+    assert result.cleaning.state == CleanState.cleaned
+    assert seen and seen[0] >= 10 > nice_of(os.getpid())
