@@ -259,16 +259,26 @@ def clean_webp(data: bytes) -> tuple[bytes, list[str]]:
 
 # --- TIFF -------------------------------------------------------------------------------------
 
-# Tags of the first directory that describe the file rather than the picture.
+# The tags a page needs to be shown as it is: its layout, encoding and colour. Every other tag,
+# in any directory, is metadata (or may be: a tag unknown today is not trusted), and so are
+# the EXIF, GPS and other directories they point to.
+_TIFF_STRUCTURE = {
+    254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 274, 277, 278, 279, 280, 281, 282, 283,
+    284, 290, 291, 292, 293, 296, 301, 317, 318, 319, 320, 322, 323, 324, 325, 334, 338, 339,
+    340, 341, 347, 529, 530, 531, 532, 34675,
+}  # fmt: skip
+# How the tags that are not kept are named to the reporter; any other one is "tags".
 _TIFF_TAGS = {
     _GPS_IFD: "gps", _EXIF_IFD: "exif", 700: "xmp", 33723: "iptc", 34377: "iptc",
-    269: "tags", 270: "tags", 271: "tags", 272: "tags", 285: "tags", 305: "tags",
-    306: "tags", 315: "tags", 316: "tags", 33432: "tags", 37724: "app_data",
+    37724: "app_data", 50341: "app_data",
 }  # fmt: skip
 
 
 def clean_tiff(data: bytes) -> tuple[bytes, list[str]]:
-    """Write every page again with its pixels, colour profile and resolution only."""
+    """Write every page again with its pixels, colour profile and resolution only.
+
+    Always written anew, even when no tag but those of the picture was found: bytes that no
+    directory points to (a TIFF may hold anything between its parts) go too."""
     with Image.open(io.BytesIO(data)) as image:
         if image.format != "TIFF":
             raise ValueError("not a TIFF")
@@ -278,16 +288,14 @@ def clean_tiff(data: bytes) -> tuple[bytes, list[str]]:
         removed: set[str] = set()
         pages = []
         for frame in ImageSequence.Iterator(image):
-            tags = getattr(frame, "tag_v2", {})
-            removed.update(name for tag, name in _TIFF_TAGS.items() if tag in tags)
+            extra = set(getattr(frame, "tag_v2", {})) - _TIFF_STRUCTURE
+            removed.update(_TIFF_TAGS.get(tag, "tags") for tag in extra)
             if frame.width * frame.height * frames > MAX_TIFF_PIXELS:
                 raise TooLargeToClean("too many pixels to clean in memory")
             page = frame.copy()  # a plain image: no TIFF tags come with it
             icc = frame.info.get("icc_profile")
             page.info = {"icc_profile": icc} if icc else {}
             pages.append((page, frame.info.get("dpi")))
-    if not removed:
-        return data, []
     out = io.BytesIO()
     first, dpi = pages[0]
     options: dict = {"compression": "tiff_adobe_deflate"}
@@ -299,7 +307,7 @@ def clean_tiff(data: bytes) -> tuple[bytes, list[str]]:
     cleaned = out.getvalue()
     with Image.open(io.BytesIO(cleaned)) as check:
         for frame in ImageSequence.Iterator(check):
-            if set(_TIFF_TAGS) & set(frame.tag_v2):
+            if set(frame.tag_v2) - _TIFF_STRUCTURE:
                 raise ValueError("metadata left after cleaning")
     return cleaned, sorted(removed)
 
