@@ -161,13 +161,17 @@ _NOT_CLEANED = ("embedded_removed", "embedded_kept", "images_kept")
 
 
 def _shown_notes(notes: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
-    """At most MAX_NOTES notes, names made safe to show. What could not be cleaned comes
-    first and is never dropped unsaid: past the limit, the rest is counted in one note."""
+    """At most MAX_NOTES notes, names made safe to show. What was kept (authors' names, once)
+    and what could not be cleaned come first and are never dropped unsaid: past the limit, the
+    rest is counted in one note."""
     from app.services.disclosures.attachments import safe_filename
 
-    ordered = sorted(notes, key=lambda note: note[0] not in _NOT_CLEANED)
-    shown = [(code[:40], safe_filename(name)) for code, name in ordered[:MAX_NOTES]]
-    hidden = sum(1 for code, _name in ordered[MAX_NOTES:] if code in _NOT_CLEANED)
+    kept = [("authors_kept", "")] if any(code == "authors_kept" for code, _ in notes) else []
+    others = [note for note in notes if note[0] != "authors_kept"]
+    ordered = sorted(others, key=lambda note: note[0] not in _NOT_CLEANED)
+    room = MAX_NOTES - len(kept)
+    shown = kept + [(code[:40], safe_filename(name)) for code, name in ordered[:room]]
+    hidden = sum(1 for code, _name in ordered[room:] if code in _NOT_CLEANED)
     if hidden:
         shown.append(("more_kept", str(hidden)))
     return tuple(shown)
