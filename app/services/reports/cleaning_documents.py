@@ -403,11 +403,31 @@ _AUTHOR = re.compile(
 _AUTHOR_PARTS = ("word/people.xml", "ppt/commentAuthors.xml", "ppt/authors.xml", "xl/persons/")
 
 
+def _template_name(tag: re.Match) -> bytes:
+    """A relationship to the template a document was made from, by its file name only: the
+    full path names the author's folders (C:\\Users\\<name>\\...)."""
+    relationship = tag.group()
+    if not re.search(rb"""Type\s*=\s*["'][^"']*/attachedTemplate["']""", relationship):
+        return relationship
+    return _TARGET.sub(_file_name_only, relationship)
+
+
+_TARGET = re.compile(rb"""(\bTarget\s*=\s*)(["'])([^"']*)\2""")
+
+
+def _file_name_only(target: re.Match) -> bytes:
+    path = target.group(3).replace(b"\\", b"/").rstrip(b"/")
+    return target.group(1) + target.group(2) + path.rsplit(b"/", 1)[-1] + target.group(2)
+
+
 def _clean_xml(name: str, xml: bytes, removed: set[str]) -> tuple[bytes, bool]:
     """An XML part without the author's file paths and Word's editing fingerprints; and
     whether it names authors of comments or changes."""
-    xml, count = _ABS_PATH.subn(b"", xml)
-    if count:
+    original = xml
+    xml = _ABS_PATH.sub(b"", xml)
+    if name.endswith(".rels"):
+        xml = _RELATIONSHIP.sub(_template_name, xml)
+    if xml != original:
         removed.add("file_path")
     if name.startswith("word/"):
         xml, count = _RSID_ATTRIBUTE.subn(b"", xml)

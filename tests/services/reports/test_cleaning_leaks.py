@@ -165,3 +165,20 @@ def test_a_file_naming_no_one_is_still_checked_and_found_clean():
     assert result.cleaning.state == CleanState.nothing_found
     assert cleaning_words(result.cleaning) == NOTHING_FOUND
     assert MARKERS  # the markers of the other tests are those of tests.helpers.bombs
+
+
+def test_the_path_of_a_documents_template_keeps_only_its_file_name():
+    template = "file:///C:\\Users\\zhangwei\\AppData\\Roaming\\Microsoft\\Templates\\公文.dotm"
+    rels = (
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        f'<Relationship Id="rId1" Type="{OFFICE_REL}attachedTemplate" Target="{template}" '
+        'TargetMode="External"/></Relationships>'
+    )
+    docx = _package(
+        {"word/document.xml": "<w:document>正文</w:document>", "word/_rels/settings.xml.rels": rels}
+    )
+    result = clean(docx)
+    assert "file_path" in result.cleaning.removed
+    with zipfile.ZipFile(io.BytesIO(result.data)) as archive:
+        kept = archive.read("word/_rels/settings.xml.rels").decode()
+    assert 'Target="公文.dotm"' in kept and "zhangwei" not in kept
