@@ -268,3 +268,27 @@ def test_the_derivation_processes_end_with_the_server_killed(tmp_path) -> None:
     finally:
         kill_hard(process)
     assert survivors(pids) == []
+
+
+def test_the_derivation_processes_run_at_a_lower_priority_than_the_server() -> None:
+    """Derivations by the hundred must not take the CPU from page requests: every pool
+    process runs at a nice value of at least 10, the server's own is unchanged."""
+    import os
+
+    from crypto import receipts
+    from tests.helpers.processes import nice_of
+
+    own = nice_of(os.getpid())
+    receipts.use_processes(2)
+    try:
+        derive_receipt(new_receipt_code(), PEPPER, WEAK)
+        assert receipts._pool is not None
+        pids = list(receipts._pool._processes)
+        assert len(pids) == 2
+        assert all(nice_of(pid) >= max(own, 10) for pid in pids)
+        assert nice_of(os.getpid()) == own
+    finally:
+        receipts.use_processes(0)
+        if receipts._pool is not None:
+            receipts._pool.shutdown()
+            receipts._pool = None

@@ -89,6 +89,26 @@ def jpeg_claiming(side: int = 65000) -> bytes:
     return bytes(data)
 
 
+def stuffed_jpeg(stuffed: int = 4 * MIB) -> bytes:
+    """A marked JPEG whose scan holds ``stuffed`` bytes of FF 00 (stuffed zero bytes), a run
+    of fill bytes before its end marker and a run of restart markers before its first
+    segment: every byte a parser walks one at a time. Inside a PDF, 62 kB of Flate made 30
+    MiB of it."""
+    data = marked_jpeg()
+    sos = data.index(b"\xff\xda")
+    scan = sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")
+    restarts = b"\xff\xff\xd0\xff\xd1" * 1000
+    return (
+        data[:2]
+        + restarts
+        + data[2:scan]
+        + b"\xff\x00" * (stuffed // 2)
+        + data[scan:-2]
+        + b"\xff" * 100_000
+        + data[-2:]
+    )
+
+
 def png_chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 

@@ -21,6 +21,12 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def nice_of(pid: int) -> int:
+    """The scheduling priority (nice value) of ``pid``: field 19 of /proc/<pid>/stat."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[16])
+
+
 def survivors(pids: list[int], timeout: float = 10.0) -> list[int]:
     """Those of ``pids`` still running after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

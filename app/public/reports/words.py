@@ -29,6 +29,8 @@ REMOVED = {
     "core_properties": _l("document properties (author, dates)"),
     "app_properties": _l("application properties (company, template)"),
     "custom_properties": _l("custom properties"),
+    "file_path": _l("file locations on the author's computer"),
+    "edit_ids": _l("editing session identifiers"),
 }
 
 
@@ -41,6 +43,10 @@ NOTES = {
     ),
     "images_kept": _l(
         "%(name)s pictures in it are of a kind that is not cleaned: hidden data may remain in them"
+    ),
+    "authors_kept": _l(
+        "the names of the authors of comments and tracked changes were kept: they are part of "
+        "the content"
     ),
     "more_kept": _l(
         "%(name)s more embedded parts could not be cleaned: hidden data may remain in them"
@@ -56,13 +62,20 @@ def field_error(key: str) -> str:
 def cleaning_words(cleaning: Cleaning) -> str:
     """One line about what was done to a file's hidden data, and to each part inside it that
     was cleaned, removed or could not be cleaned: never more than was done."""
-    notes = [str(NOTES[code]) % {"name": name} for code, name in cleaning.notes if code in NOTES]
+    notes = []
+    for code, name in cleaning.notes:
+        line = str(NOTES[code]) % {"name": name} if code in NOTES else None
+        if line is not None and line not in notes:
+            notes.append(line)
+    kept = any(code == "authors_kept" for code, _name in cleaning.notes)
     if cleaning.state == CleanState.cleaned:
         removed = ", ".join(str(REMOVED.get(code, code)) for code in cleaning.removed)
         return "; ".join([_("hidden data removed: %(what)s", what=removed), *notes])
     if cleaning.state == CleanState.nothing_found:
         if any(code in _UNCLEANED_NOTES for code, _name in cleaning.notes):
             first = _("no hidden data found in the parts that could be checked")
+        elif kept:  # never "nothing found" of a file that still names people
+            first = _("checked: nothing removed")
         else:
             first = _("checked: no hidden data found")
         return "; ".join([first, *notes])

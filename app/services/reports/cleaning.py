@@ -30,7 +30,9 @@ from app.services.reports.cleaning_bounds import MAX_DEPTH, TooLargeToClean
 
 class CleanState(enum.StrEnum):
     cleaned = "cleaned"  # metadata was found and removed
-    nothing_found = "nothing_found"  # a type we clean, and it had none
+    # A type we clean, and none of what it looks for was there; what it keeps by design
+    # (authors of comments) is in the notes, and the receipt says so.
+    nothing_found = "nothing_found"
     too_large = "too_large"  # a type we clean, but above the cleaning limit: stored as sent
     unreadable = "unreadable"  # looked like a type we clean but did not parse: stored as sent
     unsupported = "unsupported"  # a type we do not clean: stored as sent
@@ -54,7 +56,8 @@ SNIFF_BYTES = 12  # enough to tell every kind below apart
 class Cleaning:
     """What happened to one file's metadata; ``removed`` are codes for the view to phrase:
     exif, gps, xmp, iptc, comment, text, time, tags, app_data, trailing_data, pdf_info,
-    core_properties, app_properties, custom_properties (from the file or the parts in it).
+    core_properties, app_properties, custom_properties, file_path, edit_ids (from the file or
+    the parts in it).
     ``notes`` are (code, name) pairs about the parts inside a document: see
     ``cleaning_documents``."""
 

@@ -14,6 +14,8 @@ and every request of that process waited. So each file is cleaned by a fresh chi
 - the child asks the kernel to kill it when the thread that started it ends
   (``PR_SET_PDEATHSIG``): a server killed mid-clean leaves no child behind. No
   multiprocessing machinery (and so no resource tracker) is involved;
+- the child runs at a lower scheduling priority than the server (``NICENESS``): a hostile
+  file's minutes of CPU time are taken from what page requests leave, not from them;
 - the child imports only the cleaners, not the web application: it starts in a tenth of a
   second.
 
@@ -57,6 +59,7 @@ class ChildLimits:
 
 
 DEFAULT_LIMITS = ChildLimits()
+NICENESS = 10  # the child's nice value: the server's requests get the CPU first
 _WRITTEN = (CleanState.cleaned, CleanState.nothing_found)  # states that come with a file
 SLOTS = os.cpu_count() or 1
 _slots = threading.BoundedSemaphore(SLOTS)
@@ -89,6 +92,7 @@ def child_main() -> None:
     import resource
 
     memory, cpu, max_output = json.loads(sys.argv[3])
+    os.setpriority(os.PRIO_PROCESS, 0, max(os.getpriority(os.PRIO_PROCESS, 0), NICENESS))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a core dump would be plaintext on disk
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # no file written, by any library
     resource.setrlimit(resource.RLIMIT_NOFILE, (16, 16))
@@ -157,13 +161,17 @@ _NOT_CLEANED = ("embedded_removed", "embedded_kept", "images_kept")
 
 
 def _shown_notes(notes: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
-    """At most MAX_NOTES notes, names made safe to show. What could not be cleaned comes
-    first and is never dropped unsaid: past the limit, the rest is counted in one note."""
+    """At most MAX_NOTES notes, names made safe to show. What was kept (authors' names, once)
+    and what could not be cleaned come first and are never dropped unsaid: past the limit, the
+    rest is counted in one note."""
     from app.services.disclosures.attachments import safe_filename
 
-    ordered = sorted(notes, key=lambda note: note[0] not in _NOT_CLEANED)
-    shown = [(code[:40], safe_filename(name)) for code, name in ordered[:MAX_NOTES]]
-    hidden = sum(1 for code, _name in ordered[MAX_NOTES:] if code in _NOT_CLEANED)
+    kept = [("authors_kept", "")] if any(code == "authors_kept" for code, _ in notes) else []
+    others = [note for note in notes if note[0] != "authors_kept"]
+    ordered = sorted(others, key=lambda note: note[0] not in _NOT_CLEANED)
+    room = MAX_NOTES - len(kept)
+    shown = kept + [(code[:40], safe_filename(name)) for code, name in ordered[:room]]
+    hidden = sum(1 for code, _name in ordered[room:] if code in _NOT_CLEANED)
     if hidden:
         shown.append(("more_kept", str(hidden)))
     return tuple(shown)

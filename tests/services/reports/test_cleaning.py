@@ -346,3 +346,73 @@ def test_the_type_is_read_from_the_content_not_the_name():
     assert kind_of(docx_with_properties()) == "docx"
     assert kind_of(jpeg_with_metadata()) == "jpeg"
     assert kind_of(TiffImagePlugin.__name__.encode()) is None
+
+
+def _tiff_pages(*pages: dict[int, tuple[int, bytes]], pixels: bytes = bytes(range(64))) -> bytes:
+    """An 8x8 grey TIFF (little-endian), one page per ``tags`` (tag -> (type, value)) besides
+    those of its layout, laid out by hand: Pillow writes none of the tags used below."""
+    out = bytearray(b"II*\0" + struct.pack("<I", 8))
+    for number, tags in enumerate(pages):
+        layout = {256: (3, 8), 257: (3, 8), 258: (3, 8), 259: (3, 1), 262: (3, 1), 277: (3, 1)}
+        layout |= {278: (3, 8), 279: (4, len(pixels))}
+        count = len(layout) + 1 + len(tags)
+        base = len(out)
+        extra_at = base + 2 + count * 12 + 4
+        blobs = b""
+        entries = []
+        for tag, (kind, value) in layout.items():
+            entries.append((tag, struct.pack("<HHI", tag, kind, 1) + struct.pack("<I", value)))
+        for tag, (kind, value) in tags.items():
+            at = extra_at + len(blobs)
+            entries.append((tag, struct.pack("<HHII", tag, kind, len(value), at)))
+            blobs += value + b"\0" * (len(value) & 1)
+        strip = extra_at + len(blobs)
+        entries.append((273, struct.pack("<HHII", 273, 4, 1, strip)))
+        entries.sort()
+        following = strip + len(pixels) + (len(pixels) & 1) if number + 1 < len(pages) else 0
+        out += struct.pack("<H", count) + b"".join(e for _t, e in entries)
+        out += struct.pack("<I", following) + blobs + pixels + b"\0" * (len(pixels) & 1)
+    return bytes(out)
+
+
+def _tiff_page(tags: dict[int, tuple[int, bytes]], pixels: bytes = bytes(range(64))) -> bytes:
+    return _tiff_pages(tags, pixels=pixels)
+
+
+def test_tiff_tags_outside_the_pictures_layout_are_removed_whatever_they_are():
+    """XPAuthor and CameraOwnerName in the first directory: not on a deny-list, removed all the
+    same (only the tags that lay out the picture are kept)."""
+    owner = "王五".encode()
+    original = _tiff_page({0x9C9D: (1, UTF16LE + b"\0\0"), 0xA430: (2, owner + b"\0")})
+    with Image.open(io.BytesIO(original)) as image:
+        assert {0x9C9D, 0xA430} <= set(image.tag_v2)
+    result = clean(original)
+    assert result.cleaning.state == CleanState.cleaned, result.cleaning
+    assert "tags" in result.cleaning.removed
+    _assert_no_name(result.data)
+    assert owner not in result.data
+    assert _pixels(result.data) == _pixels(original)
+
+
+def test_a_tiff_with_only_its_layout_is_written_anew_without_hidden_bytes():
+    """Bytes no directory points to are not seen by a tag check: the file is written anew."""
+    hidden = "李四的备注".encode()
+    original = _tiff_page({}) + hidden
+    result = clean(original)
+    assert result.cleaning.state == CleanState.nothing_found
+    assert hidden not in result.data
+    assert _pixels(result.data) == _pixels(original)
+
+
+def test_a_tiff_later_page_loses_its_tags_too():
+    """The author's name on the second page only: every page is checked and written anew."""
+    original = _tiff_pages({}, {0x9C9D: (1, UTF16LE + b"\0\0"), 0xA430: (2, UTF8 + b"\0")})
+    with Image.open(io.BytesIO(original)) as image:
+        assert image.n_frames == 2
+        image.seek(1)
+        assert 0x9C9D in image.tag_v2
+    result = clean(original)
+    assert result.cleaning.state == CleanState.cleaned, result.cleaning
+    _assert_no_name(result.data)
+    with Image.open(io.BytesIO(result.data)) as image:
+        assert image.n_frames == 2
