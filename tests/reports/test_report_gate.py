@@ -396,3 +396,88 @@ def test_a_form_sent_back_with_files_reads_none_and_counts_nothing(
     assert work.none and blob_files(app) == []
     data = {**report_form_data(client, persons=PERSONS), "attachments": _files()}
     assert _stored(post_report(client, data))  # the one send of the hour is still there
+
+
+# --- each form whose files are read costs its work; round trips cost nothing -----------------
+
+
+def _after_the_files(data: dict, **after) -> tuple[bytes, str]:
+    """A body with ``data``'s fields, then the files, then ``after`` (a crafted order)."""
+    fields = [(name, value) for name, value in data.items() if name != "attachments"]
+    return _multipart([*fields, *_files(), *after.items()])
+
+
+@pytest.mark.parametrize("paid_by", ["pass", "work"])
+def test_one_work_or_pass_has_files_read_once(demo, public_app, monkeypatch, paid_by):
+    work = Work(monkeypatch)
+    client = public_app.test_client()
+    data = report_form_data(client, persons=PERSONS)
+    if paid_by == "work":
+        page = client.get("/report/new").get_data(as_text=True)
+        data = {**data, "noscript_pass": "", **_solve(page)}
+    # A form that fails after its files (a contact too long comes after them): read once.
+    body, content_type = _after_the_files(data, contact="王" * 201)
+    response = client.post("/report/new", data=body, content_type=content_type)
+    status, page = _sent_back(client, response)
+    assert status == 400 and PERSONS in page and work.cleaned == 2
+    # The same work or pass again: the files are dropped unread, the form comes back.
+    cleaned = work.cleaned
+    for again in (_after_the_files(data, contact="王" * 201), _after_the_files(data)):
+        response = client.post("/report/new", data=again[0], content_type=again[1])
+        status, page = _sent_back(client, response)
+        assert status in (400, 429) and PERSONS in page and CANARY in page
+    assert work.cleaned == cleaned
+    assert status == 429  # the valid form: its work was used up by the first
+    # The page sent back has a fresh challenge and pass: with them, the report is stored.
+    fresh = report_form_data(client, persons=PERSONS)
+    if paid_by == "work":
+        fresh = {**fresh, "noscript_pass": "", **_solve(page)}
+    assert _stored(post_report(client, {**fresh, "attachments": _files()}))
+    assert work.cleaned == cleaned + 2
+
+
+def test_the_files_are_the_last_thing_a_reporter_fills_in(demo, public_app):
+    page = public_app.test_client().get("/report/new").get_data(as_text=True)
+    names = re.findall(r'<(?:input|textarea|select|button)[^>]*\bname="([^"]+)"', page)
+    after = names[names.index("attachments") + 1 :]
+    assert set(after) <= {"leave_empty", "send"}, after
+    for typed in ("persons", "what", "when", "where", "witnesses", "real_name", "contact"):
+        assert names.index(typed) < names.index("attachments")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"unit": "无此单位"}, {"excluded": "张三"}, {"contact": "王" * 201}],
+    ids=["an unknown unit", "a bad exclusion", "a contact too long"],
+)
+def test_a_form_the_service_sends_back_has_no_file_read_and_counts_nothing(
+    demo, instance, monkeypatch, changes
+):
+    app = instance.app("public", RATELIMIT_REPORTS="1 per hour")
+    work = Work(monkeypatch)
+    client = app.test_client()
+    for _ in range(3):
+        data = {**report_form_data(client, persons=PERSONS, **changes), "attachments": _files()}
+        status, page = _sent_back(client, post_report(client, data, False))
+        assert status == 400 and PERSONS in page and "请重新选择文件" in page
+    assert work.none and blob_files(app) == []
+    data = {**report_form_data(client, persons=PERSONS), "attachments": _files()}
+    assert _stored(post_report(client, data))  # the one send of the hour is still there
+
+
+def test_replies_without_text_have_no_file_read_and_count_nothing(demo, instance, monkeypatch):
+    app = instance.app("public", RATELIMIT_REPLIES="1 per hour")
+    client = app.test_client()
+    sent = post_report(client, report_form_data(client))
+    page = client.get("/report/follow-up").get_data(as_text=True)
+    client.post("/report/follow-up", data={"csrf_token": csrf_token(page), "code": _code(sent)})
+    token = csrf_token(client.get("/report/follow-up").get_data(as_text=True))
+    work = Work(monkeypatch)
+    for _ in range(3):  # no text, with files: sent back, files unread
+        data = {"csrf_token": token, "text": "", "attachments": _files()}
+        response = post_report(client, data, False, path="/report/follow-up/reply")
+        assert _sent_back(client, response)[0] == 400
+    assert work.none
+    data = {"csrf_token": token, "text": "补充材料", "attachments": _files()}
+    response = post_report(client, data, path="/report/follow-up/reply")
+    assert response.status_code == 200 and "现场照片.jpg" in response.get_data(as_text=True)
