@@ -13,6 +13,7 @@ import pytest
 
 import app.services.reports.uploads as uploads
 from app.public.reports.pow import solves
+from app.services.reports.submission import TEXT_LIMITS
 from tests.helpers.forms import csrf_token
 from tests.helpers.report_pages import (
     CANARY,
@@ -481,3 +482,68 @@ def test_replies_without_text_have_no_file_read_and_count_nothing(demo, instance
     data = {"csrf_token": token, "text": "补充材料", "attachments": _files()}
     response = post_report(client, data, path="/report/follow-up/reply")
     assert response.status_code == 200 and "现场照片.jpg" in response.get_data(as_text=True)
+
+
+# --- what a body's parts may take before any check ------------------------------------------
+
+
+class CountedBody(io.BytesIO):
+    """A request body that counts what the server read of it."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.read_bytes = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        self.read_bytes += len(data)
+        return data
+
+
+def test_large_fields_are_refused_as_they_pass_the_form_s_budget(demo, public_app):
+    client = public_app.test_client()
+    client.get("/report/new?lang=en")
+    # No token, and twenty fields of 200 kB: what no page of this form sends.
+    body, content_type = _multipart([(f"填充{n}", "王" * 70_000) for n in range(20)])
+    counted = CountedBody(body)
+    response = client.post(
+        "/report/new",
+        input_stream=counted,
+        content_type=content_type,
+        content_length=len(body),
+    )
+    assert counted.read_bytes < 1024 * 1024 < len(body)  # stopped early
+    status, page = _sent_back(client, response)
+    assert status == 413 and "larger than this form can hold" in page
+
+
+def test_a_report_with_every_text_at_its_limit_is_still_taken(demo, public_app):
+    client = public_app.test_client()
+    longest = {name: "𠀀" * limit for name, limit in TEXT_LIMITS.items()}  # 4 bytes each
+    data = {**report_form_data(client), **longest, "attachments": _files()}
+    assert _stored(post_report(client, data))
+
+
+def test_files_past_the_limit_of_parts_keep_the_form_and_say_why(demo, public_app):
+    client = public_app.test_client()
+    data = report_form_data(client, persons=PERSONS)
+    many = [(io.BytesIO(b"x"), f"文件{n}.txt") for n in range(1100)]
+    body, content_type = _multipart([*data.items(), *many])
+    status, page = _sent_back(
+        client, client.post("/report/new", data=body, content_type=content_type)
+    )
+    assert status == 400 and PERSONS in page and CANARY in page
+    assert "文件过多" in page and "您提交的内容超过" not in page
+
+
+def test_fields_past_the_limit_of_parts_keep_what_came_before(demo, public_app):
+    client = public_app.test_client()
+    client.get("/report/new?lang=en")
+    data = report_form_data(client, persons=PERSONS)
+    junk = [(f"填充{n}", "王") for n in range(1100)]
+    body, content_type = _multipart([*data.items(), *junk])
+    status, page = _sent_back(
+        client, client.post("/report/new", data=body, content_type=content_type)
+    )
+    assert status == 400 and PERSONS in page and CANARY in page
+    assert "too many parts" in page and "What you sent is larger" not in page

@@ -24,6 +24,25 @@ def refusal_text(refused: errors.UploadRefused) -> str:
     )
 
 
+def too_many_parts_text() -> str:
+    """A form with more parts than are read (``upload_request.py``): what came after was not."""
+    return _(
+        "The form had too many parts (files or fields), so what came after them was not "
+        "read. At most %(count)d files can be sent. Nothing was stored; everything you typed "
+        "is still here (files must be chosen again).",
+        count=current_app.config["REPORT_MAX_FILES"],
+    )
+
+
+def fields_too_large_text() -> str:
+    """A form whose fields together are larger than the page's fields can be."""
+    return _(
+        "What was sent in the form's fields is larger than this form can hold, so it was not "
+        "read. Nothing was stored. Send the text again from this page, within the lengths "
+        "each field shows."
+    )
+
+
 def expired_text() -> str:
     return _(
         "The form had expired (it is valid for an hour) or did not come from this site. "

@@ -41,6 +41,7 @@ from app.public.reports.common import (
     expired_text,
     order_text,
     refusal_text,
+    too_many_parts_text,
 )
 from app.public.reports.forms import ReceiptForm, ReplyForm
 from app.public.reports.handover import answer_with, forget, handed_over, lost, lost_text
@@ -254,6 +255,8 @@ def reply():
     problem = None
     if batch is not None and batch.refused is not None:
         problem = refusal_text(batch.refused)
+    if upload_request.too_many_parts():
+        problem = too_many_parts_text()
     if not form.validate() or problem:
         return _show_reply_again(form, 400, problem=problem, files_dropped=sent_files)
     # Files were read only if the fields before them passed (app/public/reports/gate.py).

@@ -32,7 +32,14 @@ from app.errors import TRY_AGAIN, LimitReached, error_response, limit_period
 from app.i18n import current_language, today
 from app.models import StaffUser, SubjectLevel
 from app.public.reports import followup_views, gate, noscript, upload_request
-from app.public.reports.common import expired_text, order_text, refusal_text, size_text
+from app.public.reports.common import (
+    expired_text,
+    fields_too_large_text,
+    order_text,
+    refusal_text,
+    size_text,
+    too_many_parts_text,
+)
 from app.public.reports.forms import ReportForm
 from app.public.reports.handover import (
     answer_with,
@@ -198,6 +205,8 @@ def send():
     problem = None
     if batch is not None and batch.refused is not None:
         problem = refusal_text(batch.refused)
+    if upload_request.too_many_parts():
+        problem = too_many_parts_text()
     if not form.validate() or problem:
         return _back(form, 400, problem=problem, files_dropped=sent_files, **_office_people(form))
     session = get_session()
@@ -253,10 +262,13 @@ def dropped():
 @bp.errorhandler(RequestEntityTooLarge)
 def too_large(_error: RequestEntityTooLarge):
     """A body past the limit is not read: nothing of it can come back, but the page says why."""
-    problem = _(
-        "What you sent is larger than %(size)s. Send fewer or smaller files.",
-        size=size_text(current_app.config["REPORT_MAX_BYTES"]),
-    )
+    if isinstance(_error, upload_request.FieldsTooLarge):
+        problem = fields_too_large_text()
+    else:
+        problem = _(
+            "What you sent is larger than %(size)s. Send fewer or smaller files.",
+            size=size_text(current_app.config["REPORT_MAX_BYTES"]),
+        )
     if request.endpoint == "reports.send":
         return answer_with(
             ".new",
