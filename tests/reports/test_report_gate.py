@@ -547,3 +547,44 @@ def test_fields_past_the_limit_of_parts_keep_what_came_before(demo, public_app):
     )
     assert status == 400 and PERSONS in page and CANARY in page
     assert "too many parts" in page and "What you sent is larger" not in page
+
+
+# --- the files of replies to one report per day ---------------------------------------------
+
+
+def _reply_with(client, token: str, text: str, size: int):
+    files = [(io.BytesIO(b"z" * size), "补充账目.txt")] if size else []
+    data = {"csrf_token": token, "text": text, "attachments": files}
+    return post_report(client, data, False, path="/report/follow-up/reply")
+
+
+def _reply_stored(response) -> bool:
+    return response.status_code == 303 and "latest" in response.headers["Location"]
+
+
+def test_the_files_of_a_report_s_replies_are_bounded_per_day(demo, instance, monkeypatch):
+    app = instance.app("public", REPORT_REPLY_MAX_BYTES_PER_DAY=100 * 1024)
+    client = app.test_client()
+    client.get("/report/new?lang=en")
+    sent = post_report(client, report_form_data(client))
+    page = client.get("/report/follow-up").get_data(as_text=True)
+    client.post("/report/follow-up", data={"csrf_token": csrf_token(page), "code": _code(sent)})
+    token = csrf_token(client.get("/report/follow-up").get_data(as_text=True))
+    assert _reply_stored(_reply_with(client, token, "第一次补充", 60 * 1024))
+    # Past what is left today: refused, the text kept, and how much is left said.
+    status, page = _sent_back(client, _reply_with(client, token, "第二次补充", 60 * 1024))
+    assert status == 400 and "第二次补充" in page and "40 KiB is left today" in page
+    assert _reply_stored(_reply_with(client, token, "第三次补充", 40 * 1024))
+    # Nothing left: no file is read at all; a reply without files still goes.
+    work = Work(monkeypatch)
+    status, page = _sent_back(client, _reply_with(client, token, "第四次补充", 1))
+    assert status == 400 and "第四次补充" in page and "0 KiB is left today" in page
+    assert work.none
+    assert _reply_stored(_reply_with(client, token, "只有文字的补充", 0))
+    # Another report's replies have a day of their own.
+    other = post_report(client, report_form_data(client))
+    client.post("/report/follow-up/leave", data={"csrf_token": token})
+    page = client.get("/report/follow-up").get_data(as_text=True)
+    client.post("/report/follow-up", data={"csrf_token": csrf_token(page), "code": _code(other)})
+    token = csrf_token(client.get("/report/follow-up").get_data(as_text=True))
+    assert _reply_stored(_reply_with(client, token, "另一份举报的补充", 60 * 1024))

@@ -43,6 +43,7 @@ from app.services.reports.submission import ReportFields
 LIMITS = {"reports.send": "RATELIMIT_REPORTS", "reports.reply": "RATELIMIT_REPLIES"}
 _COUNTED = "portal.gate_counted"
 _REDEEMED = "portal.gate_redeemed"
+_REPLY_BYTES_LEFT = "portal.reply_bytes_left"
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,12 @@ class Refusal:
     limit, ``seconds`` its window), ``work`` (neither proof of work nor pass counts: ``work``,
     ``passed``), ``order`` (files before the form's own fields), ``sent_back`` (a report
     form that comes back to be completed whatever its files), ``session`` (a reply without a
-    follow-up session)."""
+    follow-up session), ``reply_bytes`` (the files of today's replies to the report took the
+    day's bytes: ``left`` is what is left)."""
 
     reason: str
     seconds: int = 0
+    left: int = 0
     work: Work = Work.none
     passed: Pass = Pass.none
 
@@ -189,6 +192,10 @@ def before_files(endpoint: str, fields: MultiDict) -> Refusal | None:
     refusal = REFUSALS[endpoint](fields)
     if refusal is not None:
         return refusal
+    if endpoint == "reports.reply":
+        left = reply_bytes_left()
+        if left is not None and left <= 0:
+            return Refusal("reply_bytes", left=0)
     if endpoint == "reports.send":
         # Used up now, by one form only: a form whose files are read costs its work even if
         # it fails after them, and forms sent at once with the same work have one reader.
@@ -200,6 +207,17 @@ def before_files(endpoint: str, fields: MultiDict) -> Refusal | None:
         return Refusal("limited", seconds=limit.seconds)
     request.environ[_COUNTED] = True
     return None
+
+
+def reply_bytes_left() -> int | None:
+    """The bytes of files a reply may still bring to its report today (asked once a request),
+    or None without a follow-up session."""
+    if _REPLY_BYTES_LEFT not in request.environ:
+        found = current_session()
+        budget = current_app.extensions["portal.reply_bytes"]
+        left = budget.left(found.identity) if found is not None else None
+        request.environ[_REPLY_BYTES_LEFT] = left
+    return request.environ[_REPLY_BYTES_LEFT]
 
 
 def report_fields(form: ReportForm) -> ReportFields:

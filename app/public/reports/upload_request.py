@@ -23,6 +23,7 @@ rather than fails: the fields read so far come back, with the reason (``too_many
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import IO, Any
 
 from flask import Flask, Request, current_app, request
@@ -233,7 +234,11 @@ class PortalRequest(Request):
             )
         batch = self.environ.get(_BATCH)
         if batch is None:
-            batch = self.environ[_BATCH] = UploadBatch(blob_store(), limits(current_app.config))
+            allowed = limits(current_app.config)
+            if self.endpoint == "reports.reply":  # within what today's replies left
+                left = gate.reply_bytes_left() or 0
+                allowed = replace(allowed, max_total_bytes=min(allowed.max_total_bytes, left))
+            batch = self.environ[_BATCH] = UploadBatch(blob_store(), allowed)
         return batch.stream_factory(total_content_length, content_type, filename, content_length)
 
 
