@@ -503,8 +503,10 @@ class CountedBody(io.BytesIO):
 def test_large_fields_are_refused_as_they_pass_the_form_s_budget(demo, public_app):
     client = public_app.test_client()
     client.get("/report/new?lang=en")
-    # No token, and twenty fields of 200 kB: what no page of this form sends.
-    body, content_type = _multipart([(f"填充{n}", "王" * 70_000) for n in range(20)])
+    # The form's fields, then twenty fields of 200 kB: what no page of this form sends.
+    data = report_form_data(client, persons=PERSONS)
+    junk = [(f"填充{n}", "王" * 70_000) for n in range(20)]
+    body, content_type = _multipart([*data.items(), *junk])
     counted = CountedBody(body)
     response = client.post(
         "/report/new",
@@ -515,6 +517,7 @@ def test_large_fields_are_refused_as_they_pass_the_form_s_budget(demo, public_ap
     assert counted.read_bytes < 1024 * 1024 < len(body)  # stopped early
     status, page = _sent_back(client, response)
     assert status == 413 and "larger than this form can hold" in page
+    assert PERSONS in page and CANARY in page and "王王" not in page  # what was read
 
 
 def test_a_report_with_every_text_at_its_limit_is_still_taken(demo, public_app):

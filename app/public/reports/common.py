@@ -55,9 +55,9 @@ def too_many_parts_text() -> str:
 def fields_too_large_text() -> str:
     """A form whose fields together are larger than the page's fields can be."""
     return _(
-        "What was sent in the form's fields is larger than this form can hold, so it was not "
-        "read. Nothing was stored. Send the text again from this page, within the lengths "
-        "each field shows."
+        "What was sent in the form's fields is larger than this form can hold, so the rest "
+        "was not read. Nothing was stored; what was read is here: check it and send it "
+        "again from this page (files must be chosen again)."
     )
 
 

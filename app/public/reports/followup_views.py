@@ -39,6 +39,7 @@ from app.public.reports.common import (
     COOKIE,
     current_session,
     expired_text,
+    fields_too_large_text,
     order_text,
     refusal_text,
     reply_bytes_text,
@@ -253,6 +254,9 @@ def reply():
         return _forget(redirect(url_for("reports.follow_up", expired=1), 303))
     form = ReplyForm()
     sent_files = upload_request.files_sent()
+    if upload_request.fields_too_large():  # what the page never sends
+        problem = fields_too_large_text()
+        return _show_reply_again(form, 413, problem=problem, files_dropped=sent_files)
     problem = None
     if batch is not None and batch.refused is not None:
         problem = refusal_text(batch.refused)

@@ -15,10 +15,11 @@ file part read and dropped, and the view says why (``refusal``).
 
 What the parser holds in memory is bounded: the form's fields together take at most
 ``FIELD_BYTES`` of the endpoint (its text fields' limits at four bytes a character, and a
-margin for the hidden ones); a body whose fields pass it is refused at that point
-(``FieldsTooLarge``), before anything more is read. File parts dropped (past the files' limit,
-or unread) do not count towards the limit of parts, and past that limit the parse stops
-rather than fails: the fields read so far come back, with the reason (``too_many_parts``).
+margin for the hidden ones); past it the parse stops, before anything more is read, and the
+fields read so far come back with the reason (``fields_too_large``). File parts dropped
+(past the files' limit, or unread) do not count towards the limit of parts, and past that
+limit the parse stops rather than fails: the fields read so far come back, with the reason
+(``too_many_parts``).
 """
 
 from __future__ import annotations
@@ -59,15 +60,12 @@ FIELD_BYTES = {
 DROPPED_PARTS_FACTOR = 10
 
 
-class FieldsTooLarge(RequestEntityTooLarge):
-    """The fields of a form (not its files) are larger than any form of the page sends."""
-
-
 class GatedMultiPartParser(MultiPartParser):
     """Werkzeug's multipart parser, asking ``allowed(fields so far)`` when the first file
     part begins; refused, every file part is read and dropped, and left out of the files.
 
-    ``field_bytes`` bounds the fields together (``FieldsTooLarge`` past it); parts are
+    ``field_bytes`` bounds the fields together: past it, ``fields_too_large`` is set and
+    nothing more is read (the field it ends is left out). Parts are
     counted against ``max_form_parts`` only when kept (fields, and the first ``max_files``
     files read): past it, ``too_many_parts`` is set and the rest of the body is read unparsed.
     """
@@ -78,6 +76,7 @@ class GatedMultiPartParser(MultiPartParser):
         self.field_bytes = field_bytes
         self.max_files = max_files
         self.too_many_parts = False
+        self.fields_too_large = False
 
     def _past_parts(self, kept: int, dropped: int) -> bool:
         limit = self.max_form_parts
@@ -134,7 +133,8 @@ class GatedMultiPartParser(MultiPartParser):
                         if limit is not None and field_size > limit:
                             raise RequestEntityTooLarge()
                         if fields_size > self.field_bytes:
-                            raise FieldsTooLarge()
+                            self.fields_too_large = True
+                            return self.cls(fields), self.cls(files)
                         chunks.append(event.data)
                         if not event.more_data:
                             charset = self.get_part_charset(part.headers)
@@ -159,7 +159,7 @@ class GatedFormDataParser(FormDataParser):
         self.allowed = allowed
         self.field_bytes = field_bytes
         self.max_files = max_files
-        self.too_many_parts = False
+        self.too_many_parts = self.fields_too_large = False
 
     def _parse_multipart(self, stream, mimetype, content_length, options):  # type: ignore[override]
         parser = GatedMultiPartParser(
@@ -176,6 +176,7 @@ class GatedFormDataParser(FormDataParser):
             raise ValueError("Missing boundary")
         form, files = parser.parse(stream, boundary, content_length)
         self.too_many_parts = parser.too_many_parts
+        self.fields_too_large = parser.fields_too_large
         return stream, form, files
 
 
@@ -266,6 +267,14 @@ def too_many_parts() -> bool:
     request.files  # noqa: B018
     parser = request.environ.get(_PARSER)
     return parser is not None and parser.too_many_parts
+
+
+def fields_too_large() -> bool:
+    """Whether the form's fields were larger than its page's can be (after its form was
+    read): what came after the budget was not read."""
+    request.files  # noqa: B018
+    parser = request.environ.get(_PARSER)
+    return parser is not None and parser.fields_too_large
 
 
 def files_sent() -> bool:

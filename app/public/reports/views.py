@@ -198,6 +198,8 @@ def send():
     # dropped unread (app/public/reports/gate.py).
     batch = upload_request.current_batch()
     sent_files = upload_request.files_sent()
+    if upload_request.fields_too_large():  # what a page of this form never sends
+        return _back(form, 413, problem=fields_too_large_text(), files_dropped=sent_files)
     if form.leave_empty.data:  # only bots fill the field people cannot see: drop it quietly
         return redirect(url_for(".dropped"), 303)
     if request.form.get("show_inspectors"):
@@ -262,13 +264,10 @@ def dropped():
 @bp.errorhandler(RequestEntityTooLarge)
 def too_large(_error: RequestEntityTooLarge):
     """A body past the limit is not read: nothing of it can come back, but the page says why."""
-    if isinstance(_error, upload_request.FieldsTooLarge):
-        problem = fields_too_large_text()
-    else:
-        problem = _(
-            "What you sent is larger than %(size)s. Send fewer or smaller files.",
-            size=size_text(current_app.config["REPORT_MAX_BYTES"]),
-        )
+    problem = _(
+        "What you sent is larger than %(size)s. Send fewer or smaller files.",
+        size=size_text(current_app.config["REPORT_MAX_BYTES"]),
+    )
     if request.endpoint == "reports.send":
         return answer_with(
             ".new",
