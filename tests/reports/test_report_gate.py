@@ -591,3 +591,21 @@ def test_the_files_of_a_report_s_replies_are_bounded_per_day(demo, instance, mon
     client.post("/report/follow-up", data={"csrf_token": csrf_token(page), "code": _code(other)})
     token = csrf_token(client.get("/report/follow-up").get_data(as_text=True))
     assert _reply_stored(_reply_with(client, token, "另一份举报的补充", 60 * 1024))
+
+
+def test_a_reply_with_large_fields_keeps_its_text_and_says_why(demo, public_app):
+    client = public_app.test_client()
+    client.get("/report/new?lang=en")
+    sent = post_report(client, report_form_data(client))
+    page = client.get("/report/follow-up").get_data(as_text=True)
+    client.post("/report/follow-up", data={"csrf_token": csrf_token(page), "code": _code(sent)})
+    token = csrf_token(client.get("/report/follow-up").get_data(as_text=True))
+    fields = [
+        ("csrf_token", token),
+        ("text", "补充材料"),
+        *[(f"填充{n}", "王" * 70_000) for n in range(5)],
+    ]
+    body, content_type = _multipart(fields)
+    response = client.post("/report/follow-up/reply", data=body, content_type=content_type)
+    status, page = _sent_back(client, response)
+    assert status == 413 and "larger than this form can hold" in page and "补充材料" in page
