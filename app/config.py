@@ -120,6 +120,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # Anonymous reports
         "REPORT_MAX_FILES": 10,
         "REPORT_MAX_BYTES": 100 * 1024 * 1024,  # all files of one report or reply
+        # All the files of the replies to one report in a (UTC) day together.
+        "REPORT_REPLY_MAX_BYTES_PER_DAY": 100 * 1024 * 1024,
         # Files up to this size are held in memory to remove their metadata; larger ones are
         # encrypted as they arrive and stored as sent (the reporter is told).
         "REPORT_CLEAN_MAX_BYTES": 16 * 1024 * 1024,
@@ -394,6 +396,7 @@ def validate(app_config: Any) -> None:
         "PAGE_CACHE_BYTES",
         "REPORT_MAX_FILES",
         "REPORT_MAX_BYTES",
+        "REPORT_REPLY_MAX_BYTES_PER_DAY",
         "REPORT_CLEAN_MAX_BYTES",
         "FOLLOWUP_IDLE_MINUTES",
         "FOLLOWUP_LIFETIME_MINUTES",

@@ -13,6 +13,7 @@ import pytest
 
 import app.services.reports.uploads as uploads
 from app.public.reports.pow import solves
+from app.services.reports.submission import TEXT_LIMITS
 from tests.helpers.forms import csrf_token
 from tests.helpers.report_pages import (
     CANARY,
@@ -396,3 +397,215 @@ def test_a_form_sent_back_with_files_reads_none_and_counts_nothing(
     assert work.none and blob_files(app) == []
     data = {**report_form_data(client, persons=PERSONS), "attachments": _files()}
     assert _stored(post_report(client, data))  # the one send of the hour is still there
+
+
+# --- each form whose files are read costs its work; round trips cost nothing -----------------
+
+
+def _after_the_files(data: dict, **after) -> tuple[bytes, str]:
+    """A body with ``data``'s fields, then the files, then ``after`` (a crafted order)."""
+    fields = [(name, value) for name, value in data.items() if name != "attachments"]
+    return _multipart([*fields, *_files(), *after.items()])
+
+
+@pytest.mark.parametrize("paid_by", ["pass", "work"])
+def test_one_work_or_pass_has_files_read_once(demo, public_app, monkeypatch, paid_by):
+    work = Work(monkeypatch)
+    client = public_app.test_client()
+    data = report_form_data(client, persons=PERSONS)
+    if paid_by == "work":
+        page = client.get("/report/new").get_data(as_text=True)
+        data = {**data, "noscript_pass": "", **_solve(page)}
+    # A form that fails after its files (a contact too long comes after them): read once.
+    body, content_type = _after_the_files(data, contact="王" * 201)
+    response = client.post("/report/new", data=body, content_type=content_type)
+    status, page = _sent_back(client, response)
+    assert status == 400 and PERSONS in page and work.cleaned == 2
+    # The same work or pass again: the files are dropped unread, the form comes back.
+    cleaned = work.cleaned
+    for again in (_after_the_files(data, contact="王" * 201), _after_the_files(data)):
+        response = client.post("/report/new", data=again[0], content_type=again[1])
+        status, page = _sent_back(client, response)
+        assert status in (400, 429) and PERSONS in page and CANARY in page
+    assert work.cleaned == cleaned
+    assert status == 429  # the valid form: its work was used up by the first
+    # The page sent back has a fresh challenge and pass: with them, the report is stored.
+    fresh = report_form_data(client, persons=PERSONS)
+    if paid_by == "work":
+        fresh = {**fresh, "noscript_pass": "", **_solve(page)}
+    assert _stored(post_report(client, {**fresh, "attachments": _files()}))
+    assert work.cleaned == cleaned + 2
+
+
+def test_the_files_are_the_last_thing_a_reporter_fills_in(demo, public_app):
+    page = public_app.test_client().get("/report/new").get_data(as_text=True)
+    names = re.findall(r'<(?:input|textarea|select|button)[^>]*\bname="([^"]+)"', page)
+    after = names[names.index("attachments") + 1 :]
+    assert set(after) <= {"leave_empty", "send"}, after
+    for typed in ("persons", "what", "when", "where", "witnesses", "real_name", "contact"):
+        assert names.index(typed) < names.index("attachments")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"unit": "无此单位"}, {"excluded": "张三"}, {"contact": "王" * 201}],
+    ids=["an unknown unit", "a bad exclusion", "a contact too long"],
+)
+def test_a_form_the_service_sends_back_has_no_file_read_and_counts_nothing(
+    demo, instance, monkeypatch, changes
+):
+    app = instance.app("public", RATELIMIT_REPORTS="1 per hour")
+    work = Work(monkeypatch)
+    client = app.test_client()
+    for _ in range(3):
+        data = {**report_form_data(client, persons=PERSONS, **changes), "attachments": _files()}
+        status, page = _sent_back(client, post_report(client, data, False))
+        assert status == 400 and PERSONS in page and "请重新选择文件" in page
+    assert work.none and blob_files(app) == []
+    data = {**report_form_data(client, persons=PERSONS), "attachments": _files()}
+    assert _stored(post_report(client, data))  # the one send of the hour is still there
+
+
+def test_replies_without_text_have_no_file_read_and_count_nothing(demo, instance, monkeypatch):
+    app = instance.app("public", RATELIMIT_REPLIES="1 per hour")
+    client = app.test_client()
+    sent = post_report(client, report_form_data(client))
+    page = client.get("/report/follow-up").get_data(as_text=True)
+    client.post("/report/follow-up", data={"csrf_token": csrf_token(page), "code": _code(sent)})
+    token = csrf_token(client.get("/report/follow-up").get_data(as_text=True))
+    work = Work(monkeypatch)
+    for _ in range(3):  # no text, with files: sent back, files unread
+        data = {"csrf_token": token, "text": "", "attachments": _files()}
+        response = post_report(client, data, False, path="/report/follow-up/reply")
+        assert _sent_back(client, response)[0] == 400
+    assert work.none
+    data = {"csrf_token": token, "text": "补充材料", "attachments": _files()}
+    response = post_report(client, data, path="/report/follow-up/reply")
+    assert response.status_code == 200 and "现场照片.jpg" in response.get_data(as_text=True)
+
+
+# --- what a body's parts may take before any check ------------------------------------------
+
+
+class CountedBody(io.BytesIO):
+    """A request body that counts what the server read of it."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.read_bytes = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        self.read_bytes += len(data)
+        return data
+
+
+def test_large_fields_are_refused_as_they_pass_the_form_s_budget(demo, public_app):
+    client = public_app.test_client()
+    client.get("/report/new?lang=en")
+    # The form's fields, then twenty fields of 200 kB: what no page of this form sends.
+    data = report_form_data(client, persons=PERSONS)
+    junk = [(f"填充{n}", "王" * 70_000) for n in range(20)]
+    body, content_type = _multipart([*data.items(), *junk])
+    counted = CountedBody(body)
+    response = client.post(
+        "/report/new",
+        input_stream=counted,
+        content_type=content_type,
+        content_length=len(body),
+    )
+    assert counted.read_bytes < 1024 * 1024 < len(body)  # stopped early
+    status, page = _sent_back(client, response)
+    assert status == 413 and "larger than this form can hold" in page
+    assert PERSONS in page and CANARY in page and "王王" not in page  # what was read
+
+
+def test_a_report_with_every_text_at_its_limit_is_still_taken(demo, public_app):
+    client = public_app.test_client()
+    longest = {name: "𠀀" * limit for name, limit in TEXT_LIMITS.items()}  # 4 bytes each
+    data = {**report_form_data(client), **longest, "attachments": _files()}
+    assert _stored(post_report(client, data))
+
+
+def test_files_past_the_limit_of_parts_keep_the_form_and_say_why(demo, public_app):
+    client = public_app.test_client()
+    data = report_form_data(client, persons=PERSONS)
+    many = [(io.BytesIO(b"x"), f"文件{n}.txt") for n in range(1100)]
+    body, content_type = _multipart([*data.items(), *many])
+    status, page = _sent_back(
+        client, client.post("/report/new", data=body, content_type=content_type)
+    )
+    assert status == 400 and PERSONS in page and CANARY in page
+    assert "文件过多" in page and "您提交的内容超过" not in page
+
+
+def test_fields_past_the_limit_of_parts_keep_what_came_before(demo, public_app):
+    client = public_app.test_client()
+    client.get("/report/new?lang=en")
+    data = report_form_data(client, persons=PERSONS)
+    junk = [(f"填充{n}", "王") for n in range(1100)]
+    body, content_type = _multipart([*data.items(), *junk])
+    status, page = _sent_back(
+        client, client.post("/report/new", data=body, content_type=content_type)
+    )
+    assert status == 400 and PERSONS in page and CANARY in page
+    assert "too many parts" in page and "What you sent is larger" not in page
+
+
+# --- the files of replies to one report per day ---------------------------------------------
+
+
+def _reply_with(client, token: str, text: str, size: int):
+    files = [(io.BytesIO(b"z" * size), "补充账目.txt")] if size else []
+    data = {"csrf_token": token, "text": text, "attachments": files}
+    return post_report(client, data, False, path="/report/follow-up/reply")
+
+
+def _reply_stored(response) -> bool:
+    return response.status_code == 303 and "latest" in response.headers["Location"]
+
+
+def test_the_files_of_a_report_s_replies_are_bounded_per_day(demo, instance, monkeypatch):
+    app = instance.app("public", REPORT_REPLY_MAX_BYTES_PER_DAY=100 * 1024)
+    client = app.test_client()
+    client.get("/report/new?lang=en")
+    sent = post_report(client, report_form_data(client))
+    page = client.get("/report/follow-up").get_data(as_text=True)
+    client.post("/report/follow-up", data={"csrf_token": csrf_token(page), "code": _code(sent)})
+    token = csrf_token(client.get("/report/follow-up").get_data(as_text=True))
+    assert _reply_stored(_reply_with(client, token, "第一次补充", 60 * 1024))
+    # Past what is left today: refused, the text kept, and how much is left said.
+    status, page = _sent_back(client, _reply_with(client, token, "第二次补充", 60 * 1024))
+    assert status == 400 and "第二次补充" in page and "40 KiB is left today" in page
+    assert _reply_stored(_reply_with(client, token, "第三次补充", 40 * 1024))
+    # Nothing left: no file is read at all; a reply without files still goes.
+    work = Work(monkeypatch)
+    status, page = _sent_back(client, _reply_with(client, token, "第四次补充", 1))
+    assert status == 400 and "第四次补充" in page and "0 KiB is left today" in page
+    assert work.none
+    assert _reply_stored(_reply_with(client, token, "只有文字的补充", 0))
+    # Another report's replies have a day of their own.
+    other = post_report(client, report_form_data(client))
+    client.post("/report/follow-up/leave", data={"csrf_token": token})
+    page = client.get("/report/follow-up").get_data(as_text=True)
+    client.post("/report/follow-up", data={"csrf_token": csrf_token(page), "code": _code(other)})
+    token = csrf_token(client.get("/report/follow-up").get_data(as_text=True))
+    assert _reply_stored(_reply_with(client, token, "另一份举报的补充", 60 * 1024))
+
+
+def test_a_reply_with_large_fields_keeps_its_text_and_says_why(demo, public_app):
+    client = public_app.test_client()
+    client.get("/report/new?lang=en")
+    sent = post_report(client, report_form_data(client))
+    page = client.get("/report/follow-up").get_data(as_text=True)
+    client.post("/report/follow-up", data={"csrf_token": csrf_token(page), "code": _code(sent)})
+    token = csrf_token(client.get("/report/follow-up").get_data(as_text=True))
+    fields = [
+        ("csrf_token", token),
+        ("text", "补充材料"),
+        *[(f"填充{n}", "王" * 70_000) for n in range(5)],
+    ]
+    body, content_type = _multipart(fields)
+    response = client.post("/report/follow-up/reply", data=body, content_type=content_type)
+    status, page = _sent_back(client, response)
+    assert status == 413 and "larger than this form can hold" in page and "补充材料" in page

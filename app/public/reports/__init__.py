@@ -9,6 +9,7 @@ from app.public.reports.noscript import NoScriptPasses
 from app.public.reports.pow import ProofOfWork
 from app.services.ephemeral import Budget
 from app.services.reports.followup_sessions import FollowupSessions
+from app.services.reports.reply_budget import ReplyBytes
 from crypto import receipts
 
 
@@ -50,6 +51,11 @@ def register(app: Flask) -> None:
         stores.store("followup"),
         idle_seconds=app.config["FOLLOWUP_IDLE_MINUTES"] * 60,
         lifetime_seconds=app.config["FOLLOWUP_LIFETIME_MINUTES"] * 60,
+    )
+    # The bytes of reply files of each report per day, under a name only its reporter's key
+    # makes: replies need no work, so this bounds what a follow-up session can store.
+    app.extensions["portal.reply_bytes"] = ReplyBytes(
+        stores.store("replybytes"), app.config["REPORT_REPLY_MAX_BYTES_PER_DAY"]
     )
     # Pages handed from a POST to the GET that shows them. In memory, receipts have a store
     # of their own, which nothing a visitor sends can fill; forms sent back and notices never

@@ -24,6 +24,43 @@ def refusal_text(refused: errors.UploadRefused) -> str:
     )
 
 
+def amount_text(size: int) -> str:
+    """A number of bytes to show: in MiB to a tenth, below one in KiB."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MiB"
+    return f"{size // 1024} KiB"
+
+
+def reply_bytes_text(left: int) -> str:
+    """A reply whose files would pass what its report's replies may still take today."""
+    return _(
+        "The files of all replies to a report may take %(day)s a day together; %(left)s is "
+        "left today. Nothing was stored; your text is still here: send it with smaller files "
+        "or none, or send the files tomorrow.",
+        day=size_text(current_app.config["REPORT_REPLY_MAX_BYTES_PER_DAY"]),
+        left=amount_text(left),
+    )
+
+
+def too_many_parts_text() -> str:
+    """A form with more parts than are read (``upload_request.py``): what came after was not."""
+    return _(
+        "The form had too many parts (files or fields), so what came after them was not "
+        "read. At most %(count)d files can be sent. Nothing was stored; everything you typed "
+        "is still here (files must be chosen again).",
+        count=current_app.config["REPORT_MAX_FILES"],
+    )
+
+
+def fields_too_large_text() -> str:
+    """A form whose fields together are larger than the page's fields can be."""
+    return _(
+        "What was sent in the form's fields is larger than this form can hold, so the rest "
+        "was not read. Nothing was stored; what was read is here: check it and send it "
+        "again from this page (files must be chosen again)."
+    )
+
+
 def expired_text() -> str:
     return _(
         "The form had expired (it is valid for an hour) or did not come from this site. "

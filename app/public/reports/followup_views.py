@@ -39,8 +39,11 @@ from app.public.reports.common import (
     COOKIE,
     current_session,
     expired_text,
+    fields_too_large_text,
     order_text,
     refusal_text,
+    reply_bytes_text,
+    too_many_parts_text,
 )
 from app.public.reports.forms import ReceiptForm, ReplyForm
 from app.public.reports.handover import answer_with, forget, handed_over, lost, lost_text
@@ -251,9 +254,18 @@ def reply():
         return _forget(redirect(url_for("reports.follow_up", expired=1), 303))
     form = ReplyForm()
     sent_files = upload_request.files_sent()
+    if upload_request.fields_too_large():  # what the page never sends
+        problem = fields_too_large_text()
+        return _show_reply_again(form, 413, problem=problem, files_dropped=sent_files)
     problem = None
     if batch is not None and batch.refused is not None:
         problem = refusal_text(batch.refused)
+        left = gate.reply_bytes_left()
+        past_the_day = left is not None and left < current_app.config["REPORT_MAX_BYTES"]
+        if isinstance(batch.refused, errors.ReportTooLarge) and past_the_day:
+            problem = reply_bytes_text(left)
+    if upload_request.too_many_parts():
+        problem = too_many_parts_text()
     if not form.validate() or problem:
         return _show_reply_again(form, 400, problem=problem, files_dropped=sent_files)
     # Files were read only if the fields before them passed (app/public/reports/gate.py).
@@ -268,6 +280,9 @@ def reply():
         )
     except errors.ReportInvalid:
         return _show_reply_again(form, 400, files_dropped=sent_files)
+    current_app.extensions["portal.reply_bytes"].spend(
+        found.identity, sum(upload.size for upload in files)
+    )
     return redirect(url_for("reports.follow_up", _anchor="latest"), 303)
 
 
@@ -278,7 +293,10 @@ def _reply_refused(form: ReplyForm, refusal, files_dropped: bool):
         problem = _("You have sent many replies in a short time.") + " "
         problem += str(TRY_AGAIN[limit_period(LimitReached(refusal.seconds))])
         return _show_reply_again(form, 429, problem=problem, files_dropped=files_dropped)
-    problem = order_text() if refusal.reason == "order" else expired_text()
+    if refusal.reason == "reply_bytes":
+        problem = reply_bytes_text(refusal.left)
+        return _show_reply_again(form, 400, problem=problem, files_dropped=files_dropped)
+    problem = order_text() if refusal.reason in ("order", "sent_back") else expired_text()
     return _show_reply_again(form, 400, problem=problem, files_dropped=files_dropped)
 
 

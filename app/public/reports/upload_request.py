@@ -12,10 +12,19 @@ Before the first file part, the form must show what lets the server work for it
 in the fields that came before it. The body is parsed here, part by part, so that those are
 known when the first file begins: a form that fails, or whose files come first, has every
 file part read and dropped, and the view says why (``refusal``).
+
+What the parser holds in memory is bounded: the form's fields together take at most
+``FIELD_BYTES`` of the endpoint (its text fields' limits at four bytes a character, and a
+margin for the hidden ones); past it the parse stops, before anything more is read, and the
+fields read so far come back with the reason (``fields_too_large``). File parts dropped
+(past the files' limit, or unread) do not count towards the limit of parts, and past that
+limit the parse stops rather than fails: the fields read so far come back, with the reason
+(``too_many_parts``).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import IO, Any
 
 from flask import Flask, Request, current_app, request
@@ -26,6 +35,8 @@ from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDeco
 
 from app.public.reports import gate
 from app.resources import blob_store
+from app.services.reports.messages import MAX_MESSAGE_CHARS
+from app.services.reports.submission import TEXT_LIMITS
 from app.services.reports.uploads import UploadBatch, UploadLimits
 
 # Views whose forms carry files, and the endpoints' request size over the files' limit.
@@ -34,50 +45,96 @@ FORM_OVERHEAD = 1024 * 1024
 _BATCH = "portal.report_uploads"
 _REFUSAL = "portal.upload_refusal"
 _REFUSED_BEFORE = "portal.refused_before_the_body"
+_PARSER = "portal.form_parser"
 READ_SIZE = 64 * 1024
+# The bytes of all the non-file fields of a form together: its text fields at their limits,
+# four bytes a character in UTF-8, and a margin for the token, the work, the choices and the
+# exclusions. A browser never sends more; a body that does is refused as it passes it.
+FIELD_MARGIN = 64 * 1024
+FIELD_BYTES = {
+    "reports.send": 4 * sum(TEXT_LIMITS.values()) + FIELD_MARGIN,
+    "reports.reply": 4 * MAX_MESSAGE_CHARS + FIELD_MARGIN,
+}
+# File parts dropped unread or past the files' limit cost no memory, only parsing: past this
+# many times the limit of parts, the rest of the body is read without being parsed.
+DROPPED_PARTS_FACTOR = 10
 
 
 class GatedMultiPartParser(MultiPartParser):
     """Werkzeug's multipart parser, asking ``allowed(fields so far)`` when the first file
-    part begins; refused, every file part is read and dropped, and left out of the files."""
+    part begins; refused, every file part is read and dropped, and left out of the files.
 
-    def __init__(self, allowed, **options: Any) -> None:
+    ``field_bytes`` bounds the fields together: past it, ``fields_too_large`` is set and
+    nothing more is read (the field it ends is left out). Parts are
+    counted against ``max_form_parts`` only when kept (fields, and the first ``max_files``
+    files read): past it, ``too_many_parts`` is set and the rest of the body is read unparsed.
+    """
+
+    def __init__(self, allowed, field_bytes: int, max_files: int, **options: Any) -> None:
         super().__init__(**options)
         self.allowed = allowed
+        self.field_bytes = field_bytes
+        self.max_files = max_files
+        self.too_many_parts = False
+        self.fields_too_large = False
+
+    def _past_parts(self, kept: int, dropped: int) -> bool:
+        limit = self.max_form_parts
+        if limit is None:
+            return False
+        return kept > limit or dropped > limit * DROPPED_PARTS_FACTOR
 
     def parse(
         self, stream: IO[bytes], boundary: bytes, content_length: int | None
     ) -> tuple[MultiDict, MultiDict]:
-        decoder = MultipartDecoder(
-            boundary, max_form_memory_size=self.max_form_memory_size, max_parts=self.max_form_parts
-        )
+        decoder = MultipartDecoder(boundary, max_form_memory_size=self.max_form_memory_size)
         fields: list[tuple[str, str]] = []
         files: list[tuple[str, FileStorage]] = []
         allowed: bool | None = None
         part: Field | File | None = None
         chunks: list[bytes] = []
         container: IO[bytes] | None = None
-        field_size = 0
+        field_size = fields_size = 0
+        kept = dropped = files_read = 0
+        read = False
         while True:
             data = stream.read(READ_SIZE)
+            if self.too_many_parts:  # the rest is read, and ignored
+                if not data:
+                    break
+                continue
             decoder.receive_data(data or None)
             event = decoder.next_event()
             while not isinstance(event, Epilogue | NeedData):
                 if isinstance(event, Field):
                     part, chunks, field_size = event, [], 0
+                    kept += 1
                 elif isinstance(event, File):
                     part, container = event, None
                     # A file input left empty is a part without a name: nothing to read.
                     if event.filename and allowed is None:
                         allowed = self.allowed(self.cls(fields))
-                    if event.filename and allowed:
-                        container = self.start_file_streaming(event, content_length)
+                    read = bool(event.filename and allowed)
+                    if read and files_read < self.max_files:
+                        kept += 1
+                    else:
+                        dropped += 1  # unread, or dropped by the batch (past its files)
+                if isinstance(event, Field | File) and self._past_parts(kept, dropped):
+                    self.too_many_parts = True
+                    break
+                if isinstance(event, File) and read:
+                    container = self.start_file_streaming(event, content_length)
+                    files_read += 1
                 elif isinstance(event, Data):
                     if isinstance(part, Field):
                         field_size += len(event.data)
+                        fields_size += len(event.data)
                         limit = self.max_form_memory_size
                         if limit is not None and field_size > limit:
                             raise RequestEntityTooLarge()
+                        if fields_size > self.field_bytes:
+                            self.fields_too_large = True
+                            return self.cls(fields), self.cls(files)
                         chunks.append(event.data)
                         if not event.more_data:
                             charset = self.get_part_charset(part.headers)
@@ -97,13 +154,18 @@ class GatedMultiPartParser(MultiPartParser):
 
 
 class GatedFormDataParser(FormDataParser):
-    def __init__(self, allowed, **options: Any) -> None:
+    def __init__(self, allowed, field_bytes: int, max_files: int, **options: Any) -> None:
         super().__init__(**options)
         self.allowed = allowed
+        self.field_bytes = field_bytes
+        self.max_files = max_files
+        self.too_many_parts = self.fields_too_large = False
 
     def _parse_multipart(self, stream, mimetype, content_length, options):  # type: ignore[override]
         parser = GatedMultiPartParser(
             self.allowed,
+            self.field_bytes,
+            self.max_files,
             stream_factory=self.stream_factory,
             max_form_memory_size=self.max_form_memory_size,
             max_form_parts=self.max_form_parts,
@@ -113,6 +175,8 @@ class GatedFormDataParser(FormDataParser):
         if not boundary:
             raise ValueError("Missing boundary")
         form, files = parser.parse(stream, boundary, content_length)
+        self.too_many_parts = parser.too_many_parts
+        self.fields_too_large = parser.fields_too_large
         return stream, form, files
 
 
@@ -141,14 +205,18 @@ class PortalRequest(Request):
     def make_form_data_parser(self) -> FormDataParser:
         if self.endpoint not in UPLOAD_ENDPOINTS:
             return super().make_form_data_parser()
-        return GatedFormDataParser(
+        parser = GatedFormDataParser(
             self._files_allowed,
+            FIELD_BYTES[self.endpoint],
+            current_app.config["REPORT_MAX_FILES"],
             stream_factory=self._get_file_stream,
             max_form_memory_size=self.max_form_memory_size,
             max_content_length=self.max_content_length,
             max_form_parts=self.max_form_parts,
             cls=self.parameter_storage_class,
         )
+        self.environ[_PARSER] = parser
+        return parser
 
     def _files_allowed(self, fields: MultiDict) -> bool:
         if self.environ.get(_REFUSED_BEFORE):
@@ -167,7 +235,11 @@ class PortalRequest(Request):
             )
         batch = self.environ.get(_BATCH)
         if batch is None:
-            batch = self.environ[_BATCH] = UploadBatch(blob_store(), limits(current_app.config))
+            allowed = limits(current_app.config)
+            if self.endpoint == "reports.reply":  # within what today's replies left
+                left = gate.reply_bytes_left() or 0
+                allowed = replace(allowed, max_total_bytes=min(allowed.max_total_bytes, left))
+            batch = self.environ[_BATCH] = UploadBatch(blob_store(), allowed)
         return batch.stream_factory(total_content_length, content_type, filename, content_length)
 
 
@@ -187,6 +259,22 @@ def refusal() -> gate.Refusal | None:
     """Why the files of this request were dropped unread (after its form was read), or None."""
     request.files  # noqa: B018
     return request.environ.get(_REFUSAL)
+
+
+def too_many_parts() -> bool:
+    """Whether the form had more parts than are read (after its form was read): what came
+    after them was not."""
+    request.files  # noqa: B018
+    parser = request.environ.get(_PARSER)
+    return parser is not None and parser.too_many_parts
+
+
+def fields_too_large() -> bool:
+    """Whether the form's fields were larger than its page's can be (after its form was
+    read): what came after the budget was not read."""
+    request.files  # noqa: B018
+    parser = request.environ.get(_PARSER)
+    return parser is not None and parser.fields_too_large
 
 
 def files_sent() -> bool:

@@ -32,7 +32,14 @@ from app.errors import TRY_AGAIN, LimitReached, error_response, limit_period
 from app.i18n import current_language, today
 from app.models import StaffUser, SubjectLevel
 from app.public.reports import followup_views, gate, noscript, upload_request
-from app.public.reports.common import expired_text, order_text, refusal_text, size_text
+from app.public.reports.common import (
+    expired_text,
+    fields_too_large_text,
+    order_text,
+    refusal_text,
+    size_text,
+    too_many_parts_text,
+)
 from app.public.reports.forms import ReportForm
 from app.public.reports.handover import (
     answer_with,
@@ -48,7 +55,6 @@ from app.resources import blob_store, receipt_pepper, receipt_versions
 from app.services import units
 from app.services.reports import errors, recipients, routing, submission
 from app.services.reports.cleaning import CleanState
-from app.services.reports.submission import ReportFields
 
 bp = Blueprint("reports", __name__, url_prefix="/report")
 RECEIPT_COOKIE = "portal_receipt"
@@ -135,23 +141,6 @@ def _back(form: ReportForm, status: int = 200, **context):
     return answer_with(".new", FORM_COOKIE, payload, anchor=anchor)
 
 
-def _fields(form: ReportForm) -> ReportFields:
-    return ReportFields(
-        kind=form.kind.data or "",
-        category=form.category.data or "",
-        unit_code=(form.unit.data or "").strip(),
-        level=form.level.data or "",
-        persons=form.persons.data or "",
-        what=form.what.data or "",
-        when=form.when.data or "",
-        where=form.where.data or "",
-        witnesses=form.witnesses.data or "",
-        real_name=form.real_name.data or "",
-        contact=form.contact.data or "",
-        excluded=list(form.excluded.data or []),
-    )
-
-
 def _office_people(form: ReportForm) -> dict:
     """Who would read a report with these answers, for the reporter to keep someone out: the
     inspectors and heads of the office it goes to and, when those already ticked send it up,
@@ -204,10 +193,13 @@ def send():
     form = ReportForm()
     # Files are kept only by a report that is stored: every other answer leaves them to be
     # discarded when the request ends (app/public/reports/upload_request.py). They were read
-    # only if the fields before them showed a valid token, a client within its limit and work
-    # or a pass that counts (app/public/reports/gate.py); else they were dropped unread.
+    # only if the fields before them showed a valid token, a client within its limit, fields
+    # the form and the service take, and work or a pass (used up then); else they were
+    # dropped unread (app/public/reports/gate.py).
     batch = upload_request.current_batch()
     sent_files = upload_request.files_sent()
+    if upload_request.fields_too_large():  # what a page of this form never sends
+        return _back(form, 413, problem=fields_too_large_text(), files_dropped=sent_files)
     if form.leave_empty.data:  # only bots fill the field people cannot see: drop it quietly
         return redirect(url_for(".dropped"), 303)
     if request.form.get("show_inspectors"):
@@ -215,11 +207,13 @@ def send():
     problem = None
     if batch is not None and batch.refused is not None:
         problem = refusal_text(batch.refused)
+    if upload_request.too_many_parts():
+        problem = too_many_parts_text()
     if not form.validate() or problem:
         return _back(form, 400, problem=problem, files_dropped=sent_files, **_office_people(form))
     session = get_session()
     try:
-        routed = submission.check_and_route(session, _fields(form))
+        routed = submission.check_and_route(session, gate.report_fields(form))
     except errors.ReportInvalid as invalid:
         return _back(_mark(form, invalid), 400, files_dropped=sent_files)
     except errors.ExclusionsLeaveNoOffice:
@@ -235,10 +229,13 @@ def send():
     refusal = upload_request.refusal() or gate.report_refusal(request.form)
     if refusal is not None:
         return _refused(form, refusal, sent_files)
-    # Only now is anything used up: the client's limit (unless its files counted already),
-    # then the work or the pass (a form sent twice at once finds it gone).
+    # Only now is anything used up: the client's limit and the work or the pass (a form sent
+    # twice at once finds it gone), unless they were when its files were let through.
     refusal = gate.count_stored("reports.send")
-    work, passed = gate.report_work(request.form, redeem=refusal is None)
+    if refusal is None:
+        work, passed = gate.redeem_work(request.form)
+    else:
+        work, passed = gate.report_work(request.form)
     if refusal is None and work is not Work.done and passed is not Pass.ready:
         refusal = gate.Refusal("work", work=work, passed=passed)
     if refusal is not None:
@@ -247,9 +244,6 @@ def send():
     submitted = submission.submit(
         session, blob_store(), receipt_pepper(), routed, files, today(), receipt_versions()
     )
-    current_app.extensions["portal.report_pow"].counted()
-    if work is not Work.done:
-        current_app.extensions["portal.noscript_passes"].counted()
     shown = {
         "code": submitted.code.replace(" ", ""),
         "acknowledge_by": submitted.acknowledge_by.isoformat(),
