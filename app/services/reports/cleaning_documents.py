@@ -224,11 +224,18 @@ def _clean_images(
         parms = obj.get("/DecodeParms")
         if isinstance(parms, pikepdf.Array):
             parms = parms[len(parms) - 1] if len(parms) else None
-        obj.write(
-            cleaned,
-            filter=pikepdf.Name.DCTDecode,
-            decode_parms=parms if isinstance(parms, pikepdf.Dictionary) else None,
-        )
+        parms = parms if isinstance(parms, pikepdf.Dictionary) else None
+        if len(filters) > 1:
+            # Deflated again: a JPEG of stuffed bytes inflates a thousandfold (62 kB of PDF
+            # made 60 MB), and the stored file must not be what the sender's Flate hid.
+            flate = [pikepdf.Name.FlateDecode, pikepdf.Name.DCTDecode]
+            obj.write(
+                zlib.compress(cleaned),
+                filter=pikepdf.Array(flate),
+                decode_parms=pikepdf.Array([None, parms]) if parms is not None else None,
+            )
+            continue
+        obj.write(cleaned, filter=pikepdf.Name.DCTDecode, decode_parms=parms)
     if kept:
         notes.append(("images_kept", str(kept)))
 

@@ -59,6 +59,17 @@ class ChildLimits:
 
 
 DEFAULT_LIMITS = ChildLimits()
+# Cleaning takes out; writing a file anew may add a little (a TIFF deflated, a PDF rewritten).
+# A file that grows past this is stored as sent, so no file is made larger on disk than what
+# its sender's own compression hid (a JPEG TIFF of noise grows 14 times once deflated).
+GROWTH_FACTOR = 4
+
+
+def grown_limit(size: int) -> int:
+    """The most a cleaned file of ``size`` bytes may weigh."""
+    return max(GROWTH_FACTOR * size, size + MIB)
+
+
 NICENESS = 10  # the child's nice value: the server's requests get the CPU first
 _WRITTEN = (CleanState.cleaned, CleanState.nothing_found)  # states that come with a file
 SLOTS = os.cpu_count() or 1
@@ -108,7 +119,7 @@ def child_main() -> None:
     except MemoryError:
         os.kill(os.getpid(), signal.SIGKILL)  # the same end as the kernel's for a memory limit
     del data
-    if len(result.data) > max_output:
+    if len(result.data) > min(max_output, grown_limit(size)):
         result = Cleaned(b"", Cleaning(CleanState.too_large, result.cleaning.kind))
     header = json.dumps(result.cleaning.as_dict()).encode()
     stdout.write(len(header).to_bytes(4, "big") + header)

@@ -230,3 +230,34 @@ def test_a_jpeg_of_countless_empty_segments_is_too_large_to_clean():
     result = clean(flood)
     assert result.cleaning.state == CleanState.too_large
     assert result.data == flood
+
+
+def test_a_pdf_jpeg_behind_flate_is_cleaned_and_stays_as_small_as_it_came():
+    """62 kB of PDF (a JPEG of stuffed bytes behind Flate) was once stored as 60 MB: past
+    every byte budget of the report or the day's replies, which count what was sent."""
+    sent = bombs.pdf_with_stream(
+        zlib.compress(bombs.stuffed_jpeg(8 * MIB), 9), ["/FlateDecode", "/DCTDecode"]
+    )
+    result = clean(sent)
+    assert result.cleaning.state is CleanState.cleaned and "exif" in result.cleaning.removed
+    assert len(result.data) < 2 * len(sent)
+    with pikepdf.open(io.BytesIO(result.data)) as pdf:
+        (image,) = [o for o in pdf.objects if isinstance(o, pikepdf.Stream) and "/Filter" in o]
+        assert list(image.Filter) == ["/FlateDecode", "/DCTDecode"]
+        jpeg = zlib.decompress(image.read_raw_bytes())
+    assert b"\xff\x00" * 1000 in jpeg and b"MarkMake" not in jpeg
+
+
+def test_a_file_that_would_grow_on_cleaning_is_stored_as_sent():
+    """A JPEG-compressed TIFF of noise, deflated losslessly, weighs fourteen times more."""
+    import random
+
+    from PIL import Image
+
+    noise = Image.frombytes("RGB", (1500, 1500), random.Random(7).randbytes(1500 * 1500 * 3))
+    out = io.BytesIO()
+    noise.save(out, "TIFF", compression="jpeg", quality=10, description="李四的扫描仪")
+    sent = out.getvalue()
+    result = clean(sent)
+    assert result.cleaning.state is CleanState.too_large
+    assert result.data == sent
