@@ -86,6 +86,10 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # (app/security/body_reads.py).
         "THREADS": 16,
         "BODY_READS": None,
+        # Code entries per process that may wait for a receipt code's derivation at once (a
+        # quarter of THREADS by default): past it a code is answered "busy" at once, so a
+        # flood of codes cannot hold the threads the pages need.
+        "CODE_DERIVATIONS": None,
         "BODY_READS_PER_CLIENT": 2,
         "BODY_MIN_BYTES_PER_SECOND": 1024,
         "BODY_GRACE_SECONDS": 10,
@@ -380,11 +384,14 @@ def validate(app_config: Any) -> None:
         app_config["WORKERS"] = 1 if storage.startswith("memory://") else 2
     if app_config.get("BODY_READS") is None and isinstance(app_config.get("THREADS"), int):
         app_config["BODY_READS"] = max(app_config["THREADS"] // 2, 1)
+    if app_config.get("CODE_DERIVATIONS") is None and isinstance(app_config.get("THREADS"), int):
+        app_config["CODE_DERIVATIONS"] = max(app_config["THREADS"] // 4, 1)
     for name in (
         "MAX_CONTENT_LENGTH",
         "WORKERS",
         "THREADS",
         "BODY_READS",
+        "CODE_DERIVATIONS",
         "BODY_READS_PER_CLIENT",
         "BODY_MIN_BYTES_PER_SECOND",
         "BODY_GRACE_SECONDS",

@@ -609,3 +609,52 @@ def test_a_reply_with_large_fields_keeps_its_text_and_says_why(demo, public_app)
     response = client.post("/report/follow-up/reply", data=body, content_type=content_type)
     status, page = _sent_back(client, response)
     assert status == 413 and "larger than this form can hold" in page and "补充材料" in page
+
+
+def test_codes_past_the_places_for_derivations_are_answered_busy_at_once(
+    demo, instance, monkeypatch
+):
+    """A flood of codes held every thread waiting for derivations, and the pages with them:
+    past the places, a code is told the site is busy at once, and the place comes back."""
+    import threading
+
+    from app.services.reports import followup
+
+    app = instance.app("public", CODE_DERIVATIONS=1)
+    reporter = app.test_client()
+    code = _code(post_report(reporter, report_form_data(reporter)))
+    started, release = threading.Event(), threading.Event()
+    derive = followup.open_by_code
+
+    def slow(*args, **kwargs):
+        started.set()
+        release.wait(30)
+        return derive(*args, **kwargs)
+
+    monkeypatch.setattr(followup, "open_by_code", slow)
+    token = csrf_token(reporter.get("/report/follow-up").get_data(as_text=True))
+    answers = []
+    first = threading.Thread(
+        target=lambda: answers.append(
+            reporter.post("/report/follow-up", data={"csrf_token": token, "code": code})
+        )
+    )
+    first.start()
+    try:
+        assert started.wait(30)
+        other = app.test_client()
+        other_token = csrf_token(other.get("/report/follow-up").get_data(as_text=True))
+        guess = {"csrf_token": other_token, "code": "1234 5678 9012 3456 7890"}
+        status, page = _sent_back(other, other.post("/report/follow-up", data=guess))
+        assert status == 503 and "回执码正在核对" in page
+        assert other.get("/disclosures/").status_code == 200
+    finally:
+        release.set()
+        first.join(30)
+    assert answers[0].status_code == 303
+    assert reporter.get_cookie("portal_followup", path="/report/")
+    # The place is free again: the other visitor's code is derived (and opens nothing).
+    other_token = csrf_token(other.get("/report/follow-up").get_data(as_text=True))
+    guess = {"csrf_token": other_token, "code": "1234 5678 9012 3456 7890"}
+    status, page = _sent_back(other, other.post("/report/follow-up", data=guess))
+    assert status == 200 and "回执码正在核对" not in page

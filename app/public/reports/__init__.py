@@ -1,5 +1,7 @@
 """Anonymous reports: the public pages a reporter meets (the console's side comes apart)."""
 
+import threading
+
 from flask import Flask, Response, request
 from limits import parse
 
@@ -46,6 +48,9 @@ def register(app: Flask) -> None:
         app.config["REPORT_NOSCRIPT_WAIT_MINUTES"],
         app.config["REPORT_NOSCRIPT_STEP"],
         counter="entries-noscript",
+    )
+    app.extensions["portal.code_derivations"] = threading.BoundedSemaphore(
+        app.config["CODE_DERIVATIONS"]
     )
     app.extensions["portal.followup_sessions"] = FollowupSessions(
         stores.store("followup"),

@@ -184,6 +184,15 @@ def enter():
     refusal = _entry_work()
     if refusal is not None:
         return _show_code_page(status=429, problem=refusal)
+    places = current_app.extensions["portal.code_derivations"]
+    if not places.acquire(blocking=False):
+        # Every place is taken by codes being derived: waiting would hold a thread the pages
+        # need (a flood of codes from many addresses once slowed every page for seconds).
+        message = _(
+            "Many receipt codes are being checked just now. Nothing was kept; enter your code "
+            "again in a minute."
+        )
+        return _show_code_page(status=503, problem=message)
     current_app.extensions["portal.entry_pow"].counted()
     try:
         opened_report = followup.open_by_code(
@@ -197,6 +206,8 @@ def enter():
             "report is kept and the office can still read it. Try again in a few days."
         )
         return _show_code_page(status=409, problem=message)
+    finally:
+        places.release()
     if opened_report is None:
         return _show_code_page(status=200, not_found=True)
     try:
