@@ -119,7 +119,10 @@ class Burst:
 def _stuck_upload(server: Server) -> socket.socket:
     """A report whose file is half sent when the server dies: its blob is on disk, unfinished."""
     browser = Browser(SERVER_HOST, server.public_port, CLIENT_ADDRESS, timeout=10)
-    form = {"csrf_token": browser.csrf_token("/report/new"), **REPORT_FIELDS, "what": "上传中断"}
+    token = browser.csrf_token("/report/new")
+    # The page's pass comes before the file, as a browser sends it: else the file is not read.
+    form = {"csrf_token": token, "noscript_pass": browser.noscript_pass, **REPORT_FIELDS}
+    form["what"] = "上传中断"
     body = Multipart(form, [Attachment("没传完的录音.bin", size=4 * 1024 * 1024)])
     cookies = "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
     sock = socket.create_connection(
