@@ -16,12 +16,17 @@ import time
 
 import pytest
 
-from app import create_app
 from tests.helpers import bombs
 from tests.helpers.processes import process_group
 from tests.helpers.report_client import Attachment, Browser, ReportRefused
-from tests.helpers.servers import CLIENT_ADDRESS, SERVER_HOST, Server, given_ports, portal_env
-from tests.helpers.weak_kdf import TEST_SEAL_PARAMS
+from tests.helpers.servers import (
+    CLIENT_ADDRESS,
+    SERVER_HOST,
+    Server,
+    given_ports,
+    make_demo_instance,
+    portal_env,
+)
 
 # One at a time: they may be given the same ports (PORTAL_TEST_SERVER_PORTS).
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("given_server_ports")]
@@ -45,10 +50,7 @@ def _ports() -> tuple[int, int] | None:
 
 def test_pages_answer_and_memory_stays_bounded_while_bombs_are_cleaned(tmp_path, monkeypatch):
     instance = tmp_path / "instance"
-    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(instance))
-    console = create_app("console", {"SEAL_PARAMS": TEST_SEAL_PARAMS})
-    assert console.test_cli_runner().invoke(args=["demo"]).exit_code == 0
-    console.extensions["portal.db"].engine.dispose()
+    make_demo_instance(instance, monkeypatch)
     files = [Attachment(name, data, content_type="") for name, data in bombs.every_bomb().items()]
 
     server = Server.start(

@@ -23,7 +23,6 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from app import create_app
 from app.models import DisciplineOffice, EnvelopeRole, Report, ReportEnvelope, Unit
 from app.services.blobs import BlobError, FilesystemBlobStore
 from app.services.recovery import recover_office_identity
@@ -33,8 +32,14 @@ from app.services.reports.fsck import referenced_blob_keys
 from crypto.receipts import derive_receipt
 from tests.helpers.recovery_shares import share_lines
 from tests.helpers.report_client import REPORT_FIELDS, Attachment, Browser, Multipart
-from tests.helpers.servers import CLIENT_ADDRESS, SERVER_HOST, Server, portal, portal_env
-from tests.helpers.weak_kdf import TEST_SEAL_PARAMS
+from tests.helpers.servers import (
+    CLIENT_ADDRESS,
+    SERVER_HOST,
+    Server,
+    make_demo_instance,
+    portal,
+    portal_env,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -204,20 +209,10 @@ def _check_no_half_stored_report(session: Session, blobs, identities) -> dict[st
     return documents
 
 
-def _demo(instance: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``portal demo`` on a new instance, its staff keys sealed at the tests' cost: the server
-    under test derives receipts at production cost, and sealing is not what is tested here."""
-    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(instance))
-    app = create_app("console", {"SEAL_PARAMS": TEST_SEAL_PARAMS})
-    made = app.test_cli_runner().invoke(args=["demo"])
-    app.extensions["portal.db"].engine.dispose()
-    assert made.exit_code == 0, made.output
-
-
 def test_every_receipt_received_before_a_crash_opens_a_whole_report(tmp_path, monkeypatch):
     instance = tmp_path / "instance"
     env = portal_env(instance, **NO_LIMITS)
-    _demo(instance, monkeypatch)
+    make_demo_instance(instance, monkeypatch)
 
     server = _start(env, tmp_path / "serve-1.log")
     try:

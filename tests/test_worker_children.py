@@ -12,11 +12,15 @@ import signal
 
 import pytest
 
-from app import create_app
 from tests.helpers.processes import process_group, survivors
 from tests.helpers.report_client import Browser
-from tests.helpers.servers import CLIENT_ADDRESS, SERVER_HOST, Server, portal_env
-from tests.helpers.weak_kdf import TEST_SEAL_PARAMS
+from tests.helpers.servers import (
+    CLIENT_ADDRESS,
+    SERVER_HOST,
+    Server,
+    make_demo_instance,
+    portal_env,
+)
 from tests.test_cleaning_served import NO_LIMITS, _ports
 
 # One at a time: they may be given the same ports (PORTAL_TEST_SERVER_PORTS).
@@ -25,10 +29,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("given_server_ports")]
 
 def test_a_worker_killed_outright_leaves_no_derivation_process(tmp_path, monkeypatch):
     instance = tmp_path / "instance"
-    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(instance))
-    console = create_app("console", {"SEAL_PARAMS": TEST_SEAL_PARAMS})
-    assert console.test_cli_runner().invoke(args=["demo"]).exit_code == 0
-    console.extensions["portal.db"].engine.dispose()
+    make_demo_instance(instance, monkeypatch)
     server = Server.start(
         "serve",
         portal_env(instance, **NO_LIMITS),

@@ -208,3 +208,16 @@ def first_disclosure_path(server: Server) -> str:
     found = re.search(rb'href="(/disclosures/\d+)"', body)
     assert found, "the demo instance should list a disclosure"
     return found.group(1).decode()
+
+
+def make_demo_instance(instance: Path, monkeypatch) -> None:
+    """``portal demo`` on a new instance, its staff keys sealed at the tests' cost: a server
+    under test derives receipts at production cost, and sealing is not what it tests."""
+    from app import create_app
+    from tests.helpers.weak_kdf import TEST_SEAL_PARAMS
+
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(instance))
+    app = create_app("console", {"SEAL_PARAMS": TEST_SEAL_PARAMS})
+    made = app.test_cli_runner().invoke(args=["demo"])
+    app.extensions["portal.db"].engine.dispose()
+    assert made.exit_code == 0, made.output
