@@ -284,7 +284,7 @@ def test_reports_from_before_0009_keep_opening_by_their_code_under_either_versio
 
     sent = [send("四条车道时的举报", before_lane_change), send("一条车道时的举报", versions)]
     migrate.downgrade(engine, "0008")
-    migrate.upgrade(engine, "0009")
+    migrate.upgrade(engine)  # through 0009, to the head the models are written for
     with database.session() as session:
         assert {session.get(Report, id_).receipt_version for _code, id_ in sent} == {0}
         assert versions_in_use(session, versions) == (1, 2)
@@ -302,4 +302,18 @@ def test_reports_from_before_0009_keep_opening_by_their_code_under_either_versio
             made = conn.scalar(text("SELECT sql FROM sqlite_master WHERE name = 'reports'"))
             assert "WITHOUT ROWID" in made
     database.engine.dispose()
+    engine.dispose()
+
+
+# --- 0010: whether a report's own files are encrypted to its reporter ---------------------------
+
+
+def test_0010_adds_and_drops_the_reporter_copy_column(empty_instance):
+    engine = _engine(empty_instance)
+    migrate.upgrade(engine, "0010")
+    with engine.connect() as conn:
+        assert "reporter_copy" in table_columns(conn, "reports")
+    migrate.downgrade(engine, "0009")
+    with engine.connect() as conn:
+        assert "reporter_copy" not in table_columns(conn, "reports")
     engine.dispose()

@@ -20,6 +20,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -118,6 +119,11 @@ class Report(Base):
     # are encrypted to it as well, so the reporter can read them with the code alone.
     reporter_recipient: Mapped[str] = mapped_column(String(100))
     real_name: Mapped[bool] = mapped_column(default=False)
+    # Whether the report's own text and files are encrypted to ``reporter_recipient`` too,
+    # so that the receipt code alone shows the reporter what was sent (the reporter's choice
+    # on the form). Every rewrite of those files' headers keeps the reporter among their
+    # recipients when this is set.
+    reporter_copy: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     unit: Mapped[Unit] = relationship()
     office: Mapped[DisciplineOffice] = relationship()
