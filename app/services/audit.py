@@ -17,7 +17,7 @@ import enum
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
@@ -139,7 +139,8 @@ def record(
 
     ``actor`` is None only for a failed sign-in of an unknown account; ``subject`` is the
     other staff member concerned; ``detail`` a few words, never report content. ``on`` is
-    the day (default: today in UTC; the console passes its enterprise day).
+    the day: by default today where the enterprise is (the session's ``enterprise_zone``,
+    set by the app's database; UTC without one).
     """
     action = AuditAction(action)
     if len(detail) > DETAIL_MAX:
@@ -148,9 +149,7 @@ def record(
         if user is not None and user.id is None:
             session.flush()  # an account made in this transaction: give it its id
     if on is None:
-        from datetime import UTC, datetime
-
-        on = datetime.now(UTC).date()
+        on = datetime.now(session.info.get("enterprise_zone") or UTC).date()
     if session.get_bind().dialect.name == "postgresql":
         # The same lock ``append`` takes (a transaction may take it twice): nobody appends
         # between reading the last leaf and adding the next.

@@ -6,7 +6,8 @@ rows, with or without recomputing the hashes the rows carry.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, text
@@ -134,6 +135,16 @@ def test_entries_are_dated_by_the_day_never_timed(db, org):
     with db() as session:
         stored = session.execute(text("SELECT on_date FROM audit_entries")).scalar_one()
     assert len(str(stored)) == 10  # YYYY-MM-DD, nothing finer
+
+
+def test_entries_take_the_day_where_the_enterprise_is(instance):
+    now = datetime.now(UTC)
+    # A zone whose day is not UTC's at this moment.
+    zone = "Etc/GMT-14" if now.hour >= 10 else "Etc/GMT+12"
+    app = instance.app("console", BABEL_DEFAULT_TIMEZONE=zone)
+    with app.extensions["portal.db"].session() as session:
+        entry = audit.record(session, AuditAction.sign_in_failed, actor=None)
+        assert entry.on_date == datetime.now(ZoneInfo(zone)).date() != now.date()
 
 
 def test_checkpoints_are_signed_by_the_audit_key_and_prove_every_entry(db, org):
