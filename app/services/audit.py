@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -278,7 +278,9 @@ def _label(index: int, row: tuple) -> str:
     return f"audit entry {index} ({words})"
 
 
-def verify(session: Session, verifier: tlog.Verifier, origin: str) -> AuditVerifyResult:
+def verify(
+    session: Session, verifier: tlog.Verifier, origin: str, saved: Sequence[str] = ()
+) -> AuditVerifyResult:
     """Recompute every entry and check it against its neighbours and every checkpoint.
 
     Names each entry that was changed (its row no longer gives its leaf hash), removed (a
@@ -288,6 +290,10 @@ def verify(session: Session, verifier: tlog.Verifier, origin: str) -> AuditVerif
     the entries (whatever was rewritten with its hashes recomputed lies between the last
     checkpoint that still matches and this one). One pass in constant memory; a second one
     only to explain a broken chain.
+
+    ``saved``: checkpoint notes kept outside the database (downloaded by an auditor), checked
+    like the stored ones, so that a log rewritten along with its stored checkpoints is still
+    caught.
     """
     problems: list[str] = []
     checkpoints = list(session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.size)))
@@ -302,6 +308,13 @@ def verify(session: Session, verifier: tlog.Verifier, origin: str) -> AuditVerif
         if parsed.size != checkpoint.size or parsed.root_hash.hex() != checkpoint.root_hash:
             problems.append(f"{label}: the stored size or root differs from the signed note")
         signed.append((parsed.size, parsed.root_hash, label))
+    for number, note in enumerate(saved, 1):
+        try:
+            parsed = tlog.verify_checkpoint(note, verifier, origin)
+        except CryptoError as exc:
+            problems.append(f"saved checkpoint {number}: forged or unreadable: {exc}")
+            continue
+        signed.append((parsed.size, parsed.root_hash, f"saved checkpoint of size {parsed.size}"))
     signed.sort(key=lambda item: item[0])
 
     frontier = _Frontier()
@@ -345,8 +358,11 @@ def verify(session: Session, verifier: tlog.Verifier, origin: str) -> AuditVerif
         expected_index = index + 1
     while next_checkpoint is not None:
         size, _root, label = next_checkpoint
-        missing = _span(frontier.size, size - 1)
-        problems.append(f"{label}: the log has only {frontier.size} entries: {missing} removed")
+        if expected_index == frontier.size:  # no gap: the last entries are gone
+            missing = f"{_span(frontier.size, size - 1)} removed"
+        else:
+            missing = "entries were removed (see above)"
+        problems.append(f"{label}: the log has only {frontier.size} entries: {missing}")
         next_checkpoint = next(pending, None)
     if breaks:
         problems.extend(_explain_breaks(session, breaks))
