@@ -176,7 +176,8 @@ def read_bytes(
 
 def rewrap(header: bytes, identities: Sequence[Identity], recipients: Sequence[Recipient]) -> bytes:
     """A new header for ``recipients``, opened with one of ``identities``; same payload and
-    the same place."""
+    the same place. For a stored file use ``rewrap_envelope``, which keeps the reporter's key
+    where the reporter reads."""
     return rewrap_header(header, identities, recipients, keep_labels=(places.PLACE_TYPE,))
 
 
