@@ -304,3 +304,25 @@ def test_auditors_read_no_report_content(auditor, trail, db):
     for path in ("/audit/", f"/audit/cases/{CASE}"):
         page = auditor.get(path).get_data(as_text=True)
         assert REPORT_TEXT not in page
+
+
+def test_the_auditor_s_dashboard_shows_recent_checkpoints_and_entries(auditor, trail):
+    auditor.get("/audit/")  # signs a checkpoint of the seven entries
+    page = auditor.get("/?lang=en").get_data(as_text=True)
+    assert "Recent checkpoints of the audit trail" in page
+    assert "7 entries, signed on" in page
+    assert "交办：请核实采购问题" in page  # the recent entries, with their detail
+    assert 'href="/audit/"' in page
+
+
+def test_the_auditor_s_dashboard_before_anything_is_signed(auditor, db):
+    page = auditor.get("/?lang=en").get_data(as_text=True)
+    assert "No checkpoint signed yet." in page
+    if entries(db) == 0:
+        assert "Nothing has been recorded yet." in page
+
+
+@pytest.mark.parametrize("username", ["admin", "inspector"])
+def test_other_dashboards_show_nothing_of_the_trail(console_app, demo, trail, username):
+    page = signed_in(console_app, username).get("/?lang=en").get_data(as_text=True)
+    assert "Recent checkpoints" not in page and "交办" not in page and "/audit/" not in page
