@@ -9,7 +9,7 @@ from flask import Blueprint, render_template
 from app.db import get_session
 from app.models import Role
 from app.security.auth import current_staff, login_required
-from app.services import keys
+from app.services import audit_listing, keys
 from app.services.disclosures import dashboard as disclosure_work
 
 bp = Blueprint("console", __name__)
@@ -27,4 +27,9 @@ def dashboard():
         blocks["approvals"] = disclosure_work.waiting_for_approval(session, staff)
     if staff.has_role(Role.admin):
         blocks["key_overview"] = keys.keys_overview(session)
+    if staff.has_role(Role.auditor):  # the trail's latest state
+        blocks["auditor"] = {
+            "checkpoints": audit_listing.recent_checkpoints(session, 5),
+            "entries": audit_listing.recent_entries(session, 10),
+        }
     return render_template("console/dashboard.html", **blocks)

@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterator, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from sqlalchemy import bindparam, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.models.audit import DETAIL_MAX, AuditCheckpoint, AuditEntry
 from app.models.staff import StaffUser
-from app.services.signed_log import SignedLog
+from app.services.signed_log import Consistency, SignedLog
 from crypto import tlog
 from crypto.errors import CryptoError
 
@@ -175,12 +178,84 @@ def record(
 def sign_checkpoint(
     session: Session, signer: tlog.Signer, origin: str, today: date
 ) -> AuditCheckpoint | None:
-    """Sign a checkpoint of the whole log unless the newest covers it; None while empty."""
-    return LOG.sign_checkpoint(session, signer, origin, signed_on=today)
+    """Sign a checkpoint of the whole log unless the newest covers it; None while empty.
+
+    Signed often (each auditor page, each round of the jobs), so the root is not recomputed
+    from every leaf each time: each process keeps the compact range of the last size it
+    signed, believed only while it gives the newest checkpoint's root, and adds the new
+    leaves to it.
+    """
+    size = LOG.size(session)
+    latest = LOG.latest_checkpoint(session)
+    if size == 0 or (latest is not None and latest.size >= size):
+        return latest
+    root = _root_at(session, size, latest)
+    note = tlog.Checkpoint(origin, size, root).sign(signer)
+    checkpoint = AuditCheckpoint(size=size, root_hash=root.hex(), note=note, signed_on=today)
+    try:
+        with session.begin_nested():
+            session.add(checkpoint)
+    except IntegrityError:
+        # Another request signed this size at the same moment: its checkpoint stands.
+        return LOG.latest_checkpoint(session)
+    return checkpoint
+
+
+_frontiers_lock = threading.Lock()
+_frontiers: OrderedDict[str, _Frontier] = OrderedDict()
+_FRONTIERS_KEPT = 4  # databases per process (tests use many)
+
+
+def _root_at(session: Session, size: int, latest: AuditCheckpoint | None) -> bytes:
+    key = str(session.get_bind().url)
+    with _frontiers_lock:
+        kept = _frontiers.pop(key, None)
+    frontier = None
+    if kept is not None and latest is not None and kept.size <= latest.size:
+        kept.extend(LOG.leaf_hashes(session, kept.size, latest.size))
+        if kept.size == latest.size and kept.root().hex() == latest.root_hash:
+            frontier = kept
+    if frontier is None:
+        frontier = _Frontier()
+        start = 0
+    else:
+        start = frontier.size
+    frontier.extend(LOG.leaf_hashes(session, start, size))
+    root = frontier.root()
+    with _frontiers_lock:
+        _frontiers[key] = frontier
+        while len(_frontiers) > _FRONTIERS_KEPT:
+            _frontiers.popitem(last=False)
+    return root
 
 
 latest_checkpoint = LOG.latest_checkpoint
 log_size = LOG.size
+
+
+def inclusion_proof(session: Session, checkpoint: AuditCheckpoint, index: int) -> list[bytes]:
+    """The audit path of entry ``index`` in the tree ``checkpoint`` signed.
+
+    Read from the stored leaves each time rather than from a tree kept in memory: proofs
+    are asked for rarely, and a tree of millions of entries would stay in every process.
+    """
+    return tlog.inclusion_proof(index, checkpoint.size, _leaves(session))
+
+
+def consistency(
+    session: Session, checkpoint: AuditCheckpoint, old_size: int, new_size: int
+) -> Consistency:
+    """Roots at two sizes up to ``checkpoint``'s and the proof that the first is a prefix."""
+    leaves = _leaves(session)
+    return Consistency(
+        tlog.root_from_hashes(leaves(0, old_size)),
+        tlog.root_from_hashes(leaves(0, new_size)),
+        tlog.consistency_proof(old_size, new_size, leaves),
+    )
+
+
+def _leaves(session: Session):
+    return lambda start, end: LOG.leaf_hashes(session, start, end)
 
 
 # --- verification -----------------------------------------------------------------------------
@@ -237,6 +312,10 @@ class _Frontier:
             right = stack.pop()
             stack[-1] = tlog.node_hash(stack[-1], right)
             size //= 2
+
+    def extend(self, leaves: Iterable[bytes]) -> None:
+        for leaf in leaves:
+            self.append(leaf)
 
     def root(self) -> bytes:
         if not self._stack:
