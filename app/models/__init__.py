@@ -36,13 +36,21 @@ from app.models.reports import (
     ReportStatus,
     SubjectLevel,
 )
-from app.models.staff import Role, StaffRole, StaffUser
+from app.models.staff import (
+    ConsoleSession,
+    RecoveryCode,
+    Role,
+    StaffEnrolment,
+    StaffRole,
+    StaffUser,
+)
 from app.models.units import DisciplineOffice, Unit, UnitKind
 
 __all__ = [
     "RECEIPT_VERSION_UNRECORDED",
     "Action",
     "CatalogueEntry",
+    "ConsoleSession",
     "DisciplineOffice",
     "Disclosure",
     "DisclosureAttachment",
@@ -60,6 +68,7 @@ __all__ = [
     "PublishedFile",
     "QuestionState",
     "ReaderRole",
+    "RecoveryCode",
     "Report",
     "ReportCategory",
     "ReportEnvelope",
@@ -70,6 +79,7 @@ __all__ = [
     "ReportStatus",
     "Role",
     "Scope",
+    "StaffEnrolment",
     "StaffRole",
     "StaffUser",
     "StepAction",

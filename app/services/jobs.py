@@ -16,6 +16,8 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
+from app.db import utcnow
+from app.services import enrolment, sessions
 from app.services.blobs import BlobStore
 from app.services.disclosures import reviewing
 from app.services.reports import day_reset
@@ -83,6 +85,18 @@ def reset_report_times(context: JobContext) -> str:
         return "another run is resetting the days: left to it"
 
 
+def remove_ended_sessions(context: JobContext) -> str:
+    """Delete the rows of console sessions that have ended by time, and expired enrolment
+    codes (an ended session opens nothing already: this only keeps the tables small)."""
+    now = utcnow()
+    ended = sessions.remove_expired(context.session, now)
+    codes = enrolment.remove_expired(context.session, now)
+    context.session.commit()
+    if not ended and not codes:
+        return "nothing had ended"
+    return f"removed {ended} ended console session(s) and {codes} expired enrolment code(s)"
+
+
 JOBS: tuple[Job, ...] = (
     Job(
         "publish",
@@ -94,6 +108,11 @@ JOBS: tuple[Job, ...] = (
         "Rewrite the previous days' report files and rows so that no time finer than the day"
         " (change times, inode and row order) is left.",
         reset_report_times,
+    ),
+    Job(
+        "sessions",
+        "Remove console sessions that have ended by time and enrolment codes that have expired.",
+        remove_ended_sessions,
     ),
 )
 
