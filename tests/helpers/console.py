@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.services import staff as staff_service
@@ -35,3 +37,54 @@ def signed_in(console_app, username: str):
     auth = ConsoleAuth(console_app.test_client())
     auth.login(username)
     return auth.client
+
+
+ENROLMENT_CODE_RE = re.compile(r"^ {4}([A-Z0-9]{4}(?:-[A-Z0-9]{4}){4})$", re.MULTILINE)
+RECOVERY_CODE_RE = re.compile(r"<li><code>([A-Z0-9]{4}(?:-[A-Z0-9]{4}){3})</code></li>")
+
+
+def enrolment_code(output: str) -> str:
+    """The one-time enrolment code that ``portal user add`` / ``reset`` printed."""
+    found = ENROLMENT_CODE_RE.findall(output)
+    assert len(found) == 1, output
+    return found[0]
+
+
+@dataclass
+class Enrolment:
+    """What enrolling through the pages gave: the last answer, the TOTP secret, the codes."""
+
+    response: Any
+    totp_secret: str = ""
+    recovery_codes: list[str] = field(default_factory=list)
+
+
+def enrol(
+    client: Any, username: str, code: str, password: str, at: float | None = None
+) -> Enrolment:
+    """Enrol through the real pages: the code, then the password and the app's first code."""
+    token = csrf_token(client.get("/enrol").get_data(as_text=True))
+    first = client.post("/enrol", data={"csrf_token": token, "username": username, "code": code})
+    if first.status_code != 302:
+        return Enrolment(first)
+    page = client.get("/enrol/finish").get_data(as_text=True)
+    secret = re.search(r'<code class="secret">([A-Z2-7 ]+)</code>', page).group(1).replace(" ", "")
+    done = client.post(
+        "/enrol/finish",
+        data={
+            "csrf_token": csrf_token(page),
+            "password": password,
+            "repeat": password,
+            "code": staff_service.totp_now(secret, at),
+        },
+    )
+    return Enrolment(done, secret, RECOVERY_CODE_RE.findall(done.get_data(as_text=True)))
+
+
+def sign_in(client: Any, username: str, password: str, code: str) -> Any:
+    """Post the login form with these factors."""
+    token = csrf_token(client.get("/login").get_data(as_text=True))
+    return client.post(
+        "/login",
+        data={"csrf_token": token, "username": username, "password": password, "code": code},
+    )
