@@ -32,10 +32,12 @@ class ConsoleAuth:
         )
 
 
-def signed_in(console_app, username: str):
-    """A fresh console client signed in as a demo user."""
+def signed_in(console_app, username: str, at: float | None = None):
+    """A fresh console client signed in as a demo user (``at``: the time of the TOTP code; a
+    code signs in once, so a second session of one user needs the next step's)."""
     auth = ConsoleAuth(console_app.test_client())
-    auth.login(username)
+    response = auth.login(username, at)
+    assert response.status_code == 302, response.get_data(as_text=True)
     return auth.client
 
 
