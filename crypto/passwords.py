@@ -54,10 +54,12 @@ class PasswordRecord:
     verifier: bytes
 
     def dumps(self) -> str:
+        """The text kept in the database."""
         return "$".join((RECORD_SCHEME, str(self.log_n), _b64(self.salt), _b64(self.verifier)))
 
     @classmethod
     def loads(cls, text: str) -> PasswordRecord:
+        """Parse :meth:`dumps`; KeyFormatError for anything else."""
         parts = text.split("$")
         if len(parts) != 4 or parts[0] != RECORD_SCHEME or not parts[1].isdigit():
             raise KeyFormatError("not a scrypt-hkdf password record")

@@ -65,6 +65,7 @@ def issue_code(
     if reset:
         user.password_hash = staff.NO_PASSWORD
         user.totp_secret = ""
+        user.totp_last_step = 0  # a new secret: the old one's used steps mean nothing to it
         recovery_codes.remove_recovery_codes(session, user)
         staff.end_all_sessions(session, user)
         if keys.has_identity(user):
