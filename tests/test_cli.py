@@ -21,7 +21,9 @@ def test_init_creates_schema_and_first_admin(empty_instance):
     assert result.exit_code == 0, result.output
     assert "Created chief" in result.output
     assert "password" not in result.output.split("enrolment code", 1)[0].lower()
-    done = enrol(app.test_client(), "chief", enrolment_code(result.output), "首位管理员的密码 boss!")
+    done = enrol(
+        app.test_client(), "chief", enrolment_code(result.output), "首位管理员的密码 boss!"
+    )
     assert done.response.status_code == 200
     with app.extensions["portal.db"].session() as session:
         signed = authenticate(

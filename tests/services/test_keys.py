@@ -8,14 +8,12 @@ from datetime import date
 import pytest
 from sqlalchemy import select, text
 
-from app.db import Base
+from app.db import Base, utcnow
 from app.models import StaffUser
-from app.services import keys, recovery, units
+from app.services import enrolment, keys, recovery, units
 from app.services import staff as staff_service
 from app.services.demo import DEMO_LOGINS
 from crypto import X25519Identity, decrypt_bytes, encrypt_bytes
-from app.db import utcnow
-from app.services import enrolment
 from tests.helpers.weak_kdf import TEST_SEAL_PARAMS
 
 SEAL = TEST_SEAL_PARAMS
