@@ -9,7 +9,7 @@ from flask.cli import with_appcontext
 
 from app import migrate
 from app.cli.disclosures import prepare_disclosures
-from app.cli.staff import issue_enrolment, print_enrolment
+from app.cli.staff import issue_enrolment, print_enrolment, record_admin_change
 from app.db import database
 from app.models import Role
 from app.services import demo as demo_service
@@ -65,4 +65,5 @@ def init_command(admin_username: str | None, admin_name: str | None) -> None:
         except staff_service.StaffError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"Created {user.username}.")
+        record_admin_change(session, user, "first administrator; enrolment code issued")
         print_enrolment(issue_enrolment(session, user))

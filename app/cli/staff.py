@@ -9,8 +9,8 @@ from flask.cli import with_appcontext
 from app.db import database, utcnow
 from app.i18n import enterprise_zone
 from app.models import Role
+from app.services import audit, enrolment, units
 from app.services import demo as demo_service
-from app.services import enrolment, units
 from app.services import keys as keys_service
 from app.services import staff as staff_service
 
@@ -27,6 +27,13 @@ def print_enrolment(issued: enrolment.IssuedCode) -> None:
         "Give it to its owner only. At /enrol on the console they choose their own password, "
         "add the account to an authenticator app and get their recovery codes."
     )
+
+
+def record_admin_change(session, user, detail: str) -> None:
+    """An administrator's change on the command line, in the audit log (the command is run by
+    whoever administers the server, who has no console account: no actor, the account as
+    subject)."""
+    audit.record(session, audit.AuditAction.admin_change, actor=None, subject=user, detail=detail)
 
 
 def issue_enrolment(session, user) -> enrolment.IssuedCode:
@@ -75,6 +82,7 @@ def user_add(username, display_name, roles, unit_code, office_unit_code) -> None
         except staff_service.StaffError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"Created {user.username}.")
+        record_admin_change(session, user, "added; enrolment code issued")
         print_enrolment(issue_enrolment(session, user))
         if keys_service.needs_identity(user):
             click.echo(
@@ -115,6 +123,7 @@ def user_reset(username: str) -> None:
         except staff_service.StaffError as exc:
             raise click.ClickException(str(exc)) from None
         issued = issue_enrolment(session, user)
+        record_admin_change(session, user, "reset; enrolment code issued")
         click.echo(
             f"Reset {user.username}: their password, authenticator app, recovery codes and "
             "console sessions no longer work."
@@ -161,6 +170,8 @@ def user_roles(username, roles, office_unit_code) -> None:
             change = staff_service.set_roles(session, user, roles, office=office)
         except staff_service.StaffError as exc:
             raise click.ClickException(str(exc)) from None
+        roles_text = ",".join(sorted(r.value for r in user.roles))
+        record_admin_change(session, user, f"roles: {roles_text}"[:100])
         click.echo(f"Roles of {user.username}: {', '.join(sorted(r.value for r in user.roles))}.")
         _echo_key_change(change, user)
 
@@ -176,6 +187,7 @@ def user_signout(username: str) -> None:
         except staff_service.StaffError as exc:
             raise click.ClickException(str(exc)) from None
         ended = staff_service.end_all_sessions(session, user)
+        record_admin_change(session, user, "signed out of every session")
     click.echo(f"Ended {ended} console session(s) of {user.username}.")
 
 
@@ -199,9 +211,10 @@ def user_list() -> None:
 def _set_active(username: str, active: bool) -> None:
     with database().session() as session:
         try:
-            staff_service.set_active(session, username, active)
+            user = staff_service.set_active(session, username, active)
         except staff_service.StaffError as exc:
             raise click.ClickException(str(exc)) from None
+        record_admin_change(session, user, "enabled" if active else "disabled")
     click.echo(f"{'Enabled' if active else 'Disabled'} {username}.")
 
 

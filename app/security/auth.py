@@ -31,7 +31,7 @@ from flask import (
 
 from app.db import database, get_session, utcnow
 from app.models import ConsoleSession, Role, StaffUser
-from app.services import sessions
+from app.services import audit, sessions
 from crypto import X25519Identity
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -89,9 +89,11 @@ def sign_in(user: StaffUser, identities: list[X25519Identity]) -> None:
 def sign_out() -> None:
     """End this browser's session (its row goes: every copy of the cookie stops working)."""
     ticket = sessions.Ticket.from_cookie(request.cookies.get(ticket_cookie_name()))
+    user = current_staff()
     if ticket is not None:
         with database().session() as db:
-            sessions.end(db, ticket.id_hash)
+            if sessions.end(db, ticket.id_hash) and user is not None:
+                audit.record(db, audit.AuditAction.session_end, actor=user, detail="signed out")
     _fresh_flask_session()
     g.staff, g.console_ticket, g.console_row = None, None, None
     after_this_request(lambda response: _set_ticket(response, None))

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
 from app.models import DisciplineOffice, Role, StaffRole, StaffUser, Unit
-from app.services import keys, recovery_codes
+from app.services import audit, keys, recovery_codes
 from crypto import SealParams, X25519Identity, passwords
 from crypto.errors import KeyFormatError, WorkFactorError
 from crypto.passwords import PasswordKeys
@@ -346,10 +346,13 @@ def authenticate(
     user = session.scalar(select(StaffUser).where(StaffUser.username == username.strip().lower()))
     opened = _open_password(user, password, seal_params)
     if user is None or not user.active or opened is None or not user.totp_secret:
+        # The account if it exists; never the name typed for one that does not.
+        audit.record(session, audit.AuditAction.sign_in_failed, actor=user)
         raise LoginFailed
     used_recovery_code = False
     if not accept_totp(session, user, code, at):
         if not recovery_codes.use_recovery_code(session, user, code):
+            audit.record(session, audit.AuditAction.sign_in_failed, actor=user, detail="code")
             raise LoginFailed
         used_recovery_code = True
     identity = _identity_of(user, password, opened, seal_params)
@@ -363,6 +366,10 @@ def authenticate(
         identity = keys.unseal_with_key(user, derived.seal_key)
     session.flush()
     readable = [identity] if identity is not None and keys.needs_identity(user) else []
+    detail = "with a recovery code" if used_recovery_code else ""
+    audit.record(session, audit.AuditAction.sign_in, actor=user, detail=detail)
+    if readable:
+        audit.record(session, audit.AuditAction.unseal, actor=user, detail="at sign-in")
     return SignIn(user, readable, used_recovery_code)
 
 
@@ -379,7 +386,15 @@ def end_all_sessions(session: Session, user: StaffUser) -> int:
     """End every console session of ``user`` (each process sees the row gone)."""
     from app.services import sessions  # the sessions know accounts; accounts end sessions
 
-    return sessions.end_all(session, user)
+    ended = sessions.end_all(session, user)
+    if ended:
+        audit.record(
+            session,
+            audit.AuditAction.session_end,
+            actor=user,
+            detail=f"{ended} ended by an administrator",
+        )
+    return ended
 
 
 def list_users(session: Session) -> list[StaffUser]:

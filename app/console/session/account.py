@@ -11,7 +11,7 @@ from app.console.session.views import bp
 from app.db import get_session, utcnow
 from app.resources import seal_params
 from app.security.auth import current_session_id_hash, current_staff, login_required
-from app.services import sessions
+from app.services import audit, sessions
 from app.services.staff import CurrentPasswordWrong, WeakPassword, change_password
 
 
@@ -33,7 +33,11 @@ def password():
             db.rollback()
             form.password.errors = [weak_password_message(exc)]
         else:
-            sessions.end_all(db, user, keep=current_session_id_hash())
+            ended = sessions.end_all(db, user, keep=current_session_id_hash())
+            audit.record(db, audit.AuditAction.password_change, actor=user)
+            if ended:
+                detail = f"{ended} ended by the password change"
+                audit.record(db, audit.AuditAction.session_end, actor=user, detail=detail)
             db.commit()
             return redirect(url_for("session.account_sessions", done="password"))
     status = 400 if request.method == "POST" else 200
@@ -75,6 +79,10 @@ def end_session():
         return redirect(url_for("session.account_sessions", done="this"))
     db = get_session()
     ended = sessions.end(db, form.session_id.data, user=current_staff())
+    if ended:
+        audit.record(
+            db, audit.AuditAction.session_end, actor=current_staff(), detail="ended by its owner"
+        )
     db.commit()
     return redirect(url_for("session.account_sessions", done="ended" if ended else "gone"))
 
@@ -87,6 +95,9 @@ def end_other_sessions():
     if not form.validate_on_submit():
         return redirect(url_for("session.account_sessions"))
     db = get_session()
-    sessions.end_all(db, current_staff(), keep=current_session_id_hash())
+    ended = sessions.end_all(db, current_staff(), keep=current_session_id_hash())
+    if ended:
+        detail = f"{ended} ended by their owner"
+        audit.record(db, audit.AuditAction.session_end, actor=current_staff(), detail=detail)
     db.commit()
     return redirect(url_for("session.account_sessions", done="others"))

@@ -22,7 +22,7 @@ from app.db import get_session, utcnow
 from app.extensions import limiter
 from app.resources import seal_params
 from app.security.auth import sign_in
-from app.services import enrolment, keys
+from app.services import audit, enrolment, keys
 from app.services.staff import WeakPassword
 
 _STATE = "enrolment"
@@ -116,6 +116,11 @@ def enrol_finish():
             ]
         else:
             reads_reports = keys.needs_identity(done.user)
+            detail = "after a reset" if done.reset else "first"
+            audit.record(db, audit.AuditAction.enrolment, actor=done.user, detail=detail)
+            audit.record(db, audit.AuditAction.sign_in, actor=done.user, detail="at enrolment")
+            if done.identities:
+                audit.record(db, audit.AuditAction.unseal, actor=done.user, detail="new key")
             sign_in(done.user, done.identities)
             db.commit()
             # Shown once, in this answer: nothing keeps the codes (console pages are no-store).

@@ -1,7 +1,7 @@
 """staff: server-side console sessions, enrolment codes, recovery codes
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-09 09:00:00.000000
 
 Console sessions become rows (found by a hash of the browser's random id, with the account's
@@ -12,7 +12,7 @@ password hash and sealed key until their next sign-in moves them to the one deri
 table would cascade to its roles.
 
 Going down ends every console session and code; accounts already moved to the new password
-form cannot sign in with the code of 0010 (they need ``portal user password`` there).
+form cannot sign in with the code of 0011 (they need ``portal user password`` there).
 """
 
 from alembic import op
@@ -22,7 +22,7 @@ import app.db
 
 
 revision = '0012'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
