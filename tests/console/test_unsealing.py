@@ -89,6 +89,8 @@ def test_a_stolen_session_row_opens_nothing_without_the_cookie(console_app, demo
 
 
 @pytest.mark.redis
+# It empties the tests' Redis database: never beside the tests that read a copy of it.
+@pytest.mark.xdist_group("redis_policy")
 def test_database_files_and_redis_hold_no_key_and_no_cookie(instance, demo, redis_url):
     import redis
 
