@@ -32,6 +32,18 @@ class ConsoleAuth:
         )
 
 
+CONSOLE_COOKIES = ("portal_console", "portal_console_key")
+
+
+def copy_cookies(source: Any, target: Any) -> None:
+    """Give ``target`` the console cookies of ``source`` (the same browser, or a stolen jar):
+    the signed session (form tokens) and the session ticket."""
+    for name in CONSOLE_COOKIES:
+        cookie = source.get_cookie(name)
+        if cookie is not None:
+            target.set_cookie(name, cookie.value)
+
+
 def signed_in(console_app, username: str, at: float | None = None):
     """A fresh console client signed in as a demo user (``at``: the time of the TOTP code; a
     code signs in once, so a second session of one user needs the next step's)."""
