@@ -103,6 +103,12 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "CONSOLE_SECRET_KEY": None,
         "RECEIPT_PEPPER": None,  # 32 characters or more; else instance/secrets/receipt.pepper
         "SESSION_LIFETIME_MINUTES": 30,
+        # A console session ends after this long without a request, and this long after its
+        # sign-in whatever it does (app/services/sessions.py).
+        "CONSOLE_IDLE_MINUTES": 30,
+        "CONSOLE_MAX_HOURS": 8,
+        # An enrolment code (portal user add / reset) works this long.
+        "ENROLMENT_HOURS": 72,
         # portal run and portal serve run the periodic jobs (app/services/jobs.py) this often.
         "JOBS_EVERY_SECONDS": 30,
         # Disclosures
@@ -400,6 +406,9 @@ def validate(app_config: Any) -> None:
         "BODY_MIN_BYTES_PER_SECOND",
         "BODY_GRACE_SECONDS",
         "SESSION_LIFETIME_MINUTES",
+        "CONSOLE_IDLE_MINUTES",
+        "CONSOLE_MAX_HOURS",
+        "ENROLMENT_HOURS",
         "JOBS_EVERY_SECONDS",
         "ATTACHMENT_MAX_BYTES",
         "PAGE_SIZE",

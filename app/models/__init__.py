@@ -37,7 +37,14 @@ from app.models.reports import (
     ReportStatus,
     SubjectLevel,
 )
-from app.models.staff import Role, StaffRole, StaffUser
+from app.models.staff import (
+    ConsoleSession,
+    RecoveryCode,
+    Role,
+    StaffEnrolment,
+    StaffRole,
+    StaffUser,
+)
 from app.models.units import DisciplineOffice, Unit, UnitKind
 
 __all__ = [
@@ -46,6 +53,7 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEntry",
     "CatalogueEntry",
+    "ConsoleSession",
     "DisciplineOffice",
     "Disclosure",
     "DisclosureAttachment",
@@ -63,6 +71,7 @@ __all__ = [
     "PublishedFile",
     "QuestionState",
     "ReaderRole",
+    "RecoveryCode",
     "Report",
     "ReportCategory",
     "ReportEnvelope",
@@ -73,6 +82,7 @@ __all__ = [
     "ReportStatus",
     "Role",
     "Scope",
+    "StaffEnrolment",
     "StaffRole",
     "StaffUser",
     "StepAction",

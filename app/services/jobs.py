@@ -16,7 +16,8 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
-from app.services import audit
+from app.db import utcnow
+from app.services import audit, enrolment, sessions
 from app.services.blobs import BlobStore
 from app.services.disclosures import reviewing
 from app.services.reports import day_reset
@@ -100,6 +101,18 @@ def sign_audit_checkpoint(context: JobContext) -> str:
     return f"signed a checkpoint of size {checkpoint.size}"
 
 
+def remove_ended_sessions(context: JobContext) -> str:
+    """Delete the rows of console sessions that have ended by time, and expired enrolment
+    codes (an ended session opens nothing already: this only keeps the tables small)."""
+    now = utcnow()
+    ended = sessions.remove_expired(context.session, now)
+    codes = enrolment.remove_expired(context.session, now)
+    context.session.commit()
+    if not ended and not codes:
+        return "nothing had ended"
+    return f"removed {ended} ended console session(s) and {codes} expired enrolment code(s)"
+
+
 JOBS: tuple[Job, ...] = (
     Job(
         "publish",
@@ -116,6 +129,11 @@ JOBS: tuple[Job, ...] = (
         "audit-checkpoint",
         "Sign a checkpoint of the audit log if it grew since the last one.",
         sign_audit_checkpoint,
+    ),
+    Job(
+        "sessions",
+        "Remove console sessions that have ended by time and enrolment codes that have expired.",
+        remove_ended_sessions,
     ),
 )
 
