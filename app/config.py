@@ -113,6 +113,10 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "BLOB_PATH": str(Path(instance_path) / "blobs"),
         "LOG_KEY_FILE": str(Path(instance_path) / "keys" / "disclosure-log.key"),
         "LOG_ORIGIN": "portal.example.internal/disclosures",
+        # The staff audit trail: a second log with its own key and name, held by the console
+        # and the portal command only (the public app holds nothing of it).
+        "AUDIT_LOG_KEY_FILE": str(Path(instance_path) / "keys" / "audit-log.key"),
+        "AUDIT_LOG_ORIGIN": "portal.example.internal/audit",
         "PUBLIC_BASE_URL": "",  # e.g. https://portal.example.internal (QR codes, feeds)
         # Host names both sites answer to besides loopback, the base URL's and the binds'
         # (e.g. the console's name on the office network); any other Host header gets 400.
@@ -454,6 +458,16 @@ def validate(app_config: Any) -> None:
         problems.append(
             f"PORTAL_LOG_ORIGIN: must be a log name like host/path without scheme, got {origin!r}"
         )
+    audit_origin = app_config.get("AUDIT_LOG_ORIGIN")
+    if not isinstance(audit_origin, str) or not LOG_ORIGIN_RE.match(audit_origin):
+        problems.append(
+            "PORTAL_AUDIT_LOG_ORIGIN: must be a log name like host/path without scheme, "
+            f"got {audit_origin!r}"
+        )
+    elif audit_origin == origin:
+        problems.append("PORTAL_AUDIT_LOG_ORIGIN: must differ from PORTAL_LOG_ORIGIN")
+    if str(app_config.get("AUDIT_LOG_KEY_FILE")) == str(app_config.get("LOG_KEY_FILE")):
+        problems.append("PORTAL_AUDIT_LOG_KEY_FILE: must differ from PORTAL_LOG_KEY_FILE")
     if vkey := app_config.get("LOG_VKEY"):
         try:
             tlog.Verifier.from_vkey(vkey)

@@ -1,6 +1,7 @@
 """All mapped classes; importing this package registers them on ``Base.metadata``."""
 
 from app.models import search  # noqa: F401  the search table's DDL, on the metadata
+from app.models.audit import AuditCheckpoint, AuditEntry
 from app.models.case_access import CaseRecusal, CaseTransfer
 from app.models.disclosures import (
     Action,
@@ -43,6 +44,8 @@ from app.models.units import DisciplineOffice, Unit, UnitKind
 __all__ = [
     "RECEIPT_VERSION_UNRECORDED",
     "Action",
+    "AuditCheckpoint",
+    "AuditEntry",
     "CaseRecusal",
     "CaseTransfer",
     "CatalogueEntry",

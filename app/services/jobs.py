@@ -16,6 +16,7 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
+from app.services import audit
 from app.services.blobs import BlobStore
 from app.services.disclosures import reviewing
 from app.services.reports import day_reset
@@ -36,6 +37,7 @@ class JobContext:
     disclosure_log: LogKeys
     blobs: BlobStore
     today: date
+    audit_log: LogKeys | None = None  # the console's and the portal command's only
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,21 @@ def reset_report_times(context: JobContext) -> str:
         return "another run is resetting the days: left to it"
 
 
+def sign_audit_checkpoint(context: JobContext) -> str:
+    """Sign a checkpoint of the audit log if entries were added since the last one."""
+    if context.audit_log is None:
+        return "this app holds no audit log key: nothing signed"
+    keys = context.audit_log
+    before = audit.latest_checkpoint(context.session)
+    checkpoint = audit.sign_checkpoint(context.session, keys.signer, keys.origin, context.today)
+    context.session.commit()
+    if checkpoint is None:
+        return "the audit log is empty"
+    if before is not None and before.size == checkpoint.size:
+        return f"nothing new since the checkpoint of size {checkpoint.size}"
+    return f"signed a checkpoint of size {checkpoint.size}"
+
+
 JOBS: tuple[Job, ...] = (
     Job(
         "publish",
@@ -94,6 +111,11 @@ JOBS: tuple[Job, ...] = (
         "Rewrite the previous days' report files and rows so that no time finer than the day"
         " (change times, inode and row order) is left.",
         reset_report_times,
+    ),
+    Job(
+        "audit-checkpoint",
+        "Sign a checkpoint of the audit log if it grew since the last one.",
+        sign_audit_checkpoint,
     ),
 )
 

@@ -238,6 +238,7 @@ def make_records(app) -> dict[str, Rows]:
             log.sign_checkpoint(session, signer, origin)
         add_a_report(database, blobs)
         add_case_access(database, blobs)
+        add_audit_entries(database, app.extensions["portal.audit_log"])
     records = dump_tables(database.engine)
     database.engine.dispose()
     empty = [table for table, rows in records.items() if not rows]
@@ -325,11 +326,46 @@ def add_case_access(database, blobs) -> None:
         transfer_up(session, report, [keys["mch.head"]], staff["mch.head"], date(2026, 4, 10))
 
 
+def add_audit_entries(database, keys) -> None:
+    """Audit entries (an unknown account's failed sign-in, a case opened, an assignment with
+    Chinese words) and a signed checkpoint of the audit log."""
+    from app.models import Report
+    from app.services import audit
+
+    with database.session() as session:
+        head = session.scalar(select(StaffUser).where(StaffUser.username == "head"))
+        inspector = session.scalar(select(StaffUser).where(StaffUser.username == "inspector"))
+        case_id = session.scalar(select(Report.id))
+        day = date(2026, 4, 7)
+        audit.record(session, audit.AuditAction.sign_in_failed, actor=None, on=day)
+        audit.record(session, audit.AuditAction.sign_in, actor=head, on=day)
+        audit.record(session, audit.AuditAction.case_open, actor=head, case_id=case_id, on=day)
+        audit.record(
+            session,
+            audit.AuditAction.assignment,
+            actor=head,
+            case_id=case_id,
+            subject=inspector,
+            detail="交办：请核实",
+            on=day,
+        )
+        audit.sign_checkpoint(session, keys.signer, keys.origin, day)
+
+
 def assert_log_verifies(app, engine) -> None:
     log = log_service()
     keys = app.extensions["portal.disclosure_log"]
     with Session(engine) as session:
         result = log.verify(session, keys.verifier(), keys.origin)
         entries = session.scalar(select(func.count()).select_from(DisclosureRevision))
+    assert result.ok, result.problems
+    assert result.size == entries
+    from app.models import AuditEntry
+    from app.services import audit
+
+    audit_keys = app.extensions["portal.audit_log"]
+    with Session(engine) as session:
+        result = audit.verify(session, audit_keys.verifier(), audit_keys.origin)
+        entries = session.scalar(select(func.count()).select_from(AuditEntry))
     assert result.ok, result.problems
     assert result.size == entries
