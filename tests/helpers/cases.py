@@ -9,7 +9,15 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Report, ReportEnvelope, ReportMessage, Role, StaffRole, StaffUser
+from app.models import (
+    AuditEntry,
+    Report,
+    ReportEnvelope,
+    ReportMessage,
+    Role,
+    StaffRole,
+    StaffUser,
+)
 from app.services.blobs import BlobStore
 from app.services.reports import envelopes
 from app.services.reports.followup import reply
@@ -137,3 +145,13 @@ def payload_digests(session: Session, blobs: BlobStore, report_id: str) -> dict[
         with blobs.open(envelope.blob_key) as blob:
             digests[envelope.blob_key] = hashlib.sha256(blob.read()).hexdigest()
     return digests
+
+
+def audit_lines(session: Session, case_id: str | None = None) -> list[tuple]:
+    """The audit trail (of one case): (action, actor, subject, detail), oldest first."""
+    query = select(AuditEntry).order_by(AuditEntry.log_index)
+    if case_id is not None:
+        query = query.where(AuditEntry.case_id == case_id)
+    return [
+        (e.action, e.actor_username, e.subject_username, e.detail) for e in session.scalars(query)
+    ]

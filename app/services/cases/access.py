@@ -50,6 +50,7 @@ from app.models import (
     Role,
     StaffUser,
 )
+from app.services.audit import AuditAction, record
 from app.services.recovery import RecoveryError, recover_office_identity
 from app.services.reports import envelopes, places
 from app.services.reports.places import Misplaced, Place
@@ -421,6 +422,10 @@ def grant(
     before = _without(case_readers(session, report), grantee.id)
     added = _add_reader(session, report, grantee, role)
     files = _rewrite_headers(session, report, identities, before)
+    detail = f"as {role.value}" + ("" if added else ", files made anew for their key")
+    record(
+        session, AuditAction.grant, actor=granter, case_id=report.id, subject=grantee, detail=detail
+    )
     return Granted(report.id, grantee.id, role, added, files)
 
 
@@ -450,7 +455,9 @@ def recuse(
         )
     session.delete(row)
     session.add(CaseRecusal(report_id=report.id, staff_id=inspector.id, recused_on=today))
-    return _rewrite_headers(session, report, identities, before)
+    files = _rewrite_headers(session, report, identities, before)
+    record(session, AuditAction.recusal, actor=inspector, case_id=report.id, on=today)
+    return files
 
 
 def office_above(session: Session, report: Report, never: Collection[int]) -> DisciplineOffice:
@@ -517,6 +524,8 @@ def transfer_up(
     )
     session.add(line)
     _rewrite_headers(session, report, identities, before)
+    detail = f"from office {lower.unit.code} to office {target.unit.code}"
+    record(session, AuditAction.transfer, actor=actor, case_id=report.id, detail=detail, on=today)
     return line
 
 
@@ -617,16 +626,20 @@ def regrant_by_recovery(
     typed_shares: Sequence[str],
     cases: Sequence[Report],
     grantee: StaffUser,
-    participants: Sequence[StaffUser] = (),
+    participants: Sequence[StaffUser],
 ) -> Regranted:
     """K officers' shares recover ``office``'s recovery key, which re-opens ``cases`` for
     ``grantee`` (after a password reset, say: their new key gets every file of each case).
 
+    ``participants`` are the officers who typed their shares: at least as many distinct
+    active members of the office as the key needs shares (no one person re-opens cases with
+    shares gathered from others), each recorded in the audit trail for each case.
+
     The recovered key lives in this call only and is never stored. Refused with
     RecoveryRefused (wrong, foreign or too few shares; the message names the share and word
-    by number, never a word), AccessRefused (a case of another office), CannotRead (the
-    grantee), KeysDoNotOpen (a file not encrypted to this recovery key: made before a new
-    ceremony). All cases or none. Flushed, not committed.
+    by number, never a word), AccessRefused (a case of another office, too few
+    participants), CannotRead (the grantee), KeysDoNotOpen (a file not encrypted to this
+    recovery key: made before a new ceremony). All cases or none. Flushed, not committed.
     """
     if not cases:
         raise AccessRefused(_l("Choose at least one case to re-open."))
@@ -635,6 +648,17 @@ def regrant_by_recovery(
             raise AccessRefused(
                 _l("A chosen case is not a case of %(office)s.", office=office.name_zh)
             )
+    officers = {p.id: p for p in participants if p.active and p.office_id == office.id}
+    needed = office.recovery_threshold or 0
+    if len(officers) < needed:
+        raise AccessRefused(
+            _l(
+                "The recovery key needs %(needed)s officers of the office, each typing their "
+                "own share; %(count)s took part.",
+                needed=needed,
+                count=len(officers),
+            )
+        )
     try:
         recovered = recover_office_identity(office, typed_shares)
     except RecoveryError as refused:
@@ -656,6 +680,15 @@ def regrant_by_recovery(
             done.append(report.id)
     finally:
         del recovered
-    return Regranted(
-        office.id, grantee.id, tuple(done), tuple(sorted({p.id for p in participants}))
-    )
+    detail = f"re-grant by {len(officers)} officers of office {office.unit.code}"
+    for report_id in done:
+        for officer_id in sorted(officers):
+            record(
+                session,
+                AuditAction.recovery,
+                actor=officers[officer_id],
+                case_id=report_id,
+                subject=grantee,
+                detail=detail,
+            )
+    return Regranted(office.id, grantee.id, tuple(done), tuple(sorted(officers)))

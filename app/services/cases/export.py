@@ -29,6 +29,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from app.models import EnvelopeRole, MessageAuthor, Report, ReportEnvelope, StaffUser
+from app.models.audit import DETAIL_MAX
+from app.services.audit import AuditAction, record
 from app.services.blobs import BlobError, BlobStore
 from app.services.cases.access import (
     AccessRefused,
@@ -385,7 +387,23 @@ def prepare_export(
     if not recipients:
         raise ExportRefused(_l("Choose a colleague or type an age key to export the case to."))
     documents, has_identity = export_documents(session, blobs, report, identities)
+    detail = _recipients_detail(session, report, recipients)
+    record(session, AuditAction.export, actor=actor, case_id=report.id, detail=detail)
     return Export(report, documents, has_identity, list(recipients), f"case-{report.id[:8]}.age")
+
+
+def _recipients_detail(
+    session: Session, report: Report, recipients: Sequence[X25519Recipient]
+) -> str:
+    """Whom an export is for, for the audit trail: readers by username, other keys as typed."""
+    by_key = {str(key): staff_id for staff_id, key in case_readers(session, report).readers.items()}
+    names = []
+    for key in recipients:
+        staff_id = by_key.get(str(key))
+        user = session.get(StaffUser, staff_id) if staff_id is not None else None
+        names.append(user.username if user is not None else str(key))
+    detail = "to " + ", ".join(names)
+    return detail if len(detail) <= DETAIL_MAX else detail[: DETAIL_MAX - 1] + "…"
 
 
 def export_chunks(

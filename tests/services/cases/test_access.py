@@ -38,6 +38,7 @@ from crypto.keys import X25519Identity
 from tests.helpers.cases import (
     add_staff,
     all_places,
+    audit_lines,
     case_envelopes,
     make_case,
     opened_places,
@@ -92,12 +93,12 @@ def test_a_grant_opens_every_file_but_the_real_name_and_leaves_payloads_alone(
             _user(session, org, "mch.insp1"),
             _user(session, org, "mch.new"),
         )
-        assert (done.added, done.role, done.files) == (
-            True,
-            ReaderRole.inspector,
-            7,
-        )  # not the real name
+        # Every file but the real name, which an inspector never reads.
+        assert (done.added, done.role, done.files) == (True, ReaderRole.inspector, 7)
     with db() as session:
+        assert audit_lines(session, case.report_id) == [
+            ("grant", "mch.insp1", "mch.new", "as inspector")
+        ]
         assert payload_digests(session, blobs, case.report_id) == before  # byte for byte
         opened = opened_places(session, blobs, case.report_id, newcomer)
         assert opened == everything - _identity_places(everything)
@@ -181,6 +182,7 @@ def test_a_grant_to_one_who_may_not_read_is_refused_and_changes_nothing(
         session.rollback()
     with db() as session:
         assert {e.id: e.header for e in case_envelopes(session, case.report_id)} == headers
+        assert audit_lines(session) == []
         readers = session.scalars(
             select(ReportReader.staff_id).where(ReportReader.report_id == case.report_id)
         )
@@ -259,6 +261,7 @@ def test_a_recused_inspector_opens_nothing_and_is_never_given_the_case_again(db,
         assert opened_places(session, blobs, case.report_id, org.keys["mch.head"]) == everything
         assert opened_places(session, blobs, case.report_id, org.recovery["MCH"]) == everything
         assert payload_digests(session, blobs, case.report_id) == before
+        assert audit_lines(session, case.report_id) == [("recusal", "mch.insp1", None, "")]
         recusal = session.get(CaseRecusal, (case.report_id, org.staff["mch.insp1"]))
         assert recusal is not None and recusal.recused_on == TODAY
         report = session.get(Report, case.report_id)
@@ -334,6 +337,9 @@ def test_a_transfer_gives_the_case_to_the_office_above_and_leaves_one_line_below
             TODAY,
         )
         assert transferred_from(session, org.offices["GRP"]) == []
+        assert audit_lines(session, case.report_id) == [
+            ("transfer", "mch.head", None, "from office MCH to office GRP")
+        ]
 
 
 def test_one_the_reporter_kept_out_above_is_not_given_the_case_on_transfer(db, org, blobs):
@@ -422,6 +428,12 @@ def test_k_shares_re_open_the_chosen_cases_for_an_inspector_with_a_new_key(
         )
         assert done.report_ids == (case.report_id,)
         assert done.participants == tuple(sorted([org.staff["mch.head"], org.staff["mch.insp2"]]))
+    with db() as session:
+        detail = "re-grant by 2 officers of office MCH"
+        assert audit_lines(session) == [
+            ("recovery", "mch.insp2", "mch.insp1", detail),  # by staff id: 5, then 6
+            ("recovery", "mch.head", "mch.insp1", detail),
+        ]
         assert not any(isinstance(value, X25519Identity) for value in vars(done).values())
     with db() as session:
         everything = all_places(session, case.report_id)
@@ -454,11 +466,12 @@ def test_wrong_foreign_or_too_few_shares_are_refused_by_number_never_by_word(
     ]
     for typed, reason, says in attempts:
         with db() as session, db.app.test_request_context():
+            officers = [_user(session, org, n) for n in ("mch.head", "mch.insp2")]
             office = session.get(DisciplineOffice, org.offices["MCH"])
             report = session.get(Report, case.report_id)
             with pytest.raises(RecoveryRefused) as refused:
                 regrant_by_recovery(
-                    session, office, typed, [report], _user(session, org, "mch.insp1")
+                    session, office, typed, [report], _user(session, org, "mch.insp1"), officers
                 )
             message = str(refused.value.message)
             assert refused.value.reason == reason and says in message, message
@@ -476,17 +489,50 @@ def test_a_re_grant_never_reaches_a_case_of_another_office_or_a_kept_out_grantee
     case, _other, _fresh = reset_case
     elsewhere = make_case(db, blobs, unit_code="GRP-FIN")
     with db() as session, db.app.test_request_context():
+        officers = [_user(session, org, n) for n in ("mch.head", "mch.insp1")]
         office = session.get(DisciplineOffice, org.offices["MCH"])
         theirs = session.get(Report, elsewhere.report_id)
+        inspector = _user(session, org, "mch.insp1")
         with pytest.raises(AccessRefused, match="not a case of"):
-            regrant_by_recovery(
-                session, office, sheets["MCH"][:2], [theirs], _user(session, org, "mch.insp1")
-            )
+            regrant_by_recovery(session, office, sheets["MCH"][:2], [theirs], inspector, officers)
         report = session.get(Report, case.report_id)
         with pytest.raises(CannotRead, match="kept out of this case by the reporter"):
             regrant_by_recovery(
-                session, office, sheets["MCH"][:2], [report], _user(session, org, "mch.insp2")
+                session,
+                office,
+                sheets["MCH"][:2],
+                [report],
+                _user(session, org, "mch.insp2"),
+                officers,
             )
+
+
+@pytest.mark.parametrize(
+    "who",
+    [["mch.head"], ["mch.head", "mch.head"], ["mch.head", "grp.head"], ["mch.head", "mch.gone"]],
+    ids=["one", "one-twice", "one-of-another-office", "one-disabled"],
+)
+def test_one_officer_alone_re_opens_nothing_even_with_every_share(
+    db, org, blobs, sheets, reset_case, who
+):
+    case, _other, fresh = reset_case
+    with db() as session, db.app.test_request_context():
+        office = session.get(DisciplineOffice, org.offices["MCH"])
+        report = session.get(Report, case.report_id)
+        with pytest.raises(AccessRefused, match="needs 2 officers of the office") as refused:
+            regrant_by_recovery(
+                session,
+                office,
+                sheets["MCH"],
+                [report],
+                _user(session, org, "mch.insp1"),
+                [_user(session, org, name) for name in who],
+            )
+        assert not isinstance(refused.value, RecoveryRefused)
+        session.rollback()
+    with db() as session:
+        assert opened_places(session, blobs, case.report_id, fresh) == set()
+        assert audit_lines(session) == []
 
 
 # --- two changes at once ---------------------------------------------------------------------

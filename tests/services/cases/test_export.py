@@ -24,7 +24,13 @@ from app.services.cases.export import (
 )
 from crypto.age import decrypt_bytes
 from crypto.keys import X25519Identity
-from tests.helpers.cases import OFFICE_FILES, REPORT_FILES, REPORTER_FILES, make_case
+from tests.helpers.cases import (
+    OFFICE_FILES,
+    REPORT_FILES,
+    REPORTER_FILES,
+    audit_lines,
+    make_case,
+)
 from tests.helpers.crypto_tools import age, age_keygen, require_tool
 from tests.helpers.reports import TODAY, form, upload_files
 
@@ -75,6 +81,10 @@ def test_the_age_cli_opens_the_export_and_the_archive_holds_the_case(
         reader_ids=[org.staff["mch.head"]],
         typed=f"  {offline.recipient}\n",
     )
+    with db() as session:  # whom it went to, in the audit trail; nothing of its content
+        assert audit_lines(session, case.report_id) == [
+            ("export", "mch.insp1", None, f"to mch.head, {offline.recipient}")
+        ]
     (tmp_path / "case.age").write_bytes(exported)
     opened = age("-d", "-i", str(tmp_path / "offline.txt"), str(tmp_path / "case.age"))
     assert opened.returncode == 0, opened.stderr
