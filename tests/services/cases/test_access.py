@@ -167,7 +167,7 @@ def test_a_grant_to_one_who_may_not_read_is_refused_and_changes_nothing(
         add_staff(session, org, "mch.nokey", "新任纪检员 无密钥", "MCH", keyed=False)
     with db() as session:
         headers = {e.id: e.header for e in case_envelopes(session, case.report_id)}
-    with db() as session, db.app.test_request_context():
+    with db() as session, db.app.test_request_context("/?lang=en"):
         report = session.get(Report, case.report_id)
         with pytest.raises(CannotRead) as refused:
             grant(
@@ -189,6 +189,32 @@ def test_a_grant_to_one_who_may_not_read_is_refused_and_changes_nothing(
         assert org.staff[grantee] not in set(readers)
 
 
+def test_refusals_are_phrased_in_chinese_by_default(db, org, blobs, case, sheets):
+    with db() as session, db.app.test_request_context("/"):
+        report = session.get(Report, case.report_id)
+        with pytest.raises(CannotRead) as refused:
+            grant(
+                session,
+                report,
+                [org.keys["mch.insp1"]],
+                _user(session, org, "mch.insp1"),
+                _user(session, org, "mch.insp2"),
+            )
+        assert str(refused.value) == "举报人已要求 机械纪检员 何丽 回避本案，不能向其授权。"
+        mistyped = sheets["MCH"][1].split()
+        mistyped[2] = "zzzz"
+        with pytest.raises(RecoveryRefused) as refused:
+            regrant_by_recovery(
+                session,
+                session.get(DisciplineOffice, org.offices["MCH"]),
+                [sheets["MCH"][0], " ".join(mistyped)],
+                [report],
+                _user(session, org, "mch.insp1"),
+                [_user(session, org, n) for n in ("mch.head", "mch.insp1")],
+            )
+        assert str(refused.value) == "第 2 份分片的第 3 个单词不是恢复词表中的单词，请检查拼写。"
+
+
 @pytest.mark.parametrize("granter", ["mch.insp2", "grp.head", "mch.gone"])
 def test_only_a_reader_of_the_case_grants_it(db, org, blobs, case, newcomer, granter):
     with db() as session:
@@ -206,7 +232,7 @@ def test_only_a_reader_of_the_case_grants_it(db, org, blobs, case, newcomer, gra
 def test_keys_that_do_not_open_every_file_refuse_the_whole_grant(db, org, blobs, case, newcomer):
     with db() as session:
         headers = {e.id: e.header for e in case_envelopes(session, case.report_id)}
-    with db() as session, db.app.test_request_context():
+    with db() as session, db.app.test_request_context("/?lang=en"):
         report = session.get(Report, case.report_id)
         with pytest.raises(KeysDoNotOpen) as refused:
             grant(
@@ -266,7 +292,7 @@ def test_a_recused_inspector_opens_nothing_and_is_never_given_the_case_again(db,
         assert recusal is not None and recusal.recused_on == TODAY
         report = session.get(Report, case.report_id)
         assert org.keys["mch.insp1"].recipient not in office_recipients(session, report)
-    with db() as session, db.app.test_request_context():
+    with db() as session, db.app.test_request_context("/?lang=en"):
         report = session.get(Report, case.report_id)
         with pytest.raises(CannotRead, match="declared a conflict of interest"):
             grant(
@@ -286,7 +312,7 @@ def test_the_last_reader_cannot_recuse_before_a_colleague_is_granted(db, org, bl
     with db() as session:
         report = session.get(Report, case.report_id)
         recuse(session, report, [org.keys["mch.head"]], _user(session, org, "mch.head"), TODAY)
-    with db() as session, db.app.test_request_context():
+    with db() as session, db.app.test_request_context("/?lang=en"):
         report = session.get(Report, case.report_id)
         with pytest.raises(AccessRefused, match="Nobody else in the office reads this case"):
             recuse(
@@ -357,7 +383,7 @@ def test_one_the_reporter_kept_out_above_is_not_given_the_case_on_transfer(db, o
 
 def test_the_group_office_has_nobody_to_transfer_to(db, org, blobs):
     case = make_case(db, blobs, unit_code="GRP-FIN")
-    with db() as session, db.app.test_request_context():
+    with db() as session, db.app.test_request_context("/?lang=en"):
         report = session.get(Report, case.report_id)
         assert report.office.unit.code == "GRP"
         with pytest.raises(NoOfficeAbove, match="has no office above it"):
@@ -370,7 +396,7 @@ def test_the_group_office_has_nobody_to_transfer_to(db, org, blobs):
 
 
 def test_only_a_head_of_the_office_transfers_a_case(db, org, blobs, case):
-    with db() as session, db.app.test_request_context():
+    with db() as session, db.app.test_request_context("/?lang=en"):
         report = session.get(Report, case.report_id)
         with pytest.raises(NotAReader, match="Only a head"):
             transfer_up(
@@ -465,7 +491,7 @@ def test_wrong_foreign_or_too_few_shares_are_refused_by_number_never_by_word(
         ([mch[0], mch[0]], "duplicate", "Share 2 is the same as share 1"),
     ]
     for typed, reason, says in attempts:
-        with db() as session, db.app.test_request_context():
+        with db() as session, db.app.test_request_context("/?lang=en"):
             officers = [_user(session, org, n) for n in ("mch.head", "mch.insp2")]
             office = session.get(DisciplineOffice, org.offices["MCH"])
             report = session.get(Report, case.report_id)
@@ -488,7 +514,7 @@ def test_a_re_grant_never_reaches_a_case_of_another_office_or_a_kept_out_grantee
 ):
     case, _other, _fresh = reset_case
     elsewhere = make_case(db, blobs, unit_code="GRP-FIN")
-    with db() as session, db.app.test_request_context():
+    with db() as session, db.app.test_request_context("/?lang=en"):
         officers = [_user(session, org, n) for n in ("mch.head", "mch.insp1")]
         office = session.get(DisciplineOffice, org.offices["MCH"])
         theirs = session.get(Report, elsewhere.report_id)
@@ -516,7 +542,7 @@ def test_one_officer_alone_re_opens_nothing_even_with_every_share(
     db, org, blobs, sheets, reset_case, who
 ):
     case, _other, fresh = reset_case
-    with db() as session, db.app.test_request_context():
+    with db() as session, db.app.test_request_context("/?lang=en"):
         office = session.get(DisciplineOffice, org.offices["MCH"])
         report = session.get(Report, case.report_id)
         with pytest.raises(AccessRefused, match="needs 2 officers of the office") as refused:

@@ -147,7 +147,7 @@ def test_only_the_chosen_recipients_open_the_export(db, org, blobs, case):
     ids=["nobody", "kept-out", "other-office", "garbage", "second-bad", "secret-key"],
 )
 def test_recipients_are_checked(db, org, blobs, case, readers, typed, says):
-    with db() as session, db.app.test_request_context():
+    with db() as session, db.app.test_request_context("/?lang=en"):
         report = session.get(Report, case.report_id)
         with pytest.raises(ExportRefused, match=says) as refused:
             export_recipients(session, report, [org.staff[n] for n in readers], typed)
@@ -163,7 +163,7 @@ def test_a_typed_key_with_full_width_separators_and_a_reader_together(db, org, b
 
 
 def test_only_a_reader_exports_and_only_with_keys_that_open_every_file(db, org, blobs, case):
-    with db() as session, db.app.test_request_context():
+    with db() as session, db.app.test_request_context("/?lang=en"):
         report = session.get(Report, case.report_id)
         recipients = [org.keys["mch.head"].recipient]
         with pytest.raises(NotAReader):
