@@ -46,7 +46,33 @@ class BadPassphrase(CryptoError):
 
 
 class ShareError(CryptoError):
-    """Recovery shares cannot be combined; the message says what to do."""
+    """Recovery shares cannot be combined; the message says what to do.
+
+    ``reason`` names the problem for a program that phrases it itself (a translated page):
+    ``none``, ``not_a_word``, ``word_count``, ``checksum``, ``other_set``, ``duplicate``,
+    ``too_few``, ``do_not_fit``, ``not_a_key`` or ``wrong_key``; ``share`` is the number of
+    the share concerned (from 1), ``position`` the word's, ``other`` the share it repeats,
+    ``needed`` and ``entered`` the counts. None of them holds a word typed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        reason: str = "",
+        *,
+        share: int | None = None,
+        position: int | None = None,
+        other: int | None = None,
+        needed: int | None = None,
+        entered: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.share = share
+        self.position = position
+        self.other = other
+        self.needed = needed
+        self.entered = entered
 
 
 class ProofError(CryptoError):

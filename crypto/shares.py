@@ -50,7 +50,7 @@ def _normalise(mnemonic: str) -> list[str]:
 
 def _decode(mnemonics: Sequence[str]) -> list[Share]:
     if not mnemonics:
-        raise ShareError("Enter at least one share.")
+        raise ShareError("Enter at least one share.", "none", entered=0)
     shares = []
     for number, mnemonic in enumerate(mnemonics, start=1):
         words = _normalise(mnemonic)
@@ -59,19 +59,27 @@ def _decode(mnemonics: Sequence[str]) -> list[Share]:
                 # Never the word itself: a mistyped word is most of a real one, and the
                 # message stays on the screen and in terminal logs.
                 raise ShareError(
-                    f"Share {number}, word {position} is not a recovery word. Check its spelling."
+                    f"Share {number}, word {position} is not a recovery word. Check its spelling.",
+                    "not_a_word",
+                    share=number,
+                    position=position,
                 )
         if len(words) not in (20, 33):
             raise ShareError(
                 f"Share {number} has {len(words)} words but a share has 20 or 33. "
-                "Check that no word is missing or repeated."
+                "Check that no word is missing or repeated.",
+                "word_count",
+                share=number,
+                entered=len(words),
             )
         try:
             shares.append(Share.from_mnemonic(" ".join(words)))
         except MnemonicError:
             raise ShareError(
                 f"Share {number} fails its checksum: a word is mistyped or in the wrong "
-                "place. Compare it with the paper copy."
+                "place. Compare it with the paper copy.",
+                "checksum",
+                share=number,
             ) from None
     return shares
 
@@ -82,7 +90,10 @@ def _check_set(shares: list[Share]) -> None:
         if share.common_parameters() != first.common_parameters():
             raise ShareError(
                 f"Share {number} belongs to a different recovery set than share 1. "
-                "Use shares of one set only."
+                "Use shares of one set only.",
+                "other_set",
+                share=number,
+                other=1,
             )
     thresholds: dict[int, int] = {}
     for number, share in enumerate(shares, start=1):
@@ -91,14 +102,19 @@ def _check_set(shares: list[Share]) -> None:
         ):
             raise ShareError(
                 f"Share {number} belongs to a different recovery set than the shares "
-                "before it. Use shares of one set only."
+                "before it. Use shares of one set only.",
+                "other_set",
+                share=number,
             )
     seen: dict[tuple[int, int], int] = {}
     for number, share in enumerate(shares, start=1):
         key = (share.group_index, share.index)
         if key in seen:
             raise ShareError(
-                f"Share {number} is the same share as share {seen[key]}. Enter a different share."
+                f"Share {number} is the same share as share {seen[key]}. Enter a different share.",
+                "duplicate",
+                share=number,
+                other=seen[key],
             )
         seen[key] = number
     if first.group_count == 1:
@@ -106,7 +122,10 @@ def _check_set(shares: list[Share]) -> None:
         if len(shares) < needed:
             raise ShareError(
                 f"{needed} shares are needed and {len(shares)} were entered. "
-                f"Enter {needed - len(shares)} more."
+                f"Enter {needed - len(shares)} more.",
+                "too_few",
+                needed=needed,
+                entered=len(shares),
             )
 
 
@@ -122,7 +141,8 @@ def recover_secret(mnemonics: Iterable[str], passphrase: str | bytes = b"") -> b
     except MnemonicError:
         raise ShareError(
             "These shares do not fit together. One of them may be damaged or come "
-            "from another set; try a different combination."
+            "from another set; try a different combination.",
+            "do_not_fit",
         ) from None
 
 
@@ -143,10 +163,13 @@ def combine_shares(
     try:
         identity = X25519Identity(secret)
     except KeyFormatError:
-        raise ShareError("These shares hold a secret that is not an office key.") from None
+        raise ShareError(
+            "These shares hold a secret that is not an office key.", "not_a_key"
+        ) from None
     if identity.recipient != expected:
         raise ShareError(
             "The recovered key does not match the office key. Check the passphrase and "
-            "that all shares belong to this office."
+            "that all shares belong to this office.",
+            "wrong_key",
         )
     return identity

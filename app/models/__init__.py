@@ -2,6 +2,7 @@
 
 from app.models import search  # noqa: F401  the search table's DDL, on the metadata
 from app.models.audit import AuditCheckpoint, AuditEntry
+from app.models.case_access import CaseRecusal, CaseTransfer
 from app.models.disclosures import (
     Action,
     CatalogueEntry,
@@ -52,6 +53,8 @@ __all__ = [
     "Action",
     "AuditCheckpoint",
     "AuditEntry",
+    "CaseRecusal",
+    "CaseTransfer",
     "CatalogueEntry",
     "ConsoleSession",
     "DisciplineOffice",

@@ -33,7 +33,18 @@ _WORD_NUMBER = re.compile(r"^\d+[.):]?$")
 
 
 class RecoveryError(Exception):
-    """A ceremony or a recovery was refused; the message says what to do, for the operator."""
+    """A ceremony or a recovery was refused; the message says what to do, for the operator.
+
+    A refused recovery also says why in ``reason`` (``no_recovery_key``, ``too_many``,
+    ``foreign`` or a ``crypto.ShareError`` reason) with the numbers of ``details`` (``share``,
+    ``position``, ``other``, ``needed``, ``entered``), so that a page can phrase it in its own
+    language. Neither ever holds a word typed.
+    """
+
+    def __init__(self, message: str, reason: str = "", **details: int | None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.details = {key: value for key, value in details.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -208,18 +219,20 @@ def _set_id(mnemonic: str) -> int | None:
         return None
 
 
-def _foreign_share(office: DisciplineOffice, shares: list[str]) -> str | None:
-    """Why the first share from another set is refused, if one comes before any bad share."""
+def _foreign_share(office: DisciplineOffice, shares: list[str]) -> RecoveryError | None:
+    """The refusal of the first share from another set, if one comes before any bad share."""
     for number, share in enumerate(shares, start=1):
         set_id = _set_id(share)
         if set_id is None:
             return None  # crypto's own message names this share and the word's position
         if office.recovery_set_id is not None and set_id != office.recovery_set_id:
-            return (
+            return RecoveryError(
                 f"Share {number} is not a share of the recovery key of {office.unit.code}: it "
                 f"belongs to another set (set {set_id}; this office's is set "
                 f"{office.recovery_set_id}, made on {_made_on(office)}). It may be another "
-                "office's share or one of a set replaced since. Use this office's shares."
+                "office's share or one of a set replaced since. Use this office's shares.",
+                "foreign",
+                share=number,
             )
     return None
 
@@ -234,19 +247,39 @@ def recover_office_identity(office: DisciplineOffice, typed: Iterable[str]) -> X
     if not office.recovery_recipient or not office.recovery_threshold:
         raise RecoveryError(
             f"the office {code} has no recovery key; make one with: "
-            f"portal keys ceremony --office {code}"
+            f"portal keys ceremony --office {code}",
+            "no_recovery_key",
         )
     shares = [clean_share(text) for text in typed if text.strip()]
     if len(shares) > MAX_SHARES:
-        raise RecoveryError(f"{len(shares)} shares were entered; a set has at most {MAX_SHARES}.")
+        raise RecoveryError(
+            f"{len(shares)} shares were entered; a set has at most {MAX_SHARES}.",
+            "too_many",
+            entered=len(shares),
+            needed=MAX_SHARES,
+        )
     needed = office.recovery_threshold
     if len(shares) < needed:
         raise RecoveryError(
             f"The recovery key of {code} needs {needed} shares and {len(shares)} "
-            f"{'was' if len(shares) == 1 else 'were'} entered. Enter {needed - len(shares)} more."
+            f"{'was' if len(shares) == 1 else 'were'} entered. Enter {needed - len(shares)} more.",
+            "too_few",
+            needed=needed,
+            entered=len(shares),
         )
     expected = X25519Recipient.parse(office.recovery_recipient)
     try:
         return combine_shares(shares, expected)
     except ShareError as exc:
-        raise RecoveryError(_foreign_share(office, shares) or str(exc)) from None
+        foreign = _foreign_share(office, shares)
+        if foreign is not None:
+            raise foreign from None
+        raise RecoveryError(
+            str(exc),
+            exc.reason,
+            share=exc.share,
+            position=exc.position,
+            other=exc.other,
+            needed=exc.needed,
+            entered=exc.entered,
+        ) from None

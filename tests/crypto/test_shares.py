@@ -69,6 +69,41 @@ def test_same_share_twice_is_refused(office: X25519Identity, shares: list[str]) 
         combine_shares([shares[0], shares[1], shares[0]], office.recipient)
 
 
+def _refusal(shares: list[str], expected: X25519Identity) -> ShareError:
+    with pytest.raises(ShareError) as refused:
+        combine_shares(shares, expected.recipient)
+    return refused.value
+
+
+def test_each_refusal_names_its_reason_and_numbers_for_a_page_to_phrase(
+    office: X25519Identity, shares: list[str]
+) -> None:
+    def fields(error: ShareError) -> tuple:
+        return (error.reason, error.share, error.position, error.other, error.needed, error.entered)
+
+    words = shares[1].split()
+    mistyped = " ".join([*words[:4], "zzzz", *words[5:]])
+    assert fields(_refusal([shares[0], mistyped], office)) == ("not_a_word", 2, 5, None, None, None)
+    short = " ".join(shares[2].split()[:-1])
+    assert fields(_refusal([shares[0], shares[1], short], office))[:2] == ("word_count", 3)
+    assert _refusal([shares[0], shares[1], short], office).entered == 32
+    swapped = shares[2].split()
+    swapped[10] = "academic" if swapped[10] != "academic" else "acid"
+    refused = _refusal([" ".join(swapped), shares[0], shares[1]], office)
+    assert fields(refused)[:2] == ("checksum", 1)
+    assert fields(_refusal(shares[:2], office)) == ("too_few", None, None, None, 3, 2)
+    assert fields(_refusal([], office))[0] == "none"
+    assert fields(_refusal([shares[0], shares[1], shares[0]], office))[:4] == (
+        "duplicate",
+        3,
+        None,
+        1,
+    )
+    other_set = split_identity(office, 3, 5)
+    assert fields(_refusal([shares[0], other_set[1], shares[2]], office))[:2] == ("other_set", 2)
+    assert _refusal(shares[:3], X25519Identity.generate()).reason == "wrong_key"
+
+
 def test_key_not_matching_expected_public_key(office: X25519Identity) -> None:
     with_passphrase = split_identity(office, 2, 3, passphrase="office pass")
     other = X25519Identity.generate()

@@ -238,6 +238,7 @@ def make_records(app) -> dict[str, Rows]:
             log.sign_checkpoint(session, signer, origin)
         add_a_report(database, blobs)
         add_staff_sessions_and_codes(database)
+        add_case_access(database, blobs)
         add_audit_entries(database, app.extensions["portal.audit_log"])
     records = dump_tables(database.engine)
     database.engine.dispose()
@@ -303,6 +304,43 @@ def add_staff_sessions_and_codes(database) -> None:
         recovery_codes.new_recovery_codes(session, inspector)
         auditor = session.scalar(select(StaffUser).where(StaffUser.username == "auditor"))
         enrolment.issue_code(session, auditor, utcnow())
+
+
+def add_case_access(database, blobs) -> None:
+    """A report to MCH whose inspector declares a conflict and which its head then passes up to
+    the group's office (the case access services)."""
+    from app.models import Report
+    from app.services.cases.access import recuse, transfer_up
+    from app.services.reports.submission import ReportFields, submit
+    from crypto.keys import X25519Identity
+    from tests.helpers.weak_kdf import TEST_RECEIPT_VERSIONS
+
+    keys = {name: X25519Identity.generate() for name in ("mch.inspector", "mch.head")}
+    with database.session() as session:
+        staff = {
+            name: session.scalar(select(StaffUser).where(StaffUser.username == name))
+            for name in keys
+        }
+        for name, user in staff.items():
+            user.age_recipient = str(keys[name].recipient)
+    with database.session() as session:
+        form = ReportFields(
+            kind="misconduct",
+            category="procurement_bidding",
+            unit_code="MCH-PUR",
+            level="staff",
+            what="采购员私下收取供应商礼品卡。",
+        )
+        pepper = b"migration-test-pepper-0123456789"
+        done = submit(session, blobs, pepper, form, [], date(2026, 4, 8), TEST_RECEIPT_VERSIONS)
+    with database.session() as session:
+        report = session.get(Report, done.report_id)
+        staff = {
+            name: session.scalar(select(StaffUser).where(StaffUser.username == name))
+            for name in keys
+        }
+        recuse(session, report, [keys["mch.inspector"]], staff["mch.inspector"], date(2026, 4, 9))
+        transfer_up(session, report, [keys["mch.head"]], staff["mch.head"], date(2026, 4, 10))
 
 
 def add_audit_entries(database, keys) -> None:

@@ -190,7 +190,7 @@ def test_a_crafted_form_cannot_choose_its_office_or_recipients(demo, public_app,
             "office": "GRP",
             "office_id": str(grp_inspector.office_id),
             "recipients": "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq",
-            "excluded": [str(grp_inspector.id)],  # of another office: means nothing here
+            "excluded": [str(grp_inspector.id)],  # of the office above: kept for a transfer
         }
     response = client.post("/report/new", data=_form(client, **injected), follow_redirects=True)
     assert response.status_code == 200, response.get_data(as_text=True)[:2000]
@@ -198,7 +198,8 @@ def test_a_crafted_form_cannot_choose_its_office_or_recipients(demo, public_app,
         (report,) = session.scalars(select(Report)).all()
         assert report.office.unit.code == "MCH"  # from the unit and level alone
         assert {r.staff.username for r in report.readers} == {"mch.inspector", "mch.head"}
-        assert report.exclusions == []
+        # Kept out of the case should it be passed up to the group, and no reader of it now.
+        assert [e.staff.username for e in report.exclusions] == ["inspector"]
 
 
 @pytest.mark.parametrize("excluded", [str(2**63), "9" * 40, "-1", "١٢"])

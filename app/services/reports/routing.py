@@ -23,9 +23,9 @@ Keeping out every inspector of an office, or one of its heads, is a conflict wit
 itself (a head leads the inspectors and decides what is done with a report), so the report
 goes to the office above, as a report about a member of the office does; with none above,
 ExclusionsLeaveNoOffice. Exclusions are kept with the report when they name someone of the
-office it lands in or of an office it passed on the way, so that nobody it was kept from is
-ever given it later. Ids that name nobody there are ignored, not refused: refusing would
-tell a visitor who works where.
+office it lands in, of an office it passed on the way or of an office above (a case can be
+transferred upward), so that nobody it was kept from is ever given it later. Ids that name
+nobody there are ignored, not refused: refusing would tell a visitor who works where.
 """
 
 from __future__ import annotations
@@ -82,11 +82,15 @@ def route_report(
     passed: list[DisciplineOffice] = []
     named: set[int] = set()
     could_without_exclusions = False
-    for office in candidate_offices(unit, SubjectLevel(level)):
+    candidates = candidate_offices(unit, SubjectLevel(level))
+    for number, office in enumerate(candidates):
         keys = office_keys(session, office)
         applicable = keys.applicable(wanted)
         named.update(applicable)
         if keys.usable(applicable):
+            # Those it names in the offices above are kept too: a case can be passed up.
+            for above in candidates[number + 1 :]:
+                named.update(office_keys(session, above).applicable(wanted))
             return Route(office, keys, frozenset(named), tuple(passed))
         could_without_exclusions = could_without_exclusions or keys.usable()
         passed.append(office)

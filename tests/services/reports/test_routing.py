@@ -101,7 +101,8 @@ EXCLUSIONS = [
     # A head kept out (周强 of GRP, 吴刚 of MCH): a conflict with the office, which passes it up.
     ("MCH-PUR", S, ["mch.head"], "GRP", ["mch.head"]),
     ("MCH-PUR", S, ["mch.head", "grp.insp1"], "GRP", ["mch.head", "grp.insp1"]),
-    ("MCH-F1-W1", S, ["mch.head"], "MCH-F1", []),  # MCH's head is nobody at MCH-F1
+    # MCH's head reads nothing at MCH-F1, but is kept: the case may be passed up to MCH.
+    ("MCH-F1-W1", S, ["mch.head"], "MCH-F1", ["mch.head"]),
     # Every inspector of the office excluded: a conflict with the whole office goes up.
     (
         "MCH-PUR",
@@ -111,8 +112,10 @@ EXCLUSIONS = [
         ["mch.insp1", "mch.insp2", "mch.head"],
     ),
     ("MCH-F1-W1", S, ["f1.insp"], "MCH", ["f1.insp"]),
-    # Names from elsewhere, non-inspectors and former staff mean nothing here.
-    ("MCH-PUR", S, ["grp.insp1", "f1.insp"], "MCH", []),
+    # Names from offices below or aside, non-inspectors and former staff mean nothing here;
+    # names from the offices above are kept, for a transfer upward.
+    ("MCH-PUR", S, ["grp.insp1", "f1.insp"], "MCH", ["grp.insp1"]),
+    ("MCH-PUR", S, ["f1.insp", "log.insp"], "MCH", []),
     ("MCH-PUR", S, ["mch.publisher", "mch.gone"], "MCH", []),
     ("GRP-FIN", S, ["grp.insp1"], "GRP", ["grp.insp1"]),
     # Nothing above the enterprise's office: its head, or all its inspectors, kept out.
