@@ -34,6 +34,24 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     receipts.use_processes(0)
 
 
+@pytest.fixture(autouse=True)
+def audit_entries(monkeypatch: pytest.MonkeyPatch) -> list:
+    """The audit entries the test's actions recorded (the audit trail's stand-in keeps them
+    while ``app.services.audit`` is not in this tree; the real trail's tests read its log)."""
+    import importlib
+    import sys
+
+    try:
+        importlib.import_module("app.services.audit")
+    except ModuleNotFoundError:
+        from tests.helpers.audit_stand_in import make_module
+
+        module = make_module()
+        monkeypatch.setitem(sys.modules, "app.services.audit", module)
+        return module.entries
+    return []
+
+
 @pytest.fixture(scope="session")
 def database_copies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseCopies]:
     copies = DatabaseCopies(tmp_path_factory.mktemp("databases"))

@@ -1,6 +1,16 @@
 """All mapped classes; importing this package registers them on ``Base.metadata``."""
 
 from app.models import search  # noqa: F401  the search table's DDL, on the metadata
+from app.models.cases import (
+    Case,
+    CaseDecision,
+    CaseDecisionMember,
+    CaseLabel,
+    CaseNote,
+    CaseView,
+    DecisionState,
+    Disposal,
+)
 from app.models.disclosures import (
     Action,
     CatalogueEntry,
@@ -42,7 +52,14 @@ from app.models.units import DisciplineOffice, Unit, UnitKind
 __all__ = [
     "RECEIPT_VERSION_UNRECORDED",
     "Action",
+    "Case",
+    "CaseDecision",
+    "CaseDecisionMember",
+    "CaseLabel",
+    "CaseNote",
+    "CaseView",
     "CatalogueEntry",
+    "DecisionState",
     "DisciplineOffice",
     "Disclosure",
     "DisclosureAttachment",
@@ -50,6 +67,7 @@ __all__ = [
     "DisclosureQuestion",
     "DisclosureRevision",
     "DisclosureStep",
+    "Disposal",
     "Domain",
     "EnvelopeRole",
     "LogCheckpoint",
