@@ -3,7 +3,7 @@
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from app.console import admin, publish, session, views
+from app.console import admin, cases, publish, session, views
 from app.models import Role
 from app.security.auth import current_staff
 from app.web.disclosures import register_helpers
@@ -23,6 +23,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(views.bp)
     admin.register(app)
     publish.register(app)
+    cases.register(app)
     register_helpers(app, workflow=True)
 
     @app.context_processor

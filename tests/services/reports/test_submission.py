@@ -22,6 +22,7 @@ from app.models import (
     ReportEnvelope,
     ReportStatus,
 )
+from app.services.cases.deadlines import add_months
 from app.services.reports import envelopes, messages, submission
 from app.services.reports.contents import decode
 from app.services.reports.errors import (
@@ -31,7 +32,6 @@ from app.services.reports.errors import (
 )
 from app.services.reports.followup import open_by_code
 from app.services.reports.places import PLACE_TYPE
-from app.services.cases.deadlines import add_months
 from app.services.reports.submission import ReportFields, check_fields, submit
 from app.services.reports.uploads import UploadBatch
 from crypto.errors import NoIdentityMatch
