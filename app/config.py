@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from app.services.cases.calendar import WorkCalendar
 from crypto import tlog
 from crypto.errors import CryptoError
 
@@ -435,6 +434,9 @@ def validate(app_config: Any) -> None:
             "PORTAL_CASE_DECISION_MEMBERS: a decision is taken by 2 to 20 members together, "
             f"got {members!r}"
         )
+    # Imported here: the models alone (app.models, imported with this package) load no service.
+    from app.services.cases.calendar import WorkCalendar
+
     try:
         WorkCalendar.from_config(app_config.get("WORK_CALENDAR"))
     except ValueError as exc:

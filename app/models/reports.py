@@ -11,7 +11,6 @@ from __future__ import annotations
 import enum
 import secrets
 from datetime import date
-from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     Date,
@@ -29,9 +28,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.db import Base
 from app.models.staff import StaffUser
 from app.models.units import DisciplineOffice, Unit
-
-if TYPE_CHECKING:
-    from app.models.cases import Case
 
 
 def new_id() -> str:
@@ -159,7 +155,7 @@ class Report(Base):
         back_populates="report", cascade="all, delete-orphan"
     )
     # How the office handles it (app/models/cases.py): one row per report, made with it.
-    case: Mapped[Case | None] = relationship(
+    case: Mapped[Case | None] = relationship(  # noqa: F821  app/models/cases.py
         back_populates="report", cascade="all, delete-orphan", uselist=False
     )
 

@@ -17,6 +17,7 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, Optional
 
+from app.form_choices import choice
 from app.models.cases import MAX_LABEL_CHARS
 from app.services.cases.notes import MAX_NOTE_CHARS
 from app.services.cases.reading import MAX_REASON_CHARS
@@ -40,7 +41,7 @@ class FilterForm(FlaskForm):
     changed = BooleanField(_l("Only new or changed since I last looked"))
     sort = SelectField(
         _l("Sort by"),
-        choices=[("due", _l("next deadline")), ("received", _l("newest received"))],
+        choices=[choice("due", _l("next deadline")), choice("received", _l("newest received"))],
         default="due",
     )
     page = IntegerField(_l("Page"), validators=[Optional()], default=1)

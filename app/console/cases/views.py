@@ -184,16 +184,16 @@ def index():
     form = FilterForm(request.args)
     _filter_choices(form, staff)
     valid = form.validate()
+    start, end = form.received_from.data, form.received_to.data
+    if start and end and start > end:
+        form.received_to.errors = [
+            *form.received_to.errors,
+            _("The end of the range is before its start."),
+        ]
+        valid = False
     filtered = any(request.args.get(name) for name in request.args if name not in ("page", "sort"))
     if valid:
         filters = _filters(form, staff)
-        if (
-            filters.received_from
-            and filters.received_to
-            and (filters.received_from > filters.received_to)
-        ):
-            form.received_to.errors = [_("The end of the range is before its start.")]
-            valid = False
     if not valid:
         filters = inbox.InboxFilters()
     page_number = form.page.data if valid and isinstance(form.page.data, int) else 1
