@@ -71,7 +71,10 @@ class InboxPage:
     pages: int = 1
 
 
-def _base(staff: StaffUser, today: date, filters: InboxFilters) -> Select:
+def _base(staff: StaffUser, today: date, filters: InboxFilters, *, rows: bool = False) -> Select:
+    """The account's cases under ``filters``, joined to the case and to what the account saw
+    of it only where a filter or (``rows``) the listing needs them: counting the statuses of
+    a whole office's inbox then reads ``report_readers`` and ``reports`` alone."""
     kept_out = exists().where(
         ReportExclusion.report_id == Report.id, ReportExclusion.staff_id == staff.id
     )
@@ -79,10 +82,15 @@ def _base(staff: StaffUser, today: date, filters: InboxFilters) -> Select:
         select()
         .select_from(ReportReader)
         .join(Report, Report.id == ReportReader.report_id)
-        .join(Case, Case.report_id == Report.id)
-        .outerjoin(CaseView, and_(CaseView.report_id == Report.id, CaseView.staff_id == staff.id))
         .where(ReportReader.staff_id == staff.id, Report.office_id == staff.office_id, ~kept_out)
     )
+    needs_case = rows or filters.overdue or filters.changed or filters.assignee_id is not None
+    if needs_case:
+        query = query.join(Case, Case.report_id == Report.id)
+    if rows or filters.changed:
+        query = query.outerjoin(
+            CaseView, and_(CaseView.report_id == Report.id, CaseView.staff_id == staff.id)
+        )
     if filters.kind is not None:
         query = query.where(Report.kind == filters.kind)
     if filters.category is not None:
@@ -128,9 +136,10 @@ def list_cases(
             base.add_columns(Report.status, func.count()).group_by(Report.status)
         )
     }
+    listed = _base(staff, today, filters, rows=True)
     if filters.status is not None:
         total = counts.get(filters.status, 0)
-        base = base.where(Report.status == filters.status)
+        listed = listed.where(Report.status == filters.status)
     else:
         total = sum(counts.values())
     pages = max(1, -(-total // per_page))
@@ -140,7 +149,7 @@ def list_cases(
     else:
         order = (Case.next_due.asc().nulls_last(), Report.received_on, Report.id)
     query = (
-        base.add_columns(
+        listed.add_columns(
             Report.id,
             Report.kind,
             Report.category,
@@ -212,7 +221,7 @@ def due_soon(
     from datetime import timedelta
 
     query = (
-        _base(staff, today, InboxFilters())
+        _base(staff, today, InboxFilters(), rows=True)
         .add_columns(Report.id, Report.status, Case.next_due)
         .where(
             Case.next_due.is_not(None),
@@ -231,7 +240,7 @@ def due_soon(
 def new_replies(session: Session, staff: StaffUser, today: date, limit: int = 20) -> list[str]:
     """The account's cases where the reporter wrote since it last looked."""
     query = (
-        _base(staff, today, InboxFilters())
+        _base(staff, today, InboxFilters(), rows=True)
         .add_columns(Report.id)
         .where(Case.reporter_version > func.coalesce(CaseView.seen_version, 0))
         .order_by(Case.next_due.asc().nulls_last(), Report.id)
