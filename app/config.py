@@ -139,6 +139,17 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # Files up to this size are held in memory to remove their metadata; larger ones are
         # encrypted as they arrive and stored as sent (the reporter is told).
         "REPORT_CLEAN_MAX_BYTES": 16 * 1024 * 1024,
+        # Cases: the dates owed to reporters (app/services/cases/deadlines.py), and the
+        # official calendar's holidays and make-up workdays of any year the chinese-calendar
+        # package does not know or gets wrong: {"2027": {"holidays": ["2027-01-01", ...],
+        # "workdays": ["2027-02-07", ...]}}; a year given here replaces the package's.
+        "CASE_ACKNOWLEDGE_DAYS": 7,
+        "CASE_FEEDBACK_MONTHS": 3,
+        "CASE_NOTICE_WORKING_DAYS": 15,
+        "CASE_DUE_SOON_DAYS": 5,
+        # Members who must confirm a disposal decision together.
+        "CASE_DECISION_MEMBERS": 2,
+        "WORK_CALENDAR": {},
         "FOLLOWUP_IDLE_MINUTES": 15,
         # However busy, a follow-up session ends this long after the code was entered.
         "FOLLOWUP_LIFETIME_MINUTES": 120,
@@ -420,12 +431,29 @@ def validate(app_config: Any) -> None:
         "REPORT_CLEAN_MAX_BYTES",
         "FOLLOWUP_IDLE_MINUTES",
         "FOLLOWUP_LIFETIME_MINUTES",
+        "CASE_ACKNOWLEDGE_DAYS",
+        "CASE_FEEDBACK_MONTHS",
+        "CASE_NOTICE_WORKING_DAYS",
+        "CASE_DUE_SOON_DAYS",
         "REPORT_HANDOVER_MAX_BYTES",
         "REPORT_POW_BITS",
         "REPORT_POW_STEP",
         "REPORT_NOSCRIPT_STEP",
     ):
         app_config[name] = _positive_int(f"PORTAL_{name}", app_config.get(name), problems)
+    members = app_config.get("CASE_DECISION_MEMBERS")
+    if isinstance(members, bool) or not isinstance(members, int) or not 2 <= members <= 20:
+        problems.append(
+            "PORTAL_CASE_DECISION_MEMBERS: a decision is taken by 2 to 20 members together, "
+            f"got {members!r}"
+        )
+    # Imported here: the models alone (app.models, imported with this package) load no service.
+    from app.services.cases.calendar import WorkCalendar
+
+    try:
+        WorkCalendar.from_config(app_config.get("WORK_CALENDAR"))
+    except ValueError as exc:
+        problems.append(f"PORTAL_WORK_CALENDAR: {exc}")
     wait = app_config.get("REPORT_NOSCRIPT_WAIT_MINUTES")
     if isinstance(wait, bool) or not isinstance(wait, int) or not 0 <= wait <= 60:
         problems.append(

@@ -18,6 +18,7 @@ from flask import Flask, current_app
 
 from app.i18n import enterprise_zone
 from app.services.blobs import BlobStore, FilesystemBlobStore
+from app.services.cases.deadlines import DeadlineRules
 from app.services.ephemeral import Stores
 from app.services.signed_log import LogKeys
 from crypto import SealParams
@@ -50,12 +51,19 @@ def init_app(app: Flask) -> None:
         app.extensions["portal.audit_log"] = LogKeys(
             config["AUDIT_LOG_ORIGIN"], config["AUDIT_LOG_KEY_FILE"], signing=True
         )
+    # The dates owed to reporters, on the official calendar with the installation's changes.
+    app.extensions["portal.deadline_rules"] = DeadlineRules.from_config(config)
     # PORTAL_RECEIPT_PEPPER, or instance/secrets/receipt.pepper (made once by app/config.py).
     app.extensions["portal.receipt_pepper"] = config["RECEIPT_PEPPER"].encode()
 
 
 def blob_store() -> BlobStore:
     return current_app.extensions["portal.blobs"]
+
+
+def deadline_rules() -> DeadlineRules:
+    """The deadlines of cases (days, months, working days) and the calendar they count on."""
+    return current_app.extensions["portal.deadline_rules"]
 
 
 def disclosure_log_keys() -> LogKeys:

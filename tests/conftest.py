@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.services.demo import DEMO_LOGINS
 from crypto import receipts
+from tests.helpers.audit import AuditEntries
 from tests.helpers.console import ConsoleAuth
 from tests.helpers.environment import PG_URL, REDIS_URL, skip_or_fail
 from tests.helpers.instances import Content, DatabaseCopies, Instance, wanted_content
@@ -32,6 +33,13 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # An app made with the defaults (a test of the configuration) sends receipt derivations
     # to processes of their own; every test starts with derivations in its own process.
     receipts.use_processes(0)
+
+
+@pytest.fixture
+def audit_entries(db) -> AuditEntries:
+    """The audit entries recorded since the test asked for this fixture, read from the log
+    each time they are looked at (tests/helpers/audit.py)."""
+    return AuditEntries(db)
 
 
 @pytest.fixture(scope="session")

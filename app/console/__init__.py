@@ -3,7 +3,7 @@
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from app.console import admin, audit, publish, session, views
+from app.console import admin, audit, cases, publish, session, views
 from app.models import Role
 from app.security.auth import current_staff
 from app.web.disclosures import register_helpers
@@ -24,6 +24,7 @@ def register(app: Flask) -> None:
     admin.register(app)
     publish.register(app)
     audit.register(app)
+    cases.register(app)
     register_helpers(app, workflow=True)
 
     @app.context_processor

@@ -3,6 +3,16 @@
 from app.models import search  # noqa: F401  the search table's DDL, on the metadata
 from app.models.audit import AuditCheckpoint, AuditEntry
 from app.models.case_access import CaseRecusal, CaseTransfer
+from app.models.cases import (
+    Case,
+    CaseDecision,
+    CaseDecisionMember,
+    CaseLabel,
+    CaseNote,
+    CaseView,
+    DecisionState,
+    Disposal,
+)
 from app.models.disclosures import (
     Action,
     CatalogueEntry,
@@ -53,10 +63,17 @@ __all__ = [
     "Action",
     "AuditCheckpoint",
     "AuditEntry",
+    "Case",
+    "CaseDecision",
+    "CaseDecisionMember",
+    "CaseLabel",
+    "CaseNote",
     "CaseRecusal",
     "CaseTransfer",
+    "CaseView",
     "CatalogueEntry",
     "ConsoleSession",
+    "DecisionState",
     "DisciplineOffice",
     "Disclosure",
     "DisclosureAttachment",
@@ -64,6 +81,7 @@ __all__ = [
     "DisclosureQuestion",
     "DisclosureRevision",
     "DisclosureStep",
+    "Disposal",
     "Domain",
     "EnvelopeRole",
     "LogCheckpoint",

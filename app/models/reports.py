@@ -16,6 +16,7 @@ from sqlalchemy import (
     Date,
     Enum,
     ForeignKey,
+    Index,
     LargeBinary,
     SmallInteger,
     String,
@@ -74,16 +75,27 @@ class SubjectLevel(enum.StrEnum):
 
 
 class ReportStatus(enum.StrEnum):
+    """Where a case stands, by the reporting-handling rules (app/services/cases/workflow.py).
+
+    A report of misconduct: received -> acknowledged -> under_assessment -> disposal_decided
+    -> concluded. Criticism and suggestion: received -> acknowledged -> answered.
+    """
+
     received = "received"
     acknowledged = "acknowledged"
-    in_progress = "in_progress"
+    under_assessment = "under_assessment"
+    disposal_decided = "disposal_decided"
     concluded = "concluded"
+    answered = "answered"
 
 
 class EnvelopeRole(enum.StrEnum):
     text = "text"  # the report's (or a message's) text, with its attachments' names
     attachment = "attachment"
     identity = "identity"  # the reporter's real name and contact, for the office head(s)
+    # An internal note of the office (app/models/cases.py CaseNote, never a row here): to the
+    # case's readers and the recovery key, never to the reporter.
+    note = "note"
 
 
 class MessageAuthor(enum.StrEnum):
@@ -98,7 +110,8 @@ class ReaderRole(enum.StrEnum):
 
 class Report(Base):
     __tablename__ = "reports"
-    __table_args__ = NO_ROWID
+    # The inbox counts an office's cases by status (app/services/cases/inbox.py).
+    __table_args__ = (Index("ix_reports_office_id_status", "office_id", "status"), NO_ROWID)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     # From the receipt code, by Argon2id with the installation pepper (hex).
@@ -140,6 +153,10 @@ class Report(Base):
     )
     exclusions: Mapped[list[ReportExclusion]] = relationship(
         back_populates="report", cascade="all, delete-orphan"
+    )
+    # How the office handles it (app/models/cases.py): one row per report, made with it.
+    case: Mapped[Case | None] = relationship(  # noqa: F821  app/models/cases.py
+        back_populates="report", cascade="all, delete-orphan", uselist=False
     )
 
 
@@ -193,7 +210,10 @@ class ReportReader(Base):
     report_id: Mapped[str] = mapped_column(
         ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
     )
-    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), primary_key=True)
+    # Indexed: the inbox starts from the cases one staff member reads.
+    staff_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_users.id"), primary_key=True, index=True
+    )
     role: Mapped[ReaderRole] = mapped_column(_enum(ReaderRole))
 
     report: Mapped[Report] = relationship(back_populates="readers")

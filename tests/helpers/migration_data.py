@@ -149,6 +149,36 @@ REPLACED: dict[str, dict[str, Replaced]] = {
 }
 
 
+# Values a downgrade below a revision maps back to those of its time: (table, column) ->
+# (the first revision with the new values, {value at head: value before}).
+RENAMED_VALUES: dict[tuple[str, str], tuple[str, dict[Any, Any]]] = {
+    # 0013: the statuses of the handling rules.
+    ("reports", "status"): (
+        "0013",
+        {
+            "under_assessment": "in_progress",
+            "disposal_decided": "in_progress",
+            "answered": "concluded",
+        },
+    ),
+}
+
+
+def as_at(table: str, rows: Rows, chain: list[str], revision: str) -> Rows:
+    """``rows`` as they read at ``revision`` of ``chain`` after a downgrade to it."""
+    renamed = {
+        column: values
+        for (name, column), (since, values) in RENAMED_VALUES.items()
+        if name == table and chain.index(revision) < chain.index(since)
+    }
+    if not renamed:
+        return rows
+    return {
+        key: row | {c: values.get(row[c], row[c]) for c, values in renamed.items() if c in row}
+        for key, row in rows.items()
+    }
+
+
 def as_written(table: str, rows: Rows) -> Rows:
     """``rows`` of ``table`` at head with the values of its replaced columns added."""
     replaced = REPLACED.get(table, {})
@@ -288,6 +318,26 @@ def add_a_report(database, blobs) -> None:
         head = session.scalar(select(StaffUser).where(StaffUser.username == "head"))
         report = session.get(Report, done.report_id)
         post_office_message(session, blobs, report, head, "已受理，将核实。", [], date(2026, 4, 7))
+    add_case_work(database, blobs, done.report_id)
+
+
+def add_case_work(database, blobs, report_id: str) -> None:
+    """The office's work on the case: a label, a note, a look, a disposal proposed."""
+    from app.models import Disposal, Report, ReportStatus
+    from app.services.cases import decisions, notes, workflow
+    from app.services.cases.deadlines import DeadlineRules
+
+    on = date(2026, 4, 8)
+    with database.session() as session:
+        head = session.scalar(select(StaffUser).where(StaffUser.username == "head"))
+        report = session.get(Report, report_id)
+        workflow.add_label(session, head, report, "食堂采购")
+        notes.add_note(session, blobs, head, report, "先调取食堂报销凭证。", on)
+        workflow.mark_seen(session, head, report, on)
+        workflow.change_status(
+            session, head, report, ReportStatus.under_assessment, on, DeadlineRules()
+        )
+        decisions.propose(session, head, report, Disposal.preliminary_verification, on)
 
 
 def add_staff_sessions_and_codes(database) -> None:

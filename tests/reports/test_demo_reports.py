@@ -24,7 +24,7 @@ from tests.helpers.forms import csrf_token
 STATUS_WORDS = {  # the thread page's words for each state, in the default language
     "received": "已收到，等待纪检部门确认",
     "acknowledged": "纪检部门已确认收到",
-    "in_progress": "正在办理",
+    "under_assessment": "纪检部门正在研判处置",
     "concluded": "已办结",
 }
 

@@ -1,7 +1,7 @@
 """case access: recusals and transfers of cases
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-10 09:00:00.000000
 
 ``case_recusals``: staff who declared a conflict in a case, never to read it again.
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 
 revision = '0014'
-down_revision = '0012'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 

@@ -51,7 +51,7 @@ from app.public.reports.handover import answer_with, forget, handed_over, lost, 
 from app.public.reports.noscript import Pass
 from app.public.reports.pow import Work
 from app.public.reports.words import cleaning_words
-from app.resources import blob_store, receipt_pepper, receipt_versions
+from app.resources import blob_store, deadline_rules, receipt_pepper, receipt_versions
 from app.security.headers import content_disposition
 from app.services import units
 from app.services.blobs import BlobError
@@ -74,11 +74,21 @@ SENT_TEXTS = {
     "witnesses": _l("Who else knows"),
 }
 COOKIE_PATH = "/report/"
+# The status in words a reporter understands: never an internal label, note or disposal.
 STATUS_WORDS = {
     "received": _l("Received: waiting for the office to acknowledge it"),
     "acknowledged": _l("Acknowledged by the office"),
-    "in_progress": _l("Being handled"),
+    "under_assessment": _l("Being assessed by the office"),
+    "disposal_decided": _l("The office has decided how to handle it"),
     "concluded": _l("Concluded"),
+    "answered": _l("Answered by the office"),
+}
+# What the office owes the reporter by each date (the steps of app/services/cases/deadlines.py).
+STEP_WORDS = {
+    "acknowledge": _l("The office must acknowledge it by %(date)s."),
+    "take_up_notice": _l("The office must tell you whether it takes the report up by %(date)s."),
+    "feedback": _l("The office must tell you how it was handled by %(date)s."),
+    "conclusion_notice": _l("The office must tell you the outcome by %(date)s."),
 }
 # A file up to this size is decrypted whole, in memory, before its download starts: damage
 # anywhere in it gets the page that says so. Of a larger one the first this many bytes are.
@@ -203,6 +213,12 @@ def _thread_page(found, report: Report, form: ReplyForm, status: int = 200, **co
         received_on=format_date(progress.received_on, "long"),
         acknowledge_by=format_date(progress.acknowledge_by, "long"),
         feedback_by=format_date(progress.feedback_by, "long"),
+        open_steps=[
+            (STEP_WORDS[s.step.value] % {"date": format_date(s.due, "long")}, s.overdue)
+            for s in progress.steps
+            if not s.done
+        ],
+        unknown_years=deadline_rules().calendar.unknown_years(s.due for s in progress.steps),
         messages=messages,
         format_date=format_date,
         problem_text=partial(file_problem_text, staff=False),

@@ -51,7 +51,7 @@ from app.public.reports.handover import (
 from app.public.reports.noscript import Pass
 from app.public.reports.pow import Work
 from app.public.reports.words import cleaning_words, field_error
-from app.resources import blob_store, receipt_pepper, receipt_versions
+from app.resources import blob_store, deadline_rules, receipt_pepper, receipt_versions
 from app.services import units
 from app.services.reports import errors, recipients, routing, submission
 from app.services.reports.cleaning import CleanState
@@ -246,7 +246,14 @@ def send():
         return _refused(form, refusal, sent_files)
     files = batch.finish() if batch is not None else []
     submitted = submission.submit(
-        session, blob_store(), receipt_pepper(), routed, files, today(), receipt_versions()
+        session,
+        blob_store(),
+        receipt_pepper(),
+        routed,
+        files,
+        today(),
+        receipt_versions(),
+        rules=deadline_rules(),
     )
     shown = {
         "code": submitted.code.replace(" ", ""),

@@ -59,7 +59,8 @@ def _encode(kind: str, body: Mapping[str, Any]) -> bytes:
 
 
 def decode(data: bytes, kind: str) -> dict[str, Any]:
-    """A document of ``kind`` (``report``, ``message``, ``identity``); ValueError otherwise."""
+    """A document of ``kind`` (``report``, ``message``, ``identity``, ``note``); ValueError
+    otherwise."""
     if len(data) > MAX_DOCUMENT_BYTES:
         raise ValueError("document too large")
     document = json.loads(data.decode("utf-8"))
@@ -79,6 +80,11 @@ def report_document(fields: Mapping[str, str], attachments: Sequence[AttachmentI
 
 def message_document(text: str, attachments: Sequence[AttachmentInfo]) -> bytes:
     return _encode("message", {"text": text, "attachments": [a.as_dict() for a in attachments]})
+
+
+def note_document(text: str) -> bytes:
+    """An internal note of the office (app/services/cases/notes.py)."""
+    return _encode("note", {"text": text})
 
 
 def identity_document(name: str, contact: str) -> bytes:

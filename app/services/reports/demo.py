@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from app.models import Report, ReportStatus, StaffUser
 from app.services.blobs import BlobStore
+from app.services.cases import deadlines
+from app.services.cases.deadlines import DeadlineRules
 from app.services.reports import followup
 from app.services.reports.messages import post_office_message
 from app.services.reports.submission import ReportFields, submit
@@ -121,7 +123,7 @@ DEMO_REPORTS = (
     ),
     DemoReport(
         code="1693 9937 5105 8209 7494",
-        status=ReportStatus.in_progress,
+        status=ReportStatus.under_assessment,
         office="MCH",
         summary="总装车间虚报加班工时",
         fields=ReportFields(
@@ -250,7 +252,14 @@ def load_demo_reports(
                 writer = _staff(session, message.by)
                 post_office_message(session, blobs, report, writer, message.text, files, on)
                 session.commit()
-        # No service moves a case on yet: the console's case handling will.
+        # The state the console would have brought it to (its deadlines follow).
         report.status = demo.status
+        case = report.case
+        assert case is not None
+        if demo.status in deadlines.DONE:
+            deadlines.concluded(
+                report, case, today - timedelta(days=demo.thread[-1].days_ago), DeadlineRules()
+            )
+        deadlines.refresh(report, case)
         session.commit()
     return list(DEMO_REPORTS)

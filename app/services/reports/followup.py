@@ -25,6 +25,8 @@ from app.models import (
     ReportStatus,
 )
 from app.services.blobs import BlobStore
+from app.services.cases import deadlines
+from app.services.cases.deadlines import StepState
 from app.services.reports.durability import commit_durably, prepare_durable_commit
 from app.services.reports.envelopes import delete_blobs
 from app.services.reports.errors import FileDamaged, NotAllowed
@@ -186,7 +188,11 @@ def reply(
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a report stands, as dates for the view to phrase ("acknowledged", "due by ...")."""
+    """Where a report stands, as dates for the view to phrase ("acknowledged", "due by ...").
+
+    ``steps``: every step the office owes the reporter (app/services/cases/deadlines.py), with
+    its date and whether it is met or overdue: the same dates the office's case page shows.
+    """
 
     status: ReportStatus
     received_on: date
@@ -194,10 +200,12 @@ class Progress:
     feedback_by: date
     acknowledgement_overdue: bool
     feedback_overdue: bool
+    steps: tuple[StepState, ...] = ()
 
 
 def progress(report: Report, today: date) -> Progress:
-    """The report's status and its two deadlines, and whether either has passed unmet."""
+    """The report's status and its deadlines, and whether any has passed unmet."""
+    steps = tuple(deadlines.steps(report, report.case, today)) if report.case else ()
     return Progress(
         status=report.status,
         received_on=report.received_on,
@@ -205,5 +213,6 @@ def progress(report: Report, today: date) -> Progress:
         feedback_by=report.feedback_by,
         acknowledgement_overdue=report.status == ReportStatus.received
         and today > report.acknowledge_by,
-        feedback_overdue=report.status != ReportStatus.concluded and today > report.feedback_by,
+        feedback_overdue=report.status not in deadlines.DONE and today > report.feedback_by,
+        steps=steps,
     )

@@ -26,6 +26,7 @@ from app.models import (
     StaffUser,
 )
 from app.services.blobs import BlobStore
+from app.services.cases.changes import touch
 from app.services.reports.contents import AttachmentInfo, message_document
 from app.services.reports.envelopes import delete_blobs, new_envelope, seal_payload
 from app.services.reports.errors import (
@@ -136,6 +137,7 @@ def store_message(
                 )
             )
         session.flush()
+        touch(session, report.id, by_reporter=author == MessageAuthor.reporter)
     except BaseException:
         delete_blobs(blobs, written)
         raise

@@ -19,11 +19,10 @@ checks something of its own before storing (the public site's budget) gives ``su
 
 from __future__ import annotations
 
-import calendar
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from enum import Enum
 from typing import TypeVar
 
@@ -45,6 +44,7 @@ from app.models import (
 from app.models.reports import new_id
 from app.services import units
 from app.services.blobs import BlobStore
+from app.services.cases.deadlines import DeadlineRules, new_case
 from app.services.reports.contents import (
     AttachmentInfo,
     identity_document,
@@ -78,8 +78,6 @@ REQUIRED = ("what",)
 MAX_UNIT_CODE = 32  # characters, as the column units.code
 MAX_EXCLUDED = 50
 MAX_STAFF_ID = 2**63 - 1
-ACKNOWLEDGE_DAYS = 7  # EU directive 2019/1937, art. 9(1)(b)
-FEEDBACK_MONTHS = 3  # art. 9(1)(f): at most three months from the acknowledgement
 MAX_CODE_DRAWS = 8  # a clash of 20 random digits is already next to impossible
 # Kept out of the report's text: they go, if given, in the real-name block for the heads.
 IDENTITY_FIELDS = ("real_name", "contact")
@@ -209,13 +207,6 @@ def check_exclusions(values: object) -> frozenset[int]:
         raise ReportInvalid({"excluded": "invalid"}) from None
 
 
-def add_months(day: date, months: int) -> date:
-    """The same day ``months`` later, or the last day of that month (31 Nov is 30 Nov)."""
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
 @dataclass(frozen=True)
 class _Plan:
     """Everything a report's rows are made from, so they can be made again after a clash."""
@@ -226,6 +217,7 @@ class _Plan:
     identity: SealedPayload | None
     uploads: Sequence[Upload]
     today: date
+    rules: DeadlineRules
 
 
 def _document_fields(checked: CheckedFields) -> dict[str, str]:
@@ -303,13 +295,14 @@ def _store(
             office_id=plan.route.keys.office_id,
             status=ReportStatus.received,
             received_on=plan.today,
-            acknowledge_by=plan.today + timedelta(days=ACKNOWLEDGE_DAYS),
-            feedback_by=add_months(plan.today, FEEDBACK_MONTHS),
+            acknowledge_by=plan.rules.acknowledge_by(plan.today),
+            feedback_by=plan.rules.feedback_by(plan.today),
             reporter_recipient=str(receipt.identity.recipient),
             real_name=bool(plan.fields.texts["real_name"]),
             reporter_copy=plan.fields.reporter_copy,
         )
         session.add(report)
+        session.add(new_case(report, plan.rules))
         _rows(session, report, plan)
         session.flush()
         return code, report
@@ -345,6 +338,7 @@ def submit(
     today: date,
     receipt_versions: ReceiptVersions = RECEIPT_VERSIONS,
     draw_code: Callable[[], str] | None = None,
+    rules: DeadlineRules | None = None,
 ) -> Submitted:
     """Check and route a report (unless ``check_and_route`` did), encrypt and store it; commit
     durably; return what the receipt shows.
@@ -357,6 +351,9 @@ def submit(
     CSPRNG). Only the demo passes its own, so that its published codes open its reports.
     A code whose lookup id is taken is still drawn again: a source that repeats a taken
     code ends in the RuntimeError, never in a shared mailbox.
+
+    ``rules`` date the steps the office owes the reporter (the app's, from its settings);
+    without it, the defaults on the official calendar.
     """
     written = [upload.blob_key for upload in uploads]
     try:
@@ -374,7 +371,9 @@ def submit(
             document = identity_document(checked.texts["real_name"], checked.texts["contact"])
             identity = seal_payload(blobs, document)
             written.append(identity.blob_key)
-        plan = _Plan(checked, routed.route, text, identity, uploads, today)
+        plan = _Plan(
+            checked, routed.route, text, identity, uploads, today, rules or DeadlineRules()
+        )
         code, row = _store(session, pepper, receipt_versions, plan, draw_code)
         submitted = Submitted(code, row.id, row.acknowledge_by, row.feedback_by, infos)
         commit_durably(session, blobs.day_start(today))

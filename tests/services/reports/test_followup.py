@@ -124,7 +124,10 @@ def test_progress_gives_dates_and_what_is_overdue(db, submitted):
         assert now.status == ReportStatus.received
         assert (now.received_on, now.acknowledge_by) == (TODAY, TODAY + timedelta(days=7))
         assert not now.acknowledgement_overdue and not now.feedback_overdue
-        later = progress(report, date(2027, 3, 1))
+        # Three months end on Sunday 28 February 2027: the date moves to the Monday after.
+        assert now.feedback_by == date(2027, 3, 1)
+        assert not progress(report, date(2027, 3, 1)).feedback_overdue
+        later = progress(report, date(2027, 3, 2))
         assert later.acknowledgement_overdue and later.feedback_overdue
 
 

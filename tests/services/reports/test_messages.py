@@ -75,12 +75,12 @@ def test_an_office_message_reaches_readers_recovery_and_reporter(db, org, blobs,
 def test_a_second_message_takes_the_next_place_and_keeps_the_status(db, org, blobs, submitted):
     with db() as session:
         report = session.get(Report, submitted.report_id)
-        report.status = ReportStatus.in_progress
+        report.status = ReportStatus.under_assessment
         inspector = session.get(StaffUser, org.staff["mch.insp1"])
         first = post_office_message(session, blobs, report, inspector, "第一条", [], TODAY)
         second = post_office_message(session, blobs, report, inspector, "第二条", [], TODAY)
         assert (first.seq, second.seq) == (1, 2)
-        assert report.status == ReportStatus.in_progress
+        assert report.status == ReportStatus.under_assessment
 
 
 @pytest.mark.parametrize("who", ["mch.insp2", "grp.insp1", "mch.publisher", "mch.gone"])

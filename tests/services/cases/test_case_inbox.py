@@ -1,0 +1,141 @@
+"""The inbox lists the cases one account may read, with filters that combine, counts, order
+and pages; metadata only."""
+
+from datetime import timedelta
+
+import pytest
+
+from app.models import Disposal, Report, ReportCategory, ReportKind, ReportStatus, StaffUser
+from app.services import units
+from app.services.cases import inbox, workflow
+from app.services.cases.deadlines import DeadlineRules
+from app.services.cases.inbox import InboxFilters
+from tests.helpers.case_console import send_report
+from tests.helpers.reports import TODAY
+
+RULES = DeadlineRules()
+
+
+@pytest.fixture
+def cases(db, org, blobs):
+    """Five MCH cases received on different days, one kept from mch.insp2, one for GRP."""
+    made = {}
+    made["old"] = send_report(db, blobs, today=TODAY - timedelta(days=30), files=False)
+    made["criticism"] = send_report(
+        db,
+        blobs,
+        today=TODAY - timedelta(days=3),
+        files=False,
+        kind="criticism",
+        category="work_style",
+    )
+    made["new"] = send_report(db, blobs, today=TODAY, files=False)
+    made["kept_out"] = send_report(db, blobs, files=False, excluded=[org.staff["mch.insp2"]])
+    made["workshop"] = send_report(db, blobs, files=False, unit_code="MCH", level="staff")
+    made["group"] = send_report(db, blobs, files=False, unit_code="MCH", level="unit_leader")
+    return made
+
+
+def _ids(page):
+    return [row.report_id for row in page.rows]
+
+
+def _list(db, org, name, filters: InboxFilters | None = None, **kw):
+    with db() as session:
+        staff = session.get(StaffUser, org.staff[name])
+        return inbox.list_cases(session, staff, filters or InboxFilters(), TODAY, **kw)
+
+
+def test_each_account_sees_its_office_cases_it_may_read(db, org, cases):
+    insp1 = set(_ids(_list(db, org, "mch.insp1")))
+    assert cases["group"] not in insp1 and cases["kept_out"] in insp1
+    insp2 = set(_ids(_list(db, org, "mch.insp2")))
+    assert cases["kept_out"] not in insp2 and insp2 == insp1 - {cases["kept_out"]}
+    assert _ids(_list(db, org, "grp.insp1")) == [cases["group"]]
+    assert _ids(_list(db, org, "f1.insp")) == []
+
+
+def test_counts_per_status_and_filters_that_combine(db, org, cases):
+    with db() as session:
+        insp = session.get(StaffUser, org.staff["mch.insp1"])
+        head = session.get(StaffUser, org.staff["mch.head"])
+        old = session.get(Report, cases["old"])
+        workflow.change_status(session, insp, old, ReportStatus.acknowledged, TODAY, RULES)
+        workflow.add_label(session, insp, old, "食堂")
+        workflow.add_label(session, insp, session.get(Report, cases["new"]), "食堂")
+        workflow.assign(session, head, old, insp.id)
+        purchasing = units.by_code(session, "MCH-PUR")
+        sub_units = tuple(units.subtree_ids(session, purchasing))
+    page = _list(db, org, "mch.insp1")
+    assert page.counts == {ReportStatus.received: 4, ReportStatus.acknowledged: 1}
+    assert page.total == 5
+    # Acknowledged, the old case next owes its feedback: after the new one's acknowledgement.
+    assert _ids(_list(db, org, "mch.insp1", InboxFilters(label="食堂"))) == [
+        cases["new"],
+        cases["old"],
+    ]
+    both = InboxFilters(label="食堂", status=ReportStatus.received)
+    assert _ids(_list(db, org, "mch.insp1", both)) == [cases["new"]]
+    assigned = InboxFilters(assignee_id=org.staff["mch.insp1"], label="食堂")
+    assert _ids(_list(db, org, "mch.insp1", assigned)) == [cases["old"]]
+    nobody = InboxFilters(assignee_id=inbox.UNASSIGNED, kind=ReportKind.misconduct)
+    assert cases["old"] not in _ids(_list(db, org, "mch.insp1", nobody))
+    critic = InboxFilters(kind=ReportKind.criticism, category=ReportCategory.work_style)
+    assert _ids(_list(db, org, "mch.insp1", critic)) == [cases["criticism"]]
+    in_purchasing = _ids(_list(db, org, "mch.insp1", InboxFilters(unit_ids=sub_units)))
+    assert len(in_purchasing) == 4 and cases["workshop"] not in in_purchasing
+    window = InboxFilters(
+        received_from=TODAY - timedelta(days=5), received_to=TODAY - timedelta(days=1)
+    )
+    assert _ids(_list(db, org, "mch.insp1", window)) == [cases["criticism"]]
+    nothing = InboxFilters(label="食堂", kind=ReportKind.criticism)
+    assert _list(db, org, "mch.insp1", nothing).total == 0
+
+
+def test_overdue_and_sorting_by_deadline(db, org, cases):
+    # The old case (received 30 days ago) was never acknowledged: overdue, and due first.
+    page = _list(db, org, "mch.insp1", InboxFilters(overdue=True))
+    assert _ids(page) == [cases["old"]] and page.rows[0].overdue
+    ordered = _ids(_list(db, org, "mch.insp1"))
+    assert ordered[0] == cases["old"]
+    newest = _ids(_list(db, org, "mch.insp1", InboxFilters(sort="received")))
+    assert newest[-1] == cases["old"]
+
+
+def test_new_or_changed_since_i_last_looked(db, org, cases):
+    changed = InboxFilters(changed=True)
+    assert len(_ids(_list(db, org, "mch.insp1", changed))) == 5  # never looked at any
+    with db() as session:
+        insp = session.get(StaffUser, org.staff["mch.insp1"])
+        for report_id in (cases["old"], cases["new"]):
+            workflow.mark_seen(session, insp, session.get(Report, report_id), TODAY)
+    assert set(_ids(_list(db, org, "mch.insp1", changed))).isdisjoint({cases["old"], cases["new"]})
+    with db() as session:  # a colleague's label changes the case for everyone
+        insp2 = session.get(StaffUser, org.staff["mch.insp2"])
+        workflow.add_label(session, insp2, session.get(Report, cases["old"]), "待核实")
+    assert cases["old"] in _ids(_list(db, org, "mch.insp1", changed))
+    # mch.insp2 looked at nothing: still all new there.
+    assert len(_ids(_list(db, org, "mch.insp2", changed))) == 4
+
+
+def test_pages(db, org, cases):
+    first = _list(db, org, "mch.insp1", per_page=2)
+    second = _list(db, org, "mch.insp1", per_page=2, page=2)
+    last = _list(db, org, "mch.insp1", per_page=2, page=99)  # past the end: the last page
+    assert (first.pages, last.page) == (3, 3)
+    assert len(set(_ids(first) + _ids(second) + _ids(last))) == 5
+
+
+def test_dashboard_lists(db, org, cases):
+    with db() as session:
+        insp = session.get(StaffUser, org.staff["mch.insp1"])
+        due = inbox.due_soon(session, insp, TODAY, 7)
+        assert due[0].report_id == cases["old"] and due[0].overdue
+        report = session.get(Report, cases["new"])
+        report.status = ReportStatus.under_assessment
+        from app.services.cases import decisions
+
+        decisions.propose(session, insp, report, Disposal.talk_or_inquiry, TODAY)
+        head = session.get(StaffUser, org.staff["mch.head"])
+        assert [d.report_id for d in decisions.waiting_for(session, head)] == [cases["new"]]
+        assert decisions.waiting_for(session, insp) == []
