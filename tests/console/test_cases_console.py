@@ -93,10 +93,7 @@ def test_case_page_decrypts_report_and_says_a_real_name_exists(
 
 
 def test_without_unsealed_keys_the_page_says_so(console_app, org, report_id, monkeypatch):
-    client = _client(console_app, org, "mch.insp1", monkeypatch)
-    from app.security import auth
-
-    monkeypatch.setattr(auth, "current_identities", lambda: [], raising=False)
+    client = signed_in_as(console_app, org, "mch.insp1", with_key=False)
     html = client.get(f"/cases/{report_id}").get_data(as_text=True)
     assert "王某" not in html and "重新登录" in html
 

@@ -24,12 +24,20 @@ def send_report(db, blobs, today=TODAY, files=True, **changes) -> str:
     return done.report_id
 
 
-def signed_in_as(console_app, org, username: str, monkeypatch: pytest.MonkeyPatch | None = None):
+def signed_in_as(
+    console_app,
+    org,
+    username: str,
+    monkeypatch: pytest.MonkeyPatch | None = None,
+    *,
+    with_key: bool = True,
+):
     """A console client of ``username`` with a console session holding that person's key.
 
     The session is opened as the login view opens one (``sessions.open_session``) and its
     ticket given to the client as the browser's cookie: the pages then find the staff member
-    and unwrap the key as they do for anybody signed in.
+    and unwrap the key as they do for anybody signed in. ``with_key`` False: a session that
+    holds no key, as after a sign-in whose key could not be unsealed.
     """
     from app.db import utcnow
     from app.models import StaffUser
@@ -39,7 +47,7 @@ def signed_in_as(console_app, org, username: str, monkeypatch: pytest.MonkeyPatc
     client = console_app.test_client()
     with console_app.app_context(), console_app.extensions["portal.db"].session() as session:
         user = session.get(StaffUser, org.staff[username])
-        key = org.keys.get(username)
+        key = org.keys.get(username) if with_key else None
         ticket = sessions.open_session(
             session, user, [key] if key is not None else [], sessions.SessionPolicy(), utcnow()
         )
