@@ -221,7 +221,8 @@ def _in_follow_up(client) -> None:
 
 def _code_entry(client) -> PublicPost:
     code = _sent_report_code(client)
-    return PublicPost({}, {"code": code}, kept=None, hidden=[code[:4] + code[4:8]])
+    grouped = " ".join(code[i : i + 4] for i in range(0, 20, 4))
+    return PublicPost({}, {"code": grouped}, kept=None, hidden=[code, grouped])
 
 
 def _reply(client) -> PublicPost:
