@@ -103,6 +103,12 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "CONSOLE_SECRET_KEY": None,
         "RECEIPT_PEPPER": None,  # 32 characters or more; else instance/secrets/receipt.pepper
         "SESSION_LIFETIME_MINUTES": 30,
+        # A console session ends after this long without a request, and this long after its
+        # sign-in whatever it does (app/services/sessions.py).
+        "CONSOLE_IDLE_MINUTES": 30,
+        "CONSOLE_MAX_HOURS": 8,
+        # An enrolment code (portal user add / reset) works this long.
+        "ENROLMENT_HOURS": 72,
         # portal run and portal serve run the periodic jobs (app/services/jobs.py) this often.
         "JOBS_EVERY_SECONDS": 30,
         # Disclosures
@@ -113,6 +119,10 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "BLOB_PATH": str(Path(instance_path) / "blobs"),
         "LOG_KEY_FILE": str(Path(instance_path) / "keys" / "disclosure-log.key"),
         "LOG_ORIGIN": "portal.example.internal/disclosures",
+        # The staff audit trail: a second log with its own key and name, held by the console
+        # and the portal command only (the public app holds nothing of it).
+        "AUDIT_LOG_KEY_FILE": str(Path(instance_path) / "keys" / "audit-log.key"),
+        "AUDIT_LOG_ORIGIN": "portal.example.internal/audit",
         "PUBLIC_BASE_URL": "",  # e.g. https://portal.example.internal (QR codes, feeds)
         # Host names both sites answer to besides loopback, the base URL's and the binds'
         # (e.g. the console's name on the office network); any other Host header gets 400.
@@ -396,6 +406,9 @@ def validate(app_config: Any) -> None:
         "BODY_MIN_BYTES_PER_SECOND",
         "BODY_GRACE_SECONDS",
         "SESSION_LIFETIME_MINUTES",
+        "CONSOLE_IDLE_MINUTES",
+        "CONSOLE_MAX_HOURS",
+        "ENROLMENT_HOURS",
         "JOBS_EVERY_SECONDS",
         "ATTACHMENT_MAX_BYTES",
         "PAGE_SIZE",
@@ -454,6 +467,16 @@ def validate(app_config: Any) -> None:
         problems.append(
             f"PORTAL_LOG_ORIGIN: must be a log name like host/path without scheme, got {origin!r}"
         )
+    audit_origin = app_config.get("AUDIT_LOG_ORIGIN")
+    if not isinstance(audit_origin, str) or not LOG_ORIGIN_RE.match(audit_origin):
+        problems.append(
+            "PORTAL_AUDIT_LOG_ORIGIN: must be a log name like host/path without scheme, "
+            f"got {audit_origin!r}"
+        )
+    elif audit_origin == origin:
+        problems.append("PORTAL_AUDIT_LOG_ORIGIN: must differ from PORTAL_LOG_ORIGIN")
+    if str(app_config.get("AUDIT_LOG_KEY_FILE")) == str(app_config.get("LOG_KEY_FILE")):
+        problems.append("PORTAL_AUDIT_LOG_KEY_FILE: must differ from PORTAL_LOG_KEY_FILE")
     if vkey := app_config.get("LOG_VKEY"):
         try:
             tlog.Verifier.from_vkey(vkey)

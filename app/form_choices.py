@@ -13,3 +13,14 @@ except ImportError:  # WTForms before 3.3 takes (value, label) pairs
 def choice(value: str, label: object = None):
     """One option of a select field."""
     return SelectChoice(value, label if label is not None else value)
+
+
+def labels(choices) -> dict[str, object]:
+    """Each option's label by its value: a stored value shown in words."""
+    found = {}
+    for option in choices:
+        value, label = (
+            (option.value, option.label) if hasattr(option, "value") else (option[0], option[1])
+        )
+        found[value] = label
+    return found

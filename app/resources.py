@@ -2,6 +2,7 @@
 
 The blob store of attachments, the disclosure log's keys and the receipt pepper: the console
 holds the log's signing key (generated on first use), the public app only the public verifier;
+the audit log's keys only the console (and the ``portal`` command) holds, the public app none;
 the receipt derivations' versions and the sealing parameters, read from the app's
 configuration. The short-lived stores (``app.services.ephemeral``) are made from the
 rate-limit storage URI: in memory, or in Redis under ``portal-<surface>:``. Views and commands
@@ -45,6 +46,10 @@ def init_app(app: Flask) -> None:
         config["LOG_VKEY"],
         signing=config["SURFACE"] == "console",
     )
+    if config["SURFACE"] == "console":  # and the portal command; never the public app
+        app.extensions["portal.audit_log"] = LogKeys(
+            config["AUDIT_LOG_ORIGIN"], config["AUDIT_LOG_KEY_FILE"], signing=True
+        )
     # PORTAL_RECEIPT_PEPPER, or instance/secrets/receipt.pepper (made once by app/config.py).
     app.extensions["portal.receipt_pepper"] = config["RECEIPT_PEPPER"].encode()
 
@@ -55,6 +60,14 @@ def blob_store() -> BlobStore:
 
 def disclosure_log_keys() -> LogKeys:
     return current_app.extensions["portal.disclosure_log"]
+
+
+def audit_log_keys() -> LogKeys:
+    """The audit log's origin and keys: the console's and the portal command's only."""
+    keys = current_app.extensions.get("portal.audit_log")
+    if keys is None:
+        raise RuntimeError("this app holds no audit log keys")
+    return keys
 
 
 def receipt_pepper() -> bytes:

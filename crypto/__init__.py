@@ -3,7 +3,7 @@
 Pure library: standard library, ``cryptography`` and ``shamir_mnemonic`` only.
 """
 
-from crypto import tlog
+from crypto import passwords, tlog
 from crypto.age import (
     Decryptor,
     EncryptWriter,
@@ -53,9 +53,12 @@ from crypto.sealing import (
     SealedIdentity,
     SealParams,
     seal_identity,
+    seal_identity_under_key,
     unseal_identity,
+    unseal_identity_under_key,
     unwrap_for_session,
     wrap_for_session,
+    wrap_under_token,
 )
 from crypto.shares import combine_shares, recover_secret, split_identity
 
@@ -99,12 +102,16 @@ __all__ = [
     "parse_receipt_code",
     "parse_recipient",
     "parse_recipients_file",
+    "passwords",
     "recover_secret",
     "rewrap",
     "seal_identity",
+    "seal_identity_under_key",
     "split_identity",
     "tlog",
     "unseal_identity",
+    "unseal_identity_under_key",
     "unwrap_for_session",
     "wrap_for_session",
+    "wrap_under_token",
 ]

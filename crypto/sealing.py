@@ -26,6 +26,7 @@ from crypto.keys import (
 )
 
 _PUBLIC_KEY_PREFIX = "# public key: "
+_KEY_SEALED_LINE = "# sealed to: the key derived from the password"
 _SESSION_LABEL = b"soe-portal/session-wrapped-identity/v1"
 
 
@@ -50,14 +51,21 @@ DEFAULT_SEAL_PARAMS = SealParams()
 
 @dataclass(frozen=True)
 class SealedIdentity:
-    """A sealed identity: its public key (usable without the passphrase) and the blob."""
+    """A sealed identity: its public key (usable without the passphrase) and the blob.
+
+    ``under_key``: sealed to a key derived from the password (:func:`seal_identity_under_key`)
+    rather than to the passphrase itself (scrypt stanza, :func:`seal_identity`).
+    """
 
     recipient: X25519Recipient
     blob: bytes
+    under_key: bool = False
 
     def dumps(self) -> str:
-        """Text form: a ``# public key:`` line followed by the armored age file."""
-        return f"{_PUBLIC_KEY_PREFIX}{self.recipient}\n{self.blob.decode('ascii')}"
+        """Text form: a ``# public key:`` line (and the mark of a key-sealed one) followed by
+        the armored age file."""
+        mark = f"{_KEY_SEALED_LINE}\n" if self.under_key else ""
+        return f"{_PUBLIC_KEY_PREFIX}{self.recipient}\n{mark}{self.blob.decode('ascii')}"
 
     @classmethod
     def loads(cls, text: str) -> SealedIdentity:
@@ -66,7 +74,10 @@ class SealedIdentity:
         if not first.startswith(_PUBLIC_KEY_PREFIX) or not rest:
             raise KeyFormatError("sealed identity must start with a public key line")
         recipient = X25519Recipient.parse(first.removeprefix(_PUBLIC_KEY_PREFIX))
-        return cls(recipient, rest.encode("ascii"))
+        under_key = rest.startswith(_KEY_SEALED_LINE + "\n")
+        if under_key:
+            rest = rest.removeprefix(_KEY_SEALED_LINE + "\n")
+        return cls(recipient, rest.encode("ascii"), under_key)
 
 
 def seal_identity(
@@ -90,10 +101,40 @@ def unseal_identity(
 
     A blob asking for more scrypt work than ``params.max_log_n`` is refused unopened.
     """
+    if sealed.under_key:
+        raise BadPassphrase("wrong passphrase")
     try:
         plaintext = decrypt_bytes(sealed.blob, [ScryptIdentity(passphrase, params.max_log_n)])
     except NoIdentityMatch:
         raise BadPassphrase("wrong passphrase") from None
+    return _checked_identity(sealed, plaintext)
+
+
+def seal_identity_under_key(identity: X25519Identity, key: bytes) -> SealedIdentity:
+    """Seal ``identity`` to the X25519 identity whose secret is ``key`` (32 bytes derived from
+    the owner's password, ``crypto.passwords``): no work factor of its own, the derivation
+    carries it. ``age -d`` opens it given ``X25519Identity(key)`` as an identity file."""
+    blob = encrypt_bytes(
+        f"{identity.secret_key_text()}\n".encode("ascii"),
+        [X25519Identity(key).recipient],
+        armor=True,
+    )
+    return SealedIdentity(identity.recipient, blob, under_key=True)
+
+
+def unseal_identity_under_key(sealed: SealedIdentity, key: bytes) -> X25519Identity:
+    """Open an identity sealed by :func:`seal_identity_under_key`; BadPassphrase if ``key`` is
+    not the one (or the identity was sealed another way)."""
+    if not sealed.under_key:
+        raise BadPassphrase("wrong passphrase")
+    try:
+        plaintext = decrypt_bytes(sealed.blob, [X25519Identity(key)])
+    except NoIdentityMatch:
+        raise BadPassphrase("wrong passphrase") from None
+    return _checked_identity(sealed, plaintext)
+
+
+def _checked_identity(sealed: SealedIdentity, plaintext: bytes) -> X25519Identity:
     try:
         identity = X25519Identity.parse(plaintext.decode("ascii"))
     except (UnicodeDecodeError, KeyFormatError):
@@ -103,24 +144,37 @@ def unseal_identity(
     return identity
 
 
-def wrap_for_session(identity: X25519Identity) -> tuple[bytes, bytes]:
+def wrap_for_session(identity: X25519Identity, associated_data: bytes = b"") -> tuple[bytes, bytes]:
     """Wrap an unsealed identity under a fresh random token: returns (token, wrapped).
 
     The server keeps ``wrapped``; only the browser session keeps ``token``, so the
     unsealed key works across server processes and dies with the session.
+    ``associated_data`` (for example the session's id) binds the wrapped key to its place: it
+    opens only with the same data.
     """
     token = ChaCha20Poly1305.generate_key()
+    return token, wrap_under_token(identity, token, associated_data)
+
+
+def wrap_under_token(identity: X25519Identity, token: bytes, associated_data: bytes = b"") -> bytes:
+    """Wrap ``identity`` under an existing ``token`` (a session that holds several keys)."""
+    if len(token) != 32:
+        raise CryptoError("session key material is malformed")
     nonce = os.urandom(12)
-    sealed = ChaCha20Poly1305(token).encrypt(nonce, identity.secret_bytes, _SESSION_LABEL)
-    return token, nonce + sealed
+    aad = _SESSION_LABEL + associated_data
+    return nonce + ChaCha20Poly1305(token).encrypt(nonce, identity.secret_bytes, aad)
 
 
-def unwrap_for_session(wrapped: bytes, token: bytes) -> X25519Identity:
-    """Reverse :func:`wrap_for_session`; a wrong token or changed blob raises CryptoError."""
+def unwrap_for_session(
+    wrapped: bytes, token: bytes, associated_data: bytes = b""
+) -> X25519Identity:
+    """Reverse :func:`wrap_for_session`; a wrong token, changed blob or other associated data
+    raises CryptoError."""
     if len(token) != 32 or len(wrapped) != 12 + 32 + 16:
         raise CryptoError("session key material is malformed")
     try:
-        secret = ChaCha20Poly1305(token).decrypt(wrapped[:12], wrapped[12:], _SESSION_LABEL)
+        aad = _SESSION_LABEL + associated_data
+        secret = ChaCha20Poly1305(token).decrypt(wrapped[:12], wrapped[12:], aad)
     except InvalidTag:
         raise CryptoError("session key does not open the wrapped identity") from None
     return X25519Identity(secret)

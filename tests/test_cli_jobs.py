@@ -60,7 +60,9 @@ def test_run_publishes_a_due_item_and_says_so(db, demo, console_app, public_app,
     if args:
         assert len(lines) == 1
     else:  # the first run did the past days (the demo has no report); this one reads a file
-        assert len(lines) == 2 and lines[1].startswith("reset-times: nothing to do: the days up to")
+        assert len(lines) == 4 and lines[1].startswith("reset-times: nothing to do: the days up to")
+        assert lines[2].startswith("audit-checkpoint: ")
+        assert lines[3] == "sessions: nothing had ended"
 
 
 def test_run_refuses_an_unknown_job_with_status_2(db, demo, console_app):
@@ -86,6 +88,23 @@ def test_a_failing_job_makes_run_exit_1_after_the_others_ran(db, demo, console_a
     assert "digest: failed (see the log)" in result.stderr
     assert f"publish: published 1 scheduled disclosure: #{item} {TITLE}" in result.stdout
     assert state(db, item)[0] == PublicState.published
+
+
+def test_run_signs_a_checkpoint_of_the_audit_log_once_it_grew(db, demo, console_app):
+    from app.models import StaffUser
+    from app.services import audit
+
+    with db() as session:
+        auditor = session.query(StaffUser).filter_by(username="auditor").one()
+        audit.record(session, audit.AuditAction.export, actor=auditor, detail="审计日志导出")
+        size = audit.log_size(session)
+    result = run(console_app, "jobs", "run", "audit-checkpoint")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"audit-checkpoint: signed a checkpoint of size {size}\n"
+    again = run(console_app, "jobs", "run", "audit-checkpoint")
+    assert again.stdout == f"audit-checkpoint: nothing new since the checkpoint of size {size}\n"
+    result = run(console_app, "audit", "verify")
+    assert result.exit_code == 0, result.output
 
 
 def test_portal_run_s_periodic_runner_publishes_what_is_due(db, demo, console_app):

@@ -13,6 +13,7 @@ from app.db import Base
 from app.models import DisciplineOffice, StaffUser, Unit
 from app.services import keys, recovery, staff
 from app.services.demo import DEMO_LOGINS
+from tests.helpers.console import enrol, enrolment_code, sign_in
 from tests.helpers.recovery_shares import share_lines
 from tests.helpers.servers import PORTAL, portal, portal_env
 from tests.helpers.weak_kdf import TEST_SEAL_PARAMS
@@ -67,8 +68,8 @@ def test_list_shows_readers_recovery_keys_and_accounts_without_a_key(console_app
     assert "mch.publisher reads reports but has no key yet" in moved.output
     out = run(console_app, "keys", "list").output
     mch = out[out.index("MCH ") :]
-    assert re.search(r"NO KEY\s+mch\.publisher\s+no key yet: set a password", mch)
-    assert "portal user password mch.publisher" in mch
+    assert re.search(r"NO KEY\s+mch\.publisher\s+no key yet", mch)
+    assert "next sign-in" in mch
 
 
 def test_list_says_when_an_office_has_no_recovery_key(console_app, demo):
@@ -143,54 +144,69 @@ def test_list_says_which_offices_take_no_reports_and_where_names_go(console_app,
 # --- users ----------------------------------------------------------------------------------
 
 
-def test_user_add_makes_the_key_of_an_inspector(console_app, demo):
+def test_user_add_gives_a_code_and_the_inspector_makes_the_key_by_enrolling(console_app, demo):
     result = run(
         console_app,
         *("user", "add", "zhang.wei", "--name", "纪检员 张伟", "--role", "inspector"),
-        *("--office", "CHM", "--password", "张伟的密码 long enough"),
+        *("--office", "CHM"),
     )
     assert result.exit_code == 0, result.output
-    assert "Made the key that reports are encrypted to: age1" in result.output
-    assert result.output.rsplit(": ", 1)[1].strip()  # the TOTP secret still comes last
+    assert "made when they enrol" in result.output
+    listing = run(console_app, "keys", "list").output
+    assert re.search(r"NO KEY\s+zhang\.wei\s+no key yet", listing)
+    done = enrol(
+        console_app.test_client(), "zhang.wei", enrolment_code(result.output), "张伟自己的密码 mine"
+    )
+    assert done.response.status_code == 200 and len(done.recovery_codes) == 10
     listing = run(console_app, "keys", "list").output
     assert re.search(r"reads\s+zhang\.wei\s+inspector\s+report, messages\s+纪检员 张伟", listing)
+    with console_app.extensions["portal.db"].session() as session:
+        account = staff.by_username(session, "zhang.wei")
+        assert keys.unseal(account, "张伟自己的密码 mine", TEST_SEAL_PARAMS)
 
 
-def test_admin_reset_says_a_new_key_was_made(console_app, demo):
+def test_admin_reset_says_a_new_key_will_be_made(console_app, demo):
     before = office(console_app, "GRP")
-    result = run(console_app, "user", "password", "inspector", "--password", "重置后的密码 reset!")
+    result = run(console_app, "user", "reset", "inspector")
     assert result.exit_code == 0, result.output
-    assert "Set a new password for inspector." in result.output
-    assert "a NEW key was made" in result.output
+    assert "Reset inspector" in result.output
+    assert "a NEW key is made when they enrol" in result.output
     assert "until a colleague of the office grants them again" in result.output
     assert "recovery key re-opens them" in result.output
+    assert SECRET_MARK not in result.output
+    done = enrol(
+        console_app.test_client(), "inspector", enrolment_code(result.output), "重置后的密码 reset!"
+    )
+    assert done.response.status_code == 200
+    page = done.response.get_data(as_text=True)
+    assert "cannot be opened with the new one" in page or "无法用新密钥打开" in page
     with console_app.extensions["portal.db"].session() as session:
         account = staff.by_username(session, "inspector")
         assert keys.unseal(account, "重置后的密码 reset!", TEST_SEAL_PARAMS)
     assert office(console_app, "GRP").recovery_recipient == before.recovery_recipient
-    plain = run(
-        console_app, "user", "password", "publisher", "--password", "公开专员的新密码 renewed"
-    )
+    plain = run(console_app, "user", "reset", "publisher")
     assert plain.exit_code == 0 and "key" not in plain.output.lower()
-    missing = run(console_app, "user", "password", "nobody", "--password", "x" * 14)
+    missing = run(console_app, "user", "reset", "nobody")
     assert missing.exit_code == 1 and "no user 'nobody'" in missing.output
+    gone = run(console_app, "user", "password", "publisher", "--password", "x" * 14)
+    assert gone.exit_code != 0
 
 
-def test_user_roles_with_the_current_password_makes_the_key(console_app, demo):
-    wrong = run(
-        console_app,
-        *("user", "roles", "approver", "--role", "office_head", "--office", "GRP"),
-        *("--password", "不是这个密码 wrong one"),
-    )
-    assert wrong.exit_code == 1 and "not the password of approver" in wrong.output
+def test_user_roles_leaves_the_key_to_the_next_sign_in(console_app, demo):
     result = run(
         console_app,
         *("user", "roles", "approver", "--role", "approver", "--role", "office_head"),
-        *("--office", "GRP", "--password", PASSWORDS["approver"]),
+        *("--office", "GRP"),
     )
     assert result.exit_code == 0, result.output
     assert "Roles of approver: approver, office_head." in result.output
-    assert "Made the key that reports are encrypted to: age1" in result.output
+    assert "made from their own password at their next sign-in" in result.output
+    client = console_app.test_client()
+    login = next(login for login in DEMO_LOGINS if login.username == "approver")
+    signed = sign_in(client, "approver", login.password, staff.totp_now(login.totp_secret))
+    assert signed.status_code == 302
+    listing = run(console_app, "keys", "list").output
+    assert re.search(r"reads\s+approver\s+", listing)
     no_office = run(console_app, "user", "roles", "auditor", "--role", "office_head")
     assert no_office.exit_code == 1 and "office head belongs to a discipline office" in (
         no_office.output
@@ -347,15 +363,14 @@ def test_no_unsealed_key_is_written_anywhere(empty_instance, capfd):
         ceremony(app, "--office", "MCH", "--threshold", "2", "--shares", "2", "--replace")
     )
     outputs.append(recover(app, "MCH", *share_lines(outputs[-1].stdout)))
-    outputs.append(run(app, "user", "password", "chm.head", "--password", "管理员重置的密码 reset"))
+    outputs.append(run(app, "user", "reset", "chm.head"))
     with app.extensions["portal.db"].session() as session:
         owner = session.scalar(select(StaffUser).where(StaffUser.username == "mch.inspector"))
-        staff.set_password(
+        staff.change_password(
             session,
             owner,
+            PASSWORDS["mch.inspector"],
             "刘洋自己改的密码 changed",
-            by_admin=False,
-            old_password=PASSWORDS["mch.inspector"],
             seal_params=TEST_SEAL_PARAMS,
         )
     assert all(result.exit_code == 0 for result in outputs), [r.output for r in outputs]

@@ -182,14 +182,14 @@ def test_downgrade_to_each_revision_and_up_again_keeps_the_rows_that_survive(emp
 def test_search_text_is_split_after_its_title_and_joined_again(empty_instance):
     """Rows as earlier code wrote them: Chinese text, titles with a line break, empty bodies."""
     from app.services.demo import load_demo
-    from tests.helpers.weak_kdf import TEST_PASSWORD_METHOD
+    from tests.helpers.weak_kdf import TEST_SEAL_PARAMS
 
     engine = _engine(empty_instance)
     migrate.upgrade(engine)
     app = empty_instance.app("console")
     database = app.extensions["portal.db"]
     with app.app_context(), database.session() as session:
-        load_demo(session, password_method=TEST_PASSWORD_METHOD)
+        load_demo(session, seal_params=TEST_SEAL_PARAMS)
     database.engine.dispose()
     migrate.downgrade(engine, "0006")
 
@@ -259,7 +259,7 @@ def test_reports_from_before_0009_keep_opening_by_their_code_under_either_versio
     from app.services.reports.submission import ReportFields, submit
     from crypto.keys import X25519Identity
     from crypto.receipts import ReceiptVersions
-    from tests.helpers.weak_kdf import TEST_PASSWORD_METHOD, TEST_RECEIPT_VERSIONS
+    from tests.helpers.weak_kdf import TEST_RECEIPT_VERSIONS, TEST_SEAL_PARAMS
 
     versions = TEST_RECEIPT_VERSIONS
     before_lane_change = ReceiptVersions({1: versions[1]}, current=1)
@@ -269,7 +269,7 @@ def test_reports_from_before_0009_keep_opening_by_their_code_under_either_versio
     app = empty_instance.app("console")
     database, blobs = app.extensions["portal.db"], app.extensions["portal.blobs"]
     with app.app_context(), database.session() as session:
-        load_demo(session, password_method=TEST_PASSWORD_METHOD)
+        load_demo(session, seal_params=TEST_SEAL_PARAMS)
         for user in session.scalars(select(StaffUser)):
             if user.has_role(Role.inspector, Role.office_head):
                 user.age_recipient = str(X25519Identity.generate().recipient)

@@ -11,7 +11,7 @@ import re
 import pytest
 from werkzeug.routing import Rule
 
-from tests.helpers.console import ConsoleAuth
+from tests.helpers.console import ConsoleAuth, copy_cookies
 
 INT_VALUES = ["1", "0", "-1", str(2**31), str(2**63), str(2**63 - 1), str(10**30), "9" * 5000]
 TEXT_VALUES = ["GRP", "招标", "../../etc/passwd", "%00", "%ff", "a" * 3000]
@@ -114,10 +114,9 @@ def test_no_route_answers_5xx_to_anyone(instance, demo, surface, who):
     client = app.test_client()
     if who != "anonymous":
         signing_in = instance.app("console")  # the sign-in form needs its CSRF token
-        cookie_name = app.config["SESSION_COOKIE_NAME"]
         auth = ConsoleAuth(signing_in.test_client())
         assert auth.login(who).status_code == 302
-        client.set_cookie(cookie_name, auth.client.get_cookie(cookie_name).value)
+        copy_cookies(auth.client, client)
         assert client.get("/").status_code == 200
     failures = _walk(app, client, who)
     assert not failures, "\n".join(failures)

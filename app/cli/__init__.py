@@ -1,7 +1,7 @@
 """The ``portal`` command (also ``flask --app wsgi:console``): one module per group of commands.
 
-``db`` (and ``init``), ``user`` (staff), ``keys``, ``reports``, ``log``, ``disclosures``,
-``demo``, ``jobs``, and ``serve`` (``run`` and ``serve``).
+``db`` (and ``init``), ``user`` (staff), ``keys``, ``reports``, ``log``, ``audit``,
+``disclosures``, ``demo``, ``jobs``, and ``serve`` (``run`` and ``serve``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from flask import Flask
 
-from app.cli import db, demo, disclosures, jobs, keys, log, reports, serve, staff
+from app.cli import audit, db, demo, disclosures, jobs, keys, log, reports, serve, staff
 
 
 def init_app(app: Flask, factory: Callable[[str], Flask]) -> None:
@@ -23,6 +23,7 @@ def init_app(app: Flask, factory: Callable[[str], Flask]) -> None:
         keys.keys_group,
         reports.reports_group,
         log.log_group,
+        audit.audit_group,
         disclosures.disclosures_group,
         demo.demo_command,
         jobs.jobs_group,

@@ -9,7 +9,7 @@ from flask.cli import with_appcontext
 
 from app import migrate
 from app.cli.disclosures import prepare_disclosures
-from app.cli.staff import print_enrolment
+from app.cli.staff import issue_enrolment, print_enrolment, record_admin_change
 from app.db import database
 from app.models import Role
 from app.services import demo as demo_service
@@ -42,12 +42,10 @@ def db_downgrade(revision: str) -> None:
 @click.command("init")
 @click.option("--admin", "admin_username", help="Username of the first administrator.")
 @click.option("--name", "admin_name", help="Display name of the first administrator.")
-@click.option(
-    "--password", envvar="PORTAL_ADMIN_PASSWORD", help="Password (or PORTAL_ADMIN_PASSWORD)."
-)
 @with_appcontext
-def init_command(admin_username: str | None, admin_name: str | None, password: str | None) -> None:
-    """Create or upgrade the database and add the first administrator."""
+def init_command(admin_username: str | None, admin_name: str | None) -> None:
+    """Create or upgrade the database and add the first administrator (with an enrolment
+    code: they choose their own password at /enrol)."""
     migrate.upgrade(database().engine)
     click.echo("Database is at the latest schema.")
     prepare_disclosures()
@@ -60,14 +58,12 @@ def init_command(admin_username: str | None, admin_name: str | None, password: s
             if not interactive:
                 raise click.UsageError("give --admin USERNAME (no terminal to ask on)")
             admin_username = click.prompt("Administrator username", default="admin")
-        if not password:
-            if not interactive:
-                raise click.UsageError("give --password or PORTAL_ADMIN_PASSWORD")
-            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
         try:
             user = staff_service.create_user(
-                session, admin_username, admin_name or admin_username, password, [Role.admin]
+                session, admin_username, admin_name or admin_username, None, [Role.admin]
             )
         except staff_service.StaffError as exc:
             raise click.ClickException(str(exc)) from None
-        print_enrolment(user.username, user.totp_secret)
+        click.echo(f"Created {user.username}.")
+        record_admin_change(session, user, "first administrator; enrolment code issued")
+        print_enrolment(issue_enrolment(session, user))

@@ -14,7 +14,7 @@ from flask.cli import with_appcontext
 
 from app.db import database
 from app.i18n import today
-from app.resources import blob_store, disclosure_log_keys
+from app.resources import audit_log_keys, blob_store, disclosure_log_keys
 from app.services import jobs
 
 
@@ -27,6 +27,7 @@ def job_context() -> Iterator[jobs.JobContext]:
             disclosure_log=disclosure_log_keys(),
             blobs=blob_store(),
             today=today(),
+            audit_log=audit_log_keys(),
         )
 
 
@@ -59,7 +60,7 @@ def jobs_group() -> None:
 def jobs_list() -> None:
     """List the jobs (what portal jobs run runs), each with what it does."""
     for job in jobs.JOBS:
-        click.echo(f"{job.name:<12} {job.description}")
+        click.echo(f"{job.name:<16} {job.description}")
 
 
 @jobs_group.command("run")

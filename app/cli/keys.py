@@ -82,8 +82,8 @@ def keys_list() -> None:
                 )
             for user in item.waiting:
                 click.echo(
-                    f"  NO KEY   {user.username:<16} no key yet: set a password "
-                    f"(portal user password {user.username})"
+                    f"  NO KEY   {user.username:<16} no key yet: made at their next sign-in "
+                    f"or enrolment (portal user reset {user.username} if they cannot sign in)"
                 )
             if office.recovery_recipient:
                 made_on = office.recovery_made_on.isoformat() if office.recovery_made_on else "?"

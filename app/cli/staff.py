@@ -2,23 +2,44 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from app.db import database
+from app.db import database, utcnow
+from app.i18n import enterprise_zone
 from app.models import Role
-from app.resources import seal_params
+from app.services import audit, enrolment, units
 from app.services import demo as demo_service
 from app.services import keys as keys_service
 from app.services import staff as staff_service
-from app.services import units
 
 
-def print_enrolment(username: str, secret: str) -> None:
-    click.echo(f"Created {username}. Add this TOTP secret to an authenticator app: {secret}")
+def print_enrolment(issued: enrolment.IssuedCode) -> None:
+    """What an administrator passes on to the account's owner, in person or by a safe channel."""
+    local = issued.expires_at.astimezone(enterprise_zone(current_app.config))
+    click.echo(
+        f"One-time enrolment code for {issued.username} (shown only now; it works until "
+        f"{local:%Y-%m-%d %H:%M %Z}):"
+    )
+    click.echo(f"    {issued.code}")
+    click.echo(
+        "Give it to its owner only. At /enrol on the console they choose their own password, "
+        "add the account to an authenticator app and get their recovery codes."
+    )
+
+
+def record_admin_change(session, user, detail: str) -> None:
+    """An administrator's change on the command line, in the audit log (the command is run by
+    whoever administers the server, who has no console account: no actor, the account as
+    subject)."""
+    audit.record(session, audit.AuditAction.admin_change, actor=None, subject=user, detail=detail)
+
+
+def issue_enrolment(session, user) -> enrolment.IssuedCode:
+    return enrolment.issue_code(
+        session, user, utcnow(), hours=current_app.config["ENROLMENT_HOURS"]
+    )
 
 
 @click.group("user", help="Staff accounts.")
@@ -41,13 +62,9 @@ def user_group() -> None:
 @click.option(
     "--office", "office_unit_code", help="Unit code of the discipline office (inspectors)."
 )
-@click.option(
-    "--password", envvar="PORTAL_USER_PASSWORD", help="Password (or PORTAL_USER_PASSWORD)."
-)
 @with_appcontext
-def user_add(username, display_name, roles, unit_code, office_unit_code, password) -> None:
-    """Add a staff account and print its TOTP secret."""
-    password = _ask_password(password)
+def user_add(username, display_name, roles, unit_code, office_unit_code) -> None:
+    """Add a staff account and print its one-time enrolment code (never a password)."""
     with database().session() as session:
         unit = office = None
         if unit_code:
@@ -60,70 +77,69 @@ def user_add(username, display_name, roles, unit_code, office_unit_code, passwor
                 raise click.ClickException(f"unit {office_unit_code!r} has no discipline office")
         try:
             user = staff_service.create_user(
-                session,
-                username,
-                display_name,
-                password,
-                roles,
-                unit=unit,
-                office=office,
-                seal_params=seal_params(),
+                session, username, display_name, None, roles, unit=unit, office=office
             )
         except staff_service.StaffError as exc:
             raise click.ClickException(str(exc)) from None
-        if user.age_recipient:
-            _echo_key_change(keys_service.KeyChange.created, user)
-        print_enrolment(user.username, user.totp_secret)
-
-
-def _ask_password(password: str | None) -> str:
-    if password:
-        return password
-    if not sys.stdin.isatty():
-        raise click.UsageError("give --password or PORTAL_USER_PASSWORD")
-    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        click.echo(f"Created {user.username}.")
+        record_admin_change(session, user, "added; enrolment code issued")
+        print_enrolment(issue_enrolment(session, user))
+        if keys_service.needs_identity(user):
+            click.echo(
+                f"{user.username} reads reports: the key that reports are encrypted to is made "
+                "when they enrol; until then no report is encrypted to them."
+            )
 
 
 def _echo_key_change(change: keys_service.KeyChange, user) -> None:
     name = user.username
-    if change is keys_service.KeyChange.created:
-        click.echo(f"Made the key that reports are encrypted to: {user.age_recipient}")
-    elif change is keys_service.KeyChange.replaced:
+    if change is keys_service.KeyChange.removed:
         click.echo(
-            f"{name} reads reports, so a NEW key was made ({user.age_recipient}): the old one "
-            "was sealed under the old password. Reports sent to the old key stay closed to "
-            f"{name} until a colleague of the office grants them again or the office's "
-            "recovery key re-opens them (portal keys recover)."
+            f"{name} reads reports: the old key is removed (it was sealed under the old "
+            "password), and a NEW key is made when they enrol. Reports sent to the old key stay "
+            f"closed to {name} until a colleague of the office grants them again or the "
+            "office's recovery key re-opens them (portal keys recover)."
         )
-    elif change is keys_service.KeyChange.removed:
-        click.echo(f"Removed the key of {name}: the account no longer reads reports.")
     elif change is keys_service.KeyChange.missing:
         click.echo(
             f"{name} reads reports but has no key yet, so no report can be encrypted to it: "
-            f"set a password (portal user password {name}) or give its current one with "
-            "--password. portal keys list shows every account without a key."
+            "the key is made from their own password at their next sign-in (or enrolment). "
+            "portal keys list shows every account without a key."
         )
 
 
-@user_group.command("password")
+@user_group.command("reset")
 @click.argument("username")
-@click.option(
-    "--password", envvar="PORTAL_USER_PASSWORD", help="New password (or PORTAL_USER_PASSWORD)."
-)
 @with_appcontext
-def user_password(username: str, password: str | None) -> None:
-    """Reset a staff account's password (administrator). Readers of reports get a new key."""
-    password = _ask_password(password)
+def user_reset(username: str) -> None:
+    """Reset a staff account (lost password or authenticator): a new enrolment code.
+
+    The password, authenticator, recovery codes and sessions stop working at once; readers
+    of reports get a new key when they enrol.
+    """
     with database().session() as session:
         try:
             user = staff_service.by_username(session, username)
-            change = staff_service.set_password(
-                session, user, password, by_admin=True, seal_params=seal_params()
-            )
         except staff_service.StaffError as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(f"Set a new password for {user.username}.")
-        _echo_key_change(change, user)
+        issued = issue_enrolment(session, user)
+        record_admin_change(session, user, "reset; enrolment code issued")
+        click.echo(
+            f"Reset {user.username}: their password, authenticator app, recovery codes and "
+            "console sessions no longer work."
+        )
+        print_enrolment(issued)
+        _echo_key_change(issued.key_change, user)
+
+
+@user_group.command("password", hidden=True)
+@click.argument("username")
+def user_password(username: str) -> None:
+    """Replaced by ``portal user reset``: administrators never set passwords."""
+    raise click.ClickException(
+        "administrators no longer set passwords: give the owner an enrolment code with "
+        f"portal user reset {username}"
+    )
 
 
 @user_group.command("roles")
@@ -139,10 +155,10 @@ def user_password(username: str, password: str | None) -> None:
 @click.option(
     "--office", "office_unit_code", help="Unit code of the discipline office (inspectors, heads)."
 )
-@click.option("--password", help="The account's current password, to seal a new key under.")
 @with_appcontext
-def user_roles(username, roles, office_unit_code, password) -> None:
-    """Set a staff account's roles; a new reader of reports gets a key if --password is given."""
+def user_roles(username, roles, office_unit_code) -> None:
+    """Set a staff account's roles; its console sessions end. A new reader of reports gets a
+    key at their next sign-in."""
     with database().session() as session:
         office = None
         if office_unit_code:
@@ -151,13 +167,28 @@ def user_roles(username, roles, office_unit_code, password) -> None:
                 raise click.ClickException(f"unit {office_unit_code!r} has no discipline office")
         try:
             user = staff_service.by_username(session, username)
-            change = staff_service.set_roles(
-                session, user, roles, password, seal_params(), office=office
-            )
+            change = staff_service.set_roles(session, user, roles, office=office)
         except staff_service.StaffError as exc:
             raise click.ClickException(str(exc)) from None
+        roles_text = ",".join(sorted(r.value for r in user.roles))
+        record_admin_change(session, user, f"roles: {roles_text}"[:100])
         click.echo(f"Roles of {user.username}: {', '.join(sorted(r.value for r in user.roles))}.")
         _echo_key_change(change, user)
+
+
+@user_group.command("signout")
+@click.argument("username")
+@with_appcontext
+def user_signout(username: str) -> None:
+    """End every console session of a staff account at once (they sign in again)."""
+    with database().session() as session:
+        try:
+            user = staff_service.by_username(session, username)
+        except staff_service.StaffError as exc:
+            raise click.ClickException(str(exc)) from None
+        ended = staff_service.end_all_sessions(session, user)
+        record_admin_change(session, user, "signed out of every session")
+    click.echo(f"Ended {ended} console session(s) of {user.username}.")
 
 
 @user_group.command("list")
@@ -180,9 +211,10 @@ def user_list() -> None:
 def _set_active(username: str, active: bool) -> None:
     with database().session() as session:
         try:
-            staff_service.set_active(session, username, active)
+            user = staff_service.set_active(session, username, active)
         except staff_service.StaffError as exc:
             raise click.ClickException(str(exc)) from None
+        record_admin_change(session, user, "enabled" if active else "disabled")
     click.echo(f"{'Enabled' if active else 'Disabled'} {username}.")
 
 
@@ -190,7 +222,7 @@ def _set_active(username: str, active: bool) -> None:
 @click.argument("username")
 @with_appcontext
 def user_disable(username: str) -> None:
-    """Disable a staff account; its sessions end at the next request."""
+    """Disable a staff account; its console sessions end at once."""
     _set_active(username, False)
 
 

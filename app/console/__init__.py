@@ -1,9 +1,9 @@
-"""The restricted console: one folder per URL area (session, publish, admin)."""
+"""The restricted console: one folder per URL area (session, publish, admin, audit)."""
 
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from app.console import admin, publish, session, views
+from app.console import admin, audit, publish, session, views
 from app.models import Role
 from app.security.auth import current_staff
 from app.web.disclosures import register_helpers
@@ -23,6 +23,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(views.bp)
     admin.register(app)
     publish.register(app)
+    audit.register(app)
     register_helpers(app, workflow=True)
 
     @app.context_processor

@@ -1,6 +1,7 @@
 """All mapped classes; importing this package registers them on ``Base.metadata``."""
 
 from app.models import search  # noqa: F401  the search table's DDL, on the metadata
+from app.models.audit import AuditCheckpoint, AuditEntry
 from app.models.disclosures import (
     Action,
     CatalogueEntry,
@@ -36,13 +37,23 @@ from app.models.reports import (
     ReportStatus,
     SubjectLevel,
 )
-from app.models.staff import Role, StaffRole, StaffUser
+from app.models.staff import (
+    ConsoleSession,
+    RecoveryCode,
+    Role,
+    StaffEnrolment,
+    StaffRole,
+    StaffUser,
+)
 from app.models.units import DisciplineOffice, Unit, UnitKind
 
 __all__ = [
     "RECEIPT_VERSION_UNRECORDED",
     "Action",
+    "AuditCheckpoint",
+    "AuditEntry",
     "CatalogueEntry",
+    "ConsoleSession",
     "DisciplineOffice",
     "Disclosure",
     "DisclosureAttachment",
@@ -60,6 +71,7 @@ __all__ = [
     "PublishedFile",
     "QuestionState",
     "ReaderRole",
+    "RecoveryCode",
     "Report",
     "ReportCategory",
     "ReportEnvelope",
@@ -70,6 +82,7 @@ __all__ = [
     "ReportStatus",
     "Role",
     "Scope",
+    "StaffEnrolment",
     "StaffRole",
     "StaffUser",
     "StepAction",

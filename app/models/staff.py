@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, String, Text
+from sqlalchemy import Enum, ForeignKey, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, UTCDateTime, utcnow
@@ -27,6 +27,8 @@ class StaffUser(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(200))
+    # A crypto.passwords record (an older account: a werkzeug hash until its next sign-in);
+    # NO_PASSWORD until the account enrols with its code.
     password_hash: Mapped[str] = mapped_column(String(255))
     totp_secret: Mapped[str] = mapped_column(String(64))
     # The last accepted TOTP time step: a code is accepted at most once.
@@ -66,3 +68,54 @@ class StaffRole(Base):
     )
 
     user: Mapped[StaffUser] = relationship(back_populates="role_rows")
+
+
+class ConsoleSession(Base):
+    """A signed-in console session. The row is found by a hash of the id the browser holds, so
+    a copy of the table gives no live cookie; deleting the row ends the session at once for
+    every process and machine. ``wrapped_identity`` is the account's identity wrapped under a
+    key that only the browser's cookie holds (``crypto.sealing.wrap_for_session``)."""
+
+    __tablename__ = "console_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Written at most once a minute; idle_until follows it.
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    idle_until: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    wrapped_identity: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    staff: Mapped[StaffUser] = relationship()
+
+
+class StaffEnrolment(Base):
+    """A one-time enrolment code an administrator issued (only its hash), and the TOTP secret
+    offered to the account while it enrols. The account has no password until it is used."""
+
+    __tablename__ = "staff_enrolments"
+
+    staff_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # A reset of an account that had a password (and perhaps a key), not a first enrolment.
+    reset: Mapped[bool] = mapped_column(default=False)
+    pending_totp_secret: Mapped[str | None] = mapped_column(String(64))
+
+    staff: Mapped[StaffUser] = relationship()
+
+
+class RecoveryCode(Base):
+    """A one-time code that stands in for a TOTP code once (only its hash is kept)."""
+
+    __tablename__ = "staff_recovery_codes"
+
+    staff_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)

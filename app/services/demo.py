@@ -19,7 +19,7 @@ from app.services.blobs import BlobStore
 from app.services.disclosures.demo import load_demo_disclosures
 from app.services.recovery import ShareSheet, recovery_ceremony
 from app.services.reports.demo import DemoReport, load_demo_reports
-from app.services.staff import PASSWORD_METHOD, create_user
+from app.services.staff import create_user
 from crypto import SealParams
 from crypto.receipts import RECEIPT_VERSIONS, ReceiptVersions
 from crypto.sealing import DEFAULT_SEAL_PARAMS
@@ -187,7 +187,6 @@ class DemoError(Exception):
 
 def load_demo(
     session: Session,
-    password_method: str = PASSWORD_METHOD,
     blobs: BlobStore | None = None,
     seal_params: SealParams = DEFAULT_SEAL_PARAMS,
     today: date | None = None,
@@ -234,7 +233,6 @@ def load_demo(
             unit=units[login.unit],
             office=offices[login.office] if login.office else None,
             totp_secret=login.totp_secret,
-            password_method=password_method,
             seal_params=seal_params,
         )
     sheets = []

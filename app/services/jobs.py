@@ -16,6 +16,8 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
+from app.db import utcnow
+from app.services import audit, enrolment, sessions
 from app.services.blobs import BlobStore
 from app.services.disclosures import reviewing
 from app.services.reports import day_reset
@@ -36,6 +38,7 @@ class JobContext:
     disclosure_log: LogKeys
     blobs: BlobStore
     today: date
+    audit_log: LogKeys | None = None  # the console's and the portal command's only
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,33 @@ def reset_report_times(context: JobContext) -> str:
         return "another run is resetting the days: left to it"
 
 
+def sign_audit_checkpoint(context: JobContext) -> str:
+    """Sign a checkpoint of the audit log if entries were added since the last one."""
+    if context.audit_log is None:
+        return "this app holds no audit log key: nothing signed"
+    keys = context.audit_log
+    before = audit.latest_checkpoint(context.session)
+    checkpoint = audit.sign_checkpoint(context.session, keys.signer, keys.origin, context.today)
+    context.session.commit()
+    if checkpoint is None:
+        return "the audit log is empty"
+    if before is not None and before.size == checkpoint.size:
+        return f"nothing new since the checkpoint of size {checkpoint.size}"
+    return f"signed a checkpoint of size {checkpoint.size}"
+
+
+def remove_ended_sessions(context: JobContext) -> str:
+    """Delete the rows of console sessions that have ended by time, and expired enrolment
+    codes (an ended session opens nothing already: this only keeps the tables small)."""
+    now = utcnow()
+    ended = sessions.remove_expired(context.session, now)
+    codes = enrolment.remove_expired(context.session, now)
+    context.session.commit()
+    if not ended and not codes:
+        return "nothing had ended"
+    return f"removed {ended} ended console session(s) and {codes} expired enrolment code(s)"
+
+
 JOBS: tuple[Job, ...] = (
     Job(
         "publish",
@@ -94,6 +124,16 @@ JOBS: tuple[Job, ...] = (
         "Rewrite the previous days' report files and rows so that no time finer than the day"
         " (change times, inode and row order) is left.",
         reset_report_times,
+    ),
+    Job(
+        "audit-checkpoint",
+        "Sign a checkpoint of the audit log if it grew since the last one.",
+        sign_audit_checkpoint,
+    ),
+    Job(
+        "sessions",
+        "Remove console sessions that have ended by time and enrolment codes that have expired.",
+        remove_ended_sessions,
     ),
 )
 

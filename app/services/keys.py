@@ -1,10 +1,11 @@
 """Keys that reports are encrypted to: staff identities sealed under passwords, and who reads.
 
 Every inspector and office head holds an X25519 identity. The database keeps its public key
-(``age_recipient``) and the identity sealed under the account's password (``sealed_identity``):
-never the unsealed key. A password the user changes keeps the identity (it is resealed); a
-password an administrator resets cannot open the old seal, so the account gets a new identity
-and reports encrypted to the old one need a colleague's grant or the office's recovery key.
+(``age_recipient``) and the identity sealed under a key derived from the account's password
+(``sealed_identity``; ``crypto.passwords``): never the unsealed key. A password the user changes
+keeps the identity (it is resealed); an administrator's reset removes it (nobody else can open
+it), the owner's enrolment makes a new one, and reports encrypted to the old one need a
+colleague's grant or the office's recovery key.
 
 Each discipline office also has a recovery identity (``app.services.recovery``). New reports
 of an office are encrypted to its readers, its inspectors and heads, and that recovery key
@@ -30,8 +31,10 @@ from crypto import (
     SealParams,
     X25519Identity,
     X25519Recipient,
-    seal_identity,
+    passwords,
+    seal_identity_under_key,
     unseal_identity,
+    unseal_identity_under_key,
 )
 from crypto.sealing import DEFAULT_SEAL_PARAMS
 
@@ -58,8 +61,8 @@ class KeyChange(enum.StrEnum):
     kept = "kept"  # the same identity, sealed under the new password
     created = "created"  # the account's first identity
     replaced = "replaced"  # a new identity: reports sent to the old one need a grant
-    missing = "missing"  # the account needs an identity and has none until a password is set
-    removed = "removed"  # an identity the account no longer needs, which nobody could open
+    missing = "missing"  # the account needs an identity and gets it at its next sign-in
+    removed = "removed"  # an identity removed by a reset: its owner enrols anew
 
 
 def needs_identity(user: StaffUser) -> bool:
@@ -71,35 +74,25 @@ def has_identity(user: StaffUser) -> bool:
     return user.sealed_identity is not None and user.age_recipient is not None
 
 
-def _seal_new(user: StaffUser, password: str, seal_params: SealParams) -> X25519Recipient:
-    identity = X25519Identity.generate()
-    sealed = seal_identity(identity, password, seal_params)
-    user.age_recipient = str(sealed.recipient)
-    user.sealed_identity = sealed.dumps()
-    return sealed.recipient
+def give_identity(user: StaffUser, seal_key: bytes) -> X25519Recipient:
+    """Make the account's identity, sealed under ``seal_key`` (derived from its owner's
+    password, ``crypto.passwords``); returns its public key.
 
-
-def give_identity(
-    user: StaffUser, password: str, seal_params: SealParams = DEFAULT_SEAL_PARAMS
-) -> X25519Recipient:
-    """Make the account's first identity, sealed under ``password``; returns its public key.
-
-    Refuses an account that has one already: replacing it is :func:`replace_identity`.
+    Refuses an account that has one already: a reset removes it first (:func:`remove_identity`).
     """
     if user.sealed_identity is not None:
         raise KeysError(f"{user.username} has a key already")
-    return _seal_new(user, password, seal_params)
+    identity = X25519Identity.generate()
+    seal_under(user, identity, seal_key)
+    return identity.recipient
 
 
-def replace_identity(
-    user: StaffUser, new_password: str, seal_params: SealParams = DEFAULT_SEAL_PARAMS
-) -> X25519Recipient:
-    """Give the account a new identity under ``new_password`` (after an administrator's reset).
-
-    Reports encrypted to the old identity stay closed to this account until a colleague
-    grants them again or the office's recovery key re-opens them.
-    """
-    return _seal_new(user, new_password, seal_params)
+def seal_under(user: StaffUser, identity: X25519Identity, seal_key: bytes) -> None:
+    """Keep ``identity`` as the account's, sealed under ``seal_key`` (a new or changed password,
+    or an older seal moved to the current form)."""
+    sealed = seal_identity_under_key(identity, seal_key)
+    user.age_recipient = str(sealed.recipient)
+    user.sealed_identity = sealed.dumps()
 
 
 def remove_identity(user: StaffUser) -> None:
@@ -116,29 +109,37 @@ def _sealed(user: StaffUser) -> SealedIdentity:
     return sealed
 
 
-def unseal(
-    user: StaffUser, password: str, seal_params: SealParams = DEFAULT_SEAL_PARAMS
-) -> X25519Identity:
-    """Open the account's identity with its password; WrongPassword if it does not open.
-
-    The result is for the caller's memory only (a console session wraps it at once).
-    """
+def unseal_with_key(user: StaffUser, seal_key: bytes) -> X25519Identity:
+    """Open the account's identity with the key derived from its password; WrongPassword if
+    it does not open. The result is for the caller's memory only."""
     try:
-        return unseal_identity(_sealed(user), password, seal_params)
+        return unseal_identity_under_key(_sealed(user), seal_key)
     except BadPassphrase:
         raise WrongPassword(f"the password does not open the key of {user.username}") from None
 
 
-def reseal(
-    user: StaffUser,
-    old_password: str,
-    new_password: str,
-    seal_params: SealParams = DEFAULT_SEAL_PARAMS,
-) -> None:
-    """Seal the same identity under ``new_password`` (a password change by its owner)."""
-    identity = unseal(user, old_password, seal_params)
-    sealed = seal_identity(identity, new_password, seal_params)
-    user.sealed_identity = sealed.dumps()
+def unseal(
+    user: StaffUser, password: str, seal_params: SealParams = DEFAULT_SEAL_PARAMS
+) -> X25519Identity:
+    """Open the account's identity with its password, in either form: sealed under the key
+    derived from the password (with the account's password record), or, for an account not
+    yet moved, under the passphrase itself. WrongPassword if it does not open.
+
+    The result is for the caller's memory only (a console session wraps it at once).
+    """
+    sealed = _sealed(user)
+    if sealed.under_key:
+        derived = None
+        if passwords.is_record(user.password_hash):
+            record = passwords.PasswordRecord.loads(user.password_hash)
+            derived = passwords.check(record, password, seal_params)
+        if derived is None:
+            raise WrongPassword(f"the password does not open the key of {user.username}")
+        return unseal_with_key(user, derived.seal_key)
+    try:
+        return unseal_identity(sealed, password, seal_params)
+    except BadPassphrase:
+        raise WrongPassword(f"the password does not open the key of {user.username}") from None
 
 
 @dataclass

@@ -112,15 +112,20 @@ class SignedLog:
         query = select(self.checkpoints).order_by(self.checkpoints.size.desc()).limit(1)
         return session.scalar(query)
 
-    def sign_checkpoint(self, session: Session, signer: tlog.Signer, origin: str) -> Any | None:
-        """Sign and store a checkpoint of the whole log unless the newest one covers it already."""
+    def sign_checkpoint(
+        self, session: Session, signer: tlog.Signer, origin: str, **columns: Any
+    ) -> Any | None:
+        """Sign and store a checkpoint of the whole log unless the newest one covers it already.
+
+        ``columns``: values of the log's own further columns of a checkpoint row.
+        """
         size = self.size(session)
         latest = self.latest_checkpoint(session)
         if size == 0 or (latest is not None and latest.size >= size):
             return latest
         root = tlog.root_from_hashes(self.leaf_hashes(session, 0, size))
         note = tlog.Checkpoint(origin, size, root).sign(signer)
-        checkpoint = self.checkpoints(size=size, root_hash=root.hex(), note=note)
+        checkpoint = self.checkpoints(size=size, root_hash=root.hex(), note=note, **columns)
         try:
             with session.begin_nested():
                 session.add(checkpoint)

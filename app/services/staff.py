@@ -1,7 +1,9 @@
 """Staff accounts: creation, password + TOTP sign-in, passwords, roles, disabling.
 
-Accounts that read reports get their key here too (``app.services.keys``): when they get
-the role, when their password is set, or when an administrator resets it.
+A password is derived once (``crypto.passwords``: scrypt, then two labelled keys): the verifier
+is stored, the other key seals the account's identity (``app.services.keys``). Only the owner
+ever types it: administrators issue enrolment codes (``app.services.enrolment``). Accounts
+that read reports get their key when their owner enrols or next signs in.
 """
 
 from __future__ import annotations
@@ -11,28 +13,30 @@ import re
 import secrets
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor import InvalidToken
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import check_password_hash
 
 from app.models import DisciplineOffice, Role, StaffRole, StaffUser, Unit
-from app.services import keys
-from crypto import SealParams
+from app.services import audit, keys, recovery_codes
+from crypto import SealParams, X25519Identity, passwords
+from crypto.errors import KeyFormatError, WorkFactorError
+from crypto.passwords import PasswordKeys
 from crypto.sealing import DEFAULT_SEAL_PARAMS
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
 MIN_PASSWORD_LENGTH = 12
+MIN_DISTINCT_CHARACTERS = 6
+# The password of an account that has none yet (it enrols with a code): matches nothing.
+NO_PASSWORD = "!"  # noqa: S105
 TOTP_STEP = 30
 TOTP_DIGITS = 6
 TOTP_CODE_RE = re.compile(rf"[0-9]{{{TOTP_DIGITS}}}")
-# werkzeug's scrypt (N=2^15, r=8, p=1); tests pass cheaper parameters explicitly.
-PASSWORD_METHOD = "scrypt:32768:8:1"  # noqa: S105 (a hashing method, not a password)
-# A hash to check against when the user does not exist, so both failures take as long.
-_DUMMY_HASH = generate_password_hash("not a password of anybody")
 
 
 class StaffError(Exception):
@@ -41,6 +45,29 @@ class StaffError(Exception):
 
 class LoginFailed(Exception):
     """Username, password or code is wrong; deliberately says nothing about which."""
+
+
+class WeakPassword(StaffError):
+    """A new password was refused; ``reason`` says why (for a translated message)."""
+
+    too_short = "too_short"
+    has_username = "has_username"
+    too_simple = "too_simple"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class CurrentPasswordWrong(StaffError):
+    """The current password given to change it is not the account's."""
+
+
+@dataclass(frozen=True)
+class PasswordCheck:
+    """A password matched: its keys (current form), or None for an older werkzeug hash."""
+
+    keys: PasswordKeys | None
 
 
 def new_totp_secret() -> str:
@@ -61,8 +88,16 @@ def totp_now(secret: str, at: float | None = None) -> str:
     return _totp(secret).generate(int(at if at is not None else time.time())).decode("ascii")
 
 
-def accept_totp(session: Session, user: StaffUser, code: str, at: float | None = None) -> bool:
+def accept_totp(
+    session: Session,
+    user: StaffUser,
+    code: str,
+    at: float | None = None,
+    secret: str | None = None,
+) -> bool:
     """Check ``code`` within one step of drift and refuse any step already used.
+
+    ``secret``: the secret being enrolled, instead of the account's confirmed one.
 
     The step is claimed by one conditional update, so of two sign-ins with the same code at
     the same moment (two threads, processes or machines) exactly one succeeds.
@@ -72,7 +107,7 @@ def accept_totp(session: Session, user: StaffUser, code: str, at: float | None =
     if not TOTP_CODE_RE.fullmatch(code):
         return False
     now = int(at if at is not None else time.time())
-    totp = _totp(user.totp_secret)
+    totp = _totp(secret or user.totp_secret)
     for drift in (0, -1, 1):
         step = now // TOTP_STEP + drift
         if step <= user.totp_last_step:
@@ -90,9 +125,50 @@ def accept_totp(session: Session, user: StaffUser, code: str, at: float | None =
     return False
 
 
-def check_password_strength(password: str) -> None:
+def check_password_strength(password: str, username: str = "") -> None:
+    """Refuse a password that is short, one the account's name gives away, or one made of
+    very few different characters (WeakPassword says which)."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise StaffError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+        raise WeakPassword(
+            WeakPassword.too_short,
+            f"password must have at least {MIN_PASSWORD_LENGTH} characters",
+        )
+    if username and username.lower() in password.lower():
+        raise WeakPassword(WeakPassword.has_username, "password must not contain the username")
+    if len(set(password)) < MIN_DISTINCT_CHARACTERS:
+        raise WeakPassword(
+            WeakPassword.too_simple,
+            f"password must use at least {MIN_DISTINCT_CHARACTERS} different characters",
+        )
+
+
+def store_password(user: StaffUser, password: str, seal_params: SealParams) -> PasswordKeys:
+    """Give ``user`` a record of ``password`` in the current form; returns its keys."""
+    record, derived = passwords.new_record(password, seal_params)
+    user.password_hash = record.dumps()
+    return derived
+
+
+def has_password(user: StaffUser) -> bool:
+    return user.password_hash != NO_PASSWORD
+
+
+def _open_password(
+    user: StaffUser | None, password: str, seal_params: SealParams
+) -> PasswordCheck | None:
+    """Whether ``password`` is the account's: its keys (current form) or a mark that it matched
+    an older werkzeug hash. None if it does not match; the same work for no account."""
+    stored = user.password_hash if user is not None else NO_PASSWORD
+    if passwords.is_record(stored):
+        try:
+            derived = passwords.check(passwords.PasswordRecord.loads(stored), password, seal_params)
+        except (KeyFormatError, WorkFactorError):
+            derived = None
+        return PasswordCheck(derived) if derived is not None else None
+    if stored.startswith(("scrypt:", "pbkdf2:")):
+        return PasswordCheck(None) if check_password_hash(stored, password) else None
+    passwords.check_nobody(password, seal_params)
+    return None
 
 
 def _checked_roles(roles: Iterable[Role | str], office: DisciplineOffice | None) -> set[Role]:
@@ -113,18 +189,20 @@ def create_user(
     session: Session,
     username: str,
     display_name: str,
-    password: str,
+    password: str | None,
     roles: Iterable[Role | str],
     unit: Unit | None = None,
     office: DisciplineOffice | None = None,
     totp_secret: str | None = None,
-    password_method: str = PASSWORD_METHOD,
     *,
     seal_params: SealParams = DEFAULT_SEAL_PARAMS,
 ) -> StaffUser:
     """Add a staff account; usernames are lower-case and unique.
 
-    Inspectors and office heads get their identity at once, sealed under ``password``.
+    Without a password (what an administrator does) the account has none and no second
+    factor until its owner enrols with a code (``app.services.enrolment``). With one (the
+    demo, whose passwords are published) inspectors and office heads get their identity at
+    once, sealed under the key derived from it.
     """
     username = username.strip().lower()
     if not USERNAME_RE.match(username):
@@ -133,107 +211,96 @@ def create_user(
         )
     if session.scalar(select(StaffUser.id).where(StaffUser.username == username)) is not None:
         raise StaffError(f"username {username!r} is taken")
-    check_password_strength(password)
+    if password is not None:
+        check_password_strength(password)  # the demo's published passwords name their user
     role_set = _checked_roles(roles, office)
     user = StaffUser(
         username=username,
         display_name=display_name.strip() or username,
-        password_hash=generate_password_hash(password, method=password_method),
-        totp_secret=totp_secret or new_totp_secret(),
+        password_hash=NO_PASSWORD,
+        totp_secret="",
         unit=unit,
         office=office,
         role_rows=[StaffRole(role=r) for r in sorted(role_set)],
     )
-    if keys.needs_identity(user):
-        keys.give_identity(user, password, seal_params)
+    if password is not None:
+        user.totp_secret = totp_secret or new_totp_secret()
+        derived = store_password(user, password, seal_params)
+        if keys.needs_identity(user):
+            keys.give_identity(user, derived.seal_key)
     session.add(user)
     session.flush()
     return user
 
 
-def set_password(
+def change_password(
     session: Session,
     user: StaffUser,
+    old_password: str,
     new_password: str,
     *,
-    by_admin: bool,
-    old_password: str | None = None,
     seal_params: SealParams = DEFAULT_SEAL_PARAMS,
-    password_method: str = PASSWORD_METHOD,
 ) -> keys.KeyChange:
-    """Set the account's password; returns what happened to its identity.
+    """The owner changes their password: the same identity, resealed under the new one.
 
-    The owner (``by_admin=False``) gives the old password, and keeps the same identity,
-    resealed. An administrator's reset cannot open the old seal: an account that reads
-    reports gets a new identity (``KeyChange.replaced``), and reports encrypted to the old
-    one need a colleague's grant or the office's recovery key.
+    The account's other console sessions are for the caller to end (it knows which one is
+    this). CurrentPasswordWrong if ``old_password`` is not the account's; WeakPassword.
     """
-    check_password_strength(new_password)
-    if by_admin:
-        if keys.needs_identity(user):
-            had_one = keys.has_identity(user)
-            keys.replace_identity(user, new_password, seal_params)
-            change = keys.KeyChange.replaced if had_one else keys.KeyChange.created
-        elif keys.has_identity(user):
-            keys.remove_identity(user)  # sealed under a password nobody will give again
-            change = keys.KeyChange.removed
-        else:
-            change = keys.KeyChange.none
-    else:
-        if old_password is None or not check_password_hash(user.password_hash, old_password):
-            raise StaffError("the current password is wrong")
-        if keys.has_identity(user):
-            try:
-                keys.reseal(user, old_password, new_password, seal_params)
-            except keys.WrongPassword:
-                raise StaffError(
-                    "the current password does not open your key; ask an administrator"
-                ) from None
-            change = keys.KeyChange.kept
-        elif keys.needs_identity(user):
-            keys.give_identity(user, new_password, seal_params)
-            change = keys.KeyChange.created
-        else:
-            change = keys.KeyChange.none
-    user.password_hash = generate_password_hash(new_password, method=password_method)
+    opened = _open_password(user, old_password, seal_params)
+    if opened is None:
+        raise CurrentPasswordWrong("the current password is wrong")
+    check_password_strength(new_password, user.username)
+    identity = _identity_of(user, old_password, opened, seal_params)
+    derived = store_password(user, new_password, seal_params)
+    change = keys.KeyChange.none
+    if identity is not None:
+        keys.seal_under(user, identity, derived.seal_key)
+        change = keys.KeyChange.kept
+    elif keys.needs_identity(user) and not keys.has_identity(user):
+        keys.give_identity(user, derived.seal_key)
+        change = keys.KeyChange.created
     session.flush()
     return change
+
+
+def _identity_of(
+    user: StaffUser, password: str, opened: PasswordCheck, seal_params: SealParams
+) -> X25519Identity | None:
+    """The account's identity, opened by the password that just matched; None if it has none
+    (or an older seal that this password does not open: it stays as it is)."""
+    if not keys.has_identity(user):
+        return None
+    try:
+        if opened.keys is not None:
+            return keys.unseal_with_key(user, opened.keys.seal_key)
+        return keys.unseal(user, password, seal_params)
+    except keys.WrongPassword:
+        return None
 
 
 def set_roles(
     session: Session,
     user: StaffUser,
     roles: Iterable[Role | str],
-    password: str | None = None,
-    seal_params: SealParams = DEFAULT_SEAL_PARAMS,
     *,
     office: DisciplineOffice | None = None,
 ) -> keys.KeyChange:
-    """Give the account exactly ``roles`` (and ``office``, when given).
+    """Give the account exactly ``roles`` (and ``office``, when given); its sessions end.
 
-    An account that now reads reports and has no identity gets one sealed under
-    ``password``, which must be its current password. Without a password it stays without
-    a key (``KeyChange.missing``, shown by ``portal keys list``) until a password is set. An
-    identity the account no longer needs is kept: it stays sealed, and taking the role
-    back is enough to read again what was sent to it.
+    An account that now reads reports and has no identity gets one at its next sign-in, from
+    its own password (``KeyChange.missing`` until then, shown by ``portal keys list``). An
+    identity the account no longer needs is kept: it stays sealed, and taking the role back
+    is enough to read again what was sent to it.
     """
     office = office if office is not None else user.office
     role_set = _checked_roles(roles, office)
-    if password is not None and not check_password_hash(user.password_hash, password):
-        raise StaffError(
-            f"that is not the password of {user.username}; leave the password out "
-            f"and reset it with: portal user password {user.username}"
-        )
     user.office = office
     current = {row.role: row for row in user.role_rows}
     user.role_rows = [current.get(r) or StaffRole(role=r) for r in sorted(role_set)]
     change = keys.KeyChange.none
     if keys.needs_identity(user) and not keys.has_identity(user):
-        if password is None:
-            change = keys.KeyChange.missing
-        else:
-            keys.give_identity(user, password, seal_params)
-            change = keys.KeyChange.created
+        change = keys.KeyChange.missing
+    end_all_sessions(session, user)
     session.flush()
     return change
 
@@ -246,23 +313,88 @@ def by_username(session: Session, username: str) -> StaffUser:
     return user
 
 
+@dataclass
+class SignIn:
+    """An accepted sign-in: the account and the identities its password unsealed (none for an
+    account that reads no reports). The identities are for the caller's memory only."""
+
+    user: StaffUser
+    identities: list[X25519Identity] = field(default_factory=list)
+    # A recovery code stood in for the TOTP code (and is now used up).
+    used_recovery_code: bool = False
+
+    def __repr__(self) -> str:
+        return f"SignIn({self.user.username!r}, {len(self.identities)} identities)"
+
+
 def authenticate(
-    session: Session, username: str, password: str, code: str, at: float | None = None
-) -> StaffUser:
-    """Return the active user whose password and TOTP code both match, else LoginFailed."""
+    session: Session,
+    username: str,
+    password: str,
+    code: str,
+    at: float | None = None,
+    *,
+    seal_params: SealParams = DEFAULT_SEAL_PARAMS,
+) -> SignIn:
+    """Check the password and the TOTP (or a recovery) code; LoginFailed for any mistake.
+
+    One derivation of the password gives the verifier and the key that unseals the account's
+    identity. An account still in an older form (a werkzeug hash, an identity sealed under the
+    passphrase itself) is moved to the current form here, by the password that just matched.
+    A reader of reports without an identity gets one now, sealed under its own password.
+    """
     user = session.scalar(select(StaffUser).where(StaffUser.username == username.strip().lower()))
-    password_ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
-    if user is None or not user.active or not password_ok:
+    opened = _open_password(user, password, seal_params)
+    if user is None or not user.active or opened is None or not user.totp_secret:
+        # The account if it exists; never the name typed for one that does not.
+        audit.record(session, audit.AuditAction.sign_in_failed, actor=user)
         raise LoginFailed
+    used_recovery_code = False
     if not accept_totp(session, user, code, at):
-        raise LoginFailed
-    return user
+        if not recovery_codes.use_recovery_code(session, user, code):
+            audit.record(session, audit.AuditAction.sign_in_failed, actor=user, detail="code")
+            raise LoginFailed
+        used_recovery_code = True
+    identity = _identity_of(user, password, opened, seal_params)
+    derived = opened.keys
+    if derived is None:  # an older account: the current form from now on
+        derived = store_password(user, password, seal_params)
+        if identity is not None:
+            keys.seal_under(user, identity, derived.seal_key)
+    if identity is None and keys.needs_identity(user) and not keys.has_identity(user):
+        keys.give_identity(user, derived.seal_key)
+        identity = keys.unseal_with_key(user, derived.seal_key)
+    session.flush()
+    readable = [identity] if identity is not None and keys.needs_identity(user) else []
+    detail = "with a recovery code" if used_recovery_code else ""
+    audit.record(session, audit.AuditAction.sign_in, actor=user, detail=detail)
+    if readable:
+        audit.record(session, audit.AuditAction.unseal, actor=user, detail="at sign-in")
+    return SignIn(user, readable, used_recovery_code)
 
 
 def set_active(session: Session, username: str, active: bool) -> StaffUser:
+    """Enable or disable an account; disabling ends its console sessions at once."""
     user = by_username(session, username)
     user.active = active
+    if not active:
+        end_all_sessions(session, user)
     return user
+
+
+def end_all_sessions(session: Session, user: StaffUser) -> int:
+    """End every console session of ``user`` (each process sees the row gone)."""
+    from app.services import sessions  # the sessions know accounts; accounts end sessions
+
+    ended = sessions.end_all(session, user)
+    if ended:
+        audit.record(
+            session,
+            audit.AuditAction.session_end,
+            actor=user,
+            detail=f"{ended} ended by an administrator",
+        )
+    return ended
 
 
 def list_users(session: Session) -> list[StaffUser]:

@@ -85,7 +85,7 @@ def _template_helpers() -> dict[str, Any]:
         "scope_names": SCOPE_NAMES,
         "period_names": PERIOD_NAMES,
         "local_date": _local_date,
-        "local_time": _local_time,
+        "local_time": local_time,
     }
 
 
@@ -97,7 +97,8 @@ def _local_date(value) -> str:
     return value.isoformat()
 
 
-def _local_time(value) -> str:
+def local_time(value) -> str:
+    """A UTC time as the enterprise's local date and minute."""
     if value is None:
         return ""
     return value.astimezone(runtime.local_zone()).strftime("%Y-%m-%d %H:%M")

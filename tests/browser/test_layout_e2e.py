@@ -66,12 +66,14 @@ def test_every_radio_and_checkbox_of_the_report_form_sits_beside_its_label(
 ):
     page = _new_page(browser, size, language)
     page.goto(live_servers["public"].url + "/report/new")
-    radios = assert_beside_their_labels(page)
-    assert radios == page.locator("input[type=radio]").count() >= 10
+    boxes = assert_beside_their_labels(page)
+    # Every radio button and the reporter's copy's checkbox is measured.
+    assert boxes == page.locator("input[type=radio], input[type=checkbox]").count() >= 11
+    assert page.locator("input[name=reporter_copy]").is_visible()
     _choose_unit_and_level(page)
     page.locator("button[name=show_inspectors]").click()
     expect(page.locator("input[name=excluded]").first).to_be_visible()
-    assert assert_beside_their_labels(page) > radios  # the people to keep out, too
+    assert assert_beside_their_labels(page) > boxes  # the people to keep out, too
     assert fits_the_screen(page)
 
 

@@ -95,6 +95,7 @@ def test_from_the_safety_page_to_the_receipt_and_a_reply_on_a_phone_leaving_noth
     assert page.locator("input[name=excluded]").count() >= 1
     assert page.get_by_label("铸造车间").is_checked()
     page.get_by_label("反映的问题").fill(f"废钢采购虚报重量。{CANARY}")
+    assert page.get_by_label("保留一份副本，我可凭回执码查看").is_checked()  # the default
     page.locator("input[type=file]").set_input_files(str(evidence))
     assert fits_the_screen(page)
     page.get_by_role("button", name="提交举报").click()
@@ -114,6 +115,10 @@ def test_from_the_safety_page_to_the_receipt_and_a_reply_on_a_phone_leaving_noth
     page.get_by_label("回执码").fill(" ".join(code[i : i + 4] for i in range(0, 20, 4)))
     page.get_by_role("button", name="打开").click()
     expect(page.get_by_text("请问虚报的重量大约是多少？")).to_be_visible()
+    # The copy was kept: the code alone shows the report as it was sent, and its file.
+    expect(page.get_by_role("heading", name="您提交的内容")).to_be_visible()
+    expect(page.get_by_text(f"废钢采购虚报重量。{CANARY}")).to_be_visible()
+    expect(page.get_by_role("link", name="废钢过磅单（复印件）.txt")).to_be_visible()
     page.get_by_label("您的回复").fill(REPLY)
     page.get_by_role("button", name="发送").click()
     expect(page.get_by_text(REPLY)).to_be_visible()

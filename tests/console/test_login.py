@@ -176,8 +176,17 @@ def test_session_id_changes_at_login(console_app, demo):
     client = console_app.test_client()
     client.get("/login")
     before = client.get_cookie("portal_console").value
+    # A ticket planted in the browser before the sign-in (fixation) is not the one after it.
+    client.set_cookie("portal_console_key", "A" * 86)
     ConsoleAuth(client).login("admin")
-    assert client.get_cookie("portal_console").value != before
+    flask_cookie = client.get_cookie("portal_console")
+    assert flask_cookie is None or flask_cookie.value != before
+    first = client.get_cookie("portal_console_key").value
+    assert first != "A" * 86
+    page = client.get("/").get_data(as_text=True)
+    client.post("/logout", data={"csrf_token": csrf_token(page)})
+    ConsoleAuth(client).login("admin", at=time.time() + 30)
+    assert client.get_cookie("portal_console_key").value not in (first, "A" * 86)
 
 
 def test_login_attempts_are_rate_limited(one_clock_minute, instance, demo):

@@ -24,7 +24,7 @@ from app import create_app
 from app.db import Base
 from app.services.demo import load_demo
 from tests.helpers.environment import PG_URL, engine_url, schema_url
-from tests.helpers.weak_kdf import TEST_PASSWORD_METHOD, TEST_RECEIPT_VERSIONS, TEST_SEAL_PARAMS
+from tests.helpers.weak_kdf import TEST_RECEIPT_VERSIONS, TEST_SEAL_PARAMS
 
 SQLITE_FILE = "portal.sqlite3"
 
@@ -92,9 +92,7 @@ class Instance:
             engine.dispose()
         if self.content < Content.DEMO <= content:
             with self.app("console").extensions["portal.db"].session() as session:
-                load_demo(
-                    session, password_method=TEST_PASSWORD_METHOD, seal_params=TEST_SEAL_PARAMS
-                )
+                load_demo(session, seal_params=TEST_SEAL_PARAMS)
         self.content = max(self.content, content)
 
     def close(self) -> None:

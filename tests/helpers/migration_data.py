@@ -187,7 +187,7 @@ def make_records(app) -> dict[str, Rows]:
     review with a new title, a draft returned with a comment and a question rejected.
     """
     from app.services.demo import load_demo
-    from tests.helpers.weak_kdf import TEST_PASSWORD_METHOD
+    from tests.helpers.weak_kdf import TEST_SEAL_PARAMS
 
     drafting, reviewing, questions = (workflow(m) for m in ("drafting", "reviewing", "questions"))
     log = log_service()
@@ -197,7 +197,7 @@ def make_records(app) -> dict[str, Rows]:
     blobs = app.extensions["portal.blobs"]  # where the demo keeps its attachments
     with app.app_context():
         with database.session() as session:
-            load_demo(session, password_method=TEST_PASSWORD_METHOD, blobs=blobs)
+            load_demo(session, blobs=blobs, seal_params=TEST_SEAL_PARAMS)
             log.sign_checkpoint(session, signer, origin)
         with database.session() as session:
             publisher = session.scalar(select(StaffUser).where(StaffUser.username == "publisher"))
@@ -237,6 +237,8 @@ def make_records(app) -> dict[str, Rows]:
             )
             log.sign_checkpoint(session, signer, origin)
         add_a_report(database, blobs)
+        add_staff_sessions_and_codes(database)
+        add_audit_entries(database, app.extensions["portal.audit_log"])
     records = dump_tables(database.engine)
     database.engine.dispose()
     empty = [table for table, rows in records.items() if not rows]
@@ -287,11 +289,62 @@ def add_a_report(database, blobs) -> None:
         post_office_message(session, blobs, report, head, "已受理，将核实。", [], date(2026, 4, 7))
 
 
+def add_staff_sessions_and_codes(database) -> None:
+    """A console session holding a key, recovery codes, and an enrolment code (0012)."""
+    from app.db import utcnow
+    from app.services import enrolment, recovery_codes, sessions
+    from crypto.keys import X25519Identity
+
+    with database.session() as session:
+        inspector = session.scalar(select(StaffUser).where(StaffUser.username == "inspector"))
+        sessions.open_session(
+            session, inspector, [X25519Identity.generate()], sessions.SessionPolicy(), utcnow()
+        )
+        recovery_codes.new_recovery_codes(session, inspector)
+        auditor = session.scalar(select(StaffUser).where(StaffUser.username == "auditor"))
+        enrolment.issue_code(session, auditor, utcnow())
+
+
+def add_audit_entries(database, keys) -> None:
+    """Audit entries (an unknown account's failed sign-in, a case opened, an assignment with
+    Chinese words) and a signed checkpoint of the audit log."""
+    from app.models import Report
+    from app.services import audit
+
+    with database.session() as session:
+        head = session.scalar(select(StaffUser).where(StaffUser.username == "head"))
+        inspector = session.scalar(select(StaffUser).where(StaffUser.username == "inspector"))
+        case_id = session.scalar(select(Report.id))
+        day = date(2026, 4, 7)
+        audit.record(session, audit.AuditAction.sign_in_failed, actor=None, on=day)
+        audit.record(session, audit.AuditAction.sign_in, actor=head, on=day)
+        audit.record(session, audit.AuditAction.case_open, actor=head, case_id=case_id, on=day)
+        audit.record(
+            session,
+            audit.AuditAction.assignment,
+            actor=head,
+            case_id=case_id,
+            subject=inspector,
+            detail="交办：请核实",
+            on=day,
+        )
+        audit.sign_checkpoint(session, keys.signer, keys.origin, day)
+
+
 def assert_log_verifies(app, engine) -> None:
     log = log_service()
     keys = app.extensions["portal.disclosure_log"]
     with Session(engine) as session:
         result = log.verify(session, keys.verifier(), keys.origin)
         entries = session.scalar(select(func.count()).select_from(DisclosureRevision))
+    assert result.ok, result.problems
+    assert result.size == entries
+    from app.models import AuditEntry
+    from app.services import audit
+
+    audit_keys = app.extensions["portal.audit_log"]
+    with Session(engine) as session:
+        result = audit.verify(session, audit_keys.verifier(), audit_keys.origin)
+        entries = session.scalar(select(func.count()).select_from(AuditEntry))
     assert result.ok, result.problems
     assert result.size == entries

@@ -1,7 +1,9 @@
 """Cheap parameters for the tests' password hashes, sealed keys and receipts: never production.
 
-Production hashes passwords with ``staff.PASSWORD_METHOD``, seals staff keys with
-``SealParams()`` and derives receipts with ``crypto.receipts.RECEIPT_VERSIONS``.
+Production derives staff passwords and seals staff keys with ``SealParams()`` (one scrypt,
+``crypto.passwords``) and derives receipts with ``crypto.receipts.RECEIPT_VERSIONS``.
+``TEST_PASSWORD_METHOD`` makes accounts in the older form (a werkzeug hash), which sign-in
+moves to the current one.
 """
 
 from __future__ import annotations

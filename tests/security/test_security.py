@@ -90,11 +90,15 @@ def test_a_console_session_is_not_accepted_by_the_public_app(instance, demo):
     console_app = instance.app("console")
     auth = ConsoleAuth(console_app.test_client())
     auth.login("admin")
-    cookie = auth.client.get_cookie("portal_console")
+    ticket = auth.client.get_cookie("portal_console_key")
+    assert auth.client.get("/admin/").status_code == 200
     public = instance.app("public").test_client()
-    public.set_cookie("portal_public", cookie.value)
+    public.set_cookie("portal_public", ticket.value)
+    public.set_cookie("portal_console_key", ticket.value)
     with public.session_transaction() as session:
         assert "staff_id" not in session
+    assert public.get("/admin/").status_code == 404
+    assert public.get("/account/sessions").status_code == 404
 
 
 def test_every_console_url_is_404_on_public(console_app, public_app):

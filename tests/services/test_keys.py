@@ -8,13 +8,13 @@ from datetime import date
 import pytest
 from sqlalchemy import select, text
 
-from app.db import Base
+from app.db import Base, utcnow
 from app.models import StaffUser
-from app.services import keys, recovery, units
+from app.services import enrolment, keys, recovery, units
 from app.services import staff as staff_service
 from app.services.demo import DEMO_LOGINS
 from crypto import X25519Identity, decrypt_bytes, encrypt_bytes
-from tests.helpers.weak_kdf import TEST_PASSWORD_METHOD, TEST_SEAL_PARAMS
+from tests.helpers.weak_kdf import TEST_SEAL_PARAMS
 
 SEAL = TEST_SEAL_PARAMS
 PASSWORDS = {login.username: login.password for login in DEMO_LOGINS}
@@ -42,7 +42,6 @@ def add_staff(
         password,
         roles,
         office=office,
-        password_method=TEST_PASSWORD_METHOD,
         seal_params=SEAL,
     )
 
@@ -114,17 +113,19 @@ def test_an_office_head_needs_an_office(session):
         add_staff(session, "zhou.qiang", "周强", ["office_head"])
 
 
+def enrol(session, account, password: str) -> enrolment.Enrolled:
+    """An administrator's code, then the owner's enrolment with ``password``."""
+    issued = enrolment.issue_code(session, account, utcnow())
+    pending = enrolment.start(session, account.username, issued.code, utcnow())
+    code = staff_service.totp_now(pending.pending_totp_secret)
+    return enrolment.finish(session, pending, password, code, seal_params=SEAL)
+
+
 def test_owner_changing_the_password_keeps_the_key(session):
     account = user(session, "mch.inspector")
     before = account.age_recipient
-    change = staff_service.set_password(
-        session,
-        account,
-        "刘洋的新密码 new one here",
-        by_admin=False,
-        old_password=PASSWORDS["mch.inspector"],
-        seal_params=SEAL,
-        password_method=TEST_PASSWORD_METHOD,
+    change = staff_service.change_password(
+        session, account, PASSWORDS["mch.inspector"], "刘洋的新密码 new one here", seal_params=SEAL
     )
     assert change is keys.KeyChange.kept
     assert account.age_recipient == before
@@ -135,9 +136,9 @@ def test_owner_changing_the_password_keeps_the_key(session):
 
 def test_owner_must_give_the_current_password(session):
     account = user(session, "mch.inspector")
-    with pytest.raises(staff_service.StaffError, match="current password is wrong"):
-        staff_service.set_password(
-            session, account, "刘洋的新密码 new one here", by_admin=False, old_password="猜的 guess"
+    with pytest.raises(staff_service.CurrentPasswordWrong):
+        staff_service.change_password(
+            session, account, "猜的 guess", "刘洋的新密码 new one here", seal_params=SEAL
         )
     assert keys.unseal(account, PASSWORDS["mch.inspector"], SEAL)
 
@@ -147,11 +148,26 @@ def test_admin_reset_makes_a_new_key_that_cannot_read_old_reports(session):
     old_identity = keys.unseal(account, PASSWORDS["chm.inspector"], SEAL)
     chm = units.office_by_unit_code(session, "CHM")
     old_recipients = keys.office_readers(session, chm).recipients()
-    change = staff_service.set_password(
-        session, account, "重置后的密码 reset by admin", by_admin=True, seal_params=SEAL
+    issued = enrolment.issue_code(session, account, utcnow())
+    assert issued.reset and issued.key_change is keys.KeyChange.removed
+    # Until its owner enrols, the account has no key and reads nothing new.
+    assert account.sealed_identity is None
+    assert "chm.inspector" in [u.username for u in keys.office_readers(session, chm).waiting]
+    with pytest.raises(staff_service.LoginFailed):
+        staff_service.authenticate(
+            session, "chm.inspector", PASSWORDS["chm.inspector"], "000000", seal_params=SEAL
+        )
+    pending = enrolment.start(session, "chm.inspector", issued.code, utcnow())
+    done = enrolment.finish(
+        session,
+        pending,
+        "重置后自己选的密码 mine",
+        staff_service.totp_now(pending.pending_totp_secret),
+        seal_params=SEAL,
     )
-    assert change is keys.KeyChange.replaced
-    new_identity = keys.unseal(account, "重置后的密码 reset by admin", SEAL)
+    assert done.reset
+    new_identity = keys.unseal(account, "重置后自己选的密码 mine", SEAL)
+    assert [i.recipient for i in done.identities] == [new_identity.recipient]
     assert new_identity.recipient != old_identity.recipient
     assert opens(old_identity, old_recipients)
     assert not opens(new_identity, old_recipients)  # needs a grant or the recovery key
@@ -160,13 +176,14 @@ def test_admin_reset_makes_a_new_key_that_cannot_read_old_reports(session):
 
 def test_admin_reset_of_an_account_that_reads_no_reports(session):
     account = user(session, "publisher")
-    change = staff_service.set_password(
-        session, account, "公开专员新密码 renewed", by_admin=True, seal_params=SEAL
-    )
-    assert change is keys.KeyChange.none and account.sealed_identity is None
+    issued = enrolment.issue_code(session, account, utcnow())
+    assert issued.reset and issued.key_change is keys.KeyChange.none
+    assert account.sealed_identity is None and not staff_service.has_password(account)
+    done = enrol(session, account, "公开专员新密码 renewed")
+    assert done.identities == [] and account.sealed_identity is None
 
 
-def test_new_role_without_password_leaves_the_account_visibly_without_a_key(session):
+def test_new_role_leaves_the_account_visibly_without_a_key_until_it_signs_in(session):
     account = user(session, "mch.publisher")
     mch = units.office_by_unit_code(session, "MCH")
     change = staff_service.set_roles(session, account, ["inspector"], office=mch)
@@ -174,27 +191,19 @@ def test_new_role_without_password_leaves_the_account_visibly_without_a_key(sess
     item = keys.office_readers(session, mch)
     assert [u.username for u in item.waiting] == ["mch.publisher"]
     assert "mch.publisher" not in [u.username for u in item.readers]
-    # The admin's reset gives the first key.
-    change = staff_service.set_password(
-        session, account, "赵磊的新密码 new password", by_admin=True, seal_params=SEAL
+    # Its owner's next sign-in makes the key, sealed under the owner's own password.
+    login = next(login for login in DEMO_LOGINS if login.username == "mch.publisher")
+    signed = staff_service.authenticate(
+        session,
+        "mch.publisher",
+        login.password,
+        staff_service.totp_now(login.totp_secret),
+        seal_params=SEAL,
     )
-    assert change is keys.KeyChange.created
+    assert [str(i.recipient) for i in signed.identities] == [account.age_recipient]
+    assert keys.unseal(account, PASSWORDS["mch.publisher"], SEAL)
     item = keys.office_readers(session, mch)
     assert item.waiting == [] and "mch.publisher" in [u.username for u in item.readers]
-
-
-def test_new_role_with_the_current_password_gets_a_key_at_once(session):
-    account = user(session, "mch.publisher")
-    mch = units.office_by_unit_code(session, "MCH")
-    with pytest.raises(staff_service.StaffError, match=r"not the password of mch\.publisher"):
-        staff_service.set_roles(session, account, ["inspector"], "错误的密码 wrong", office=mch)
-    assert account.roles == {keys.Role.publisher}
-    change = staff_service.set_roles(
-        session, account, ["publisher", "inspector"], PASSWORDS["mch.publisher"], SEAL, office=mch
-    )
-    assert change is keys.KeyChange.created
-    assert account.roles == {keys.Role.publisher, keys.Role.inspector}
-    assert keys.unseal(account, PASSWORDS["mch.publisher"], SEAL)
 
 
 def test_readers_leave_out_the_disabled_the_excluded_and_those_without_the_role(session):
@@ -310,13 +319,7 @@ def test_shares_as_copied_from_the_sheet_or_typed_full_width(session):
 
 def test_no_table_holds_an_unsealed_key(db, demo):
     with db() as session:
-        staff_service.set_password(
-            session,
-            user(session, "head"),
-            "新的书记密码 new password",
-            by_admin=True,
-            seal_params=SEAL,
-        )
+        enrol(session, user(session, "head"), "新的书记密码 new password")
         new_ceremony(session)
     with db() as session:
         for table in Base.metadata.sorted_tables:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from flask import abort, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from app.console.admin.forms import CatalogueForm, CategoryForm
 from app.console.admin.views import bp
+from app.console.confirm import ITEM, confirm
 from app.db import get_session
 from app.form_choices import choice
 from app.i18n import current_language, today
@@ -68,6 +70,11 @@ def save_category():
     category.name_en = form.name_en.data.strip()
     category.active = bool(form.active.data)
     session.commit()
+    confirm(
+        _("The category %(item)s was saved.", item=ITEM),
+        url_for(".disclosures", _anchor="h-categories"),
+        category.name(current_language()),
+    )
     return redirect(url_for(".disclosures"))
 
 
@@ -79,6 +86,11 @@ def seed_categories():
     session = get_session()
     categories.ensure_categories(session)
     session.commit()
+    confirm(
+        _("The standard categories of the disclosure rules are in place: see %(item)s.", item=ITEM),
+        url_for(".disclosures", _anchor="h-categories"),
+        _("the list of categories"),
+    )
     return redirect(url_for(".disclosures"))
 
 
@@ -107,7 +119,17 @@ def add_entry():
         session.rollback()
         return _page(CategoryForm(prefix="cat"), form, error=exc.message, status=400)
     session.commit()
+    confirm(
+        _("The periodic item %(item)s was added to the catalogue.", item=ITEM),
+        url_for(".disclosures", _anchor="h-catalogue"),
+        _entry_label(category, unit),
+    )
     return redirect(url_for(".disclosures"))
+
+
+def _entry_label(category: DisclosureCategory, unit) -> str:
+    lang = current_language()
+    return f"{category.name(lang)} · {unit.name(lang)}"
 
 
 @bp.post("/disclosures/catalogue/<int:entry_id>/toggle")
@@ -121,4 +143,10 @@ def toggle_entry(entry_id: int):
         abort(404)
     entry.active = not entry.active
     session.commit()
+    if entry.active:
+        text = _("The periodic item %(item)s is due again.", item=ITEM)
+    else:
+        text = _("The periodic item %(item)s was paused: it is no longer due.", item=ITEM)
+    label = _entry_label(entry.category, entry.unit)
+    confirm(text, url_for(".disclosures", _anchor="h-catalogue"), label)
     return redirect(url_for(".disclosures"))

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from app.console.confirm import ITEM, confirm
 from app.console.publish.forms import AnswerForm, DraftForm, ReasonForm, ReviewForm
 from app.db import get_session
 from app.form_choices import choice
@@ -16,6 +17,7 @@ from app.models import (
     Disclosure,
     DisclosureAttachment,
     DisclosureQuestion,
+    PublicState,
     Role,
     Scope,
     WorkState,
@@ -27,7 +29,7 @@ from app.services.disclosures import catalogue, categories, drafting, errors, li
 from app.services.disclosures import questions as question_service
 from app.services.disclosures.attachments import AttachmentError, add_attachment, remove_attachment
 from app.web import runtime
-from app.web.disclosures import send_attachment
+from app.web.disclosures import local_time, send_attachment
 from app.web.forms import ActionForm
 
 bp = Blueprint("publish", __name__, url_prefix="/publish")
@@ -154,6 +156,12 @@ def new():
                         error = exc.message
                 if error is None:
                     session.commit()
+                    if form.save_and_submit.data:
+                        _confirm(
+                            disclosure, _("%(item)s was saved and submitted for review.", item=ITEM)
+                        )
+                    else:
+                        _confirm(disclosure, _("The draft %(item)s was saved.", item=ITEM))
                     return redirect(url_for(".item", disclosure_id=disclosure.id))
             # A refused upload: nothing is saved and the form shows what was typed.
             for attachment in disclosure.attachments:
@@ -197,6 +205,13 @@ def edit(disclosure_id: int):
         else:
             session.commit()
             if uploaded:
+                if form.save_and_submit.data:
+                    text = _(
+                        "Your changes to %(item)s were saved and submitted for review.", item=ITEM
+                    )
+                else:
+                    text = _("Your changes to %(item)s were saved.", item=ITEM)
+                _confirm(disclosure, text)
                 return redirect(url_for(".item", disclosure_id=disclosure.id))
     status = 400 if request.method == "POST" else 200
     return render_template(
@@ -222,8 +237,15 @@ def _item_page(disclosure: Disclosure, error: str | None = None) -> str:
     )
 
 
-def _run(disclosure: Disclosure, step) -> object:
-    """Run one workflow step; on refusal show the item again with the reason."""
+def _confirm(disclosure: Disclosure, text: str) -> None:
+    """Confirm ``text`` on the next page, naming the disclosure with a link to its page."""
+    label = disclosure.title or disclosure.public_title
+    confirm(text, url_for(".item", disclosure_id=disclosure.id), label)
+
+
+def _run(disclosure: Disclosure, step, done=None) -> object:
+    """Run one workflow step; on refusal show the item again with the reason. Once it is
+    committed, ``done(result)`` gives the confirmation to show on the next page."""
     session = get_session()
     try:
         result = step(session)
@@ -233,6 +255,8 @@ def _run(disclosure: Disclosure, step) -> object:
     session.commit()
     if result is not None:
         _sign_checkpoint()
+    if done is not None:
+        _confirm(disclosure, done(result))
     return redirect(url_for(".item", disclosure_id=disclosure.id))
 
 
@@ -242,7 +266,11 @@ def submit(disclosure_id: int):
     disclosure = _disclosure_or_404(disclosure_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    return _run(disclosure, lambda s: drafting.submit_for_review(s, disclosure, current_staff()))
+    return _run(
+        disclosure,
+        lambda s: drafting.submit_for_review(s, disclosure, current_staff()),
+        lambda _result: _("%(item)s was submitted for review.", item=ITEM),
+    )
 
 
 @bp.post("/<int:disclosure_id>/review")
@@ -257,8 +285,30 @@ def review(disclosure_id: int):
         return _run(
             disclosure,
             lambda s: reviewing.return_for_changes(s, disclosure, current_staff(), comment),
+            lambda _result: _("%(item)s was returned to its author for changes.", item=ITEM),
         )
-    return _run(disclosure, lambda s: reviewing.approve(s, disclosure, current_staff(), comment))
+    return _run(
+        disclosure,
+        lambda s: reviewing.approve(s, disclosure, current_staff(), comment),
+        lambda revision: _approved_text(disclosure, revision),
+    )
+
+
+def _approved_text(disclosure: Disclosure, revision) -> str:
+    """What an approval did: published now, scheduled, amended or retracted."""
+    if revision is None:
+        return _(
+            "%(item)s was approved and will be published at %(time)s.",
+            item=ITEM,
+            time=local_time(disclosure.scheduled_at),
+        )
+    if disclosure.public_state == PublicState.retracted:
+        return _(
+            "%(item)s was approved for retraction: its public page now shows the notice.", item=ITEM
+        )
+    if revision.number > 1:
+        return _("%(item)s was approved: the amended version is published.", item=ITEM)
+    return _("%(item)s was approved and published.", item=ITEM)
 
 
 @bp.post("/<int:disclosure_id>/amend")
@@ -267,7 +317,15 @@ def amend(disclosure_id: int):
     disclosure = _disclosure_or_404(disclosure_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    result = _run(disclosure, lambda s: drafting.start_amendment(s, disclosure, current_staff()))
+    result = _run(
+        disclosure,
+        lambda s: drafting.start_amendment(s, disclosure, current_staff()),
+        lambda _result: _(
+            "An amendment of %(item)s was started: change the text, give the reason and submit "
+            "it for review.",
+            item=ITEM,
+        ),
+    )
     if disclosure.work_state == WorkState.draft and disclosure.work_action == Action.amend:
         return redirect(url_for(".edit", disclosure_id=disclosure.id))
     return result
@@ -285,6 +343,10 @@ def retract(disclosure_id: int):
         lambda s: drafting.request_retraction(
             s, disclosure, current_staff(), form.reason.data or ""
         ),
+        lambda _result: _(
+            "The retraction of %(item)s was requested: it goes out once an approver approves it.",
+            item=ITEM,
+        ),
     )
 
 
@@ -297,6 +359,9 @@ def discard(disclosure_id: int):
     return _run(
         disclosure,
         lambda s: drafting.discard_change(s, disclosure, current_staff(), blob_store()),
+        lambda _result: _(
+            "The change to %(item)s was discarded; the published page stays as it was.", item=ITEM
+        ),
     )
 
 
@@ -327,7 +392,12 @@ def delete_attachment(disclosure_id: int, attachment_id: int):
     def remove(session) -> None:
         remove_attachment(session, blob_store(), found, current_staff())
 
-    return _run(disclosure, remove)
+    name = found.filename
+    return _run(
+        disclosure,
+        remove,
+        lambda _result: _("The file %(file)s was removed from %(item)s.", file=name, item=ITEM),
+    )
 
 
 @bp.get("/questions")
@@ -356,12 +426,15 @@ def answer(question_id: int):
     try:
         if form.reject.data:
             question_service.reject_question(session, question, staff)
+            text = _("A question on %(item)s was not published.", item=ITEM)
         else:
             question_service.answer_question(
                 session, question, staff, form.answer.data or "", today()
             )
+            text = _("A question on %(item)s was published with your answer.", item=ITEM)
     except errors.DisclosureError:
         session.rollback()
         abort(400)
     session.commit()
+    _confirm(question.disclosure, text)
     return redirect(url_for(".questions"))

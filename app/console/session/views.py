@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from app.console.session.forms import LoginForm
 from app.db import get_session
 from app.extensions import limiter
+from app.resources import seal_params
 from app.security.auth import current_staff, sign_in, sign_out
 from app.security.network import keyed_hash
 from app.services.staff import LoginFailed, authenticate
@@ -23,31 +24,31 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _login_limit() -> str:
+def login_limit() -> str:
     return current_app.config["RATELIMIT_LOGIN"]
 
 
-def _account_limit() -> str:
+def account_limit() -> str:
     return current_app.config["RATELIMIT_LOGIN_ACCOUNT"]
 
 
-def _account_key() -> str:
+def account_key() -> str:
     """The account a sign-in is for, keyed like addresses: storage holds no user names."""
     username = (request.form.get("username") or "").strip().lower()[:64]
     return keyed_hash(current_app.config["SECRET_KEY"].encode(), "account:" + username)
 
 
-def _failed(response: Response) -> bool:
+def failed(response: Response) -> bool:
     return response.status_code != 302
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(login_limit, methods=["POST"])
 # Only failures count: guessing from many addresses stops, and successful sign-ins use none
 # of it. While an account is held, its owner is refused too (a guess must not get through
 # because it is right); it is free again when the window has passed.
 @limiter.limit(
-    _account_limit, methods=["POST"], key_func=_account_key, deduct_when=_failed, scope="account"
+    account_limit, methods=["POST"], key_func=account_key, deduct_when=failed, scope="account"
 )
 def login():
     if current_staff() is not None and request.method == "GET":
@@ -57,14 +58,20 @@ def login():
     if form.validate_on_submit():
         session = get_session()
         try:
-            user = authenticate(session, form.username.data, form.password.data, form.code.data)
+            signed = authenticate(
+                session,
+                form.username.data,
+                form.password.data,
+                form.code.data,
+                seal_params=seal_params(),
+            )
         except LoginFailed:
             session.commit()
             form.code.data = ""  # never shown back: a code is typed fresh each time
             error = _("The username, password or code is not correct.")
         else:
+            sign_in(signed.user, signed.identities)
             session.commit()
-            sign_in(user)
             return redirect(_safe_next(request.args.get("next")))
     status = 200 if error is None and not form.errors else 400
     return render_template("console/session/login.html", form=form, error=error), status

@@ -32,7 +32,8 @@ from werkzeug.exceptions import TooManyRequests
 from app.db import get_session
 from app.errors import TRY_AGAIN, LimitReached, limit_period, render_error
 from app.extensions import limiter
-from app.i18n import today
+from app.form_choices import labels
+from app.i18n import current_language, today
 from app.models import EnvelopeRole, Report, ReportEnvelope
 from app.public.reports import gate, upload_request
 from app.public.reports.common import (
@@ -45,12 +46,14 @@ from app.public.reports.common import (
     reply_bytes_text,
     too_many_parts_text,
 )
-from app.public.reports.forms import ReceiptForm, ReplyForm
+from app.public.reports.forms import CATEGORIES, KINDS, LEVELS, ReceiptForm, ReplyForm
 from app.public.reports.handover import answer_with, forget, handed_over, lost, lost_text
 from app.public.reports.noscript import Pass
 from app.public.reports.pow import Work
+from app.public.reports.words import cleaning_words
 from app.resources import blob_store, receipt_pepper, receipt_versions
 from app.security.headers import content_disposition
+from app.services import units
 from app.services.blobs import BlobError
 from app.services.reports import errors, followup
 from app.services.reports.envelopes import opened, stored_plaintext_size
@@ -62,6 +65,14 @@ from crypto.errors import CryptoError, NoIdentityMatch, ReceiptCodeError
 from crypto.receipts import parse_receipt_code
 
 SHOWN_COOKIE = "portal_followup_shown"
+# The texts of a report, as the form names them, in the order the form asks them.
+SENT_TEXTS = {
+    "persons": _l("Person or persons concerned"),
+    "what": _l("What happened"),
+    "when": _l("When"),
+    "where": _l("Where"),
+    "witnesses": _l("Who else knows"),
+}
 COOKIE_PATH = "/report/"
 STATUS_WORDS = {
     "received": _l("Received: waiting for the office to acknowledge it"),
@@ -148,6 +159,37 @@ def show():
     return _thread_page(found, report, ReplyForm())
 
 
+def _sent_report(report: Report, identity) -> dict:
+    """The report as it was sent, for the page: its fields in words and its files; ``kept``
+    False when the reporter chose to keep no copy, ``problem`` when it cannot be shown."""
+    try:
+        sent = followup.own_report(blob_store(), report, identity)
+    except (Misplaced, errors.FileDamaged, errors.NotAllowed):
+        return {"kept": True, "problem": file_problem_text(FileProblem.damaged, staff=False)}
+    if sent is None:
+        return {"kept": False}
+    fields = sent.fields
+    unit = units.by_code(get_session(), fields.get("unit_code", ""))
+    chosen = {
+        "kind": labels(KINDS),
+        "category": labels(CATEGORIES),
+        "level": labels(LEVELS),
+    }
+    rows = [
+        (_("Kind of report"), chosen["kind"].get(fields.get("kind", ""))),
+        (_("Category"), chosen["category"].get(fields.get("category", ""))),
+        (_("Unit concerned"), unit.name(current_language()) if unit else fields.get("unit_code")),
+        (_("Level of the person concerned"), chosen["level"].get(fields.get("level", ""))),
+        *((SENT_TEXTS[name], fields.get(name, "")) for name in SENT_TEXTS),
+    ]
+    return {
+        "kept": True,
+        "rows": [(label, value) for label, value in rows if value],
+        "files": sent.attachments,
+        "cleaning_words": cleaning_words,
+    }
+
+
 def _thread_page(found, report: Report, form: ReplyForm, status: int = 200, **context):
     now = today()
     progress = followup.progress(report, now)
@@ -155,6 +197,7 @@ def _thread_page(found, report: Report, form: ReplyForm, status: int = 200, **co
     return render_template(
         "reports/thread.html",
         report=report,
+        sent=_sent_report(report, found.identity),
         status_words=STATUS_WORDS[progress.status.value],
         progress=progress,
         received_on=format_date(progress.received_on, "long"),
@@ -324,11 +367,12 @@ def attachment(envelope_id: str):
     if found is None:
         abort(404)
     envelope = get_session().get(ReportEnvelope, envelope_id[:32])
+    # A file of the thread, or one of the report's own: a file not encrypted to the reporter
+    # (the report's when no copy was kept) is not found below.
     if (
         envelope is None
         or envelope.report_id != report.id
         or envelope.role != EnvelopeRole.attachment
-        or envelope.message_id is None
     ):
         abort(404)
     # Links carry no name (it would stay in the browser's history); an old link's ``name``

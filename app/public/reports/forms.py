@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from wtforms import (
+    BooleanField,
     RadioField,
     SelectField,
     SelectMultipleField,
@@ -97,6 +98,8 @@ class ReportForm(FlaskForm):
     where = _report_text(StringField, _l("Where"), "where")
     witnesses = _report_text(TextAreaField, _l("Who else knows"), "witnesses", rows=2)
     attachments = MultipleFileField(_l("Files (evidence)"))
+    # Ticked on a new form; a form sent back keeps the reporter's choice (views.new).
+    reporter_copy = BooleanField(_l("Keep a copy I can read with my receipt code"), default=True)
     real_name = _report_text(StringField, _l("Your name"), "real_name")
     contact = _report_text(StringField, _l("How to reach you"), "contact")
     excluded = CheckboxesField(

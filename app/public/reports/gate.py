@@ -235,6 +235,7 @@ def report_fields(form: ReportForm) -> ReportFields:
         real_name=form.real_name.data or "",
         contact=form.contact.data or "",
         excluded=list(form.excluded.data or []),
+        reporter_copy=bool(form.reporter_copy.data),
     )
 
 

@@ -108,6 +108,8 @@ def new():
     if shown is None:
         return render_form(ReportForm())
     form = ReportForm(formdata=MultiDict(shown["fields"]))
+    if "reporter_copy" not in shown["fields"]:  # nothing of the form came back: as new
+        form.reporter_copy.data = True
     for name, messages in shown["errors"].items():
         getattr(form, name).errors = list(messages)
     page, status = render_form(form, shown["status"], **shown["context"])
@@ -134,6 +136,8 @@ def _back(form: ReportForm, status: int = 200, **context):
     }
     excluded = request.form.getlist("excluded")[: submission.MAX_EXCLUDED]
     fields["excluded"] = [value[:20] for value in excluded]
+    # Unticked is sent as nothing: kept as "" (unticked), never as missing (a new form's tick).
+    fields["reporter_copy"] = ["y" if form.reporter_copy.data else ""]
     errors_shown = {name: [str(m) for m in messages] for name, messages in form.errors.items()}
     errors_shown.pop("csrf_token", None)
     context["noscript_pass"] = request.form.get("noscript_pass", "")[: noscript.MAX_PASS_LENGTH]
@@ -251,6 +255,7 @@ def send():
         "acknowledge_by": submitted.acknowledge_by.isoformat(),
         "feedback_by": submitted.feedback_by.isoformat(),
         "files": [(info.name, cleaning_words(info.cleaning)) for info in submitted.cleaned_report],
+        "copy_kept": routed.fields.reporter_copy,
     }
     # A redirect: the page that answers the POST would keep the report in the browser's
     # session history; but the receipt of a stored report is always shown, in this answer if
@@ -299,6 +304,7 @@ def receipt():
             acknowledge_by=format_date(date.fromisoformat(shown["acknowledge_by"]), "long"),
             feedback_by=format_date(date.fromisoformat(shown["feedback_by"]), "long"),
             files=shown["files"],
+            copy_kept=shown.get("copy_kept", False),
         )
     response = current_app.make_response(page)
     response.delete_cookie(RECEIPT_COOKIE, path=url_for(".receipt"))

@@ -84,6 +84,7 @@ DEMO_REPORTS = (
             when="今年3月至今",
             where="铸造车间材料库、车间办公室",
             witnesses="车间材料员、库管员可能了解情况",
+            reporter_copy=True,
         ),
         files=(("型砂采购单价对比.txt", "text/plain", PRICE_LIST),),
     ),
@@ -106,6 +107,7 @@ DEMO_REPORTS = (
             where="包装车间办公室",
             real_name="李明",
             contact="包装车间，内线电话 6021",
+            reporter_copy=True,
         ),
         days_ago=5,
         thread=(
@@ -135,6 +137,7 @@ DEMO_REPORTS = (
             when="近三个月",
             where="总装车间二班",
             witnesses="二班的部分职工",
+            reporter_copy=True,
         ),
         days_ago=40,
         thread=(
@@ -172,6 +175,7 @@ DEMO_REPORTS = (
             when="去年下半年以来",
             where="公司车队",
             witnesses="车队驾驶员",
+            # Its reporter kept no copy: the follow-up page shows that case too.
         ),
         days_ago=75,
         thread=(

@@ -5,7 +5,8 @@ The payload depends only on the file key and its nonce. So a file can be encrypt
 its readers are known (an upload, while the request is still being parsed): a fresh file key
 is drawn, the payload streams into the blob store, the key stays in memory, and the header is
 made once the report has been routed. Granting, recusal, transfer and recovery rewrite the
-header only; a payload is never rewritten.
+header only (``rewrap_envelope``, which keeps the reporter's key where the reporter reads);
+a payload is never rewritten.
 
 Every header names the place of its file (report, role, message, position: places.py), and
 a file is opened only at the place it names.
@@ -26,7 +27,7 @@ from app.services.blobs import BlobError, BlobStore, BlobWriter
 from app.services.reports import places
 from app.services.reports.places import Place
 from crypto.age import Decryptor, PayloadWriter, decrypt, make_header, new_file_key, rewrap_header
-from crypto.keys import Identity, Recipient
+from crypto.keys import Identity, Recipient, X25519Recipient
 from crypto.stream import CHUNK_SIZE, NONCE_SIZE, TAG_SIZE
 
 
@@ -175,8 +176,26 @@ def read_bytes(
 
 def rewrap(header: bytes, identities: Sequence[Identity], recipients: Sequence[Recipient]) -> bytes:
     """A new header for ``recipients``, opened with one of ``identities``; same payload and
-    the same place."""
+    the same place. For a stored file use ``rewrap_envelope``, which keeps the reporter's key
+    where the reporter reads."""
     return rewrap_header(header, identities, recipients, keep_labels=(places.PLACE_TYPE,))
+
+
+def opens_to_reporter(envelope: ReportEnvelope) -> bool:
+    """Whether the reporter's own key is among the readers of this file: every file of the
+    thread, and the report's text and files when the reporter kept a copy; never the real
+    name."""
+    if envelope.role == EnvelopeRole.identity:
+        return False
+    return envelope.message_id is not None or envelope.report.reporter_copy
+
+
+def with_reporter(envelope: ReportEnvelope, recipients: Sequence[Recipient]) -> list[Recipient]:
+    """``recipients`` with the reporter's key if the file must stay open to the reporter
+    (``opens_to_reporter``), and without it if it must not."""
+    reporter = X25519Recipient.parse(envelope.report.reporter_recipient)
+    others = [recipient for recipient in recipients if recipient != reporter]
+    return [*others, reporter] if opens_to_reporter(envelope) else others
 
 
 def rewrap_envelope(
@@ -184,11 +203,15 @@ def rewrap_envelope(
 ) -> None:
     """Give ``envelope`` a new header for ``recipients`` (grant, recusal, transfer, recovery).
 
+    The office's side changes, the reporter's does not: the reporter's key is kept where the
+    file was for the reporter (a message, or the report when a copy was kept) whether or not
+    ``recipients`` names it, and never added to the real name (``with_reporter``).
+
     A file that is not at the place it names is refused (Misplaced): access is never given
     to a file where it does not belong.
     """
     places.check(envelope)
-    envelope.header = rewrap(envelope.header, identities, recipients)
+    envelope.header = rewrap(envelope.header, identities, with_reporter(envelope, recipients))
 
 
 def new_envelope(

@@ -31,7 +31,7 @@ from app.services.reports.errors import FileDamaged, NotAllowed
 from app.services.reports.followup_sessions import FollowupSession, FollowupSessions
 from app.services.reports.messages import ThreadMessage, read_thread, store_message
 from app.services.reports.places import Misplaced
-from app.services.reports.reading import file_problem, read_document
+from app.services.reports.reading import ReportText, file_problem, read_document, read_report
 from app.services.reports.receipt_versions import ReceiptVersionRefused, find_by_code
 from app.services.reports.uploads import Upload
 from crypto.errors import NoIdentityMatch, ReceiptCodeError
@@ -46,6 +46,7 @@ __all__ = [
     "ReceiptVersionRefused",
     "attachment_name",
     "open_by_code",
+    "own_report",
     "progress",
     "reply",
     "thread",
@@ -93,17 +94,35 @@ def thread(
     return read_thread(blobs, report, [identity])
 
 
+def own_report(blobs: BlobStore, report: Report, identity: X25519Identity) -> ReportText | None:
+    """The report as its reporter sent it (text fields and files, never the real name),
+    decrypted with the reporter's key for this call only; None when no copy was kept.
+
+    Raises Misplaced or FileDamaged as ``read_report`` does, and NotAllowed when the key is
+    not the reporter's or does not open the copy the report says it has.
+    """
+    _check_reporter(report, identity)
+    if not report.reporter_copy:
+        return None
+    return read_report(blobs, report, [identity])
+
+
 def attachment_name(
     blobs: BlobStore, report: Report, identity: X25519Identity, envelope: ReportEnvelope
 ) -> str | None:
-    """The name the message of ``envelope`` gives this file, read with the reporter's key;
-    None if that message cannot be read or does not list it.
+    """The name the message of ``envelope`` (or the report, for one of the report's own
+    files) gives this file, read with the reporter's key; None if that text cannot be read
+    or does not list it.
 
     A download link names the file by its id alone: a name in the address would stay in the
     browser's history (a shared workshop PC's), which the name is not."""
     _check_reporter(report, identity)
+    if envelope.report_id != report.id:
+        return None
     message = envelope.message
-    if message is None or message.report_id != report.id:
+    if message is None:
+        return _report_file_name(blobs, report, identity, envelope)
+    if message.report_id != report.id:
         return None
     texts = [e for e in message.envelopes if e.role == EnvelopeRole.text]
     text = next((e for e in texts if file_problem(e) is None), None)
@@ -114,6 +133,25 @@ def attachment_name(
     except (NoIdentityMatch, Misplaced, FileDamaged):
         return None
     return next((info.name for info in infos if info.position == envelope.position), None)
+
+
+def _report_file_name(
+    blobs: BlobStore, report: Report, identity: X25519Identity, envelope: ReportEnvelope
+) -> str | None:
+    try:
+        sent = own_report(blobs, report, identity)
+    except (NotAllowed, Misplaced, FileDamaged):
+        return None
+    if sent is None:
+        return None
+    return next(
+        (
+            listed.info.name
+            for listed in sent.attachments
+            if listed.envelope_id == envelope.id and listed.info is not None
+        ),
+        None,
+    )
 
 
 def reply(

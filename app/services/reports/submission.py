@@ -3,7 +3,9 @@
 A form says which unit and which level of person a report is about; the office and the
 readers follow from that here (routing.py), never from the form: the office's inspectors and
 heads read the text, the files and the thread, its heads alone the reporter's name and
-contact, and its recovery key all of it (recipients.py). The only say a reporter has over
+contact, and its recovery key all of it (recipients.py). A reporter who keeps a copy
+(``reporter_copy``, the form's default) reads the text and the files with the receipt's key
+too; the name and contact never. The only say a reporter has over
 readers is to keep out inspectors or heads; keeping out a head sends the report to the office
 above. Ids that name nobody of the offices on its way are ignored (see routing.py for why
 they are not refused).
@@ -58,6 +60,7 @@ from app.services.reports.envelopes import (
 from app.services.reports.errors import ReportInvalid
 from app.services.reports.routing import Route, route_report
 from app.services.reports.uploads import Upload
+from crypto.keys import X25519Recipient
 from crypto.receipts import RECEIPT_VERSIONS, ReceiptVersions, derive_receipt, new_receipt_code
 
 # Characters, after line breaks are made "\n" and the ends trimmed. The web form's fields
@@ -102,6 +105,9 @@ class ReportFields:
     real_name: str = ""
     contact: str = ""
     excluded: list[int | str] = field(default_factory=list)
+    # The reporter's choice to keep a copy: the text and files encrypted to the receipt's key
+    # too, so that the code alone shows what was sent (never the name and contact).
+    reporter_copy: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,7 @@ class CheckedFields:
     level: SubjectLevel
     texts: dict[str, str]
     excluded: frozenset[int]
+    reporter_copy: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,10 +190,12 @@ def check_fields(session: Session, fields: ReportFields) -> CheckedFields:
         excluded = check_exclusions(fields.excluded)
     except ReportInvalid as invalid:
         errors.update(invalid.errors)
+    if not isinstance(fields.reporter_copy, bool):  # "false" would be true: no guessing
+        errors["reporter_copy"] = "invalid"
     if errors:
         raise ReportInvalid(errors)
     assert unit and kind and category and level
-    return CheckedFields(unit, kind, category, level, texts, excluded)
+    return CheckedFields(unit, kind, category, level, texts, excluded, fields.reporter_copy)
 
 
 def check_exclusions(values: object) -> frozenset[int]:
@@ -236,6 +245,8 @@ def _rows(session: Session, report: Report, plan: _Plan) -> None:
     heads = keys.identity_readers(excluded)
     assert keys.recovery is not None and not excluded.intersection(readers)
     text_recipients = [*readers.values(), keys.recovery]
+    if report.reporter_copy:  # the text and files only: the real name never goes back
+        text_recipients.append(X25519Recipient.parse(report.reporter_recipient))
     session.add(new_envelope(report, EnvelopeRole.text, plan.text, text_recipients))
     for position, upload in enumerate(plan.uploads):
         session.add(
@@ -296,6 +307,7 @@ def _store(
             feedback_by=add_months(plan.today, FEEDBACK_MONTHS),
             reporter_recipient=str(receipt.identity.recipient),
             real_name=bool(plan.fields.texts["real_name"]),
+            reporter_copy=plan.fields.reporter_copy,
         )
         session.add(report)
         _rows(session, report, plan)

@@ -195,7 +195,7 @@ def _give_role(session, username, role):
 def _second_approver(session):
     from app.models import Role
     from app.services import staff as staff_service
-    from tests.helpers.weak_kdf import TEST_PASSWORD_METHOD
+    from tests.helpers.weak_kdf import TEST_SEAL_PARAMS
 
     return staff_service.create_user(
         session,
@@ -204,7 +204,7 @@ def _second_approver(session):
         "second-approver-pass",
         [Role.approver],
         unit=units.by_code(session, "GRP"),
-        password_method=TEST_PASSWORD_METHOD,
+        seal_params=TEST_SEAL_PARAMS,
     )
 
 

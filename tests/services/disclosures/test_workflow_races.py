@@ -22,7 +22,7 @@ from app.models import (
 from app.services.blobs import BlobStore, FilesystemBlobStore
 from app.services.disclosures import drafting, errors, reviewing
 from app.services.disclosures import log as disclosure_log
-from tests.helpers.console import signed_in
+from tests.helpers.console import copy_cookies, signed_in
 from tests.helpers.disclosures import draft_fields, publish_item, sign_log, staff
 from tests.helpers.forms import csrf_token
 
@@ -242,8 +242,7 @@ def test_approve_clicked_twice_publishes_once_and_answers_the_second_click(db, d
     # The same browser sends both: the same session cookie and the same form.
     token = csrf_token(first.get(f"/publish/{d_id}").get_data(as_text=True))
     second = console_app.test_client()
-    cookie = first.get_cookie("portal_console")
-    second.set_cookie(cookie.key, cookie.value)
+    copy_cookies(first, second)
 
     # Hold each request just before its first write to the disclosure, so that both have
     # read the item waiting for review before either changes it.

@@ -1,0 +1,103 @@
+"""A staff member's own account: their password, and their open console sessions."""
+
+from __future__ import annotations
+
+from flask import redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from app.console.session.enrolment import weak_password_message
+from app.console.session.forms import EndSessionForm, PasswordChangeForm
+from app.console.session.views import bp
+from app.db import get_session, utcnow
+from app.resources import seal_params
+from app.security.auth import current_session_id_hash, current_staff, login_required
+from app.services import audit, sessions
+from app.services.staff import CurrentPasswordWrong, WeakPassword, change_password
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def password():
+    form = PasswordChangeForm()
+    if form.validate_on_submit():
+        db = get_session()
+        user = current_staff()
+        try:
+            change_password(
+                db, user, form.current.data, form.password.data, seal_params=seal_params()
+            )
+        except CurrentPasswordWrong:
+            db.rollback()
+            form.current.errors = [_("That is not your current password.")]
+        except WeakPassword as exc:
+            db.rollback()
+            form.password.errors = [weak_password_message(exc)]
+        else:
+            ended = sessions.end_all(db, user, keep=current_session_id_hash())
+            audit.record(db, audit.AuditAction.password_change, actor=user)
+            if ended:
+                detail = f"{ended} ended by the password change"
+                audit.record(db, audit.AuditAction.session_end, actor=user, detail=detail)
+            db.commit()
+            return redirect(url_for("session.account_sessions", done="password"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("console/session/password.html", form=form), status
+
+
+def _confirmation(done: str | None) -> str | None:
+    """What the last action on these pages did, said once on the page it leads to."""
+    return {
+        "password": _("Your password is changed, and your other sessions were ended."),
+        "ended": _("The session was ended: whoever used it is signed out."),
+        "gone": _("That session had ended already."),
+        "others": _("Every other session was ended."),
+        "this": _("To end this session, use \u201cSign out\u201d."),
+    }.get(done or "")
+
+
+@bp.get("/account/sessions")
+@login_required
+def account_sessions():
+    rows = sessions.open_sessions(get_session(), current_staff(), utcnow())
+    return render_template(
+        "console/session/sessions.html",
+        rows=rows,
+        this_one=current_session_id_hash(),
+        end_form=EndSessionForm(),
+        confirmation=_confirmation(request.args.get("done")),
+    )
+
+
+@bp.post("/account/sessions/end")
+@login_required
+def end_session():
+    form = EndSessionForm()
+    this_one = current_session_id_hash()
+    if not form.validate_on_submit():
+        return redirect(url_for("session.account_sessions", done="gone"))
+    if form.session_id.data == this_one:
+        return redirect(url_for("session.account_sessions", done="this"))
+    db = get_session()
+    ended = sessions.end(db, form.session_id.data, user=current_staff())
+    if ended:
+        audit.record(
+            db, audit.AuditAction.session_end, actor=current_staff(), detail="ended by its owner"
+        )
+    db.commit()
+    return redirect(url_for("session.account_sessions", done="ended" if ended else "gone"))
+
+
+@bp.post("/account/sessions/end-others")
+@login_required
+def end_other_sessions():
+    form = EndSessionForm()
+    form.session_id.data = current_session_id_hash()
+    if not form.validate_on_submit():
+        return redirect(url_for("session.account_sessions"))
+    db = get_session()
+    ended = sessions.end_all(db, current_staff(), keep=current_session_id_hash())
+    if ended:
+        detail = f"{ended} ended by their owner"
+        audit.record(db, audit.AuditAction.session_end, actor=current_staff(), detail=detail)
+    db.commit()
+    return redirect(url_for("session.account_sessions", done="others"))
