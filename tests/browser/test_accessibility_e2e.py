@@ -27,6 +27,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
+from app.db import utcnow
 from app.models import (
     Disclosure,
     DisclosureQuestion,
@@ -35,6 +36,7 @@ from app.models import (
     StaffUser,
     WorkState,
 )
+from app.services import enrolment
 from app.services.demo import DEMO_LOGINS
 from app.services.disclosures import drafting
 from app.services.reports import messages
@@ -85,6 +87,8 @@ CONSOLE_PAGES: dict[str, list[str | tuple[str, int]]] = {
         "/publish/{in_review}",
         "/publish/3",
         "/publish/questions",
+        "/account/sessions",
+        "/account/password",
         ("/admin/", 403),
         ("/publish/999999", 404),
         ("/没有这个页面", 404),
@@ -235,6 +239,31 @@ def test_public_pages_have_no_wcag_violations(browser, demo_servers, sqlite_inst
     audit.assert_none()
 
 
+def _enrolment(audit: Audit, instance) -> None:
+    """First sign-in with an enrolment code: the code page, the page with the QR code (also
+    with an error), the recovery codes."""
+    app = instance.app("console")
+    with app.extensions["portal.db"].session() as session:
+        code = enrolment.issue_code(session, staff(session, "mch.head"), utcnow()).code
+    page = audit.page
+    audit.visit("/enrol", "enrolment code")
+    page.locator("[name=username]").fill("mch.head")
+    page.locator("[name=code]").fill(code)
+    _submit(page, "form:has([name=username]) button[type=submit]")
+    audit.here("enrolment: password and authenticator")
+    secret = page.locator("code.secret").inner_text().replace(" ", "")
+    page.locator("[name=password]").fill("审核食堂合同-新口令-2026")
+    page.locator("[name=repeat]").fill("审核食堂合同-新口令-2026")
+    page.locator("[name=code]").fill("000000")
+    _submit(page, "form:has([name=repeat]) button[type=submit]")
+    audit.here("enrolment with an error")
+    page.locator("[name=password]").fill("审核食堂合同-新口令-2026")
+    page.locator("[name=repeat]").fill("审核食堂合同-新口令-2026")
+    page.locator("[name=code]").fill(totp_now(secret))
+    _submit(page, "form:has([name=repeat]) button[type=submit]")
+    audit.here("enrolment: recovery codes")
+
+
 def _sign_in(audit: Audit, username: str, code: str | None = None) -> None:
     login = next(login for login in DEMO_LOGINS if login.username == username)
     page = audit.page
@@ -255,6 +284,7 @@ def test_console_pages_have_no_wcag_violations(browser, demo_servers, sqlite_ins
     audit.visit("/login", "sign-in")
     _sign_in(audit, "publisher", code="000000")
     audit.here("sign-in with an error")
+    _enrolment(audit, sqlite_instance)
     context.close()
     for username, paths in CONSOLE_PAGES.items():
         context = browser.new_context(java_script_enabled=True)

@@ -27,9 +27,16 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import Base
-from app.models import CatalogueEntry, Disclosure, DisclosureQuestion, QuestionState
+from app.db import Base, utcnow
+from app.models import (
+    CatalogueEntry,
+    Disclosure,
+    DisclosureQuestion,
+    QuestionState,
+    StaffEnrolment,
+)
 from app.resources import blob_store
+from app.services import enrolment, sessions
 from app.services import staff as staff_service
 from app.services.demo import DEMO_LOGINS
 from app.services.disclosures import drafting, reviewing
@@ -104,6 +111,46 @@ def _no_values(_session: Session, _app: Flask) -> dict[str, int]:
     return {}
 
 
+def _other_session(username: str) -> Callable[[Session, Flask], dict[str, Any]]:
+    """Another console session of ``username`` (as on a second PC): its id, as its form has it."""
+
+    def values(session: Session, _app: Flask) -> dict[str, Any]:
+        ticket = sessions.open_session(
+            session, staff(session, username), [], sessions.SessionPolicy(), utcnow()
+        )
+        return {"session_id": ticket.id_hash}
+
+    return values
+
+
+def _enrolment_code(username: str) -> Callable[[Session, Flask], dict[str, Any]]:
+    """An enrolment code issued to ``username`` by an administrator."""
+
+    def values(session: Session, _app: Flask) -> dict[str, Any]:
+        issued = enrolment.issue_code(session, staff(session, username), utcnow())
+        return {"username": username, "enrolment_code": issued.code}
+
+    return values
+
+
+def _enrolment_started(client, values: dict, app: Flask) -> None:
+    """The first page of enrolment sent (with its token): the second one is open."""
+    token = csrf_token(client.get("/enrol").get_data(as_text=True))
+    fields = {"csrf_token": token, "username": values["username"]}
+    started = client.post("/enrol", data={**fields, "code": values["enrolment_code"]})
+    assert started.status_code == 302, "the enrolment of the test did not start"
+    with app.extensions["portal.db"].session() as session:
+        secret = session.scalar(
+            select(StaffEnrolment.pending_totp_secret).where(
+                StaffEnrolment.staff_id == staff(session, values["username"]).id
+            )
+        )
+    values["totp"] = staff_service.totp_now(secret)
+
+
+NEW_PASSWORD = "审核食堂合同-新口令-2026"
+
+
 def _login_fields(_values: dict) -> dict[str, str]:
     # Someone no other row signs in: a TOTP code is taken once.
     login = next(login for login in DEMO_LOGINS if login.username == "head")
@@ -124,16 +171,45 @@ def _draft_fields(_values: dict) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class ConsolePost:
-    """Who sends a console POST (None: nobody signed in), the path's values made in the demo
-    database, and the fields with which the view takes it."""
+    """Who sends a console POST (None: nobody signed in, in a browser of its own), the path's
+    values made in the demo database, and the fields with which the view takes it."""
 
     user: str | None
-    values: Callable[[Session, Flask], dict[str, int]] = _no_values
+    values: Callable[[Session, Flask], dict[str, Any]] = _no_values
     fields: Callable[[dict], dict[str, str]] = lambda _values: {}
+    # What the browser did first (the page before, with its own token); it may add values.
+    prepare: Callable[[Any, dict, Flask], None] | None = None
+    taken: int = 302  # the status of the same request with its token
 
 
 CONSOLE_POSTS: dict[str, ConsolePost] = {
     "session.login": ConsolePost(None, fields=_login_fields),
+    "session.password": ConsolePost(
+        "mch.publisher",
+        fields=lambda _v: {
+            "current": "demo-mch-publisher",
+            "password": NEW_PASSWORD,
+            "repeat": NEW_PASSWORD,
+        },
+    ),
+    "session.end_session": ConsolePost(
+        "mch.inspector",
+        _other_session("mch.inspector"),
+        lambda v: {"session_id": v["session_id"]},
+    ),
+    "session.end_other_sessions": ConsolePost("chm.inspector", _other_session("chm.inspector")),
+    "session.enrol": ConsolePost(
+        None,
+        _enrolment_code("chm.head"),
+        lambda v: {"username": v["username"], "code": v["enrolment_code"]},
+    ),
+    "session.enrol_finish": ConsolePost(
+        None,
+        _enrolment_code("mch.head"),
+        lambda v: {"password": NEW_PASSWORD, "repeat": NEW_PASSWORD, "code": v["totp"]},
+        prepare=_enrolment_started,
+        taken=200,  # the recovery codes, shown once in this answer
+    ),
     # Anyone signed in may sign out; someone no other row needs signed in afterwards.
     "session.logout": ConsolePost("auditor"),
     "admin.add_entry": ConsolePost(
@@ -338,10 +414,15 @@ def test_every_console_post_is_refused_without_its_token(sqlite_instance, demo_s
         with app.extensions["portal.db"].session() as session:
             values = case.values(session, app)
         path = _path(rule, values)
+        if case.user is None:  # a browser of its own
+            client = app.test_client()
+        elif case.user in clients:  # a TOTP code signs in once: one client per user
+            client = clients[case.user]
+        else:
+            client = clients[case.user] = signed_in(app, case.user)
+        if case.prepare is not None:
+            case.prepare(client, values, app)
         fields = case.fields(values)
-        if case.user not in clients:  # a TOTP code signs in once: one client per user
-            clients[case.user] = signed_in(app, case.user) if case.user else app.test_client()
-        client = clients[case.user]
         # Signed in, every page carries the token (the sign-out form); else the sign-in page.
         page = "/" if case.user else "/login"
         own_token = csrf_token(client.get(page).get_data(as_text=True))
@@ -356,10 +437,10 @@ def test_every_console_post_is_refused_without_its_token(sqlite_instance, demo_s
                 failures.append(f"{rule.rule} as {case.user} with {how}: something changed")
         # The same request with the session's own token is taken: the refusals were the token's.
         taken = client.post(path, data={**fields, "csrf_token": own_token})
-        if taken.status_code != 302:
+        if taken.status_code != case.taken:
             failures.append(
                 f"{rule.rule} as {case.user} with its token: answered {taken.status_code}, "
-                "not 302: fix the table's values or fields"
+                f"not {case.taken}: fix the table's values or fields"
             )
     assert not failures, "\n".join(failures)
 
