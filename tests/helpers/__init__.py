@@ -11,6 +11,7 @@
 - slow_clients: slow uploads, heads and silent connections; pages and a report meanwhile
 - servers: ``portal run`` and ``portal serve`` as subprocesses on free ports
 - browser: Chromium's path and flags, the apps served on local ports
+- accessibility: axe-core's WCAG 2.1 A/AA checks of the page shown in Chromium
 - crypto_tools: the age CLI, ``python -m crypto``, the shared vectors
 - recovery_shares: reading the share sheets that ``portal keys`` prints
 """

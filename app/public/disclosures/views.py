@@ -17,6 +17,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import NotFound, TooManyRequests
 
 from app import errors as error_pages
@@ -196,6 +197,28 @@ def too_many(error: TooManyRequests):
     return render_template(
         "disclosures/ask.html", d=disclosure, form=QuestionForm(), question_error=problem
     ), 429
+
+
+@bp.errorhandler(CSRFError)
+def question_expired(error: CSRFError):
+    """A question whose form expired or came from elsewhere is not sent, but comes back in its
+    form with what was typed: a worker who paused over a question does not lose it."""
+    disclosure_id = (request.view_args or {}).get("disclosure_id")
+    if request.endpoint != "disclosures.ask" or disclosure_id is None:
+        return error_pages.render_error(400, *error_pages.CSRF_MESSAGE)
+    try:
+        disclosure = _readable_or_404(disclosure_id)
+    except NotFound as missing:
+        return error_pages.error_response(missing)
+    if disclosure.public_state != PublicState.published:  # no form to bring the text back in
+        return error_pages.render_error(400, *error_pages.CSRF_MESSAGE)
+    problem = _(
+        "Your question was not sent: the form had expired (it is valid for an hour) or did "
+        "not come from this site. It is still below: send it again."
+    )
+    return render_template(
+        "disclosures/ask.html", d=disclosure, form=QuestionForm(), question_error=problem
+    ), 400
 
 
 # Forms on item pages posted here before the form had a page of its own; same view, same limit.

@@ -68,6 +68,21 @@ def expired_text() -> str:
     )
 
 
+def code_expired_text() -> str:
+    """The receipt code's form expired: the code is never kept, so it must be typed again."""
+    return _(
+        "The form had expired (it is valid for an hour) or did not come from this site. "
+        "Your code was not checked and, as always, not kept: enter it again."
+    )
+
+
+def leave_expired_text() -> str:
+    return _(
+        "The form had expired (it is valid for an hour) or did not come from this site, so "
+        "your report is still open here. To close it, press the button again."
+    )
+
+
 def order_text() -> str:
     """Files sent before the fields that authorise them (``gate.py``): dropped unread."""
     return _(

@@ -466,6 +466,8 @@ def form_expired(text: str, status: int = 400, body_read: bool = True):
     if request.endpoint == "reports.reply":
         form = ReplyForm() if body_read else ReplyForm(formdata=None)
         return _show_reply_again(form, status, problem=text)
+    if request.endpoint == "reports.leave" and current_session() is not None:
+        return _show_reply_again(ReplyForm(formdata=None), status, problem=text)
     return _show_code_page(status=status, problem=text)
 
 

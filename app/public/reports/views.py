@@ -33,8 +33,10 @@ from app.i18n import current_language, today
 from app.models import StaffUser, SubjectLevel
 from app.public.reports import followup_views, gate, noscript, upload_request
 from app.public.reports.common import (
+    code_expired_text,
     expired_text,
     fields_too_large_text,
+    leave_expired_text,
     order_text,
     refusal_text,
     size_text,
@@ -329,6 +331,10 @@ def form_expired(_error: CSRFError):
     """A form without a valid token stores nothing, but loses nothing typed either."""
     if request.endpoint == "reports.send":
         return _back(ReportForm(), 400, problem=expired_text())
+    if request.endpoint == "reports.enter":
+        return followup_views.form_expired(code_expired_text())
+    if request.endpoint == "reports.leave":
+        return followup_views.form_expired(leave_expired_text())
     return followup_views.form_expired(expired_text())
 
 

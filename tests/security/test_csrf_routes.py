@@ -1,0 +1,498 @@
+"""Every route that changes something refuses a form without its CSRF token: enumerated from
+the apps' URL maps, so that a new route without its entry here fails until it has one.
+
+For each rule accepting POST, PUT, PATCH or DELETE, the request is sent as someone who may
+send it (signed in with the role the view wants, or a reporter in a follow-up session), with
+the fields the view takes, three times: without a token, with a forged one, and with a real
+token of another session. Each must be refused with the translated page, and nothing may
+change: not a row in any table, not the sign-in or the follow-up session. Then the same
+request with the page's own token must be taken (so the refusals above were the token's
+doing, and the table's values reach the view).
+
+A route whose path has parameters gets real values from the demo data through the tables
+below (``CONSOLE_POSTS``, ``PUBLIC_POSTS``): add a new route there, with who sends it and
+the fields it takes.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import Base, utcnow
+from app.models import (
+    CatalogueEntry,
+    Disclosure,
+    DisclosureQuestion,
+    QuestionState,
+    StaffEnrolment,
+)
+from app.resources import blob_store
+from app.services import enrolment, sessions
+from app.services import staff as staff_service
+from app.services.demo import DEMO_LOGINS
+from app.services.disclosures import drafting, reviewing
+from app.services.disclosures.attachments import add_attachment
+from tests.helpers.console import signed_in
+from tests.helpers.disclosures import draft_fields, staff
+from tests.helpers.forms import csrf_token
+from tests.helpers.report_pages import CANARY, post_report, report_form_data
+
+STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+FORGED = "伪造的令牌-ImZha2Ui.aGVsbG8"
+EXPIRED = {"zh": "表单已过期", "en": "The form has expired"}
+
+
+# --- the console -------------------------------------------------------------------------------
+
+
+def _draft(session: Session, app: Flask, *, attachment: bool = False) -> dict[str, int]:
+    """A new draft of the demo publisher (with a file: ``attachment``)."""
+    author = staff(session, "publisher")
+    disclosure = drafting.create_draft(
+        session, author, draft_fields(session, title="食堂承包合同公示（草稿）")
+    )
+    values = {"disclosure_id": disclosure.id}
+    if attachment:
+        with app.app_context():
+            added = add_attachment(
+                session,
+                blob_store(),
+                disclosure,
+                author,
+                "合同金额明细.csv",
+                io.BytesIO("项目,金额\n食堂,12000\n".encode()),
+                1024,
+            )
+        session.flush()
+        values["attachment_id"] = added.id
+    return values
+
+
+def _in_review(session: Session, app: Flask) -> dict[str, int]:
+    values = _draft(session, app)
+    disclosure = session.get(Disclosure, values["disclosure_id"])
+    drafting.submit_for_review(session, disclosure, staff(session, "publisher"))
+    return values
+
+
+def _published(session: Session, app: Flask) -> dict[str, int]:
+    values = _in_review(session, app)
+    disclosure = session.get(Disclosure, values["disclosure_id"])
+    reviewing.approve(session, disclosure, staff(session, "approver"))
+    return values
+
+
+def _amending(session: Session, app: Flask) -> dict[str, int]:
+    values = _published(session, app)
+    disclosure = session.get(Disclosure, values["disclosure_id"])
+    drafting.start_amendment(session, disclosure, staff(session, "publisher"))
+    return values
+
+
+def _catalogue_entry(session: Session, _app: Flask) -> dict[str, int]:
+    return {"entry_id": session.scalar(select(CatalogueEntry.id).order_by(CatalogueEntry.id))}
+
+
+def _pending_question(session: Session, _app: Flask) -> dict[str, int]:
+    pending = select(DisclosureQuestion.id).where(DisclosureQuestion.state == QuestionState.pending)
+    return {"question_id": session.scalar(pending.order_by(DisclosureQuestion.id))}
+
+
+def _no_values(_session: Session, _app: Flask) -> dict[str, int]:
+    return {}
+
+
+def _other_session(username: str) -> Callable[[Session, Flask], dict[str, Any]]:
+    """Another console session of ``username`` (as on a second PC): its id, as its form has it."""
+
+    def values(session: Session, _app: Flask) -> dict[str, Any]:
+        ticket = sessions.open_session(
+            session, staff(session, username), [], sessions.SessionPolicy(), utcnow()
+        )
+        return {"session_id": ticket.id_hash}
+
+    return values
+
+
+def _enrolment_code(username: str) -> Callable[[Session, Flask], dict[str, Any]]:
+    """An enrolment code issued to ``username`` by an administrator."""
+
+    def values(session: Session, _app: Flask) -> dict[str, Any]:
+        issued = enrolment.issue_code(session, staff(session, username), utcnow())
+        return {"username": username, "enrolment_code": issued.code}
+
+    return values
+
+
+def _enrolment_started(client, values: dict, app: Flask) -> None:
+    """The first page of enrolment sent (with its token): the second one is open."""
+    token = csrf_token(client.get("/enrol").get_data(as_text=True))
+    fields = {"csrf_token": token, "username": values["username"]}
+    started = client.post("/enrol", data={**fields, "code": values["enrolment_code"]})
+    assert started.status_code == 302, "the enrolment of the test did not start"
+    with app.extensions["portal.db"].session() as session:
+        secret = session.scalar(
+            select(StaffEnrolment.pending_totp_secret).where(
+                StaffEnrolment.staff_id == staff(session, values["username"]).id
+            )
+        )
+    values["totp"] = staff_service.totp_now(secret)
+
+
+NEW_PASSWORD = "审核食堂合同-新口令-2026"
+
+
+def _login_fields(_values: dict) -> dict[str, str]:
+    # Someone no other row signs in: a TOTP code is taken once.
+    login = next(login for login in DEMO_LOGINS if login.username == "head")
+    code = staff_service.totp_now(login.totp_secret)
+    return {"username": login.username, "password": login.password, "code": code}
+
+
+def _draft_fields(_values: dict) -> dict[str, str]:
+    return {
+        "title": "食堂承包合同公示",
+        "category": "procurement",
+        "unit": "MCH",
+        "scope": "everyone",
+        "body": "合同金额与期限见附件。",
+        "save": "1",
+    }
+
+
+@dataclass(frozen=True)
+class ConsolePost:
+    """Who sends a console POST (None: nobody signed in, in a browser of its own), the path's
+    values made in the demo database, and the fields with which the view takes it."""
+
+    user: str | None
+    values: Callable[[Session, Flask], dict[str, Any]] = _no_values
+    fields: Callable[[dict], dict[str, str]] = lambda _values: {}
+    # What the browser did first (the page before, with its own token); it may add values.
+    prepare: Callable[[Any, dict, Flask], None] | None = None
+    taken: int = 302  # the status of the same request with its token
+
+
+CONSOLE_POSTS: dict[str, ConsolePost] = {
+    "session.login": ConsolePost(None, fields=_login_fields),
+    "session.password": ConsolePost(
+        "mch.publisher",
+        fields=lambda _v: {
+            "current": "demo-mch-publisher",
+            "password": NEW_PASSWORD,
+            "repeat": NEW_PASSWORD,
+        },
+    ),
+    "session.end_session": ConsolePost(
+        "mch.inspector",
+        _other_session("mch.inspector"),
+        lambda v: {"session_id": v["session_id"]},
+    ),
+    "session.end_other_sessions": ConsolePost("chm.inspector", _other_session("chm.inspector")),
+    "session.enrol": ConsolePost(
+        None,
+        _enrolment_code("chm.head"),
+        lambda v: {"username": v["username"], "code": v["enrolment_code"]},
+    ),
+    "session.enrol_finish": ConsolePost(
+        None,
+        _enrolment_code("mch.head"),
+        lambda v: {"password": NEW_PASSWORD, "repeat": NEW_PASSWORD, "code": v["totp"]},
+        prepare=_enrolment_started,
+        taken=200,  # the recovery codes, shown once in this answer
+    ),
+    # Anyone signed in may sign out; someone no other row needs signed in afterwards.
+    "session.logout": ConsolePost("auditor"),
+    "admin.add_entry": ConsolePost(
+        "admin",
+        fields=lambda _v: {
+            "entry-category": "work-safety",
+            "entry-unit": "CHM-W1",
+            "entry-period": "quarterly",
+            "entry-due_days": "20",
+            "entry-scope": "everyone",
+            "entry-starts_on": "2026-01-01",
+        },
+    ),
+    "admin.toggle_entry": ConsolePost("admin", _catalogue_entry),
+    "admin.save_category": ConsolePost(
+        "admin",
+        fields=lambda _v: {
+            "cat-code": "canteen-affairs",
+            "cat-domain": "factory",
+            "cat-name_zh": "食堂事务",
+            "cat-name_en": "Canteen affairs",
+            "cat-active": "y",
+        },
+    ),
+    "admin.seed_categories": ConsolePost("admin"),
+    "publish.new": ConsolePost("publisher", fields=_draft_fields),
+    "publish.edit": ConsolePost("publisher", _draft, _draft_fields),
+    "publish.submit": ConsolePost("publisher", _draft),
+    "publish.discard": ConsolePost("publisher", _amending),
+    "publish.delete_attachment": ConsolePost(
+        "publisher", lambda session, app: _draft(session, app, attachment=True)
+    ),
+    "publish.review": ConsolePost(
+        "approver", _in_review, lambda _v: {"approve": "1", "comment": "同意公开"}
+    ),
+    "publish.amend": ConsolePost("publisher", _published),
+    "publish.retract": ConsolePost("publisher", _published, lambda _v: {"reason": "金额有误"}),
+    "publish.answer": ConsolePost(
+        "approver",
+        _pending_question,
+        lambda v: {f"q{v['question_id']}-answer": "评分细则见招标文件第三章。", "publish": "1"},
+    ),
+}
+
+
+# --- the public site ---------------------------------------------------------------------------
+
+
+@dataclass
+class PublicPost:
+    """A public POST as a reporter or a reader sends it: the path's values, its fields, the
+    text it must give back when refused (None: nothing typed is kept, e.g. a receipt code,
+    which is then never shown back), whether it is a multipart form."""
+
+    values: dict[str, Any]
+    fields: dict[str, Any]
+    kept: str | None
+    multipart: bool = False
+    hidden: list[str] = field(default_factory=list)  # typed, never to be shown back
+
+
+def _question(_client) -> PublicPost:
+    body = "请问除尘设备招标的评分细则在哪里可以看到？"
+    return PublicPost({"disclosure_id": 3}, {"body": body}, kept=body)
+
+
+def _report(client) -> PublicPost:
+    fields = report_form_data(client, persons="车间主任 李某")
+    del fields["csrf_token"]
+    return PublicPost({}, fields, kept=CANARY, multipart=True)
+
+
+def _sent_report_code(client) -> str:
+    sent = post_report(client, report_form_data(client))
+    assert sent.status_code == 200, "the report of the test was not stored"
+    return "".join(re.findall(r"<span>(\d{4})</span>", sent.get_data(as_text=True)))
+
+
+def _in_follow_up(client) -> None:
+    code = _sent_report_code(client)
+    token = csrf_token(client.get("/report/follow-up").get_data(as_text=True))
+    entered = client.post("/report/follow-up", data={"csrf_token": token, "code": code})
+    assert entered.status_code == 303 and _follow_up_open(client)
+
+
+def _code_entry(client) -> PublicPost:
+    code = _sent_report_code(client)
+    grouped = " ".join(code[i : i + 4] for i in range(0, 20, 4))
+    return PublicPost({}, {"code": grouped}, kept=None, hidden=[code, grouped])
+
+
+def _reply(client) -> PublicPost:
+    _in_follow_up(client)
+    text = "补充：经费去向见班组账本第12页。"
+    return PublicPost({}, {"text": text}, kept=text, multipart=True)
+
+
+def _leave(client) -> PublicPost:
+    _in_follow_up(client)
+    return PublicPost({}, {}, kept=None)
+
+
+PUBLIC_POSTS: dict[str, Callable[[Any], PublicPost]] = {
+    "disclosures.ask": _question,
+    "reports.send": _report,
+    "reports.enter": _code_entry,
+    "reports.reply": _reply,
+    "reports.leave": _leave,
+}
+
+
+# --- the walk ----------------------------------------------------------------------------------
+
+
+def _state_changing_rules(app: Flask) -> list:
+    return sorted(
+        (rule for rule in app.url_map.iter_rules() if rule.methods & STATE_CHANGING),
+        key=lambda rule: rule.rule,
+    )
+
+
+def _untested(app: Flask, table: dict) -> list[str]:
+    """Why the table and the URL map disagree: each route missing from it, each stale entry."""
+    rules = _state_changing_rules(app)
+    problems = [
+        f"{sorted(rule.methods & STATE_CHANGING)} {rule.rule} (endpoint {rule.endpoint!r}) has "
+        f"no CSRF test: add it to the table in {__name__}"
+        for rule in rules
+        if rule.endpoint not in table
+    ]
+    endpoints = {rule.endpoint for rule in rules}
+    problems += [
+        f"{endpoint!r} is in the table but no route of the app has it: remove it"
+        for endpoint in table
+        if endpoint not in endpoints
+    ]
+    return problems
+
+
+def _path(rule, values: dict[str, Any]) -> str:
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        assert name in values, f"{rule.rule}: the table gives no value for <{name}>"
+        return str(values[name])
+
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", value, rule.rule)
+
+
+def _database(app: Flask) -> dict[str, list[str]]:
+    """Every row of every table, to tell that a refused request changed nothing."""
+    with app.extensions["portal.db"].session() as session:
+        return {
+            table.name: sorted(repr(tuple(row)) for row in session.execute(select(table)))
+            for table in Base.metadata.sorted_tables
+        }
+
+
+def _refused(response, language: str) -> str | None:
+    """Why ``response`` is not the translated refusal of a form without a valid token."""
+    page = response.get_data(as_text=True)
+    if response.status_code != 400:
+        return f"answered {response.status_code}, not 400"
+    if EXPIRED[language] not in page:
+        return f"the page does not say {EXPIRED[language]!r}"
+    return None
+
+
+def _tokens(app: Flask, path: str) -> list[tuple[str, dict[str, str], str]]:
+    """The wrong tokens a form is sent with: none, a forged one, another session's real one."""
+    other = app.test_client()
+    foreign = csrf_token(other.get(path).get_data(as_text=True))
+    return [
+        ("no token", {}, "zh"),
+        ("a forged token", {"csrf_token": FORGED}, "en"),
+        ("another session's token", {"csrf_token": foreign}, "zh"),
+    ]
+
+
+def test_every_console_route_that_changes_something_is_in_the_table(sqlite_instance):
+    problems = _untested(sqlite_instance.app("console"), CONSOLE_POSTS)
+    assert not problems, "\n".join(problems)
+
+
+def test_every_public_route_that_changes_something_is_in_the_table(sqlite_instance):
+    problems = _untested(sqlite_instance.app("public"), PUBLIC_POSTS)
+    assert not problems, "\n".join(problems)
+
+
+def _signed_in(client) -> bool:
+    return client.get("/").status_code == 200
+
+
+@pytest.mark.slow
+def test_every_console_post_is_refused_without_its_token(sqlite_instance, demo_sqlite):
+    # Limits count refusals too (tests/security): here they would only end the walk early.
+    app = sqlite_instance.app("console", RATELIMIT_ENABLED=False)
+    assert not _untested(app, CONSOLE_POSTS), "see the test of the table"
+    failures: list[str] = []
+    clients: dict[str | None, Any] = {}
+    for rule in _state_changing_rules(app):
+        case = CONSOLE_POSTS[rule.endpoint]
+        with app.extensions["portal.db"].session() as session:
+            values = case.values(session, app)
+        path = _path(rule, values)
+        if case.user is None:  # a browser of its own
+            client = app.test_client()
+        elif case.user in clients:  # a TOTP code signs in once: one client per user
+            client = clients[case.user]
+        else:
+            client = clients[case.user] = signed_in(app, case.user)
+        if case.prepare is not None:
+            case.prepare(client, values, app)
+        fields = case.fields(values)
+        # Signed in, every page carries the token (the sign-out form); else the sign-in page.
+        page = "/" if case.user else "/login"
+        own_token = csrf_token(client.get(page).get_data(as_text=True))
+        before, was_signed_in = _database(app), _signed_in(client)
+        for how, token, language in _tokens(app, "/login"):
+            client.get(f"{page}?lang={language}")
+            response = client.post(path, data={**fields, **token})
+            why = _refused(response, language)
+            if why:
+                failures.append(f"{rule.rule} as {case.user} with {how}: {why}")
+            if _database(app) != before or _signed_in(client) != was_signed_in:
+                failures.append(f"{rule.rule} as {case.user} with {how}: something changed")
+        # The same request with the session's own token is taken: the refusals were the token's.
+        taken = client.post(path, data={**fields, "csrf_token": own_token})
+        if taken.status_code != case.taken:
+            failures.append(
+                f"{rule.rule} as {case.user} with its token: answered {taken.status_code}, "
+                f"not {case.taken}: fix the table's values or fields"
+            )
+    assert not failures, "\n".join(failures)
+
+
+# The public forms say it in their own words, and keep what was typed.
+PUBLIC_EXPIRED = {"zh": "表单已过期", "en": "form had expired"}
+
+
+def _follow_up_open(client) -> bool:
+    """Whether this browser is in a follow-up session (its thread page, with the reply form)."""
+    return 'name="text"' in client.get("/report/follow-up").get_data(as_text=True)
+
+
+def _send(client, path: str, post: PublicPost, token: dict[str, str]):
+    data = {**post.fields, **token}
+    if post.multipart:
+        return post_report(client, data, path=path)
+    return client.post(path, data=data, follow_redirects=True)
+
+
+@pytest.mark.slow
+def test_every_public_post_is_refused_without_its_token_and_keeps_what_was_typed(
+    sqlite_instance, demo_sqlite
+):
+    app = sqlite_instance.app("public", RATELIMIT_ENABLED=False)
+    assert not _untested(app, PUBLIC_POSTS), "see the test of the table"
+    failures: list[str] = []
+    for rule in _state_changing_rules(app):
+        client = app.test_client()
+        post = PUBLIC_POSTS[rule.endpoint](client)
+        path = _path(rule, post.values)
+        before, was_open = _database(app), _follow_up_open(client)
+        for how, token, language in _tokens(app, "/report/follow-up"):
+            client.get(f"/report/?lang={language}")
+            response = _send(client, path, post, token)
+            page = response.get_data(as_text=True)
+            where = f"{rule.rule} with {how}"
+            if response.status_code != 400:
+                failures.append(f"{where}: answered {response.status_code}, not 400")
+            if PUBLIC_EXPIRED[language] not in page.lower():
+                failures.append(f"{where}: the page does not say {PUBLIC_EXPIRED[language]!r}")
+            if post.kept is not None and post.kept not in page:
+                failures.append(f"{where}: what was typed is not given back")
+            if any(secret in page for secret in post.hidden):
+                failures.append(f"{where}: a secret typed in the form is shown back")
+            if _database(app) != before or _follow_up_open(client) != was_open:
+                failures.append(f"{where}: something changed")
+        client.get("/report/?lang=zh")
+        own_token = csrf_token(client.get("/report/follow-up").get_data(as_text=True))
+        taken = _send(client, path, post, {"csrf_token": own_token})
+        if taken.status_code != 200 or PUBLIC_EXPIRED["zh"] in taken.get_data(as_text=True):
+            failures.append(
+                f"{rule.rule} with its token: answered {taken.status_code}: fix the table"
+            )
+    assert not failures, "\n".join(failures)
