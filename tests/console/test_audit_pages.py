@@ -17,7 +17,7 @@ from app.models import AuditEntry, StaffUser
 from app.services import audit
 from app.services.audit import AuditAction
 from crypto import tlog
-from tests.helpers.console import signed_in
+from tests.helpers.console import session_of, signed_in
 
 CASE = "R7K2Q9XW3MPD5RTN"
 OTHER_CASE = "举报-二〇二六-0042"
@@ -54,7 +54,8 @@ def trail(db, demo):
 
 @pytest.fixture
 def auditor(console_app, demo):
-    return signed_in(console_app, "auditor")
+    """The auditor, signed in before the trail's entries were made (no sign-in entry)."""
+    return session_of(console_app, "auditor")
 
 
 def rows(page: str) -> list[str]:
