@@ -225,3 +225,21 @@ def test_the_administrator_s_changes_are_confirmed(console_app, demo):
     said = _confirmation(admin, added)
     assert said.startswith('The periodic item <a href="/admin/disclosures/#h-catalogue">')
     assert "Staff canteen" in said and "was added to the catalogue." in said
+
+
+def test_the_administrator_s_changes_are_on_the_audit_trail(console_app, demo, audit_entries):
+    admin = signed_in(console_app, "admin")
+    token = csrf_token(_english(admin, "/admin/disclosures/"))
+    category = {
+        "csrf_token": token,
+        "cat-code": "canteen",
+        "cat-domain": "factory",
+        "cat-name_zh": "职工食堂",
+        "cat-name_en": "Staff canteen",
+        "cat-active": "y",
+    }
+    assert admin.post("/admin/disclosures/categories", data=category).status_code == 302
+    refused = admin.post("/admin/disclosures/categories", data={**category, "cat-code": ""})
+    assert refused.status_code == 400  # nothing changed: nothing recorded
+    changes = [(e.action, e.actor, e.detail) for e in audit_entries if e.action != "sign_in"]
+    assert changes == [("admin_change", "admin", "disclosure category canteen saved")]

@@ -13,10 +13,17 @@ from app.db import get_session
 from app.form_choices import choice
 from app.i18n import current_language, today
 from app.models import CatalogueEntry, DisclosureCategory, Domain, Period, Role, Scope
-from app.security.auth import role_required
-from app.services import units
+from app.security.auth import current_staff, role_required
+from app.services import audit, units
 from app.services.disclosures import catalogue, categories, errors
 from app.web.forms import ActionForm
+
+
+def _audited(detail: str) -> None:
+    """Every administrative change is an entry on the audit trail, in its transaction."""
+    audit.record(
+        get_session(), audit.AuditAction.admin_change, actor=current_staff(), detail=detail
+    )
 
 
 def _catalogue_form() -> CatalogueForm:
@@ -69,6 +76,7 @@ def save_category():
     category.name_zh = form.name_zh.data.strip()
     category.name_en = form.name_en.data.strip()
     category.active = bool(form.active.data)
+    _audited(f"disclosure category {category.code} saved")
     session.commit()
     confirm(
         _("The category %(item)s was saved.", item=ITEM),
@@ -85,6 +93,7 @@ def seed_categories():
         abort(400)
     session = get_session()
     categories.ensure_categories(session)
+    _audited("standard disclosure categories put in place")
     session.commit()
     confirm(
         _("The standard categories of the disclosure rules are in place: see %(item)s.", item=ITEM),
@@ -118,6 +127,7 @@ def add_entry():
     except errors.DisclosureError as exc:
         session.rollback()
         return _page(CategoryForm(prefix="cat"), form, error=exc.message, status=400)
+    _audited(f"catalogue item {category.code} of {unit.code} added")
     session.commit()
     confirm(
         _("The periodic item %(item)s was added to the catalogue.", item=ITEM),
@@ -142,6 +152,7 @@ def toggle_entry(entry_id: int):
     if entry is None:
         abort(404)
     entry.active = not entry.active
+    _audited(f"catalogue item {entry.id} {'resumed' if entry.active else 'paused'}")
     session.commit()
     if entry.active:
         text = _("The periodic item %(item)s is due again.", item=ITEM)
