@@ -14,7 +14,13 @@ from app import migrate
 from app.cli.disclosures import prepare_disclosures
 from app.db import database
 from app.i18n import today
-from app.resources import blob_store, receipt_pepper, receipt_versions, seal_params
+from app.resources import (
+    blob_store,
+    deadline_rules,
+    receipt_pepper,
+    receipt_versions,
+    seal_params,
+)
 from app.services import demo as demo_service
 from app.services.recovery import share_sheets_text
 from app.services.reports.demo import DEMO_REPORTS, DemoReport
@@ -73,6 +79,7 @@ def load_demo() -> list[demo_service.DemoLogin]:
                 today=today(),
                 pepper=receipt_pepper(),
                 receipt_versions=receipt_versions(),
+                rules=deadline_rules(),
             )
         except demo_service.DemoError as exc:
             raise click.ClickException(str(exc)) from None

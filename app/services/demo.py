@@ -2,8 +2,9 @@
 
 Every demo office has an inspector and an office head with keys sealed under their demo
 passwords, and a 2-of-3 recovery key made by the same ceremony as a real one. With a blob
-store and the receipt pepper the demo also sends reports, whose receipt codes are published
-(app/services/reports/demo.py).
+store and the receipt pepper the demo also sends reports, whose receipt codes are published,
+and handles them as cases (app/services/reports/demo.py): the acts that decrypt use the
+officers' keys, unsealed here with the demo's published passwords as a sign-in would.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import DisciplineOffice, Role, StaffUser, Unit, UnitKind
+from app.services import keys
 from app.services.blobs import BlobStore
+from app.services.cases.deadlines import DeadlineRules
 from app.services.disclosures.demo import load_demo_disclosures
 from app.services.recovery import ShareSheet, recovery_ceremony
 from app.services.reports.demo import DemoReport, load_demo_reports
 from app.services.staff import create_user
 from crypto import SealParams
+from crypto.keys import X25519Identity
 from crypto.receipts import RECEIPT_VERSIONS, ReceiptVersions
 from crypto.sealing import DEFAULT_SEAL_PARAMS
 
@@ -192,6 +196,7 @@ def load_demo(
     today: date | None = None,
     pepper: bytes | None = None,
     receipt_versions: ReceiptVersions = RECEIPT_VERSIONS,
+    rules: DeadlineRules | None = None,
 ) -> DemoResult:
     """Create the demo organisation, staff, keys and disclosures in an empty database.
 
@@ -199,8 +204,9 @@ def load_demo(
     keys are dated ``today`` (default: the machine's date), the reports up to it.
 
     With a blob store and the installation's receipt ``pepper`` the demo reports are sent
-    too. Each is committed durably as the public site commits one, so everything before
-    them is committed first: then ``session`` must not be inside ``session.begin()``.
+    too, and handled as cases under the deadline ``rules``. Each is committed durably as the
+    public site commits one, so everything before them is committed first: then ``session``
+    must not be inside ``session.begin()``.
     """
     if session.scalar(select(Unit.id).limit(1)) is not None:
         raise DemoError("the database already has units; demo data goes only into a new database")
@@ -253,8 +259,29 @@ def load_demo(
         # The recovery keys were stored by UPDATE statements, which left the offices loaded
         # in this session as they were: read them again before routing reports to them.
         session.expire_all()
-        reports = load_demo_reports(session, blobs, pepper, today or date.today(), receipt_versions)
+        reports = load_demo_reports(
+            session,
+            blobs,
+            pepper,
+            today or date.today(),
+            receipt_versions,
+            keys_of=_demo_keys(seal_params),
+            rules=rules,
+        )
     return DemoResult(DEMO_LOGINS, sheets, reports)
+
+
+def _demo_keys(seal_params: SealParams):
+    """A demo officer's identity, unsealed once with the published password (as at sign-in)."""
+    passwords = {login.username: login.password for login in DEMO_LOGINS}
+    unsealed: dict[str, list[X25519Identity]] = {}
+
+    def keys_of(user: StaffUser) -> list[X25519Identity]:
+        if user.username not in unsealed:
+            unsealed[user.username] = [keys.unseal(user, passwords[user.username], seal_params)]
+        return unsealed[user.username]
+
+    return keys_of
 
 
 def has_staff(session: Session) -> bool:

@@ -1,27 +1,34 @@
-"""Demo reports: one in each state, at each demo office, sent and answered through the services.
+"""Demo reports: one in each state, at each demo office, sent and handled through the services.
 
 Their receipt codes are fixed and published (README, ``portal demo``), so that anyone trying a
 demo instance can follow a report up at once. Real receipt codes are drawn at random and shown
 once; only this module passes ``submit`` a code of its own. Everything here is invented.
+
+Each report is then handled as the console would handle it, by the services the console calls
+(status changes, assignment, labels, internal notes, replies, a decision taken by two members,
+openings of the case and of a real name), so that the cases stand in the inbox in their states
+and every act is on the audit trail. Opening a case takes the reader's key: the demo unseals
+it with the demo's published password, as signing in would.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import enum
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Report, ReportStatus, StaffUser
+from app.models import Disposal, Report, ReportStatus, StaffUser
 from app.services.blobs import BlobStore
-from app.services.cases import deadlines
+from app.services.cases import decisions, notes, reading, workflow
 from app.services.cases.deadlines import DeadlineRules
 from app.services.reports import followup
-from app.services.reports.messages import post_office_message
 from app.services.reports.submission import ReportFields, submit
 from app.services.reports.uploads import Upload, UploadBatch
+from crypto.keys import X25519Identity
 from crypto.receipts import RECEIPT_VERSIONS, ReceiptVersions
 
 # (file name, content type, bytes): small enough to show in a demo, named in Chinese.
@@ -38,6 +45,30 @@ class DemoMessage:
     files: tuple[DemoFile, ...] = ()
 
 
+class Act(enum.StrEnum):
+    """What a member of the office does on a case, each through the console's service."""
+
+    status = "status"  # workflow.change_status to ``value``
+    assign = "assign"  # workflow.assign to the account ``value``
+    label = "label"  # workflow.add_label ``value``
+    note = "note"  # notes.add_note with the text ``value``
+    open = "open"  # reading.open_case (decrypts; the case is then seen as it stands)
+    real_name = "real_name"  # reading.open_real_name, the reason ``value``
+    propose = "propose"  # decisions.propose the disposal ``value``
+    confirm = "confirm"  # decisions.confirm the pending decision
+    record = "record"  # decisions.record it (two members at least, a head among them)
+
+
+@dataclass(frozen=True)
+class DemoAct:
+    """One act of the office on ``days_ago`` (before the thread's messages of that day)."""
+
+    days_ago: int
+    by: str  # the username of the member who acts
+    act: Act
+    value: str = ""
+
+
 @dataclass(frozen=True)
 class DemoReport:
     """A demo report: its published receipt code, where it lands and how far it has come."""
@@ -50,6 +81,7 @@ class DemoReport:
     days_ago: int = 0
     files: tuple[DemoFile, ...] = ()
     thread: tuple[DemoMessage, ...] = ()
+    handling: tuple[DemoAct, ...] = ()
 
 
 PRICE_LIST = (
@@ -112,6 +144,25 @@ DEMO_REPORTS = (
             reporter_copy=True,
         ),
         days_ago=5,
+        handling=(
+            DemoAct(4, "chm.inspector", Act.open),
+            DemoAct(4, "chm.inspector", Act.status, "acknowledged"),
+            DemoAct(
+                3,
+                "chm.head",
+                Act.real_name,
+                "实名举报，需确认能否当面联系举报人了解购物卡发放情况",
+            ),
+            DemoAct(3, "chm.head", Act.assign, "chm.inspector"),
+            DemoAct(
+                2,
+                "chm.inspector",
+                Act.note,
+                "已与财务部核对：春节前劳保经费有一笔 2.4 万元支出，用途写“节日慰问品”。"
+                "待举报人答复发放日期和面额后再调取发放签收单。",
+            ),
+            DemoAct(2, "chm.inspector", Act.label, "八项规定"),
+        ),
         thread=(
             DemoMessage(
                 2,
@@ -142,6 +193,22 @@ DEMO_REPORTS = (
             reporter_copy=True,
         ),
         days_ago=40,
+        handling=(
+            DemoAct(39, "mch.inspector", Act.open),
+            DemoAct(39, "mch.inspector", Act.status, "acknowledged"),
+            DemoAct(38, "mch.head", Act.assign, "mch.inspector"),
+            DemoAct(36, "mch.inspector", Act.status, "under_assessment"),
+            DemoAct(36, "mch.inspector", Act.label, "考勤比对"),
+            DemoAct(
+                30,
+                "mch.inspector",
+                Act.note,
+                "已调取二班近三个月的考勤记录和加班审批单。举报人所列两个周末，审批单上的加班"
+                "人数比门禁记录多 5 人。下一步建议初步核实，报吴刚书记一起研究。",
+            ),
+            DemoAct(2, "mch.inspector", Act.propose, "preliminary_verification"),
+            DemoAct(2, "mch.inspector", Act.open),
+        ),
         thread=(
             DemoMessage(
                 36,
@@ -180,6 +247,32 @@ DEMO_REPORTS = (
             # Its reporter kept no copy: the follow-up page shows that case too.
         ),
         days_ago=75,
+        handling=(
+            DemoAct(74, "inspector", Act.open),
+            DemoAct(74, "inspector", Act.status, "acknowledged"),
+            DemoAct(72, "head", Act.assign, "inspector"),
+            DemoAct(70, "inspector", Act.status, "under_assessment"),
+            DemoAct(70, "inspector", Act.label, "公车使用"),
+            DemoAct(
+                40,
+                "inspector",
+                Act.note,
+                "已调取车队出车登记和加油卡记录：去年下半年周末出车 9 次，均无公务用车审批单；"
+                "两名驾驶员证实是接送家属。建议谈话函询。",
+            ),
+            DemoAct(40, "inspector", Act.open),
+            DemoAct(20, "inspector", Act.propose, "talk_or_inquiry"),
+            DemoAct(19, "head", Act.open),
+            DemoAct(19, "head", Act.confirm),
+            DemoAct(19, "head", Act.record),
+            DemoAct(
+                10,
+                "head",
+                Act.note,
+                "已诫勉谈话，本人写出书面说明，已退赔车辆使用费用 3,860 元；集团内通报。",
+            ),
+            DemoAct(10, "head", Act.status, "concluded"),
+        ),
         thread=(
             DemoMessage(70, "您好，您的举报已收到，集团纪委已安排核实。", by="inspector"),
             DemoMessage(
@@ -208,20 +301,58 @@ def _staff(session: Session, username: str) -> StaffUser:
     return user
 
 
+def _act(
+    session: Session,
+    blobs: BlobStore,
+    report: Report,
+    act: DemoAct,
+    on: date,
+    rules: DeadlineRules,
+    keys_of: Callable[[StaffUser], Sequence[X25519Identity]],
+) -> None:
+    """Do ``act`` on the report's case through the service the console's page calls."""
+    staff = _staff(session, act.by)
+    if act.act == Act.status:
+        workflow.change_status(session, staff, report, ReportStatus(act.value), on, rules)
+    elif act.act == Act.assign:
+        workflow.assign(session, staff, report, _staff(session, act.value).id)
+    elif act.act == Act.label:
+        workflow.add_label(session, staff, report, act.value)
+    elif act.act == Act.note:
+        notes.add_note(session, blobs, staff, report, act.value, on)
+    elif act.act == Act.open:
+        opened = reading.open_case(session, blobs, staff, report, keys_of(staff), on)
+        if opened.text is None:  # the demo's keys must open its reports: say so here
+            raise RuntimeError(f"{staff.username} cannot open demo report {report.id}")
+    elif act.act == Act.real_name:
+        reading.open_real_name(session, blobs, staff, report, keys_of(staff), act.value)
+    elif act.act == Act.propose:
+        decisions.propose(session, staff, report, Disposal(act.value), on)
+    elif act.act == Act.confirm:
+        decisions.confirm(session, staff, report, on)
+    elif act.act == Act.record:
+        decisions.record(session, staff, report, on)
+
+
 def load_demo_reports(
     session: Session,
     blobs: BlobStore,
     pepper: bytes,
     today: date,
     receipt_versions: ReceiptVersions = RECEIPT_VERSIONS,
+    *,
+    keys_of: Callable[[StaffUser], Sequence[X25519Identity]],
+    rules: DeadlineRules | None = None,
 ) -> list[DemoReport]:
-    """Send the demo reports and their threads (after ``load_demo``'s staff and keys).
+    """Send the demo reports and their threads (after ``load_demo``'s staff and keys), and
+    handle each case as its office would have, day by day.
 
     Each report is submitted, and each reporter reply sent, as the public site does: committed
     durably, so ``session`` must not be inside ``session.begin()``, and its transaction must
-    hold nothing uncommitted. Office messages and the states the console would set are
-    committed here too.
+    hold nothing uncommitted. Every act of the office is committed as the console commits it.
+    ``keys_of`` gives a staff member's unsealed keys, for the acts that decrypt.
     """
+    rules = rules or DeadlineRules()
     for demo in DEMO_REPORTS:
         received_on = today - timedelta(days=demo.days_ago)
         submitted = submit(
@@ -238,28 +369,31 @@ def load_demo_reports(
         assert report is not None
         if report.office.unit.code != demo.office:  # the routing rules changed: say so here
             raise RuntimeError(f"demo report {demo.code} went to {report.office.unit.code}")
+        # The office's acts of a day come before the day's messages (a status is set, then
+        # the reporter told); sorted() keeps each tuple's own order within a day.
+        events = sorted(
+            [(act.days_ago, 0, act) for act in demo.handling]
+            + [(message.days_ago, 1, message) for message in demo.thread],
+            key=lambda event: (-event[0], event[1]),
+        )
         identity = None
-        for message in demo.thread:
-            on = today - timedelta(days=message.days_ago)
-            files = _uploads(blobs, message.files)
-            if message.by is None:
+        for days_ago, _order, event in events:
+            on = today - timedelta(days=days_ago)
+            if isinstance(event, DemoAct):
+                _act(session, blobs, report, event, on, rules, keys_of)
+                session.commit()
+                continue
+            files = _uploads(blobs, event.files)
+            if event.by is None:
                 if identity is None:
                     opened = followup.open_by_code(session, pepper, demo.code, receipt_versions)
                     assert opened is not None
                     identity = opened.identity
-                followup.reply(session, blobs, report, identity, message.text, files, on)
+                followup.reply(session, blobs, report, identity, event.text, files, on)
             else:
-                writer = _staff(session, message.by)
-                post_office_message(session, blobs, report, writer, message.text, files, on)
+                writer = _staff(session, event.by)
+                workflow.reply(session, blobs, writer, report, event.text, files, on)
                 session.commit()
-        # The state the console would have brought it to (its deadlines follow).
-        report.status = demo.status
-        case = report.case
-        assert case is not None
-        if demo.status in deadlines.DONE:
-            deadlines.concluded(
-                report, case, today - timedelta(days=demo.thread[-1].days_ago), DeadlineRules()
-            )
-        deadlines.refresh(report, case)
-        session.commit()
+        if report.status != demo.status:  # the acts above no longer lead there: say so here
+            raise RuntimeError(f"demo report {demo.code} ended {report.status}")
     return list(DEMO_REPORTS)
