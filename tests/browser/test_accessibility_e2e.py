@@ -5,9 +5,9 @@ place of the script's parts too: see tests/helpers/accessibility.py).
 How to add a page (for example a new console area):
 
 - a page reached by a plain GET: add its path to ``PUBLIC_PAGES`` or to the role's list in
-  ``CONSOLE_PAGES`` (one line; ``{draft}``, ``{in_review}`` and ``{question_disclosure}``
-  stand for demo items made by ``_demo_items``; add a key there for a new kind of item). A new
-  role's first page: add the demo user with the paths it sees.
+  ``CONSOLE_PAGES`` (one line; ``{draft}``, ``{in_review}``, ``{question_disclosure}`` and
+  ``{mch_case}`` stand for demo items made by ``_demo_items``; add a key there for a new kind
+  of item). A new role's first page: add the demo user with the paths it sees.
 - a page reached by a form (an error shown, a confirmation): drive it in the browser as in
   ``_report_journey`` and call ``audit.here("what it is")`` once it is shown.
 - anywhere else, ``tests.helpers.accessibility.assert_accessible(page)`` checks the page
@@ -96,15 +96,37 @@ CONSOLE_PAGES: dict[str, list[str | tuple[str, int]]] = {
     "approver": ["/", "/publish/", "/publish/{in_review}", "/publish/questions"],
     "admin": ["/", "/admin/", "/admin/disclosures/"],
     "inspector": ["/"],
-    "head": ["/"],
+    "mch.inspector": ["/cases/", "/cases/{mch_case}", "/cases/{mch_case}/recuse"],
+    "head": ["/", "/cases/", "/cases/recovery"],
     "auditor": ["/"],
 }
+
+
+def _mch_case(app) -> str:
+    """A report to the MCH office (read by mch.inspector), sent through the intake service."""
+    from app.i18n import today
+    from app.resources import blob_store, receipt_pepper, receipt_versions
+    from app.services.reports.submission import submit
+    from tests.helpers.reports import form
+
+    with app.test_request_context(), app.extensions["portal.db"].session() as session:
+        done = submit(
+            session,
+            blob_store(),
+            receipt_pepper(),
+            form(unit_code="MCH-W1"),
+            [],
+            today(),
+            receipt_versions(),
+        )
+    return done.report_id
 
 
 def _demo_items(instance) -> dict[str, int]:
     """The items the paths above name: a draft, an item waiting for review, an item with a
     pending question."""
     app = instance.app("console")
+    mch_case = _mch_case(app)  # before the session below takes the write lock
     with app.extensions["portal.db"].session() as session:
         author = staff(session, "publisher")
         draft = drafting.create_draft(
@@ -119,7 +141,12 @@ def _demo_items(instance) -> dict[str, int]:
             )
         )
         session.flush()
-        return {"draft": draft.id, "in_review": in_review, "question_disclosure": question}
+        return {
+            "draft": draft.id,
+            "in_review": in_review,
+            "question_disclosure": question,
+            "mch_case": mch_case,
+        }
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ from app.models import (
     CatalogueEntry,
     Disclosure,
     DisclosureQuestion,
+    Disposal,
     QuestionState,
     StaffEnrolment,
 )
@@ -169,6 +170,108 @@ def _draft_fields(_values: dict) -> dict[str, str]:
     }
 
 
+# --- cases: each row gets a case of its own, sent to the MCH office just before -----------------
+
+
+def _mch_case(
+    *, excluded: tuple[str, ...] = (), proposed_by: str | None = None, confirmed_by: str = ""
+):
+    """A new report routed to MCH (its readers: mch.inspector and mch.head among them), with a
+    disposal proposed by ``proposed_by`` when given."""
+
+    def values(session: Session, app: Flask) -> dict[str, Any]:
+        from app.i18n import today
+        from app.models import Report, ReportStatus
+        from app.resources import receipt_pepper, receipt_versions
+        from app.services.cases import decisions
+        from app.services.reports.submission import submit
+        from tests.helpers.reports import form
+
+        with app.test_request_context(), app.extensions["portal.db"].session() as own:
+            ids = [staff(own, name).id for name in excluded]
+            done = submit(  # commits its own session (a receipt is durable)
+                own,
+                blob_store(),
+                receipt_pepper(),
+                form(unit_code="MCH-W1", excluded=ids, real_name="王五"),
+                [],
+                today(),
+                receipt_versions(),
+            )
+        with app.test_request_context():
+            report = session.get(Report, done.report_id)
+            if proposed_by is not None:
+                report.status = ReportStatus.under_assessment
+                session.flush()
+                decisions.propose(
+                    session, staff(session, proposed_by), report, Disposal.talk_or_inquiry, today()
+                )
+                if confirmed_by:
+                    decisions.confirm(session, staff(session, confirmed_by), report, today())
+            session.flush()
+        return {"report_id": done.report_id}
+
+    return values
+
+
+def _with_label(session: Session, app: Flask) -> dict[str, Any]:
+    values = _mch_case()(session, app)
+    from app.models import Report
+    from app.services.cases import workflow
+
+    report = session.get(Report, values["report_id"])
+    workflow.add_label(session, staff(session, "mch.inspector"), report, "待核实")
+    return values
+
+
+def _recovery_shares(session: Session, app: Flask) -> dict[str, Any]:
+    """MCH's recovery key made anew (2 of 3) and a case sent to it after."""
+    from app.models import DisciplineOffice, Unit
+    from app.services.recovery import recovery_ceremony
+
+    with app.extensions["portal.db"].session() as own:  # committed before the case is sent
+        unit = own.scalar(select(Unit).where(Unit.code == "MCH"))
+        office = own.scalar(select(DisciplineOffice).where(DisciplineOffice.unit_id == unit.id))
+        holders = ["吴刚", "刘洋", "赵磊"]
+        sheets = recovery_ceremony(own, office, 2, 3, holders, utcnow().date(), replace=True)
+        shares = [" ".join(sheet.words) for sheet in sheets]
+    values = _mch_case()(session, app)
+    values["shares"] = shares
+    values["grantee"] = staff(session, "mch.inspector").id
+    values["holders"] = [staff(session, "mch.head").id, staff(session, "mch.inspector").id]
+    return values
+
+
+def _in_assessment(session: Session, app: Flask) -> dict[str, Any]:
+    from app.models import Report, ReportStatus
+
+    values = _mch_case()(session, app)
+    session.get(Report, values["report_id"]).status = ReportStatus.under_assessment
+    return values
+
+
+def _recovery_fields(values: dict) -> dict[str, str]:
+    return {
+        "cases": values["report_id"],
+        "grantee": str(values["grantee"]),
+        "share1-holder": str(values["holders"][0]),
+        "share1-words": values["shares"][0],
+        "share2-holder": str(values["holders"][1]),
+        "share2-words": values["shares"][2],
+    }
+
+
+def _colleague(session: Session, app: Flask) -> dict[str, Any]:
+    """A case that mch.inspector reads, and a colleague of MCH who joined after it came."""
+    values = _mch_case()(session, app)
+    from tests.helpers.cases import add_staff
+    from tests.helpers.reports import Org
+
+    org = Org(offices={"MCH": staff(session, "mch.inspector").office_id})
+    values["grantee"] = add_staff(session, org, "mch.newcomer", "新任纪检员 马丽", "MCH").id
+    return values
+
+
 @dataclass(frozen=True)
 class ConsolePost:
     """Who sends a console POST (None: nobody signed in, in a browser of its own), the path's
@@ -252,6 +355,52 @@ CONSOLE_POSTS: dict[str, ConsolePost] = {
         _pending_question,
         lambda v: {f"q{v['question_id']}-answer": "评分细则见招标文件第三章。", "publish": "1"},
     ),
+    "cases.change_status": ConsolePost(
+        "mch.inspector", _mch_case(), lambda _v: {"status": "acknowledged"}, taken=303
+    ),
+    "cases.assign": ConsolePost("mch.head", _mch_case(), lambda _v: {"assignee": ""}, taken=303),
+    "cases.add_label": ConsolePost(
+        "mch.inspector", _mch_case(), lambda _v: {"label": "待核实"}, taken=303
+    ),
+    "cases.remove_label": ConsolePost(
+        "mch.inspector", _with_label, lambda _v: {"label": "待核实"}, taken=303
+    ),
+    "cases.add_note": ConsolePost(
+        "mch.inspector", _mch_case(), lambda _v: {"text": "需约谈采购员。"}, taken=303
+    ),
+    "cases.reply": ConsolePost(
+        "mch.inspector", _mch_case(), lambda _v: {"text": "已受理，请补充材料。"}, taken=303
+    ),
+    "cases.propose": ConsolePost(
+        "mch.head",
+        lambda session, app: _in_assessment(session, app),
+        lambda _v: {"disposal": "talk_or_inquiry"},
+        taken=303,
+    ),
+    "cases.confirm_decision": ConsolePost(
+        "mch.inspector", _mch_case(proposed_by="mch.head"), taken=303
+    ),
+    "cases.record_decision": ConsolePost(
+        "mch.head", _mch_case(proposed_by="mch.head", confirmed_by="mch.inspector"), taken=303
+    ),
+    "cases.withdraw_decision": ConsolePost(
+        "mch.head", _mch_case(proposed_by="mch.head"), taken=303
+    ),
+    "cases.real_name": ConsolePost(
+        "mch.head", _mch_case(), lambda _v: {"reason": "核实举报人身份"}, taken=200
+    ),
+    "cases.grant": ConsolePost(
+        "mch.inspector", _colleague, lambda v: {"grantee": str(v["grantee"])}, taken=303
+    ),
+    "cases.recuse": ConsolePost("mch.inspector", _mch_case(), taken=303),
+    "cases.transfer": ConsolePost("mch.head", _mch_case(), taken=303),
+    "cases.export_case": ConsolePost(
+        "mch.inspector",
+        _mch_case(),
+        lambda _v: {"typed": "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj"},
+        taken=200,
+    ),
+    "cases.recovery_run": ConsolePost("mch.head", _recovery_shares, _recovery_fields, taken=303),
 }
 
 
@@ -437,6 +586,8 @@ def test_every_console_post_is_refused_without_its_token(sqlite_instance, demo_s
                 failures.append(f"{rule.rule} as {case.user} with {how}: something changed")
         # The same request with the session's own token is taken: the refusals were the token's.
         taken = client.post(path, data={**fields, "csrf_token": own_token})
+        taken.get_data()  # a streamed answer (an export) is read to its end and closed here
+        taken.close()
         if taken.status_code != case.taken:
             failures.append(
                 f"{rule.rule} as {case.user} with its token: answered {taken.status_code}, "

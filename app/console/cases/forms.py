@@ -11,11 +11,14 @@ from wtforms import (
     HiddenField,
     IntegerField,
     MultipleFileField,
+    PasswordField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.validators import InputRequired, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.form_choices import choice
 from app.models.cases import MAX_LABEL_CHARS
@@ -100,4 +103,50 @@ class RealNameForm(FlaskForm):
             InputRequired(_l("Give the reason: it is recorded in the audit trail.")),
             Length(max=MAX_REASON_CHARS, message=_l("At most %(max)d characters.")),
         ],
+    )
+
+
+class CheckboxesField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+NO_AUTOCOMPLETE = {"autocomplete": "off", "autocapitalize": "off", "spellcheck": "false"}
+
+
+class GrantForm(FlaskForm):
+    grantee = SelectField(
+        _l("Colleague"), choices=[], validators=[InputRequired(_l("Choose a colleague."))]
+    )
+
+
+class ExportForm(FlaskForm):
+    readers = CheckboxesField(_l("Readers of the case"), choices=[], coerce=str)
+    typed = TextAreaField(
+        _l("Or age public keys (age1..., one a line)"),
+        validators=[Length(max=2000, message=_l("At most %(max)d characters."))],
+        render_kw=NO_AUTOCOMPLETE,
+    )
+
+
+# At most this many shares on the ceremony page (a set of shares needs at most 16).
+MAX_CEREMONY_SHARES = 16
+
+
+class ShareEntry(FlaskForm):
+    """One officer's share, typed by that officer: never shown back (a password field)."""
+
+    class Meta:
+        csrf = False
+
+    holder = SelectField(_l("Officer"), choices=[])
+    words = PasswordField(_l("Share words"), render_kw=NO_AUTOCOMPLETE)
+
+
+class RecoveryForm(FlaskForm):
+    cases = CheckboxesField(_l("Cases to re-open"), choices=[], coerce=str)
+    grantee = SelectField(
+        _l("Inspector who gets them"),
+        choices=[],
+        validators=[InputRequired(_l("Choose the inspector who gets the cases."))],
     )

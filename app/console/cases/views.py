@@ -66,6 +66,7 @@ from app.security.headers import content_disposition
 from app.services import units
 from app.services.blobs import BlobError
 from app.services.cases import deadlines, decisions, inbox, notes, reading, trail, workflow
+from app.services.cases.access import transferred_from
 from app.services.cases.errors import CaseError, CaseNotPermitted
 from app.services.cases.readers import case_readers, is_head_of, may_handle, readable_case
 from app.services.reports.envelopes import opened, stored_plaintext_size
@@ -187,6 +188,7 @@ def index():
         page=min(max(page_number, 1), 10**6),
         per_page=current_app.config["PAGE_SIZE"],
     )
+    passed_up = transferred_from(session, staff.office_id) if page.page == 1 else []
     trail.record(session, "inbox_view", actor=staff, detail="filtered" if filtered else "")
     session.commit()
     shown_units = {row.unit_id for row in page.rows}
@@ -209,6 +211,8 @@ def index():
         unknown_years=deadline_rules().calendar.unknown_years(r.next_due for r in page.rows),
         format_date=format_date,
         status_invalid=not valid,
+        passed_up=passed_up,
+        lang=current_language(),
     ), (200 if valid else 400)
 
 
@@ -239,6 +243,10 @@ def _case_page(report, status: int = 200, **forms):
     propose_form.disposal.choices = [choice(d.value, DISPOSAL_NAMES[d.value]) for d in Disposal]
     steps = deadlines.steps(report, case, today())
     pending = decisions.pending_decision(session, report)
+    from app.console.cases.access_views import export_form, grant_form  # they add routes to bp
+
+    forms["grant_form"] = grant_form(session, report, forms.get("grant_form"))
+    forms["export_form"] = export_form(session, report, forms.get("export_form"))
     return render_template(
         "console/cases/case.html",
         report=report,
@@ -258,6 +266,8 @@ def _case_page(report, status: int = 200, **forms):
         reply_form=forms.get("reply_form") or ReplyForm(),
         propose_form=propose_form,
         real_name_form=forms.get("real_name_form") or RealNameForm(),
+        grant_form=forms["grant_form"],
+        export_form=forms["export_form"],
         problem=forms.get("problem"),
         status_names=STATUS_NAMES,
         kind_names=KIND_NAMES,
@@ -289,7 +299,7 @@ def done(report_id: str):
     report = _case_or_404(report_id)
     what = request.args.get("what", "")
     context: dict = {"what": what, "report": report}
-    if what == "assigned":
+    if what in ("assigned", "granted"):
         assignee_id = request.args.get("to", "")
         context["assignee"] = (
             session.get(StaffUser, int(assignee_id)) if assignee_id.isdigit() else None

@@ -12,8 +12,9 @@ byte for byte. Who must read what:
 - the real-name block: of the readers, the office heads only;
 - the thread (every message's text and files): the reporter as well, always;
 - the report's own text and files: the reporter as well when ``report.reporter_copy`` is set;
-- any other file of the case (internal notes, when stored as rows of ``report_envelopes``
-  with a role of their own): the office only, never the reporter.
+- the internal notes (``case_notes``: header there, payload in the blob store, as a report's
+  files) and any other file of the case with a role of its own: the office only, never the
+  reporter.
 
 A recipient left out of a new header can no longer open the file from the server; what they
 read or saved before stays with them. Two changes of one case at the same time are made one
@@ -37,6 +38,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app.models import (
+    CaseNote,
     CaseRecusal,
     CaseTransfer,
     DisciplineOffice,
@@ -116,8 +118,13 @@ class Audience(enum.StrEnum):
     report_copy = "report_copy"  # and the reporter if ``report.reporter_copy``
 
 
-def audience(envelope: ReportEnvelope) -> Audience:
+CaseFileRow = ReportEnvelope | CaseNote  # a row that holds a file's header
+
+
+def audience(envelope: CaseFileRow) -> Audience:
     """Who ``envelope``'s file is for (see the module's docstring)."""
+    if isinstance(envelope, CaseNote):
+        return Audience.office
     if envelope.message_id is not None:
         return Audience.office_and_reporter
     if envelope.role == EnvelopeRole.identity:
@@ -148,7 +155,7 @@ class CaseReaders:
 class CaseFile:
     """One file of a case and the recipients its header must have."""
 
-    envelope: ReportEnvelope
+    envelope: CaseFileRow  # a report's file (``report_envelopes``) or a note (``case_notes``)
     place: Place
     audience: Audience
     recipients: tuple[X25519Recipient, ...]
@@ -205,14 +212,28 @@ def case_envelopes(session: Session, report: Report) -> list[ReportEnvelope]:
     )
 
 
+def case_notes(session: Session, report: Report) -> list[CaseNote]:
+    """The internal notes of ``report`` in order, read anew from the database."""
+    return list(
+        session.scalars(
+            select(CaseNote)
+            .where(CaseNote.report_id == report.id)
+            .order_by(CaseNote.seq)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
 def case_files(session: Session, report: Report) -> list[CaseFile]:
-    """Every file of ``report`` with the recipients its header must have now.
+    """Every file of ``report`` with the recipients its header must have now: the report's
+    and the thread's, then the internal notes.
 
     The one list that grants, recusals, transfers, re-grants and exports work from.
     """
     readers = case_readers(session, report)
     files = []
-    for envelope in case_envelopes(session, report):
+    rows: list[CaseFileRow] = [*case_envelopes(session, report), *case_notes(session, report)]
+    for envelope in rows:
         who = audience(envelope)
         recipients = readers.for_audience(who, report.reporter_copy)
         files.append(CaseFile(envelope, places.of_row(envelope), who, recipients))
@@ -248,6 +269,8 @@ def describe(place: Place) -> object:
         if place.message:
             return _l("message %(message)s", message=place.message)
         return _l("the report's text")
+    if place.role == EnvelopeRole.note:
+        return _l("internal note %(number)s", number=place.position)
     return _l("a file of the office (%(role)s)", role=place.role.value)
 
 
@@ -273,16 +296,14 @@ def _rewrite_headers(
     """
     session.flush()
     files = case_files(session, report)
-    headers = {}
-    for item in files:
+    headers: dict[int, bytes] = {}  # index in ``files`` -> new header
+    for index, item in enumerate(files):
         changed = _keys(item.recipients) != _keys(
             before.for_audience(item.audience, report.reporter_copy)
         )
         try:
             places.check(item.envelope)
-            headers[item.envelope.id] = envelopes.rewrap(
-                item.envelope.header, identities, item.recipients
-            )
+            headers[index] = envelopes.rewrap(item.envelope.header, identities, item.recipients)
         except NoIdentityMatch:
             if not changed:
                 continue
@@ -304,9 +325,9 @@ def _rewrite_headers(
                 ),
                 item.place,
             ) from None
-    for item in files:
-        if item.envelope.id in headers:
-            item.envelope.header = headers[item.envelope.id]
+    for index, item in enumerate(files):
+        if index in headers:
+            item.envelope.header = headers[index]
     session.flush()
     return len(headers)
 

@@ -2,9 +2,9 @@
 index, encrypted to recipients chosen among the case's readers or typed in (``age1...``).
 
 The standard ``age`` CLI opens it (``age -d -i key.txt case.age | tar -x``), and so does
-``crypto``. What goes in is a list of documents (``export_documents``): the report's text and
-each message rendered as UTF-8 text, every file under its original name, and any other file
-of the office (internal notes, when stored as files of the case) as it is. The real-name block
+``crypto``. What goes in is a list of documents (``export_documents``): the report's text, each
+message and each internal note rendered as UTF-8 text, every file under its original name, and
+any other file of the office as it is. The real-name block
 never goes in; the index says whether there is one.
 
 Memory stays bounded: the files are decrypted chunk by chunk straight into the archive, and the
@@ -28,13 +28,14 @@ from typing import Any, BinaryIO
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
-from app.models import EnvelopeRole, MessageAuthor, Report, ReportEnvelope, StaffUser
+from app.models import CaseNote, EnvelopeRole, MessageAuthor, Report, ReportEnvelope, StaffUser
 from app.models.audit import DETAIL_MAX
 from app.services.audit import AuditAction, record
 from app.services.blobs import BlobError, BlobStore
 from app.services.cases.access import (
     AccessRefused,
     case_envelopes,
+    case_notes,
     case_readers,
     describe,
     require_reader,
@@ -168,6 +169,16 @@ def _message_text(document: dict[str, Any], author: MessageAuthor, on: date, seq
     return ("\n".join(lines).rstrip() + "\n").encode()
 
 
+def _note_text(document: dict[str, Any], note: CaseNote) -> bytes:
+    lines = [
+        f"第 {note.seq} 条内部备注 Internal note {note.seq}",
+        f"{note.author.display_name} ({note.author.username}), {note.created_on.isoformat()}",
+        "",
+        str(document.get("text", "")),
+    ]
+    return ("\n".join(lines).rstrip() + "\n").encode()
+
+
 def _read_small(blobs: BlobStore, envelope: ReportEnvelope, identities, kind: str):
     data = envelopes.read_bytes(blobs, envelope, identities, MAX_DOCUMENT_BYTES)
     document = decode(data, kind)
@@ -241,7 +252,7 @@ def export_documents(
                     path = f"{folder}/{envelope.position + 1:02d}_{name}"
                 else:  # a file of the office's own (notes): as it is
                     seq = message.seq if message is not None else 0
-                    path = f"{root}/04_其他_other/{envelope.role}_{seq}_{envelope.position + 1}"
+                    path = f"{root}/05_其他_other/{envelope.role}_{seq}_{envelope.position + 1}"
                     what = f"{envelope.role}"
                 documents.append(ExportDocument(path, what, envelope=envelope, size=size))
         except NoIdentityMatch:
@@ -260,8 +271,36 @@ def export_documents(
                     file=describe(place),
                 )
             ) from None
+    for note in case_notes(session, report):
+        place = places.of_row(note)  # type: ignore[arg-type]
+        try:
+            data = envelopes.read_bytes(blobs, note, identities, MAX_DOCUMENT_BYTES)  # type: ignore[arg-type]
+            document = decode(data, "note")
+        except NoIdentityMatch:
+            raise ExportRefused(
+                _l(
+                    "Your key does not open %(file)s of this case, so the case cannot be "
+                    "exported with it.",
+                    file=describe(place),
+                )
+            ) from None
+        except (Misplaced, CryptoError, BlobError, OSError, ValueError, KeyError, TypeError):
+            raise ExportRefused(
+                _l(
+                    "A file of this case (%(file)s) is damaged or not where it belongs, so the "
+                    "case cannot be exported. Ask an administrator to run: portal reports fsck",
+                    file=describe(place),
+                )
+            ) from None
+        documents.append(
+            ExportDocument(
+                f"{root}/04_内部备注_notes/{note.seq:03d}_备注_note.txt",
+                f"第 {note.seq} 条内部备注 internal note {note.seq}",
+                data=_note_text(document, note),
+            )
+        )
     # Report's text first, then its files, then the thread in order (as listed above), then
-    # the office's other files.
+    # the internal notes and the office's other files.
     documents.sort(key=lambda d: d.path)
     return documents, has_identity
 
