@@ -28,11 +28,13 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from app.db import utcnow
+from app.i18n import today
 from app.models import (
     Disclosure,
     DisclosureQuestion,
     QuestionState,
     Report,
+    ReportReader,
     StaffUser,
     WorkState,
 )
@@ -40,11 +42,15 @@ from app.services import enrolment
 from app.services.demo import DEMO_LOGINS
 from app.services.disclosures import drafting
 from app.services.reports import messages
+from app.services.reports.submission import submit
 from app.services.staff import totp_now
 from tests.helpers.accessibility import violations
 from tests.helpers.browser import LiveServer
 from tests.helpers.disclosures import draft_fields, staff
+from tests.helpers.reports import form as report_form
+from tests.helpers.reports import upload_files
 from tests.helpers.servers import free_port
+from tests.helpers.weak_kdf import TEST_RECEIPT_VERSIONS
 
 LANGUAGES = ["zh", "en"]
 
@@ -95,10 +101,21 @@ CONSOLE_PAGES: dict[str, list[str | tuple[str, int]]] = {
     ],
     "approver": ["/", "/publish/", "/publish/{in_review}", "/publish/questions"],
     "admin": ["/", "/admin/", "/admin/disclosures/"],
-    "inspector": ["/"],
+    "inspector": [
+        "/",
+        "/cases/",
+        "/cases/?status=received&kind=misconduct",
+        "/cases/?received_from=2020-01-01&received_to=2020-01-31",
+        "/cases/{case}",
+    ],
     "mch.inspector": ["/cases/", "/cases/{mch_case}", "/cases/{mch_case}/recuse"],
-    "head": ["/", "/cases/", "/cases/recovery"],
-    "auditor": ["/"],
+    "head": ["/", "/cases/", "/cases/{case}", "/cases/recovery"],
+    "auditor": [
+        "/",
+        "/audit/",
+        "/audit/?case={case}",
+        "/audit/cases/{case}",
+    ],
 }
 
 
@@ -122,11 +139,24 @@ def _mch_case(app) -> str:
     return done.report_id
 
 
-def _demo_items(instance) -> dict[str, int]:
+def _demo_items(instance) -> dict[str, int | str]:
     """The items the paths above name: a draft, an item waiting for review, an item with a
-    pending question."""
+    pending question, a case of the group's office with a file (its audit entries are made by
+    the inspector's visit before the auditor's)."""
     app = instance.app("console")
     mch_case = _mch_case(app)  # before the session below takes the write lock
+    blobs = app.extensions["portal.blobs"]
+    files = upload_files(blobs, [("食堂采购清单.txt", "text/plain", "大米 五百斤\n".encode())])
+    with app.app_context(), app.extensions["portal.db"].session() as session:
+        case = submit(
+            session,
+            blobs,
+            app.extensions["portal.receipt_pepper"],
+            report_form(unit_code="GRP-FIN", level="staff"),
+            files,
+            today(),
+            TEST_RECEIPT_VERSIONS,
+        ).report_id
     with app.extensions["portal.db"].session() as session:
         author = staff(session, "publisher")
         draft = drafting.create_draft(
@@ -146,6 +176,7 @@ def _demo_items(instance) -> dict[str, int]:
             "in_review": in_review,
             "question_disclosure": question,
             "mch_case": mch_case,
+            "case": case,
         }
 
 
@@ -245,8 +276,11 @@ def _office_writes(instance, text: str) -> None:
     """An inspector of the routed office writes to the reporter (what the console will do)."""
     app = instance.app("console")
     with app.extensions["portal.db"].session() as session:
-        report = session.scalars(select(Report)).one()
         inspector = session.scalar(select(StaffUser).where(StaffUser.username == "chm.inspector"))
+        # The report the journey sent (the case of _demo_items goes to the group's office).
+        report = session.scalars(
+            select(Report).join(ReportReader).where(ReportReader.staff_id == inspector.id)
+        ).one()
         messages.post_office_message(
             session, app.extensions["portal.blobs"], report, inspector, text, [], report.received_on
         )

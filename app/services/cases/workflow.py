@@ -226,8 +226,18 @@ def reply(
 
         delete_blobs(blobs, [upload.blob_key for upload in uploads])
         raise
+    before = report.status
     message = post_office_message(session, blobs, report, staff, text, uploads, today)
     deadlines.office_wrote(report, case, today)  # the message itself counted as a change
+    if report.status != before:
+        # The first message acknowledges the report: a status change the auditor must see.
+        trail.record(
+            session,
+            "status_change",
+            actor=staff,
+            case_id=report.id,
+            detail=f"{before.value} -> {report.status.value}",
+        )
     trail.record(
         session,
         "reply",

@@ -57,6 +57,20 @@ def test_statuses_follow_the_rules_and_each_change_is_audited(db, org, report_id
     assert changes == ["received -> acknowledged", "acknowledged -> under_assessment"]
 
 
+def test_a_first_reply_that_acknowledges_the_report_is_an_audited_status_change(
+    db, org, blobs, report_id, audit_entries
+):
+    with db() as session:
+        report = session.get(Report, report_id)
+        insp = _staff(session, org, "mch.insp1")
+        workflow.reply(session, blobs, insp, report, "已收到，正在核实。", [], TODAY)
+        workflow.reply(session, blobs, insp, report, "请补充单据。", [], TODAY)
+        assert report.status == ReportStatus.acknowledged
+    # The auditor sees when and by whom the report was acknowledged, once.
+    changes = [(e.actor, e.detail) for e in audit_entries if e.action == "status_change"]
+    assert changes == [("mch.insp1", "received -> acknowledged")]
+
+
 def test_criticism_takes_the_shorter_path(db, org, blobs):
     report_id = send_report(db, blobs, kind="criticism", files=False)
     with db() as session:
