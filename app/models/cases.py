@@ -16,7 +16,7 @@ import enum
 from datetime import date
 from typing import ClassVar
 
-from sqlalchemy import Date, Enum, ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy import Date, Enum, ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base
@@ -147,7 +147,17 @@ class CaseDecision(Base):
     """A disposal proposed for a case, and once enough members confirmed it, decided."""
 
     __tablename__ = "case_decisions"
-    __table_args__ = NO_ROWID
+    # One pending decision per case, whatever the code does (decisions.py also claims the case).
+    __table_args__ = (
+        Index(
+            "uq_case_decisions_pending",
+            "report_id",
+            unique=True,
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
+        NO_ROWID,
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     report_id: Mapped[str] = mapped_column(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import Field
@@ -9,6 +11,18 @@ from wtforms.validators import ValidationError
 
 from app.services.disclosures.drafting import is_one_line
 from app.services.periods import FIRST_YEAR, LAST_YEAR
+
+ID_RE = re.compile(r"[0-9]{1,19}")  # ASCII digits only: str.isdigit() takes "²" and "٣"
+MAX_ID = 2**63 - 1  # the largest id a database column holds
+
+
+def parse_id(value: object) -> int | None:
+    """A row id sent by a browser (a form field or a query argument) as an int; None for
+    anything else: empty, other digits, signs, spaces, or past 2**63 - 1."""
+    if not isinstance(value, str) or not ID_RE.fullmatch(value):
+        return None
+    number = int(value)
+    return number if 0 < number <= MAX_ID else None
 
 
 class OneLine:

@@ -32,6 +32,17 @@ def _case_post(client, report_id, path, data=None):
     return client.post(f"/cases/{report_id}/{path}", data={"csrf_token": token, **(data or {})})
 
 
+def _decision_post(client, report_id, step, page_html=None):
+    """Press a button of the decision on the case page (read now, or ``page_html`` read before),
+    sending what its form holds: the token and the decision it names."""
+    html = page_html or client.get(f"/cases/{report_id}").get_data(as_text=True)
+    action = f'action="/cases/{report_id}/decision/{step}"'
+    form = html[html.index(action) : html.index("</form>", html.index(action))]
+    decision = re.search(r'name="decision" value="([0-9a-f]+)"', form).group(1)
+    data = {"csrf_token": csrf_token(html), "decision": decision}
+    return client.post(f"/cases/{report_id}/decision/{step}", data=data)
+
+
 def test_inbox_lists_metadata_only_and_audits_the_view(
     console_app, org, report_id, monkeypatch, audit_entries
 ):
@@ -246,20 +257,94 @@ def test_a_decision_by_one_person_is_refused_and_two_sessions_decide(
     assert (
         _case_post(head, report_id, "decision", {"disposal": "talk_or_inquiry"}).status_code == 303
     )
-    alone = _case_post(head, report_id, "decision/record")
+    alone = _decision_post(head, report_id, "record")
     assert alone.status_code == 400 and "至少两名" in alone.get_data(as_text=True)
-    again = _case_post(head, report_id, "decision/confirm")
+    again = _decision_post(head, report_id, "confirm")
     assert again.status_code == 400 and "一人不能" in again.get_data(as_text=True)
     dashboard = insp.get("/").get_data(as_text=True)
-    assert _case_post(insp, report_id, "decision/confirm").status_code == 303
+    assert _decision_post(insp, report_id, "confirm").status_code == 303
     head_dashboard = head.get("/").get_data(as_text=True)
     assert "等待您确认" in head_dashboard
-    recorded = _case_post(insp, report_id, "decision/record")
+    recorded = _decision_post(insp, report_id, "record")
     page = insp.get(recorded.headers["Location"]).get_data(as_text=True)
     assert "谈话函询" in page and "处置已决定" in page
     with db() as session:
         assert session.get(Report, report_id).status == ReportStatus.disposal_decided
     assert dashboard
+
+
+def test_a_confirmation_from_an_old_page_does_not_confirm_the_proposal_that_replaced_it(
+    console_app, org, report_id, monkeypatch, db
+):
+    from app.models import CaseDecision, DecisionState
+
+    with db() as session:
+        session.get(Report, report_id).status = ReportStatus.under_assessment
+    head = _client(console_app, org, "mch.head", monkeypatch)
+    insp = _client(console_app, org, "mch.insp1", monkeypatch)
+    _case_post(insp, report_id, "decision", {"disposal": "closed_no_action"})
+    old_page = head.get(f"/cases/{report_id}").get_data(as_text=True)
+    # Between the head's page load and click, the proposal is withdrawn and another made.
+    assert _decision_post(insp, report_id, "withdraw").status_code == 303
+    _case_post(insp, report_id, "decision", {"disposal": "sent_for_investigation"})
+    for step in ("confirm", "record", "withdraw"):
+        late = _decision_post(head, report_id, step, page_html=old_page)
+        assert late.status_code == 400, step
+        assert "撤回或更换" in late.get_data(as_text=True)
+    # Without the decision named (a crafted request) nothing is confirmed either.
+    token = csrf_token(old_page)
+    bare = head.post(f"/cases/{report_id}/decision/confirm", data={"csrf_token": token})
+    assert bare.status_code == 400
+    with db() as session:
+        (pending,) = session.scalars(
+            select(CaseDecision).where(
+                CaseDecision.report_id == report_id, CaseDecision.state == DecisionState.pending
+            )
+        ).all()
+        assert pending.disposal.value == "sent_for_investigation"
+        assert [m.staff_id for m in pending.members] == [org.staff["mch.insp1"]]
+    # Read again, the page names the new proposal and the head's confirmation is taken.
+    assert _decision_post(head, report_id, "confirm").status_code == 303
+
+
+@pytest.mark.parametrize(
+    "bad", ["9223372036854775808", "99999999999999999999999", "²", "٣", "１", "-1", "0", " 1"]
+)
+def test_ids_that_are_not_ids_are_refused_never_a_server_error(
+    console_app, org, report_id, monkeypatch, bad
+):
+    head = _client(console_app, org, "mch.head", monkeypatch)
+    for what in ("assigned", "granted"):
+        done = head.get(f"/cases/{report_id}/done", query_string={"what": what, "to": bad})
+        assert done.status_code == 404, (what, bad)
+    assigned = _case_post(head, report_id, "assign", {"assignee": bad})
+    assert assigned.status_code == 400 and "请选择" in assigned.get_data(as_text=True)
+    granted = _case_post(head, report_id, "grant", {"grantee": bad})
+    assert granted.status_code == 400
+    inbox = head.get("/cases/", query_string={"assignee": bad})
+    assert inbox.status_code == 400
+    assert head.get("/cases/recovery/done", query_string={"to": bad}).status_code == 404
+
+
+def test_the_label_filter_lists_only_labels_of_cases_one_may_read(
+    console_app, org, report_id, blobs, monkeypatch, db
+):
+    from app.models import StaffUser
+    from app.services.cases import workflow
+
+    other = send_report(db, blobs, persons="车间主任 赵某", files=False)
+    with db() as session:
+        insp1 = session.get(StaffUser, org.staff["mch.insp1"])
+        # Only on the case mch.insp2 is kept out of by the reporter.
+        workflow.add_label(session, insp1, session.get(Report, report_id), "食堂回扣线索")
+        workflow.add_label(session, insp1, session.get(Report, other), "车间考勤")
+    kept_out = _client(console_app, org, "mch.insp2", monkeypatch)
+    html = kept_out.get("/cases/").get_data(as_text=True)
+    assert "车间考勤" in html
+    assert "食堂回扣线索" not in html
+    assert kept_out.get("/cases/", query_string={"label": "食堂回扣线索"}).status_code == 400
+    reader = _client(console_app, org, "mch.insp1", monkeypatch)
+    assert "食堂回扣线索" in reader.get("/cases/").get_data(as_text=True)
 
 
 def test_dashboard_shows_due_cases_and_new_replies(console_app, org, report_id, monkeypatch):

@@ -200,18 +200,25 @@ def _mch_case(
             )
         with app.test_request_context():
             report = session.get(Report, done.report_id)
+            decision = None
             if proposed_by is not None:
                 report.status = ReportStatus.under_assessment
                 session.flush()
-                decisions.propose(
+                decision = decisions.propose(
                     session, staff(session, proposed_by), report, Disposal.talk_or_inquiry, today()
                 )
                 if confirmed_by:
-                    decisions.confirm(session, staff(session, confirmed_by), report, today())
+                    decisions.confirm(
+                        session, staff(session, confirmed_by), report, decision.id, today()
+                    )
             session.flush()
-        return {"report_id": done.report_id}
+        return {"report_id": done.report_id, "decision": decision.id if decision else ""}
 
     return values
+
+
+def _decision_fields(values: dict) -> dict[str, str]:
+    return {"decision": values["decision"]}
 
 
 def _with_label(session: Session, app: Flask) -> dict[str, Any]:
@@ -378,13 +385,16 @@ CONSOLE_POSTS: dict[str, ConsolePost] = {
         taken=303,
     ),
     "cases.confirm_decision": ConsolePost(
-        "mch.inspector", _mch_case(proposed_by="mch.head"), taken=303
+        "mch.inspector", _mch_case(proposed_by="mch.head"), _decision_fields, taken=303
     ),
     "cases.record_decision": ConsolePost(
-        "mch.head", _mch_case(proposed_by="mch.head", confirmed_by="mch.inspector"), taken=303
+        "mch.head",
+        _mch_case(proposed_by="mch.head", confirmed_by="mch.inspector"),
+        _decision_fields,
+        taken=303,
     ),
     "cases.withdraw_decision": ConsolePost(
-        "mch.head", _mch_case(proposed_by="mch.head"), taken=303
+        "mch.head", _mch_case(proposed_by="mch.head"), _decision_fields, taken=303
     ),
     "cases.real_name": ConsolePost(
         "mch.head", _mch_case(), lambda _v: {"reason": "核实举报人身份"}, taken=200

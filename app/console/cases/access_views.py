@@ -22,7 +22,7 @@ from app.console.cases.forms import (
     RecoveryForm,
     ShareEntry,
 )
-from app.console.cases.views import _case_or_404, _case_page, _done, bp, identities
+from app.console.cases.views import _case_or_404, _case_page, _done, _staff_by_id, bp, identities
 from app.db import get_session
 from app.form_choices import choice
 from app.i18n import today
@@ -34,7 +34,7 @@ from app.services.cases import access, export
 from app.services.cases.access import AccessRefused
 from app.services.cases.readers import is_head_of
 from app.services.reports.recipients import parse_key
-from app.web.forms import ActionForm
+from app.web.forms import ActionForm, parse_id
 
 # --- who may be offered -----------------------------------------------------------------------
 
@@ -108,7 +108,7 @@ def grant(report_id: str):
     if not form.validate_on_submit():
         return _case_page(report, 400, problem=_("Choose a colleague."), grant_form=form)
     value = form.grantee.data or ""
-    grantee = session.get(StaffUser, int(value)) if value.isdigit() and len(value) < 19 else None
+    grantee = _staff_by_id(session, value)
     if grantee is None:
         form.grantee.errors = [_("Choose a colleague.")]
         return _case_page(report, 400, problem=form.grantee.errors[0], grant_form=form)
@@ -212,7 +212,7 @@ def export_case(report_id: str):
     form = export_form(session, report, ExportForm())
     if not form.validate_on_submit():
         return _case_page(report, 400, problem=_("Check the export form."), export_form=form)
-    chosen = [int(v) for v in form.readers.data or [] if v.isdigit() and len(v) < 19]
+    chosen = [n for n in map(parse_id, form.readers.data or []) if n is not None]
     keys = identities()
     if not keys:
         return _no_keys(report, export_form=form)
@@ -321,7 +321,7 @@ def recovery_run():
     problem = None
     for number, entry in enumerate(entries, start=1):
         value = entry.holder.data or ""
-        holder = officers.get(int(value)) if value.isdigit() and len(value) < 19 else None
+        holder = officers.get(parse_id(value))
         if holder is None:
             entry.holder.errors = [_("Choose the officer who types share %(n)s.", n=number)]
             problem = problem or entry.holder.errors[0]
@@ -339,7 +339,7 @@ def recovery_run():
         form.cases.errors = [_("Choose at least one case to re-open.")]
         problem = problem or form.cases.errors[0]
     value = form.grantee.data or ""
-    grantee = officers.get(int(value)) if value.isdigit() and len(value) < 19 else None
+    grantee = officers.get(parse_id(value))
     if grantee is None:
         form.grantee.errors = [_("Choose the inspector who gets the cases.")]
         problem = problem or form.grantee.errors[0]
@@ -369,7 +369,7 @@ def recovery_done():
     staff = _head_or_404()
     session = get_session()
     value = request.args.get("to", "")
-    grantee = session.get(StaffUser, int(value)) if value.isdigit() and len(value) < 19 else None
+    grantee = _staff_by_id(session, value)
     if grantee is None or grantee.office_id != staff.office_id:
         abort(404)
     shown = [c for c in request.args.get("cases", "").split(",") if c.isalnum()][:500]

@@ -96,6 +96,12 @@ class ProposeForm(FlaskForm):
     disposal = SelectField(_l("Disposal"), choices=[], validators=[InputRequired()])
 
 
+class DecisionForm(FlaskForm):
+    """Confirm, record or withdraw: names the decision the member read on the page."""
+
+    decision = HiddenField()
+
+
 class RealNameForm(FlaskForm):
     reason = TextAreaField(
         _l("Why you need the reporter's real name"),

@@ -29,6 +29,7 @@ from sqlalchemy import select
 from app.console.cases import uploads
 from app.console.cases.forms import (
     AssignForm,
+    DecisionForm,
     FilterForm,
     LabelForm,
     NoteForm,
@@ -71,6 +72,7 @@ from app.services.cases.errors import CaseError, CaseNotPermitted
 from app.services.cases.readers import case_readers, is_head_of, may_handle, readable_case
 from app.services.reports.envelopes import opened, stored_plaintext_size
 from app.services.reports.errors import ChannelUnavailable, ReportInvalid, UploadRefused
+from app.web.forms import parse_id
 from app.web.reports import UNLISTED_FILE, file_problem_text, read_ahead, stream_rest
 from crypto.errors import CryptoError, NoIdentityMatch
 
@@ -97,6 +99,12 @@ def _case_or_404(report_id: str):
     if report is None:
         abort(404)
     return report
+
+
+def _staff_by_id(session, value: object) -> StaffUser | None:
+    """The staff member whose id a browser sent (``parse_id``); None for any other value."""
+    number = parse_id(value)
+    return session.get(StaffUser, number) if number is not None else None
 
 
 def _refusal(error: CaseError) -> str:
@@ -131,7 +139,7 @@ def _filter_choices(form: FilterForm, staff: StaffUser) -> None:
         if p.has_role(Role.inspector, Role.office_head)
     ]
     form.label.choices = [any_] + [
-        choice(name, name) for name in workflow.office_labels(session, staff.office_id)
+        choice(name, name) for name in workflow.readable_labels(session, staff)
     ]
 
 
@@ -143,8 +151,8 @@ def _filters(form: FilterForm, staff: StaffUser) -> inbox.InboxFilters:
         unit_ids = tuple(units.subtree_ids(session, unit)) if unit else (-1,)
     assignee = form.assignee.data or ""
     assignee_id = {"": None, "me": staff.id, "none": inbox.UNASSIGNED}.get(assignee)
-    if assignee_id is None and assignee.isdigit():
-        assignee_id = int(assignee)
+    if assignee_id is None:
+        assignee_id = parse_id(assignee)  # the form checked it is one of its choices
     return inbox.InboxFilters(
         status=ReportStatus(form.status.data) if form.status.data else None,
         kind=ReportKind(form.kind.data) if form.kind.data else None,
@@ -301,9 +309,9 @@ def done(report_id: str):
     context: dict = {"what": what, "report": report}
     if what in ("assigned", "granted"):
         assignee_id = request.args.get("to", "")
-        context["assignee"] = (
-            session.get(StaffUser, int(assignee_id)) if assignee_id.isdigit() else None
-        )
+        context["assignee"] = _staff_by_id(session, assignee_id) if assignee_id else None
+        if assignee_id and context["assignee"] is None:
+            abort(404)  # not an id (other digits, past 2**63) or nobody: not a page we made
     elif what in ("label_added", "label_removed"):
         context["label"] = request.args.get("label", "")
     elif what == "note" or what == "reply":
@@ -354,13 +362,12 @@ def assign(report_id: str):
     if not form.validate_on_submit():
         return _case_page(report, 400, problem=_("Choose whom to assign."))
     value = form.assignee.data or ""
-    if value and not value.isdigit():
+    assignee_id = parse_id(value) if value else None
+    if value and assignee_id is None:
         return _case_page(report, 400, problem=_("Choose whom to assign."))
     session = get_session()
     try:
-        assignee = workflow.assign(
-            session, current_staff(), report, int(value[:19]) if value else None
-        )
+        assignee = workflow.assign(session, current_staff(), report, assignee_id)
     except CaseError as error:
         return _refused(report, error)
     session.commit()
@@ -468,14 +475,13 @@ def propose(report_id: str):
 
 
 def _decision_step(report_id: str, step, what: str):
-    from app.web.forms import ActionForm
-
     report = _case_or_404(report_id)
-    if not ActionForm().validate_on_submit():
+    form = DecisionForm()
+    if not form.validate_on_submit():
         abort(400)
     session = get_session()
     try:
-        decision = step(session, current_staff(), report)
+        decision = step(session, current_staff(), report, form.decision.data or "")
     except CaseError as error:
         return _refused(report, error)
     session.commit()
@@ -485,7 +491,9 @@ def _decision_step(report_id: str, step, what: str):
 @bp.post("/<report_id>/decision/confirm")
 def confirm_decision(report_id: str):
     return _decision_step(
-        report_id, lambda s, staff, r: decisions.confirm(s, staff, r, today()), "decision_confirmed"
+        report_id,
+        lambda s, staff, r, d: decisions.confirm(s, staff, r, d, today()),
+        "decision_confirmed",
     )
 
 
@@ -494,7 +502,7 @@ def record_decision(report_id: str):
     members = current_app.config["CASE_DECISION_MEMBERS"]
     return _decision_step(
         report_id,
-        lambda s, staff, r: decisions.record(s, staff, r, today(), members),
+        lambda s, staff, r, d: decisions.record(s, staff, r, d, today(), members),
         "decision_recorded",
     )
 

@@ -77,6 +77,10 @@ REFUSALS = {
     "decision_not_now": _l("A disposal is decided while the case is under assessment."),
     "decision_pending": _l("A disposal is already proposed: confirm or withdraw it first."),
     "no_pending_decision": _l("No disposal is waiting for confirmation."),
+    "decision_changed": _l(
+        "The proposed disposal was withdrawn or replaced after you opened the page. Read the "
+        "disposal proposed now, then confirm it if you agree."
+    ),
     "already_confirmed": _l(
         "You have already confirmed this disposal. A colleague must confirm it in their own "
         "session: one person alone cannot decide."

@@ -102,6 +102,11 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_case_decisions_report_id'), 'case_decisions', ['report_id'], unique=False)
     op.create_index(op.f('ix_case_decisions_state'), 'case_decisions', ['state'], unique=False)
+    # One pending decision per case.
+    op.create_index(
+        'uq_case_decisions_pending', 'case_decisions', ['report_id'], unique=True,
+        postgresql_where=sa.text("state = 'pending'"), sqlite_where=sa.text("state = 'pending'"),
+    )
     op.create_table('case_decision_members',
     sa.Column('decision_id', sa.String(length=32), nullable=False),
     sa.Column('staff_id', sa.Integer(), nullable=False),
@@ -134,6 +139,7 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_report_readers_staff_id'), table_name='report_readers')
     op.drop_index('ix_reports_office_id_status', table_name='reports')
     op.drop_table('case_decision_members')
+    op.drop_index('uq_case_decisions_pending', table_name='case_decisions')
     op.drop_index(op.f('ix_case_decisions_state'), table_name='case_decisions')
     op.drop_index(op.f('ix_case_decisions_report_id'), table_name='case_decisions')
     op.drop_table('case_decisions')

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -53,6 +53,7 @@ from app.models import (
     StaffUser,
 )
 from app.services.audit import AuditAction, record
+from app.services.cases.changes import claim_case
 from app.services.recovery import RecoveryError, recover_office_identity
 from app.services.reports import envelopes, places
 from app.services.reports.places import Misplaced, Place
@@ -241,16 +242,8 @@ def case_files(session: Session, report: Report) -> list[CaseFile]:
 
 
 def _claim(session: Session, report: Report) -> None:
-    """Take the case for this transaction before reading its readers and headers (a second
-    change waits here until the first is committed, then reads what the first wrote)."""
-    session.flush()
-    session.execute(
-        update(Report)
-        .where(Report.id == report.id)
-        .values(status=Report.status)
-        .execution_options(synchronize_session=False)
-    )
-    session.expire(report)
+    """Take the case for this transaction before reading its readers and headers."""
+    claim_case(session, report)
 
 
 def describe(place: Place) -> object:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from app.models import Case
+from app.models import Case, Report
 
 
 def touch(session: Session, report_id: str, *, by_reporter: bool = False) -> None:
@@ -22,3 +22,17 @@ def touch(session: Session, report_id: str, *, by_reporter: bool = False) -> Non
     case = session.get(Case, report_id)
     if case is not None:
         session.refresh(case, ["version", "reporter_version"])
+
+
+def claim_case(session: Session, report: Report) -> None:
+    """Take the case for this transaction before reading what a change depends on (a conditional
+    UPDATE of the report's row: PostgreSQL's row lock, SQLite's write lock). A second change
+    waits here until the first is committed, then reads what the first wrote."""
+    session.flush()
+    session.execute(
+        update(Report)
+        .where(Report.id == report.id)
+        .values(status=Report.status)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(report)

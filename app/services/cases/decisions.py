@@ -4,6 +4,12 @@ confirm it, each in their own console session, and it is recorded only once at l
 never decide: a second confirmation by the same person is refused, and so is recording with
 too few.
 
+Each step names the decision it is about (the id shown on the page the member read): a
+decision withdrawn and replaced meanwhile is never confirmed, recorded or withdrawn by a click
+meant for the one before. Each step first claims the case (``claim_case``), so two at once are
+taken one after the other and the second sees what the first did: never two pending decisions,
+never the same member twice.
+
 Members are the case's readers (inspectors and heads of its office). A recorded decision sets
 the case's disposal and moves it to ``disposal_decided``; every step is on the audit trail.
 """
@@ -27,7 +33,7 @@ from app.models import (
     StaffUser,
 )
 from app.services.cases import deadlines, trail
-from app.services.cases.changes import touch
+from app.services.cases.changes import claim_case, touch
 from app.services.cases.errors import CaseError, CaseNotPermitted
 from app.services.cases.readers import readable_case
 from app.services.cases.workflow import case_of
@@ -46,6 +52,22 @@ def pending_decision(session: Session, report: Report) -> CaseDecision | None:
 def _member(session: Session, staff: StaffUser, report: Report) -> None:
     if readable_case(session, staff, report.id) is None:
         raise CaseNotPermitted("not_a_reader")
+    claim_case(session, report)
+
+
+def _the_pending(session: Session, report: Report, decision_id: object) -> CaseDecision:
+    """The pending decision, if it is the one ``decision_id`` names (the one the member saw)."""
+    decision = session.scalar(
+        select(CaseDecision)
+        .where(CaseDecision.report_id == report.id, CaseDecision.state == DecisionState.pending)
+        .execution_options(populate_existing=True)
+    )
+    if decision is None:
+        raise CaseError("no_pending_decision")
+    if not isinstance(decision_id, str) or decision.id != decision_id:
+        raise CaseError("decision_changed")
+    session.expire(decision, ["members"])
+    return decision
 
 
 def propose(
@@ -74,12 +96,13 @@ def propose(
     return decision
 
 
-def confirm(session: Session, staff: StaffUser, report: Report, today: date) -> CaseDecision:
-    """``staff`` (signed in, in their own session) confirms the case's pending decision."""
+def confirm(
+    session: Session, staff: StaffUser, report: Report, decision_id: str, today: date
+) -> CaseDecision:
+    """``staff`` (signed in, in their own session) confirms the pending decision
+    ``decision_id``; CaseError("decision_changed") when another one is pending now."""
     _member(session, staff, report)
-    decision = pending_decision(session, report)
-    if decision is None:
-        raise CaseError("no_pending_decision")
+    decision = _the_pending(session, report, decision_id)
     if any(m.staff_id == staff.id for m in decision.members):
         raise CaseError("already_confirmed")
     decision.members.append(CaseDecisionMember(staff_id=staff.id, confirmed_on=today))
@@ -100,17 +123,16 @@ def record(
     session: Session,
     staff: StaffUser,
     report: Report,
+    decision_id: str,
     today: date,
     members: int = DEFAULT_MEMBERS,
 ) -> CaseDecision:
-    """Record the pending decision as the case's disposal, by one of its members.
+    """Record the pending decision ``decision_id`` as the case's disposal, by one of its members.
 
     CaseError("too_few_members") while fewer than ``members`` confirmed it (one person alone
     never decides); ("no_head_member") when no office head is among them."""
     _member(session, staff, report)
-    decision = pending_decision(session, report)
-    if decision is None:
-        raise CaseError("no_pending_decision")
+    decision = _the_pending(session, report, decision_id)
     confirmed = {m.staff_id: m.staff for m in decision.members}
     if staff.id not in confirmed:
         raise CaseError("confirm_first")
@@ -145,12 +167,11 @@ def record(
     return decision
 
 
-def withdraw(session: Session, staff: StaffUser, report: Report) -> CaseDecision:
-    """Withdraw the pending decision: its proposer, or an office head of the case."""
+def withdraw(session: Session, staff: StaffUser, report: Report, decision_id: str) -> CaseDecision:
+    """Withdraw the pending decision ``decision_id``: its proposer, or an office head of the
+    case."""
     _member(session, staff, report)
-    decision = pending_decision(session, report)
-    if decision is None:
-        raise CaseError("no_pending_decision")
+    decision = _the_pending(session, report, decision_id)
     if decision.proposed_by != staff.id and not staff.has_role(Role.office_head):
         raise CaseNotPermitted("proposer_or_head")
     decision.state = DecisionState.withdrawn

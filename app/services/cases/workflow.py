@@ -36,7 +36,7 @@ from app.services.cases import deadlines, trail
 from app.services.cases.changes import touch
 from app.services.cases.deadlines import DeadlineRules
 from app.services.cases.errors import CaseError, CaseNotPermitted
-from app.services.cases.readers import case_readers, readable_case
+from app.services.cases.readers import can_read_clause, case_readers, readable_case
 from app.services.reports.messages import post_office_message
 from app.services.reports.uploads import Upload
 
@@ -193,13 +193,14 @@ def remove_label(session: Session, staff: StaffUser, report: Report, text: str) 
     return row.name
 
 
-def office_labels(session: Session, office_id: int) -> list[str]:
-    """The labels in use on the office's cases, for the inbox's filter."""
+def readable_labels(session: Session, staff: StaffUser) -> list[str]:
+    """The labels in use on the cases ``staff`` may see, for the inbox's filter: never one that
+    is only on a case kept from them (a label says what a case is about)."""
     return list(
         session.scalars(
             select(CaseLabel.name)
             .join(Report, Report.id == CaseLabel.report_id)
-            .where(Report.office_id == office_id)
+            .where(can_read_clause(staff))
             .distinct()
             .order_by(CaseLabel.name)
         )

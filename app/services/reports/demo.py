@@ -328,10 +328,14 @@ def _act(
         reading.open_real_name(session, blobs, staff, report, keys_of(staff), act.value)
     elif act.act == Act.propose:
         decisions.propose(session, staff, report, Disposal(act.value), on)
-    elif act.act == Act.confirm:
-        decisions.confirm(session, staff, report, on)
-    elif act.act == Act.record:
-        decisions.record(session, staff, report, on)
+    elif act.act in (Act.confirm, Act.record):
+        pending = decisions.pending_decision(session, report)
+        if pending is None:  # the demo's script must propose first: say so here
+            raise RuntimeError(f"demo report {report.id} has no pending decision to {act.act}")
+        if act.act == Act.confirm:
+            decisions.confirm(session, staff, report, pending.id, on)
+        else:
+            decisions.record(session, staff, report, pending.id, on)
 
 
 def load_demo_reports(

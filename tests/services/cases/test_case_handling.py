@@ -133,7 +133,7 @@ def test_labels_are_checked_and_kept_apart_from_the_reporter(db, org, report_id,
             with pytest.raises(CaseError, match=key):
                 workflow.add_label(session, insp, report, bad)
         assert [label.name for label in report.case.labels] == ["食堂 采购"]
-        assert workflow.office_labels(session, report.office_id) == ["食堂 采购"]
+        assert workflow.readable_labels(session, insp) == ["食堂 采购"]
         assert workflow.remove_label(session, insp, report, "食堂 采购") == "食堂 采购"
     assert [e.detail for e in audit_entries if e.action == "label"] == ["+食堂 采购", "-食堂 采购"]
 
@@ -196,21 +196,23 @@ def test_one_person_alone_never_decides(db, org, report_id, audit_entries):
             decisions.propose(session, head, report, Disposal.talk_or_inquiry, TODAY)
         workflow.change_status(session, insp, report, ReportStatus.acknowledged, TODAY, RULES)
         workflow.change_status(session, insp, report, ReportStatus.under_assessment, TODAY, RULES)
-        decisions.propose(session, head, report, Disposal.preliminary_verification, TODAY)
+        pending = decisions.propose(
+            session, head, report, Disposal.preliminary_verification, TODAY
+        ).id
         with pytest.raises(CaseError, match="decision_pending"):
             decisions.propose(session, insp, report, Disposal.closed_no_action, TODAY)
         with pytest.raises(CaseError, match="too_few_members"):
-            decisions.record(session, head, report, TODAY)
+            decisions.record(session, head, report, pending, TODAY)
         with pytest.raises(CaseError, match="already_confirmed"):
-            decisions.confirm(session, head, report, TODAY)
+            decisions.confirm(session, head, report, pending, TODAY)
         with pytest.raises(CaseError, match="confirm_first"):
-            decisions.record(session, insp, report, TODAY)
+            decisions.record(session, insp, report, pending, TODAY)
         # Three required by the office's setting: two are not enough.
-        decisions.confirm(session, insp, report, TODAY)
+        decisions.confirm(session, insp, report, pending, TODAY)
         with pytest.raises(CaseError, match="too_few_members"):
-            decisions.record(session, insp, report, TODAY, members=3)
+            decisions.record(session, insp, report, pending, TODAY, members=3)
         assert report.status == ReportStatus.under_assessment
-        decision = decisions.record(session, insp, report, TODAY)
+        decision = decisions.record(session, insp, report, pending, TODAY)
         assert decision.state == DecisionState.recorded
         assert report.status == ReportStatus.disposal_decided
         assert report.case.disposal == Disposal.preliminary_verification
@@ -224,13 +226,15 @@ def test_two_inspectors_without_a_head_do_not_decide(db, org, report_id):
         report = session.get(Report, report_id)
         one, two = _staff(session, org, "mch.insp1"), _staff(session, org, "mch.insp2")
         report.status = ReportStatus.under_assessment
-        decisions.propose(session, one, report, Disposal.shelved_pending_evidence, TODAY)
-        decisions.confirm(session, two, report, TODAY)
+        pending = decisions.propose(
+            session, one, report, Disposal.shelved_pending_evidence, TODAY
+        ).id
+        decisions.confirm(session, two, report, pending, TODAY)
         with pytest.raises(CaseError, match="no_head_member"):
-            decisions.record(session, two, report, TODAY)
+            decisions.record(session, two, report, pending, TODAY)
         with pytest.raises(CaseNotPermitted):
-            decisions.withdraw(session, two, report)
-        decisions.withdraw(session, one, report)
+            decisions.withdraw(session, two, report, pending)
+        decisions.withdraw(session, one, report, pending)
         assert session.scalar(select(CaseDecision.state)) == DecisionState.withdrawn
 
 
@@ -239,12 +243,12 @@ def test_a_member_kept_out_later_no_longer_counts(db, org, report_id):
         report = session.get(Report, report_id)
         head, insp = _staff(session, org, "mch.head"), _staff(session, org, "mch.insp1")
         report.status = ReportStatus.under_assessment
-        decisions.propose(session, head, report, Disposal.talk_or_inquiry, TODAY)
-        decisions.confirm(session, insp, report, TODAY)
+        pending = decisions.propose(session, head, report, Disposal.talk_or_inquiry, TODAY).id
+        decisions.confirm(session, insp, report, pending, TODAY)
         session.delete(session.get(ReportReader, (report.id, insp.id)))  # recused since
         session.flush()
         with pytest.raises(CaseError, match="too_few_members"):
-            decisions.record(session, head, report, TODAY)
+            decisions.record(session, head, report, pending, TODAY)
 
 
 def test_real_name_notices_have_their_working_day_deadlines(db, org, blobs):
