@@ -90,6 +90,10 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # quarter of THREADS by default): past it a code is answered "busy" at once, so a
         # flood of codes cannot hold the threads the pages need.
         "CODE_DERIVATIONS": None,
+        # Console password derivations per process at once (sign-in, enrolment, password
+        # change; each scrypt takes ~256 MiB and a core for a second or more): half the cores
+        # by default. Past it a form waits a moment, then is answered "busy" (503).
+        "PASSWORD_DERIVATIONS": None,
         "BODY_READS_PER_CLIENT": 2,
         "BODY_MIN_BYTES_PER_SECOND": 1024,
         "BODY_GRACE_SECONDS": 10,
@@ -407,12 +411,15 @@ def validate(app_config: Any) -> None:
         app_config["BODY_READS"] = max(app_config["THREADS"] // 2, 1)
     if app_config.get("CODE_DERIVATIONS") is None and isinstance(app_config.get("THREADS"), int):
         app_config["CODE_DERIVATIONS"] = max(app_config["THREADS"] // 4, 1)
+    if app_config.get("PASSWORD_DERIVATIONS") is None:
+        app_config["PASSWORD_DERIVATIONS"] = max((os.cpu_count() or 1) // 2, 1)
     for name in (
         "MAX_CONTENT_LENGTH",
         "WORKERS",
         "THREADS",
         "BODY_READS",
         "CODE_DERIVATIONS",
+        "PASSWORD_DERIVATIONS",
         "BODY_READS_PER_CLIENT",
         "BODY_MIN_BYTES_PER_SECOND",
         "BODY_GRACE_SECONDS",

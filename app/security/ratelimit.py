@@ -81,8 +81,17 @@ class DeferredLimits:
     """Decorators with Flask-Limiter's signature that only mark the view."""
 
     def limit(self, value: str | Callable[[], str], **options: Any) -> Callable[[F], F]:
+        return self._mark("limit", value, options)
+
+    def shared_limit(
+        self, value: str | Callable[[], str], scope: str, **options: Any
+    ) -> Callable[[F], F]:
+        """One count for every view marked with the same ``scope`` (and key)."""
+        return self._mark("shared_limit", value, {"scope": scope, **options})
+
+    def _mark(self, kind: str, value: str | Callable[[], str], options: dict) -> Callable[[F], F]:
         def mark(view: F) -> F:
-            view.__dict__.setdefault("_portal_limits", []).append((value, options))
+            view.__dict__.setdefault("_portal_limits", []).append((kind, value, options))
             return view
 
         return mark
@@ -110,8 +119,8 @@ def init_app(app: Flask) -> Limiter:
         checks.insert(0, check)
     for endpoint, view in list(app.view_functions.items()):
         wrapped = view
-        for value, options in getattr(view, "_portal_limits", []):
-            wrapped = limiter.limit(value, **options)(wrapped)
+        for kind, value, options in getattr(view, "_portal_limits", []):
+            wrapped = getattr(limiter, kind)(value, **options)(wrapped)
         if getattr(view, "_portal_exempt", False):
             wrapped = limiter.exempt(wrapped)
         app.view_functions[endpoint] = wrapped

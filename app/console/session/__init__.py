@@ -2,8 +2,10 @@
 
 from flask import Flask
 
-from app.console.session import account, enrolment, views  # noqa: F401  (routes on views.bp)
+# account and enrolment add their routes to views.bp.
+from app.console.session import account, derivations, enrolment, views  # noqa: F401
 
 
 def register(app: Flask) -> None:
+    derivations.init_app(app)
     app.register_blueprint(views.bp)

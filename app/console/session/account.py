@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import redirect, render_template, request, url_for
+from flask import Response, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from app.console.session.derivations import BUSY_MESSAGE, DerivationsBusy, derivation_place
 from app.console.session.enrolment import weak_password_message
 from app.console.session.forms import EndSessionForm, PasswordChangeForm
-from app.console.session.views import bp
+from app.console.session.views import bp, keyed_account, password_guesses
 from app.db import get_session, utcnow
 from app.resources import seal_params
 from app.security.auth import current_session_id_hash, current_staff, login_required
@@ -15,19 +16,43 @@ from app.services import audit, sessions
 from app.services.staff import CurrentPasswordWrong, WeakPassword, change_password
 
 
+def own_account_key() -> str:
+    """The signed-in account, counted with the sign-ins to it."""
+    user = current_staff()
+    return keyed_account(user.username if user is not None else "")
+
+
+def wrong_current_password(_response: Response) -> bool:
+    return bool(g.get("wrong_current_password"))
+
+
 @bp.route("/account/password", methods=["GET", "POST"])
+# Whoever finds a session left open (an unattended PC) may guess its password here, so wrong
+# current passwords count in the account's limit of failed sign-ins, and one held there is
+# held here too. A weak new password after the right current one is no guess.
+@password_guesses(own_account_key, wrong_current_password)
 @login_required
 def password():
     form = PasswordChangeForm()
+    error = None
+    status = 400 if request.method == "POST" else 200
     if form.validate_on_submit():
         db = get_session()
         user = current_staff()
         try:
-            change_password(
-                db, user, form.current.data, form.password.data, seal_params=seal_params()
-            )
+            with derivation_place():
+                change_password(
+                    db, user, form.current.data, form.password.data, seal_params=seal_params()
+                )
+        except DerivationsBusy:
+            error, status = BUSY_MESSAGE, 503
         except CurrentPasswordWrong:
             db.rollback()
+            g.wrong_current_password = True
+            audit.record(
+                db, audit.AuditAction.password_change, actor=user, detail="wrong current password"
+            )
+            db.commit()
             form.current.errors = [_("That is not your current password.")]
         except WeakPassword as exc:
             db.rollback()
@@ -40,8 +65,7 @@ def password():
                 audit.record(db, audit.AuditAction.session_end, actor=user, detail=detail)
             db.commit()
             return redirect(url_for("session.account_sessions", done="password"))
-    status = 400 if request.method == "POST" else 200
-    return render_template("console/session/password.html", form=form), status
+    return render_template("console/session/password.html", form=form, error=error), status
 
 
 def _confirmation(done: str | None) -> str | None:

@@ -16,6 +16,7 @@ from flask import redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup
 
+from app.console.session.derivations import BUSY_MESSAGE, DerivationsBusy, derivation_place
 from app.console.session.forms import EnrolmentCodeForm, EnrolmentForm
 from app.console.session.views import account_key, account_limit, bp, failed, login_limit
 from app.db import get_session, utcnow
@@ -97,12 +98,16 @@ def enrol_finish():
         return redirect(url_for("session.enrol"))
     form = EnrolmentForm()
     error = None
+    status = 400 if request.method == "POST" else 200
     if form.validate_on_submit():
         db = get_session()
         try:
-            done = enrolment.finish(
-                db, pending, form.password.data, form.code.data, seal_params=seal_params()
-            )
+            with derivation_place():
+                done = enrolment.finish(
+                    db, pending, form.password.data, form.code.data, seal_params=seal_params()
+                )
+        except DerivationsBusy:
+            error, status = BUSY_MESSAGE, 503
         except WeakPassword as exc:
             db.rollback()
             form.password.errors = [weak_password_message(exc)]
@@ -134,7 +139,6 @@ def enrol_finish():
     pending = _pending() or pending
     user = pending.staff
     secret = pending.pending_totp_secret or ""
-    status = 400 if request.method == "POST" else 200
     return render_template(
         "console/session/enrol_finish.html",
         form=form,

@@ -1,8 +1,10 @@
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from app.console.session.derivations import BUSY_MESSAGE, DerivationsBusy, derivation_place
 from app.console.session.forms import LoginForm
 from app.db import get_session
 from app.extensions import limiter
@@ -32,14 +34,33 @@ def account_limit() -> str:
     return current_app.config["RATELIMIT_LOGIN_ACCOUNT"]
 
 
-def account_key() -> str:
-    """The account a sign-in is for, keyed like addresses: storage holds no user names."""
-    username = (request.form.get("username") or "").strip().lower()[:64]
+def keyed_account(username: str) -> str:
+    """An account's name as the per-account limit counts it: storage holds no user names."""
+    username = username.strip().lower()[:64]
     return keyed_hash(current_app.config["SECRET_KEY"].encode(), "account:" + username)
 
 
+def account_key() -> str:
+    """The account a sign-in is for."""
+    return keyed_account(request.form.get("username") or "")
+
+
 def failed(response: Response) -> bool:
-    return response.status_code != 302
+    # A busy answer (503) checked no password: it is no guess, and the owner's own attempt
+    # turned away for it must not use up their account's limit.
+    return response.status_code not in (302, 503)
+
+
+def password_guesses(key_func: Callable[[], str], deduct_when: Callable[[Response], bool]):
+    """The per-account limit of wrong passwords, one count for every page that checks one
+    (sign-in, password change): guesses spread over those pages add up."""
+    return limiter.shared_limit(
+        account_limit,
+        scope="account",
+        methods=["POST"],
+        key_func=key_func,
+        deduct_when=deduct_when,
+    )
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -47,24 +68,27 @@ def failed(response: Response) -> bool:
 # Only failures count: guessing from many addresses stops, and successful sign-ins use none
 # of it. While an account is held, its owner is refused too (a guess must not get through
 # because it is right); it is free again when the window has passed.
-@limiter.limit(
-    account_limit, methods=["POST"], key_func=account_key, deduct_when=failed, scope="account"
-)
+@password_guesses(account_key, failed)
 def login():
     if current_staff() is not None and request.method == "GET":
         return redirect(url_for("console.dashboard"))
     form = LoginForm()
     error = None
+    status = 200
     if form.validate_on_submit():
         session = get_session()
         try:
-            signed = authenticate(
-                session,
-                form.username.data,
-                form.password.data,
-                form.code.data,
-                seal_params=seal_params(),
-            )
+            with derivation_place():
+                signed = authenticate(
+                    session,
+                    form.username.data,
+                    form.password.data,
+                    form.code.data,
+                    seal_params=seal_params(),
+                )
+        except DerivationsBusy:
+            form.code.data = ""
+            error, status = BUSY_MESSAGE, 503
         except LoginFailed:
             session.commit()
             form.code.data = ""  # never shown back: a code is typed fresh each time
@@ -73,7 +97,8 @@ def login():
             sign_in(signed.user, signed.identities)
             session.commit()
             return redirect(_safe_next(request.args.get("next")))
-    status = 200 if error is None and not form.errors else 400
+    if status == 200 and (error is not None or form.errors):
+        status = 400
     return render_template("console/session/login.html", form=form, error=error), status
 
 
