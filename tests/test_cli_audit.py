@@ -115,14 +115,35 @@ def test_an_entry_inserted_is_named(trail, console_app, org):
 def test_entries_reordered_are_named(trail, console_app):
     sql(
         trail,
-        "UPDATE audit_entries SET log_index = -1 WHERE log_index = 2",
+        "UPDATE audit_entries SET log_index = 1000000 WHERE log_index = 2",
         "UPDATE audit_entries SET log_index = 2 WHERE log_index = 3",
-        "UPDATE audit_entries SET log_index = 3 WHERE log_index = -1",
+        "UPDATE audit_entries SET log_index = 3 WHERE log_index = 1000000",
     )
     failed_with(
         run(console_app, "verify"),
         "audit entry 2 (label by mch.head on 2026-11-30, case 报告-二〇二六-0017): reordered",
         "audit entry 3 (assignment by mch.head",
+    )
+
+
+def test_an_entry_inserted_below_index_0_is_named(trail, console_app, org):
+    # Shown on the auditor's pages, covered by no checkpoint: a forger must first lift the
+    # table's constraint, which the database keeps otherwise.
+    forged = (
+        "INSERT INTO audit_entries (id, log_index, leaf_hash, previous_hash, on_date,"
+        f" actor_id, actor_username, action, case_id, detail) VALUES (9000, -7, '{'a' * 64}',"
+        f" '', '2026-11-30', {org.staff['mch.head']}, 'mch.head', 'real_name_open', '{CASE}',"
+        " '伪造：无理由查看实名')"
+    )
+    if trail.app.extensions["portal.db"].engine.dialect.name == "postgresql":
+        lift = "ALTER TABLE audit_entries DROP CONSTRAINT ck_audit_entries_log_index_not_negative"
+        sql(trail, lift, forged)
+    else:
+        sql(trail, "PRAGMA ignore_check_constraints = ON", forged)
+    failed_with(
+        run(console_app, "verify"),
+        f"audit entry -7 (real_name_open by mch.head on 2026-11-30, case {CASE}): inserted:"
+        " its index is outside 0 to 5",
     )
 
 

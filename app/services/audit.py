@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -327,17 +327,18 @@ class _Frontier:
         return result
 
 
-def _stored_rows(session: Session) -> Iterator[tuple]:
-    """Every entry row as the driver returns it, in log order, read in batches.
+def _stored_rows(session: Session, first: int, end: int) -> Iterator[tuple]:
+    """Every entry row with ``first <= log_index < end`` as the driver returns it, in log
+    order, read in batches.
 
     Keyset batches (not one huge cursor, not the ORM): bounded memory on every database,
     and nothing per row but a tuple.
     """
     connection = session.connection()
-    after = -1
+    after = first - 1
     query = (
         select(*_COLUMNS)
-        .where(_TABLE.c.log_index > bindparam("after"))
+        .where(_TABLE.c.log_index > bindparam("after"), _TABLE.c.log_index < end)
         .order_by(_TABLE.c.log_index)
         .limit(_BATCH)
     )
@@ -364,11 +365,12 @@ def verify(
 
     Names each entry that was changed (its row no longer gives its leaf hash), removed (a
     gap in the indices, or a chain that refers to an entry no longer there), inserted (an
-    entry the next one skips over) or reordered (an entry that follows a later one), and
-    each checkpoint that is forged (a bad signature, another origin) or no longer matches
-    the entries (whatever was rewritten with its hashes recomputed lies between the last
-    checkpoint that still matches and this one). One pass in constant memory; a second one
-    only to explain a broken chain.
+    entry the next one skips over, or a row outside the indices 0 to size - 1, which the
+    auditor's pages show but no checkpoint covers; and rows stored that no index reaches)
+    or reordered (an entry that follows a later one), and each checkpoint that is forged (a
+    bad signature, another origin) or no longer matches the entries (whatever was rewritten
+    with its hashes recomputed lies between the last checkpoint that still matches and this
+    one). One pass in constant memory; a second one only to explain a broken chain.
 
     ``saved``: checkpoint notes kept outside the database (downloaded by an auditor), checked
     like the stored ones, so that a log rewritten along with its stored checkpoints is still
@@ -396,6 +398,18 @@ def verify(
         signed.append((parsed.size, parsed.root_hash, f"saved checkpoint of size {parsed.size}"))
     signed.sort(key=lambda item: item[0])
 
+    # The log as it stands now: entries appended while this runs are left for the next run.
+    stored, lowest, highest = session.execute(
+        select(func.count(), func.min(_TABLE.c.log_index), func.max(_TABLE.c.log_index))
+    ).one()
+    size = 0 if highest is None else highest + 1
+    outside = 0
+    if lowest is not None and lowest < 0:
+        within = f"0 to {size - 1}" if size else "(the log has none)"
+        for row in _stored_rows(session, lowest, 0):
+            outside += 1
+            problems.append(f"{_label(row[0], row)}: inserted: its index is outside {within}")
+
     frontier = _Frontier()
     leaf_of = tlog.leaf_hash
     expected_index = 0
@@ -404,7 +418,9 @@ def verify(
     matched = 0  # the size of the last checkpoint whose root the entries still give
     pending = iter(signed)
     next_checkpoint = next(pending, None)
-    for row in _stored_rows(session):
+    walked = 0
+    for row in _stored_rows(session, 0, size):
+        walked += 1
         index, stored_leaf, chained = row[0], row[1], row[2]
         after_gap = index != expected_index
         if after_gap:
@@ -443,8 +459,13 @@ def verify(
             missing = "entries were removed (see above)"
         problems.append(f"{label}: the log has only {frontier.size} entries: {missing}")
         next_checkpoint = next(pending, None)
+    if walked + outside != stored:
+        problems.append(
+            f"audit log: {stored} rows stored but {walked + outside} read by their index: rows"
+            " inserted without one, or rows changed while verifying"
+        )
     if breaks:
-        problems.extend(_explain_breaks(session, breaks))
+        problems.extend(_explain_breaks(session, breaks, size))
     return AuditVerifyResult(frontier.size, len(checkpoints), problems)
 
 
@@ -459,13 +480,13 @@ def _is_hash(value: object) -> bool:
 _HEX = set("0123456789abcdef")
 
 
-def _explain_breaks(session: Session, breaks: list[tuple[int, tuple]]) -> Iterator[str]:
+def _explain_breaks(session: Session, breaks: list[tuple[int, tuple]], size: int) -> Iterator[str]:
     """Say what each break of the chain means, from where the entry it follows now stands.
 
     Only when the chain breaks: a second pass maps every stored leaf hash to its index.
     """
     position: dict[str, int] = {}
-    for row in _stored_rows(session):
+    for row in _stored_rows(session, 0, size):
         position.setdefault(row[1], row[0])
     follows = {index: position.get(row[2]) if row[2] else None for index, row in breaks}
     moved = {index for index, before in follows.items() if before is not None and before > index}

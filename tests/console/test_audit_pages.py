@@ -164,10 +164,22 @@ def test_bad_filters_get_a_400_page_that_keeps_what_was_typed(auditor, trail, qu
         assert kept in page
 
 
-@pytest.mark.parametrize("cursor", ["9223372036854775808", "-1", "1e3", "１"])
+@pytest.mark.parametrize(
+    "cursor", ["2147483648", "3000000000", "9223372036854775808", "-1", "1e3", "１"]
+)
 def test_a_bad_page_cursor_is_a_400_not_a_500(auditor, trail, cursor):
+    # A log index is a 32-bit integer on PostgreSQL: past it, the same 400 as any bad value.
     assert auditor.get(f"/audit/?cursor={cursor}").status_code == 400
     assert auditor.get(f"/audit/cases/{CASE}?cursor={cursor}").status_code == 400
+    assert auditor.get(f"/audit/cases/{OTHER_CASE}?cursor={cursor}").status_code == 400
+
+
+def test_the_largest_log_index_is_a_cursor_like_any_other(auditor, trail):
+    newest = rows(auditor.get("/audit/?cursor=2147483647").get_data(as_text=True))
+    assert newest == rows(auditor.get("/audit/").get_data(as_text=True))
+    response = auditor.get(f"/audit/cases/{OTHER_CASE}?cursor=2147483647")
+    assert response.status_code == 200
+    assert auditor.get("/audit/proof/2147483647").status_code == 404
 
 
 def test_pages_go_on_and_back(auditor, trail, monkeypatch):
@@ -266,7 +278,9 @@ def test_an_inclusion_proof_verifies_against_the_checkpoint(auditor, trail, db, 
         assert (last.action, last.detail) == ("export", "audit proof of entry 2")
 
 
-@pytest.mark.parametrize("index", ["9999", "9223372036854775808", "-1", "abc", "２"])
+@pytest.mark.parametrize(
+    "index", ["9999", "2147483648", "3000000000", "9223372036854775808", "-1", "abc", "２"]
+)
 def test_a_proof_of_no_entry_is_a_404(auditor, trail, index):
     assert auditor.get(f"/audit/proof/{index}").status_code == 404
 

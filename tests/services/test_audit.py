@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from app.models import AuditCheckpoint, AuditEntry, StaffUser
 from app.services import audit
@@ -274,15 +275,102 @@ def test_verify_names_entries_reordered(db, org):
     _fill(db, org)
     _sql(
         db,
-        "UPDATE audit_entries SET log_index = -1 WHERE log_index = 3",
+        "UPDATE audit_entries SET log_index = 1000000 WHERE log_index = 3",
         "UPDATE audit_entries SET log_index = 3 WHERE log_index = 4",
-        "UPDATE audit_entries SET log_index = 4 WHERE log_index = -1",
+        "UPDATE audit_entries SET log_index = 4 WHERE log_index = 1000000",
     )
     problems = _verify(db).problems
     assert any(p.startswith("audit entry 3 (label") and "reordered" in p for p in problems), (
         problems
     )
     assert any(p.startswith("checkpoint of size 6: the entries no longer") for p in problems)
+
+
+FORGED_BELOW_ZERO = (
+    "INSERT INTO audit_entries (id, log_index, leaf_hash, previous_hash, on_date, actor_id,"
+    " actor_username, action, case_id, subject_id, subject_username, detail)"
+    " VALUES (9000, :index, :hash, '', :day, :actor, 'mch.head', 'real_name_open', :case,"
+    " NULL, NULL, '伪造：无理由查看实名')"
+)
+
+
+CHECK = "ck_audit_entries_log_index_not_negative"
+
+
+def _dialect(db) -> str:
+    return db.app.extensions["portal.db"].engine.dialect.name
+
+
+def _forge_below_zero(db, org, index: int = -7) -> None:
+    """A row the auditor's pages would show, where no checkpoint reaches, as a forger with
+    the power to lift the table's constraint would write it."""
+    with db() as session:
+        if _dialect(db) == "postgresql":
+            session.execute(text(f"ALTER TABLE audit_entries DROP CONSTRAINT {CHECK}"))
+        else:
+            session.execute(text("PRAGMA ignore_check_constraints = ON"))
+        session.execute(
+            text(FORGED_BELOW_ZERO),
+            {
+                "index": index,
+                "hash": "a" * 64,
+                "day": DAY,
+                "actor": org.staff["mch.head"],
+                "case": CASE,
+            },
+        )
+        if _dialect(db) == "sqlite":
+            session.execute(text("PRAGMA ignore_check_constraints = OFF"))
+
+
+def test_the_database_refuses_an_entry_below_index_0(db, org):
+    _fill(db, org)
+    with pytest.raises(IntegrityError), db() as session:
+        session.execute(
+            text(FORGED_BELOW_ZERO),
+            {
+                "index": -7,
+                "hash": "a" * 64,
+                "day": DAY,
+                "actor": org.staff["mch.head"],
+                "case": CASE,
+            },
+        )
+    assert _verify(db).ok
+
+
+def test_verify_names_an_entry_inserted_below_index_0(db, org):
+    _fill(db, org)
+    _forge_below_zero(db, org)
+    result = _verify(db)
+    assert (
+        f"audit entry -7 (real_name_open by mch.head on 2026-11-30, case {CASE}): inserted:"
+        " its index is outside 0 to 5"
+    ) in result.problems, result.problems
+    # Everything else still holds: the forged row is the one thing named.
+    assert len(result.problems) == 1 and result.size == 6
+
+
+def test_verify_names_an_entry_below_index_0_of_an_empty_log(db, org):
+    _forge_below_zero(db, org, index=-1)
+    problems = _verify(db).problems
+    assert any(
+        p.startswith("audit entry -1 (real_name_open by mch.head") and "(the log has none)" in p
+        for p in problems
+    ), problems
+
+
+def test_verify_names_rows_that_no_index_reaches(db, org):
+    if _dialect(db) != "postgresql":
+        pytest.skip("SQLite cannot lift a column's NOT NULL")
+    _fill(db, org)
+    with db() as session:
+        session.execute(text("ALTER TABLE audit_entries ALTER COLUMN log_index DROP NOT NULL"))
+    _forge_below_zero(db, org, index=None)
+    problems = _verify(db).problems
+    assert any(
+        p.startswith("audit log: 7 rows stored but 6 read by their index") for p in problems
+    ), problems
 
 
 def test_verify_refuses_a_forged_checkpoint(db, org):

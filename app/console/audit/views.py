@@ -24,21 +24,34 @@ from app.security.auth import current_staff, role_required
 from app.services import audit
 from app.services import audit_listing as listing
 from app.services.audit import AuditAction
+from app.urls import MAX_ID
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 PER_PAGE = 50
 CASE_PER_PAGE = 100
-INDEX_RE = re.compile(r"[0-9]{1,18}")  # a log index: ASCII digits, below 2**63
+INDEX_RE = re.compile(r"[0-9]{1,18}")  # ASCII digits, few enough for int() to be cheap
+
+
+def _log_index(text: str) -> int | None:
+    """``text`` as a log index, or None: ASCII digits up to what the column holds.
+
+    The column is a 32-bit integer on PostgreSQL: a larger number fails inside the database
+    (a 500) instead of finding nothing.
+    """
+    if not INDEX_RE.fullmatch(text) or int(text) > MAX_ID:
+        return None
+    return int(text)
 
 
 def _index_arg(name: str) -> int | None:
-    """A log index from the query, or None; anything else (2**64, "１", "-1") is a 400."""
+    """A log index from the query, or None; anything else (2**31, "１", "-1") is a 400."""
     value = request.args.get(name)
     if value is None or value == "":
         return None
-    if not INDEX_RE.fullmatch(value):
+    index = _log_index(value)
+    if index is None:
         abort(400)
-    return int(value)
+    return index
 
 
 def _sign() -> AuditCheckpoint | None:
@@ -149,10 +162,11 @@ def _b64(value: bytes) -> str:
 @role_required(Role.auditor)
 def proof(index: str):
     """An entry's record, leaf hash and inclusion proof in the latest signed checkpoint."""
-    if not INDEX_RE.fullmatch(index):
+    wanted = _log_index(index)
+    if wanted is None:
         abort(404)
     session = get_session()
-    entry = session.scalar(select(AuditEntry).where(AuditEntry.log_index == int(index)))
+    entry = session.scalar(select(AuditEntry).where(AuditEntry.log_index == wanted))
     if entry is None:
         abort(404)
     _record_export(f"audit proof of entry {entry.log_index}")

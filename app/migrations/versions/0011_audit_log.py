@@ -33,6 +33,7 @@ def upgrade() -> None:
     sa.Column('subject_id', sa.Integer(), nullable=True),
     sa.Column('subject_username', sa.String(length=64), nullable=True),
     sa.Column('detail', sa.Text(), nullable=False),
+    sa.CheckConstraint('log_index >= 0', name=op.f('ck_audit_entries_log_index_not_negative')),
     sa.ForeignKeyConstraint(['actor_id'], ['staff_users.id'], name=op.f('fk_audit_entries_actor_id_staff_users')),
     sa.ForeignKeyConstraint(['subject_id'], ['staff_users.id'], name=op.f('fk_audit_entries_subject_id_staff_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_entries')),
