@@ -15,6 +15,7 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from app.console.cases.access_forms import export_form, grant_form
 from app.console.cases.forms import (
     MAX_CEREMONY_SHARES,
     ExportForm,
@@ -35,53 +36,6 @@ from app.services.cases.access import AccessRefused
 from app.services.cases.readers import is_head_of
 from app.services.reports.recipients import parse_key
 from app.web.forms import ActionForm, parse_id
-
-# --- who may be offered -----------------------------------------------------------------------
-
-
-def grant_candidates(session, report: Report) -> list[StaffUser]:
-    """Colleagues of the office who could be given the case now: inspectors and heads, active,
-    with a key, not readers yet, and not kept out or recused."""
-    never = access.kept_out(session, report)
-    readers = set(
-        session.scalars(select(ReportReader.staff_id).where(ReportReader.report_id == report.id))
-    )
-    people = session.scalars(
-        select(StaffUser)
-        .where(StaffUser.office_id == report.office_id, StaffUser.active.is_(True))
-        .order_by(StaffUser.display_name, StaffUser.id)
-    )
-    return [
-        p
-        for p in people
-        if p.id not in never
-        and p.id not in readers
-        and p.has_role(*access.READER_ROLES)
-        and parse_key(p.age_recipient) is not None
-    ]
-
-
-def grant_form(session, report: Report, form: GrantForm | None = None) -> GrantForm:
-    form = form or GrantForm()
-    form.grantee.choices = [choice("", _("choose a colleague"))] + [
-        choice(str(p.id), p.display_name) for p in grant_candidates(session, report)
-    ]
-    return form
-
-
-def export_form(session, report: Report, form: ExportForm | None = None) -> ExportForm:
-    form = form or ExportForm()
-    readers = access.case_readers(session, report).readers
-    people = session.scalars(select(StaffUser).where(StaffUser.id.in_(readers)))
-    form.readers.choices = [
-        choice(str(p.id), p.display_name) for p in sorted(people, key=lambda p: p.display_name)
-    ]
-    return form
-
-
-def access_forms(session, report: Report) -> dict:
-    """The forms of the case page's section on access, as new."""
-    return {"grant_form": grant_form(session, report), "export_form": export_form(session, report)}
 
 
 def _no_keys(report, **forms):

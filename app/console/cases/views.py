@@ -27,6 +27,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from app.console.cases import uploads
+from app.console.cases.access_forms import export_form, grant_form
 from app.console.cases.forms import (
     AssignForm,
     DecisionForm,
@@ -251,8 +252,6 @@ def _case_page(report, status: int = 200, **forms):
     propose_form.disposal.choices = [choice(d.value, DISPOSAL_NAMES[d.value]) for d in Disposal]
     steps = deadlines.steps(report, case, today())
     pending = decisions.pending_decision(session, report)
-    from app.console.cases.access_views import export_form, grant_form  # they add routes to bp
-
     forms["grant_form"] = grant_form(session, report, forms.get("grant_form"))
     forms["export_form"] = export_form(session, report, forms.get("export_form"))
     return render_template(
