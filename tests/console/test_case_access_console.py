@@ -13,6 +13,7 @@ from sqlalchemy import select
 from app.models import DisciplineOffice, Report, StaffUser
 from app.services.cases.notes import add_note
 from app.services.recovery import recovery_ceremony
+from app.services.staff import totp_now
 from crypto.age import decrypt_bytes
 from crypto.keys import X25519Identity
 from tests.helpers.case_console import send_report, signed_in_as
@@ -234,12 +235,16 @@ def shares(db, org):
         return [" ".join(sheet.words) for sheet in made]
 
 
-def _ceremony(client, report_id, org, typed, holders=("mch.head", "mch.insp2"), lang="en"):
+def _ceremony(
+    client, report_id, org, typed, holders=("mch.head", "mch.insp2"), lang="en", codes=None
+):
+    codes = codes or [totp_now("A" * 32)] * len(holders)  # the test staff's secret
     data = {
         "cases": report_id,
         "grantee": str(org.staff["mch.insp1"]),
         **{f"share{i}-holder": str(org.staff[h]) for i, h in enumerate(holders, start=1)},
         **{f"share{i}-words": words for i, words in enumerate(typed, start=1)},
+        **{f"share{i}-code": code for i, code in enumerate(codes, start=1)},
     }
     return _post(client, "/cases/recovery", "/cases/recovery", data, lang=lang)
 
@@ -291,6 +296,26 @@ def test_a_wrong_share_word_is_named_by_number_and_nothing_else_is_lost(
         rf'value="{org.staff["mch.insp2"]}" selected', page
     )
     assert re.search(rf'checked[^>]*value="{report_id}"|value="{report_id}"[^>]*checked', page)
+
+
+def test_each_officer_confirms_with_their_own_authenticator_code(
+    console_app, db, org, report_id, shares, audit_entries
+):
+    """A head cannot name colleagues who are not there: each typed share needs that officer's
+    current code, and a code is taken once."""
+    fresh = X25519Identity.generate()
+    with db() as session:
+        session.get(StaffUser, org.staff["mch.insp1"]).age_recipient = str(fresh.recipient)
+    head = signed_in_as(console_app, org, "mch.head")
+    now = totp_now("A" * 32)
+    wrong = f"{(int(now) + 1) % 1_000_000:06d}"
+    for codes in ([now, wrong], [now, ""]):
+        refused = _ceremony(head, report_id, org, [shares[0], shares[2]], codes=codes)
+        assert refused.status_code == 400
+        assert "The authenticator code of 机械纪检员 何丽 is not correct" in refused.get_data(
+            as_text=True
+        )
+    assert not [e for e in audit_entries if e.action == "recovery"]
 
 
 def test_one_officer_typing_two_shares_is_refused(console_app, org, report_id, shares):

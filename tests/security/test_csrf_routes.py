@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,7 @@ from app.services import staff as staff_service
 from app.services.demo import DEMO_LOGINS
 from app.services.disclosures import drafting, reviewing
 from app.services.disclosures.attachments import add_attachment
+from app.services.staff import totp_now
 from tests.helpers.console import signed_in
 from tests.helpers.disclosures import draft_fields, staff
 from tests.helpers.forms import csrf_token
@@ -245,7 +247,9 @@ def _recovery_shares(session: Session, app: Flask) -> dict[str, Any]:
     values = _mch_case()(session, app)
     values["shares"] = shares
     values["grantee"] = staff(session, "mch.inspector").id
-    values["holders"] = [staff(session, "mch.head").id, staff(session, "mch.inspector").id]
+    holders_ = [staff(session, "mch.head"), staff(session, "mch.inspector")]
+    values["holders"] = [user.id for user in holders_]
+    values["secrets"] = [user.totp_secret for user in holders_]
     return values
 
 
@@ -263,8 +267,11 @@ def _recovery_fields(values: dict) -> dict[str, str]:
         "grantee": str(values["grantee"]),
         "share1-holder": str(values["holders"][0]),
         "share1-words": values["shares"][0],
+        # The next step's code: the head signed in with this step's, and a code is taken once.
+        "share1-code": totp_now(values["secrets"][0], time.time() + 30),
         "share2-holder": str(values["holders"][1]),
         "share2-words": values["shares"][2],
+        "share2-code": totp_now(values["secrets"][1], time.time() + 30),
     }
 
 

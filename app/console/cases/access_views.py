@@ -35,6 +35,7 @@ from app.services.cases import access, export
 from app.services.cases.access import AccessRefused
 from app.services.cases.readers import is_head_of
 from app.services.reports.recipients import parse_key
+from app.services.staff import accept_totp
 from app.web.forms import ActionForm, parse_id
 
 
@@ -287,6 +288,17 @@ def recovery_run():
                 )
             ]
             problem = problem or entry.holder.errors[0]
+        elif not accept_totp(session, holder, entry.code.data or ""):
+            # Each officer confirms with their own authenticator, once per code: a head
+            # cannot name colleagues who are not there.
+            entry.code.errors = [
+                _(
+                    "The authenticator code of %(name)s is not correct: %(name)s types the "
+                    "current code.",
+                    name=holder.display_name,
+                )
+            ]
+            problem = problem or entry.code.errors[0]
         else:
             holders.append(holder)
     if not form.cases.data:

@@ -147,6 +147,11 @@ class ShareEntry(FlaskForm):
 
     holder = SelectField(_l("Officer"), choices=[])
     words = PasswordField(_l("Share words"), render_kw=NO_AUTOCOMPLETE)
+    # The officer's own authenticator code: each participant confirms being there.
+    code = StringField(
+        _l("The officer's authenticator code"),
+        render_kw={"autocomplete": "off", "inputmode": "numeric", "maxlength": "7"},
+    )
 
 
 class RecoveryForm(FlaskForm):
