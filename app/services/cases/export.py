@@ -21,6 +21,7 @@ import re
 import tarfile
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, BinaryIO
@@ -191,6 +192,29 @@ def _check_opens(blobs: BlobStore, envelope: ReportEnvelope, identities) -> None
         pass
 
 
+@contextmanager
+def _refused_unless_read(place) -> Iterator[None]:
+    """Turn what reading one file of the case can raise into the export's refusal naming it."""
+    try:
+        yield
+    except NoIdentityMatch:
+        raise ExportRefused(
+            _l(
+                "Your key does not open %(file)s of this case, so the case cannot be "
+                "exported with it.",
+                file=describe(place),
+            )
+        ) from None
+    except (Misplaced, CryptoError, BlobError, OSError, ValueError, KeyError, TypeError):
+        raise ExportRefused(
+            _l(
+                "A file of this case (%(file)s) is damaged or not where it belongs, so the "
+                "case cannot be exported. Ask an administrator to run: portal reports fsck",
+                file=describe(place),
+            )
+        ) from None
+
+
 def export_documents(
     session: Session, blobs: BlobStore, report: Report, identities: Sequence[Identity]
 ) -> tuple[list[ExportDocument], bool]:
@@ -208,7 +232,7 @@ def export_documents(
     ordered = sorted(case_envelopes(session, report), key=lambda e: e.role != EnvelopeRole.text)
     for envelope in ordered:
         place = places.of_row(envelope)
-        try:
+        with _refused_unless_read(place):
             if envelope.role == EnvelopeRole.identity:
                 has_identity = True
                 continue
@@ -255,43 +279,11 @@ def export_documents(
                     path = f"{root}/05_其他_other/{envelope.role}_{seq}_{envelope.position + 1}"
                     what = f"{envelope.role}"
                 documents.append(ExportDocument(path, what, envelope=envelope, size=size))
-        except NoIdentityMatch:
-            raise ExportRefused(
-                _l(
-                    "Your key does not open %(file)s of this case, so the case cannot be "
-                    "exported with it.",
-                    file=describe(place),
-                )
-            ) from None
-        except (Misplaced, CryptoError, BlobError, OSError, ValueError, KeyError, TypeError):
-            raise ExportRefused(
-                _l(
-                    "A file of this case (%(file)s) is damaged or not where it belongs, so the "
-                    "case cannot be exported. Ask an administrator to run: portal reports fsck",
-                    file=describe(place),
-                )
-            ) from None
     for note in case_notes(session, report):
         place = places.of_row(note)  # type: ignore[arg-type]
-        try:
+        with _refused_unless_read(place):
             data = envelopes.read_bytes(blobs, note, identities, MAX_DOCUMENT_BYTES)  # type: ignore[arg-type]
             document = decode(data, "note")
-        except NoIdentityMatch:
-            raise ExportRefused(
-                _l(
-                    "Your key does not open %(file)s of this case, so the case cannot be "
-                    "exported with it.",
-                    file=describe(place),
-                )
-            ) from None
-        except (Misplaced, CryptoError, BlobError, OSError, ValueError, KeyError, TypeError):
-            raise ExportRefused(
-                _l(
-                    "A file of this case (%(file)s) is damaged or not where it belongs, so the "
-                    "case cannot be exported. Ask an administrator to run: portal reports fsck",
-                    file=describe(place),
-                )
-            ) from None
         documents.append(
             ExportDocument(
                 f"{root}/04_内部备注_notes/{note.seq:03d}_备注_note.txt",
