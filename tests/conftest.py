@@ -64,13 +64,17 @@ def empty_instance(
     if request.param == "sqlite":
         inst = database_copies.sqlite(content, path)
         yield inst
+        drift = inst.inbox_drift()
         inst.close()
+        assert not drift, f"inbox entries out of step with their tables: {drift[:4]}"
         return
     if not PG_URL:
         skip_or_fail("PostgreSQL not configured: set PORTAL_TEST_DATABASE_URL")
     inst, schema = database_copies.postgresql(content, path)
     try:
         yield inst
+        drift = inst.inbox_drift()
+        assert not drift, f"inbox entries out of step with their tables: {drift[:4]}"
     finally:
         inst.close()
         database_copies.drop(schema)
@@ -92,7 +96,9 @@ def sqlite_instance(
     path.mkdir()
     inst = database_copies.sqlite(wanted_content(request, "sqlite_instance", "demo_sqlite"), path)
     yield inst
+    drift = inst.inbox_drift()
     inst.close()
+    assert not drift, f"inbox entries out of step with their tables: {drift[:4]}"
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from app.models.disclosures import (
     StepAction,
     WorkState,
 )
+from app.models.inbox import InboxEntry
 from app.models.reports import (
     RECEIPT_VERSION_UNRECORDED,
     EnvelopeRole,
@@ -84,6 +85,7 @@ __all__ = [
     "Disposal",
     "Domain",
     "EnvelopeRole",
+    "InboxEntry",
     "LogCheckpoint",
     "MessageAuthor",
     "Period",

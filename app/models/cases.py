@@ -85,7 +85,8 @@ class CaseLabel(Base):
     filtered on: the page that sets one says to keep names and facts out of it."""
 
     __tablename__ = "case_labels"
-    __table_args__ = NO_ROWID
+    # By name: the inbox's label filter and its list of labels start from the name.
+    __table_args__ = (Index("ix_case_labels_name", "name", "report_id"), NO_ROWID)
 
     report_id: Mapped[str] = mapped_column(
         ForeignKey("cases.report_id", ondelete="CASCADE"), primary_key=True

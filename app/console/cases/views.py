@@ -140,7 +140,7 @@ def _filter_choices(form: FilterForm, staff: StaffUser) -> None:
         if p.has_role(Role.inspector, Role.office_head)
     ]
     form.label.choices = [any_] + [
-        choice(name, name) for name in workflow.readable_labels(session, staff)
+        choice(name, name) for name in inbox.readable_labels(session, staff)
     ]
 
 

@@ -52,6 +52,7 @@ from app.models import (
     Role,
     StaffUser,
 )
+from app.models.inbox import mark_stale
 from app.services.audit import AuditAction, record
 from app.services.cases.changes import claim_case
 from app.services.recovery import RecoveryError, recover_office_identity
@@ -524,6 +525,7 @@ def transfer_up(
     keys = office_keys(session, target)
     readers, heads = keys.readers(never), keys.identity_readers(never)
     session.execute(delete(ReportReader).where(ReportReader.report_id == report.id))
+    mark_stale(session, report.id)
     session.expire(report, ["readers"])
     for staff_id in sorted(readers):
         role = ReaderRole.office_head if staff_id in heads else ReaderRole.inspector

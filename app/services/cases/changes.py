@@ -7,6 +7,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.models import Case, Report
+from app.models.inbox import mark_stale
 
 
 def touch(session: Session, report_id: str, *, by_reporter: bool = False) -> None:
@@ -19,6 +20,7 @@ def touch(session: Session, report_id: str, *, by_reporter: bool = False) -> Non
         update(Case).where(Case.report_id == report_id).values(**values),
         execution_options={"synchronize_session": False},
     )
+    mark_stale(session, report_id)
     case = session.get(Case, report_id)
     if case is not None:
         session.refresh(case, ["version", "reporter_version"])

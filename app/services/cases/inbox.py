@@ -1,31 +1,22 @@
 """The inbox: the cases of the office that one account may see, filtered, counted and paged.
 
 Metadata only (statuses, dates, kinds, units, labels, who is assigned): nothing is decrypted
-to list. The query starts from the account's rows in ``report_readers`` (indexed by staff) and
-joins the report and its case by primary key; counts per status use the same conditions less
-the status filter, so the tabs say how many each would show.
+to list. Every query reads the account's rows of ``inbox_entries`` (app/models/inbox.py: one
+per case it may see, the report's, the case's and its own view's columns side by side, kept
+from those tables), by the indexes that start with the account's id; counts per status use
+the same conditions less the status filter, so the tabs say how many each would show.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from app.models import (
-    Case,
-    CaseLabel,
-    CaseView,
-    Report,
-    ReportCategory,
-    ReportExclusion,
-    ReportKind,
-    ReportReader,
-    ReportStatus,
-    StaffUser,
-)
+from app.models import CaseLabel, InboxEntry, ReportCategory, ReportKind, ReportStatus, StaffUser
+from app.models.inbox import NO_DEADLINE, settle
 
 UNASSIGNED = 0  # the assignee filter's value for "nobody"
 
@@ -71,53 +62,43 @@ class InboxPage:
     pages: int = 1
 
 
-def _base(staff: StaffUser, today: date, filters: InboxFilters, *, rows: bool = False) -> Select:
-    """The account's cases under ``filters``, joined to the case and to what the account saw
-    of it only where a filter or (``rows``) the listing needs them: counting the statuses of
-    a whole office's inbox then reads ``report_readers`` and ``reports`` alone."""
-    kept_out = exists().where(
-        ReportExclusion.report_id == Report.id, ReportExclusion.staff_id == staff.id
-    )
+def _base(staff: StaffUser, today: date, filters: InboxFilters) -> Select:
+    """The account's entries under ``filters`` (every one but the status)."""
     query = (
         select()
-        .select_from(ReportReader)
-        .join(Report, Report.id == ReportReader.report_id)
-        .where(ReportReader.staff_id == staff.id, Report.office_id == staff.office_id, ~kept_out)
+        .select_from(InboxEntry)
+        .where(InboxEntry.staff_id == staff.id, InboxEntry.office_id == staff.office_id)
     )
-    needs_case = rows or filters.overdue or filters.changed or filters.assignee_id is not None
-    if needs_case:
-        query = query.join(Case, Case.report_id == Report.id)
-    if rows or filters.changed:
-        query = query.outerjoin(
-            CaseView, and_(CaseView.report_id == Report.id, CaseView.staff_id == staff.id)
-        )
     if filters.kind is not None:
-        query = query.where(Report.kind == filters.kind)
+        query = query.where(InboxEntry.kind == filters.kind)
     if filters.category is not None:
-        query = query.where(Report.category == filters.category)
+        query = query.where(InboxEntry.category == filters.category)
     if filters.unit_ids is not None:
-        query = query.where(Report.unit_id.in_(filters.unit_ids))
+        query = query.where(InboxEntry.unit_id.in_(filters.unit_ids))
     if filters.assignee_id == UNASSIGNED:
-        query = query.where(Case.assignee_id.is_(None))
+        query = query.where(InboxEntry.assignee_id.is_(None))
     elif filters.assignee_id is not None:
-        query = query.where(Case.assignee_id == filters.assignee_id)
+        query = query.where(InboxEntry.assignee_id == filters.assignee_id)
     if filters.label:
-        query = query.where(
-            exists().where(CaseLabel.report_id == Report.id, CaseLabel.name == filters.label)
-        )
+        labelled = select(CaseLabel.report_id).where(CaseLabel.name == filters.label)
+        query = query.where(InboxEntry.report_id.in_(labelled))
     if filters.received_from is not None:
-        query = query.where(Report.received_on >= filters.received_from)
+        query = query.where(InboxEntry.received_on >= filters.received_from)
     if filters.received_to is not None:
-        query = query.where(Report.received_on <= filters.received_to)
+        query = query.where(InboxEntry.received_on <= filters.received_to)
     if filters.overdue:
-        query = query.where(Case.next_due < today)
+        query = query.where(InboxEntry.due_order < today)
     if filters.changed:
         query = query.where(_changed())
     return query
 
 
+def _due(due_order: date) -> date | None:
+    return None if due_order == NO_DEADLINE else due_order
+
+
 def _changed():
-    return or_(CaseView.seen_version.is_(None), Case.version > CaseView.seen_version)
+    return InboxEntry.version > InboxEntry.seen_version
 
 
 def list_cases(
@@ -129,45 +110,46 @@ def list_cases(
     per_page: int = 20,
 ) -> InboxPage:
     """One page of the account's inbox, with the counts per status."""
+    settle(session)
     base = _base(staff, today, filters)
     counts = {
         ReportStatus(status): n
         for status, n in session.execute(
-            base.add_columns(Report.status, func.count()).group_by(Report.status)
+            base.add_columns(InboxEntry.status, func.count()).group_by(InboxEntry.status)
         )
     }
-    listed = _base(staff, today, filters, rows=True)
+    listed = base
     if filters.status is not None:
         total = counts.get(filters.status, 0)
-        listed = listed.where(Report.status == filters.status)
+        listed = listed.where(InboxEntry.status == filters.status)
     else:
         total = sum(counts.values())
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
     if filters.sort == "received":
-        order = (Report.received_on.desc(), Report.id)
+        order = (InboxEntry.received_on.desc(), InboxEntry.report_id)
     else:
-        order = (Case.next_due.asc().nulls_last(), Report.received_on, Report.id)
+        order = (InboxEntry.due_order, InboxEntry.received_on, InboxEntry.report_id)
     query = (
         listed.add_columns(
-            Report.id,
-            Report.kind,
-            Report.category,
-            Report.unit_id,
-            Report.status,
-            Report.received_on,
-            Report.real_name,
-            Case.next_due,
-            Case.assignee_id,
+            InboxEntry.report_id,
+            InboxEntry.kind,
+            InboxEntry.category,
+            InboxEntry.unit_id,
+            InboxEntry.status,
+            InboxEntry.received_on,
+            InboxEntry.real_name,
+            InboxEntry.due_order,
+            InboxEntry.assignee_id,
             _changed().label("changed"),
-            (Case.reporter_version > func.coalesce(CaseView.seen_version, 0)).label("new_reply"),
+            (InboxEntry.reporter_version > InboxEntry.seen_version).label("new_reply"),
         )
         .order_by(*order)
         .limit(per_page)
         .offset((page - 1) * per_page)
     )
     found = list(session.execute(query))
-    ids = [row.id for row in found]
+    ids = [row.report_id for row in found]
     labels: dict[str, list[str]] = {}
     if ids:
         for report_id, name in session.execute(
@@ -186,23 +168,47 @@ def list_cases(
     )
     rows = [
         InboxRow(
-            report_id=row.id,
+            report_id=row.report_id,
             kind=row.kind,
             category=row.category,
             unit_id=row.unit_id,
             status=row.status,
             received_on=row.received_on,
-            next_due=row.next_due,
-            overdue=row.next_due is not None and row.next_due < today,
+            next_due=_due(row.due_order),
+            overdue=row.due_order < today,
             changed=bool(row.changed),
             new_reply=bool(row.new_reply),
             real_name=row.real_name,
             assignee=names.get(row.assignee_id),
-            labels=tuple(labels.get(row.id, ())),
+            labels=tuple(labels.get(row.report_id, ())),
         )
         for row in found
     ]
     return InboxPage(rows, total, counts, page, pages)
+
+
+def readable_labels(session: Session, staff: StaffUser) -> list[str]:
+    """The labels in use on the cases ``staff`` may see, for the inbox's filter: never one that
+    is only on a case kept from them (a label says what a case is about). Each name in use is
+    looked up in the account's entries until one case has it."""
+    settle(session)
+    names = select(CaseLabel.name).distinct().subquery()
+    on_a_readable_case = (
+        select(CaseLabel.report_id)
+        .join(
+            InboxEntry,
+            and_(
+                InboxEntry.report_id == CaseLabel.report_id,
+                InboxEntry.staff_id == staff.id,
+                InboxEntry.office_id == staff.office_id,
+            ),
+        )
+        .where(CaseLabel.name == names.c.name)
+        .exists()
+    )
+    return list(
+        session.scalars(select(names.c.name).where(on_a_readable_case).order_by(names.c.name))
+    )
 
 
 @dataclass(frozen=True)
@@ -218,32 +224,31 @@ def due_soon(
 ) -> list[DueCase]:
     """The account's cases whose next step is overdue or due within ``within_days`` days, the
     ones assigned to it or to nobody, soonest first."""
-    from datetime import timedelta
-
+    settle(session)
     query = (
-        _base(staff, today, InboxFilters(), rows=True)
-        .add_columns(Report.id, Report.status, Case.next_due)
+        _base(staff, today, InboxFilters())
+        .add_columns(InboxEntry.report_id, InboxEntry.status, InboxEntry.due_order)
         .where(
-            Case.next_due.is_not(None),
-            Case.next_due <= today + timedelta(days=within_days),
-            or_(Case.assignee_id.is_(None), Case.assignee_id == staff.id),
+            InboxEntry.due_order <= today + timedelta(days=within_days),
+            or_(InboxEntry.assignee_id.is_(None), InboxEntry.assignee_id == staff.id),
         )
-        .order_by(Case.next_due, Report.id)
+        .order_by(InboxEntry.due_order, InboxEntry.report_id)
         .limit(limit)
     )
     return [
-        DueCase(row.id, row.status, row.next_due, row.next_due < today)
+        DueCase(row.report_id, row.status, row.due_order, row.due_order < today)
         for row in session.execute(query)
     ]
 
 
 def new_replies(session: Session, staff: StaffUser, today: date, limit: int = 20) -> list[str]:
     """The account's cases where the reporter wrote since it last looked."""
+    settle(session)
     query = (
-        _base(staff, today, InboxFilters(), rows=True)
-        .add_columns(Report.id)
-        .where(Case.reporter_version > func.coalesce(CaseView.seen_version, 0))
-        .order_by(Case.next_due.asc().nulls_last(), Report.id)
+        _base(staff, today, InboxFilters())
+        .add_columns(InboxEntry.report_id)
+        .where(InboxEntry.reporter_version > InboxEntry.seen_version)
+        .order_by(InboxEntry.due_order, InboxEntry.report_id)
         .limit(limit)
     )
     return list(session.scalars(query))

@@ -16,7 +16,6 @@ import unicodedata
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -36,7 +35,7 @@ from app.services.cases import deadlines, trail
 from app.services.cases.changes import touch
 from app.services.cases.deadlines import DeadlineRules
 from app.services.cases.errors import CaseError, CaseNotPermitted
-from app.services.cases.readers import can_read_clause, case_readers, readable_case
+from app.services.cases.readers import case_readers, readable_case
 from app.services.reports.messages import post_office_message
 from app.services.reports.uploads import Upload
 
@@ -191,20 +190,6 @@ def remove_label(session: Session, staff: StaffUser, report: Report, text: str) 
     trail.record(session, "label", actor=staff, case_id=report.id, detail=f"-{row.name}")
     session.flush()
     return row.name
-
-
-def readable_labels(session: Session, staff: StaffUser) -> list[str]:
-    """The labels in use on the cases ``staff`` may see, for the inbox's filter: never one that
-    is only on a case kept from them (a label says what a case is about)."""
-    return list(
-        session.scalars(
-            select(CaseLabel.name)
-            .join(Report, Report.id == CaseLabel.report_id)
-            .where(can_read_clause(staff))
-            .distinct()
-            .order_by(CaseLabel.name)
-        )
-    )
 
 
 def reply(

@@ -17,7 +17,7 @@ from app.models import (
     ReportStatus,
     StaffUser,
 )
-from app.services.cases import deadlines, decisions, notes, workflow
+from app.services.cases import deadlines, decisions, inbox, notes, workflow
 from app.services.cases.deadlines import DeadlineRules, Step
 from app.services.cases.errors import CaseError, CaseNotPermitted
 from app.services.reports.followup import open_by_code, progress
@@ -133,7 +133,7 @@ def test_labels_are_checked_and_kept_apart_from_the_reporter(db, org, report_id,
             with pytest.raises(CaseError, match=key):
                 workflow.add_label(session, insp, report, bad)
         assert [label.name for label in report.case.labels] == ["食堂 采购"]
-        assert workflow.readable_labels(session, insp) == ["食堂 采购"]
+        assert inbox.readable_labels(session, insp) == ["食堂 采购"]
         assert workflow.remove_label(session, insp, report, "食堂 采购") == "食堂 采购"
     assert [e.detail for e in audit_entries if e.action == "label"] == ["+食堂 采购", "-食堂 采购"]
 

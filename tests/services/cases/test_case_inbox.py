@@ -4,13 +4,26 @@ and pages; metadata only."""
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select, update
 
-from app.models import Disposal, Report, ReportCategory, ReportKind, ReportStatus, StaffUser
+from app.models import (
+    Case,
+    Disposal,
+    InboxEntry,
+    Report,
+    ReportCategory,
+    ReportKind,
+    ReportStatus,
+    StaffUser,
+)
+from app.models.inbox import drift, rebuild
 from app.services import units
 from app.services.cases import inbox, workflow
+from app.services.cases.access import recuse, transfer_up
 from app.services.cases.deadlines import DeadlineRules
 from app.services.cases.inbox import InboxFilters
 from tests.helpers.case_console import send_report
+from tests.helpers.cases import make_case
 from tests.helpers.reports import TODAY
 
 RULES = DeadlineRules()
@@ -139,3 +152,68 @@ def test_dashboard_lists(db, org, cases):
         head = session.get(StaffUser, org.staff["mch.head"])
         assert [d.report_id for d in decisions.waiting_for(session, head)] == [cases["new"]]
         assert decisions.waiting_for(session, insp) == []
+
+
+# The inbox reads its own rows (app/models/inbox.py), kept from the report, the case, the
+# readers and their views. Every test's teardown checks that they agree (tests/conftest.py);
+# these show that the check can fail and that the rows follow what the inbox promises.
+
+
+def _entries(db, report_id) -> dict[int, InboxEntry]:
+    with db() as session:
+        rows = session.scalars(select(InboxEntry).where(InboxEntry.report_id == report_id))
+        return {row.staff_id: row for row in rows}
+
+
+def test_a_change_made_behind_the_upkeep_shows_as_drift_until_rebuilt(db, org, cases):
+    with db() as session:
+        session.execute(update(Case).where(Case.report_id == cases["old"]).values(version=99))
+    with db() as session:
+        assert {row[1] for row in drift(session)} == {cases["old"]}
+        rebuild(session, [cases["old"]])
+    with db() as session:
+        assert drift(session) == []
+    assert {row.version for row in _entries(db, cases["old"]).values()} == {99}
+
+
+def test_a_transaction_rolled_back_leaves_the_rows_as_they_were(db, org, cases):
+    with db() as session:
+        insp = session.get(StaffUser, org.staff["mch.insp1"])
+        report = session.get(Report, cases["new"])
+        workflow.change_status(session, insp, report, ReportStatus.acknowledged, TODAY, RULES)
+        # Read inside the transaction: the inbox already lists the change...
+        page = inbox.list_cases(session, insp, InboxFilters(), TODAY)
+        assert page.counts[ReportStatus.acknowledged] == 1
+        session.rollback()
+    # ...and after the rollback nothing of it is left, in the rows or the counts.
+    assert {row.status for row in _entries(db, cases["new"]).values()} == {ReportStatus.received}
+    assert ReportStatus.acknowledged not in _list(db, org, "mch.insp1").counts
+
+
+def test_recusal_and_transfer_take_the_case_out_of_the_inboxes_that_lose_it(db, org, blobs):
+    case = make_case(db, blobs)
+    mch = {org.staff[n] for n in ("mch.insp1", "mch.insp2", "mch.head")}
+    assert mch <= set(_entries(db, case.report_id))
+    with db() as session:
+        report = session.get(Report, case.report_id)
+        insp1 = session.get(StaffUser, org.staff["mch.insp1"])
+        recuse(session, report, [org.keys["mch.insp1"]], insp1, TODAY)
+    assert org.staff["mch.insp1"] not in _entries(db, case.report_id)
+    assert case.report_id not in _ids(_list(db, org, "mch.insp1"))
+    with db() as session:
+        report = session.get(Report, case.report_id)
+        head = session.get(StaffUser, org.staff["mch.head"])
+        transfer_up(session, report, [org.keys["mch.head"]], head, TODAY)
+    entries = _entries(db, case.report_id)
+    assert not mch & set(entries) and org.staff["grp.insp2"] in entries
+    assert case.report_id in _ids(_list(db, org, "grp.insp2"))
+    assert case.report_id not in _ids(_list(db, org, "mch.insp2"))
+
+
+def test_someone_moved_to_another_office_sees_none_of_the_old_ones_cases(db, org, cases):
+    with db() as session:
+        insp = session.get(StaffUser, org.staff["mch.insp1"])
+        insp.office_id = org.offices["GRP"]
+    page = _list(db, org, "mch.insp1")
+    assert page.rows == [] and page.total == 0 and page.counts == {}
+    assert cases["group"] not in _ids(page)  # nor the new one's, before a grant
