@@ -173,6 +173,15 @@ def rebuild(session: Session, report_ids: Iterable[str] | None = None) -> None:
     ids = sorted(set(report_ids))
     for start in range(0, len(ids), BATCH):
         chunk = ids[start : start + BATCH]
+        # One rebuild of a report at a time, each reading what the one before committed: on
+        # PostgreSQL two at once would each read the tables before the other's commit (a row
+        # inserted twice, or one written from older data). The report's row is the lock that
+        # its changes already take (app/services/cases/changes.py, claim_case); in id order,
+        # so that two rebuilds of several reports never wait for each other. SQLite has one
+        # writer at a time and no FOR UPDATE.
+        session.execute(
+            select(Report.id).where(Report.id.in_(chunk)).order_by(Report.id).with_for_update()
+        )
         session.execute(delete(InboxEntry).where(InboxEntry.report_id.in_(chunk)))
         session.execute(insert(InboxEntry).from_select(_COLUMNS, _source(chunk)))
 

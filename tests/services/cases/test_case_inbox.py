@@ -1,6 +1,8 @@
 """The inbox lists the cases one account may read, with filters that combine, counts, order
 and pages; metadata only."""
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -16,7 +18,7 @@ from app.models import (
     ReportStatus,
     StaffUser,
 )
-from app.models.inbox import drift, rebuild
+from app.models.inbox import drift, rebuild, settle
 from app.services import units
 from app.services.cases import inbox, workflow
 from app.services.cases.access import recuse, transfer_up
@@ -217,3 +219,44 @@ def test_someone_moved_to_another_office_sees_none_of_the_old_ones_cases(db, org
     page = _list(db, org, "mch.insp1")
     assert page.rows == [] and page.total == 0 and page.counts == {}
     assert cases["group"] not in _ids(page)  # nor the new one's, before a grant
+
+
+def test_a_look_committed_while_a_status_change_commits_leaves_both_in_the_rows(db, org, cases):
+    """B changes the status and has rebuilt its rows, not yet committed; A opens the case
+    (its own view row) and commits meanwhile. Neither fails and the rows say both."""
+    b_rebuilt, a_writing = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def change_status() -> None:
+        with db() as session:
+            insp = session.get(StaffUser, org.staff["mch.insp1"])
+            report = session.get(Report, cases["new"])
+            workflow.change_status(session, insp, report, ReportStatus.acknowledged, TODAY, RULES)
+            settle(session)
+            b_rebuilt.set()
+            a_writing.wait(10)
+            time.sleep(0.5)  # A reaches its own commit meanwhile
+
+    def look() -> None:
+        b_rebuilt.wait(10)
+        with db() as session:
+            insp2 = session.get(StaffUser, org.staff["mch.insp2"])
+            a_writing.set()
+            workflow.mark_seen(session, insp2, session.get(Report, cases["new"]), TODAY)
+
+    def run(step) -> None:
+        try:
+            step()
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(step,)) for step in (change_status, look)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    entries = _entries(db, cases["new"])
+    assert {row.status for row in entries.values()} == {ReportStatus.acknowledged}
+    insp2 = entries[org.staff["mch.insp2"]]
+    assert insp2.seen_version >= 1 and insp2.version == entries[org.staff["mch.insp1"]].version
