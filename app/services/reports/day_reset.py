@@ -18,8 +18,9 @@ where a run with nothing to do reads one small file):
 
 1. the blobs of those days get new files and their folders new entries, in a random order
    (``FilesystemBlobStore.rewrite_days``);
-2. on PostgreSQL the rows of those days' reports (their files, readers and exclusions) and of
-   the messages of those days are written again in one transaction, one by one in a random
+2. on PostgreSQL the rows of those days' reports (their files, readers and exclusions, their
+   cases and inbox rows) and of the messages of those days (with their reports' cases and
+   inbox rows) are written again in one transaction, one by one in a random
    order (all then share one ``xmin``, the pass's), then each of these tables is rewritten in
    the order of its primary key (``CLUSTER``: random ids, new files, dead versions gone) and,
    where the role may, the write-ahead log is switched and a checkpoint made, so that the
@@ -49,7 +50,15 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.db import sqlite_file
-from app.models import Report, ReportEnvelope, ReportExclusion, ReportMessage, ReportReader
+from app.models import (
+    Case,
+    InboxEntry,
+    Report,
+    ReportEnvelope,
+    ReportExclusion,
+    ReportMessage,
+    ReportReader,
+)
 from app.services.blobs import BlobStore, FilesystemBlobStore, RewriteResult
 
 MARKER = ".days-reset"  # in the blob folder: the last day done, as YYYY-MM-DD
@@ -219,11 +228,32 @@ def _rewrite_rows(session: Session, after: date | None, through: date, shuffle: 
                 )
             )
         ]
+    # A report's case and its inbox rows are written when the report comes and again when its
+    # reporter writes (a change the readers see): those of the window's reports and messages.
+    written = set(report_ids)
     for messages in _chunks(message_ids):
         envelope_ids += session.scalars(
             select(ReportEnvelope.id).where(ReportEnvelope.message_id.in_(messages))
         )
+        written.update(
+            session.scalars(select(ReportMessage.report_id).where(ReportMessage.id.in_(messages)))
+        )
+    cases: list[tuple[str]] = []
+    entries: list[tuple[str, int]] = []
+    for reports in _chunks(sorted(written)):
+        cases += [
+            (i,) for i in session.scalars(select(Case.report_id).where(Case.report_id.in_(reports)))
+        ]
+        entries += [
+            (report_id, staff_id)
+            for report_id, staff_id in session.execute(
+                select(InboxEntry.report_id, InboxEntry.staff_id).where(
+                    InboxEntry.report_id.in_(reports)
+                )
+            )
+        ]
     count = len(report_ids) + len(message_ids) + len(envelope_ids) + len(readers) + len(exclusions)
+    count += len(cases) + len(entries)
     if session.get_bind().dialect.name != "postgresql" or count == 0:
         session.commit()
         return count
@@ -239,6 +269,11 @@ def _rewrite_rows(session: Session, after: date | None, through: date, shuffle: 
             " WHERE report_id = :a AND staff_id = :b",
             exclusions,
         ),
+        ("UPDATE cases SET version = version WHERE report_id = :a", cases),
+        (
+            "UPDATE inbox_entries SET version = version WHERE report_id = :a AND staff_id = :b",
+            entries,
+        ),
     ]
     for statement, keys in work:
         keys = list(keys)
@@ -249,7 +284,15 @@ def _rewrite_rows(session: Session, after: date | None, through: date, shuffle: 
     return count
 
 
-TABLES = ("reports", "report_messages", "report_envelopes", "report_readers", "report_exclusions")
+TABLES = (
+    "reports",
+    "report_messages",
+    "report_envelopes",
+    "report_readers",
+    "report_exclusions",
+    "cases",
+    "inbox_entries",
+)
 
 
 def _settle_database(engine: Engine, rebuild: bool) -> str:

@@ -334,7 +334,12 @@ def _postgresql_rows_do_not_keep_the_order(db, store, clock) -> None:
     ctids = [rows[rid][1] for rid in report_ids]
     assert len(set(xmins)) == 1  # one transaction wrote them all again
     assert 0.2 < concordance(ctids) < 0.8, ctids
-    for table, column in (("report_envelopes", "report_id"), ("report_readers", "report_id")):
+    for table, column in (
+        ("report_envelopes", "report_id"),
+        ("report_readers", "report_id"),
+        ("cases", "report_id"),
+        ("inbox_entries", "report_id"),
+    ):
         with db() as session:
             found = session.execute(
                 text(f"SELECT {column}, xmin::text, ctid::text FROM {table}")
