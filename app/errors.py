@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, render_template
+from flask import Flask, current_app, g, render_template
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError, TooManyRequests
@@ -105,4 +105,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(InternalServerError)
     def server_error(_error: InternalServerError) -> tuple[str, int]:
+        # What failed may have been a write: the page (its navigation reads who is signed
+        # in) starts from a clean session, or it fails too and the browser gets a bare page.
+        session = g.get("db_session")
+        if session is not None:
+            session.rollback()
         return render_error(500, *MESSAGES[500])

@@ -18,6 +18,7 @@ disk is the reader's id and the report's random id.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
 from datetime import date
 
@@ -33,6 +34,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -52,6 +54,7 @@ from app.models.reports import (
 NO_DEADLINE = date(9999, 12, 31)  # ``due_order`` of a case that owes nothing: sorts last
 STALE = "portal.inbox_stale"  # session.info: ids of reports whose rows are to be rebuilt
 BATCH = 500  # report ids per rebuild statement (bound parameters)
+LOCKS = 0x696E_6278  # "inbx": the space of PostgreSQL's advisory locks of rebuilds, one per report
 FILTERED = (  # the columns the inbox filters on or shows, besides its orders
     "office_id",
     "status",
@@ -173,17 +176,26 @@ def rebuild(session: Session, report_ids: Iterable[str] | None = None) -> None:
     ids = sorted(set(report_ids))
     for start in range(0, len(ids), BATCH):
         chunk = ids[start : start + BATCH]
-        # One rebuild of a report at a time, each reading what the one before committed: on
-        # PostgreSQL two at once would each read the tables before the other's commit (a row
-        # inserted twice, or one written from older data). The report's row is the lock that
-        # its changes already take (app/services/cases/changes.py, claim_case); in id order,
-        # so that two rebuilds of several reports never wait for each other. SQLite has one
-        # writer at a time and no FOR UPDATE.
-        session.execute(
-            select(Report.id).where(Report.id.in_(chunk)).order_by(Report.id).with_for_update()
-        )
+        _lock(session, chunk)
         session.execute(delete(InboxEntry).where(InboxEntry.report_id.in_(chunk)))
         session.execute(insert(InboxEntry).from_select(_COLUMNS, _source(chunk)))
+
+
+def _lock(session: Session, report_ids: list[str]) -> None:
+    """One rebuild of a report at a time, each reading what the one before committed: on
+    PostgreSQL two at once would each read the tables before the other's commit (a row then
+    inserted twice, or one written from older data). A lock of the transaction per report,
+    of its own (not the report's row, which changes take before the audit log's lock while
+    a case's opening takes the audit log's first: taken at the end, after both, it closes no
+    circle), in one order so that two rebuilds of several reports never wait for each other.
+    SQLite has one writer at a time."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    keys = sorted({zlib.crc32(report_id.encode()) - 2**31 for report_id in report_ids})
+    for key in keys:
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": LOCKS, "key": key}
+        )
 
 
 def mark_stale(session: Session, report_id: str) -> None:

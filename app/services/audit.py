@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -153,10 +153,7 @@ def record(
             session.flush()  # an account made in this transaction: give it its id
     if on is None:
         on = datetime.now(session.info.get("enterprise_zone") or UTC).date()
-    if session.get_bind().dialect.name == "postgresql":
-        # The same lock ``append`` takes (a transaction may take it twice): nobody appends
-        # between reading the last leaf and adding the next.
-        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOG.lock_id})
+    LOG.lock(session)  # the lock ``append`` takes: nobody appends before this entry
     previous = session.scalar(
         select(AuditEntry.leaf_hash).order_by(AuditEntry.log_index.desc()).limit(1)
     )

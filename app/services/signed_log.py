@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import func, select, text
+from sqlalchemy import false, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -83,10 +83,25 @@ class SignedLog:
 
     # --- appending --------------------------------------------------------------------------
 
+    def lock(self, session: Session) -> None:
+        """Hold the log until the transaction ends, so that nobody appends between reading
+        its last entry and adding the next (a transaction may take it twice): on PostgreSQL
+        the log's advisory lock; on SQLite the database's one writer, taken by a write that
+        changes nothing (otherwise two requests that had written nothing yet would read the
+        same last index, and the second would fail on the unique index)."""
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": self.lock_id})
+        elif dialect == "sqlite":
+            index = self.entries.log_index
+            session.execute(
+                update(self.entries).where(false()).values(log_index=index),
+                execution_options={"synchronize_session": False},
+            )
+
     def append(self, session: Session, entry: Any) -> None:
         """Give ``entry`` (not yet flushed) the next index in the log and its leaf hash."""
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": self.lock_id})
+        self.lock(session)
         entry.log_index = self.size(session)
         entry.leaf_hash = tlog.leaf_hash(self.record(entry)).hex()
         session.add(entry)

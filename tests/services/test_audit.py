@@ -6,6 +6,7 @@ rows, with or without recomputing the hashes the rows carry.
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -118,6 +119,38 @@ def test_an_entry_is_part_of_the_transaction_of_its_act(db, org):
         raise RuntimeError("the grant failed")
     with db() as session:
         assert session.scalar(select(func.count()).select_from(AuditEntry)) == 0
+
+
+def test_entries_appended_at_the_same_moment_all_land_in_one_chain(db, org):
+    """Requests that wrote nothing before their entry (an inbox looked at by several people at
+    once) each get the next index: none fails on the unique index, none is left out."""
+    threads, each = 6, 8
+    start = threading.Barrier(threads, timeout=10)
+    errors: list[BaseException] = []
+
+    def look(name: str) -> None:
+        try:
+            start.wait()
+            for _ in range(each):
+                with db() as session:
+                    audit.record(session, AuditAction.inbox_view, actor=_user(session, org, name))
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    names = ["mch.insp1", "mch.insp2", "mch.head", "grp.insp1", "grp.insp2", "grp.head"]
+    running = [threading.Thread(target=look, args=(name,)) for name in names[:threads]]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join(60)
+    assert errors == []
+    with db() as session:
+        indexes = list(session.scalars(select(AuditEntry.log_index).order_by(AuditEntry.log_index)))
+    assert indexes == list(range(threads * each))
+    keys = _keys(db)
+    with db() as session:
+        audit.sign_checkpoint(session, keys.signer, keys.origin, DAY)
+    assert _verify(db).ok
 
 
 def test_an_entry_refuses_what_is_not_an_action_or_too_long_a_detail(db, org):

@@ -20,7 +20,7 @@ from app.models import (
 )
 from app.models.inbox import drift, rebuild, settle
 from app.services import units
-from app.services.cases import inbox, workflow
+from app.services.cases import inbox, trail, workflow
 from app.services.cases.access import recuse, transfer_up
 from app.services.cases.deadlines import DeadlineRules
 from app.services.cases.inbox import InboxFilters
@@ -260,3 +260,45 @@ def test_a_look_committed_while_a_status_change_commits_leaves_both_in_the_rows(
     assert {row.status for row in entries.values()} == {ReportStatus.acknowledged}
     insp2 = entries[org.staff["mch.insp2"]]
     assert insp2.seen_version >= 1 and insp2.version == entries[org.staff["mch.insp1"]].version
+
+
+def test_opening_a_case_while_its_head_assigns_it_never_deadlocks(db, org, cases):
+    """The opening takes the audit log's lock, then (its view changed) rebuilds the case's
+    rows; the assignment takes the case's row, then the audit log's lock, then rebuilds.
+    Twenty rounds at the same moment: none fails, and the rows say the last assignment."""
+    errors: list[BaseException] = []
+    assignees = [org.staff["mch.insp1"], org.staff["mch.insp2"]]
+
+    def open_case(start: threading.Barrier) -> None:
+        start.wait()
+        with db() as session:
+            insp = session.get(StaffUser, org.staff["mch.insp2"])
+            report = session.get(Report, cases["old"])
+            trail.record(session, "case_open", actor=insp, case_id=report.id)
+            workflow.mark_seen(session, insp, report, TODAY)
+
+    def assign(start: threading.Barrier, round_: int) -> None:
+        start.wait()
+        with db() as session:
+            head = session.get(StaffUser, org.staff["mch.head"])
+            report = session.get(Report, cases["old"])
+            workflow.assign(session, head, report, assignees[round_ % 2])
+
+    def run(step, *args) -> None:
+        try:
+            step(*args)
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    for round_ in range(20):
+        start = threading.Barrier(2, timeout=10)
+        threads = [
+            threading.Thread(target=run, args=(open_case, start)),
+            threading.Thread(target=run, args=(assign, start, round_)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    assert errors == []
+    assert {row.assignee_id for row in _entries(db, cases["old"]).values()} == {assignees[1]}
