@@ -71,6 +71,25 @@ def test_bad_filters_are_told_and_kept(console_app, org, report_id, monkeypatch)
     assert client.get("/cases/?status=in_progress").status_code == 400
     # A page past 2^63 is the last page, never a database error.
     assert client.get("/cases/?page=99999999999999999999999").status_code == 200
+    # A page that is no number is the first page: nothing to mark, nothing filtered.
+    for value in ("abc", "1.5", "第二页"):
+        page = client.get(f"/cases/?page={value}")
+        assert page.status_code == 200, value
+        html = page.get_data(as_text=True)
+        assert "检查标出的筛选条件" not in html and "清除筛选条件" not in html, value
+        assert report_id[:8] in html
+
+
+def test_only_filters_count_as_filters_and_the_chosen_status_stays_a_tab(
+    console_app, org, report_id, monkeypatch
+):
+    client = _client(console_app, org, "mch.insp1", monkeypatch)
+    html = client.get("/cases/?nonsense=1&sort=received&lang=en").get_data(as_text=True)
+    assert "Clear the filters" not in html and report_id[:8] in html
+    # A status with no case: its tab is shown, current, with its count of 0.
+    html = client.get("/cases/?status=concluded&lang=en").get_data(as_text=True)
+    assert re.search(r'aria-current="page">concluded \(0\)</a>', html), html
+    assert "No case matches these filters." in html
 
 
 @pytest.mark.parametrize("who", ["mch.insp2", "grp.insp1", "f1.insp"])

@@ -114,6 +114,20 @@ def _refusal(error: CaseError) -> str:
 
 # --- the inbox -----------------------------------------------------------------------------
 
+# The inbox's filters (any other parameter, the page and the order included, filters nothing).
+FILTER_FIELDS = (
+    "status",
+    "kind",
+    "category",
+    "unit",
+    "assignee",
+    "label",
+    "received_from",
+    "received_to",
+    "overdue",
+    "changed",
+)
+
 
 def _filter_choices(form: FilterForm, staff: StaffUser) -> None:
     session = get_session()
@@ -175,15 +189,17 @@ def index():
     staff = current_staff()
     form = FilterForm(request.args)
     _filter_choices(form, staff)
-    valid = form.validate()
+    form.validate()
+    # A page number that is no number shows the first page: it is not a filter to mark.
+    form.page.errors = []
     start, end = form.received_from.data, form.received_to.data
     if start and end and start > end:
         form.received_to.errors = [
             *form.received_to.errors,
             _("The end of the range is before its start."),
         ]
-        valid = False
-    filtered = any(request.args.get(name) for name in request.args if name not in ("page", "sort"))
+    valid = not any(f.errors for f in form)
+    filtered = any(request.args.get(name) for name in FILTER_FIELDS)
     if valid:
         filters = _filters(form, staff)
     if not valid:
@@ -197,7 +213,7 @@ def index():
         page=min(max(page_number, 1), 10**6),
         per_page=current_app.config["PAGE_SIZE"],
     )
-    passed_up = transferred_from(session, staff.office_id) if page.page == 1 else []
+    passed_up = transferred_from(session, staff.office_id, staff) if page.page == 1 else []
     trail.record(session, "inbox_view", actor=staff, detail="filtered" if filtered else "")
     session.commit()
     shown_units = {row.unit_id for row in page.rows}

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -471,7 +471,14 @@ def recuse(
     session.delete(row)
     session.add(CaseRecusal(report_id=report.id, staff_id=inspector.id, recused_on=today))
     files = _rewrite_headers(session, report, identities, before)
-    record(session, AuditAction.recusal, actor=inspector, case_id=report.id, on=today)
+    detail = ""
+    if report.case is not None and report.case.assignee_id == inspector.id:
+        # Nobody handles it now: it shows as unassigned, for the head to give to another.
+        report.case.assignee_id = None
+        detail = "assignment ended"
+    record(
+        session, AuditAction.recusal, actor=inspector, case_id=report.id, detail=detail, on=today
+    )
     return files
 
 
@@ -531,6 +538,8 @@ def transfer_up(
         role = ReaderRole.office_head if staff_id in heads else ReaderRole.inspector
         session.add(ReportReader(report_id=report.id, staff_id=staff_id, role=role))
     report.office = target
+    if report.case is not None:
+        report.case.assignee_id = None  # the office above assigns it to one of its own
     line = CaseTransfer(
         report_id=report.id,
         from_office_id=lower.id,
@@ -554,13 +563,27 @@ class TransferLine:
     transferred_on: date
 
 
-def transferred_from(session: Session, office: DisciplineOffice | int) -> list[TransferLine]:
-    """The cases ``office`` passed up, newest first: the one line its inbox shows of each."""
+def transferred_from(
+    session: Session, office: DisciplineOffice | int, viewer: StaffUser | None = None
+) -> list[TransferLine]:
+    """The cases ``office`` passed up, newest first: the one line its inbox shows of each;
+    to ``viewer``, not those the reporter kept them out of or they recused themselves from
+    (the line names the case and where it went)."""
     office_id = office if isinstance(office, int) else office.id
+    query = select(CaseTransfer).where(CaseTransfer.from_office_id == office_id)
+    if viewer is not None:
+        query = query.where(
+            ~exists().where(
+                ReportExclusion.report_id == CaseTransfer.report_id,
+                ReportExclusion.staff_id == viewer.id,
+            ),
+            ~exists().where(
+                CaseRecusal.report_id == CaseTransfer.report_id,
+                CaseRecusal.staff_id == viewer.id,
+            ),
+        )
     rows = session.scalars(
-        select(CaseTransfer)
-        .where(CaseTransfer.from_office_id == office_id)
-        .order_by(CaseTransfer.transferred_on.desc(), CaseTransfer.report_id)
+        query.order_by(CaseTransfer.transferred_on.desc(), CaseTransfer.report_id)
     )
     return [TransferLine(row.report_id, row.to_office, row.transferred_on) for row in rows]
 

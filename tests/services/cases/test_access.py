@@ -609,3 +609,28 @@ def test_two_grants_at_the_same_moment_both_hold(db, org, blobs, case, monkeypat
         for name in ("mch.new", "mch.new2"):
             opened = opened_places(session, blobs, case.report_id, org.keys[name])
             assert opened == everything - _identity_places(everything), name
+
+
+def test_the_transfer_line_is_not_shown_to_whoever_was_kept_out_or_recused(db, org, blobs):
+    kept_out = make_case(db, blobs, excluded=[org.staff["mch.insp2"]])
+    recused = make_case(db, blobs)
+    with db() as session:
+        report = session.get(Report, recused.report_id)
+        inspector = _user(session, org, "mch.insp1")
+        recuse(session, report, [org.keys["mch.insp1"]], inspector, TODAY)
+    with db() as session:
+        head = _user(session, org, "mch.head")
+        for case in (kept_out, recused):
+            transfer_up(
+                session, session.get(Report, case.report_id), [org.keys["mch.head"]], head, TODAY
+            )
+    with db() as session:
+
+        def shown(name: str) -> set[str]:
+            lines = transferred_from(session, org.offices["MCH"], _user(session, org, name))
+            return {line.report_id for line in lines}
+
+        assert shown("mch.head") == {kept_out.report_id, recused.report_id}
+        # Kept out by the reporter: never learns the case existed, nor where it went.
+        assert shown("mch.insp2") == {recused.report_id}
+        assert shown("mch.insp1") == {kept_out.report_id}

@@ -196,12 +196,22 @@ def test_recusal_and_transfer_take_the_case_out_of_the_inboxes_that_lose_it(db, 
     case = make_case(db, blobs)
     mch = {org.staff[n] for n in ("mch.insp1", "mch.insp2", "mch.head")}
     assert mch <= set(_entries(db, case.report_id))
+    unassigned = InboxFilters(assignee_id=inbox.UNASSIGNED)
+    with db() as session:
+        report = session.get(Report, case.report_id)
+        head = session.get(StaffUser, org.staff["mch.head"])
+        workflow.assign(session, head, report, org.staff["mch.insp1"])
     with db() as session:
         report = session.get(Report, case.report_id)
         insp1 = session.get(StaffUser, org.staff["mch.insp1"])
         recuse(session, report, [org.keys["mch.insp1"]], insp1, TODAY)
     assert org.staff["mch.insp1"] not in _entries(db, case.report_id)
     assert case.report_id not in _ids(_list(db, org, "mch.insp1"))
+    # Whoever recused handles it no more: the head sees it unassigned, to give to another.
+    assert case.report_id in _ids(_list(db, org, "mch.head", unassigned))
+    with db() as session:
+        report = session.get(Report, case.report_id)
+        workflow.assign(session, head, report, org.staff["mch.insp2"])
     with db() as session:
         report = session.get(Report, case.report_id)
         head = session.get(StaffUser, org.staff["mch.head"])
@@ -210,6 +220,11 @@ def test_recusal_and_transfer_take_the_case_out_of_the_inboxes_that_lose_it(db, 
     assert not mch & set(entries) and org.staff["grp.insp2"] in entries
     assert case.report_id in _ids(_list(db, org, "grp.insp2"))
     assert case.report_id not in _ids(_list(db, org, "mch.insp2"))
+    # The office above assigns it to one of its own; until then it is nobody's there.
+    assert case.report_id in _ids(_list(db, org, "grp.head", unassigned))
+    with db() as session:
+        due = inbox.due_soon(session, session.get(StaffUser, org.staff["grp.insp2"]), TODAY, 400)
+    assert case.report_id in {row.report_id for row in due}
 
 
 def test_someone_moved_to_another_office_sees_none_of_the_old_ones_cases(db, org, cases):
