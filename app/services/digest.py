@@ -248,7 +248,7 @@ def write_day(session: Session, settings: DigestSettings, today: date) -> int:
     the number written (0 when another run wrote them first)."""
     have = set(session.scalars(select(DigestMessage.staff_id).where(DigestMessage.day == today)))
     due_until = settings.calendar.add_working_days(today, WORKING_DAYS_AHEAD)
-    written = 0
+    messages = []
     for staff in recipients(session):
         if staff.id in have:
             continue
@@ -260,7 +260,7 @@ def write_day(session: Session, settings: DigestSettings, today: date) -> int:
             state, reason = DigestState.held, NO_ADDRESS
         else:
             state, reason = DigestState.waiting, None
-        session.add(
+        messages.append(
             DigestMessage(
                 staff_id=staff.id,
                 day=today,
@@ -272,15 +272,15 @@ def write_day(session: Session, settings: DigestSettings, today: date) -> int:
                 attempts=0,
             )
         )
-        written += 1
     try:
+        session.add_all(messages)
         session.commit()
     except (IntegrityError, OperationalError):
         # Another run wrote today's messages at the same moment (PostgreSQL: its rows held
         # ours until it committed; SQLite: its write came first). Theirs stand.
         session.rollback()
         return 0
-    return written
+    return len(messages)
 
 
 def _give_up_earlier_days(session: Session, today: date) -> int:
