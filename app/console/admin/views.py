@@ -1,4 +1,5 @@
 from flask import Blueprint, render_template
+from flask_babel import format_date
 
 from app.console.digest import reason_text, state_text
 from app.db import get_session
@@ -30,4 +31,5 @@ def outbox():
         state_text=state_text,
         reason_text=reason_text,
         mail_configured=digest_settings().mail.configured,
+        format_date=format_date,
     )
