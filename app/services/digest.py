@@ -299,7 +299,20 @@ def _give_up_earlier_days(session: Session, today: date) -> int:
 
 
 def send_waiting(session: Session, mailer: Mailer, today: date) -> tuple[int, int]:
-    """Send today's waiting messages, each taken by this run alone; (sent, still waiting)."""
+    """Send today's waiting messages, each taken by this run alone; (sent, still waiting).
+
+    A message kept for want of an address goes out once its owner has given one that day."""
+    with_address = select(StaffUser.id).where(StaffUser.email.is_not(None))
+    session.execute(
+        update(DigestMessage)
+        .where(
+            DigestMessage.day == today,
+            DigestMessage.state == DigestState.held,
+            DigestMessage.reason == NO_ADDRESS,
+            DigestMessage.staff_id.in_(with_address),
+        )
+        .values(state=DigestState.waiting, reason=None)
+    )
     ids = list(
         session.scalars(
             select(DigestMessage.id)

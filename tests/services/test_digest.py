@@ -153,6 +153,14 @@ def test_each_inspector_and_head_gets_one_mail_of_numbers_and_references(
         assert (row.state, row.reason) == (DigestState.held, digest.NO_ADDRESS)
     assert not NEVER & {key.split()[0] for key in rows}
 
+    # Who gives an address later that day gets the day's digest at the next run.
+    with db() as session:
+        user = session.scalar(select(StaffUser).where(StaffUser.username == "f1.insp"))
+        staff_service.set_email(session, user, "sun.tao@jiwei.example.cn")
+    said = run_job(db, settings_for(mail_server, certificate), at(DAY, 9))
+    assert said.startswith("wrote 0 digest(s)") and "sent 1" in said
+    assert [r.recipients for r in mail_server.received[3:]] == [["sun.tao@jiwei.example.cn"]]
+
 
 def test_a_second_run_the_same_day_sends_nothing(db, cases, mail_server, certificate):
     settings = settings_for(mail_server, certificate)
