@@ -188,6 +188,8 @@ def test_two_runs_at_once_send_one_each(db, cases, mail_server, certificate):
     for thread in threads:
         thread.join(60)
     assert len(said) == 2, said
+    written = sorted(line.split(" digest(s)")[0] for line in said)
+    assert written == ["wrote 0", f"wrote {len(ADDRESSES) + len(WITHOUT_ADDRESS)}"], said
     recipients = sorted(r.recipients[0] for r in mail_server.received)
     assert recipients == sorted(ADDRESSES.values())
     assert len(outbox(db)) == len(ADDRESSES) + len(WITHOUT_ADDRESS)
