@@ -19,7 +19,7 @@ import smtplib
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr
 from pathlib import Path
@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from babel.support import Translations
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -37,6 +37,7 @@ from app.services.cases.inbox import Waiting, waiting_for
 
 WORKING_DAYS_AHEAD = 3
 LISTED = 20  # case references per section; the counts are of all
+KEEP_DAYS = 60  # the outbox keeps a message this many days, then forgets it
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 RECIPIENT_ROLES = (Role.inspector, Role.office_head)
 ERROR_MAX = 500
@@ -50,6 +51,8 @@ UNREACHABLE = "unreachable"  # no connection to the mail server
 TLS = "tls"  # STARTTLS failed (not offered, or the certificate is not trusted)
 LOGIN = "login"  # the mail server refused the user name or password
 LATE = "late"  # not sent on its day; the next day's digest replaces it
+# Reasons that are the server's, not the message's: the run stops trying after the first.
+SERVER_DOWN = frozenset({TIMEOUT, UNREACHABLE, TLS, LOGIN})
 REASONS = (NO_SERVER, NO_ADDRESS, REFUSED, TIMEOUT, UNREACHABLE, TLS, LOGIN, LATE)
 
 
@@ -285,7 +288,10 @@ def write_day(session: Session, settings: DigestSettings, today: date) -> int:
 
 def _give_up_earlier_days(session: Session, today: date) -> int:
     """Messages of earlier days still waiting (or left sending by a run that stopped) are
-    not sent late: today's digest says what waits now."""
+    not sent late: today's digest says what waits now. Those older than KEEP_DAYS go."""
+    session.execute(
+        delete(DigestMessage).where(DigestMessage.day < today - timedelta(days=KEEP_DAYS))
+    )
     result = session.execute(
         update(DigestMessage)
         .where(
@@ -322,7 +328,7 @@ def send_waiting(session: Session, mailer: Mailer, today: date) -> tuple[int, in
     )
     session.commit()
     sent = waiting = 0
-    for message_id in ids:
+    for position, message_id in enumerate(ids):
         taken = session.execute(
             update(DigestMessage)
             .where(DigestMessage.id == message_id, DigestMessage.state == DigestState.waiting)
@@ -341,6 +347,18 @@ def send_waiting(session: Session, mailer: Mailer, today: date) -> tuple[int, in
             message.state = DigestState.held if exc.reason == NO_ADDRESS else DigestState.waiting
             message.reason, message.error = exc.reason, exc.detail or None
             waiting += message.state == DigestState.waiting
+            if exc.reason in SERVER_DOWN:
+                # The server itself is away: the others would wait as long each, holding up
+                # the jobs after this one. They wait for the next run, with the same reason.
+                rest = ids[position + 1 :]
+                left = session.execute(
+                    update(DigestMessage)
+                    .where(DigestMessage.id.in_(rest), DigestMessage.state == DigestState.waiting)
+                    .values(reason=exc.reason, error=exc.detail or None)
+                )
+                waiting += left.rowcount or 0
+                session.commit()
+                break
         else:
             message.state, message.reason, message.error = DigestState.sent, None, None
             sent += 1

@@ -232,9 +232,11 @@ def test_a_server_that_never_answers_leaves_the_mail_waiting(db, cases, mail_ser
         hanging = replace(hanging, mail=replace(hanging.mail, port=silent.port, timeout=0.5))
         said = run_job(db, hanging, at(DAY, 7))
     assert "3 waiting for the mail server" in said
-    row = outbox(db)[f"mch.head {DAY}"]
-    assert (row.state, row.reason) == (DigestState.waiting, digest.TIMEOUT)
-    assert row.error == "no answer within 0.5 seconds"
+    rows = [outbox(db)[f"{username} {DAY}"] for username in ADDRESSES]
+    assert {(row.state, row.reason) for row in rows} == {(DigestState.waiting, digest.TIMEOUT)}
+    assert {row.error for row in rows} == {"no answer within 0.5 seconds"}
+    # One wait for the silent server, not one per message: the others wait for the next run.
+    assert sorted(row.attempts for row in rows) == [0, 0, 1]
 
     said = run_job(db, settings_for(mail_server, certificate), at(DAY, 7, 1))
     assert "sent 3" in said and len(mail_server.received) == 3
@@ -245,6 +247,9 @@ def test_a_server_that_never_answers_leaves_the_mail_waiting(db, cases, mail_ser
     assert "3 of earlier days not sent" in said
     late = outbox(db)["mch.head 2026-12-05"]
     assert (late.state, late.reason) == (DigestState.failed, digest.LATE)
+    # Sixty days on, the outbox has forgotten them.
+    run_job(db, settings_for(mail_server, certificate), at(date(2027, 2, 4), 8))
+    assert {key.split()[1] for key in outbox(db)} == {"2026-12-06", "2027-02-04"}
 
 
 def test_an_untrusted_certificate_is_not_a_reason_to_send_in_clear(
