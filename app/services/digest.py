@@ -15,6 +15,7 @@ run comes first, and a message is taken for sending by one run only (``waiting``
 
 from __future__ import annotations
 
+import functools
 import smtplib
 import ssl
 from collections.abc import Callable, Mapping
@@ -196,6 +197,7 @@ def recipients(session: Session) -> list[StaffUser]:
     return list(session.scalars(query))
 
 
+@functools.cache
 def _translations(language: str) -> Translations:
     return Translations.load(str(TRANSLATIONS), [language])
 
