@@ -6,6 +6,7 @@ problem instead of failing later in a request.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -181,6 +182,22 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # Whole public pages cached per process (see app/public/page_cache.py).
         "PAGE_CACHE_ENTRIES": 2000,
         "PAGE_CACHE_BYTES": 64 * 1024 * 1024,
+        # The daily digest (app/services/digest.py): at this hour where the enterprise is,
+        # each inspector and office head gets one message; case links start with the
+        # console's address, e.g. https://console.example.internal (none: references only).
+        "DIGEST_HOUR": 7,
+        "CONSOLE_URL": "",
+        # The mail server the digest goes through; no host: no mail is sent and the digests
+        # wait in the console's outbox. STARTTLS is required unless turned off for a relay on
+        # this machine; SMTP_CA_FILE trusts a private CA besides the system's.
+        "SMTP_HOST": "",
+        "SMTP_PORT": 587,
+        "SMTP_USERNAME": "",
+        "SMTP_PASSWORD": "",
+        "SMTP_FROM": "",
+        "SMTP_STARTTLS": True,
+        "SMTP_TIMEOUT": 30,
+        "SMTP_CA_FILE": "",
     }
 
 
@@ -529,8 +546,83 @@ def validate(app_config: Any) -> None:
     app_config["TRUSTED_HOSTS"] = trusted_hosts(app_config)
     app_config["TRUSTED_PORTS"] = trusted_ports(app_config)
 
+    _validate_digest(app_config, problems)
+
     if app_config.get("BABEL_DEFAULT_LOCALE") not in LANGUAGES:
         problems.append(f"PORTAL_BABEL_DEFAULT_LOCALE: must be one of {', '.join(LANGUAGES)}")
 
     if problems:
         raise ConfigError(problems)
+
+
+def _whole_number(name: str, value: Any, low: int, high: int, problems: list[str]) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        problems.append(
+            f"PORTAL_{name}: must be a whole number from {low} to {high}, got {value!r}"
+        )
+        return low
+    return value
+
+
+def _validate_digest(app_config: Any, problems: list[str]) -> None:
+    """The daily digest's hour, the console's address and the mail server."""
+    app_config["DIGEST_HOUR"] = _whole_number(
+        "DIGEST_HOUR", app_config.get("DIGEST_HOUR"), 0, 23, problems
+    )
+    console_url = str(app_config.get("CONSOLE_URL") or "")
+    if console_url and not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", console_url):
+        problems.append(f"PORTAL_CONSOLE_URL: must be an http(s) URL, got {console_url!r}")
+    app_config["CONSOLE_URL"] = console_url.rstrip("/")
+
+    for name in ("SMTP_HOST", "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_FROM", "SMTP_CA_FILE"):
+        value = app_config.get(name)
+        if value is None:
+            value = ""
+        if not isinstance(value, str) or "\n" in value or "\r" in value:
+            problems.append(f"PORTAL_{name}: must be one line of text")
+            value = ""
+        app_config[name] = value.strip() if name != "SMTP_PASSWORD" else value
+    host = app_config["SMTP_HOST"]
+    app_config["SMTP_PORT"] = _whole_number(
+        "SMTP_PORT", app_config.get("SMTP_PORT"), 1, 65535, problems
+    )
+    timeout = app_config.get("SMTP_TIMEOUT")
+    if isinstance(timeout, str):
+        with contextlib.suppress(ValueError):
+            timeout = float(timeout)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 300:
+        problems.append(
+            f"PORTAL_SMTP_TIMEOUT: must be seconds above 0, at most 300, got {timeout!r}"
+        )
+        timeout = 30
+    app_config["SMTP_TIMEOUT"] = float(timeout)
+    starttls = _as_bool(app_config.get("SMTP_STARTTLS"))
+    if starttls is None:
+        problems.append(
+            f"PORTAL_SMTP_STARTTLS: must be 1 or 0, got {app_config.get('SMTP_STARTTLS')!r}"
+        )
+        starttls = True
+    app_config["SMTP_STARTTLS"] = starttls
+    if not host:
+        return
+    if not HOST_NAME_RE.match(host):
+        problems.append(f"PORTAL_SMTP_HOST: {host!r} is not a host name or IPv4 address")
+    from app.services.staff import EMAIL_RE  # the one pattern, shared with staff addresses
+
+    sender = app_config["SMTP_FROM"]
+    if not sender:
+        problems.append("PORTAL_SMTP_FROM: set the address the digest is sent from")
+    elif not EMAIL_RE.match(sender):
+        problems.append(f"PORTAL_SMTP_FROM: {sender!r} is not an e-mail address")
+    if not starttls and host not in LOOPBACK_HOSTS:
+        problems.append(
+            "PORTAL_SMTP_STARTTLS: may be turned off only for a mail relay on this machine "
+            "(localhost); the digest crosses the network encrypted"
+        )
+    if bool(app_config["SMTP_USERNAME"]) != bool(app_config["SMTP_PASSWORD"]):
+        problems.append("PORTAL_SMTP_USERNAME and PORTAL_SMTP_PASSWORD: give both or neither")
+    ca_file = app_config["SMTP_CA_FILE"]
+    if ca_file and not Path(ca_file).is_file():
+        problems.append(f"PORTAL_SMTP_CA_FILE: no such file {ca_file!r}")

@@ -19,6 +19,7 @@ from flask import Flask, current_app
 from app.i18n import enterprise_zone
 from app.services.blobs import BlobStore, FilesystemBlobStore
 from app.services.cases.deadlines import DeadlineRules
+from app.services.digest import DigestSettings
 from app.services.ephemeral import Stores
 from app.services.signed_log import LogKeys
 from crypto import SealParams
@@ -53,6 +54,8 @@ def init_app(app: Flask) -> None:
         )
     # The dates owed to reporters, on the official calendar with the installation's changes.
     app.extensions["portal.deadline_rules"] = DeadlineRules.from_config(config)
+    # The daily digest: its hour, the console's address and the mail server.
+    app.extensions["portal.digest"] = DigestSettings.from_config(config)
     # PORTAL_RECEIPT_PEPPER, or instance/secrets/receipt.pepper (made once by app/config.py).
     app.extensions["portal.receipt_pepper"] = config["RECEIPT_PEPPER"].encode()
 
@@ -64,6 +67,11 @@ def blob_store() -> BlobStore:
 def deadline_rules() -> DeadlineRules:
     """The deadlines of cases (days, months, working days) and the calendar they count on."""
     return current_app.extensions["portal.deadline_rules"]
+
+
+def digest_settings() -> DigestSettings:
+    """The daily digest's hour, language, console address, calendar and mail server."""
+    return current_app.extensions["portal.digest"]
 
 
 def disclosure_log_keys() -> LogKeys:

@@ -163,3 +163,25 @@ def test_export_into_a_missing_folder_says_so(console_app, demo, tmp_path):
     assert result.exit_code == 1
     assert "不存在的目录" in result.output and "Traceback" not in result.output
     assert not result.exception or isinstance(result.exception, SystemExit)
+
+
+def test_user_email_sets_checks_and_removes_the_digest_address(console_app, demo, db):
+    from sqlalchemy import select
+
+    from app.models import StaffUser
+
+    def address() -> str | None:
+        with db() as session:
+            return session.scalar(select(StaffUser.email).where(StaffUser.username == "head"))
+
+    done = run(console_app, "user", "email", "head", "Zhou.Qiang@JiWei.Example.CN")
+    assert done.exit_code == 0, done.output
+    assert "goes to Zhou.Qiang@jiwei.example.cn" in done.output
+    assert address() == "Zhou.Qiang@jiwei.example.cn"
+    refused = run(console_app, "user", "email", "head", "周强@纪委")
+    assert refused.exit_code == 1 and "is not an e-mail address" in refused.output
+    assert "Traceback" not in refused.output and address() == "Zhou.Qiang@jiwei.example.cn"
+    removed = run(console_app, "user", "email", "head")
+    assert removed.exit_code == 0 and "has no e-mail address" in removed.output
+    assert address() is None
+    assert run(console_app, "user", "email", "nobody.here", "a@b.cn").exit_code == 1

@@ -60,9 +60,10 @@ def test_run_publishes_a_due_item_and_says_so(db, demo, console_app, public_app,
     if args:
         assert len(lines) == 1
     else:  # the first run did the past days (the demo has no report); this one reads a file
-        assert len(lines) == 4 and lines[1].startswith("reset-times: nothing to do: the days up to")
+        assert len(lines) == 5 and lines[1].startswith("reset-times: nothing to do: the days up to")
         assert lines[2].startswith("audit-checkpoint: ")
         assert lines[3] == "sessions: nothing had ended"
+        assert lines[4].startswith("digest: ")
 
 
 def test_run_refuses_an_unknown_job_with_status_2(db, demo, console_app):

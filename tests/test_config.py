@@ -140,3 +140,67 @@ def test_one_worker_by_default_unless_limits_are_shared_in_redis(tmp_path, monke
     redis = make(tmp_path, monkeypatch, RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379/0")
     assert redis.config["WORKERS"] == 2
     assert make(tmp_path, monkeypatch, WORKERS="3").config["WORKERS"] == 3
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"SMTP_HOST": "mail.jiwei.example.cn"}, "PORTAL_SMTP_FROM: set the address"),
+        (
+            {"SMTP_HOST": "mail.jiwei.example.cn", "SMTP_FROM": "纪委 <digest@jiwei.cn>"},
+            "PORTAL_SMTP_FROM: '纪委 <digest@jiwei.cn>' is not an e-mail address",
+        ),
+        (
+            {"SMTP_HOST": "mail.jiwei.example.cn", "SMTP_FROM": "d@jiwei.cn", "SMTP_STARTTLS": "0"},
+            "PORTAL_SMTP_STARTTLS: may be turned off only for a mail relay on this machine",
+        ),
+        (
+            {"SMTP_HOST": "mail.jiwei.example.cn", "SMTP_FROM": "d@jiwei.cn", "SMTP_USERNAME": "d"},
+            "PORTAL_SMTP_USERNAME and PORTAL_SMTP_PASSWORD: give both or neither",
+        ),
+        ({"SMTP_HOST": "mail server", "SMTP_FROM": "d@jiwei.cn"}, "PORTAL_SMTP_HOST"),
+        ({"SMTP_PORT": "70000"}, "PORTAL_SMTP_PORT: must be a whole number from 1 to 65535"),
+        ({"SMTP_TIMEOUT": "0"}, "PORTAL_SMTP_TIMEOUT: must be seconds above 0"),
+        ({"SMTP_TIMEOUT": "永远"}, "PORTAL_SMTP_TIMEOUT"),
+        ({"SMTP_STARTTLS": "maybe"}, "PORTAL_SMTP_STARTTLS: must be 1 or 0"),
+        (
+            {
+                "SMTP_CA_FILE": "/nonexistent/ca.pem",
+                "SMTP_HOST": "localhost",
+                "SMTP_FROM": "d@x.cn",
+            },
+            "PORTAL_SMTP_CA_FILE: no such file",
+        ),
+        ({"DIGEST_HOUR": "24"}, "PORTAL_DIGEST_HOUR: must be a whole number from 0 to 23"),
+        ({"CONSOLE_URL": "console.jiwei.cn"}, "PORTAL_CONSOLE_URL: must be an http(s) URL"),
+    ],
+)
+def test_bad_digest_and_mail_settings_stop_the_start_with_a_clear_line(
+    tmp_path, monkeypatch, env, fragment
+):
+    with pytest.raises(ConfigError) as excinfo:
+        make(tmp_path, monkeypatch, "console", **env)
+    assert any(fragment in problem for problem in excinfo.value.problems), excinfo.value.problems
+
+
+def test_mail_settings_default_to_no_server_and_starttls_when_one_is_set(tmp_path, monkeypatch):
+    from app.resources import digest_settings
+
+    app = make(tmp_path, monkeypatch, "console")
+    with app.app_context():
+        assert not digest_settings().mail.configured
+        assert digest_settings().hour == 7
+    app = make(
+        tmp_path,
+        monkeypatch,
+        "console",
+        SMTP_HOST="mail.jiwei.example.cn",
+        SMTP_PORT="2525",
+        SMTP_FROM="digest@jiwei.example.cn",
+        CONSOLE_URL="https://console.jiwei.example.cn/",
+        DIGEST_HOUR="8",
+    )
+    with app.app_context():
+        settings = digest_settings()
+    assert settings.mail.configured and settings.mail.starttls and settings.mail.port == 2525
+    assert settings.console_url == "https://console.jiwei.example.cn" and settings.hour == 8

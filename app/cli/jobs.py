@@ -14,7 +14,7 @@ from flask.cli import with_appcontext
 
 from app.db import database
 from app.i18n import today
-from app.resources import audit_log_keys, blob_store, disclosure_log_keys
+from app.resources import audit_log_keys, blob_store, digest_settings, disclosure_log_keys
 from app.services import jobs
 
 
@@ -28,6 +28,7 @@ def job_context() -> Iterator[jobs.JobContext]:
             blobs=blob_store(),
             today=today(),
             audit_log=audit_log_keys(),
+            digest=digest_settings(),
         )
 
 

@@ -245,3 +245,28 @@ def user_code(username: str) -> None:
     if username not in logins:
         raise click.ClickException(f"{username!r} is not a demo login")
     click.echo(staff_service.totp_now(logins[username].totp_secret))
+
+
+@user_group.command("email")
+@click.argument("username")
+@click.argument("address", required=False, default="")
+@with_appcontext
+def user_email(username: str, address: str) -> None:
+    """Set where a staff account's daily digest goes (no ADDRESS: remove it; the digest then
+    waits in the console's outbox only)."""
+    with database().session() as session:
+        try:
+            user = staff_service.by_username(session, username)
+            changed = staff_service.set_email(session, user, address)
+        except staff_service.StaffError as exc:
+            raise click.ClickException(str(exc)) from None
+        if changed:
+            record_admin_change(
+                session, user, "e-mail address set" if user.email else "e-mail address removed"
+            )
+        if user.email:
+            click.echo(f"The daily digest of {user.username} goes to {user.email}.")
+        else:
+            click.echo(
+                f"{user.username} has no e-mail address: their digest waits in the console only."
+            )

@@ -13,6 +13,7 @@ from app.models.cases import (
     DecisionState,
     Disposal,
 )
+from app.models.digest import DigestMessage, DigestState
 from app.models.disclosures import (
     Action,
     CatalogueEntry,
@@ -75,6 +76,8 @@ __all__ = [
     "CatalogueEntry",
     "ConsoleSession",
     "DecisionState",
+    "DigestMessage",
+    "DigestState",
     "DisciplineOffice",
     "Disclosure",
     "DisclosureAttachment",

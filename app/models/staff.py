@@ -41,6 +41,8 @@ class StaffUser(Base):
     # text form). Never the unsealed key.
     age_recipient: Mapped[str | None] = mapped_column(String(100))
     sealed_identity: Mapped[str | None] = mapped_column(Text)
+    # Where the daily digest goes (app/services/digest.py); none: the console's outbox only.
+    email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     unit: Mapped[Unit | None] = relationship()

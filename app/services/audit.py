@@ -55,6 +55,7 @@ class AuditAction(enum.StrEnum):
     recovery = "recovery"
     export = "export"
     admin_change = "admin_change"
+    email_change = "email_change"
 
 
 class AuditError(ValueError):

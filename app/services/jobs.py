@@ -12,12 +12,12 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.services import audit, enrolment, sessions
+from app.services import audit, digest, enrolment, sessions
 from app.services.blobs import BlobStore
 from app.services.disclosures import reviewing
 from app.services.reports import day_reset
@@ -39,6 +39,8 @@ class JobContext:
     blobs: BlobStore
     today: date
     audit_log: LogKeys | None = None  # the console's and the portal command's only
+    digest: digest.DigestSettings | None = None  # the console's and the portal command's only
+    now: datetime | None = None  # the clock (tests set it); None: the time of the run
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,15 @@ def remove_ended_sessions(context: JobContext) -> str:
     return f"removed {ended} ended console session(s) and {codes} expired enrolment code(s)"
 
 
+def send_daily_digest(context: JobContext) -> str:
+    """At or after the digest hour: write each inspector's and office head's message of the
+    day (once) and send those waiting (app/services/digest.py)."""
+    if context.digest is None:
+        return "this app has no digest settings: nothing sent"
+    now = context.now or utcnow()
+    return digest.run_digest(context.session, context.digest, now)
+
+
 JOBS: tuple[Job, ...] = (
     Job(
         "publish",
@@ -134,6 +145,12 @@ JOBS: tuple[Job, ...] = (
         "sessions",
         "Remove console sessions that have ended by time and enrolment codes that have expired.",
         remove_ended_sessions,
+    ),
+    Job(
+        "digest",
+        "Once a day at the digest hour: each inspector's and office head's digest of what waits,"
+        " by mail or in the console's outbox; retry those the mail server did not take.",
+        send_daily_digest,
     ),
 )
 

@@ -34,6 +34,12 @@ MIN_PASSWORD_LENGTH = 12
 MIN_DISTINCT_CHARACTERS = 6
 # The password of an account that has none yet (it enrols with a code): matches nothing.
 NO_PASSWORD = "!"  # noqa: S105
+# A bare address (the digest's sender and recipients): ASCII, one @, a dotted domain.
+EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@"
+    r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\Z"
+)
 TOTP_STEP = 30
 TOTP_DIGITS = 6
 TOTP_CODE_RE = re.compile(rf"[0-9]{{{TOTP_DIGITS}}}")
@@ -395,6 +401,32 @@ def end_all_sessions(session: Session, user: StaffUser) -> int:
             detail=f"{ended} ended by an administrator",
         )
     return ended
+
+
+class InvalidEmail(StaffError):
+    """Not an e-mail address the digest can be sent to."""
+
+
+def normalise_email(text: str | None) -> str | None:
+    """An address as stored (trimmed; the domain in lower case), None for none; InvalidEmail
+    for anything but a bare ASCII address (no name, no second address, no line break)."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if len(text) > 254 or not EMAIL_RE.match(text):
+        raise InvalidEmail(f"{text[:60]!r} is not an e-mail address")
+    local, _, domain = text.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def set_email(session: Session, user: StaffUser, text: str | None) -> bool:
+    """Set (or clear, with nothing) where ``user``'s digest goes; whether it changed."""
+    address = normalise_email(text)
+    if address == user.email:
+        return False
+    user.email = address
+    session.flush()
+    return True
 
 
 def list_users(session: Session) -> list[StaffUser]:

@@ -270,6 +270,7 @@ def make_records(app) -> dict[str, Rows]:
         add_staff_sessions_and_codes(database)
         add_case_access(database, blobs)
         add_audit_entries(database, app.extensions["portal.audit_log"])
+        add_digest(database)
     records = dump_tables(database.engine)
     database.engine.dispose()
     empty = [table for table, rows in records.items() if not rows]
@@ -354,6 +355,34 @@ def add_staff_sessions_and_codes(database) -> None:
         recovery_codes.new_recovery_codes(session, inspector)
         auditor = session.scalar(select(StaffUser).where(StaffUser.username == "auditor"))
         enrolment.issue_code(session, auditor, utcnow())
+
+
+def add_digest(database) -> None:
+    """An inspector's e-mail address and a day's digest, sent by mail for one and kept in the
+    outbox for another (0016)."""
+    from app.models import DigestMessage, DigestState
+    from app.services.staff import set_email
+
+    with database.session() as session:
+        inspector = session.scalar(select(StaffUser).where(StaffUser.username == "inspector"))
+        head = session.scalar(select(StaffUser).where(StaffUser.username == "head"))
+        set_email(session, inspector, "chen.jing@jiwei.example.cn")
+        for user, state, reason in (
+            (inspector, DigestState.sent, None),
+            (head, DigestState.held, "no_address"),
+        ):
+            session.add(
+                DigestMessage(
+                    staff_id=user.id,
+                    day=date(2026, 12, 7),
+                    language="zh",
+                    subject="每日摘要 2026-12-07",
+                    body="待处理的新举报：1 件\n  3f9a2c1b\n",
+                    state=state,
+                    reason=reason,
+                    attempts=1,
+                )
+            )
 
 
 def add_case_access(database, blobs) -> None:

@@ -315,6 +315,9 @@ CONSOLE_POSTS: dict[str, ConsolePost] = {
         lambda v: {"session_id": v["session_id"]},
     ),
     "session.end_other_sessions": ConsolePost("chm.inspector", _other_session("chm.inspector")),
+    "session.email": ConsolePost(
+        "mch.inspector", fields=lambda _v: {"email": "liu.yang@jiwei.example.cn"}
+    ),
     "session.enrol": ConsolePost(
         None,
         _enrolment_code("chm.head"),

@@ -27,6 +27,7 @@ ACTION_NAMES = {
     AuditAction.recovery: _l("recovery"),
     AuditAction.export: _l("export"),
     AuditAction.admin_change: _l("administrative change"),
+    AuditAction.email_change: _l("changed e-mail address"),
 }
 
 

@@ -5,15 +5,22 @@ from __future__ import annotations
 from flask import Response, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from app.console.digest import reason_text, state_text
 from app.console.session.derivations import BUSY_MESSAGE, DerivationsBusy, derivation_place
 from app.console.session.enrolment import weak_password_message
-from app.console.session.forms import EndSessionForm, PasswordChangeForm
+from app.console.session.forms import EmailForm, EndSessionForm, PasswordChangeForm
 from app.console.session.views import bp, keyed_account, password_guesses
 from app.db import get_session, utcnow
 from app.resources import seal_params
 from app.security.auth import current_session_id_hash, current_staff, login_required
-from app.services import audit, sessions
-from app.services.staff import CurrentPasswordWrong, WeakPassword, change_password
+from app.services import audit, digest, sessions
+from app.services.staff import (
+    CurrentPasswordWrong,
+    InvalidEmail,
+    WeakPassword,
+    change_password,
+    set_email,
+)
 
 
 def own_account_key() -> str:
@@ -76,6 +83,8 @@ def _confirmation(done: str | None) -> str | None:
         "gone": _("That session had ended already."),
         "others": _("Every other session was ended."),
         "this": _("To end this session, use \u201cSign out\u201d."),
+        "email": _("Your e-mail address is saved."),
+        "email_removed": _("Your e-mail address is removed: your digest stays in the console."),
     }.get(done or "")
 
 
@@ -125,3 +134,50 @@ def end_other_sessions():
         audit.record(db, audit.AuditAction.session_end, actor=current_staff(), detail=detail)
     db.commit()
     return redirect(url_for("session.account_sessions", done="others"))
+
+
+@bp.route("/account/email", methods=["GET", "POST"])
+@login_required
+def email():
+    """Where the staff member's daily digest goes (none: the console only)."""
+    user = current_staff()
+    form = EmailForm()
+    status = 200
+    if request.method == "GET":
+        form.email.data = user.email or ""
+    elif form.validate_on_submit():
+        db = get_session()
+        try:
+            changed = set_email(db, user, form.email.data)
+        except InvalidEmail:
+            db.rollback()
+            form.email.errors = [
+                _("Enter an e-mail address such as name@example.com, or leave it empty.")
+            ]
+            status = 400
+        else:
+            if changed:
+                detail = "e-mail address set" if user.email else "e-mail address removed"
+                audit.record(db, audit.AuditAction.email_change, actor=user, detail=detail)
+            db.commit()
+            done = "email" if user.email else "email_removed"
+            return redirect(url_for("session.digests", done=done))
+    else:
+        status = 400
+    return render_template("console/session/email.html", form=form), status
+
+
+@bp.get("/account/digests")
+@login_required
+def digests():
+    """The staff member's own daily digests, as the outbox keeps them."""
+    user = current_staff()
+    messages = digest.outbox(get_session(), staff=user, limit=30)
+    return render_template(
+        "console/session/digests.html",
+        messages=messages,
+        receives=user.has_role(*digest.RECIPIENT_ROLES) and user.office_id is not None,
+        state_text=state_text,
+        reason_text=reason_text,
+        confirmation=_confirmation(request.args.get("done")),
+    )

@@ -86,3 +86,18 @@ class PasswordChangeForm(FlaskForm):
 
 class EndSessionForm(FlaskForm):
     session_id = HiddenField(validators=[DataRequired(), Length(min=64, max=64)])
+
+
+class EmailForm(FlaskForm):
+    # Checked by the service (app/services/staff.py normalise_email): one rule for the
+    # console and the portal command.
+    email = StringField(
+        _l("E-mail address for the daily digest"),
+        validators=[Length(max=254, message=_l("An e-mail address has at most 254 characters."))],
+        render_kw={
+            "autocomplete": "email",
+            "inputmode": "email",
+            "autocapitalize": "none",
+            "spellcheck": "false",
+        },
+    )

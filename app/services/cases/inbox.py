@@ -252,3 +252,58 @@ def new_replies(session: Session, staff: StaffUser, today: date, limit: int = 20
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """What waits for an account, by case id only (the daily digest, app/services/digest.py).
+
+    ``new_reports``: cases still received that the account has never opened; ``replies``:
+    cases where the reporter wrote since it last looked; ``due``: (date, case) of the steps
+    overdue or due by ``due_until``, on cases assigned to it or to nobody. Each list holds at
+    most ``limit`` cases; the counts are of all of them.
+    """
+
+    new_reports: list[str]
+    new_report_count: int
+    replies: list[str]
+    reply_count: int
+    due: list[tuple[date, str]]
+    due_count: int
+
+
+def waiting_for(
+    session: Session, staff: StaffUser, today: date, due_until: date, limit: int = 20
+) -> Waiting:
+    """What waits for ``staff`` today (see :class:`Waiting`)."""
+    settle(session)
+    base = _base(staff, today, InboxFilters())
+    new = base.where(InboxEntry.status == ReportStatus.received, InboxEntry.seen_version == 0)
+    replied = base.where(InboxEntry.reporter_version > InboxEntry.seen_version)
+    due = base.where(
+        InboxEntry.due_order <= due_until,
+        or_(InboxEntry.assignee_id.is_(None), InboxEntry.assignee_id == staff.id),
+    )
+
+    def ids(query: Select) -> list[str]:
+        ordered = query.add_columns(InboxEntry.report_id).order_by(
+            InboxEntry.due_order, InboxEntry.report_id
+        )
+        return list(session.scalars(ordered.limit(limit)))
+
+    def count(query: Select) -> int:
+        return session.scalar(query.add_columns(func.count())) or 0
+
+    due_rows = session.execute(
+        due.add_columns(InboxEntry.due_order, InboxEntry.report_id)
+        .order_by(InboxEntry.due_order, InboxEntry.report_id)
+        .limit(limit)
+    )
+    return Waiting(
+        new_reports=ids(new),
+        new_report_count=count(new),
+        replies=ids(replied),
+        reply_count=count(replied),
+        due=[(row.due_order, row.report_id) for row in due_rows],
+        due_count=count(due),
+    )
