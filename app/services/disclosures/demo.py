@@ -64,8 +64,8 @@ ITEMS: list[tuple[str, str, Scope, int, str, str, str | None]] = [
      "- 慰问困难党员和老党员：5.3万元\n\n使用情况已经党委会审议，欢迎党员和职工监督。", None),
     ("budget-accounts", "CHM", Scope.everyone, 140, "Huaxia Fine Chemicals: the 2026 budget",
      "The board approved the **2026 budget** of Huaxia Fine Chemicals: operating revenue of "
-     "1.42 billion yuan, total profit of 96 million yuan, and capital spending of 320 million "
-     "yuan, most of it for the new fine chemicals line.", "2026"),
+     "1.42 billion yuan, total profit of 96 million yuan, capital spending of 320 million yuan, "
+     "most of it for the new fine chemicals line.", "2026"),
     ("pay-welfare", "CHM", Scope.everyone, 20, "Notice on the 2026 canteen meal subsidy",
      "From 1 April 2026 the canteen meal subsidy rises from **12 yuan** to **15 yuan** per "
      "working day for every employee of Huaxia Fine Chemicals.", None),

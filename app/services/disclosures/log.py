@@ -22,6 +22,7 @@ from app.models import Disclosure, DisclosureAttachment, DisclosureRevision, Log
 from app.models.disclosures import PublishedFile, parse_published_files
 from app.services.signed_log import SignedLog, VerifyResult
 from crypto import tlog
+from crypto.errors import ProofError
 
 
 def canonical_record(revision: DisclosureRevision) -> bytes:
@@ -142,13 +143,14 @@ class IncludedRevision:
 
     revision: DisclosureRevision
     path: tuple[bytes, ...]
+    checks: bool  # the path leads from the stored leaf to the checkpoint's root
 
 
 def inclusion_proofs(
     session: Session, disclosure: Disclosure, checkpoint: LogCheckpoint
 ) -> tuple[list[IncludedRevision], list[DisclosureRevision]]:
-    """The revisions of ``disclosure`` the checkpoint includes, each with its proof (checked
-    here against the checkpoint's root before it is shown), and those logged after it."""
+    """The revisions of ``disclosure`` the checkpoint covers, each with its proof and whether
+    that proof leads to the checkpoint's root, and those logged after it."""
     root = bytes.fromhex(checkpoint.root_hash)
     included: list[IncludedRevision] = []
     later: list[DisclosureRevision] = []
@@ -157,10 +159,15 @@ def inclusion_proofs(
             later.append(revision)
             continue
         path = LOG.inclusion_proof(session, checkpoint, revision.log_index)
-        tlog.verify_inclusion(
-            bytes.fromhex(revision.leaf_hash), revision.log_index, checkpoint.size, path, root
-        )
-        included.append(IncludedRevision(revision, tuple(path)))
+        try:
+            tlog.verify_inclusion(
+                bytes.fromhex(revision.leaf_hash), revision.log_index, checkpoint.size, path, root
+            )
+        except ProofError:
+            checks = False  # a stored row no longer matches what was signed: shown, not hidden
+        else:
+            checks = True
+        included.append(IncludedRevision(revision, tuple(path), checks))
     return included, later
 
 
