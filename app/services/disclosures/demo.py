@@ -40,6 +40,9 @@ ITEMS: list[tuple[str, str, Scope, int, str, str, str | None]] = [
      "公示期5个工作日。对结果有异议的，可向采购部书面提出。", None),
     ("pay-welfare", "GRP", Scope.everyone, 100, "关于调整企业年金缴费比例的通知",
      "自2026年1月1日起，企业年金单位缴费比例由6%调整为7%，个人缴费比例保持2%不变。", None),
+    ("party-dues", "MCH", Scope.everyone, 55, "机械公司党委关于上半年党费使用情况的说明",
+     "2026年上半年，机械公司党委使用留存党费12.8万元：\n\n- 党员教育培训：7.5万元\n"
+     "- 慰问困难党员和老党员：5.3万元\n\n使用情况已经党委会审议，欢迎党员和职工监督。", None),
     ("workers-congress", "GRP", Scope.everyone, 90, "集团第三届职工代表大会第二次会议决议",
      "大会审议通过了《2026年工作报告》《职工福利费使用方案》和《集体合同（草案）》。", None),
     ("party-decisions", "GRP", Scope.everyone, 80, "关于落实上级党委安全生产工作部署的情况",
@@ -59,16 +62,16 @@ ITEMS: list[tuple[str, str, Scope, int, str, str, str | None]] = [
      "专项整治发现问题5个，已全部整改，收回违规使用车辆2辆。", None),
     ("discipline-outcomes", "GRP", Scope.everyone, 25, "2025年度执纪问责情况通报",
      "全年立案4件，给予党纪处分3人、政务处分2人，问责领导干部1人。", "2025"),
-    ("party-dues", "MCH", Scope.everyone, 55, "机械公司党委关于上半年党费使用情况的说明",
-     "2026年上半年，机械公司党委使用留存党费12.8万元：\n\n- 党员教育培训：7.5万元\n"
-     "- 慰问困难党员和老党员：5.3万元\n\n使用情况已经党委会审议，欢迎党员和职工监督。", None),
+    ("pay-welfare", "CHM", Scope.everyone, 20, "Notice on the 2026 canteen meal subsidy",
+     "From 1 April 2026 the canteen meal subsidy rises from **12 yuan** to **15 yuan** per "
+     "working day for every employee of Huaxia Fine Chemicals.", None),
+]  # fmt: skip
+# Made after the retraction below, so that the demo's first items keep their numbers.
+MORE_ITEMS: list[tuple[str, str, Scope, int, str, str, str | None]] = [
     ("budget-accounts", "CHM", Scope.everyone, 140, "Huaxia Fine Chemicals: the 2026 budget",
      "The board approved the **2026 budget** of Huaxia Fine Chemicals: operating revenue of "
      "1.42 billion yuan, total profit of 96 million yuan, capital spending of 320 million yuan, "
      "most of it for the new fine chemicals line.", "2026"),
-    ("pay-welfare", "CHM", Scope.everyone, 20, "Notice on the 2026 canteen meal subsidy",
-     "From 1 April 2026 the canteen meal subsidy rises from **12 yuan** to **15 yuan** per "
-     "working day for every employee of Huaxia Fine Chemicals.", None),
 ]  # fmt: skip
 
 
@@ -135,6 +138,12 @@ def load_demo_disclosures(
     )
     retracted.reason = "评标过程中发现程序瑕疵，招标结果作废，将重新组织招标。"
     publishing.retract(session, retracted, at=_at(today, 72), approver=approver)
+
+    for code, unit, scope, days_ago, title, body, period in MORE_ITEMS:
+        fields = drafting.DraftFields(title, body, categories[code], unit_of[unit], scope, period)
+        publishing.import_published(
+            session, fields, _at(today, days_ago), author=publisher, approver=approver
+        )
 
     # Answered questions (only the date is kept).
     q = questions.ask_question(
