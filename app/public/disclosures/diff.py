@@ -156,6 +156,7 @@ _MARK_CHARS = frozenset(_MARK_TAGS)
 _SYNTAX = frozenset("*_`#|[]()<>!\\~&;{}\"'-+=\n\t")
 _BLOCKS = re.compile(r"\n[ \t]*\n+")
 _HTML_PARTS = re.compile(r"(<[^>]*>)")
+_ENTITY = re.compile(r"&#?[0-9A-Za-z]+;")
 
 
 def _blocks(text: str) -> list[str]:
@@ -171,8 +172,8 @@ def _marked_block(engine: diff_match_patch, old: str, new: str, deadline: Deadli
     whole = _whole_block(old, _DELETE) + _whole_block(new, _INSERT)
     if len(old) + len(new) > INLINE_MAX_CHARS or deadline.passed():
         return whole
-    if _MARK_CHARS & (set(old) | set(new)):
-        return whole
+    if _MARK_CHARS & (set(old) | set(new)) or _ENTITY.search(old) or _ENTITY.search(new):
+        return whole  # a mark inside "&amp;" would show the reference, not the character
     pieces = engine.diff_main(old, new, False, deadline.at)
     engine.diff_cleanupSemantic(pieces)
     merged: list[str] = []
