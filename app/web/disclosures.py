@@ -19,6 +19,7 @@ from app.models import (
 from app.resources import blob_store
 from app.security.headers import content_disposition
 from app.services.blobs import BlobError
+from app.services.disclosures import log as disclosure_log
 from app.services.disclosures.attachments import is_inline
 from app.services.sanitize import render_markdown
 from app.web import runtime
@@ -82,6 +83,7 @@ def register_helpers(app: Flask, *, workflow: bool = False) -> None:
 def _template_helpers() -> dict[str, Any]:
     return {
         "render_markdown": render_markdown,
+        "hash_text": disclosure_log.hash_text,  # one encoding of hashes for people
         "scope_names": SCOPE_NAMES,
         "period_names": PERIOD_NAMES,
         "local_date": _local_date,

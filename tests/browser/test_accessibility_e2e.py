@@ -64,6 +64,7 @@ PUBLIC_PAGES = [
     ("retracted disclosure", "/disclosures/16"),
     ("disclosure history", "/disclosures/3/history"),
     ("disclosure print view", "/disclosures/3/print"),
+    ("disclosure inclusion proof", "/disclosures/3/proof"),
     ("ask a question", "/disclosures/3/ask"),
     ("catalogue of units", "/disclosures/catalogue/"),
     ("catalogue of a unit", "/disclosures/catalogue/GRP"),

@@ -10,7 +10,13 @@ import pytest
 
 from app.memo import TextMemo
 from app.models import Disclosure
-from app.public.disclosures.diff import DIFF_MAX_CHARS, INLINE_MAX_CHARS, Deadline, diff_html
+from app.public.disclosures.diff import (
+    DIFF_MAX_CHARS,
+    INLINE_MAX_CHARS,
+    Deadline,
+    diff_html,
+    markdown_diff_html,
+)
 from app.services.disclosures import drafting, reviewing
 from tests.helpers.disclosures import publish_item, sign_log, staff
 
@@ -180,3 +186,68 @@ def test_a_pair_of_texts_is_compared_once(monkeypatch):
     assert count > 0
     assert diff_html("第一版正文。", "第二版正文。") == first
     assert len(calls) == count
+
+
+# Bodies are Markdown: their changes are shown rendered, never as Markdown source.
+
+
+@pytest.fixture
+def _fresh_markdown_memo(monkeypatch):
+    monkeypatch.setattr("app.public.disclosures.diff._MARKDOWN_DIFFS", TextMemo())
+
+
+MARKDOWN_CHANGES = [
+    # In place, inside bold text, a table cell and a list item.
+    (
+        "金额 **128.6万元**。",
+        "金额 **126.8万元**。",
+        "<strong>12<del>8.6</del><ins>6.8</ins>万元</strong>",
+    ),
+    (
+        "| 项目 | 金额 |\n| --- | --- |\n| 车 | 4.2 |",
+        "| 项目 | 金额 |\n| --- | --- |\n| 车 | 4.5 |",
+        "<td>4.<del>2</del><ins>5</ins></td>",
+    ),
+    ("1. 甲\n2. 乙", "1. 甲\n2. 丙", "<li><del>乙</del><ins>丙</ins></li>"),
+    # A change of the markup itself: the block removed and added whole, both rendered.
+    (
+        "金额 **12** 万元",
+        "金额 12 万元",
+        '<del class="diff-block"><p>金额 <strong>12</strong> 万元</p>',
+    ),
+    # A link's address: never a mark inside a tag.
+    (
+        "见[通知](https://a.example/1)。",
+        "见[通知](https://a.example/2)。",
+        '<ins class="diff-block"><p>见<a href="https://a.example/2">通知</a>',
+    ),
+    # A character reference: shown as the character, not as its source.
+    ("文字 &amp; 符号", "文字 &lt; 符号", '<ins class="diff-block"><p>文字 &lt; 符号</p>'),
+]
+
+
+@pytest.mark.usefixtures("_fresh_markdown_memo")
+@pytest.mark.parametrize(("old", "new", "expected"), MARKDOWN_CHANGES)
+def test_markdown_changes_are_rendered_text(old, new, expected):
+    rendered = str(markdown_diff_html(old, new))
+    assert expected in rendered
+    assert "**" not in rendered and "](" not in rendered and "| ---" not in rendered
+
+
+@pytest.mark.usefixtures("_fresh_markdown_memo")
+def test_markdown_changes_are_cleaned_like_the_page():
+    old = "第一段。\n\n第二段。"
+    new = '第一段。\n\n<script>alert("历史")</script>\n\n[点此](javascript:alert(1))\n\n第二段。'
+    rendered = str(markdown_diff_html(old, new))
+    assert "<script" not in rendered and 'href="javascript' not in rendered
+    assert '<div class="diff-block"><p>第一段。</p>' in rendered
+    assert rendered.count('<ins class="diff-block">') == 2
+    # Marks in a text of its own (private-use characters) are not taken for ours.
+    marked = str(markdown_diff_html("甲\ue000乙", "甲\ue002乙<b>"))
+    assert "<b>" not in marked and "<ins>" not in marked.replace('<ins class="diff-block">', "")
+
+
+@pytest.mark.usefixtures("_fresh_markdown_memo")
+def test_markdown_texts_too_large_are_not_compared():
+    big = "字" * (DIFF_MAX_CHARS // 2 + 1)
+    assert markdown_diff_html(big, big + "。") is None

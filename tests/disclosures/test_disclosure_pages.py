@@ -60,8 +60,10 @@ def test_item_history_shows_revision_notice_and_diff(demo, public_app):
     assert "126.8万元" in page and "128.6万元" not in page
     assert "Revised on" in page and "中标金额录入错误" in page
     history = client.get(f"/disclosures/{d_id}/history").get_data(as_text=True)
-    # The figure as corrected in the demo: 128.6 struck out, 126.8 put in, digit by digit.
-    assert "中标金额 **12<del>8.6</del><ins>6.8</ins>万元**" in history
+    # The figure as corrected in the demo: 128.6 struck out, 126.8 put in, digit by digit,
+    # in the text as rendered (bold stays bold), never as Markdown source.
+    assert "中标金额 <strong>12<del>8.6</del><ins>6.8</ins>万元</strong>" in history
+    assert "**" not in history
     assert "128.6" in history and "126.8" in history
 
 
@@ -86,7 +88,7 @@ def test_print_view_has_qr_code_from_our_origin_and_checkpoint(db, demo, public_
     page = client.get(f"/disclosures/{d_id}/print?lang=en").get_data(as_text=True)
     assert f'src="/disclosures/{d_id}/qr.svg"' in page
     assert "css/print.css" in page and " style=" not in page
-    assert "Verified under checkpoint" in page
+    assert "Included in the signed checkpoint" in page
     qr = client.get(f"/disclosures/{d_id}/qr.svg")
     assert qr.mimetype == "image/svg+xml" and b"<svg" in qr.data and b"<script" not in qr.data
 

@@ -31,7 +31,7 @@ from app.models import (
     DisclosureAttachment,
     PublicState,
 )
-from app.public.disclosures.diff import Deadline, diff_html
+from app.public.disclosures.diff import Deadline, diff_html, markdown_diff_html
 from app.public.disclosures.forms import FilterForm, QuestionForm
 from app.public.page_cache import cached_page
 from app.security.reader import current_reader, vary_by_reader
@@ -238,7 +238,7 @@ def history(disclosure_id: int):
         if previous is not None and revision.action == Action.amend:
             diff = {
                 "title": diff_html(previous.title, revision.title, deadline),
-                "body": diff_html(previous.body, revision.body, deadline),
+                "body": markdown_diff_html(previous.body, revision.body, deadline),
             }
         entries.append({"revision": revision, "previous": previous, "diff": diff})
     # Where two texts are too large to compare, both are shown in full instead.
@@ -263,7 +263,30 @@ def print_view(disclosure_id: int):
         revision=disclosure.revisions[-1],
         attachments=_current_attachments(disclosure),
         permalink=runtime.public_url(url_for(".detail", disclosure_id=disclosure.id)),
-        checkpoint=disclosure_log.latest_checkpoint(session),
+        checkpoint=(checkpoint := disclosure_log.latest_checkpoint(session)),
+        root=disclosure_log.hash_text(checkpoint.root_hash) if checkpoint else None,
+    )
+
+
+@bp.get("/<int:disclosure_id>/proof")
+@cached_page()
+def proof(disclosure_id: int):
+    """The inclusion proof in words: which log entries hold the revisions, that the signed
+    checkpoint includes them, and how to check that offline (the JSON is one link away)."""
+    disclosure = _readable_or_404(disclosure_id)
+    session = get_session()
+    checkpoint = disclosure_log.latest_checkpoint(session)
+    included, later = [], list(disclosure.revisions)
+    if checkpoint is not None:
+        included, later = disclosure_log.inclusion_proofs(session, disclosure, checkpoint)
+    return render_template(
+        "disclosures/proof.html",
+        d=disclosure,
+        checkpoint=checkpoint,
+        root=disclosure_log.hash_text(checkpoint.root_hash) if checkpoint else None,
+        included=included,
+        later=later,
+        json_url=url_for("log.proof", disclosure_id=disclosure.id),
     )
 
 

@@ -5,7 +5,7 @@ Entries of items a reader may not see appear as bare hashes: no title, no link.
 
 from __future__ import annotations
 
-import base64
+import json
 
 from flask import Blueprint, Response, abort, jsonify, render_template, request
 from sqlalchemy import select
@@ -22,8 +22,7 @@ bp.after_request(vary_by_reader)  # titles and proofs shown depend on who reads
 PER_PAGE = 50
 
 
-def _b64(value: bytes) -> str:
-    return base64.b64encode(value).decode()
+_b64 = disclosure_log.hash_text
 
 
 def _checkpoint():
@@ -54,9 +53,13 @@ def index():
         for revision, disclosure in rows
     ]
     size = disclosure_log.log_size(session)
+    logged = disclosure_log.first_signed(session, [r.log_index for r, _d in rows])
+    for entry in entries:
+        entry["logged_at"] = logged.get(entry["revision"].log_index)
     return render_template(
         "log/index.html",
         checkpoint=checkpoint,
+        root=disclosure_log.hash_text(checkpoint.root_hash) if checkpoint else None,
         entries=entries,
         page=page,
         pages=max(1, (size + PER_PAGE - 1) // PER_PAGE),
@@ -82,6 +85,7 @@ def key():
 
 @bp.get("/proof/<int:disclosure_id>")
 def proof(disclosure_id: int):
+    """The inclusion proof for tools (JSON); people read it at ``/disclosures/<id>/proof``."""
     session = get_session()
     disclosure = visibility.get_readable(session, current_reader(), disclosure_id)
     if disclosure is None:
@@ -89,29 +93,12 @@ def proof(disclosure_id: int):
     found = _checkpoint()
     if found is None:
         abort(404)
-    entries = []
-    for revision in disclosure.revisions:
-        if revision.log_index >= found.size:
-            continue
-        path = disclosure_log.LOG.inclusion_proof(session, found, revision.log_index)
-        entries.append(
-            {
-                "revision": revision.number,
-                "action": revision.action.value,
-                "index": revision.log_index,
-                "record": disclosure_log.canonical_record(revision).decode(),
-                "leaf_hash": _b64(bytes.fromhex(revision.leaf_hash)),
-                "proof": [_b64(h) for h in path],
-            }
-        )
-    return jsonify(
-        disclosure=disclosure.id,
-        origin=disclosure_log_keys().origin,
-        tree_size=found.size,
-        root_hash=_b64(bytes.fromhex(found.root_hash)),
-        checkpoint=found.note,
-        entries=entries,
+    document = disclosure_log.proof_document(
+        session, disclosure, found, disclosure_log_keys().origin
     )
+    # Readable as it is: Chinese as written, not escaped, one field a line.
+    body = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    return Response(body, mimetype="application/json")
 
 
 def _tree_size_arg(name: str, default: int | None = None) -> int | None:

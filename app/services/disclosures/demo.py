@@ -40,9 +40,9 @@ ITEMS: list[tuple[str, str, Scope, int, str, str, str | None]] = [
      "公示期5个工作日。对结果有异议的，可向采购部书面提出。", None),
     ("pay-welfare", "GRP", Scope.everyone, 100, "关于调整企业年金缴费比例的通知",
      "自2026年1月1日起，企业年金单位缴费比例由6%调整为7%，个人缴费比例保持2%不变。", None),
-    ("work-safety", "MCH", Scope.everyone, 60, "2026年第一季度安全生产情况通报",
-     "第一季度未发生一般及以上生产安全事故。\n\n1. 开展隐患排查42次\n2. 整改隐患117项\n"
-     "3. 组织应急演练3次", "2026-Q1"),
+    ("party-dues", "MCH", Scope.everyone, 55, "机械公司党委关于上半年党费使用情况的说明",
+     "2026年上半年，机械公司党委使用留存党费12.8万元：\n\n- 党员教育培训：7.5万元\n"
+     "- 慰问困难党员和老党员：5.3万元\n\n使用情况已经党委会审议，欢迎党员和职工监督。", None),
     ("workers-congress", "GRP", Scope.everyone, 90, "集团第三届职工代表大会第二次会议决议",
      "大会审议通过了《2026年工作报告》《职工福利费使用方案》和《集体合同（草案）》。", None),
     ("party-decisions", "GRP", Scope.everyone, 80, "关于落实上级党委安全生产工作部署的情况",
@@ -66,6 +66,17 @@ ITEMS: list[tuple[str, str, Scope, int, str, str, str | None]] = [
      "From 1 April 2026 the canteen meal subsidy rises from **12 yuan** to **15 yuan** per "
      "working day for every employee of Huaxia Fine Chemicals.", None),
 ]  # fmt: skip
+# Made after the retraction below, so that the demo's first items keep their numbers.
+MORE_ITEMS: list[tuple[str, str, Scope, int, str, str, str | None]] = [
+    ("budget-accounts", "CHM", Scope.everyone, 140, "Huaxia Fine Chemicals: the 2026 budget",
+     "The board approved the **2026 budget** of Huaxia Fine Chemicals: operating revenue of "
+     "1.42 billion yuan, total profit of 96 million yuan, capital spending of 320 million yuan, "
+     "most of it for the new fine chemicals line.", "2026"),
+]  # fmt: skip
+
+
+# Hazard checks, hazards fixed and drills of each quarter's safety report.
+SAFETY_FIGURES = [(42, 117, 3), (38, 96, 2), (45, 102, 4), (40, 88, 2)]
 
 
 def _user(session: Session, username: str) -> StaffUser | None:
@@ -128,6 +139,12 @@ def load_demo_disclosures(
     retracted.reason = "评标过程中发现程序瑕疵，招标结果作废，将重新组织招标。"
     publishing.retract(session, retracted, at=_at(today, 72), approver=approver)
 
+    for code, unit, scope, days_ago, title, body, period in MORE_ITEMS:
+        fields = drafting.DraftFields(title, body, categories[code], unit_of[unit], scope, period)
+        publishing.import_published(
+            session, fields, _at(today, days_ago), author=publisher, approver=approver
+        )
+
     # Answered questions (only the date is kept).
     q = questions.ask_question(
         session, pension, "退休职工的年金待遇会受这次调整影响吗？", today - timedelta(days=97)
@@ -164,7 +181,8 @@ def load_demo_disclosures(
 
 
 def _periodic_leaders_expenses(session, categories, unit_of, publisher, approver, today) -> None:
-    """Half-yearly leaders' expenses: every period published except the latest one due."""
+    """Half-yearly leaders' expenses, every period published except the latest one due (the
+    one overdue item of the demo); quarterly safety reports, all on time."""
     starts_on = date(today.year - 2, 1, 1)
     entry = catalogue.add_catalogue_entry(
         session,
@@ -174,9 +192,36 @@ def _periodic_leaders_expenses(session, categories, unit_of, publisher, approver
         30,
         starts_on,
     )
-    catalogue.add_catalogue_entry(
-        session, categories["work-safety"], unit_of["MCH"], Period.quarterly, 15, starts_on
+    # Quarterly safety reports of this year, each published on time.
+    safety = catalogue.add_catalogue_entry(
+        session,
+        categories["work-safety"],
+        unit_of["MCH"],
+        Period.quarterly,
+        15,
+        date(today.year, 1, 1),
     )
+    for key in periods_between(safety.period, safety.starts_on, today):
+        end = period_range(key)[1]
+        if end + timedelta(days=10) >= today:
+            continue
+        year, quarter = key.split("-Q")
+        checks, fixed, drills = SAFETY_FIGURES[(int(quarter) - 1) % len(SAFETY_FIGURES)]
+        publishing.import_published(
+            session,
+            drafting.DraftFields(
+                f"{year}年第{'一二三四'[int(quarter) - 1]}季度安全生产情况通报",
+                f"本季度未发生一般及以上生产安全事故。\n\n1. 开展隐患排查{checks}次\n"
+                f"2. 整改隐患{fixed}项\n3. 组织应急演练{drills}次",
+                categories["work-safety"],
+                unit_of["MCH"],
+                Scope.everyone,
+                key,
+            ),
+            datetime.combine(end + timedelta(days=10), time(2, 0), tzinfo=UTC),
+            author=publisher,
+            approver=approver,
+        )
     keys = periods_between(entry.period, starts_on, today)
     due = [k for k in keys if period_range(k)[1] + timedelta(days=entry.due_days) < today]
     for key in due[:-1]:
