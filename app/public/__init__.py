@@ -6,7 +6,7 @@ from functools import partial
 from flask import Flask
 
 from app.i18n import enterprise_zone, today_in
-from app.public import disclosures, log, page_cache, reports, search, views
+from app.public import disclosures, log, page_cache, reports, search, stats, views
 from app.security.reader import reader_scope
 from app.web.disclosures import register_helpers
 
@@ -23,3 +23,4 @@ def register(app: Flask) -> None:
     register_helpers(app)
     search.register(app)
     reports.register(app)
+    stats.register(app)
