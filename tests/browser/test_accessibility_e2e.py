@@ -78,6 +78,7 @@ PUBLIC_PAGES = [
     ("receipt already shown", "/report/receipt"),
     ("report form", "/report/new"),
     ("follow-up entry", "/report/follow-up"),
+    ("statistics of report handling", "/stats"),
     ("not found", "/没有这个页面", 404),
     ("disclosure not found", "/disclosures/999999", 404),
 ]
