@@ -8,10 +8,12 @@ Everything here is shown to anyone, so the figures are built to identify no one:
   Every unit is rolled up to its subsidiary: the unit right below the top of the tree when
   that unit is a subsidiary, otherwise the top unit (the group) itself. Second-level
   subsidiaries, departments and workshops never appear.
-- As of yesterday: only what is dated before ``today`` counts (reports received, office
-  messages written, cases concluded and disposals recorded before today). The figures change
-  once a day, at midnight, so watching the page does not tell when during a day a report
-  arrived or was handled, and every process shows the same figures all day.
+- Quarters that have ended: a quarter's reports count from the day after it ends, so the
+  number received never changes from one day to the next (watching the page every day does
+  not tell on which day a report came). Of those reports, only what is dated before
+  ``today`` counts (office messages written, cases concluded, disposals recorded before
+  today): the figures change once a day, at midnight, never during a day, and every
+  process shows the same figures all day.
 - Small cells: a count from 1 to 4 is shown as ``SMALL`` ("<5"); 0 is shown as 0.
 - Complementary suppression: in each row whose cells add up to a total that is shown (the
   quarter's reports received split into in handling and concluded, or by kind, category or
@@ -204,8 +206,13 @@ def rollup(units: Iterable[Unit]) -> tuple[dict[int, int], dict[int, Subsidiary]
     return to_subsidiary, named
 
 
+def _quarter_start(day: date) -> date:
+    return date(day.year, (day.month - 1) // 3 * 3 + 1, 1)
+
+
 def _live_rows(session: Session, today: date, to_subsidiary: dict[int, int]) -> list[StatRow]:
-    """One row per report received before ``today``, from what is dated before ``today``."""
+    """One row per report received in a quarter that ended before ``today``, from what is
+    dated before ``today``."""
     first_message = (
         select(ReportMessage.report_id, func.min(ReportMessage.created_on).label("on"))
         .where(ReportMessage.author == MessageAuthor.office, ReportMessage.created_on < today)
@@ -234,7 +241,7 @@ def _live_rows(session: Session, today: date, to_subsidiary: dict[int, int]) -> 
         .outerjoin(Case, Case.report_id == Report.id)
         .outerjoin(first_message, first_message.c.report_id == Report.id)
         .outerjoin(decided, decided.c.report_id == Report.id)
-        .where(Report.received_on < today)
+        .where(Report.received_on < _quarter_start(today))
     )
     rows = []
     for found in session.execute(query):
