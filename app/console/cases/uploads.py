@@ -17,16 +17,6 @@ UPLOAD_ENDPOINTS = frozenset({"cases.reply"})
 _BATCH = "portal.case_uploads"
 
 
-def _limits() -> UploadLimits:
-    config = current_app.config
-    return UploadLimits(
-        max_files=config["REPORT_MAX_FILES"],
-        max_file_bytes=config["REPORT_MAX_BYTES"],
-        max_total_bytes=config["REPORT_MAX_BYTES"],
-        clean_limit=config["REPORT_CLEAN_MAX_BYTES"],
-    )
-
-
 class CaseRequest(Request):
     """The console's request: the reply form's files go to the encrypting uploads."""
 
@@ -49,7 +39,8 @@ class CaseRequest(Request):
             )
         batch = self.environ.get(_BATCH)
         if batch is None:
-            batch = self.environ[_BATCH] = UploadBatch(blob_store(), _limits())
+            limits = UploadLimits.from_config(current_app.config)
+            batch = self.environ[_BATCH] = UploadBatch(blob_store(), limits)
         return batch.stream_factory(total_content_length, content_type, filename, content_length)
 
 

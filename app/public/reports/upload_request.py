@@ -180,15 +180,6 @@ class GatedFormDataParser(FormDataParser):
         return stream, form, files
 
 
-def limits(config) -> UploadLimits:
-    return UploadLimits(
-        max_files=config["REPORT_MAX_FILES"],
-        max_file_bytes=config["REPORT_MAX_BYTES"],
-        max_total_bytes=config["REPORT_MAX_BYTES"],
-        clean_limit=config["REPORT_CLEAN_MAX_BYTES"],
-    )
-
-
 class PortalRequest(Request):
     """The public app's request: report files go to the encrypting uploads."""
 
@@ -235,7 +226,7 @@ class PortalRequest(Request):
             )
         batch = self.environ.get(_BATCH)
         if batch is None:
-            allowed = limits(current_app.config)
+            allowed = UploadLimits.from_config(current_app.config)
             if self.endpoint == "reports.reply":  # within what today's replies left
                 left = gate.reply_bytes_left() or 0
                 allowed = replace(allowed, max_total_bytes=min(allowed.max_total_bytes, left))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -56,6 +57,16 @@ class UploadLimits:
     # before a proxy gives up on the request (nginx waits 60 s). Past it, files are stored as
     # sent and called too large to clean.
     clean_seconds: float = 30.0
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> UploadLimits:
+        """The limits of one report or message of the report settings (``REPORT_*``)."""
+        return cls(
+            max_files=config["REPORT_MAX_FILES"],
+            max_file_bytes=config["REPORT_MAX_BYTES"],
+            max_total_bytes=config["REPORT_MAX_BYTES"],
+            clean_limit=config["REPORT_CLEAN_MAX_BYTES"],
+        )
 
 
 @dataclass(frozen=True)
