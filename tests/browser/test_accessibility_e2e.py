@@ -102,7 +102,7 @@ CONSOLE_PAGES: dict[str, list[str | tuple[str, int]]] = {
         ("/没有这个页面", 404),
     ],
     "approver": ["/", "/publish/", "/publish/{in_review}", "/publish/questions"],
-    "admin": ["/", "/admin/", "/admin/disclosures/", "/admin/outbox"],
+    "admin": ["/", "/admin/", "/admin/disclosures/", "/admin/outbox", "/admin/retention"],
     "inspector": [
         "/",
         "/cases/",
