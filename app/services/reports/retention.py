@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import delete, false, func, select, text, update
+from sqlalchemy import and_, delete, false, func, or_, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -221,9 +221,14 @@ class DueCase:
 def due_cases(session: Session, today: date, default_years: int) -> list[DueCase]:
     """The cases to purge on ``today``, in the order of their (random) ids."""
     kept = periods(session, default_years)
-    cutoff = add_years(today, -MIN_YEARS)
+    # Each category up to its own cutoff, so that a run with nothing due (every round of the
+    # jobs but one a day) reads no case; the exact anniversary is checked below.
+    due_by = [
+        and_(Report.category == code, Case.concluded_on <= add_years(today, -years))
+        for code, years in kept.items()
+    ]
     found = []
-    rows = session.execute(_concluded(session).where(Case.concluded_on <= cutoff))
+    rows = session.execute(_concluded(session).where(or_(*due_by)))
     for report_id, category, concluded_on in rows:
         code = ReportCategory(category).value
         years = kept.get(code, default_years)
