@@ -53,6 +53,7 @@ def concluded_case(
     received: date = RECEIVED,
     concluded: date | None = CONCLUDED,
     persons: str = "采购部王某",
+    pepper: bytes = PEPPER,
 ) -> tuple[str, str]:
     """A report about MCH-PUR with files and a real name, the office's answer with a file,
     the reporter's reply with a file, a note, a label, a view, a decision taken together and
@@ -61,13 +62,13 @@ def concluded_case(
         done = submit(
             session,
             blobs,
-            PEPPER,
+            pepper,
             form(real_name="李四", contact="分机 6021", category=category, persons=persons),
             upload_files(blobs, REPORT_FILES),
             received,
             PARAMS,
         )
-    reporter = derive_receipt(done.code, PEPPER, PARAMS.current_params).identity
+    reporter = derive_receipt(done.code, pepper, PARAMS.current_params).identity
     with db() as session:
         report = session.get(Report, done.report_id)
         insp = _staff(session, org, "mch.insp1")
