@@ -1,5 +1,5 @@
-"""A concluded case to purge: a report with files, a real name, a thread, a note, a label, a
-view and a decision taken together; and how to count what is left of it."""
+"""A concluded case to purge: a report with files, a real name, a thread, a note, a recusal, a
+label, a view and a decision taken together; and how to count what is left of it."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from app.models import (
     CaseDecisionMember,
     CaseLabel,
     CaseNote,
+    CaseRecusal,
+    CaseTransfer,
     CaseView,
     Disposal,
     InboxEntry,
@@ -25,7 +27,7 @@ from app.models import (
     StaffUser,
 )
 from app.services import audit
-from app.services.cases import decisions, notes, workflow
+from app.services.cases import access, decisions, notes, workflow
 from app.services.cases.deadlines import DeadlineRules
 from app.services.reports import followup
 from app.services.reports.submission import submit
@@ -63,7 +65,13 @@ def concluded_case(
             session,
             blobs,
             pepper,
-            form(real_name="李四", contact="分机 6021", category=category, persons=persons),
+            form(
+                real_name="李四",
+                contact="分机 6021",
+                category=category,
+                persons=persons,
+                excluded=[org.staff["grp.insp1"]],  # kept with the report, for a transfer up
+            ),
             upload_files(blobs, REPORT_FILES),
             received,
             PARAMS,
@@ -92,6 +100,13 @@ def concluded_case(
         report = session.get(Report, done.report_id)
         insp, head = _staff(session, org, "mch.insp1"), _staff(session, org, "mch.head")
         notes.add_note(session, blobs, insp, report, NOTE, received + timedelta(4))
+    with db() as session:  # a colleague declares a conflict of interest
+        report = session.get(Report, done.report_id)
+        other = _staff(session, org, "mch.insp2")
+        access.recuse(session, report, [org.keys["mch.insp2"]], other, received + timedelta(4))
+    with db() as session:
+        report = session.get(Report, done.report_id)
+        insp, head = _staff(session, org, "mch.insp1"), _staff(session, org, "mch.head")
         workflow.add_label(session, insp, report, "采购线索")
         workflow.mark_seen(session, insp, report, received + timedelta(4))
         workflow.change_status(
@@ -122,6 +137,8 @@ def rows_of(db, report_id: str) -> dict[str, int]:
             (CaseView, CaseView.report_id),
             (CaseDecision, CaseDecision.report_id),
             (InboxEntry, InboxEntry.report_id),
+            (CaseRecusal, CaseRecusal.report_id),
+            (CaseTransfer, CaseTransfer.report_id),
         ):
             counted[model.__tablename__] = session.scalar(
                 select(func.count()).select_from(model).where(column == report_id)

@@ -112,6 +112,8 @@ def test_a_purge_leaves_no_byte_of_the_case_and_nothing_opens_it(db, org, blobs)
     assert [case.report_id for case in outcome.purged] == [due]
     assert outcome.blobs_deleted == len(payloads)
     assert set(rows_of(db, due).values()) == {0}
+    # The kept case had a row in every table (it was never passed up).
+    assert [table for table, count in untouched[kept].items() if not count] == ["case_transfers"]
     assert {i: rows_of(db, i) for i in (kept, open_case)} == untouched
     with db() as session:
         assert session.scalar(select(func.count()).select_from(PurgedReportStat)) == 1
