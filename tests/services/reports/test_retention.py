@@ -20,10 +20,11 @@ from app.models import (
     PurgedReportStat,
     Report,
     ReportEnvelope,
+    StaffUser,
     Unit,
 )
 from app.services.blobs import BlobError
-from app.services.cases import notes
+from app.services.cases import access, notes
 from app.services.reports import followup, retention
 from app.services.reports import stats as report_stats
 from tests.helpers.case_console import send_report
@@ -281,3 +282,17 @@ def test_a_period_in_range_is_read_with_full_width_digits():
     assert retention.parse_years(" 1 ") == 1
     assert retention.parse_years("１００") == 100
     assert retention.add_years(date(2028, 2, 29), 5) == date(2033, 3, 1)
+
+
+def test_a_case_passed_up_is_purged_with_its_transfer_line(db, org, blobs):
+    moved, _ = concluded_case(db, org, blobs, persons="运输队赵某")
+    with db() as session:
+        report = session.get(Report, moved)
+        head = session.get(StaffUser, org.staff["mch.head"])
+        access.transfer_up(session, report, [org.keys["mch.head"]], head, CONCLUDED)
+    assert rows_of(db, moved)["case_transfers"] == 1
+    assert [case.report_id for case in run_purge(db, blobs).purged] == [moved]
+    assert set(rows_of(db, moved).values()) == {0}
+    with db() as session:
+        row = session.scalar(select(PurgedReportStat))
+        assert row.office_id == org.offices["GRP"]  # the office that had it last
