@@ -40,6 +40,8 @@ from tests.helpers.retention import (
     verify_audit,
 )
 
+STATS_PAGES = ("/stats", "/stats.csv")
+
 
 def ciphertext(db, blobs, report_id: str) -> tuple[list[bytes], dict[str, bytes]]:
     """Every header of the case (its files' and its notes'), and its payloads by blob key."""
@@ -227,10 +229,16 @@ def test_two_runs_at_once_purge_each_case_once(db, org, blobs):
     verify_audit(db)
 
 
-def test_the_public_statistics_count_purged_cases_as_before(db, org, blobs):
+def test_the_public_statistics_count_purged_cases_as_before(
+    db, org, blobs, public_app, monkeypatch
+):
     cases = [concluded_case(db, org, blobs, persons=f"采购员{i}号")[0] for i in range(5)]
     for i in range(5):
         send_report(db, blobs, today=RECEIVED, files=False, persons=f"仓库保管员{i}号")
+    monkeypatch.setattr("app.public.stats.views.today", lambda: PURGE_DAY)
+    cache = public_app.extensions["portal.page_cache"]
+    pages = {path: public_app.test_client().get(path).get_data() for path in STATS_PAGES}
+    assert b"2026" in pages["/stats.csv"]
     with db() as session:
         before = report_stats.compute(session, PURGE_DAY)
     (quarter,) = before.quarters
@@ -243,6 +251,8 @@ def test_the_public_statistics_count_purged_cases_as_before(db, org, blobs):
         assert session.scalar(select(func.count()).select_from(Report)) == 5
         after = report_stats.compute(session, PURGE_DAY)
     assert after == before
+    cache.clear()  # the pages, made again from the database: the same figures
+    assert {path: public_app.test_client().get(path).get_data() for path in STATS_PAGES} == pages
 
 
 def test_a_category_s_own_period_decides_and_the_next_year_is_counted(db, org, blobs):
