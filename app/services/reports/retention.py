@@ -76,7 +76,7 @@ from app.models import (
 from app.services import audit
 from app.services.blobs import BlobError, BlobStore
 from app.services.cases.deadlines import DONE
-from app.services.reports import stats
+from app.services.reports import day_reset, stats
 
 MIN_YEARS = 1
 MAX_YEARS = 100
@@ -325,7 +325,11 @@ def purge(
                 on=today,
             )
         session.commit()
-        database = _settle(engine) if purged else "database left as it is"
+        database = "database left as it is"
+        if purged:
+            database = _settle(engine)
+            # Its files (SQLite) and their folder carry the day again, not the run's second.
+            day_reset.date_database_files(engine, blobs.day_start(today))
     return PurgeOutcome(purged, deleted, database)
 
 
