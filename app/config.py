@@ -198,6 +198,10 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "SMTP_STARTTLS": True,
         "SMTP_TIMEOUT": 30,
         "SMTP_CA_FILE": "",
+        # Concluded cases are purged this many whole years after their conclusion (1 to 100),
+        # unless the console's retention page sets a period for their category
+        # (app/services/reports/retention.py).
+        "RETENTION_YEARS": 5,
     }
 
 
@@ -547,6 +551,9 @@ def validate(app_config: Any) -> None:
     app_config["TRUSTED_PORTS"] = trusted_ports(app_config)
 
     _validate_digest(app_config, problems)
+    app_config["RETENTION_YEARS"] = _whole_number(
+        "RETENTION_YEARS", app_config.get("RETENTION_YEARS"), 1, 100, problems
+    )
 
     if app_config.get("BABEL_DEFAULT_LOCALE") not in LANGUAGES:
         problems.append(f"PORTAL_BABEL_DEFAULT_LOCALE: must be one of {', '.join(LANGUAGES)}")
@@ -556,7 +563,7 @@ def validate(app_config: Any) -> None:
 
 
 def _whole_number(name: str, value: Any, low: int, high: int, problems: list[str]) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdecimal():  # int() reads every such digit
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         problems.append(

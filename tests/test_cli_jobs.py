@@ -3,13 +3,22 @@ background of ``portal run``."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from sqlalchemy import select
 
 from app.cli.jobs import run_jobs_periodically
-from app.models import Disclosure, PublicState, WorkState
+from app.models import AuditEntry, Disclosure, PublicState, WorkState
 from app.services import jobs
 from app.services.jobs import Job
 from tests.helpers.disclosures import schedule_due_item
+from tests.helpers.retention import (
+    PURGE_DAY,
+    concluded_case,
+    rows_of,
+    verify_audit,
+)
 
 TITLE = "定时发布：二〇二六年上半年领导人员薪酬"
 
@@ -60,10 +69,11 @@ def test_run_publishes_a_due_item_and_says_so(db, demo, console_app, public_app,
     if args:
         assert len(lines) == 1
     else:  # the first run did the past days (the demo has no report); this one reads a file
-        assert len(lines) == 5 and lines[1].startswith("reset-times: nothing to do: the days up to")
+        assert len(lines) == 6 and lines[1].startswith("reset-times: nothing to do: the days up to")
         assert lines[2].startswith("audit-checkpoint: ")
         assert lines[3] == "sessions: nothing had ended"
         assert lines[4].startswith("digest: ")
+        assert lines[5] == "purge: no concluded case was due"
 
 
 def test_run_refuses_an_unknown_job_with_status_2(db, demo, console_app):
@@ -134,3 +144,43 @@ def test_the_periodic_runner_runs_every_job_each_round_and_survives_a_failure(co
     run_jobs_periodically(console_app, Rounds(3), every=7, registry=registry)
     assert [name for name, _today in calls] == ["broken", "working"] * 3
     assert all(today is not None for _name, today in calls)  # built in the app's context
+
+
+def test_jobs_run_purges_a_case_once_its_retention_period_has_run_out(
+    db, org, blobs, console_app, monkeypatch
+):
+    """Concluded today (the clock of the case's handling), then the clock moved on: the day
+    before its fifth anniversary the job leaves it, on the day it purges it, once."""
+    report_id, _code = concluded_case(db, org, blobs)
+    monkeypatch.setattr("app.cli.jobs.today", lambda: PURGE_DAY - timedelta(days=1))
+    result = run(console_app, "jobs", "run", "purge")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "purge: no concluded case was due\n"
+    assert rows_of(db, report_id)["reports"] == 1
+
+    monkeypatch.setattr("app.cli.jobs.today", lambda: PURGE_DAY)
+    result = run(console_app, "jobs", "run", "purge")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(
+        "purge: purged 1 concluded case(s) under the retention rules, deleted 9 payload(s); "
+    )
+    assert set(rows_of(db, report_id).values()) == {0}
+    with db() as session:
+        purges = session.scalars(
+            select(AuditEntry.case_id).where(AuditEntry.action == "purge")
+        ).all()
+    assert purges == [report_id, None]  # the case, then the run
+
+    # By hand the next day: nothing left; the run is audited all the same.
+    monkeypatch.setattr("app.cli.purge.today", lambda: PURGE_DAY + timedelta(days=1))
+    result = run(console_app, "purge")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "no concluded case was due\n"
+    with db() as session:
+        runs = session.scalars(
+            select(AuditEntry.detail).where(
+                AuditEntry.action == "purge", AuditEntry.case_id.is_(None)
+            )
+        ).all()
+    assert runs == ["retention purge: 1 case(s) purged", "retention purge: 0 case(s) purged"]
+    verify_audit(db)

@@ -204,3 +204,18 @@ def test_mail_settings_default_to_no_server_and_starttls_when_one_is_set(tmp_pat
         settings = digest_settings()
     assert settings.mail.configured and settings.mail.starttls and settings.mail.port == 2525
     assert settings.console_url == "https://console.jiwei.example.cn" and settings.hour == 8
+
+
+@pytest.mark.parametrize("years", ["0", "101", "1000", "-1", str(2**64), "五年", "²", "5.5", ""])
+def test_a_retention_period_outside_1_to_100_years_stops_the_start(tmp_path, monkeypatch, years):
+    with pytest.raises(ConfigError) as excinfo:
+        make(tmp_path, monkeypatch, "console", RETENTION_YEARS=years)
+    problem = "PORTAL_RETENTION_YEARS: must be a whole number from 1 to 100"
+    assert any(problem in line for line in excinfo.value.problems), excinfo.value.problems
+
+
+def test_the_retention_period_is_five_years_unless_set(tmp_path, monkeypatch):
+    assert make(tmp_path, monkeypatch, "console").config["RETENTION_YEARS"] == 5
+    assert (
+        make(tmp_path, monkeypatch, "console", RETENTION_YEARS="12").config["RETENTION_YEARS"] == 12
+    )

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from app.db import database
@@ -29,6 +29,7 @@ def job_context() -> Iterator[jobs.JobContext]:
             today=today(),
             audit_log=audit_log_keys(),
             digest=digest_settings(),
+            retention_years=current_app.config["RETENTION_YEARS"],
         )
 
 

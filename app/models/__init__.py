@@ -50,6 +50,7 @@ from app.models.reports import (
     ReportStatus,
     SubjectLevel,
 )
+from app.models.retention import PurgedReportStat, RetentionPeriod
 from app.models.staff import (
     ConsoleSession,
     RecoveryCode,
@@ -95,6 +96,7 @@ __all__ = [
     "PublicState",
     "PublicVersion",
     "PublishedFile",
+    "PurgedReportStat",
     "QuestionState",
     "ReaderRole",
     "RecoveryCode",
@@ -106,6 +108,7 @@ __all__ = [
     "ReportMessage",
     "ReportReader",
     "ReportStatus",
+    "RetentionPeriod",
     "Role",
     "Scope",
     "StaffEnrolment",

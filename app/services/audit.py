@@ -56,6 +56,7 @@ class AuditAction(enum.StrEnum):
     export = "export"
     admin_change = "admin_change"
     email_change = "email_change"
+    purge = "purge"  # a case purged under the retention rules, or a run of the purge
 
 
 class AuditError(ValueError):

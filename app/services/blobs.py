@@ -301,12 +301,15 @@ class FilesystemBlobStore:
         return os.fdopen(fd, "rb")
 
     def delete(self, key: str) -> None:
+        """Remove the blob; gone from its folder on disk when this returns (the folder is
+        fsynced: a purge must not come back after a crash)."""
         path = self._path(key)
         stamp = self.day_start(self.today())
         with self.entries_locked():
             path.unlink(missing_ok=True)
             if path.parent.exists():
                 _day_only(path.parent, stamp)  # a removal would date its folder to the second
+                _fsync_folder(path.parent)
 
     def _folders(self) -> list[Path]:
         if not self.root.is_dir():

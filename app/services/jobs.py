@@ -20,7 +20,7 @@ from app.db import utcnow
 from app.services import audit, digest, enrolment, sessions
 from app.services.blobs import BlobStore
 from app.services.disclosures import reviewing
-from app.services.reports import day_reset
+from app.services.reports import day_reset, retention
 from app.services.signed_log import LogKeys
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class JobContext:
     audit_log: LogKeys | None = None  # the console's and the portal command's only
     digest: digest.DigestSettings | None = None  # the console's and the portal command's only
     now: datetime | None = None  # the clock (tests set it); None: the time of the run
+    retention_years: int = 5  # the default period of retention (RETENTION_YEARS)
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,15 @@ def send_daily_digest(context: JobContext) -> str:
     return digest.run_digest(context.session, context.digest, now)
 
 
+def purge_concluded_cases(context: JobContext) -> str:
+    """Purge the concluded cases whose retention period has run out (once a day it finds
+    some; the other rounds of the day find none)."""
+    outcome = retention.purge(
+        context.session, context.blobs, context.today, context.retention_years
+    )
+    return outcome.line
+
+
 JOBS: tuple[Job, ...] = (
     Job(
         "publish",
@@ -151,6 +161,12 @@ JOBS: tuple[Job, ...] = (
         "Once a day at the digest hour: each inspector's and office head's digest of what waits,"
         " by mail or in the console's outbox; retry those the mail server did not take.",
         send_daily_digest,
+    ),
+    Job(
+        "purge",
+        "Purge the concluded cases whose retention period has run out (crypto-shredding:"
+        " every header, payload, message and note deleted; a statistics row stays).",
+        purge_concluded_cases,
     ),
 )
 

@@ -102,7 +102,7 @@ CONSOLE_PAGES: dict[str, list[str | tuple[str, int]]] = {
         ("/没有这个页面", 404),
     ],
     "approver": ["/", "/publish/", "/publish/{in_review}", "/publish/questions"],
-    "admin": ["/", "/admin/", "/admin/disclosures/", "/admin/outbox"],
+    "admin": ["/", "/admin/", "/admin/disclosures/", "/admin/outbox", "/admin/retention"],
     "inspector": [
         "/",
         "/cases/",
@@ -370,5 +370,9 @@ def test_console_pages_have_no_wcag_violations(browser, demo_servers, sqlite_ins
             audit.page.goto(base + _with_language("/admin/disclosures/", language))
             _submit(audit.page, "form[action$='/categories'] button[type=submit]")
             audit.here("admin: category with errors")
+            audit.page.goto(base + _with_language("/admin/retention", language))
+            audit.page.fill("[name='retention-years_other']", "五年")
+            _submit(audit.page, "form[action$='/retention'] button[type=submit]")
+            audit.here("admin: retention period with errors")
         context.close()
     audit.assert_none()

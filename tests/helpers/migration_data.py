@@ -271,6 +271,7 @@ def make_records(app) -> dict[str, Rows]:
         add_case_access(database, blobs)
         add_audit_entries(database, app.extensions["portal.audit_log"])
         add_digest(database)
+        add_retention(database)
     records = dump_tables(database.engine)
     database.engine.dispose()
     empty = [table for table, rows in records.items() if not rows]
@@ -383,6 +384,29 @@ def add_digest(database) -> None:
                     attempts=1,
                 )
             )
+
+
+def add_retention(database) -> None:
+    """A category's own retention period and the statistics row of a purged report (0017)."""
+    from app.models import DisciplineOffice, PurgedReportStat, RetentionPeriod
+
+    with database.session() as session:
+        office = session.scalars(select(DisciplineOffice)).first()
+        session.add(RetentionPeriod(category="bribery_embezzlement", years=10))
+        session.add(
+            PurgedReportStat(
+                year=2021,
+                quarter=3,
+                kind="misconduct",
+                category="procurement_bidding",
+                subsidiary_id=office.unit_id,
+                office_id=office.id,
+                concluded=True,
+                acknowledged_in_time=True,
+                answered_in_time=False,
+                disposal="preliminary_verification",
+            )
+        )
 
 
 def add_case_access(database, blobs) -> None:

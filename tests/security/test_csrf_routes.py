@@ -355,6 +355,9 @@ CONSOLE_POSTS: dict[str, ConsolePost] = {
         },
     ),
     "admin.seed_categories": ConsolePost("admin"),
+    "admin.save_retention": ConsolePost(
+        "admin", fields=lambda _v: {"retention-years_work_style": "10"}, taken=303
+    ),
     "publish.new": ConsolePost("publisher", fields=_draft_fields),
     "publish.edit": ConsolePost("publisher", _draft, _draft_fields),
     "publish.submit": ConsolePost("publisher", _draft),

@@ -2,8 +2,8 @@
 
 from flask import Flask
 
-# The disclosure settings add their routes to the admin blueprint when imported.
-from app.console.admin import disclosures, views  # noqa: F401
+# The disclosure and retention settings add their routes to the admin blueprint when imported.
+from app.console.admin import disclosures, retention, views  # noqa: F401
 
 
 def register(app: Flask) -> None:

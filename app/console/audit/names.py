@@ -28,6 +28,7 @@ ACTION_NAMES = {
     AuditAction.export: _l("export"),
     AuditAction.admin_change: _l("administrative change"),
     AuditAction.email_change: _l("changed e-mail address"),
+    AuditAction.purge: _l("purged under the retention rules"),
 }
 
 

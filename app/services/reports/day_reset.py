@@ -159,7 +159,7 @@ def _reset(
     rewritten = blobs.rewrite_days(found, shuffle)
     rows = _rewrite_rows(session, after, through, shuffle)
     database = _settle_database(session.get_bind(), rows > 0 or after is None)
-    _date_database_files(session.get_bind(), blobs.day_start(today))
+    date_database_files(session.get_bind(), blobs.day_start(today))
     first = None if after is None else after + timedelta(days=1)
     return ResetOutcome(first, through, rewritten, rows, database)
 
@@ -335,7 +335,7 @@ def _settle_postgresql(connection: Connection, rebuild: bool) -> str:
     return ", ".join(said)
 
 
-def _date_database_files(engine: Engine, stamp: int) -> None:
+def date_database_files(engine: Engine, stamp: int) -> None:
     """SQLite's files, and their folder, dated by the day again."""
     path = sqlite_file(engine.url)
     if path is None:

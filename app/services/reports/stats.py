@@ -38,9 +38,10 @@ Definitions (also stated on the page):
 - concluded: the case's ``concluded_on`` is before today; in handling: every other report.
 
 The computation has two stages: ``_live_rows`` reads one ``StatRow`` per report from the live
-tables, and ``tabulate`` counts any iterable of rows. Reports purged later keep a statistics
-row of the same shape (quarter, kind, category, subsidiary, outcomes, disposal, never an id or
-a day); a source of those rows can be chained in ``compute`` before tabulation, and they are
+tables, and ``tabulate`` counts any iterable of rows. Reports purged under the retention rules
+(app/services/reports/retention.py) keep a statistics row of the same shape (quarter, kind,
+category, subsidiary, outcomes, disposal, never an id or a day), written from ``row_of_report``
+when they are purged; ``compute`` adds them (``_purged_rows``) before tabulation, and they are
 counted exactly like live reports.
 """
 
@@ -60,6 +61,7 @@ from app.models import (
     DecisionState,
     Disposal,
     MessageAuthor,
+    PurgedReportStat,
     Report,
     ReportCategory,
     ReportKind,
@@ -210,9 +212,15 @@ def _quarter_start(day: date) -> date:
     return date(day.year, (day.month - 1) // 3 * 3 + 1, 1)
 
 
-def _live_rows(session: Session, today: date, to_subsidiary: dict[int, int]) -> list[StatRow]:
+def _live_rows(
+    session: Session,
+    today: date,
+    to_subsidiary: dict[int, int],
+    report_ids: Sequence[str] | None = None,
+) -> list[StatRow]:
     """One row per report received in a quarter that ended before ``today``, from what is
-    dated before ``today``."""
+    dated before ``today`` (``report_ids``: the rows of these reports, whatever their
+    quarter)."""
     first_message = (
         select(ReportMessage.report_id, func.min(ReportMessage.created_on).label("on"))
         .where(ReportMessage.author == MessageAuthor.office, ReportMessage.created_on < today)
@@ -241,8 +249,11 @@ def _live_rows(session: Session, today: date, to_subsidiary: dict[int, int]) -> 
         .outerjoin(Case, Case.report_id == Report.id)
         .outerjoin(first_message, first_message.c.report_id == Report.id)
         .outerjoin(decided, decided.c.report_id == Report.id)
-        .where(Report.received_on < _quarter_start(today))
     )
+    if report_ids is None:
+        query = query.where(Report.received_on < _quarter_start(today))
+    else:
+        query = query.where(Report.id.in_(list(report_ids)))
     rows = []
     for found in session.execute(query):
         kind, category, unit_id, received_on, ack_by, feedback_by = found[:6]
@@ -322,8 +333,42 @@ def compute(session: Session, today: date) -> Stats:
     """The public statistics as of the day before ``today`` (see the module's doc)."""
     to_subsidiary, subsidiaries = rollup(session.scalars(select(Unit)))
     rows = _live_rows(session, today, to_subsidiary)
-    # Purged reports' statistics rows, once they exist, are added here: rows + purged rows.
+    rows += _purged_rows(session, today, to_subsidiary)
     return tabulate(rows, today, subsidiaries)
+
+
+def row_of_report(
+    session: Session, report_id: str, today: date, to_subsidiary: dict[int, int]
+) -> StatRow:
+    """The row ``compute`` counts for this report today: what its statistics row keeps once
+    it is purged (app/services/reports/retention.py)."""
+    (row,) = _live_rows(session, today, to_subsidiary, [report_id])
+    return row
+
+
+def _purged_rows(session: Session, today: date, to_subsidiary: dict[int, int]) -> list[StatRow]:
+    """The rows kept of purged reports (received in a quarter that ended before ``today``,
+    as live ones), to be counted exactly like live reports. A subsidiary is rolled up again,
+    as the tree is now (one moved under another subsidiary counts as that one's)."""
+    current = Quarter.of(today)
+    rows = []
+    for kept in session.scalars(select(PurgedReportStat)):
+        quarter = Quarter(kept.year, kept.quarter)
+        if (quarter.year, quarter.number) >= (current.year, current.number):
+            continue
+        rows.append(
+            StatRow(
+                quarter=quarter,
+                kind=kept.kind,
+                category=kept.category,
+                subsidiary_id=to_subsidiary[kept.subsidiary_id],
+                concluded=kept.concluded,
+                acknowledged_in_time=kept.acknowledged_in_time,
+                answered_in_time=kept.answered_in_time,
+                disposal=kept.disposal,
+            )
+        )
+    return rows
 
 
 __all__ = [
@@ -338,6 +383,7 @@ __all__ = [
     "Table",
     "TableRow",
     "compute",
+    "row_of_report",
     "show",
     "suppress_row",
     "tabulate",
