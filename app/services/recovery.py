@@ -153,8 +153,9 @@ def recovery_ceremony(
 
     Stores the public key and the facts of the split on ``office`` and returns the share
     sheets, the only copies of the private key. ``holders`` names the officers (or None
-    to leave the names to be written by hand). Of two ceremonies for one office at the same
-    time, one stores its key and the other is refused: its sheets would open nothing.
+    to leave the names to be written by hand); their names are kept with the key. Of two
+    ceremonies for one office at the same time, one stores its key and the other is refused:
+    its sheets would open nothing.
     """
     check_ceremony(office, threshold, count, holders, replace)
     identity = X25519Identity.generate()
@@ -178,6 +179,7 @@ def recovery_ceremony(
             recovery_shares=count,
             recovery_set_id=set_id,
             recovery_made_on=made_on,
+            recovery_holders="\n".join(holders) if holders else None,
         )
     )
     session.expire(office)  # the update went past the loaded object: read it anew when used
