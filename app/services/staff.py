@@ -58,6 +58,7 @@ class StaffError(Exception):
     no_unit = "no_unit"
     unit_closed = "unit_closed"
     no_office = "no_office"
+    office_closed = "office_closed"
 
     def __init__(self, message: str, reason: str = "") -> None:
         super().__init__(message)
@@ -361,7 +362,7 @@ def office_for_staff(session: Session, code: str | None) -> DisciplineOffice | N
     if office is None:
         raise StaffError(f"unit {code!r} has no discipline office", StaffError.no_office)
     if office.unit.closed_on is not None:
-        raise StaffError(f"the unit {office.unit.code} is closed", StaffError.unit_closed)
+        raise StaffError(f"the unit {office.unit.code} is closed", StaffError.office_closed)
     return office
 
 

@@ -2,8 +2,9 @@
 
 from flask import Flask
 
-# The disclosure settings add their routes to the admin blueprint when imported.
-from app.console.admin import disclosures, views  # noqa: F401
+# The disclosure settings, the organisation, staff and keys add their routes to the admin
+# blueprint when imported.
+from app.console.admin import disclosures, keys, staff, units, views  # noqa: F401
 
 
 def register(app: Flask) -> None:
