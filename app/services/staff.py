@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor import InvalidToken
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
@@ -209,6 +210,10 @@ def _checked_roles(roles: Iterable[Role | str], office: DisciplineOffice | None)
     return role_set
 
 
+def username_taken(session: Session, username: str) -> bool:
+    return session.scalar(select(StaffUser.id).where(StaffUser.username == username)) is not None
+
+
 def create_user(
     session: Session,
     username: str,
@@ -234,7 +239,7 @@ def create_user(
             "username must start with a letter and use 2-64 of a-z, 0-9, '.', '_', '-'",
             StaffError.username,
         )
-    if session.scalar(select(StaffUser.id).where(StaffUser.username == username)) is not None:
+    if username_taken(session, username):
         raise StaffError(f"username {username!r} is taken", StaffError.taken)
     if password is not None:
         check_password_strength(password)  # the demo's published passwords name their user
@@ -253,8 +258,12 @@ def create_user(
         derived = store_password(user, password, seal_params)
         if keys.needs_identity(user):
             keys.give_identity(user, derived.seal_key)
-    session.add(user)
-    session.flush()
+    try:
+        with session.begin_nested():  # of two requests for one username, the second is refused
+            session.add(user)
+            session.flush()
+    except IntegrityError:
+        raise StaffError(f"username {username!r} is taken", StaffError.taken) from None
     return user
 
 

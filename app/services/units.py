@@ -13,6 +13,7 @@ from datetime import date
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import Base
@@ -170,9 +171,19 @@ def add_unit(
     _check_parent(None, parent)
     if code_taken(session, code):
         raise UnitError(_l("The code %(code)s is taken: choose another.", code=code), "code")
-    unit = Unit(code=code, name_zh=name_zh, name_en=name_en, kind=kind, parent=parent)
-    session.add(unit)
-    session.flush()
+    # By the parent's id: a unit refused below must not stay among the parent's children.
+    parent_id = parent.id if parent is not None else None
+    unit = Unit(code=code, name_zh=name_zh, name_en=name_en, kind=kind, parent_id=parent_id)
+    try:
+        with session.begin_nested():  # of two requests for one code, the second is refused
+            session.add(unit)
+            session.flush()
+    except IntegrityError:
+        raise UnitError(
+            _l("The code %(code)s is taken: choose another.", code=code), "code"
+        ) from None
+    if parent is not None:
+        session.expire(parent, ["children"])
     return unit
 
 

@@ -253,3 +253,15 @@ def test_a_new_role_of_the_enum_is_offered_by_itself(console_app, demo):
     page = admin.get("/admin/staff/new").get_data(as_text=True)
     for role in Role:
         assert f'value="{role.value}"' in page
+
+
+def test_two_requests_for_one_username_add_one_account(console_app, demo, db, monkeypatch):
+    admin = signed_in(console_app, "admin")
+    fields = {"username": "wang.fang", "display_name": "王芳", "roles": ["auditor"]}
+    assert _add(admin, **fields).status_code == 200
+    # The second request's check ran before the first one's account was there.
+    monkeypatch.setattr(staff_service, "username_taken", lambda _session, _name: False)
+    second = _add(admin, **{**fields, "display_name": "另一个王芳"})
+    assert second.status_code == 400
+    assert "该用户名已被占用" in second.get_data(as_text=True)
+    assert _user(db, "wang.fang").display_name == "王芳"
