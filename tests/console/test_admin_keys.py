@@ -147,6 +147,7 @@ def test_other_roles_get_403(console_app, demo, db, username):
     client = signed_in(console_app, username)
     assert client.get("/admin/keys/").status_code == 403
     assert client.get(f"/admin/keys/{office.id}/ceremony").status_code == 403
+    assert client.get(f"/admin/keys/{office.id}/check").status_code == 403
     token = csrf_token(client.get("/").get_data(as_text=True))
     posted = client.post(
         f"/admin/keys/{office.id}/ceremony",
@@ -164,3 +165,44 @@ def test_other_roles_get_403(console_app, demo, db, username):
 def test_an_office_id_past_2_63_is_not_found(console_app, demo):
     admin = signed_in(console_app, "admin")
     assert admin.get(f"/admin/keys/{2**64}/ceremony").status_code == 404
+
+
+def test_the_shares_are_checked_against_the_stored_key_and_never_shown_back(
+    console_app, demo, db, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    admin = signed_in(console_app, "admin")
+    office = _office(db, "CHM-W2")
+    shares = share_lines(
+        _ceremony(admin, office.id, threshold="2", count="3").get_data(as_text=True)
+    )
+    page = admin.get(f"/admin/keys/{office.id}/check").get_data(as_text=True)
+    assert page.count('type="password"') == 2
+    token = csrf_token(page)
+    wrong = shares[0].split()
+    wrong[5] = "zebra" if wrong[5] != "zebra" else "academic"
+    refused = admin.post(
+        f"/admin/keys/{office.id}/check",
+        data={"csrf_token": token, "check-shares-0": " ".join(wrong), "check-shares-1": shares[1]},
+    )
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    assert "份额 1" in text or "第 1 份" in text
+    assert shares[1].split()[3] not in text.split("<main")[1].split("</main>")[0].split()
+    assert " ".join(shares[1].split()[:4]) not in text
+    too_few = admin.post(
+        f"/admin/keys/{office.id}/check", data={"csrf_token": token, "check-shares-0": shares[2]}
+    )
+    assert too_few.status_code == 400
+    done = admin.post(
+        f"/admin/keys/{office.id}/check",
+        data={"csrf_token": token, "check-shares-0": shares[2], "check-shares-1": shares[0]},
+    )
+    assert done.status_code == 302
+    assert "与保存的公钥一致" in admin.get("/admin/keys/").get_data(as_text=True)
+    with db() as session:
+        entry = session.scalar(select(AuditEntry).order_by(AuditEntry.log_index.desc()).limit(1))
+        assert entry.detail == "recovery key of unit CHM-W2 checked with its shares"
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert " ".join(shares[0].split()[4:8]) not in logged
+    assert " ".join(shares[0].split()[4:8]) not in _all_rows_text(db)

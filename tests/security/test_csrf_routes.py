@@ -181,13 +181,18 @@ def _office_id(code: str) -> Callable[[Session, Flask], dict[str, Any]]:
     return values
 
 
-def _unit_field(code: str, name: str) -> Callable[[dict], dict[str, str]]:
-    """A form field naming the demo unit ``code`` by its id (read when the row is sent)."""
+def _office_shares(code: str) -> Callable[[Session, Flask], dict[str, Any]]:
+    """The office at ``code`` with a new recovery key, 2 of 3: its id and two of its shares."""
 
-    def fields(values: dict) -> dict[str, str]:
-        return {name: str(values[f"id_of_{code}"])}
+    def values(session: Session, _app: Flask) -> dict[str, Any]:
+        from app.services import units
+        from app.services.recovery import recovery_ceremony
 
-    return fields
+        office = units.office_by_unit_code(session, code)
+        sheets = recovery_ceremony(session, office, 2, 3, None, utcnow().date(), replace=True)
+        return {"office_id": office.id, "shares": [" ".join(s.words) for s in sheets[:2]]}
+
+    return values
 
 
 def _with_unit_ids(*codes: str, then: Callable[[Session, Flask], dict[str, Any]]):
@@ -458,6 +463,11 @@ CONSOLE_POSTS: dict[str, ConsolePost] = {
     "admin.enable_staff": ConsolePost("admin", _user_id("inspector")),
     "admin.signout_staff": ConsolePost("admin", _user_id("inspector")),
     "admin.reset_staff": ConsolePost("admin", _user_id("inspector"), taken=200),
+    "admin.check_shares": ConsolePost(
+        "admin",
+        _office_shares("CHM"),
+        lambda v: {"check-shares-0": v["shares"][0], "check-shares-1": v["shares"][1]},
+    ),
     "admin.ceremony": ConsolePost(
         "admin",
         _office_id("MCH"),

@@ -7,7 +7,9 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
+    FieldList,
     IntegerField,
+    PasswordField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -149,3 +151,17 @@ class CeremonyForm(FlaskForm):
         validators=[Length(max=2000, message=_l("At most %(max)d characters."))],
     )
     replace = BooleanField(_l("Replace the office's present recovery key"))
+
+
+class CheckSharesForm(FlaskForm):
+    """Shares typed to prove they recover an office's key: never shown back (password fields)."""
+
+    shares = FieldList(
+        PasswordField(
+            _l("Share words"),
+            render_kw={"autocomplete": "off", "autocapitalize": "off", "spellcheck": "false"},
+            validators=[Length(max=2000, message=_l("At most %(max)d characters."))],
+        ),
+        min_entries=0,
+        max_entries=16,
+    )

@@ -9,20 +9,24 @@ and that answer tells every cache not to keep it. The checks are those of
 
 from __future__ import annotations
 
-from flask import abort, make_response, render_template
+from flask import abort, make_response, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from app.console.admin.forms import CeremonyForm
+from app.console.admin.forms import CeremonyForm, CheckSharesForm
 from app.console.admin.views import audited, bp
+from app.console.confirm import ITEM, confirm
 from app.db import get_session
-from app.i18n import today
+from app.i18n import current_language, today
 from app.models import DisciplineOffice, Role
 from app.security.auth import role_required
 from app.services import keys
+from app.services.cases.access import recovery_message
 from app.services.recovery import (
     MIN_THRESHOLD,
     RecoveryError,
     parse_holders,
+    recover_office_identity,
     recovery_ceremony,
 )
 from crypto.shares import MAX_SHARES
@@ -132,3 +136,53 @@ def ceremony(office_id: int):
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
     return response
+
+
+def _check_form(office: DisciplineOffice) -> CheckSharesForm:
+    form = CheckSharesForm(prefix="check")
+    wanted = max(office.recovery_threshold or 0, MIN_THRESHOLD)
+    while len(form.shares) < wanted:
+        form.shares.append_entry()
+    for number, entry in enumerate(form.shares, start=1):
+        entry.data = ""  # a password field: never shown back
+        entry.label.text = _("Share %(n)s", n=number)
+    return form
+
+
+def _check_page(office: DisciplineOffice, form: CheckSharesForm, error=None, status: int = 200):
+    page = render_template("console/admin/check_shares.html", office=office, form=form, error=error)
+    return page, status
+
+
+@bp.get("/keys/<int:office_id>/check")
+@role_required(Role.admin)
+def check_shares_form(office_id: int):
+    office = _office_or_404(office_id)
+    return _check_page(office, _check_form(office))
+
+
+@bp.post("/keys/<int:office_id>/check")
+@role_required(Role.admin)
+def check_shares(office_id: int):
+    """What ``portal keys recover`` does: K shares typed here are combined and proved against
+    the office's stored public key; the key lives in this request only and is used for nothing."""
+    office = _office_or_404(office_id)
+    form = CheckSharesForm(prefix="check")
+    if not form.validate_on_submit():
+        return _check_page(office, _check_form(office), status=400)
+    try:
+        recover_office_identity(office, [entry.data or "" for entry in form.shares])
+    except RecoveryError as exc:
+        return _check_page(office, _check_form(office), recovery_message(exc, office), 400)
+    audited(f"recovery key of unit {office.unit.code} checked with its shares")
+    get_session().commit()
+    confirm(
+        _(
+            "The shares recover the recovery key of %(item)s: it matches the stored public key. "
+            "Nothing was kept.",
+            item=ITEM,
+        ),
+        url_for(".keys_page"),
+        office.name(current_language()),
+    )
+    return redirect(url_for(".keys_page"))
