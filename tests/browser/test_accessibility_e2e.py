@@ -114,6 +114,7 @@ CONSOLE_PAGES: dict[str, list[str | tuple[str, int]]] = {
         "/admin/staff/{mch_inspector}/reset",
         "/admin/keys/",
         "/admin/keys/{mch_office}/ceremony",
+        "/admin/keys/{mch_office}/check",
     ],
     "inspector": [
         "/",
