@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select
+from sqlalchemy import false, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -194,9 +194,31 @@ def rename_unit(session: Session, unit: Unit, name_zh: str, name_en: str) -> Non
     session.flush()
 
 
+TREE_LOCK_ID = 0x756E_6974  # "unit": PostgreSQL's advisory lock of the tree's shape
+
+
+def _lock_tree(session: Session) -> None:
+    """Hold the tree's shape until the transaction ends, and read it anew: of two moves at the
+    same moment (A under B, B under A) the second sees the first and is refused, instead of
+    both passing their checks and leaving a loop. On SQLite a write that changes nothing takes
+    the database's one writer."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": TREE_LOCK_ID})
+    elif dialect == "sqlite":
+        session.execute(
+            update(Unit).where(false()).values(parent_id=Unit.parent_id),
+            execution_options={"synchronize_session": False},
+        )
+    for loaded in list(session.identity_map.values()):
+        if isinstance(loaded, Unit):
+            session.expire(loaded, ["parent_id", "parent"])
+
+
 def move_unit(session: Session, unit: Unit, parent: Unit | None) -> None:
     """Put ``unit`` (and its sub-units) under ``parent`` (None: at the top). Only reports sent
     from now on are routed by the new place; cases received stay with their office."""
+    _lock_tree(session)
     _check_parent(unit, parent)
     unit.parent = parent
     session.flush()

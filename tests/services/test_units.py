@@ -151,3 +151,32 @@ def test_only_a_unit_nothing_refers_to_is_removed(session):
     units.remove_unit(session, w2)  # its office, referred to by nothing, goes with it
     assert units.by_code(session, "CHM-W2") is None
     assert units.office_by_unit_code(session, "CHM-W2") is None
+
+
+def test_two_moves_at_the_same_moment_leave_no_loop(console_app, demo):
+    import threading
+
+    database = console_app.extensions["portal.db"]
+    outcome: dict[str, object] = {}
+
+    def second_move() -> None:
+        try:
+            with database.session() as other:
+                w1, w2 = (units.by_code(other, c) for c in ("MCH-W1", "MCH-W2"))
+                units.move_unit(other, w2, w1)  # waits for the first move's transaction
+            outcome["second"] = "moved"
+        except units.UnitError:
+            outcome["second"] = "refused"
+
+    with database.session() as first:
+        w1, w2 = (units.by_code(first, c) for c in ("MCH-W1", "MCH-W2"))
+        units.move_unit(first, w1, w2)
+        thread = threading.Thread(target=second_move)
+        thread.start()
+        thread.join(timeout=1)
+        assert thread.is_alive(), "the second move must wait for the first"
+    thread.join(timeout=30)
+    assert outcome == {"second": "refused"}
+    with database.session() as session:
+        w1, w2 = (units.by_code(session, c) for c in ("MCH-W1", "MCH-W2"))
+        assert w1.parent_id == w2.id and w2.parent.code == "MCH"
