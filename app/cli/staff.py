@@ -9,7 +9,7 @@ from flask.cli import with_appcontext
 from app.db import database, utcnow
 from app.i18n import enterprise_zone
 from app.models import Role
-from app.services import audit, enrolment, units
+from app.services import audit, enrolment
 from app.services import demo as demo_service
 from app.services import keys as keys_service
 from app.services import staff as staff_service
@@ -66,16 +66,9 @@ def user_group() -> None:
 def user_add(username, display_name, roles, unit_code, office_unit_code) -> None:
     """Add a staff account and print its one-time enrolment code (never a password)."""
     with database().session() as session:
-        unit = office = None
-        if unit_code:
-            unit = units.by_code(session, unit_code)
-            if unit is None:
-                raise click.ClickException(f"no unit with code {unit_code!r}")
-        if office_unit_code:
-            office = units.office_by_unit_code(session, office_unit_code)
-            if office is None:
-                raise click.ClickException(f"unit {office_unit_code!r} has no discipline office")
         try:
+            unit = staff_service.unit_for_staff(session, unit_code)
+            office = staff_service.office_for_staff(session, office_unit_code)
             user = staff_service.create_user(
                 session, username, display_name, None, roles, unit=unit, office=office
             )
@@ -91,14 +84,14 @@ def user_add(username, display_name, roles, unit_code, office_unit_code) -> None
             )
 
 
-def _echo_key_change(change: keys_service.KeyChange, user) -> None:
+def _echo_key_change(change: keys_service.KeyChange, user, sealed: int = 0) -> None:
     name = user.username
     if change is keys_service.KeyChange.removed:
         click.echo(
             f"{name} reads reports: the old key is removed (it was sealed under the old "
-            "password), and a NEW key is made when they enrol. Reports sent to the old key stay "
-            f"closed to {name} until a colleague of the office grants them again or the "
-            "office's recovery key re-opens them (portal keys recover)."
+            "password), and a NEW key is made when they enrol. Reports sent to the old key "
+            f"({sealed}) stay closed to {name} until a colleague of the office grants them again "
+            "or the office's recovery key re-opens them (portal keys recover)."
         )
     elif change is keys_service.KeyChange.missing:
         click.echo(
@@ -122,6 +115,7 @@ def user_reset(username: str) -> None:
             user = staff_service.by_username(session, username)
         except staff_service.StaffError as exc:
             raise click.ClickException(str(exc)) from None
+        sealed = keys_service.reports_sealed_to(session, user)
         issued = issue_enrolment(session, user)
         record_admin_change(session, user, "reset; enrolment code issued")
         click.echo(
@@ -129,7 +123,7 @@ def user_reset(username: str) -> None:
             "console sessions no longer work."
         )
         print_enrolment(issued)
-        _echo_key_change(issued.key_change, user)
+        _echo_key_change(issued.key_change, user, sealed)
 
 
 @user_group.command("password", hidden=True)
@@ -160,12 +154,8 @@ def user_roles(username, roles, office_unit_code) -> None:
     """Set a staff account's roles; its console sessions end. A new reader of reports gets a
     key at their next sign-in."""
     with database().session() as session:
-        office = None
-        if office_unit_code:
-            office = units.office_by_unit_code(session, office_unit_code)
-            if office is None:
-                raise click.ClickException(f"unit {office_unit_code!r} has no discipline office")
         try:
+            office = staff_service.office_for_staff(session, office_unit_code)
             user = staff_service.by_username(session, username)
             change = staff_service.set_roles(session, user, roles, office=office)
         except staff_service.StaffError as exc:

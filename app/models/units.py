@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import Date, Enum, ForeignKey, String
+from sqlalchemy import Date, Enum, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, UTCDateTime, utcnow
@@ -29,6 +29,9 @@ class Unit(Base):
         Enum(UnitKind, native_enum=False, length=20, validate_strings=True)
     )
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    # A closed unit keeps its history (reports, disclosures, staff) but is offered for
+    # nothing new: no new report, disclosure, catalogue duty or staff account.
+    closed_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     parent: Mapped[Unit | None] = relationship(remote_side=[id], back_populates="children")
@@ -37,6 +40,10 @@ class Unit(Base):
 
     def name(self, locale: str) -> str:
         return self.name_en if locale == "en" else self.name_zh
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_on is not None
 
     def ancestors(self) -> list[Unit]:
         """This unit's parent, grandparent, ... up to the enterprise."""
@@ -62,9 +69,16 @@ class DisciplineOffice(Base):
     recovery_shares: Mapped[int | None]
     recovery_set_id: Mapped[int | None]  # the SLIP-39 identifier shared by the set's shares
     recovery_made_on: Mapped[date | None] = mapped_column(Date)
+    # The holders of the shares, one name a line in share order (never a share).
+    recovery_holders: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     unit: Mapped[Unit] = relationship(back_populates="office")
+
+    @property
+    def holders(self) -> list[str]:
+        """The names of the recovery shares' holders, in share order (none if not named)."""
+        return [name for name in (self.recovery_holders or "").split("\n") if name]
 
     def name(self, locale: str) -> str:
         return self.name_en if locale == "en" else self.name_zh

@@ -20,10 +20,10 @@ import enum
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import DisciplineOffice, Role, StaffUser
+from app.models import DisciplineOffice, ReportReader, Role, StaffUser
 from app.services.reports.recipients import office_keys
 from crypto import (
     BadPassphrase,
@@ -63,6 +63,17 @@ class KeyChange(enum.StrEnum):
     replaced = "replaced"  # a new identity: reports sent to the old one need a grant
     missing = "missing"  # the account needs an identity and gets it at its next sign-in
     removed = "removed"  # an identity removed by a reset: its owner enrols anew
+
+
+def reports_sealed_to(session: Session, user: StaffUser) -> int:
+    """How many reports are encrypted to ``user``'s present key: after a reset of the account
+    they open for it again only by a colleague's grant or the office's recovery key."""
+    if not has_identity(user):
+        return 0
+    count = session.scalar(
+        select(func.count()).select_from(ReportReader).where(ReportReader.staff_id == user.id)
+    )
+    return count or 0
 
 
 def needs_identity(user: StaffUser) -> bool:

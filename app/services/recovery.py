@@ -35,7 +35,9 @@ _WORD_NUMBER = re.compile(r"^\d+[.):]?$")
 class RecoveryError(Exception):
     """A ceremony or a recovery was refused; the message says what to do, for the operator.
 
-    A refused recovery also says why in ``reason`` (``no_recovery_key``, ``too_many``,
+    A refused ceremony says why in ``reason`` too (``too_many_shares``, ``threshold_low``,
+    ``threshold_high``, ``holder_count``, ``holder_empty``, ``holder_name``, ``has_key``,
+    ``raced``). A refused recovery also says why in ``reason`` (``no_recovery_key``, ``too_many``,
     ``foreign`` or a ``crypto.ShareError`` reason) with the numbers of ``details`` (``share``,
     ``position``, ``other``, ``needed``, ``entered``), so that a page can phrase it in its own
     language. Neither ever holds a word typed.
@@ -97,10 +99,13 @@ def parse_holders(text: str) -> list[str]:
     names = [unicodedata.normalize("NFC", name).strip() for name in _NAME_SEPARATORS.split(text)]
     for name in names:
         if not name:
-            raise RecoveryError("a holder name is empty: separate the names with single commas")
+            raise RecoveryError(
+                "a holder name is empty: separate the names with single commas", "holder_empty"
+            )
         if len(name) > MAX_HOLDER_NAME or not name.isprintable():
             raise RecoveryError(
-                f"a holder name must be printable and at most {MAX_HOLDER_NAME} characters"
+                f"a holder name must be printable and at most {MAX_HOLDER_NAME} characters",
+                "holder_name",
             )
     return names
 
@@ -115,23 +120,33 @@ def check_ceremony(
     """Raise RecoveryError if a ceremony with these numbers must not go ahead."""
     code = office.unit.code
     if count > MAX_SHARES:
-        raise RecoveryError(f"at most {MAX_SHARES} shares can be made (SLIP-39 allows no more)")
+        raise RecoveryError(
+            f"at most {MAX_SHARES} shares can be made (SLIP-39 allows no more)", "too_many_shares"
+        )
     if threshold < MIN_THRESHOLD:
         raise RecoveryError(
             f"the threshold must be at least {MIN_THRESHOLD}: one holder alone must not be "
-            "able to open the office's reports"
+            "able to open the office's reports",
+            "threshold_low",
         )
     if threshold > count:
         raise RecoveryError(
-            f"the threshold ({threshold}) cannot be more than the number of shares ({count})"
+            f"the threshold ({threshold}) cannot be more than the number of shares ({count})",
+            "threshold_high",
         )
     if holders is not None and len(holders) != count:
-        raise RecoveryError(f"{count} shares need {count} holder names; {len(holders)} given")
+        raise RecoveryError(
+            f"{count} shares need {count} holder names; {len(holders)} given",
+            "holder_count",
+            needed=count,
+            entered=len(holders),
+        )
     if office.recovery_recipient and not replace:
         raise RecoveryError(
             f"the office {code} has a recovery key already (made on "
             f"{_made_on(office)}, {office.recovery_threshold} of {office.recovery_shares}); "
-            "to make a new one give --replace"
+            "to make a new one give --replace",
+            "has_key",
         )
 
 
@@ -153,8 +168,9 @@ def recovery_ceremony(
 
     Stores the public key and the facts of the split on ``office`` and returns the share
     sheets, the only copies of the private key. ``holders`` names the officers (or None
-    to leave the names to be written by hand). Of two ceremonies for one office at the same
-    time, one stores its key and the other is refused: its sheets would open nothing.
+    to leave the names to be written by hand); their names are kept with the key. Of two
+    ceremonies for one office at the same time, one stores its key and the other is refused:
+    its sheets would open nothing.
     """
     check_ceremony(office, threshold, count, holders, replace)
     identity = X25519Identity.generate()
@@ -178,13 +194,15 @@ def recovery_ceremony(
             recovery_shares=count,
             recovery_set_id=set_id,
             recovery_made_on=made_on,
+            recovery_holders="\n".join(holders) if holders else None,
         )
     )
     session.expire(office)  # the update went past the loaded object: read it anew when used
     if stored.rowcount != 1:
         raise RecoveryError(
             f"another ceremony for {office.unit.code} stored its key first: destroy the "
-            "sheets of this one, check with: portal keys list, and start again if needed"
+            "sheets of this one, check with: portal keys list, and start again if needed",
+            "raced",
         )
     names = list(holders) if holders is not None else [""] * count
     return [

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor import InvalidToken
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
@@ -46,7 +47,23 @@ TOTP_CODE_RE = re.compile(rf"[0-9]{{{TOTP_DIGITS}}}")
 
 
 class StaffError(Exception):
-    """A staff account operation was refused; the message is for the operator."""
+    """A staff account operation was refused; the message is for the operator, ``reason`` (one
+    of the names below) for a page to say it in its own language."""
+
+    username = "username"
+    taken = "taken"
+    unknown_role = "unknown_role"
+    no_role = "no_role"
+    needs_office = "needs_office"
+    no_user = "no_user"
+    no_unit = "no_unit"
+    unit_closed = "unit_closed"
+    no_office = "no_office"
+    office_closed = "office_closed"
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class LoginFailed(Exception):
@@ -181,14 +198,20 @@ def _checked_roles(roles: Iterable[Role | str], office: DisciplineOffice | None)
     try:
         role_set = {Role(r) for r in roles}
     except ValueError:
-        raise StaffError("unknown role; choose from " + ", ".join(r.value for r in Role)) from None
+        raise StaffError(
+            "unknown role; choose from " + ", ".join(r.value for r in Role), StaffError.unknown_role
+        ) from None
     if not role_set:
-        raise StaffError("give the user at least one role")
+        raise StaffError("give the user at least one role", StaffError.no_role)
     if Role.inspector in role_set and office is None:
-        raise StaffError("an inspector belongs to a discipline office")
+        raise StaffError("an inspector belongs to a discipline office", StaffError.needs_office)
     if Role.office_head in role_set and office is None:
-        raise StaffError("an office head belongs to a discipline office")
+        raise StaffError("an office head belongs to a discipline office", StaffError.needs_office)
     return role_set
+
+
+def username_taken(session: Session, username: str) -> bool:
+    return session.scalar(select(StaffUser.id).where(StaffUser.username == username)) is not None
 
 
 def create_user(
@@ -213,10 +236,11 @@ def create_user(
     username = username.strip().lower()
     if not USERNAME_RE.match(username):
         raise StaffError(
-            "username must start with a letter and use 2-64 of a-z, 0-9, '.', '_', '-'"
+            "username must start with a letter and use 2-64 of a-z, 0-9, '.', '_', '-'",
+            StaffError.username,
         )
-    if session.scalar(select(StaffUser.id).where(StaffUser.username == username)) is not None:
-        raise StaffError(f"username {username!r} is taken")
+    if username_taken(session, username):
+        raise StaffError(f"username {username!r} is taken", StaffError.taken)
     if password is not None:
         check_password_strength(password)  # the demo's published passwords name their user
     role_set = _checked_roles(roles, office)
@@ -234,8 +258,12 @@ def create_user(
         derived = store_password(user, password, seal_params)
         if keys.needs_identity(user):
             keys.give_identity(user, derived.seal_key)
-    session.add(user)
-    session.flush()
+    try:
+        with session.begin_nested():  # of two requests for one username, the second is refused
+            session.add(user)
+            session.flush()
+    except IntegrityError:
+        raise StaffError(f"username {username!r} is taken", StaffError.taken) from None
     return user
 
 
@@ -315,8 +343,36 @@ def by_username(session: Session, username: str) -> StaffUser:
     """The account called ``username``; StaffError if there is none."""
     user = session.scalar(select(StaffUser).where(StaffUser.username == username.strip().lower()))
     if user is None:
-        raise StaffError(f"no user {username!r}")
+        raise StaffError(f"no user {username!r}", StaffError.no_user)
     return user
+
+
+def unit_for_staff(session: Session, code: str | None) -> Unit | None:
+    """The unit a staff account is given by its code (None for none); StaffError for an
+    unknown or closed unit (a closed unit takes no new staff)."""
+    if not code:
+        return None
+    unit = session.scalar(select(Unit).where(func.upper(Unit.code) == code.strip().upper()))
+    if unit is None:
+        raise StaffError(f"no unit with code {code!r}", StaffError.no_unit)
+    if unit.closed_on is not None:
+        raise StaffError(f"the unit {unit.code} is closed", StaffError.unit_closed)
+    return unit
+
+
+def office_for_staff(session: Session, code: str | None) -> DisciplineOffice | None:
+    """The discipline office at the unit with ``code`` (None for none); StaffError if that
+    unit has none, or is closed."""
+    if not code:
+        return None
+    office = session.scalar(
+        select(DisciplineOffice).join(Unit).where(func.upper(Unit.code) == code.strip().upper())
+    )
+    if office is None:
+        raise StaffError(f"unit {code!r} has no discipline office", StaffError.no_office)
+    if office.unit.closed_on is not None:
+        raise StaffError(f"the unit {office.unit.code} is closed", StaffError.office_closed)
+    return office
 
 
 @dataclass

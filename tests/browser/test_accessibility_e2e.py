@@ -38,7 +38,7 @@ from app.models import (
     StaffUser,
     WorkState,
 )
-from app.services import enrolment
+from app.services import enrolment, units
 from app.services.demo import DEMO_LOGINS
 from app.services.disclosures import drafting
 from app.services.reports import messages
@@ -102,7 +102,21 @@ CONSOLE_PAGES: dict[str, list[str | tuple[str, int]]] = {
         ("/没有这个页面", 404),
     ],
     "approver": ["/", "/publish/", "/publish/{in_review}", "/publish/questions"],
-    "admin": ["/", "/admin/", "/admin/disclosures/", "/admin/outbox", "/admin/retention"],
+    "admin": [
+        "/",
+        "/admin/",
+        "/admin/disclosures/",
+        "/admin/outbox",
+        "/admin/retention",
+        "/admin/units/",
+        "/admin/units/{mch_unit}",
+        "/admin/staff/new",
+        "/admin/staff/{mch_inspector}",
+        "/admin/staff/{mch_inspector}/reset",
+        "/admin/keys/",
+        "/admin/keys/{mch_office}/ceremony",
+        "/admin/keys/{mch_office}/check",
+    ],
     "inspector": [
         "/",
         "/cases/",
@@ -175,7 +189,11 @@ def _demo_items(instance) -> dict[str, int | str]:
             )
         )
         session.flush()
+        mch = units.by_code(session, "MCH")
         return {
+            "mch_unit": mch.id,
+            "mch_office": mch.office.id,
+            "mch_inspector": staff(session, "mch.inspector").id,
             "draft": draft.id,
             "in_review": in_review,
             "question_disclosure": question,
@@ -374,5 +392,27 @@ def test_console_pages_have_no_wcag_violations(browser, demo_servers, sqlite_ins
             audit.page.fill("[name='retention-years_other']", "五年")
             _submit(audit.page, "form[action$='/retention'] button[type=submit]")
             audit.here("admin: retention period with errors")
+            audit.page.goto(base + _with_language("/admin/units/", language))
+            audit.page.locator("[name=unit-code]").fill("炼钢 二厂")
+            _submit(audit.page, "form[action$='/admin/units/'] button[type=submit]")
+            audit.here("admin: unit with errors")
+            audit.page.goto(base + _with_language("/admin/staff/new", language))
+            _submit(audit.page, "form[action$='/admin/staff/'] button[type=submit]")
+            audit.here("admin: staff account with errors")
+            audit.page.goto(base + _with_language(f"/admin/units/{items['mch_unit']}", language))
+            _submit(audit.page, "form[action$='/close'] button[type=submit]")
+            audit.here("admin: unit that cannot be closed, its open cases listed")
+            audit.page.goto(base + _with_language("/admin/staff/new", language))
+            audit.page.locator("[name=user-username]").fill(f"wang.fang.{language}")
+            audit.page.locator("[name=user-display_name]").fill("纪检员 王芳")
+            audit.page.locator("[name=user-roles][value=publisher]").check()
+            _submit(audit.page, "form[action$='/admin/staff/'] button[type=submit]")
+            audit.here("admin: enrolment code shown once")
+            ceremony = f"/admin/keys/{items['mch_office']}/ceremony"
+            audit.page.goto(base + _with_language(ceremony, language))
+            audit.page.locator("[name=ceremony-holders]").fill("王芳\n李娜\n张伟\n赵磊\n刘洋")
+            audit.page.locator("[name=ceremony-replace]").check()
+            _submit(audit.page, "form[action$='/ceremony'] button[type=submit]")
+            audit.here("admin: share sheets shown once")
         context.close()
     audit.assert_none()

@@ -151,6 +151,61 @@ def _enrolment_started(client, values: dict, app: Flask) -> None:
     values["totp"] = staff_service.totp_now(secret)
 
 
+def _unit_id(code: str, *, closed: bool = False) -> Callable[[Session, Flask], dict[str, Any]]:
+    """The demo unit ``code`` (closed first: ``closed``)."""
+
+    def values(session: Session, _app: Flask) -> dict[str, Any]:
+        from app.services import units
+
+        unit = units.by_code(session, code)
+        if closed:
+            units.close_unit(session, unit, utcnow().date())
+        return {"unit_id": unit.id}
+
+    return values
+
+
+def _user_id(username: str) -> Callable[[Session, Flask], dict[str, Any]]:
+    def values(session: Session, _app: Flask) -> dict[str, Any]:
+        return {"user_id": staff(session, username).id}
+
+    return values
+
+
+def _office_id(code: str) -> Callable[[Session, Flask], dict[str, Any]]:
+    def values(session: Session, _app: Flask) -> dict[str, Any]:
+        from app.services import units
+
+        return {"office_id": units.office_by_unit_code(session, code).id}
+
+    return values
+
+
+def _office_shares(code: str) -> Callable[[Session, Flask], dict[str, Any]]:
+    """The office at ``code`` with a new recovery key, 2 of 3: its id and two of its shares."""
+
+    def values(session: Session, _app: Flask) -> dict[str, Any]:
+        from app.services import units
+        from app.services.recovery import recovery_ceremony
+
+        office = units.office_by_unit_code(session, code)
+        sheets = recovery_ceremony(session, office, 2, 3, None, utcnow().date(), replace=True)
+        return {"office_id": office.id, "shares": [" ".join(s.words) for s in sheets[:2]]}
+
+    return values
+
+
+def _with_unit_ids(*codes: str, then: Callable[[Session, Flask], dict[str, Any]]):
+    def values(session: Session, app: Flask) -> dict[str, Any]:
+        from app.services import units
+
+        found = then(session, app)
+        found.update({f"id_of_{code}": units.by_code(session, code).id for code in codes})
+        return found
+
+    return values
+
+
 NEW_PASSWORD = "审核食堂合同-新口令-2026"
 
 
@@ -357,6 +412,75 @@ CONSOLE_POSTS: dict[str, ConsolePost] = {
     "admin.seed_categories": ConsolePost("admin"),
     "admin.save_retention": ConsolePost(
         "admin", fields=lambda _v: {"retention-years_work_style": "10"}, taken=303
+    ),
+    "admin.add_unit": ConsolePost(
+        "admin",
+        _with_unit_ids("MCH", then=_no_values),
+        lambda v: {
+            "unit-code": "MCH-STEEL2",
+            "unit-name_zh": "第二炼钢厂",
+            "unit-name_en": "No. 2 Steelworks",
+            "unit-kind": "workshop",
+            "unit-parent": str(v["id_of_MCH"]),
+        },
+    ),
+    "admin.rename_unit": ConsolePost(
+        "admin",
+        _unit_id("MCH-W1"),
+        lambda _v: {"rename-name_zh": "第一铸造车间", "rename-name_en": "Casting Workshop No. 1"},
+    ),
+    "admin.move_unit": ConsolePost(
+        "admin",
+        _with_unit_ids("CHM", then=_unit_id("MCH-W2")),
+        lambda v: {"move-parent": str(v["id_of_CHM"])},
+    ),
+    "admin.close_unit": ConsolePost("admin", _unit_id("CHM-W2")),
+    "admin.reopen_unit": ConsolePost("admin", _unit_id("GRP-FIN", closed=True)),
+    "admin.remove_unit": ConsolePost("admin", _unit_id("GRP-HR")),
+    "admin.add_office": ConsolePost(
+        "admin",
+        _unit_id("CHM-W1"),
+        lambda _v: {"office-office_zh": "合成车间纪检组", "office-office_en": "Synthesis Office"},
+    ),
+    "admin.add_staff": ConsolePost(
+        "admin",
+        fields=lambda _v: {
+            "user-username": "wang.fang",
+            "user-display_name": "纪检员 王芳",
+            "user-roles": "inspector",
+            "user-unit": "MCH",
+            "user-office": "MCH",
+        },
+        taken=200,  # the enrolment code, shown once in this answer
+    ),
+    "admin.staff_roles": ConsolePost(
+        "admin",
+        _user_id("inspector"),
+        lambda _v: {"roles-roles": "inspector", "roles-office": "GRP"},
+    ),
+    "admin.staff_email": ConsolePost(
+        "admin", _user_id("inspector"), lambda _v: {"email-email": "chen.jing@jituan.example.cn"}
+    ),
+    # The staff rows act on the GRP inspector, whom no row signs in as.
+    "admin.disable_staff": ConsolePost("admin", _user_id("inspector")),
+    "admin.enable_staff": ConsolePost("admin", _user_id("inspector")),
+    "admin.signout_staff": ConsolePost("admin", _user_id("inspector")),
+    "admin.reset_staff": ConsolePost("admin", _user_id("inspector"), taken=200),
+    "admin.check_shares": ConsolePost(
+        "admin",
+        _office_shares("CHM"),
+        lambda v: {"check-shares-0": v["shares"][0], "check-shares-1": v["shares"][1]},
+    ),
+    "admin.ceremony": ConsolePost(
+        "admin",
+        _office_id("MCH"),
+        lambda _v: {
+            "ceremony-threshold": "2",
+            "ceremony-count": "3",
+            "ceremony-holders": "王芳\n李娜\n张伟",
+            "ceremony-replace": "y",
+        },
+        taken=200,  # the share sheets, shown once in this answer
     ),
     "publish.new": ConsolePost("publisher", fields=_draft_fields),
     "publish.edit": ConsolePost("publisher", _draft, _draft_fields),

@@ -2,8 +2,9 @@
 
 from flask import Flask
 
-# The disclosure and retention settings add their routes to the admin blueprint when imported.
-from app.console.admin import disclosures, retention, views  # noqa: F401
+# The disclosure and retention settings, the organisation, staff and keys add their routes to
+# the admin blueprint when imported.
+from app.console.admin import disclosures, keys, retention, staff, units, views  # noqa: F401
 
 
 def register(app: Flask) -> None:

@@ -34,7 +34,7 @@ def _catalogue_form() -> CatalogueForm:
         choice(c.code, c.name(lang)) for c in categories.list_categories(session)
     ]
     form.unit.choices = [
-        choice(u.code, f"{u.name(lang)} ({u.code})") for u in units.all_units(session)
+        choice(u.code, f"{u.name(lang)} ({u.code})") for u in units.open_units(session)
     ]
     if form.starts_on.data is None and request.method == "GET":
         form.starts_on.data = today().replace(month=1, day=1)

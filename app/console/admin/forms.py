@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    DateField,
+    FieldList,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Regexp
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.form_choices import choice
 from app.web.disclosures import PERIOD_NAMES, SCOPE_NAMES
@@ -44,3 +55,113 @@ class CatalogueForm(FlaskForm):
         _l("Audience"), choices=[choice(scope.value, label) for scope, label in SCOPE_NAMES.items()]
     )
     starts_on = DateField(_l("Owed from"), validators=[InputRequired(), WithinYears()])
+
+
+# --- The organisation ---------------------------------------------------------------------------
+# Units and offices are chosen by id; the lists are filled by the view, and a value that is not
+# one of them (a crafted or stale one) is refused by the view with its own message.
+
+
+class UnitForm(FlaskForm):
+    code = StringField(
+        _l("Code"), validators=[Length(max=200, message=_l("At most %(max)d characters."))]
+    )
+    name_zh = StringField(
+        _l("Chinese name"), validators=[Length(max=400, message=_l("At most %(max)d characters."))]
+    )
+    name_en = StringField(
+        _l("English name"), validators=[Length(max=400, message=_l("At most %(max)d characters."))]
+    )
+    kind = SelectField(_l("Kind"), choices=[], validate_choice=False)
+    parent = SelectField(_l("Under"), choices=[], validate_choice=False)
+
+
+class RenameUnitForm(FlaskForm):
+    name_zh = StringField(
+        _l("Chinese name"), validators=[Length(max=400, message=_l("At most %(max)d characters."))]
+    )
+    name_en = StringField(
+        _l("English name"), validators=[Length(max=400, message=_l("At most %(max)d characters."))]
+    )
+
+
+class MoveUnitForm(FlaskForm):
+    parent = SelectField(_l("Move under"), choices=[], validate_choice=False)
+
+
+class OfficeForm(FlaskForm):
+    office_zh = StringField(
+        _l("Chinese name of the office"),
+        validators=[Length(max=400, message=_l("At most %(max)d characters."))],
+    )
+    office_en = StringField(
+        _l("English name of the office"),
+        validators=[Length(max=400, message=_l("At most %(max)d characters."))],
+    )
+
+
+class CheckboxesField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class StaffForm(FlaskForm):
+    username = StringField(
+        _l("Username"),
+        validators=[Length(max=200, message=_l("At most %(max)d characters."))],
+        render_kw={"autocomplete": "off", "autocapitalize": "off", "spellcheck": "false"},
+    )
+    display_name = StringField(
+        _l("Name"), validators=[Length(max=200, message=_l("At most %(max)d characters."))]
+    )
+    roles = CheckboxesField(_l("Roles"), choices=[], validate_choice=False)
+    unit = SelectField(_l("Unit"), choices=[], validate_choice=False)
+    office = SelectField(_l("Discipline office"), choices=[], validate_choice=False)
+
+
+class RolesForm(FlaskForm):
+    roles = CheckboxesField(_l("Roles"), choices=[], validate_choice=False)
+    office = SelectField(_l("Discipline office"), choices=[], validate_choice=False)
+
+
+class EmailForm(FlaskForm):
+    email = StringField(
+        _l("E-mail address for the daily digest"),
+        validators=[Length(max=300, message=_l("At most %(max)d characters."))],
+    )
+
+
+class CeremonyForm(FlaskForm):
+    threshold = IntegerField(
+        _l("Shares needed to recover (K)"),
+        validators=[
+            InputRequired(_l("Enter a whole number.")),
+            NumberRange(min=1, max=16, message=_l("Enter a number from %(min)s to %(max)s.")),
+        ],
+    )
+    count = IntegerField(
+        _l("Shares to make (N)"),
+        validators=[
+            InputRequired(_l("Enter a whole number.")),
+            NumberRange(min=1, max=16, message=_l("Enter a number from %(min)s to %(max)s.")),
+        ],
+    )
+    holders = TextAreaField(
+        _l("Holders, one name a line, in share order"),
+        validators=[Length(max=2000, message=_l("At most %(max)d characters."))],
+    )
+    replace = BooleanField(_l("Replace the office's present recovery key"))
+
+
+class CheckSharesForm(FlaskForm):
+    """Shares typed to prove they recover an office's key: never shown back (password fields)."""
+
+    shares = FieldList(
+        PasswordField(
+            _l("Share words"),
+            render_kw={"autocomplete": "off", "autocapitalize": "off", "spellcheck": "false"},
+            validators=[Length(max=2000, message=_l("At most %(max)d characters."))],
+        ),
+        min_entries=0,
+        max_entries=16,
+    )

@@ -3,13 +3,24 @@ from flask_babel import format_date
 
 from app.console.digest import reason_text, state_text
 from app.db import get_session
-from app.models import Role
+from app.models import Role, StaffUser
 from app.resources import digest_settings
-from app.security.auth import role_required
-from app.services import digest, units
+from app.security.auth import current_staff, role_required
+from app.services import audit, digest, units
 from app.services.staff import list_users
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def audited(detail: str, subject: StaffUser | None = None) -> None:
+    """An administrator's change on the audit trail, in its transaction (never a secret)."""
+    audit.record(
+        get_session(),
+        audit.AuditAction.admin_change,
+        actor=current_staff(),
+        subject=subject,
+        detail=detail[:100],
+    )
 
 
 @bp.get("/")

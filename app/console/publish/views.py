@@ -78,7 +78,7 @@ def _fill_choices(form: DraftForm) -> None:
     ]
     form.unit.choices = [
         choice(u.code, f"{u.name(lang)} ({u.code})")
-        for u in units.for_staff(session, current_staff())
+        for u in units.for_staff(session, current_staff(), open_only=True)
     ]
 
 

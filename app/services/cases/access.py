@@ -591,7 +591,7 @@ def transferred_from(
 # --- re-grant with the recovery key -----------------------------------------------------------
 
 
-def _recovery_message(error: RecoveryError, office: DisciplineOffice) -> object:
+def recovery_message(error: RecoveryError, office: DisciplineOffice) -> object:
     """The refusal of a recovery in the page's language: numbers only, never a word."""
     values = {
         key: error.details.get(key) for key in ("share", "position", "other", "needed", "entered")
@@ -702,7 +702,7 @@ def regrant_by_recovery(
         recovered = recover_office_identity(office, typed_shares)
     except RecoveryError as refused:
         raise RecoveryRefused(
-            _recovery_message(refused, office), refused.reason, dict(refused.details)
+            recovery_message(refused, office), refused.reason, dict(refused.details)
         ) from None
     try:
         done = []

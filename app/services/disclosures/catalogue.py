@@ -107,6 +107,8 @@ def add_catalogue_entry(
             CatalogueEntry.category_id == category.id, CatalogueEntry.unit_id == unit.id
         )
     )
+    if unit.closed:
+        raise DisclosureError(_l("The unit is closed: it owes no new disclosures."))
     if existing is not None:
         raise DisclosureError(_l("This unit already has a catalogue entry for this category."))
     if not 0 <= due_days <= 366:

@@ -97,6 +97,8 @@ def new_disclosure(session: Session, fields: DraftFields, author: StaffUser | No
 def create_draft(session: Session, author: StaffUser, fields: DraftFields) -> Disclosure:
     """A new, unpublished disclosure in draft, owned by ``author``."""
     steps.require_unit(author, fields.unit)
+    if fields.unit.closed:
+        raise DisclosureError(_l("The unit is closed: choose an open unit."))
     disclosure = new_disclosure(session, fields, author)
     steps.record(session, disclosure, StepAction.created, author)
     session.flush()

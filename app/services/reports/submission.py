@@ -170,7 +170,7 @@ def check_fields(session: Session, fields: ReportFields) -> CheckedFields:
     unit = None
     if isinstance(fields.unit_code, str) and 0 < len(fields.unit_code) <= MAX_UNIT_CODE:
         unit = units.by_code(session, fields.unit_code)
-    if unit is None:
+    if unit is None or unit.closed:  # a closed unit takes no new report
         errors["unit_code"] = "unknown"
     texts: dict[str, str] = {}
     for name, limit in TEXT_LIMITS.items():
