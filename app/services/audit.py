@@ -56,6 +56,8 @@ class AuditAction(enum.StrEnum):
     export = "export"
     admin_change = "admin_change"
     email_change = "email_change"
+    decision_record = "decision_record"
+    congress_review = "congress_review"
 
 
 class AuditError(ValueError):

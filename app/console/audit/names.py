@@ -28,6 +28,8 @@ ACTION_NAMES = {
     AuditAction.export: _l("export"),
     AuditAction.admin_change: _l("administrative change"),
     AuditAction.email_change: _l("changed e-mail address"),
+    AuditAction.decision_record: _l("collective decision record"),
+    AuditAction.congress_review: _l("workers' congress review"),
 }
 
 
