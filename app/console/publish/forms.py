@@ -24,7 +24,6 @@ from app.services.periods import PERIOD_KEY_RE
 from app.web.disclosures import SCOPE_NAMES
 from app.web.forms import OneLine, WithinYears
 
-
 # Names one a line: MEMBERS_MAX names of NAME_MAX characters and their line breaks, with room.
 MEMBER_LIST_MAX = 12_000
 

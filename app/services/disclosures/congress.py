@@ -27,8 +27,8 @@ from app.models import (
 )
 from app.services import audit, units
 from app.services.audit import AuditAction
-from app.services.disclosures import steps
 from app.services.disclosures import log as disclosure_log
+from app.services.disclosures import steps
 from app.services.disclosures.errors import DisclosureError, NotAllowed, WrongState
 from app.services.disclosures.visibility import Reader, visible_clause
 
@@ -57,9 +57,7 @@ def record_review(
     if disclosure.congress_status is None:
         raise WrongState(_l("The workers' congress was not asked to review this item."))
     if len(opinion) > OPINION_MAX:
-        raise DisclosureError(
-            _l("The opinion has at most %(max)s characters.", max=OPINION_MAX)
-        )
+        raise DisclosureError(_l("The opinion has at most %(max)s characters.", max=OPINION_MAX))
     if status == CongressStatus.reviewed and not opinion:
         raise DisclosureError(_l("Enter the congress's opinion to record the review as done."))
     if status == disclosure.congress_status and opinion == (disclosure.congress_opinion or ""):

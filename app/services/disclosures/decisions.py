@@ -167,7 +167,9 @@ def is_empty(
     meeting_kind: str, meeting_date: date | None, present: str, absent: str, decision: str
 ) -> bool:
     """Nothing of a record was given (the dissents alone make no record)."""
-    return not (meeting_kind or meeting_date or present.strip() or absent.strip() or decision.strip())
+    return not (
+        meeting_kind or meeting_date or present.strip() or absent.strip() or decision.strip()
+    )
 
 
 def build_record(
@@ -189,7 +191,9 @@ def build_record(
     try:
         kind = MeetingKind(meeting_kind)
     except ValueError:
-        raise DecisionError(_l("Choose the kind of meeting from the list."), "meeting_kind") from None
+        raise DecisionError(
+            _l("Choose the kind of meeting from the list."), "meeting_kind"
+        ) from None
     if meeting_date is None:
         raise DecisionError(_l("Enter the date of the meeting."), "meeting_date")
     if meeting_date > today:
@@ -203,9 +207,7 @@ def build_record(
     absent_names = split_names(absent)
     for field, names in (("members_present", present_names), ("members_absent", absent_names)):
         if any(len(name) > NAME_MAX for name in names):
-            raise DecisionError(
-                _l("A name has at most %(max)s characters.", max=NAME_MAX), field
-            )
+            raise DecisionError(_l("A name has at most %(max)s characters.", max=NAME_MAX), field)
     if not present_names:
         raise DecisionError(_l("Enter the members present, one a line."), "members_present")
     if len(present_names) + len(absent_names) > MEMBERS_MAX:
@@ -213,19 +215,17 @@ def build_record(
             _l("A meeting has at most %(max)s members.", max=MEMBERS_MAX), "members_present"
         )
     if set(present_names) & set(absent_names):
-        raise DecisionError(
-            _l("A member cannot be both present and absent."), "members_absent"
-        )
-    if len(set(present_names)) != len(present_names) or len(set(absent_names)) != len(
-        absent_names
-    ):
+        raise DecisionError(_l("A member cannot be both present and absent."), "members_absent")
+    if len(set(present_names)) != len(present_names) or len(set(absent_names)) != len(absent_names):
         raise DecisionError(_l("A member is listed twice."), "members_present")
     if not decision.strip():
         raise DecisionError(_l("Enter the decision as recorded."), "decision_text")
     if len(decision) > TEXT_MAX or len(dissents) > TEXT_MAX:
         raise DecisionError(
-            _l("The decision and the dissenting opinions have at most %(max)s characters each.",
-               max=TEXT_MAX),
+            _l(
+                "The decision and the dissenting opinions have at most %(max)s characters each.",
+                max=TEXT_MAX,
+            ),
             "decision_text" if len(decision) > TEXT_MAX else "dissents",
         )
     members = len(present_names) + len(absent_names)

@@ -288,8 +288,10 @@ def submit_for_review(session: Session, disclosure: Disclosure, actor: StaffUser
         raise DisclosureError(_l("Enter a title."))
     if disclosure.work_action != Action.publish and not disclosure.reason.strip():
         raise DisclosureError(_l("Give the reason for the change."))
+    # A new "three importants and one large" item needs its record; an amendment of one
+    # published before records were kept may go out without (it can add one).
     if (
-        disclosure.work_action != Action.retract
+        disclosure.work_action == Action.publish
         and needs_record(disclosure.category.code)
         and disclosure.decision_record is None
     ):
