@@ -120,6 +120,13 @@ CONSOLE_PAGES: dict[str, list[str | tuple[str, int]]] = {
         "/audit/?case={case}",
         "/audit/cases/{case}",
     ],
+    "congress": [
+        "/",
+        "/congress/",
+        "/congress/{congress_item}",
+        ("/publish/", 403),
+        ("/congress/999999", 404),
+    ],
 }
 
 
@@ -174,8 +181,15 @@ def _demo_items(instance) -> dict[str, int | str]:
                 DisclosureQuestion.state == QuestionState.published
             )
         )
+        # The demo item the workers' congress reviewed (its decision record on the page too).
+        congress_item = session.scalar(
+            select(Disclosure.id)
+            .where(Disclosure.congress_status.is_not(None), Disclosure.decision_record.is_not(None))
+            .order_by(Disclosure.id)
+        )
         session.flush()
         return {
+            "congress_item": congress_item,
             "draft": draft.id,
             "in_review": in_review,
             "question_disclosure": question,
