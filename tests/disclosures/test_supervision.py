@@ -120,6 +120,11 @@ def test_exactly_at_the_quorum_the_record_is_saved(console_app, demo):
         record = decisions.read_record(session.get(Disclosure, d_id).decision_record)
     assert record.present == tuple(PRESENT_6) and record.absent == tuple(ABSENT_4)
     assert record.meeting_kind == decisions.MeetingKind.party_committee
+    with console_app.extensions["portal.db"].session() as session:
+        details = session.scalars(
+            select(AuditEntry.detail).where(AuditEntry.action == "decision_record")
+        ).all()
+    assert f"disclosure {d_id}: record saved" in details
 
 
 def test_a_stricter_quorum_from_the_settings(instance, demo):
