@@ -451,6 +451,7 @@ def test_the_secretary_does_its_page_and_nothing_of_other_roles(db, demo, consol
     assert secretary.get("/congress/").status_code == 200
     home = secretary.get("/").get_data(as_text=True)
     assert "职代会秘书" in home and 'href="/congress/"' in home
+    assert "等待职代会审议（1）" in home and "关于调整企业年金缴费比例的通知" in home
     d_id = _awaiting(db)
     token = _token(secretary, f"/congress/{d_id}")
     for path in (
@@ -483,3 +484,11 @@ def test_other_roles_cannot_do_the_secretarys_page(db, demo, console_app, userna
     assert posted.status_code == 403
     with db() as session:
         assert session.get(Disclosure, d_id).congress_status == CongressStatus.awaiting
+
+
+def test_a_congress_secretary_account_is_added_from_the_command_line(console_app, demo):
+    options = ["--name", "职代会秘书 刘芳", "--role", "congress_secretary", "--unit", "MCH"]
+    added = console_app.test_cli_runner().invoke(args=["user", "add", "liu.fang", *options])
+    assert added.exit_code == 0, added.output
+    listed = console_app.test_cli_runner().invoke(args=["user", "list"])
+    assert re.search(r"liu\.fang .*congress_secretary", listed.output)
