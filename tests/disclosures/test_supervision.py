@@ -492,3 +492,27 @@ def test_a_congress_secretary_account_is_added_from_the_command_line(console_app
     assert added.exit_code == 0, added.output
     listed = console_app.test_cli_runner().invoke(args=["user", "list"])
     assert re.search(r"liu\.fang .*congress_secretary", listed.output)
+
+
+def test_a_secretary_of_a_subsidiary_sees_and_records_only_its_own_units(db, demo):
+    from app.models import Role
+    from app.services import units
+    from app.services.disclosures.errors import NotAllowed
+    from app.services.staff import create_user
+
+    with db() as session:
+        mch_secretary = create_user(
+            session, "mch.congress", "机械公司职代会秘书 马丽", None, [Role.congress_secretary],
+            unit=units.by_code(session, "MCH"),
+        )  # fmt: skip
+        reviewed = session.scalar(
+            select(Disclosure).where(Disclosure.congress_status == CongressStatus.reviewed)
+        )
+        assert reviewed.unit.code == "CHM"
+        assert reviewed not in congress.for_secretary(session, mch_secretary)
+        with pytest.raises(NotAllowed):
+            congress.record_review(
+                session, reviewed, mch_secretary, CongressStatus.under_review, "重新审议"
+            )
+        group_secretary = staff(session, "congress")
+        assert reviewed in congress.for_secretary(session, group_secretary)

@@ -198,7 +198,13 @@ def load_demo_disclosures(
     if secretary is not None:
         decided = made[DECIDED]
         congress.record_review(
-            session, decided, secretary, CongressStatus.under_review, "", at=_at(today, 195)
+            session,
+            decided,
+            secretary,
+            CongressStatus.under_review,
+            "",
+            at=_at(today, 195),
+            audited=False,
         )
         congress.record_review(
             session,
@@ -207,6 +213,7 @@ def load_demo_disclosures(
             CongressStatus.reviewed,
             CONGRESS_OPINION,
             at=_at(today, 185),
+            audited=False,
         )
 
     # Work in progress for the console: one waiting for review, one scheduled.
