@@ -404,6 +404,10 @@ def test_the_demo_has_a_decision_record_a_reviewed_item_and_one_awaiting(db, dem
         public_app.test_client().get(f"/disclosures/{reviewed.id}?lang=zh").get_data(as_text=True)
     )
     assert "董事会" in page and "赵敏：建议分两期建设" in page and "已审议" in page
+    listing = public_app.test_client().get("/disclosures/?category=major-decisions&lang=zh")
+    item = listing.get_data(as_text=True).split('class="disclosure-item')[1]
+    assert "职代会：已审议" in item
+    assert '<span class="tag">已修订</span>' not in item  # a review changes no text
 
 
 def test_the_secretary_may_only_record_what_was_asked_for(db, demo, console_app):
