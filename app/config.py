@@ -136,6 +136,10 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "LOG_VKEY": "",
         "PAGE_SIZE": 20,
         "RATELIMIT_QUESTIONS": "5 per hour",
+        # The share of a meeting's members that must be present for a "three importants and
+        # one large" decision record to be published: ">1/2" more than half, ">=2/3" at least
+        # two thirds.
+        "DECISION_QUORUM": ">1/2",
         # Anonymous reports
         "REPORT_MAX_FILES": 10,
         "REPORT_MAX_BYTES": 100 * 1024 * 1024,  # all files of one report or reply
@@ -477,6 +481,12 @@ def validate(app_config: Any) -> None:
         )
     # Imported here: the models alone (app.models, imported with this package) load no service.
     from app.services.cases.calendar import WorkCalendar
+    from app.services.disclosures.decisions import Quorum
+
+    try:
+        Quorum.parse(app_config.get("DECISION_QUORUM"))
+    except ValueError as exc:
+        problems.append(f"PORTAL_DECISION_QUORUM: {exc}")
 
     try:
         WorkCalendar.from_config(app_config.get("WORK_CALENDAR"))

@@ -66,6 +66,7 @@ def test_demo_prints_every_login_and_marks_the_instance(empty_instance):
         "inspector",
         "office_head",
         "auditor",
+        "congress_secretary",
     }
     assert "demo = true" in (empty_instance.path / "config.toml").read_text()
     # The banner shows from the next start on.

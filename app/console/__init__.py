@@ -3,7 +3,7 @@
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from app.console import admin, audit, cases, publish, session, views
+from app.console import admin, audit, cases, congress, publish, session, views
 from app.models import Role
 from app.security.auth import current_staff
 from app.web.disclosures import register_helpers
@@ -15,6 +15,7 @@ ROLE_NAMES = {
     Role.inspector: _l("inspector"),
     Role.office_head: _l("office head"),
     Role.auditor: _l("auditor"),
+    Role.congress_secretary: _l("workers' congress secretary"),
 }
 
 
@@ -25,6 +26,7 @@ def register(app: Flask) -> None:
     publish.register(app)
     audit.register(app)
     cases.register(app)
+    congress.register(app)
     register_helpers(app, workflow=True)
 
     @app.context_processor

@@ -12,12 +12,13 @@ from flask_babel import format_date
 from app.console.cases.words import DISPOSAL_NAMES, STATUS_NAMES
 from app.db import get_session
 from app.i18n import today
-from app.models import Role
+from app.models import CongressStatus, Role
 from app.resources import deadline_rules
 from app.security.auth import current_staff, login_required
 from app.services import audit_listing, keys
 from app.services.cases import decisions, inbox
 from app.services.cases.readers import may_handle
+from app.services.disclosures import congress
 from app.services.disclosures import dashboard as disclosure_work
 
 bp = Blueprint("console", __name__)
@@ -46,6 +47,12 @@ def dashboard():
         blocks["approvals"] = disclosure_work.waiting_for_approval(session, staff)
     if staff.has_role(Role.admin):
         blocks["key_overview"] = keys.keys_overview(session)
+    if staff.has_role(Role.congress_secretary):
+        blocks["congress_work"] = [
+            d
+            for d in congress.for_secretary(session, staff)
+            if d.congress_status != CongressStatus.reviewed
+        ]
     if staff.has_role(Role.auditor):  # the trail's latest state
         blocks["auditor"] = {
             "checkpoints": audit_listing.recent_checkpoints(session, 5),

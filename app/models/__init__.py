@@ -17,6 +17,7 @@ from app.models.digest import DigestMessage, DigestState
 from app.models.disclosures import (
     Action,
     CatalogueEntry,
+    CongressStatus,
     Disclosure,
     DisclosureAttachment,
     DisclosureCategory,
@@ -75,6 +76,7 @@ __all__ = [
     "CaseTransfer",
     "CaseView",
     "CatalogueEntry",
+    "CongressStatus",
     "ConsoleSession",
     "DecisionState",
     "DigestMessage",

@@ -90,6 +90,16 @@ class Action(enum.StrEnum):
     publish = "publish"
     amend = "amend"
     retract = "retract"
+    # The workers' congress's review recorded on a published item: the text stays as it was.
+    review = "review"
+
+
+class CongressStatus(enum.StrEnum):
+    """Where the workers' congress's review of a published item stands."""
+
+    awaiting = "awaiting"
+    under_review = "under_review"
+    reviewed = "reviewed"
 
 
 class StepAction(enum.StrEnum):
@@ -110,6 +120,7 @@ class StepAction(enum.StrEnum):
     retraction_requested = "retraction requested"
     attachment_added = "attachment added"
     attachment_removed = "attachment removed"
+    congress_review = "congress review"
 
 
 class QuestionState(enum.StrEnum):
@@ -244,6 +255,11 @@ class Disclosure(Base):
     # The reporting period of a periodic item: 2026-03, 2026-Q1, 2026-H1 or 2026.
     period_key: Mapped[str | None] = mapped_column(String(10))
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The record of the collective decision behind a "three importants and one large" item, as
+    # canonical JSON (services.disclosures.decisions); None: no record.
+    decision_record: Mapped[str | None] = mapped_column(Text)
+    # The publisher asks the workers' congress to review the item once it is published.
+    congress_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     # Copies of the current published revision, for listings, filters and search.
@@ -255,6 +271,11 @@ class Disclosure(Base):
     # The body of the current revision as plain text, for search and its snippets; empty
     # unless published. The title searched is ``public_title``.
     search_body: Mapped[str] = mapped_column(Text, default="")
+    # The workers' congress's review as the last revision records it (None: not asked for).
+    congress_status: Mapped[CongressStatus | None] = mapped_column(
+        _enum(CongressStatus), index=True
+    )
+    congress_opinion: Mapped[str] = mapped_column(Text, default="")
 
     author: Mapped[StaffUser | None] = relationship(foreign_keys=[author_id])
     work_author: Mapped[StaffUser | None] = relationship(foreign_keys=[work_author_id])
@@ -293,6 +314,12 @@ class DisclosureRevision(Base):
     attachments: Mapped[tuple[PublishedFile, ...]] = mapped_column(
         "attachments_json", PublishedFiles(), default=()
     )
+    # The collective decision's record as published (canonical JSON), and the workers'
+    # congress's review at this revision; None on revisions without them (older ones too: their
+    # log records, and so their leaves, stay as they were).
+    decision_record: Mapped[str | None] = mapped_column(Text)
+    congress_status: Mapped[CongressStatus | None] = mapped_column(_enum(CongressStatus))
+    congress_opinion: Mapped[str | None] = mapped_column(Text)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     approver_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     log_index: Mapped[int] = mapped_column(Integer, unique=True)

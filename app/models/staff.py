@@ -19,6 +19,7 @@ class Role(enum.StrEnum):
     inspector = "inspector"
     office_head = "office_head"
     auditor = "auditor"
+    congress_secretary = "congress_secretary"
 
 
 class StaffUser(Base):

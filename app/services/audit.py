@@ -57,6 +57,8 @@ class AuditAction(enum.StrEnum):
     admin_change = "admin_change"
     email_change = "email_change"
     purge = "purge"  # a case purged under the retention rules, or a run of the purge
+    decision_record = "decision_record"
+    congress_review = "congress_review"
 
 
 class AuditError(ValueError):

@@ -163,6 +163,14 @@ DEMO_LOGINS = [
         (Role.auditor,),
         "GRP",
     ),
+    DemoLogin(
+        "congress",
+        "demo-congress-pass",
+        "JBSWY3DPEHPK3PXPCONGRESSDEMO2345",
+        "职代会秘书 刘芳",
+        (Role.congress_secretary,),
+        "GRP",
+    ),
 ]
 
 

@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 
 from app.models import (
     Action,
+    CongressStatus,
     DisclosureAttachment,
     Period,
     PublicState,
@@ -21,6 +22,7 @@ from app.security.headers import content_disposition
 from app.services.blobs import BlobError
 from app.services.disclosures import log as disclosure_log
 from app.services.disclosures.attachments import is_inline
+from app.services.disclosures.decisions import MEETING_NAMES, read_record
 from app.services.sanitize import render_markdown
 from app.web import runtime
 
@@ -41,6 +43,12 @@ ACTION_NAMES = {
     Action.publish: _l("publication"),
     Action.amend: _l("amendment"),
     Action.retract: _l("retraction"),
+    Action.review: _l("workers' congress review"),
+}
+CONGRESS_STATUS_NAMES = {
+    CongressStatus.awaiting: _l("awaiting review"),
+    CongressStatus.under_review: _l("under review"),
+    CongressStatus.reviewed: _l("reviewed"),
 }
 WORK_STATE_NAMES = {
     WorkState.none: _l("none"),
@@ -70,6 +78,7 @@ STEP_NAMES = {
     StepAction.retraction_requested: _l("retraction requested"),
     StepAction.attachment_added: _l("attachment added"),
     StepAction.attachment_removed: _l("attachment removed"),
+    StepAction.congress_review: _l("workers' congress review recorded"),
 }
 
 
@@ -88,6 +97,9 @@ def _template_helpers() -> dict[str, Any]:
         "period_names": PERIOD_NAMES,
         "local_date": _local_date,
         "local_time": local_time,
+        "read_decision": read_record,
+        "meeting_names": MEETING_NAMES,
+        "congress_status_names": CONGRESS_STATUS_NAMES,
     }
 
 

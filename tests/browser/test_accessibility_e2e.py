@@ -66,6 +66,9 @@ PUBLIC_PAGES = [
     ("disclosure print view", "/disclosures/3/print"),
     ("disclosure inclusion proof", "/disclosures/3/proof"),
     ("ask a question", "/disclosures/3/ask"),
+    ("disclosure with a decision record, reviewed", "/disclosures/{congress_item}"),
+    ("history with congress reviews", "/disclosures/{congress_item}/history"),
+    ("print view with a decision record", "/disclosures/{congress_item}/print"),
     ("catalogue of units", "/disclosures/catalogue/"),
     ("catalogue of a unit", "/disclosures/catalogue/GRP"),
     ("search with results", "/search?q=招标"),
@@ -134,6 +137,13 @@ CONSOLE_PAGES: dict[str, list[str | tuple[str, int]]] = {
         "/audit/?case={case}",
         "/audit/cases/{case}",
     ],
+    "congress": [
+        "/",
+        "/congress/",
+        "/congress/{congress_item}",
+        ("/publish/", 403),
+        ("/congress/999999", 404),
+    ],
 }
 
 
@@ -188,12 +198,19 @@ def _demo_items(instance) -> dict[str, int | str]:
                 DisclosureQuestion.state == QuestionState.published
             )
         )
+        # The demo item the workers' congress reviewed (its decision record on the page too).
+        congress_item = session.scalar(
+            select(Disclosure.id)
+            .where(Disclosure.congress_status.is_not(None), Disclosure.decision_record.is_not(None))
+            .order_by(Disclosure.id)
+        )
         session.flush()
         mch = units.by_code(session, "MCH")
         return {
             "mch_unit": mch.id,
             "mch_office": mch.office.id,
             "mch_inspector": staff(session, "mch.inspector").id,
+            "congress_item": congress_item,
             "draft": draft.id,
             "in_review": in_review,
             "question_disclosure": question,

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from app.db import Base, utcnow
 from app.models import (
     CatalogueEntry,
+    CongressStatus,
     Disclosure,
     DisclosureQuestion,
     Disposal,
@@ -108,6 +109,12 @@ def _catalogue_entry(session: Session, _app: Flask) -> dict[str, int]:
 def _pending_question(session: Session, _app: Flask) -> dict[str, int]:
     pending = select(DisclosureQuestion.id).where(DisclosureQuestion.state == QuestionState.pending)
     return {"question_id": session.scalar(pending.order_by(DisclosureQuestion.id))}
+
+
+def _awaiting_congress(session: Session, _app: Flask) -> dict[str, int]:
+    """The demo item awaiting the workers' congress's review."""
+    awaiting = select(Disclosure.id).where(Disclosure.congress_status == CongressStatus.awaiting)
+    return {"disclosure_id": session.scalar(awaiting.order_by(Disclosure.id))}
 
 
 def _no_values(_session: Session, _app: Flask) -> dict[str, int]:
@@ -493,6 +500,11 @@ CONSOLE_POSTS: dict[str, ConsolePost] = {
         "approver", _in_review, lambda _v: {"approve": "1", "comment": "同意公开"}
     ),
     "publish.amend": ConsolePost("publisher", _published),
+    "congress.item": ConsolePost(
+        "congress",
+        _awaiting_congress,
+        lambda _v: {"status": "reviewed", "opinion": "同意。建议加强对退休职工的解释工作。"},
+    ),
     "publish.retract": ConsolePost("publisher", _published, lambda _v: {"reason": "金额有误"}),
     "publish.answer": ConsolePost(
         "approver",

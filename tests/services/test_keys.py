@@ -90,7 +90,7 @@ def test_demo_keys_open_with_the_demo_passwords_only(session):
         assert "AGE-SECRET-KEY" not in account.sealed_identity
         with pytest.raises(keys.WrongPassword):
             keys.unseal(account, PASSWORDS["admin"], SEAL)
-    for username in ("admin", "publisher", "approver", "auditor"):
+    for username in ("admin", "publisher", "approver", "auditor", "congress"):
         assert user(session, username).age_recipient is None
 
 

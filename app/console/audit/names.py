@@ -29,6 +29,8 @@ ACTION_NAMES = {
     AuditAction.admin_change: _l("administrative change"),
     AuditAction.email_change: _l("changed e-mail address"),
     AuditAction.purge: _l("purged under the retention rules"),
+    AuditAction.decision_record: _l("collective decision record"),
+    AuditAction.congress_review: _l("workers' congress review"),
 }
 
 

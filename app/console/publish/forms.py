@@ -5,15 +5,27 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
-from wtforms import DateTimeLocalField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateField,
+    DateTimeLocalField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
 from app.form_choices import choice
 from app.models import Scope
+from app.services.disclosures.decisions import MEETING_NAMES, TEXT_MAX
 from app.services.disclosures.drafting import TITLE_MAX
 from app.services.periods import PERIOD_KEY_RE
 from app.web.disclosures import SCOPE_NAMES
 from app.web.forms import OneLine, WithinYears
+
+# Names one a line: MEMBERS_MAX names of NAME_MAX characters and their line breaks, with room.
+MEMBER_LIST_MAX = 12_000
 
 
 class DraftForm(FlaskForm):
@@ -67,6 +79,36 @@ class DraftForm(FlaskForm):
         validators=[Optional(), WithinYears()],
     )
     attachments = MultipleFileField(_l("Attachments"))
+    # The record of the collective decision ("three importants and one large" items).
+    meeting_kind = SelectField(
+        _l("Meeting"),
+        choices=[choice("", "—")]
+        + [choice(kind.value, label) for kind, label in MEETING_NAMES.items()],
+        default="",
+        validate_choice=False,  # checked by the service, with a message of its own
+    )
+    meeting_date = DateField(_l("Date of the meeting"), validators=[Optional(), WithinYears()])
+    members_present = TextAreaField(
+        _l("Members present"),
+        validators=[Length(max=MEMBER_LIST_MAX, message=_l("The list of members is too long."))],
+        render_kw={"rows": 4},
+    )
+    members_absent = TextAreaField(
+        _l("Members absent"),
+        validators=[Length(max=MEMBER_LIST_MAX, message=_l("The list of members is too long."))],
+        render_kw={"rows": 2},
+    )
+    decision_text = TextAreaField(
+        _l("Decision as recorded (Markdown)"),
+        validators=[Length(max=TEXT_MAX, message=_l("The decision is too long."))],
+        render_kw={"rows": 5},
+    )
+    dissents = TextAreaField(
+        _l("Dissenting opinions as recorded (Markdown, optional)"),
+        validators=[Length(max=TEXT_MAX, message=_l("The dissenting opinions are too long."))],
+        render_kw={"rows": 3},
+    )
+    congress_requested = BooleanField(_l("Ask the workers' congress to review this item"))
     save = SubmitField(_l("Save draft"))
     save_and_submit = SubmitField(_l("Save and submit for review"))
 

@@ -25,7 +25,15 @@ from app.models import (
 from app.resources import blob_store
 from app.security.auth import current_staff, role_required
 from app.services import units
-from app.services.disclosures import catalogue, categories, drafting, errors, listings, reviewing
+from app.services.disclosures import (
+    catalogue,
+    categories,
+    decisions,
+    drafting,
+    errors,
+    listings,
+    reviewing,
+)
 from app.services.disclosures import questions as question_service
 from app.services.disclosures.attachments import AttachmentError, add_attachment, remove_attachment
 from app.web import runtime
@@ -100,6 +108,8 @@ def _fields_from(form: DraftForm) -> drafting.DraftFields:
     if category is None or unit is None or not category.active:
         raise errors.DisclosureError(_("Check the marked fields."))
     return drafting.DraftFields(
+        decision=_decision_from(form),
+        congress_requested=bool(form.congress_requested.data),
         title=form.title.data or "",
         body=form.body.data or "",
         category=category,
@@ -108,6 +118,50 @@ def _fields_from(form: DraftForm) -> drafting.DraftFields:
         period_key=(form.period_key.data or "").strip() or None,
         scheduled_at=_local_to_utc(form.scheduled_at.data),
     )
+
+
+def _decision_from(form: DraftForm) -> decisions.DecisionRecord | None:
+    """The decision record typed on the form (None if none was), checked against the quorum;
+    a refusal is marked on its field."""
+    typed = {
+        "meeting_kind": form.meeting_kind.data or "",
+        "meeting_date": form.meeting_date.data,
+        "present": form.members_present.data or "",
+        "absent": form.members_absent.data or "",
+        "decision": form.decision_text.data or "",
+    }
+    if decisions.is_empty(**typed):
+        return None
+    try:
+        return decisions.build_record(
+            **typed,
+            dissents=form.dissents.data or "",
+            quorum=decisions.Quorum.parse(current_app.config["DECISION_QUORUM"]),
+            today=today(),
+        )
+    except decisions.DecisionError as exc:
+        if exc.field is not None:
+            form[exc.field].errors = [*form[exc.field].errors, str(exc.message)]
+        raise
+
+
+def _fill_decision(form: DraftForm, disclosure: Disclosure) -> None:
+    """The working copy's decision record and review request, on the form to edit."""
+    form.congress_requested.data = disclosure.congress_requested
+    record = decisions.read_record(disclosure.decision_record)
+    if record is None:
+        return
+    form.meeting_kind.data = record.meeting_kind.value
+    form.meeting_date.data = record.meeting_date
+    form.members_present.data = "\n".join(record.present)
+    form.members_absent.data = "\n".join(record.absent)
+    form.decision_text.data = record.decision
+    form.dissents.data = record.dissents
+
+
+def _edit_context() -> dict[str, object]:
+    quorum = decisions.Quorum.parse(current_app.config["DECISION_QUORUM"])
+    return {"decision_quorum": quorum.describe()}
 
 
 def _store_uploads(form: DraftForm, disclosure: Disclosure) -> bool:
@@ -168,7 +222,9 @@ def new():
                 blob_store().delete(attachment.blob_key)
             session.rollback()
     status = 400 if request.method == "POST" else 200
-    return render_template("console/publish/edit.html", form=form, error=error, d=None), status
+    return render_template(
+        "console/publish/edit.html", form=form, error=error, d=None, **_edit_context()
+    ), status
 
 
 @bp.route("/<int:disclosure_id>/edit", methods=["GET", "POST"])
@@ -184,6 +240,7 @@ def edit(disclosure_id: int):
         form.unit.data = disclosure.unit.code
         form.scope.data = disclosure.scope.value
         form.reason.data = disclosure.reason
+        _fill_decision(form, disclosure)
         if disclosure.scheduled_at:
             form.scheduled_at.data = disclosure.scheduled_at.astimezone(
                 runtime.local_zone()
@@ -215,7 +272,7 @@ def edit(disclosure_id: int):
                 return redirect(url_for(".item", disclosure_id=disclosure.id))
     status = 400 if request.method == "POST" else 200
     return render_template(
-        "console/publish/edit.html", form=form, error=error, d=disclosure
+        "console/publish/edit.html", form=form, error=error, d=disclosure, **_edit_context()
     ), status
 
 

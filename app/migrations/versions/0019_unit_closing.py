@@ -1,7 +1,7 @@
 """closed units and the holders of an office's recovery shares
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-07 15:00:00.000000
 
 ``units.closed_on`` (nullable: an open unit): a closed unit keeps its history and is no
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 
 revision = '0019'
-down_revision = '0017'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 

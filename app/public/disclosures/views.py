@@ -39,6 +39,7 @@ from app.services import units
 from app.services.disclosures import catalogue as catalogue_service
 from app.services.disclosures import categories as category_service
 from app.services.disclosures import (
+    congress,
     errors,
     listings,
     publishing,
@@ -138,6 +139,11 @@ def _current_attachments(disclosure: Disclosure) -> list[DisclosureAttachment]:
     return [a for a in disclosure.attachments if a.id in ids]
 
 
+def _last_amendment(disclosure: Disclosure):
+    """The latest amendment, whose reason the page shows (a congress review is no amendment)."""
+    return next((r for r in reversed(disclosure.revisions) if r.action == Action.amend), None)
+
+
 @bp.get("/<int:disclosure_id>")
 @cached_page("asked")
 def detail(disclosure_id: int):
@@ -148,6 +154,7 @@ def detail(disclosure_id: int):
         "disclosures/detail.html",
         d=disclosure,
         revision=disclosure.revisions[-1],
+        amendment=_last_amendment(disclosure),
         attachments=_current_attachments(disclosure),
         questions=questions.published_questions(session, disclosure),
         asked=request.args.get("asked") == "1",
@@ -240,7 +247,18 @@ def history(disclosure_id: int):
                 "title": diff_html(previous.title, revision.title, deadline),
                 "body": markdown_diff_html(previous.body, revision.body, deadline),
             }
-        entries.append({"revision": revision, "previous": previous, "diff": diff})
+        # A decision record shown with the revision that first gave it or changed it.
+        record_changed = revision.action != Action.retract and (
+            previous is None or previous.decision_record != revision.decision_record
+        )
+        entries.append(
+            {
+                "revision": revision,
+                "previous": previous,
+                "diff": diff,
+                "record_changed": record_changed,
+            }
+        )
     # Where two texts are too large to compare, both are shown in full instead.
     for index, entry in enumerate(entries):
         too_large = entry["diff"] is not None and None in entry["diff"].values()
@@ -261,6 +279,7 @@ def print_view(disclosure_id: int):
         "disclosures/print.html",
         d=disclosure,
         revision=disclosure.revisions[-1],
+        amendment=_last_amendment(disclosure),
         attachments=_current_attachments(disclosure),
         permalink=runtime.public_url(url_for(".detail", disclosure_id=disclosure.id)),
         checkpoint=(checkpoint := disclosure_log.latest_checkpoint(session)),
@@ -333,7 +352,13 @@ def feed():
 def catalogue_units():
     session = get_session()
     roots = units.roots(session)
-    return render_template("disclosures/catalogue_units.html", roots=roots)
+    waiting, reviewed = congress.public_listing(session, current_reader())
+    return render_template(
+        "disclosures/catalogue_units.html",
+        roots=roots,
+        congress_waiting=waiting,
+        congress_reviewed=reviewed,
+    )
 
 
 @bp.get("/catalogue/<code>")

@@ -125,6 +125,8 @@ def _export_item(history, attachments, blobs, attachments_dir, base_dir, zone, l
         item["attachments"] = files
     changes = []
     for revision in history[1:]:
+        if revision.action == Action.review:
+            continue  # the workers' congress's review is no change of the text
         if revision.action == Action.retract:
             item["retraction"] = {
                 "retracted_on": _local_day(revision.published_at, zone),

@@ -9,12 +9,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Period, Scope, StaffUser
+from app.models import CongressStatus, Period, Scope, StaffUser
 from app.services import units
 from app.services.blobs import BlobStore
-from app.services.disclosures import catalogue, drafting, publishing, questions
+from app.services.disclosures import catalogue, congress, decisions, drafting, publishing, questions
 from app.services.disclosures import categories as category_service
 from app.services.disclosures.attachments import add_attachment
+from app.services.disclosures.decisions import DecisionRecord, MeetingKind
 from app.services.periods import period_range, periods_between
 
 DEMO_PDF = (
@@ -75,6 +76,31 @@ MORE_ITEMS: list[tuple[str, str, Scope, int, str, str, str | None]] = [
 ]  # fmt: skip
 
 
+# The first item's collective decision (a board meeting, one member absent, one dissent), and
+# the items the workers' congress is asked to review.
+DECIDED = "关于新建年产"
+AWAITING_CONGRESS = "关于调整企业"
+CONGRESS_OPINION = (
+    "职工代表大会联席会议审议认为：项目符合公司发展规划，同意实施。\n\n"
+    "建议：\n\n- 新生产线招聘优先考虑本公司富余职工；\n"
+    "- 施工期间加强现场安全管理，定期向职工通报进度。"
+)
+
+
+def _demo_decision(today: date) -> DecisionRecord:
+    return decisions.build_record(
+        meeting_kind=MeetingKind.board.value,
+        meeting_date=today - timedelta(days=205),
+        present="王建华\n李明\n张秀英\n陈志强\n赵敏\n孙伟",
+        absent="周涛",
+        decision="同意新建年产5000吨精细化工生产线项目，总投资3.2亿元，授权经理层组织实施，"
+        "项目建设情况每季度向董事会报告。",
+        dissents="赵敏：建议分两期建设，以降低资金压力和市场风险。（周涛因公出差请假，会前书面表示同意。）",
+        quorum=decisions.Quorum.parse(">1/2"),
+        today=today,
+    )
+
+
 # Hazard checks, hazards fixed and drills of each quarter's safety report.
 SAFETY_FIGURES = [(42, 117, 3), (38, 96, 2), (45, 102, 4), (40, 88, 2)]
 
@@ -103,6 +129,8 @@ def load_demo_disclosures(
     made = {}
     for code, unit, scope, days_ago, title, body, period in ITEMS:
         fields = drafting.DraftFields(title, body, categories[code], unit_of[unit], scope, period)
+        fields.decision = _demo_decision(today) if title[:6] == DECIDED else None
+        fields.congress_requested = title[:6] in (DECIDED, AWAITING_CONGRESS)
         made[title[:6]] = publishing.import_published(
             session, fields, _at(today, days_ago), author=publisher, approver=approver
         )
@@ -163,6 +191,30 @@ def load_demo_disclosures(
     questions.ask_question(session, procurement, "设备什么时候到货？", today - timedelta(days=3))
 
     _periodic_leaders_expenses(session, categories, unit_of, publisher, approver, today)
+
+    # The workers' congress reviewed the new production line (its record has a dissent);
+    # the pension change awaits its review.
+    secretary = _user(session, "congress")
+    if secretary is not None:
+        decided = made[DECIDED]
+        congress.record_review(
+            session,
+            decided,
+            secretary,
+            CongressStatus.under_review,
+            "",
+            at=_at(today, 195),
+            audited=False,
+        )
+        congress.record_review(
+            session,
+            decided,
+            secretary,
+            CongressStatus.reviewed,
+            CONGRESS_OPINION,
+            at=_at(today, 185),
+            audited=False,
+        )
 
     # Work in progress for the console: one waiting for review, one scheduled.
     if publisher is not None and approver is not None:

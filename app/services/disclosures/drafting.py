@@ -19,11 +19,14 @@ from app.models import (
     Unit,
     WorkState,
 )
+from app.services import audit
+from app.services.audit import AuditAction
 from app.services.blobs import BlobStore
 from app.services.disclosures import (
     steps,
 )
 from app.services.disclosures.attachments import remove_attachment
+from app.services.disclosures.decisions import DecisionRecord, needs_record
 from app.services.disclosures.errors import DisclosureError, WrongState
 from app.services.periods import (
     FIRST_YEAR,
@@ -44,6 +47,10 @@ class DraftFields:
     scope: Scope = Scope.everyone
     period_key: str | None = None
     scheduled_at: datetime | None = None
+    # The collective decision's record (checked against the quorum by ``decisions``), and
+    # whether the workers' congress is asked to review the item once published.
+    decision: DecisionRecord | None = None
+    congress_requested: bool = False
 
 
 def is_one_line(text: str) -> bool:
@@ -89,6 +96,8 @@ def new_disclosure(session: Session, fields: DraftFields, author: StaffUser | No
         scope=fields.scope,
         period_key=fields.period_key or None,
         scheduled_at=fields.scheduled_at,
+        decision_record=fields.decision.as_json() if fields.decision else None,
+        congress_requested=fields.congress_requested,
     )
     session.add(disclosure)
     return disclosure
@@ -102,7 +111,35 @@ def create_draft(session: Session, author: StaffUser, fields: DraftFields) -> Di
     disclosure = new_disclosure(session, fields, author)
     steps.record(session, disclosure, StepAction.created, author)
     session.flush()
+    _audit_supervision(session, disclosure, author, None, False)
     return disclosure
+
+
+def _audit_supervision(
+    session: Session,
+    disclosure: Disclosure,
+    actor: StaffUser,
+    old_record: str | None,
+    old_requested: bool,
+) -> None:
+    """An audit entry for each change to the decision record or to the request for the
+    workers' congress's review of a working copy."""
+    if disclosure.decision_record != old_record:
+        audit.record(
+            session,
+            AuditAction.decision_record,
+            actor=actor,
+            detail=f"disclosure {disclosure.id}: "
+            + ("record removed" if disclosure.decision_record is None else "record saved"),
+        )
+    if bool(disclosure.congress_requested) != old_requested:
+        audit.record(
+            session,
+            AuditAction.congress_review,
+            actor=actor,
+            detail=f"disclosure {disclosure.id}: "
+            + ("review requested" if disclosure.congress_requested else "request withdrawn"),
+        )
 
 
 def editable(disclosure: Disclosure) -> bool:
@@ -124,6 +161,7 @@ def update_draft(
     if not editable(disclosure):
         raise WrongState(_l("Only a draft or a returned item can be edited."))
     steps.require_unit(actor, disclosure.unit)
+    old_record, old_requested = disclosure.decision_record, bool(disclosure.congress_requested)
     if disclosure.work_action == Action.publish:
         steps.require_unit(actor, fields.unit)
         check_fields(fields)
@@ -138,8 +176,14 @@ def update_draft(
     if disclosure.work_action != Action.retract:
         disclosure.title = fields.title.strip()
         disclosure.body = fields.body
+        disclosure.decision_record = fields.decision.as_json() if fields.decision else None
+        # Once the congress has the item, its secretary records the review: the request stays.
+        disclosure.congress_requested = fields.congress_requested or (
+            disclosure.congress_status is not None
+        )
     disclosure.reason = reason
     steps.record(session, disclosure, StepAction.edited, actor)
+    _audit_supervision(session, disclosure, actor, old_record, old_requested)
 
 
 def start_amendment(
@@ -184,6 +228,7 @@ def _start_change(
     current = disclosure.revisions[-1]
     disclosure.title = current.title
     disclosure.body = current.body
+    disclosure.decision_record = _last_record(disclosure)
     disclosure.reason = reason.strip()
     disclosure.work_action = action
     disclosure.work_author_id = actor.id
@@ -223,8 +268,17 @@ def discard_change(
     current = disclosure.revisions[-1]
     disclosure.title = current.title
     disclosure.body = current.body
+    disclosure.decision_record = _last_record(disclosure)
     disclosure.reason = ""
     steps.record(session, disclosure, StepAction.discarded, actor)
+
+
+def _last_record(disclosure: Disclosure) -> str | None:
+    """The decision record as last published (a retraction's notice carries none)."""
+    for revision in reversed(disclosure.revisions):
+        if revision.action != Action.retract:
+            return revision.decision_record
+    return None
 
 
 def submit_for_review(session: Session, disclosure: Disclosure, actor: StaffUser) -> None:
@@ -236,6 +290,16 @@ def submit_for_review(session: Session, disclosure: Disclosure, actor: StaffUser
         raise DisclosureError(_l("Enter a title."))
     if disclosure.work_action != Action.publish and not disclosure.reason.strip():
         raise DisclosureError(_l("Give the reason for the change."))
+    # A new "three importants and one large" item needs its record; an amendment of one
+    # published before records were kept may go out without (it can add one).
+    if (
+        disclosure.work_action == Action.publish
+        and needs_record(disclosure.category.code)
+        and disclosure.decision_record is None
+    ):
+        raise DisclosureError(
+            _l("A disclosure of this category needs the record of its collective decision.")
+        )
     if not steps.claim(
         session,
         disclosure,

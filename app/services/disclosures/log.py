@@ -42,7 +42,24 @@ def canonical_record(revision: DisclosureRevision) -> bytes:
         "date": revision.published_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "attachments": [file.as_json() for file in revision.attachments],
     }
+    # Added only where a revision has them, so the records of older revisions (and their
+    # leaves) are what they always were. The decision record is the stored JSON text read
+    # back; a text that does not parse makes the leaf differ, and ``verify`` names the row.
+    if revision.decision_record is not None:
+        record["decision"] = _stored_json(revision.decision_record)
+    if revision.congress_status is not None:
+        record["congress"] = {
+            "status": revision.congress_status.value,
+            "opinion": revision.congress_opinion or "",
+        }
     return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _stored_json(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text  # not what was logged: the recomputed leaf differs and verify says so
 
 
 def _revisions_as_stored(session: Session) -> list[DisclosureRevision]:

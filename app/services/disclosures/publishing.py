@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.models import (
     Action,
+    CongressStatus,
     Disclosure,
     DisclosureRevision,
     PublicState,
@@ -56,6 +57,9 @@ def _new_revision(
         session, disclosure, Disclosure.revision_count == number - 1, revision_count=number
     ):
         raise WrongState(_l("This item was changed at the same moment. Reload the page."))
+    congress = disclosure.congress_status
+    if congress is None and disclosure.congress_requested and action != Action.retract:
+        congress = CongressStatus.awaiting
     revision = DisclosureRevision(
         disclosure_id=disclosure.id,
         number=number,
@@ -71,6 +75,9 @@ def _new_revision(
         attachments=tuple(
             PublishedFile(a.id, a.filename, a.sha256) for a in disclosure.attachments
         ),
+        decision_record=disclosure.decision_record if action != Action.retract else None,
+        congress_status=congress,
+        congress_opinion=disclosure.congress_opinion if congress is not None else None,
         author_id=disclosure.work_author_id,
         approver_id=approver.id if approver else None,
         log_index=-1,
@@ -81,6 +88,7 @@ def _new_revision(
     disclosure_log.append(session, revision)
     session.refresh(disclosure, ["revisions"])
     disclosure.revision_count = revision.number
+    disclosure.congress_status = congress
     disclosure.work_state = WorkState.none
     disclosure.reason = ""
     steps.record(
