@@ -2,6 +2,7 @@
 
 from app.models import search  # noqa: F401  the search table's DDL, on the metadata
 from app.models.audit import AuditCheckpoint, AuditEntry
+from app.models.calendar import WorkCalendarDay
 from app.models.case_access import CaseRecusal, CaseTransfer
 from app.models.cases import (
     Case,
@@ -42,6 +43,7 @@ from app.models.reports import (
     ReaderRole,
     Report,
     ReportCategory,
+    ReportCategoryEntry,
     ReportEnvelope,
     ReportExclusion,
     ReportKind,
@@ -100,6 +102,7 @@ __all__ = [
     "RecoveryCode",
     "Report",
     "ReportCategory",
+    "ReportCategoryEntry",
     "ReportEnvelope",
     "ReportExclusion",
     "ReportKind",
@@ -115,5 +118,6 @@ __all__ = [
     "SubjectLevel",
     "Unit",
     "UnitKind",
+    "WorkCalendarDay",
     "WorkState",
 ]

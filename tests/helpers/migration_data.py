@@ -271,6 +271,7 @@ def make_records(app) -> dict[str, Rows]:
         add_case_access(database, blobs)
         add_audit_entries(database, app.extensions["portal.audit_log"])
         add_digest(database)
+        add_categories_and_calendar(database)
     records = dump_tables(database.engine)
     database.engine.dispose()
     empty = [table for table, rows in records.items() if not rows]
@@ -383,6 +384,22 @@ def add_digest(database) -> None:
                     attempts=1,
                 )
             )
+
+
+def add_categories_and_calendar(database) -> None:
+    """A report category added, one retired, and a year of the working-day calendar (0020)."""
+    from app.services.cases import work_days
+    from app.services.reports import categories
+
+    with database.session() as session:
+        categories.add_category(session, "work_safety", "安全生产", "Work safety")
+        categories.set_active(session, "work_style", False)
+        work_days.save_year(
+            session,
+            2027,
+            frozenset({date(2027, 10, 1), date(2027, 10, 4)}),
+            frozenset({date(2027, 10, 9)}),
+        )
 
 
 def add_case_access(database, blobs) -> None:

@@ -1,9 +1,10 @@
-"""Administration: the organisation, staff, disclosure categories and the catalogue."""
+"""Administration: the organisation, staff, disclosure categories and the catalogue, report
+categories and the working-day calendar."""
 
 from flask import Flask
 
-# The disclosure settings add their routes to the admin blueprint when imported.
-from app.console.admin import disclosures, views  # noqa: F401
+# The settings' modules add their routes to the admin blueprint when imported.
+from app.console.admin import calendar, disclosures, report_categories, views  # noqa: F401
 
 
 def register(app: Flask) -> None:
