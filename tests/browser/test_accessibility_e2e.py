@@ -102,7 +102,16 @@ CONSOLE_PAGES: dict[str, list[str | tuple[str, int]]] = {
         ("/没有这个页面", 404),
     ],
     "approver": ["/", "/publish/", "/publish/{in_review}", "/publish/questions"],
-    "admin": ["/", "/admin/", "/admin/disclosures/", "/admin/outbox"],
+    "admin": [
+        "/",
+        "/admin/",
+        "/admin/disclosures/",
+        "/admin/outbox",
+        "/admin/report-categories",
+        "/admin/report-categories/other",
+        "/admin/calendar",
+        "/admin/calendar?year=2027",
+    ],
     "inspector": [
         "/",
         "/cases/",
@@ -370,5 +379,12 @@ def test_console_pages_have_no_wcag_violations(browser, demo_servers, sqlite_ins
             audit.page.goto(base + _with_language("/admin/disclosures/", language))
             _submit(audit.page, "form[action$='/categories'] button[type=submit]")
             audit.here("admin: category with errors")
+            audit.page.goto(base + _with_language("/admin/report-categories", language))
+            _submit(audit.page, "form[action$='/report-categories'] button[type=submit]")
+            audit.here("admin: report category with errors")
+            audit.page.goto(base + _with_language("/admin/calendar", language))
+            audit.page.fill("[name=cal-holidays]", "2027-13-01")
+            _submit(audit.page, "form[action$='/calendar'] button[type=submit]")
+            audit.here("admin: calendar year with errors")
         context.close()
     audit.assert_none()
