@@ -384,7 +384,7 @@ def test_console_pages_have_no_wcag_violations(browser, demo_servers, sqlite_ins
             audit.here("admin: report category with errors")
             audit.page.goto(base + _with_language("/admin/calendar", language))
             audit.page.fill("[name=cal-holidays]", "2027-13-01")
-            _submit(audit.page, "form[action$='/calendar'] button[type=submit]")
+            _submit(audit.page, "form[method=post][action$='/calendar'] button[type=submit]")
             audit.here("admin: calendar year with errors")
         context.close()
     audit.assert_none()
