@@ -16,6 +16,7 @@ import dataclasses
 import logging
 
 from flask import Flask, current_app, g
+from sqlalchemy.orm import Session
 
 from app.db import get_session
 from app.i18n import enterprise_zone
@@ -68,17 +69,18 @@ def blob_store() -> BlobStore:
     return current_app.extensions["portal.blobs"]
 
 
-def work_calendar() -> WorkCalendar:
+def work_calendar(session: Session | None = None) -> WorkCalendar:
     """The calendar working days are counted on: the package, config.toml's years, and the
     years kept in the database (``/admin/calendar``), which replace config.toml's.
 
     The database's years are read once per request (or app context: a command, a round of
-    the jobs), never kept in the process: a change made through one server process counts
-    in every other one from its next request on.
+    the jobs), with ``session`` or the request's, never kept in the process: a change made
+    through one server process counts in every other one from its next request on.
     """
     if "portal_work_calendar" not in g:
         configured = current_app.extensions["portal.deadline_rules"].calendar
-        g.portal_work_calendar = configured.with_overrides(work_days.overrides(get_session()))
+        stored = work_days.overrides(session or get_session())
+        g.portal_work_calendar = configured.with_overrides(stored)
     return g.portal_work_calendar
 
 
@@ -89,9 +91,9 @@ def deadline_rules() -> DeadlineRules:
 
 
 def digest_settings() -> DigestSettings:
-    """The daily digest's hour, language, console address, calendar and mail server."""
-    settings = current_app.extensions["portal.digest"]
-    return dataclasses.replace(settings, calendar=work_calendar())
+    """The daily digest's hour, language, console address, calendar and mail server, as
+    configured: the digest job counts on ``work_calendar`` instead (app/cli/jobs.py)."""
+    return current_app.extensions["portal.digest"]
 
 
 def disclosure_log_keys() -> LogKeys:
