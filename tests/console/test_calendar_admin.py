@@ -209,3 +209,22 @@ def test_the_service_checks_what_it_stores(db, instance):
     assert work_days.parse_days(2027, "2027-10-01，2027-10-02、 2027-10-03\r\n") == frozenset(
         date(2027, 10, d) for d in (1, 2, 3)
     )
+
+
+def test_a_year_the_package_knows_starts_from_its_days(console_app, demo, db):
+    admin = signed_in(console_app, "admin")
+    page = admin.get("/admin/calendar?year=2026").get_data(as_text=True)
+    holidays = page[
+        page.index('name="cal-holidays"') : page.index(
+            "</textarea>", page.index('name="cal-holidays"')
+        )
+    ]
+    workdays = page[
+        page.index('name="cal-workdays"') : page.index(
+            "</textarea>", page.index('name="cal-workdays"')
+        )
+    ]
+    assert "2026-10-01" in holidays and "2026-10-07" in holidays  # 国庆节
+    assert "2026-10-10" in workdays  # the Saturday worked in exchange
+    assert "chinese-calendar 软件包为 2026 年给出的日期" in page
+    assert _stored(db) == []  # shown, not stored

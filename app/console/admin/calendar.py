@@ -17,7 +17,7 @@ from app.i18n import today
 from app.models import Role
 from app.security.auth import role_required
 from app.services.cases import work_days
-from app.services.cases.calendar import package_knows
+from app.services.cases.calendar import package_days, package_knows
 
 
 def _refusal(exc: work_days.CalendarError) -> str:
@@ -59,13 +59,14 @@ def _years() -> list[dict]:
     return shown
 
 
-def _page(form: CalendarYearForm, status: int = 200, chosen: int | None = None):
+def _page(form: CalendarYearForm, status: int = 200, chosen: int | None = None, from_package=False):
     this_year = today().year
     return render_template(
         "console/admin/calendar.html",
         form=form,
         years=_years(),
         chosen=chosen,
+        from_package=from_package,
         package_knows=package_knows,
         package_years=[y for y in range(this_year - 1, this_year + 3) if package_knows(y)],
         this_year=this_year,
@@ -90,10 +91,13 @@ def calendar():
     stored = {found.year: found for found in work_days.stored_years(get_session())}
     configured = current_app.extensions["portal.deadline_rules"].calendar.overrides
     days = stored.get(year) or configured.get(year)
+    from_package = days is None and package_knows(year)
+    if from_package:  # the package's days, to start from when the year must change
+        days = package_days(year)
     if days is not None:
         form.holidays.data = _lines(days.holidays)
         form.workdays.data = _lines(days.workdays)
-    return _page(form, chosen=year)
+    return _page(form, chosen=year, from_package=from_package)
 
 
 @bp.post("/calendar")

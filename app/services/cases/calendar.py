@@ -106,6 +106,17 @@ class WorkCalendar:
         return sorted({d.year for d in days if d is not None and not self.known(d.year)})
 
 
+def package_days(year: int) -> YearDays | None:
+    """The holidays and make-up workdays the package gives for ``year``, or None if it does
+    not know the year (a starting point for the installation's own list)."""
+    if not package_knows(year):
+        return None
+    return YearDays(
+        frozenset(d for d in chinese_calendar.holidays if d.year == year),
+        frozenset(d for d in chinese_calendar.workdays if d.year == year),
+    )
+
+
 def package_knows(year: int) -> bool:
     """Whether the ``chinese-calendar`` package knows the holidays of ``year``."""
     try:
