@@ -276,3 +276,28 @@ def test_a_new_category_has_its_own_column_in_stats(db, org, blobs):
         found = report_stats.compute(session, date(2026, 12, 1))
         assert found.categories.columns[-1] == "work_safety"
         assert session.get(ReportCategoryEntry, "work_safety").name("zh") == "安全生产"
+
+
+def test_a_code_added_at_the_same_moment_is_refused_as_a_duplicate(db, instance, monkeypatch):
+    from sqlalchemy.orm import Session
+
+    with db() as session:
+        categories.add_category(session, "work_safety", "安全生产", "Work safety")
+    # Another request's check ran before this one committed: only the insert finds it.
+    real_get = Session.get
+    monkeypatch.setattr(
+        Session,
+        "get",
+        lambda self, cls, key, **kw: (
+            None if key == "work_safety" else real_get(self, cls, key, **kw)
+        ),
+    )
+    with db() as session:
+        with pytest.raises(categories.CategoryError) as refused:
+            categories.add_category(session, "work_safety", "安全生产二", "Work safety 2")
+        assert refused.value.reason == "duplicate"
+        session.rollback()
+    monkeypatch.undo()
+    assert [r for r in _rows(db) if r[0] == "work_safety"] == [
+        ("work_safety", "安全生产", "Work safety", True)
+    ]

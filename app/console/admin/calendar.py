@@ -29,6 +29,8 @@ def _refusal(exc: work_days.CalendarError) -> str:
         return _("%(value)s is not in the year chosen.", value=exc.value)
     if exc.reason == "both":
         return _("%(value)s cannot be both a holiday and a make-up workday.", value=exc.value)
+    if exc.reason == "conflict":
+        return _("This year was saved by someone else at the same moment: look at it again.")
     if exc.reason == "too_many":
         return _("A year has no more than 366 days.")
     return _(

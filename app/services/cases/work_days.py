@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.models import WorkCalendarDay
@@ -31,7 +32,7 @@ SEPARATORS = re.compile(r"[\s,，、;；]+")
 class CalendarError(Exception):
     """A year's days were refused. ``reason``: ``bad_year``, ``bad_date`` (``value`` is the
     text), ``outside_year`` (``value`` the date), ``both`` (a day given as holiday and workday),
-    ``too_many``."""
+    ``too_many``, ``conflict`` (the year was saved by another at the same moment)."""
 
     def __init__(self, reason: str, value: str = "") -> None:
         super().__init__(f"{reason}: {value}" if value else reason)
@@ -106,8 +107,16 @@ def save_year(
         raise CalendarError("both", both[0].isoformat())
     if len(holidays) + len(workdays) > MAX_DAYS:
         raise CalendarError("too_many")
-    session.execute(delete(WorkCalendarDay).where(WorkCalendarDay.year == year))
-    session.add_all(WorkCalendarDay(day=d, year=year, holiday=True) for d in sorted(holidays))
-    session.add_all(WorkCalendarDay(day=d, year=year, holiday=False) for d in sorted(workdays))
-    session.flush()
+    try:
+        # Another save of the same year at the same moment makes the same days: refused.
+        with session.begin_nested():
+            session.execute(delete(WorkCalendarDay).where(WorkCalendarDay.year == year))
+            session.add_all(
+                WorkCalendarDay(day=d, year=year, holiday=True) for d in sorted(holidays)
+            )
+            session.add_all(
+                WorkCalendarDay(day=d, year=year, holiday=False) for d in sorted(workdays)
+            )
+    except IntegrityError:
+        raise CalendarError("conflict") from None
     return bool(holidays or workdays)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.models import ReportCategoryEntry
@@ -81,8 +82,11 @@ def add_category(
     category = ReportCategoryEntry(
         code=code, name_zh=zh, name_en=en, position=(last or 0) + 1, active=True
     )
-    session.add(category)
-    session.flush()
+    try:
+        with session.begin_nested():  # the same code added at the same moment by another
+            session.add(category)
+    except IntegrityError:
+        raise CategoryError("duplicate") from None
     return category
 
 
