@@ -301,3 +301,16 @@ def test_a_code_added_at_the_same_moment_is_refused_as_a_duplicate(db, instance,
     assert [r for r in _rows(db) if r[0] == "work_safety"] == [
         ("work_safety", "安全生产", "Work safety", True)
     ]
+
+
+def test_the_last_offered_category_cannot_be_retired(console_app, demo, db, audit_entries):
+    with db() as session:
+        for code, *_names in _rows(db)[:-1]:
+            categories.set_active(session, code, False)
+    admin = signed_in(console_app, "admin")
+    admin.get("/admin/report-categories?lang=zh")
+    refused = _press(admin, "other", "retire")
+    assert refused.status_code == 400
+    assert "这是举报表单目前提供的唯一类别" in refused.get_data(as_text=True)
+    assert ("other", "其他", "Other", True) in _rows(db)
+    assert not [e for e in audit_entries if e.action == "admin_change"]

@@ -27,6 +27,9 @@ REFUSALS = {
     "bad_code": _l("Use %(least)s to %(most)s lower-case letters, digits, _ or -."),
     "duplicate": _l("A category with this code exists already: choose another code."),
     "bad_name": _l("Enter both names, each on one line and at most 200 characters."),
+    "last_offered": _l(
+        "This is the only category the report form offers: offer another one before you retire it."
+    ),
 }
 
 
@@ -42,12 +45,13 @@ def _refusal(reason: str) -> str:
     }
 
 
-def _page(form: ReportCategoryForm, status: int = 200):
+def _page(form: ReportCategoryForm, status: int = 200, error: str | None = None):
     return render_template(
         "console/admin/report_categories.html",
         categories=categories.list_categories(get_session()),
         form=form,
         action_form=ActionForm(),
+        error=error,
     ), status
 
 
@@ -176,7 +180,12 @@ def reinstate_report_category(code: str):
 
 def _set_active(code: str, active: bool):
     session = get_session()
-    category = categories.set_active(session, _action(code).code, active)
+    try:
+        category = categories.set_active(session, _action(code).code, active)
+    except categories.CategoryError as exc:
+        session.rollback()
+        form = ReportCategoryForm(prefix="new", formdata=None)
+        return _page(form, status=400, error=_refusal(exc.reason))
     audited(f"report category {category.code} {'reinstated' if active else 'retired'}")
     session.commit()
     if active:

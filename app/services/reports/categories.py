@@ -23,7 +23,7 @@ MAX_NAME = 200
 
 class CategoryError(Exception):
     """A change of the categories was refused; ``reason`` is one of the keys below, for the
-    view to phrase: ``bad_code``, ``duplicate``, ``bad_name``, ``unknown``."""
+    view to phrase: ``bad_code``, ``duplicate``, ``bad_name``, ``unknown``, ``last_offered``."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -109,8 +109,11 @@ def rename(session: Session, code: object, name_zh: object, name_en: object) -> 
 
 
 def set_active(session: Session, code: object, active: bool) -> ReportCategoryEntry:
-    """Retire the category (``active`` False: no longer offered) or offer it again."""
+    """Retire the category (``active`` False: no longer offered) or offer it again.
+    CategoryError ``last_offered``: the form must offer one category at least."""
     category = category_by_code(session, code)
+    if not active and category.active and len(list_categories(session, active_only=True)) <= 1:
+        raise CategoryError("last_offered")
     category.active = active
     session.flush()
     return category
