@@ -12,12 +12,17 @@ take them from here and hand them to the services as arguments.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g
+from sqlalchemy.orm import Session
 
+from app.db import get_session
 from app.i18n import enterprise_zone
 from app.services.blobs import BlobStore, FilesystemBlobStore
+from app.services.cases import work_days
+from app.services.cases.calendar import WorkCalendar
 from app.services.cases.deadlines import DeadlineRules
 from app.services.digest import DigestSettings
 from app.services.ephemeral import Stores
@@ -64,13 +69,30 @@ def blob_store() -> BlobStore:
     return current_app.extensions["portal.blobs"]
 
 
+def work_calendar(session: Session | None = None) -> WorkCalendar:
+    """The calendar working days are counted on: the package, config.toml's years, and the
+    years kept in the database (``/admin/calendar``), which replace config.toml's.
+
+    The database's years are read once per request (or app context: a command, a round of
+    the jobs), with ``session`` or the request's, never kept in the process: a change made
+    through one server process counts in every other one from its next request on.
+    """
+    if "portal_work_calendar" not in g:
+        configured = current_app.extensions["portal.deadline_rules"].calendar
+        stored = work_days.overrides(session or get_session())
+        g.portal_work_calendar = configured.with_overrides(stored)
+    return g.portal_work_calendar
+
+
 def deadline_rules() -> DeadlineRules:
     """The deadlines of cases (days, months, working days) and the calendar they count on."""
-    return current_app.extensions["portal.deadline_rules"]
+    rules = current_app.extensions["portal.deadline_rules"]
+    return dataclasses.replace(rules, calendar=work_calendar())
 
 
 def digest_settings() -> DigestSettings:
-    """The daily digest's hour, language, console address, calendar and mail server."""
+    """The daily digest's hour, language, console address, calendar and mail server, as
+    configured: the digest job counts on ``work_calendar`` instead (app/cli/jobs.py)."""
     return current_app.extensions["portal.digest"]
 
 

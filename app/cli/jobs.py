@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 from collections.abc import Iterable, Iterator
@@ -14,7 +15,13 @@ from flask.cli import with_appcontext
 
 from app.db import database
 from app.i18n import today
-from app.resources import audit_log_keys, blob_store, digest_settings, disclosure_log_keys
+from app.resources import (
+    audit_log_keys,
+    blob_store,
+    digest_settings,
+    disclosure_log_keys,
+    work_calendar,
+)
 from app.services import jobs
 
 
@@ -28,7 +35,8 @@ def job_context() -> Iterator[jobs.JobContext]:
             blobs=blob_store(),
             today=today(),
             audit_log=audit_log_keys(),
-            digest=digest_settings(),
+            # The days due soon count on the calendar with the years kept in the database.
+            digest=dataclasses.replace(digest_settings(), calendar=work_calendar(session)),
             retention_years=current_app.config["RETENTION_YEARS"],
         )
 

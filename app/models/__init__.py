@@ -2,6 +2,7 @@
 
 from app.models import search  # noqa: F401  the search table's DDL, on the metadata
 from app.models.audit import AuditCheckpoint, AuditEntry
+from app.models.calendar import WorkCalendarDay
 from app.models.case_access import CaseRecusal, CaseTransfer
 from app.models.cases import (
     Case,
@@ -43,6 +44,7 @@ from app.models.reports import (
     ReaderRole,
     Report,
     ReportCategory,
+    ReportCategoryEntry,
     ReportEnvelope,
     ReportExclusion,
     ReportKind,
@@ -104,6 +106,7 @@ __all__ = [
     "RecoveryCode",
     "Report",
     "ReportCategory",
+    "ReportCategoryEntry",
     "ReportEnvelope",
     "ReportExclusion",
     "ReportKind",
@@ -120,5 +123,6 @@ __all__ = [
     "SubjectLevel",
     "Unit",
     "UnitKind",
+    "WorkCalendarDay",
     "WorkState",
 ]

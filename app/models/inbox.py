@@ -26,6 +26,7 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Index,
+    String,
     and_,
     delete,
     event,
@@ -41,9 +42,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from app.db import Base
 from app.models.cases import Case, CaseView
 from app.models.reports import (
+    CATEGORY_CODE_LENGTH,
     NO_ROWID,
     Report,
-    ReportCategory,
     ReportExclusion,
     ReportKind,
     ReportReader,
@@ -99,7 +100,7 @@ class InboxEntry(Base):
     office_id: Mapped[int]
     status: Mapped[ReportStatus] = mapped_column(_enum(ReportStatus))
     kind: Mapped[ReportKind] = mapped_column(_enum(ReportKind))
-    category: Mapped[ReportCategory] = mapped_column(_enum(ReportCategory))
+    category: Mapped[str] = mapped_column(String(CATEGORY_CODE_LENGTH))
     unit_id: Mapped[int]
     received_on: Mapped[date] = mapped_column(Date)
     real_name: Mapped[bool]

@@ -13,14 +13,18 @@ import secrets
 from datetime import date
 
 from sqlalchemy import (
+    DDL,
+    Boolean,
     Date,
     Enum,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     SmallInteger,
     String,
     UniqueConstraint,
+    event,
     false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -54,7 +58,18 @@ class ReportKind(enum.StrEnum):
     criticism = "criticism"  # criticism and suggestion
 
 
+# The length of a category's code wherever a report's row keeps it (reports, inbox_entries):
+# the columns were made this long when the categories were a fixed list.
+CATEGORY_CODE_LENGTH = 24
+
+
 class ReportCategory(enum.StrEnum):
+    """The codes of the categories the portal came with, for code that names one (``other``).
+
+    The categories themselves are rows of ``report_categories`` (``ReportCategoryEntry``): the
+    administrator adds, renames, orders and retires them; a report keeps its category's code.
+    """
+
     eight_point_rules = "eight_point_rules"  # formalism, bureaucracy, hedonism, extravagance
     bribery_embezzlement = "bribery_embezzlement"
     misuse_of_funds = "misuse_of_funds"
@@ -63,6 +78,59 @@ class ReportCategory(enum.StrEnum):
     work_style = "work_style"
     party_discipline = "party_discipline"
     other = "other"
+
+
+# The categories the portal comes with, as migration 0020 made them: code, Chinese name,
+# English name. A schema built from the models (tests, throw-away databases) gets them too.
+DEFAULT_REPORT_CATEGORIES: tuple[tuple[str, str, str], ...] = (
+    (
+        ReportCategory.eight_point_rules,
+        "违反中央八项规定精神（形式主义、官僚主义、享乐主义、奢靡之风）",
+        "Violation of the eight-point rules (formalism, bureaucracy, hedonism, extravagance)",
+    ),
+    (ReportCategory.bribery_embezzlement, "行贿受贿、贪污侵占", "Bribery and embezzlement"),
+    (ReportCategory.misuse_of_funds, "违规使用资金", "Misuse of funds"),
+    (ReportCategory.procurement_bidding, "采购与招投标", "Procurement and bidding"),
+    (ReportCategory.appointments_personnel, "选人用人", "Appointments and personnel"),
+    (ReportCategory.work_style, "工作作风", "Work style"),
+    (ReportCategory.party_discipline, "违反党的纪律", "Party discipline"),
+    (ReportCategory.other, "其他", "Other"),
+)
+
+
+class ReportCategoryEntry(Base):
+    """A category a report may be filed under, named in both languages.
+
+    ``active``: offered on the report form. A retired category is offered no more, but the
+    reports filed under it keep it, and the console's filters and the statistics still name it.
+    """
+
+    __tablename__ = "report_categories"
+
+    code: Mapped[str] = mapped_column(String(CATEGORY_CODE_LENGTH), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    def name(self, locale: str) -> str:
+        return self.name_en if locale == "en" else self.name_zh
+
+
+def _default_categories_sql() -> str:
+    # Literal values, no bound parameters: the statement runs with the table's DDL (and is
+    # replayed with it by the tests' schema copies). The values are the constants above, none
+    # with a quote.
+    assert not any("'" in value for row in DEFAULT_REPORT_CATEGORIES for value in row)
+    rows = ", ".join(
+        f"('{code}', '{zh}', '{en}', {position}, TRUE)"
+        for position, (code, zh, en) in enumerate(DEFAULT_REPORT_CATEGORIES)
+    )
+    columns = "code, name_zh, name_en, position, active"
+    return f"INSERT INTO report_categories ({columns}) VALUES {rows}"  # noqa: S608
+
+
+event.listen(ReportCategoryEntry.__table__, "after_create", DDL(_default_categories_sql()))
 
 
 class SubjectLevel(enum.StrEnum):
@@ -120,7 +188,7 @@ class Report(Base):
     # the default is for the rows that migration 0009 found (RECEIPT_VERSION_UNRECORDED).
     receipt_version: Mapped[int] = mapped_column(SmallInteger, index=True, server_default="0")
     kind: Mapped[ReportKind] = mapped_column(_enum(ReportKind))
-    category: Mapped[ReportCategory] = mapped_column(_enum(ReportCategory))
+    category: Mapped[str] = mapped_column(String(CATEGORY_CODE_LENGTH))
     level: Mapped[SubjectLevel] = mapped_column(_enum(SubjectLevel))
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     office_id: Mapped[int] = mapped_column(ForeignKey("discipline_offices.id"), index=True)

@@ -1,13 +1,13 @@
 """A counter of changes to what the public site shows, for caches in every process.
 
 Public pages depend on disclosures and their revisions, attachments, answered questions,
-categories, the catalogue, units and log checkpoints. Any flush that adds, changes or
-deletes one of those rows bumps the single ``public_versions`` row in the same
-transaction, so the new count becomes visible to other processes exactly when the change
-does. Watching the flush rather than calling ``bump`` from each service covers every
-writer (services, console views, CLI, imports) without a list to keep up to date. Drafts
-that were never published and new questions waiting for an answer are left out: no public
-page shows them.
+categories, the catalogue, units, log checkpoints and the names of report categories (on
+/stats). Any flush that adds, changes or deletes one of those rows bumps the single
+``public_versions`` row in the same transaction, so the new count becomes visible to other
+processes exactly when the change does. Watching the flush rather than calling ``bump`` from
+each service covers every writer (services, console views, CLI, imports) without a list to
+keep up to date. Drafts that were never published and new questions waiting for an answer are
+left out: no public page shows them.
 
 A cache stores a value together with the version read *before* computing it. The value is
 then at least as new as that version, and no reader sees an older value once the newer
@@ -35,6 +35,7 @@ from app.models import (
     PublicState,
     PublicVersion,
     QuestionState,
+    ReportCategoryEntry,
     Unit,
 )
 
@@ -47,6 +48,7 @@ PUBLIC_MODELS = (
     DisclosureQuestion,
     DisclosureRevision,
     LogCheckpoint,
+    ReportCategoryEntry,  # named on /stats
     Unit,
 )
 _BUMPED = "portal.public_version_bumped"

@@ -1,12 +1,17 @@
-"""What both apps say of a report's file that is not shown (services/reports/reading.py)."""
+"""What both apps say of a report's file that is not shown (services/reports/reading.py), and
+the names of the report categories in the page's language."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack
 
+from flask import g
 from flask_babel import lazy_gettext as _l
 
+from app.db import get_session
+from app.i18n import current_language
+from app.services.reports import categories
 from app.services.reports.errors import FileProblem
 
 FILE_PROBLEMS = {
@@ -61,3 +66,30 @@ def stream_rest(
         checked.clear()
         for view in views:
             yield bytes(view)
+
+
+def _category_rows() -> list[tuple[str, str, str, bool]]:
+    """The categories, read once a request (or app context): code, names, offered."""
+    if "portal_report_categories" not in g:
+        g.portal_report_categories = [
+            (c.code, c.name_zh, c.name_en, c.active)
+            for c in categories.list_categories(get_session())
+        ]
+    return g.portal_report_categories
+
+
+def category_names() -> dict[str, str]:
+    """Every report category's name in the page's language by code, retired ones included; a
+    code with no row (none should be) is shown as itself."""
+    english = current_language() == "en"
+    return {code: en if english else zh for code, zh, en, _active in _category_rows()}
+
+
+def category_name(code: str) -> str:
+    return category_names().get(code, code)
+
+
+def offered_categories() -> list[tuple[str, str]]:
+    """(code, name) of the categories the report form offers, in order."""
+    english = current_language() == "en"
+    return [(code, en if english else zh) for code, zh, en, active in _category_rows() if active]

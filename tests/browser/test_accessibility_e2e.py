@@ -119,6 +119,10 @@ CONSOLE_PAGES: dict[str, list[str | tuple[str, int]]] = {
         "/admin/keys/",
         "/admin/keys/{mch_office}/ceremony",
         "/admin/keys/{mch_office}/check",
+        "/admin/report-categories",
+        "/admin/report-categories/other",
+        "/admin/calendar",
+        "/admin/calendar?year=2027",
     ],
     "inspector": [
         "/",
@@ -431,5 +435,12 @@ def test_console_pages_have_no_wcag_violations(browser, demo_servers, sqlite_ins
             audit.page.locator("[name=ceremony-replace]").check()
             _submit(audit.page, "form[action$='/ceremony'] button[type=submit]")
             audit.here("admin: share sheets shown once")
+            audit.page.goto(base + _with_language("/admin/report-categories", language))
+            _submit(audit.page, "form[action$='/report-categories'] button[type=submit]")
+            audit.here("admin: report category with errors")
+            audit.page.goto(base + _with_language("/admin/calendar", language))
+            audit.page.fill("[name=cal-holidays]", "2027-13-01")
+            _submit(audit.page, "form[method=post][action$='/calendar'] button[type=submit]")
+            audit.here("admin: calendar year with errors")
         context.close()
     audit.assert_none()

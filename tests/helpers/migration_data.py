@@ -302,6 +302,7 @@ def make_records(app) -> dict[str, Rows]:
         add_audit_entries(database, app.extensions["portal.audit_log"])
         add_digest(database)
         add_retention(database)
+        add_categories_and_calendar(database)
     records = dump_tables(database.engine)
     database.engine.dispose()
     empty = [table for table, rows in records.items() if not rows]
@@ -436,6 +437,22 @@ def add_retention(database) -> None:
                 answered_in_time=False,
                 disposal="preliminary_verification",
             )
+        )
+
+
+def add_categories_and_calendar(database) -> None:
+    """A report category added, one retired, and a year of the working-day calendar (0020)."""
+    from app.services.cases import work_days
+    from app.services.reports import categories
+
+    with database.session() as session:
+        categories.add_category(session, "work_safety", "安全生产", "Work safety")
+        categories.set_active(session, "work_style", False)
+        work_days.save_year(
+            session,
+            2027,
+            frozenset({date(2027, 10, 1), date(2027, 10, 4)}),
+            frozenset({date(2027, 10, 9)}),
         )
 
 

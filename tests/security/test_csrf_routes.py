@@ -106,6 +106,10 @@ def _catalogue_entry(session: Session, _app: Flask) -> dict[str, int]:
     return {"entry_id": session.scalar(select(CatalogueEntry.id).order_by(CatalogueEntry.id))}
 
 
+def _report_category(_session: Session, _app: Flask) -> dict[str, str]:
+    return {"code": "work_style"}
+
+
 def _pending_question(session: Session, _app: Flask) -> dict[str, int]:
     pending = select(DisclosureQuestion.id).where(DisclosureQuestion.state == QuestionState.pending)
     return {"question_id": session.scalar(pending.order_by(DisclosureQuestion.id))}
@@ -488,6 +492,34 @@ CONSOLE_POSTS: dict[str, ConsolePost] = {
             "ceremony-replace": "y",
         },
         taken=200,  # the share sheets, shown once in this answer
+    ),
+    "admin.add_report_category": ConsolePost(
+        "admin",
+        fields=lambda _v: {
+            "new-code": "work_safety",
+            "new-name_zh": "安全生产",
+            "new-name_en": "Work safety",
+        },
+    ),
+    "admin.rename_report_category": ConsolePost(
+        "admin",
+        _report_category,
+        lambda _v: {
+            "names-name_zh": "工作作风与纪律",
+            "names-name_en": "Work style and discipline",
+        },
+    ),
+    "admin.move_report_category_up": ConsolePost("admin", _report_category),
+    "admin.move_report_category_down": ConsolePost("admin", _report_category),
+    "admin.retire_report_category": ConsolePost("admin", _report_category),
+    "admin.reinstate_report_category": ConsolePost("admin", _report_category),
+    "admin.save_calendar": ConsolePost(
+        "admin",
+        fields=lambda _v: {
+            "cal-year": "2027",
+            "cal-holidays": "2027-10-01\n2027-10-02",
+            "cal-workdays": "2027-10-09",
+        },
     ),
     "publish.new": ConsolePost("publisher", fields=_draft_fields),
     "publish.edit": ConsolePost("publisher", _draft, _draft_fields),

@@ -10,7 +10,6 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 
 from app.console.admin.views import bp
-from app.console.cases.words import CATEGORY_NAMES
 from app.console.confirm import ITEM, confirm
 from app.db import get_session
 from app.i18n import today
@@ -18,6 +17,7 @@ from app.models import Role
 from app.security.auth import current_staff, role_required
 from app.services import audit
 from app.services.reports import retention
+from app.web.reports import category_names
 
 PERIOD_ERRORS = {
     "years_missing": _l("Enter a number of years, or leave it empty for the default."),
@@ -41,8 +41,8 @@ def _retention_form() -> FlaskForm:
     class RetentionForm(FlaskForm):
         pass
 
-    for code in retention.category_codes():
-        setattr(RetentionForm, _field_name(code), StringField(CATEGORY_NAMES.get(code, code)))
+    for code in retention.category_codes(get_session()):
+        setattr(RetentionForm, _field_name(code), StringField(category_names().get(code, code)))
     return RetentionForm(prefix="retention")
 
 
@@ -52,11 +52,11 @@ def _page(form: FlaskForm, status: int = 200):
     rows = []
     shown = retention.periods(session, default_years)
     counts = retention.due_counts(session, today(), default_years)
-    for code in retention.category_codes():
+    for code in retention.category_codes(get_session()):
         rows.append(
             {
                 "code": code,
-                "name": CATEGORY_NAMES.get(code, code),
+                "name": category_names().get(code, code),
                 "field": form[_field_name(code)],
                 "years": shown[code],
                 "due": counts[code],
@@ -72,7 +72,7 @@ def _page(form: FlaskForm, status: int = 200):
 def retention_page():
     form = _retention_form()
     own = retention.own_periods(get_session())
-    for code in retention.category_codes():
+    for code in retention.category_codes(get_session()):
         if code in own:
             form[_field_name(code)].data = str(own[code])
     return _page(form)
@@ -86,7 +86,7 @@ def save_retention():
     if not form.validate_on_submit():
         return _page(form, status=400)
     wanted: dict[str, int | None] = {}
-    for code in retention.category_codes():
+    for code in retention.category_codes(get_session()):
         field = form[_field_name(code)]
         typed = (field.data or "").strip()
         if len(typed) > FIELD_MAX:
@@ -98,7 +98,7 @@ def save_retention():
             wanted[code] = retention.parse_years(typed)
         except retention.RetentionError as exc:
             field.errors = [PERIOD_ERRORS[exc.message_key]]
-    if any(form[_field_name(code)].errors for code in retention.category_codes()):
+    if any(form[_field_name(code)].errors for code in retention.category_codes(get_session())):
         return _page(form, status=400)
     changed = []
     for code, years in wanted.items():
@@ -116,6 +116,6 @@ def save_retention():
         confirm(
             _("The retention period of %(item)s was saved.", item=ITEM),
             url_for(".retention_page"),
-            "、".join(str(CATEGORY_NAMES.get(code, code)) for code in changed),
+            "、".join(str(category_names().get(code, code)) for code in changed),
         )
     return redirect(url_for(".retention_page"), 303)

@@ -41,7 +41,6 @@ from app.console.cases.forms import (
     StatusForm,
 )
 from app.console.cases.words import (
-    CATEGORY_NAMES,
     DISPOSAL_NAMES,
     FIELD_NAMES,
     KIND_NAMES,
@@ -55,7 +54,6 @@ from app.form_choices import choice
 from app.i18n import current_language, today
 from app.models import (
     Disposal,
-    ReportCategory,
     ReportKind,
     ReportStatus,
     Role,
@@ -74,7 +72,13 @@ from app.services.cases.readers import case_readers, is_head_of, may_handle, rea
 from app.services.reports.envelopes import opened, stored_plaintext_size
 from app.services.reports.errors import ChannelUnavailable, ReportInvalid, UploadRefused
 from app.web.forms import parse_id
-from app.web.reports import UNLISTED_FILE, file_problem_text, read_ahead, stream_rest
+from app.web.reports import (
+    UNLISTED_FILE,
+    category_names,
+    file_problem_text,
+    read_ahead,
+    stream_rest,
+)
 from crypto.errors import CryptoError, NoIdentityMatch
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
@@ -135,9 +139,8 @@ def _filter_choices(form: FilterForm, staff: StaffUser) -> None:
     any_ = choice("", _("any"))
     form.status.choices = [any_] + [choice(s.value, STATUS_NAMES[s.value]) for s in ReportStatus]
     form.kind.choices = [any_] + [choice(k.value, KIND_NAMES[k.value]) for k in ReportKind]
-    form.category.choices = [any_] + [
-        choice(c.value, CATEGORY_NAMES[c.value]) for c in ReportCategory
-    ]
+    # Retired categories too: the cases filed under them are still in the inbox.
+    form.category.choices = [any_] + [choice(code, name) for code, name in category_names().items()]
     office_unit = staff.office.unit if staff.office else None
     unit_rows = units.for_staff(session, staff) if office_unit else []
     form.unit.choices = [any_] + [choice(u.code, f"{u.name(lang)} ({u.code})") for u in unit_rows]
@@ -171,7 +174,7 @@ def _filters(form: FilterForm, staff: StaffUser) -> inbox.InboxFilters:
     return inbox.InboxFilters(
         status=ReportStatus(form.status.data) if form.status.data else None,
         kind=ReportKind(form.kind.data) if form.kind.data else None,
-        category=ReportCategory(form.category.data) if form.category.data else None,
+        category=form.category.data or None,
         unit_ids=unit_ids,
         assignee_id=assignee_id,
         label=form.label.data or None,
@@ -294,7 +297,7 @@ def _case_page(report, status: int = 200, **forms):
         problem=forms.get("problem"),
         status_names=STATUS_NAMES,
         kind_names=KIND_NAMES,
-        category_names=CATEGORY_NAMES,
+        category_names=category_names(),
         level_names=LEVEL_NAMES,
         field_names=FIELD_NAMES,
         disposal_names=DISPOSAL_NAMES,

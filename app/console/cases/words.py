@@ -16,18 +16,6 @@ KIND_NAMES = {
     "misconduct": _l("Report of misconduct"),
     "criticism": _l("Criticism and suggestion"),
 }
-CATEGORY_NAMES = {
-    "eight_point_rules": _l(
-        "Violation of the eight-point rules (formalism, bureaucracy, hedonism, extravagance)"
-    ),
-    "bribery_embezzlement": _l("Bribery and embezzlement"),
-    "misuse_of_funds": _l("Misuse of funds"),
-    "procurement_bidding": _l("Procurement and bidding"),
-    "appointments_personnel": _l("Appointments and personnel"),
-    "work_style": _l("Work style"),
-    "party_discipline": _l("Party discipline"),
-    "other": _l("Other"),
-}
 LEVEL_NAMES = {
     "staff": _l("Staff member"),
     "middle_manager": _l("Middle manager"),

@@ -46,7 +46,7 @@ from app.public.reports.common import (
     reply_bytes_text,
     too_many_parts_text,
 )
-from app.public.reports.forms import CATEGORIES, KINDS, LEVELS, ReceiptForm, ReplyForm
+from app.public.reports.forms import KINDS, LEVELS, ReceiptForm, ReplyForm
 from app.public.reports.handover import answer_with, forget, handed_over, lost, lost_text
 from app.public.reports.noscript import Pass
 from app.public.reports.pow import Work
@@ -60,7 +60,7 @@ from app.services.reports.envelopes import opened, stored_plaintext_size
 from app.services.reports.errors import FileProblem
 from app.services.reports.followup_sessions import SessionNotKept
 from app.services.reports.places import Misplaced
-from app.web.reports import UNLISTED_FILE, file_problem_text
+from app.web.reports import UNLISTED_FILE, category_names, file_problem_text
 from crypto.errors import CryptoError, NoIdentityMatch, ReceiptCodeError
 from crypto.receipts import parse_receipt_code
 
@@ -182,7 +182,7 @@ def _sent_report(report: Report, identity) -> dict:
     unit = units.by_code(get_session(), fields.get("unit_code", ""))
     chosen = {
         "kind": labels(KINDS),
-        "category": labels(CATEGORIES),
+        "category": category_names(),
         "level": labels(LEVELS),
     }
     rows = [

@@ -19,9 +19,10 @@ from app.db import get_session
 from app.form_choices import labels
 from app.i18n import current_language, today
 from app.public.page_cache import cached_page
-from app.public.reports.forms import CATEGORIES, KINDS
+from app.public.reports.forms import KINDS
 from app.public.stats.chart import trend_svg
 from app.services.reports import stats as report_stats
+from app.web.reports import category_names
 
 bp = Blueprint("stats", __name__)
 
@@ -45,7 +46,7 @@ def share_text(found: report_stats.Share) -> str:
 def _tables(found: report_stats.Stats) -> list[dict]:
     """The breakdowns, each with its heading and column names in the current language."""
     kinds = labels(KINDS)
-    categories = labels(CATEGORIES)
+    categories = category_names()
     locale = current_language()
     return [
         {
@@ -59,7 +60,7 @@ def _tables(found: report_stats.Stats) -> list[dict]:
             "id": "category",
             "heading": _("Reports received by category"),
             "total": _("Reports received"),
-            "names": [str(categories[c]) for c in found.categories.columns],
+            "names": [categories.get(c, c) for c in found.categories.columns],
             "table": found.categories,
         },
         {

@@ -2,9 +2,12 @@
 
 The default is the ``chinese-calendar`` package (the State Council's yearly notice of holidays
 and the weekend days worked in exchange). It knows the years up to its release; the
-installation may give any year's holidays and make-up workdays itself (``WORK_CALENDAR`` in
-config.toml), which then replace the package's for that year. A year neither knows counts
-Monday to Friday as working days, and ``known`` says so, for the pages to tell.
+installation may give any year's holidays and make-up workdays itself, which then replace the
+package's for that year: in config.toml (``WORK_CALENDAR``), or in the console
+(``/admin/calendar``, kept in the database, app/services/cases/work_days.py). A year the
+console has days for replaces the same year of config.toml as a whole (``with_overrides``);
+the two are never merged day by day. A year none of them knows counts Monday to Friday as
+working days, and ``known`` says so, for the pages to tell.
 """
 
 from __future__ import annotations
@@ -54,11 +57,17 @@ class WorkCalendar:
             overrides[year] = YearDays(holidays, workdays)
         return cls(overrides)
 
+    def with_overrides(self, overrides: Mapping[int, YearDays]) -> WorkCalendar:
+        """This calendar with the years of ``overrides`` replacing its own (and the package's)."""
+        if not overrides:
+            return self
+        return WorkCalendar({**self.overrides, **overrides}, self.use_package)
+
     def known(self, year: int) -> bool:
         """Whether the holidays of ``year`` are known (else only weekends are counted)."""
         if year in self.overrides:
             return True
-        return self.use_package and _package_knows(year)
+        return self.use_package and package_knows(year)
 
     def is_workday(self, day: date) -> bool:
         given = self.overrides.get(day.year)
@@ -68,7 +77,7 @@ class WorkCalendar:
             if day in given.holidays:
                 return False
             return day.weekday() < 5
-        if self.use_package and _package_knows(day.year):
+        if self.use_package and package_knows(day.year):
             return chinese_calendar.is_workday(day)
         return day.weekday() < 5
 
@@ -97,7 +106,19 @@ class WorkCalendar:
         return sorted({d.year for d in days if d is not None and not self.known(d.year)})
 
 
-def _package_knows(year: int) -> bool:
+def package_days(year: int) -> YearDays | None:
+    """The holidays and make-up workdays the package gives for ``year``, or None if it does
+    not know the year (a starting point for the installation's own list)."""
+    if not package_knows(year):
+        return None
+    return YearDays(
+        frozenset(d for d in chinese_calendar.holidays if d.year == year),
+        frozenset(d for d in chinese_calendar.workdays if d.year == year),
+    )
+
+
+def package_knows(year: int) -> bool:
+    """Whether the ``chinese-calendar`` package knows the holidays of ``year``."""
     try:
         chinese_calendar.is_workday(date(year, 1, 1))
     except NotImplementedError:

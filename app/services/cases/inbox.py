@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from app.models import CaseLabel, InboxEntry, ReportCategory, ReportKind, ReportStatus, StaffUser
+from app.models import CaseLabel, InboxEntry, ReportKind, ReportStatus, StaffUser
 from app.models.inbox import NO_DEADLINE, settle
 
 UNASSIGNED = 0  # the assignee filter's value for "nobody"
@@ -25,7 +25,7 @@ UNASSIGNED = 0  # the assignee filter's value for "nobody"
 class InboxFilters:
     status: ReportStatus | None = None
     kind: ReportKind | None = None
-    category: ReportCategory | None = None
+    category: str | None = None  # a category's code
     unit_ids: tuple[int, ...] | None = None  # the unit and those below it
     assignee_id: int | None = None  # UNASSIGNED: cases nobody is assigned
     label: str | None = None
@@ -40,7 +40,7 @@ class InboxFilters:
 class InboxRow:
     report_id: str
     kind: ReportKind
-    category: ReportCategory
+    category: str
     unit_id: int
     status: ReportStatus
     received_on: date

@@ -65,7 +65,6 @@ from app.models import (
     InboxEntry,
     PurgedReportStat,
     Report,
-    ReportCategory,
     ReportEnvelope,
     ReportExclusion,
     ReportMessage,
@@ -76,7 +75,7 @@ from app.models import (
 from app.services import audit
 from app.services.blobs import BlobError, BlobStore
 from app.services.cases.deadlines import DONE
-from app.services.reports import day_reset, stats
+from app.services.reports import categories, day_reset, stats
 
 MIN_YEARS = 1
 MAX_YEARS = 100
@@ -110,9 +109,9 @@ class RetentionError(ValueError):
         self.message_key = message_key
 
 
-def category_codes() -> list[str]:
-    """The codes of the report categories, in their order (the one place that lists them)."""
-    return [category.value for category in ReportCategory]
+def category_codes(session: Session) -> list[str]:
+    """The codes of the report categories, retired ones included, in their order."""
+    return categories.codes(session)
 
 
 def parse_years(typed: object) -> int:
@@ -135,7 +134,7 @@ def parse_years(typed: object) -> int:
 def periods(session: Session, default_years: int) -> dict[str, int]:
     """Each category's period in years: its own, else ``default_years``."""
     own = dict(session.execute(select(RetentionPeriod.category, RetentionPeriod.years)).all())
-    return {code: int(own.get(code, default_years)) for code in category_codes()}
+    return {code: int(own.get(code, default_years)) for code in category_codes(session)}
 
 
 def own_periods(session: Session) -> dict[str, int]:
@@ -148,7 +147,7 @@ def set_period(session: Session, category: str, years: int | None) -> bool:
 
     The caller records the change on the audit trail, in the same transaction.
     """
-    if category not in category_codes():
+    if category not in category_codes(session):
         raise RetentionError("no_such_category")
     if years is not None and not MIN_YEARS <= years <= MAX_YEARS:
         raise RetentionError("years_out_of_range")
@@ -198,10 +197,10 @@ def due_counts(session: Session, today: date, default_years: int, within_years: 
         .group_by(Report.category, Case.concluded_on)
     )
     for category, concluded_on, count in session.execute(query):
-        code = ReportCategory(category).value
+        code = category
         if add_years(concluded_on, kept.get(code, default_years)) <= until:
             counts[code] += count
-    return {code: counts.get(code, 0) for code in category_codes()}
+    return {code: counts.get(code, 0) for code in category_codes(session)}
 
 
 @dataclass(frozen=True)
@@ -230,7 +229,7 @@ def due_cases(session: Session, today: date, default_years: int) -> list[DueCase
     found = []
     rows = session.execute(_concluded(session).where(or_(*due_by)))
     for report_id, category, concluded_on in rows:
-        code = ReportCategory(category).value
+        code = category
         years = kept.get(code, default_years)
         if add_years(concluded_on, years) <= today:
             found.append((report_id, code, concluded_on, years))
@@ -347,7 +346,7 @@ def _purge_case(
         session.rollback()
         return None
     _report_id, category, concluded_on = found
-    years = periods(session, default_years)[ReportCategory(category).value]
+    years = periods(session, default_years).get(category, default_years)
     if add_years(concluded_on, years) > today:  # its period was lengthened meanwhile
         session.rollback()
         return None

@@ -69,6 +69,7 @@ from app.models import (
     Unit,
     UnitKind,
 )
+from app.services.reports import categories as report_categories
 
 SMALL = "<5"
 SMALL_LIMIT = 5  # counts from 1 to SMALL_LIMIT - 1 are hidden
@@ -265,7 +266,7 @@ def _live_rows(
             StatRow(
                 quarter=Quarter.of(received_on),
                 kind=ReportKind(kind).value,
-                category=ReportCategory(category).value,
+                category=str(category),
                 subsidiary_id=to_subsidiary[unit_id],
                 concluded=concluded,
                 acknowledged_in_time=True if acknowledged else (False if ack_by < today else None),
@@ -276,8 +277,17 @@ def _live_rows(
     return rows
 
 
-def tabulate(rows: Iterable[StatRow], today: date, subsidiaries: dict[int, Subsidiary]) -> Stats:
-    """The suppressed tables of ``rows`` (live reports, and later purged ones alike)."""
+def tabulate(
+    rows: Iterable[StatRow],
+    today: date,
+    subsidiaries: dict[int, Subsidiary],
+    categories: Sequence[str] = tuple(c.value for c in ReportCategory),
+) -> Stats:
+    """The suppressed tables of ``rows`` (live reports, and later purged ones alike).
+
+    ``categories``: the codes of the category table's columns, in order (the administrator's
+    categories); a code of a row that is not among them gets a column after them."""
+    rows = list(rows)
     by_quarter: dict[Quarter, list[StatRow]] = {}
     for row in rows:
         by_quarter.setdefault(row.quarter, []).append(row)
@@ -291,7 +301,7 @@ def tabulate(rows: Iterable[StatRow], today: date, subsidiaries: dict[int, Subsi
     )
     stats.subsidiary_names = {i: subsidiaries[i] for i in used}
     kinds = [k.value for k in ReportKind]
-    categories = [c.value for c in ReportCategory]
+    categories = list(dict.fromkeys([*categories, *sorted({row.category for row in rows})]))
     disposals = [d.value for d in Disposal]
     tables: dict[str, tuple[list, list[TableRow]]] = {
         "kind": (kinds, []),
@@ -334,7 +344,7 @@ def compute(session: Session, today: date) -> Stats:
     to_subsidiary, subsidiaries = rollup(session.scalars(select(Unit)))
     rows = _live_rows(session, today, to_subsidiary)
     rows += _purged_rows(session, today, to_subsidiary)
-    return tabulate(rows, today, subsidiaries)
+    return tabulate(rows, today, subsidiaries, report_categories.codes(session))
 
 
 def row_of_report(

@@ -33,7 +33,6 @@ from app.models import (
     EnvelopeRole,
     ReaderRole,
     Report,
-    ReportCategory,
     ReportExclusion,
     ReportKind,
     ReportReader,
@@ -45,6 +44,7 @@ from app.models.reports import new_id
 from app.services import units
 from app.services.blobs import BlobStore
 from app.services.cases.deadlines import DeadlineRules, new_case
+from app.services.reports import categories
 from app.services.reports.contents import (
     AttachmentInfo,
     identity_document,
@@ -112,7 +112,7 @@ class ReportFields:
 class CheckedFields:
     unit: Unit
     kind: ReportKind
-    category: ReportCategory
+    category: str  # the code of a category offered when the report was checked
     level: SubjectLevel
     texts: dict[str, str]
     excluded: frozenset[int]
@@ -165,7 +165,9 @@ def check_fields(session: Session, fields: ReportFields) -> CheckedFields:
     """The fields' values, checked; every mistake at once in ReportInvalid (field -> key)."""
     errors: dict[str, str] = {}
     kind = _enum(ReportKind, fields.kind, "kind", errors)
-    category = _enum(ReportCategory, fields.category, "category", errors)
+    category = fields.category if categories.is_offered(session, fields.category) else None
+    if category is None:
+        errors["category"] = "unknown"
     level = _enum(SubjectLevel, fields.level, "level", errors)
     unit = None
     if isinstance(fields.unit_code, str) and 0 < len(fields.unit_code) <= MAX_UNIT_CODE:
@@ -224,7 +226,7 @@ def _document_fields(checked: CheckedFields) -> dict[str, str]:
     shown = {key: value for key, value in checked.texts.items() if key not in IDENTITY_FIELDS}
     return {
         "kind": checked.kind.value,
-        "category": checked.category.value,
+        "category": checked.category,
         "unit_code": checked.unit.code,
         "level": checked.level.value,
         **shown,
