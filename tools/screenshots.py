@@ -6,7 +6,8 @@ folder unless ``--instance`` names one made by ``portal demo``), drives Debian's
 writes one PNG a page into ``docs/screenshots/`` (or ``--out``):
 
     01-home.png             the public home page
-    02-disclosure.png       a disclosure with the record of its collective decision
+    02-disclosure.png       a disclosure with the record of its collective decision and
+                            the workers' congress's review
     03-report-form.png      the anonymous report form
     04-receipt.png          the receipt after sending a report
     05-inbox.png            an inspector's inbox in the console
@@ -40,7 +41,9 @@ CHROMIUM_ARGS = [
     "--lang=zh-CN",
 ]
 VIEWPORT = {"width": 1280, "height": 900}
-TALL = 1600  # the pages whose point is further down: a disclosure's record, a case's report
+DECISION = "#h-decision"  # the heading of a disclosure's collective decision record
+CONGRESS = "#h-congress"  # the heading of the workers' congress's review
+TALL = 1600  # a case: its report is below the deadlines
 ROOT = Path(__file__).resolve().parent.parent
 PORTAL = Path(sys.executable).with_name("portal")
 
@@ -150,14 +153,19 @@ def _disclosure_with_decision(page, public: str) -> str:
     links = page.locator("main a[href^='/disclosures/']").evaluate_all(
         "as => as.map(a => a.getAttribute('href'))"
     )
-    candidates = [href for href in links if re.fullmatch(r"/disclosures/\d+", href)]
-    for href in dict.fromkeys(candidates):
+    for href in dict.fromkeys(h for h in links if re.fullmatch(r"/disclosures/\d+", h)):
         page.goto(public + href)
-        if page.locator("#h-decision-record").count():
+        if page.locator(DECISION).count():
             return href
-    if not candidates:
-        raise Failed("the demo lists no disclosure")
-    return candidates[0]
+    raise Failed("no disclosure of the demo's first page shows a collective decision record")
+
+
+def _bottom_of(page, selector: str) -> int:
+    """Where the section holding ``selector`` ends on the page, in pixels from the top."""
+    return page.locator(selector).evaluate(
+        "h => { const box = (h.closest('section') || h.parentElement).getBoundingClientRect();"
+        " return Math.ceil(box.bottom + window.scrollY); }"
+    )
 
 
 def _report_ids(instance: Path) -> set[str]:
@@ -186,7 +194,9 @@ def take(instance: Path, out: Path, log_file: Path) -> None:
         _shot(page, out, "01-home.png")
 
         page.goto(public + _disclosure_with_decision(page, public))
-        _shot(page, out, "02-disclosure.png", height=TALL)
+        # The record, and the workers' congress's review below it where there is one.
+        bottom = max(_bottom_of(page, h) for h in (DECISION, CONGRESS) if page.locator(h).count())
+        _shot(page, out, "02-disclosure.png", height=bottom + 24)
 
         page.goto(public + "/report/new")
         page.locator("input[name=kind][value=misconduct]").check()
