@@ -1,14 +1,17 @@
-"""An administrator, in Chromium, adds a unit (第二炼钢厂) and an inspector for its parent's
-discipline office; the new inspector, in a browser of their own, opens the enrolment with the
-one-time code, reads the TOTP secret shown with the QR code, chooses a password, confirms a
-code and signs in with password and TOTP. axe-core finds no WCAG 2.1 A/AA violation on the
-administration pages met on the way."""
+"""An administrator, in Chromium, adds a unit (第二炼钢厂), a report category (安全生产) and an
+inspector for the unit's parent's discipline office; the new inspector, in a browser of their
+own, opens the enrolment with the one-time code, reads the TOTP secret shown with the QR code,
+chooses a password, confirms a code and signs in with password and TOTP. A worker then sends a
+report about the new unit in the new category from the public site, and the new inspector
+finds it in the inbox under the category's name and reads it. axe-core finds no WCAG 2.1 A/AA
+violation on the administration pages met on the way."""
 
 from __future__ import annotations
 
 import time
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from app.models import AuditEntry, Unit
@@ -19,14 +22,18 @@ from tests.helpers.accessibility import assert_accessible
 pytestmark = pytest.mark.browser
 
 PASSWORD = "王芳自己选的口令 steel-2026"
+WHAT = "第二炼钢厂转炉平台护栏锈断两处，班长要求照常作业，已有人险些坠落。"
 
 
 def _submit(page, selector: str) -> None:
+    """Press a form's button once the form's proof of work (the report form's) is done."""
+    for form in page.locator("form[data-pow-challenge]").all():
+        expect(form).to_have_attribute("data-pow-done", "1", timeout=120_000)
     with page.expect_navigation():
         page.locator(selector).click()
 
 
-def test_admin_adds_a_unit_and_an_inspector_who_enrols_and_signs_in(
+def test_admin_adds_a_unit_a_category_and_an_inspector_who_enrols_and_reads_a_report_there(
     browser, live_servers, sqlite_instance
 ):
     base = live_servers["console"].url
@@ -51,6 +58,16 @@ def test_admin_adds_a_unit_and_an_inspector_who_enrols_and_signs_in(
     _submit(page, "form[action$='/admin/units/'] button[type=submit]")
     assert "已添加单位" in page.content() and "第二炼钢厂" in page.content()
     assert_accessible(page, "unit added")
+
+    page.goto(base + "/admin/")
+    page.get_by_role("link", name="举报类别").click()
+    assert_accessible(page, "report categories")
+    page.locator("[name=new-code]").fill("work_safety")
+    page.locator("[name=new-name_zh]").fill("安全生产")
+    page.locator("[name=new-name_en]").fill("Work safety")
+    _submit(page, "form[action$='/admin/report-categories'] button[type=submit]")
+    assert "安全生产" in page.locator("main").inner_text()
+    assert_accessible(page, "report category added")
 
     page.goto(base + "/admin/staff/new")
     assert_accessible(page, "new staff account")
@@ -89,6 +106,30 @@ def test_admin_adds_a_unit_and_an_inspector_who_enrols_and_signs_in(
     _submit(owner, "form:has([name=password]) button[type=submit]")
     assert "/login" not in owner.url
     assert "纪检员 王芳" in owner.content() or "wang.fang" in owner.content()
+
+    # A worker reports about the new unit in the new category, from the public site.
+    public = live_servers["public"].url
+    worker_context = browser.new_context(java_script_enabled=True, locale="zh-CN")
+    worker = worker_context.new_page()
+    worker.goto(public + "/report/new")
+    worker.locator("input[name=kind][value=misconduct]").check()
+    worker.locator("select[name=category]").select_option(label="安全生产")
+    worker.locator("input[name=unit][value=MCH-STEEL2]").check()
+    worker.locator("input[name=level][value=staff]").check()
+    worker.locator("[name=what]").fill(WHAT)
+    _submit(worker, "button[name=send]")
+    assert worker.locator(".receipt-code").count() == 1, worker.locator("main").inner_text()
+    worker_context.close()
+
+    # The new inspector, with the key made at enrolment, finds it and reads it.
+    owner.goto(base + "/cases/?category=work_safety")
+    rows = owner.locator("main table tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("安全生产")
+    with owner.expect_navigation():
+        rows.first.locator("a[href^='/cases/']").first.click()
+    expect(owner.locator("main")).to_contain_text(WHAT)
+    expect(owner.locator("main")).to_contain_text("第二炼钢厂")
     owner_context.close()
 
     app = sqlite_instance.app("console")
@@ -103,3 +144,4 @@ def test_admin_adds_a_unit_and_an_inspector_who_enrols_and_signs_in(
         )
         assert "unit MCH-STEEL2 added" in details
         assert "added; enrolment code issued" in details
+        assert any("work_safety" in detail for detail in details)
