@@ -40,6 +40,7 @@ RECEIVED = date(2026, 7, 6)  # the third quarter of 2026
 CONCLUDED = date(2026, 8, 3)
 PURGE_DAY = date(2031, 8, 3)  # five years on: the default period
 NOTE = "内部备注：王某与供应商某某食品公司有亲属关系，需回避。"
+LABEL = "采购线索"
 
 
 def _staff(session, org, username: str) -> StaffUser:
@@ -107,7 +108,7 @@ def concluded_case(
     with db() as session:
         report = session.get(Report, done.report_id)
         insp, head = _staff(session, org, "mch.insp1"), _staff(session, org, "mch.head")
-        workflow.add_label(session, insp, report, "采购线索")
+        workflow.add_label(session, insp, report, LABEL)
         workflow.mark_seen(session, insp, report, received + timedelta(4))
         workflow.change_status(
             session, insp, report, ReportStatus.under_assessment, received + timedelta(5), RULES

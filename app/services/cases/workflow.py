@@ -175,7 +175,9 @@ def add_label(session: Session, staff: StaffUser, report: Report, text: str) -> 
         raise CaseError("too_many_labels")
     case.labels.append(CaseLabel(name=label))
     touch(session, report.id)
-    trail.record(session, "label", actor=staff, case_id=report.id, detail=f"+{label}")
+    # The trail says that a label changed, never its words: a label is the case's content, and
+    # the trail outlives the case (app/services/reports/retention.py).
+    trail.record(session, "label", actor=staff, case_id=report.id, detail="added")
     session.flush()
     return label
 
@@ -187,7 +189,7 @@ def remove_label(session: Session, staff: StaffUser, report: Report, text: str) 
         return None
     case.labels.remove(row)
     touch(session, report.id)
-    trail.record(session, "label", actor=staff, case_id=report.id, detail=f"-{row.name}")
+    trail.record(session, "label", actor=staff, case_id=report.id, detail="removed")
     session.flush()
     return row.name
 

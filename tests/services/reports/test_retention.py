@@ -32,6 +32,7 @@ from tests.helpers.cases import opens
 from tests.helpers.reports import PARAMS, PEPPER
 from tests.helpers.retention import (
     CONCLUDED,
+    LABEL,
     NOTE,
     PURGE_DAY,
     RECEIVED,
@@ -141,6 +142,8 @@ def test_a_purge_leaves_no_byte_of_the_case_and_nothing_opens_it(db, org, blobs)
         assert len(entries) == before_audit + 1
         assert entries[-1].action == "purge" and entries[-1].actor_id is None
         assert "采购" not in entries[-1].detail and "李四" not in entries[-1].detail
+        # None of the entries that stay holds the case's words: its label's neither.
+        assert not [e for e in entries if LABEL in (e.detail or "") or NOTE in (e.detail or "")]
         runs = session.scalars(
             select(AuditEntry).where(AuditEntry.action == "purge", AuditEntry.case_id.is_(None))
         )
