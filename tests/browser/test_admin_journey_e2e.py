@@ -125,11 +125,12 @@ def test_admin_adds_a_unit_a_category_and_an_inspector_who_enrols_and_reads_a_re
     owner.goto(base + "/cases/?category=work_safety")
     rows = owner.locator("main table tbody tr")
     expect(rows).to_have_count(1)
-    expect(rows.first).to_contain_text("安全生产")
+    expect(rows.first).to_contain_text("第二炼钢厂")
     with owner.expect_navigation():
         rows.first.locator("a[href^='/cases/']").first.click()
     expect(owner.locator("main")).to_contain_text(WHAT)
     expect(owner.locator("main")).to_contain_text("第二炼钢厂")
+    expect(owner.locator("main")).to_contain_text("安全生产")
     owner_context.close()
 
     app = sqlite_instance.app("console")
