@@ -1,16 +1,18 @@
 """An administrator, in Chromium, adds a unit (第二炼钢厂), a report category (安全生产) and an
 inspector for the unit's parent's discipline office; the new inspector, in a browser of their
-own, opens the enrolment with the one-time code, reads the TOTP secret shown with the QR code,
-chooses a password, confirms a code and signs in with password and TOTP. A worker then sends a
-report about the new unit in the new category from the public site, and the new inspector
-finds it in the inbox under the category's name and reads it. axe-core finds no WCAG 2.1 A/AA
-violation on the administration pages met on the way."""
+own, opens the enrolment with the one-time code, checks that the QR code holds the key URI of
+the TOTP secret shown beside it, chooses a password, confirms a code and signs in with password
+and TOTP. A worker then sends a report about the new unit in the new category from the public
+site, and the new inspector finds it in the inbox filtered by the new category and reads it.
+axe-core finds no WCAG 2.1 A/AA violation on the administration pages met on the way."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
+import segno
 from playwright.sync_api import expect
 from sqlalchemy import select
 
@@ -23,6 +25,12 @@ pytestmark = pytest.mark.browser
 
 PASSWORD = "王芳自己选的口令 steel-2026"
 WHAT = "第二炼钢厂转炉平台护栏锈断两处，班长要求照常作业，已有人险些坠落。"
+
+
+def _qr_modules(uri: str) -> str:
+    """The path of a QR code's dark modules, as the enrolment page draws one (segno)."""
+    svg = segno.make(uri, error="m").svg_inline(scale=4, border=2)
+    return re.search(r' d="([^"]+)"', svg).group(1)
 
 
 def _submit(page, selector: str) -> None:
@@ -90,6 +98,13 @@ def test_admin_adds_a_unit_a_category_and_an_inspector_who_enrols_and_reads_a_re
     _submit(owner, "form button[type=submit]")
     assert owner.locator(".totp-qr svg").count() == 1  # the QR code, drawn on the server
     secret = owner.locator("code.secret").inner_text().replace(" ", "")
+    # What an authenticator app reads from the QR code: the key URI of this account's secret
+    # (the same dark modules as a QR code of that URI drawn here).
+    drawn = owner.locator(".totp-qr svg path").first.get_attribute("d")
+    assert drawn == _qr_modules(
+        f"otpauth://totp/SOE%20Portal%3Awang.fang?secret={secret}"
+        "&issuer=SOE+Portal&digits=6&period=30"
+    )
     owner.locator("[name=password]").fill(PASSWORD)
     owner.locator("[name=repeat]").fill(PASSWORD)
     owner.locator("[name=code]").fill(staff_service.totp_now(secret))
