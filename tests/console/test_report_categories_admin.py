@@ -285,7 +285,7 @@ def test_a_renamed_category_shows_in_the_inbox_case_page_and_stats(
     monkeypatch.setattr(stats_views, "today", lambda: date(2026, 12, 1))
     stats = public_app.test_client()
     zh = stats.get("/stats", headers=ZH).get_data(as_text=True)
-    assert "工作作风与纪律" in zh
+    assert "<bdi>工作作风与纪律</bdi>" in zh  # each name isolated from its neighbours
     with db() as session:
         categories.rename(session, "work_style", "作风建设", "Conduct")
     # The rename reaches the cached page at once (the public version counts it).
