@@ -6,7 +6,7 @@ import sys
 import time
 
 from app.services.demo import DEMO_LOGINS
-from app.services.staff import LoginFailed, authenticate, totp_now
+from app.services.staff import LoginFailed, authenticate, by_username, totp_now
 from crypto import tlog
 from tests.helpers.console import enrol, enrolment_code
 
@@ -186,3 +186,14 @@ def test_user_email_sets_checks_and_removes_the_digest_address(console_app, demo
     assert removed.exit_code == 0 and "has no e-mail address" in removed.output
     assert address() is None
     assert run(console_app, "user", "email", "nobody.here", "a@b.cn").exit_code == 1
+
+
+def test_user_add_cleans_the_name_and_refuses_an_invisible_one(console_app, demo):
+    add = ("user", "add", "--role", "publisher", "--unit", "MCH")
+    refused = run(console_app, *add, "wang.fang", "--name", "\u200b\u2060\u202e")
+    assert refused.exit_code != 0 and "display name" in refused.output
+    assert "Traceback" not in refused.output
+    added = run(console_app, *add, "wang.fang", "--name", "王\u200b芳\u3000\u3000Ｗａｎｇ\u202e")
+    assert added.exit_code == 0, added.output
+    with console_app.extensions["portal.db"].session() as session:
+        assert by_username(session, "wang.fang").display_name == "王芳 Wang"

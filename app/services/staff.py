@@ -25,6 +25,7 @@ from werkzeug.security import check_password_hash
 
 from app.models import DisciplineOffice, Role, StaffRole, StaffUser, Unit
 from app.services import audit, keys, recovery_codes
+from app.services.names import clean_name
 from crypto import SealParams, X25519Identity, passwords
 from crypto.errors import KeyFormatError, WorkFactorError
 from crypto.passwords import PasswordKeys
@@ -42,6 +43,7 @@ EMAIL_RE = re.compile(
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\Z"
 )
 TOTP_STEP = 30
+DISPLAY_NAME_MAX = 200
 TOTP_DIGITS = 6
 TOTP_CODE_RE = re.compile(rf"[0-9]{{{TOTP_DIGITS}}}")
 
@@ -60,6 +62,7 @@ class StaffError(Exception):
     unit_closed = "unit_closed"
     no_office = "no_office"
     office_closed = "office_closed"
+    bad_name = "bad_name"
 
     def __init__(self, message: str, reason: str = "") -> None:
         super().__init__(message)
@@ -214,6 +217,18 @@ def username_taken(session: Session, username: str) -> bool:
     return session.scalar(select(StaffUser.id).where(StaffUser.username == username)) is not None
 
 
+def _display_name(text: str) -> str:
+    """The cleaned display name (``clean_name``), "" if none was typed; StaffError if what was
+    typed is no name (invisible characters only) or longer than the column holds."""
+    name = clean_name(text)
+    if (not name and (text or "").strip()) or len(name) > DISPLAY_NAME_MAX:
+        raise StaffError(
+            f"a display name is visible text of at most {DISPLAY_NAME_MAX} characters",
+            StaffError.bad_name,
+        )
+    return name
+
+
 def create_user(
     session: Session,
     username: str,
@@ -246,7 +261,7 @@ def create_user(
     role_set = _checked_roles(roles, office)
     user = StaffUser(
         username=username,
-        display_name=display_name.strip() or username,
+        display_name=_display_name(display_name) or username,
         password_hash=NO_PASSWORD,
         totp_secret="",
         unit=unit,

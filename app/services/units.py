@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.db import Base
 from app.models import DisciplineOffice, Report, StaffUser, Unit, UnitKind
 from app.services.cases.deadlines import DONE as DONE_STATUSES
+from app.services.names import clean_name
 
 
 def by_code(session: Session, code: str) -> Unit | None:
@@ -118,7 +119,7 @@ def normalise_code(text: str | None) -> str:
 
 
 def _name(text: str | None, field: str) -> str:
-    name = " ".join((text or "").split())
+    name = clean_name(text)
     if not name:
         raise UnitError(_l("Enter a name."), field)
     if len(name) > MAX_NAME:

@@ -116,6 +116,36 @@ def test_bad_new_account_is_shown_again_with_what_was_typed(console_app, demo, d
     assert after == before
 
 
+@pytest.mark.parametrize(
+    "display_name",
+    ["\u200b\u2060", "\u202e\ufeff", "\ufdfa" * 12],  # invisible only; too long once cleaned
+)
+def test_a_display_name_that_is_no_name_is_refused(console_app, demo, db, display_name):
+    admin = signed_in(console_app, "admin")
+    refused = _add(admin, username="wang.fang", display_name=display_name, roles=["auditor"])
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    assert "请输入姓名" in page
+    assert f'value="{display_name}"' in page and 'value="wang.fang"' in page
+    with db() as session:
+        assert session.scalar(select(StaffUser).where(StaffUser.username == "wang.fang")) is None
+
+
+def test_the_display_name_is_stored_cleaned(console_app, demo, db):
+    admin = signed_in(console_app, "admin")
+    added = _add(
+        admin,
+        username="wang.fang",
+        display_name=" 纪检员\u3000王\u200b芳\u202e ",
+        roles=["auditor"],
+    )
+    assert added.status_code == 200
+    assert _user(db, "wang.fang").display_name == "纪检员 王芳"
+    blank = _add(admin, username="li.na", display_name="  ", roles=["auditor"])
+    assert blank.status_code == 200
+    assert _user(db, "li.na").display_name == "li.na"  # nothing typed: the username
+
+
 def test_roles_office_email_disable_enable_and_signout(console_app, demo, db):
     admin = signed_in(console_app, "admin")
     target = signed_in(console_app, "publisher")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.models import AuditEntry, DisciplineOffice, Report, ReportStatus, Unit
 from app.services import units
@@ -149,6 +149,68 @@ def test_bad_new_unit_is_shown_again_with_what_was_typed(console_app, demo, db, 
     with db() as session:
         assert session.scalar(select(Unit).where(Unit.name_zh == "第二炼钢厂")) is None
     assert _details(db) == before
+
+
+@pytest.mark.parametrize("invisible", ["\u200b\u200c\u2060", "\ufeff\u202e", "\u3000\u200b"])
+def test_a_name_of_invisible_characters_is_no_name(console_app, demo, db, invisible):
+    admin = signed_in(console_app, "admin")
+    before = _details(db)
+    refused = _add(admin, code="STEEL2", name_zh=invisible, name_en="No. 2 Steelworks")
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    assert "请输入名称" in page and 'value="No. 2 Steelworks"' in page
+    assert f'value="{invisible}"' in page  # what was typed comes back
+    w2 = _unit(db, "CHM-W2")
+    office = _post(
+        admin,
+        f"/admin/units/{w2.id}/office",
+        f"/admin/units/{w2.id}",
+        **{"office-office_zh": invisible, "office-office_en": "Packaging Discipline Group"},
+    )
+    assert office.status_code == 400 and "请输入名称" in office.get_data(as_text=True)
+    with db() as session:
+        assert units.by_code(session, "STEEL2") is None
+        assert (
+            session.scalar(select(DisciplineOffice).where(DisciplineOffice.unit_id == w2.id))
+            is None
+        )
+    assert _details(db) == before
+
+
+def test_unit_and_office_names_are_stored_cleaned(console_app, demo, db):
+    admin = signed_in(console_app, "admin")
+    added = _add(
+        admin,
+        code="STEEL2",
+        name_zh="第二\u200b炼钢厂\u202e",
+        name_en="No.\u30002  Ｓｔｅｅｌｗｏｒｋｓ",
+        kind="workshop",
+        parent="",
+    )
+    assert added.status_code == 302
+    steel = _unit(db, "STEEL2")
+    assert (steel.name_zh, steel.name_en) == ("第二炼钢厂", "No. 2 Steelworks")
+    office = _post(
+        admin,
+        f"/admin/units/{steel.id}/office",
+        f"/admin/units/{steel.id}",
+        **{"office-office_zh": "\ufeff炼钢纪检组\u2060", "office-office_en": "Steel\tDiscipline"},
+    )
+    assert office.status_code == 302
+    with db() as session:
+        found = session.scalar(select(DisciplineOffice).where(DisciplineOffice.unit_id == steel.id))
+        assert (found.name_zh, found.name_en) == ("炼钢纪检组", "Steel Discipline")
+
+
+def test_a_stored_bidi_override_in_a_unit_name_stays_in_its_place(
+    console_app, demo, db, public_app
+):
+    # A name stored before names were cleaned: on the report form it is isolated.
+    with db() as session:
+        session.execute(update(Unit).where(Unit.code == "MCH-W1").values(name_zh="铸造车间\u202e"))
+        session.commit()
+    page = public_app.test_client().get("/report/new?lang=zh").get_data(as_text=True)
+    assert "<bdi>铸造车间\u202e</bdi></label>" in page
 
 
 def test_bad_unit_in_english_is_translated(console_app, demo):

@@ -140,6 +140,13 @@ def test_admin_adds_renames_reorders_retires_and_reinstates(console_app, demo, d
             {"zh": "请输入中文名称", "en": "Enter the Chinese name"},
         ),
         ("work_safety", "安" * 201, "Work safety", {"zh": "200", "en": "200"}),
+        (
+            "work_safety",
+            "\u200b\u2060\ufeff",
+            "Work safety",
+            {"zh": "请填写两个名称", "en": "both"},
+        ),
+        ("work_safety", "\u202e\u3000", "Work safety", {"zh": "请填写两个名称", "en": "both"}),
     ],
 )
 @pytest.mark.parametrize("lang", ["zh", "en"])
@@ -171,6 +178,26 @@ def test_a_bad_rename_is_refused_and_an_unknown_code_is_404(console_app, demo, d
     assert admin.get("/admin/report-categories/nope").status_code == 404
     assert admin.get("/admin/report-categories/%E5%AE%89%E5%85%A8").status_code == 404
     assert _press(admin, "nope", "retire").status_code == 404
+
+
+def test_category_names_are_stored_cleaned(console_app, demo, db, audit_entries):
+    admin = signed_in(console_app, "admin")
+    added = _add(admin, "work_safety", "安全\u200b生产\u202e", "Ｗｏｒｋ\u3000 safety")
+    assert added.status_code == 302
+    assert ("work_safety", "安全生产", "Work safety", True) in _rows(db)
+    page = admin.get("/admin/report-categories/work_safety?lang=zh").get_data(as_text=True)
+    renamed = admin.post(
+        "/admin/report-categories/work_safety",
+        data={
+            "csrf_token": csrf_token(page),
+            "names-name_zh": "\ufeff安全\u3000生产",
+            "names-name_en": "Work\u2060 safety",
+        },
+    )
+    assert renamed.status_code == 302
+    assert ("work_safety", "安全 生产", "Work safety", True) in _rows(db)
+    with db() as session, pytest.raises(categories.CategoryError):
+        categories.rename(session, "work_safety", "\u200b", "Work safety")
 
 
 @pytest.mark.parametrize("username", ["publisher", "approver", "auditor", "inspector"])
@@ -258,7 +285,7 @@ def test_a_renamed_category_shows_in_the_inbox_case_page_and_stats(
     monkeypatch.setattr(stats_views, "today", lambda: date(2026, 12, 1))
     stats = public_app.test_client()
     zh = stats.get("/stats", headers=ZH).get_data(as_text=True)
-    assert "工作作风与纪律" in zh
+    assert "<bdi>工作作风与纪律</bdi>" in zh  # each name isolated from its neighbours
     with db() as session:
         categories.rename(session, "work_style", "作风建设", "Conduct")
     # The rename reaches the cached page at once (the public version counts it).

@@ -172,7 +172,8 @@ def test_no_hidden_cell_can_be_recovered(db, reports):
 def _cells(html: str, table_id: str) -> list[list[str]]:
     body = html.split(f'id="table-{table_id}"', 1)[1].split("</table>", 1)[0]
     return [
-        [unescape(c) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row)]
+        # the text of each cell as shown (a name is wrapped in <bdi>)
+        [unescape(re.sub(r"</?bdi>", "", c)) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row)]
         for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
     ]
 

@@ -180,3 +180,28 @@ def test_two_moves_at_the_same_moment_leave_no_loop(console_app, demo):
     with database.session() as session:
         w1, w2 = (units.by_code(session, c) for c in ("MCH-W1", "MCH-W2"))
         assert w1.parent_id == w2.id and w2.parent.code == "MCH"
+
+
+@pytest.mark.parametrize("invisible", ["", "\u200b", "\u200b\u200c\u2060\ufeff", "\u202e\u3000"])
+def test_a_name_of_invisible_characters_is_refused(session, invisible):
+    with pytest.raises(units.UnitError) as refused:
+        units.add_unit(session, "STEEL2", invisible, "Steel", "workshop", None)
+    assert refused.value.field == "name_zh"
+    mch = units.by_code(session, "MCH")
+    with pytest.raises(units.UnitError) as refused:
+        units.rename_unit(session, mch, "机械公司", invisible)
+    assert refused.value.field == "name_en"
+    with pytest.raises(units.UnitError) as refused:
+        units.add_office(session, units.by_code(session, "CHM-W2"), invisible, "Office")
+    assert refused.value.field == "office_zh"
+
+
+def test_names_are_stored_cleaned(session):
+    steel = units.add_unit(
+        session, "STEEL2", "第二\u200b炼钢厂\u202e", "No.\u30002  Ｓｔｅｅｌ", "workshop", None
+    )
+    assert (steel.name_zh, steel.name_en) == ("第二炼钢厂", "No. 2 Steel")
+    units.rename_unit(session, steel, "\ufeff第二\u3000炼钢厂", "Steel\u2060works")
+    assert (steel.name_zh, steel.name_en) == ("第二 炼钢厂", "Steelworks")
+    with pytest.raises(units.UnitError):  # too long once cleaned (one sign, eighteen letters)
+        units.rename_unit(session, steel, "\ufdfa" * 12, "Steel")

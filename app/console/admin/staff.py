@@ -32,6 +32,10 @@ STAFF_ERRORS = {
         _l("A username starts with a letter and has 2 to 64 of a-z, 0-9, '.', '_', '-'."),
     ),
     staff_service.StaffError.taken: ("username", _l("This username is taken: choose another.")),
+    staff_service.StaffError.bad_name: (
+        "display_name",
+        _l("Enter a name of at most 200 characters, or leave it empty to use the username."),
+    ),
     staff_service.StaffError.unknown_role: ("roles", _l("Choose roles from the list.")),
     staff_service.StaffError.no_role: ("roles", _l("Choose at least one role.")),
     staff_service.StaffError.needs_office: (

@@ -12,12 +12,14 @@ from __future__ import annotations
 import enum
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from flask_babel import lazy_gettext as _l
 
 from app.services.disclosures.errors import DisclosureError
+from app.services.names import clean_name
 
 # The categories whose disclosures carry the record of their collective decision.
 DECISION_CATEGORIES = frozenset({"major-decisions"})
@@ -30,7 +32,7 @@ OLDEST_MEETING_YEARS = 30
 
 # Names are written one a line, or separated by the list marks people type: 、，, ；; and spaces
 # between names written in Latin letters are kept (a name like "Li Na").
-_NAME_SEPARATORS = re.compile(r"[\n\r、，,；;]+")
+_NAME_SEPARATORS = re.compile(r"[\n\r\v\f\x85\u2028\u2029、，,；;]+")
 _QUORUM_RE = re.compile(r"\s*(>=|>)\s*([0-9]{1,3})\s*/\s*([0-9]{1,3})\s*")
 
 
@@ -159,8 +161,12 @@ def read_record(stored: str | None) -> DecisionRecord | None:
 
 
 def split_names(text: str) -> tuple[str, ...]:
-    """The names written in ``text``: one a line or separated by 、，, ；; blanks dropped."""
-    return tuple(name.strip() for name in _NAME_SEPARATORS.split(text or "") if name.strip())
+    """The names written in ``text``: one a line or separated by 、，, ；; each cleaned
+    (``clean_name``), so look-alike spellings of one name are one name; blanks dropped."""
+    # Normalised first so that the compatibility forms of the marks (﹐ ﹑ ﹔) separate too.
+    normalised = unicodedata.normalize("NFKC", text or "")
+    names = (clean_name(name) for name in _NAME_SEPARATORS.split(normalised))
+    return tuple(name for name in names if name)
 
 
 def is_empty(

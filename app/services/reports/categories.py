@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.models import ReportCategoryEntry
 from app.models.reports import CATEGORY_CODE_LENGTH
+from app.services.names import clean_name
 
 CODE_PATTERN = re.compile(rf"[a-z0-9_-]{{2,{CATEGORY_CODE_LENGTH}}}")
 MAX_NAME = 200
@@ -61,8 +62,8 @@ def is_offered(session: Session, code: object) -> bool:
 def _names(name_zh: object, name_en: object) -> tuple[str, str]:
     checked = []
     for value in (name_zh, name_en):
-        text = value.strip() if isinstance(value, str) else ""
-        if not text or len(text) > MAX_NAME or any(ord(ch) < 32 for ch in text):
+        text = clean_name(value)
+        if not text or len(text) > MAX_NAME:
             raise CategoryError("bad_name")
         checked.append(text)
     return checked[0], checked[1]
