@@ -42,8 +42,14 @@ def test_the_command_takes_the_six_pages_of_the_demo(tmp_path, monkeypatch):
     make_demo_instance(instance, monkeypatch)
     out = tmp_path / "shots"
     taken = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "screenshots.py"), "--instance", str(instance),
-         "--out", str(out)],
+        [
+            sys.executable,
+            str(ROOT / "tools" / "screenshots.py"),
+            "--instance",
+            str(instance),
+            "--out",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         timeout=600,
