@@ -2,6 +2,9 @@
 
 import re
 
+from sqlalchemy import select
+
+from app.models import DisclosureCategory
 from tests.helpers.console import signed_in
 from tests.helpers.forms import csrf_token
 
@@ -124,3 +127,30 @@ def test_admin_edits_categories_and_catalogue(console_app, demo, public_app):
     page = public_app.test_client().get("/disclosures/catalogue/CHM").get_data(as_text=True)
     assert "职工食堂" in page
     assert signed_in(console_app, "publisher").get("/admin/disclosures/").status_code == 403
+
+
+def test_a_disclosure_category_s_names_are_names(console_app, demo):
+    """Invisible or direction-changing characters alone are no name; runs of spaces are one."""
+    admin = signed_in(console_app, "admin")
+    token = _token(admin, "/admin/disclosures/")
+    fields = {"csrf_token": token, "cat-code": "canteen", "cat-domain": "factory"}
+    refused = admin.post(
+        "/admin/disclosures/categories",
+        data={**fields, "cat-name_zh": "\u200b\u202e", "cat-name_en": "Staff canteen"},
+    )
+    assert refused.status_code == 400
+    assert "请输入中文名称。" in refused.get_data(as_text=True)
+    saved = admin.post(
+        "/admin/disclosures/categories",
+        data={
+            **fields,
+            "cat-name_zh": "职工\u3000\u3000食堂\u200b",
+            "cat-name_en": " Staff  canteen",
+        },
+    )
+    assert saved.status_code == 302
+    with console_app.extensions["portal.db"].session() as session:
+        category = session.scalar(
+            select(DisclosureCategory).where(DisclosureCategory.code == "canteen")
+        )
+        assert (category.name_zh, category.name_en) == ("职工 食堂", "Staff canteen")

@@ -73,8 +73,8 @@ def save_category():
         category = DisclosureCategory(code=form.code.data, position=100)
         session.add(category)
     category.domain = Domain(form.domain.data)
-    category.name_zh = form.name_zh.data.strip()
-    category.name_en = form.name_en.data.strip()
+    category.name_zh = form.name_zh.data
+    category.name_en = form.name_en.data
     category.active = bool(form.active.data)
     _audited(f"disclosure category {category.code} saved")
     session.commit()

@@ -20,6 +20,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.form_choices import choice
 from app.models.reports import CATEGORY_CODE_LENGTH
+from app.services.names import clean_name
 from app.web.disclosures import PERIOD_NAMES, SCOPE_NAMES
 from app.web.forms import WithinYears
 
@@ -39,8 +40,17 @@ class CategoryForm(FlaskForm):
         _l("Domain"),
         choices=[choice("factory", _l("Factory affairs")), choice("party", _l("Party affairs"))],
     )
-    name_zh = StringField(_l("Chinese name"), validators=[DataRequired(), Length(max=200)])
-    name_en = StringField(_l("English name"), validators=[DataRequired(), Length(max=200)])
+    # Names as names: no invisible or direction-changing characters, one space between words.
+    name_zh = StringField(
+        _l("Chinese name"),
+        filters=[clean_name],
+        validators=[DataRequired(message=_l("Enter the Chinese name.")), Length(max=200)],
+    )
+    name_en = StringField(
+        _l("English name"),
+        filters=[clean_name],
+        validators=[DataRequired(message=_l("Enter the English name.")), Length(max=200)],
+    )
     active = BooleanField(_l("In use"), default=True)
 
 
