@@ -50,7 +50,8 @@ def test_a_case_action_on_a_case_purged_meanwhile_is_a_404(
     assert page.status_code == 200
     data = {"csrf_token": csrf_token(page.get_data(as_text=True)), **fields}
 
-    paused = type("Paused", (_PausedAudit,), {"deleted": threading.Event(), "go": threading.Event()})
+    events = {"deleted": threading.Event(), "go": threading.Event()}
+    paused = type("Paused", (_PausedAudit,), events)
     monkeypatch.setattr(retention, "audit", paused)
     purged: list[object] = []
 

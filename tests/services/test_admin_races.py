@@ -75,9 +75,7 @@ def test_a_report_checked_before_its_unit_was_closed_is_refused_when_stored(db, 
     assert _reports_about(db, "MCH-PUR") == 0
 
 
-def test_a_unit_is_not_closed_while_a_report_about_it_is_being_stored(
-    db, org, blobs, monkeypatch
-):
+def test_a_unit_is_not_closed_while_a_report_about_it_is_being_stored(db, org, blobs, monkeypatch):
     stored, go = threading.Event(), threading.Event()
     real_commit = submission.commit_durably
 
@@ -268,6 +266,6 @@ def test_two_administrators_cannot_remove_each_other_at_once(db, org, change):
     thread.join(30)
     assert outcome == {"second": "last_admin"}
     assert _still_admins(db) == ["admin.a"]
-    with db() as session:  # and alone, the last one cannot be removed either
-        with pytest.raises(staff.StaffError):
-            remove(session, first_id)
+    # And alone, the last one cannot be removed either.
+    with db() as session, pytest.raises(staff.StaffError):
+        remove(session, first_id)
