@@ -186,3 +186,22 @@ def test_user_email_sets_checks_and_removes_the_digest_address(console_app, demo
     assert removed.exit_code == 0 and "has no e-mail address" in removed.output
     assert address() is None
     assert run(console_app, "user", "email", "nobody.here", "a@b.cn").exit_code == 1
+
+
+def test_the_last_enrolled_administrator_is_not_disabled_or_demoted(console_app, demo):
+    from sqlalchemy import select
+
+    from app.models import Role, StaffRole, StaffUser
+
+    with console_app.extensions["portal.db"].session() as session:
+        admins = session.scalars(
+            select(StaffUser.username).join(StaffRole).where(StaffRole.role == Role.admin)
+        )
+        assert list(admins) == ["admin"]  # the demo's only administrator
+    for args in (("disable", "admin"), ("roles", "admin", "--role", "auditor")):
+        result = run(console_app, "user", *args)
+        assert result.exit_code != 0
+        assert "last active, enrolled administrator" in result.output
+    with console_app.extensions["portal.db"].session() as session:
+        admin = session.scalar(select(StaffUser).where(StaffUser.username == "admin"))
+        assert admin.active and admin.roles == {Role.admin}

@@ -347,7 +347,11 @@ def _keep_an_admin(session: Session, user: StaffUser) -> None:
     change that takes that from them would leave nobody to administer the portal."""
     admins = _working_admins(session)
     if admins == {user.id}:
-        raise StaffError("no administrator would be left", StaffError.last_admin)
+        raise StaffError(
+            f"{user.username} is the last active, enrolled administrator: give another account "
+            "the admin role and let it enrol first",
+            StaffError.last_admin,
+        )
 
 
 def set_roles(
