@@ -292,3 +292,21 @@ def test_the_last_enrolled_administrator_is_neither_demoted_nor_disabled(
         assert re.search(r'value="publisher"[^>]*checked|checked[^>]*value="publisher"', html)
     user = _user(db, "admin.li")
     assert user.roles == {Role.admin} and user.active
+
+
+def test_a_digest_address_left_out_of_the_form_is_refused_and_kept(console_app, demo, db):
+    admin = signed_in(console_app, "admin")
+    user = _user(db, "publisher")
+    page = f"/admin/staff/{user.id}"
+    address = {"email-email": "li.na@jituan.example.cn"}
+    assert _post(admin, f"/admin/staff/{user.id}/email", page, **address).status_code == 302
+    refused = _post(admin, f"/admin/staff/{user.id}/email", page)
+    assert refused.status_code == 400
+    assert "缺少此项" in refused.get_data(as_text=True)
+    assert _user(db, "publisher").email == "li.na@jituan.example.cn"
+    # Empty, as the page sends it, still removes the address.
+    assert (
+        _post(admin, f"/admin/staff/{user.id}/email", page, **{"email-email": ""}).status_code
+        == 302
+    )
+    assert _user(db, "publisher").email is None
