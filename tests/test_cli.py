@@ -197,3 +197,22 @@ def test_user_add_cleans_the_name_and_refuses_an_invisible_one(console_app, demo
     assert added.exit_code == 0, added.output
     with console_app.extensions["portal.db"].session() as session:
         assert by_username(session, "wang.fang").display_name == "王芳 Wang"
+
+
+def test_the_last_enrolled_administrator_is_not_disabled_or_demoted(console_app, demo):
+    from sqlalchemy import select
+
+    from app.models import Role, StaffRole, StaffUser
+
+    with console_app.extensions["portal.db"].session() as session:
+        admins = session.scalars(
+            select(StaffUser.username).join(StaffRole).where(StaffRole.role == Role.admin)
+        )
+        assert list(admins) == ["admin"]  # the demo's only administrator
+    for args in (("disable", "admin"), ("roles", "admin", "--role", "auditor")):
+        result = run(console_app, "user", *args)
+        assert result.exit_code != 0
+        assert "last active, enrolled administrator" in result.output
+    with console_app.extensions["portal.db"].session() as session:
+        admin = session.scalar(select(StaffUser).where(StaffUser.username == "admin"))
+        assert admin.active and admin.roles == {Role.admin}

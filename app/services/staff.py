@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor import InvalidToken
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
-from sqlalchemy import func, select, update
+from sqlalchemy import false, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
@@ -63,6 +63,7 @@ class StaffError(Exception):
     no_office = "no_office"
     office_closed = "office_closed"
     bad_name = "bad_name"
+    last_admin = "last_admin"
 
     def __init__(self, message: str, reason: str = "") -> None:
         super().__init__(message)
@@ -327,6 +328,47 @@ def _identity_of(
         return None
 
 
+ADMINS_LOCK_ID = 0x6164_6D6E  # "admn": PostgreSQL's advisory lock of who administers
+
+
+def _working_admins(session: Session) -> set[int]:
+    """The ids of the active, enrolled administrators, read under a lock held until the
+    transaction ends (PostgreSQL: an advisory lock; SQLite: a write that changes nothing takes
+    the database's one writer): of two administrators who take each other's role or disable
+    each other at the same moment, the second sees what the first did."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": ADMINS_LOCK_ID})
+    elif dialect == "sqlite":
+        session.execute(
+            update(StaffUser).where(false()).values(active=StaffUser.active),
+            execution_options={"synchronize_session": False},
+        )
+    return set(
+        session.scalars(
+            select(StaffUser.id)
+            .join(StaffRole, StaffRole.user_id == StaffUser.id)
+            .where(
+                StaffRole.role == Role.admin,
+                StaffUser.active.is_(True),
+                StaffUser.password_hash != NO_PASSWORD,
+            )
+        )
+    )
+
+
+def _keep_an_admin(session: Session, user: StaffUser) -> None:
+    """StaffError ``last_admin`` if ``user`` is the last active, enrolled administrator: a
+    change that takes that from them would leave nobody to administer the portal."""
+    admins = _working_admins(session)
+    if admins == {user.id}:
+        raise StaffError(
+            f"{user.username} is the last active, enrolled administrator: give another account "
+            "the admin role and let it enrol first",
+            StaffError.last_admin,
+        )
+
+
 def set_roles(
     session: Session,
     user: StaffUser,
@@ -343,6 +385,8 @@ def set_roles(
     """
     office = office if office is not None else user.office
     role_set = _checked_roles(roles, office)
+    if Role.admin not in role_set:
+        _keep_an_admin(session, user)
     user.office = office
     current = {row.role: row for row in user.role_rows}
     user.role_rows = [current.get(r) or StaffRole(role=r) for r in sorted(role_set)]
@@ -453,6 +497,8 @@ def authenticate(
 def set_active(session: Session, username: str, active: bool) -> StaffUser:
     """Enable or disable an account; disabling ends its console sessions at once."""
     user = by_username(session, username)
+    if not active:
+        _keep_an_admin(session, user)
     user.active = active
     if not active:
         end_all_sessions(session, user)

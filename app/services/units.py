@@ -169,6 +169,7 @@ def add_unit(
         kind = UnitKind(kind)
     except ValueError:
         raise UnitError(_l("Choose the kind of unit."), "kind") from None
+    _lock_tree(session)  # a parent being closed at the same moment is seen closed
     _check_parent(None, parent)
     if code_taken(session, code):
         raise UnitError(_l("The code %(code)s is taken: choose another.", code=code), "code")
@@ -202,7 +203,8 @@ def _lock_tree(session: Session) -> None:
     """Hold the tree's shape until the transaction ends, and read it anew: of two moves at the
     same moment (A under B, B under A) the second sees the first and is refused, instead of
     both passing their checks and leaving a loop. On SQLite a write that changes nothing takes
-    the database's one writer."""
+    the database's one writer. A unit's closing and the units put under it take the same lock,
+    so that no open unit is left under a closed one."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": TREE_LOCK_ID})
@@ -213,7 +215,7 @@ def _lock_tree(session: Session) -> None:
         )
     for loaded in list(session.identity_map.values()):
         if isinstance(loaded, Unit):
-            session.expire(loaded, ["parent_id", "parent"])
+            session.expire(loaded, ["parent_id", "parent", "closed_on", "children"])
 
 
 def move_unit(session: Session, unit: Unit, parent: Unit | None) -> None:
@@ -246,7 +248,15 @@ def _refuse_open_cases(session: Session, unit: Unit, message: object) -> None:
 
 def close_unit(session: Session, unit: Unit, on: date) -> None:
     """Close ``unit``: it keeps its history and is offered for nothing new. Refused while it
-    has open cases (listed in the error) or sub-units that are open."""
+    has open cases (listed in the error) or sub-units that are open.
+
+    The tree's lock and the unit's row (PostgreSQL: FOR UPDATE; SQLite: the one writer) are
+    taken before the checks: a report about the unit sent at the same moment takes the row too
+    (``app.services.reports.submission``), so either it is counted here or it finds the unit
+    closed; a unit added under this one at the same moment is either seen here or refused."""
+    _lock_tree(session)
+    session.execute(select(Unit.id).where(Unit.id == unit.id).with_for_update())
+    session.refresh(unit)
     if unit.closed:
         return
     _refuse_open_cases(
@@ -262,6 +272,7 @@ def close_unit(session: Session, unit: Unit, on: date) -> None:
 
 def reopen_unit(session: Session, unit: Unit) -> None:
     """Open a closed unit again (under an open unit)."""
+    _lock_tree(session)
     if unit.parent is not None and unit.parent.closed:
         raise UnitError(_l("The unit above is closed: open it first or move this unit."))
     unit.closed_on = None

@@ -7,7 +7,7 @@ import re
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import Field
-from wtforms.validators import ValidationError
+from wtforms.validators import StopValidation, ValidationError
 
 from app.services.disclosures.drafting import is_one_line
 from app.services.periods import FIRST_YEAR, LAST_YEAR
@@ -31,6 +31,16 @@ class OneLine:
     def __call__(self, _form: FlaskForm, field: Field) -> None:
         if field.data and not is_one_line(field.data):
             raise ValidationError(_l("The title must be one line."))
+
+
+class Sent:
+    """A field the page always sends, refused when a request leaves it out: left out is not
+    empty (empty keeps its meaning, such as "at the top" or "the default")."""
+
+    def __call__(self, _form: FlaskForm, field: Field) -> None:
+        if not field.raw_data:
+            field.errors = []
+            raise StopValidation(_l("This field is missing: reload the page and try again."))
 
 
 class WithinYears:

@@ -295,3 +295,48 @@ def test_two_requests_for_one_username_add_one_account(console_app, demo, db, mo
     assert second.status_code == 400
     assert "该用户名已被占用" in second.get_data(as_text=True)
     assert _user(db, "wang.fang").display_name == "王芳"
+
+
+@pytest.mark.parametrize("change", ["roles", "disable"])
+def test_the_last_enrolled_administrator_is_neither_demoted_nor_disabled(
+    console_app, demo, db, change
+):
+    admin = signed_in(console_app, "admin")
+    with db() as session:
+        other = staff_service.create_user(session, "admin.li", "管理员 李娜", None, [Role.admin])
+        other.password_hash = "enrolled"  # any record but NO_PASSWORD: an enrolled account
+        # The one signed in counts as not enrolled: admin.li is the last working administrator.
+        staff_service.by_username(session, "admin").password_hash = staff_service.NO_PASSWORD
+        session.commit()
+        other_id = other.id
+    page = f"/admin/staff/{other_id}"
+    if change == "roles":
+        fields = {"roles-roles": ["auditor", "publisher"], "roles-office": ""}
+        refused = _post(admin, f"/admin/staff/{other_id}/roles", page, **fields)
+    else:
+        refused = _post(admin, f"/admin/staff/{other_id}/disable", page)
+    assert refused.status_code == 400
+    html = refused.get_data(as_text=True)
+    assert "这样将不再有其他已启用且已完成注册的管理员" in html
+    if change == "roles":  # what was ticked stays ticked
+        assert re.search(r'value="publisher"[^>]*checked|checked[^>]*value="publisher"', html)
+    user = _user(db, "admin.li")
+    assert user.roles == {Role.admin} and user.active
+
+
+def test_a_digest_address_left_out_of_the_form_is_refused_and_kept(console_app, demo, db):
+    admin = signed_in(console_app, "admin")
+    user = _user(db, "publisher")
+    page = f"/admin/staff/{user.id}"
+    address = {"email-email": "li.na@jituan.example.cn"}
+    assert _post(admin, f"/admin/staff/{user.id}/email", page, **address).status_code == 302
+    refused = _post(admin, f"/admin/staff/{user.id}/email", page)
+    assert refused.status_code == 400
+    assert "缺少此项" in refused.get_data(as_text=True)
+    assert _user(db, "publisher").email == "li.na@jituan.example.cn"
+    # Empty, as the page sends it, still removes the address.
+    assert (
+        _post(admin, f"/admin/staff/{user.id}/email", page, **{"email-email": ""}).status_code
+        == 302
+    )
+    assert _user(db, "publisher").email is None

@@ -338,3 +338,20 @@ def test_other_roles_get_403(console_app, demo, db, username):
 def test_an_id_past_2_63_is_not_found(console_app, demo):
     admin = signed_in(console_app, "admin")
     assert admin.get(f"/admin/units/{2**64}").status_code == 404
+
+
+def test_a_move_without_its_field_is_refused_and_the_unit_stays(console_app, demo, db):
+    admin = signed_in(console_app, "admin")
+    w1 = _unit(db, "MCH-W1")
+    before = _details(db)
+    refused = _post(admin, f"/admin/units/{w1.id}/move", f"/admin/units/{w1.id}")
+    assert refused.status_code == 400
+    assert "缺少此项" in refused.get_data(as_text=True)
+    assert _unit(db, "MCH-W1").parent_id == _unit(db, "MCH").id
+    assert _details(db) == before
+    # Empty, as the list's first choice sends it, still means the top of the tree.
+    moved = _post(
+        admin, f"/admin/units/{w1.id}/move", f"/admin/units/{w1.id}", **{"move-parent": ""}
+    )
+    assert moved.status_code == 302
+    assert _unit(db, "MCH-W1").parent_id is None

@@ -228,3 +228,16 @@ def test_a_year_the_package_knows_starts_from_its_days(console_app, demo, db):
     assert "2026-10-10" in workdays  # the Saturday worked in exchange
     assert "chinese-calendar 软件包为 2026 年给出的日期" in page
     assert _stored(db) == []  # shown, not stored
+
+
+def test_a_year_sent_without_its_lists_is_refused_and_keeps_its_days(console_app, demo, db):
+    admin = signed_in(console_app, "admin")
+    assert _save(admin).status_code == 302
+    before = _stored(db)
+    page = admin.get("/admin/calendar?year=2027").get_data(as_text=True)
+    refused = admin.post(
+        "/admin/calendar", data={"csrf_token": csrf_token(page), "cal-year": "2027"}
+    )
+    assert refused.status_code == 400
+    assert "缺少此项" in refused.get_data(as_text=True)
+    assert _stored(db) == before

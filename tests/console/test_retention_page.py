@@ -5,7 +5,8 @@ typed kept and nothing saved."""
 
 from __future__ import annotations
 
-from html import escape
+import re
+from html import escape, unescape
 
 import pytest
 from sqlalchemy import func, select
@@ -18,7 +19,12 @@ PAGE = "/admin/retention"
 
 
 def _fields(page: str, **typed: str) -> dict[str, str]:
+    """What the page sends: every category's field as shown, with ``typed`` typed over it."""
     data = {"retention-csrf_token": csrf_token(page)}
+    for tag in re.findall(r'<input[^>]*name="retention-years_[^"]*"[^>]*>', page):
+        name = re.search(r'name="([^"]*)"', tag).group(1)
+        value = re.search(r'value="([^"]*)"', tag)
+        data[name] = unescape(value.group(1)) if value else ""
     data.update({f"retention-years_{code}": value for code, value in typed.items()})
     return data
 
@@ -108,3 +114,23 @@ def test_a_period_that_cannot_be_is_refused_with_what_was_typed_kept(auth, db, t
     with db() as session:  # nothing saved, not even the good one
         assert session.scalar(select(func.count()).select_from(RetentionPeriod)) == 0
     assert _changes(db) == 0
+
+
+def test_a_field_left_out_of_the_form_is_refused_and_no_period_changes(auth, db):
+    auth.login("admin")
+    page = auth.client.get(PAGE).get_data(as_text=True)
+    assert auth.client.post(PAGE, data=_fields(page, work_style="10")).status_code == 303
+    page = auth.client.get(PAGE).get_data(as_text=True)
+    only_token = {"retention-csrf_token": csrf_token(page)}
+    refused = auth.client.post(PAGE, data=only_token, headers=ZH)
+    assert refused.status_code == 400
+    assert "缺少此项" in refused.get_data(as_text=True)
+    one_left_out = _fields(page, other="12")
+    del one_left_out["retention-years_work_style"]
+    refused = auth.client.post(PAGE, data=one_left_out, headers=ZH)
+    assert refused.status_code == 400
+    assert 'value="12"' in refused.get_data(as_text=True)  # what was typed is kept
+    with db() as session:
+        assert session.get(RetentionPeriod, "work_style").years == 10
+        assert session.get(RetentionPeriod, "other") is None
+    assert _changes(db) == 1

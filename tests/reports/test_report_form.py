@@ -141,3 +141,40 @@ def test_the_files_of_a_report_past_the_client_s_limit_are_not_kept(demo, instan
     response = client.post("/report/new", data=data, content_type="multipart/form-data")
     assert client.get(response.headers["Location"]).status_code == 429
     assert _blob_files(app) == kept
+
+
+def test_a_report_whose_unit_is_closed_as_it_is_stored_comes_back_with_everything_typed(
+    demo, public_app, monkeypatch
+):
+    from sqlalchemy import func, select
+
+    from app.i18n import today
+    from app.models import Report
+    from app.public.reports import gate
+    from app.services import units
+
+    database = public_app.extensions["portal.db"]
+    real_count = gate.count_stored
+
+    def closed_meanwhile(*args, **kwargs):
+        """The administrator closes the unit after the form was checked, before it is stored."""
+        with database.session() as session:
+            units.close_unit(session, units.by_code(session, "MCH-W1"), today())
+            session.commit()
+        return real_count(*args, **kwargs)
+
+    def stored() -> int:
+        with database.session() as session:
+            return session.scalar(select(func.count()).select_from(Report))
+
+    before, files = stored(), _blob_files(public_app)
+    monkeypatch.setattr(gate, "count_stored", closed_meanwhile)
+    client = public_app.test_client()
+    data = _form(client, persons="采购部 赵某", what="食堂采购虚报单价，每斤多报五元。")
+    response = client.post("/report/new", data=data, follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "请从选项中选择。" in page  # on the unit, as for a unit closed before
+    assert "采购部 赵某" in page and "食堂采购虚报单价，每斤多报五元。" in page
+    assert stored() == before
+    assert _blob_files(public_app) == files

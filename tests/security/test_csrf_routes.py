@@ -44,6 +44,7 @@ from app.services import staff as staff_service
 from app.services.demo import DEMO_LOGINS
 from app.services.disclosures import drafting, reviewing
 from app.services.disclosures.attachments import add_attachment
+from app.services.reports import retention
 from app.services.staff import totp_now
 from tests.helpers.console import signed_in
 from tests.helpers.disclosures import draft_fields, staff
@@ -108,6 +109,16 @@ def _catalogue_entry(session: Session, _app: Flask) -> dict[str, int]:
 
 def _report_category(_session: Session, _app: Flask) -> dict[str, str]:
     return {"code": "work_style"}
+
+
+def _retention_codes(session: Session, _app: Flask) -> dict[str, list[str]]:
+    return {"codes": retention.category_codes(session)}
+
+
+def _retention_fields(values: dict) -> dict[str, str]:
+    """What the retention page sends: every category's field (empty: the default)."""
+    fields = {f"retention-years_{code}": "" for code in values["codes"]}
+    return {**fields, "retention-years_work_style": "10"}
 
 
 def _pending_question(session: Session, _app: Flask) -> dict[str, int]:
@@ -422,7 +433,7 @@ CONSOLE_POSTS: dict[str, ConsolePost] = {
     ),
     "admin.seed_categories": ConsolePost("admin"),
     "admin.save_retention": ConsolePost(
-        "admin", fields=lambda _v: {"retention-years_work_style": "10"}, taken=303
+        "admin", values=_retention_codes, fields=_retention_fields, taken=303
     ),
     "admin.add_unit": ConsolePost(
         "admin",

@@ -22,7 +22,7 @@ from app.form_choices import choice
 from app.models.reports import CATEGORY_CODE_LENGTH
 from app.services.names import clean_name
 from app.web.disclosures import PERIOD_NAMES, SCOPE_NAMES
-from app.web.forms import WithinYears
+from app.web.forms import Sent, WithinYears
 
 # A year has at most 366 days, each typed as YYYY-MM-DD and a line break.
 CALENDAR_TEXT_CHARS = 366 * 12
@@ -100,7 +100,7 @@ class RenameUnitForm(FlaskForm):
 
 
 class MoveUnitForm(FlaskForm):
-    parent = SelectField(_l("Move under"), choices=[], validate_choice=False)
+    parent = SelectField(_l("Move under"), choices=[], validate_choice=False, validators=[Sent()])
 
 
 class OfficeForm(FlaskForm):
@@ -141,7 +141,7 @@ class RolesForm(FlaskForm):
 class EmailForm(FlaskForm):
     email = StringField(
         _l("E-mail address for the daily digest"),
-        validators=[Length(max=300, message=_l("At most %(max)d characters."))],
+        validators=[Sent(), Length(max=300, message=_l("At most %(max)d characters."))],
     )
 
 
@@ -229,11 +229,11 @@ class CalendarYearForm(FlaskForm):
     )
     holidays = TextAreaField(
         _l("Public holidays"),
-        validators=[Length(max=CALENDAR_TEXT_CHARS)],
+        validators=[Sent(), Length(max=CALENDAR_TEXT_CHARS)],
         render_kw={"rows": 8},
     )
     workdays = TextAreaField(
         _l("Make-up workdays (weekend days worked)"),
-        validators=[Length(max=CALENDAR_TEXT_CHARS)],
+        validators=[Sent(), Length(max=CALENDAR_TEXT_CHARS)],
         render_kw={"rows": 4},
     )

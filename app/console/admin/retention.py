@@ -17,6 +17,7 @@ from app.models import Role
 from app.security.auth import current_staff, role_required
 from app.services import audit
 from app.services.reports import retention
+from app.web.forms import Sent
 from app.web.reports import category_names
 
 PERIOD_ERRORS = {
@@ -42,7 +43,8 @@ def _retention_form() -> FlaskForm:
         pass
 
     for code in retention.category_codes(get_session()):
-        setattr(RetentionForm, _field_name(code), StringField(category_names().get(code, code)))
+        field = StringField(category_names().get(code, code), validators=[Sent()])
+        setattr(RetentionForm, _field_name(code), field)
     return RetentionForm(prefix="retention")
 
 

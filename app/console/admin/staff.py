@@ -52,6 +52,13 @@ STAFF_ERRORS = {
         "office",
         _l("The unit of this office is closed: choose another office."),
     ),
+    staff_service.StaffError.last_admin: (
+        "roles",
+        _l(
+            "No other active administrator who has enrolled would be left: give another "
+            "account the administrator role first."
+        ),
+    ),
 }
 
 
@@ -266,7 +273,12 @@ def _set_active(user_id: int, active: bool):
     if user.id == current_staff().id and not active:
         message = _("You cannot disable your own account: ask another administrator.")
         return _user_page(user, error=message, status=400)
-    staff_service.set_active(session, user.username, active)
+    try:
+        staff_service.set_active(session, user.username, active)
+    except staff_service.StaffError as exc:
+        session.rollback()
+        message = str(STAFF_ERRORS[exc.reason][1])
+        return _user_page(_user_or_404(user_id), error=message, status=400)
     audited("enabled" if active else "disabled", subject=user)
     session.commit()
     if active:

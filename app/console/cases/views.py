@@ -69,6 +69,7 @@ from app.services.cases import deadlines, decisions, inbox, notes, reading, trai
 from app.services.cases.access import transferred_from
 from app.services.cases.errors import CaseError, CaseNotPermitted
 from app.services.cases.readers import case_readers, is_head_of, may_handle, readable_case
+from app.services.reports import retention
 from app.services.reports.envelopes import opened, stored_plaintext_size
 from app.services.reports.errors import ChannelUnavailable, ReportInvalid, UploadRefused
 from app.web.forms import parse_id
@@ -100,7 +101,12 @@ def _handlers_only():
 
 
 def _case_or_404(report_id: str):
-    report = readable_case(get_session(), current_staff(), report_id)
+    """The case, if the staff member may read it; else 404. An action (a POST) first holds the
+    case against the retention purge: a case purged meanwhile is not found (404)."""
+    session = get_session()
+    if request.method == "POST":
+        retention.hold_case(session, report_id)
+    report = readable_case(session, current_staff(), report_id)
     if report is None:
         abort(404)
     return report

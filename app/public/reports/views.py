@@ -247,16 +247,19 @@ def send():
     if refusal is not None:
         return _refused(form, refusal, sent_files)
     files = batch.finish() if batch is not None else []
-    submitted = submission.submit(
-        session,
-        blob_store(),
-        receipt_pepper(),
-        routed,
-        files,
-        today(),
-        receipt_versions(),
-        rules=deadline_rules(),
-    )
+    try:
+        submitted = submission.submit(
+            session,
+            blob_store(),
+            receipt_pepper(),
+            routed,
+            files,
+            today(),
+            receipt_versions(),
+            rules=deadline_rules(),
+        )
+    except errors.ReportInvalid as invalid:  # the unit was closed at this very moment
+        return _back(_mark(form, invalid), 400, files_dropped=sent_files)
     shown = {
         "code": submitted.code.replace(" ", ""),
         "acknowledge_by": submitted.acknowledge_by.isoformat(),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -109,9 +109,31 @@ def rename(session: Session, code: object, name_zh: object, name_en: object) -> 
     return category
 
 
+LOCK_ID = 0x6361_7473  # "cats": PostgreSQL's advisory lock of the categories offered
+
+
+def _lock(session: Session) -> None:
+    """Hold the categories offered until the transaction ends, and read them anew: of two
+    retirements at the same moment the second counts what the first left (PostgreSQL: an
+    advisory lock; SQLite: a write that changes nothing takes the database's one writer)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
+    elif dialect == "sqlite":
+        session.execute(
+            update(ReportCategoryEntry).where(false()).values(active=ReportCategoryEntry.active),
+            execution_options={"synchronize_session": False},
+        )
+    for loaded in list(session.identity_map.values()):
+        if isinstance(loaded, ReportCategoryEntry):
+            session.expire(loaded, ["active"])
+
+
 def set_active(session: Session, code: object, active: bool) -> ReportCategoryEntry:
     """Retire the category (``active`` False: no longer offered) or offer it again.
-    CategoryError ``last_offered``: the form must offer one category at least."""
+    CategoryError ``last_offered``: the form must offer one category at least, also when
+    two are retired at the same moment."""
+    _lock(session)
     category = category_by_code(session, code)
     if not active and category.active and len(list_categories(session, active_only=True)) <= 1:
         raise CategoryError("last_offered")

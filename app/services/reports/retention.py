@@ -408,14 +408,22 @@ def _purge_case(
 def _lock_case(session: Session, report_id: str) -> None:
     """Hold the case (and, on SQLite, the database's one writer) until the transaction ends;
     on SQLite also overwrite what is deleted with zeros (``secure_delete``)."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection().exec_driver_sql("PRAGMA secure_delete = ON")
+    hold_case(session, report_id)
+
+
+def hold_case(session: Session, report_id: str) -> None:
+    """Hold the case against the purge until the transaction ends (PostgreSQL: the purge's
+    lock of the case; SQLite: the database's one writer). A case action takes it before it
+    loads the case: a case purged meanwhile is then found gone, never half written to."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        key = zlib.crc32(report_id.encode()) - 2**31
+        key = zlib.crc32(report_id.encode("utf-8", "surrogatepass")) - 2**31
         session.execute(
             text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": LOCK_SPACE, "key": key}
         )
     elif dialect == "sqlite":
-        session.connection().exec_driver_sql("PRAGMA secure_delete = ON")
         session.execute(  # a write that changes nothing takes the writer's lock
             update(PurgedReportStat).where(false()).values(year=PurgedReportStat.year),
             execution_options={"synchronize_session": False},

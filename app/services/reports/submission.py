@@ -311,6 +311,19 @@ def _store(
     raise RuntimeError("no free receipt code after several draws")
 
 
+def _refuse_closed_unit(session: Session, unit_id: int) -> None:
+    """ReportInvalid({"unit_code": "unknown"}) if the unit was closed since the fields were
+    checked. Asked once the report's rows are written, holding the unit's row (PostgreSQL:
+    FOR SHARE, against the closing's FOR UPDATE; SQLite: the writer's lock the insert took):
+    a unit closed at the same moment either counts this report among its open cases or is
+    seen closed here. One read by primary key, the same for every report."""
+    closed_on = session.scalar(
+        select(Unit.closed_on).where(Unit.id == unit_id).with_for_update(read=True)
+    )
+    if closed_on is not None:
+        raise ReportInvalid({"unit_code": "unknown"})
+
+
 @dataclass(frozen=True)
 class RoutedReport:
     """A report's fields, checked, and the office they route it to."""
@@ -377,6 +390,7 @@ def submit(
             checked, routed.route, text, identity, uploads, today, rules or DeadlineRules()
         )
         code, row = _store(session, pepper, receipt_versions, plan, draw_code)
+        _refuse_closed_unit(session, checked.unit.id)
         submitted = Submitted(code, row.id, row.acknowledge_by, row.feedback_by, infos)
         commit_durably(session, blobs.day_start(today))
     except BaseException:
