@@ -23,6 +23,7 @@ write-ahead log, statistics) is described in docs/reports.md.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -150,10 +151,9 @@ class PgBlobWriter:
             self._own.close()  # rolls the blob's own transaction back
             return
         assert self._session is not None
-        try:  # a transaction that failed is rolled back whole, these rows with it
+        # A transaction that failed is rolled back whole, these rows with it.
+        with contextlib.suppress(SQLAlchemyError):
             self._session.connection().execute(delete(BlobChunk).where(BlobChunk.key == self.key))
-        except SQLAlchemyError:
-            pass
 
 
 class PgBlobReader(io.RawIOBase):

@@ -25,13 +25,13 @@ Each case is purged in a transaction of its own: its statistics row, the deletio
 audit entry commit together (nothing is purged half), then its payloads are deleted from the
 blob store (a crash between leaves payloads no header opens, which ``portal reports fsck``
 finds). Payloads kept in PostgreSQL (``BLOB_STORE = "postgresql"``) are deleted in the case's
-own transaction, with its rows. One run at a time: a second one waits for the first (a lock of the database: an
-advisory lock on PostgreSQL, a lock file beside the SQLite file) and then finds nothing left
-to do; each case is read again under its own lock, so none is purged twice. After a run that
-purged something the database is rid of the deleted bytes: SQLite deletes with
-``secure_delete`` (freed space overwritten with zeros), then ``VACUUM`` and an emptied
-write-ahead log; PostgreSQL rewrites the tables (``VACUUM FULL``) and switches its
-write-ahead log where the role may.
+own transaction, with its rows. One run at a time: a second one waits for the first (a lock of
+the database: an advisory lock on PostgreSQL, a lock file beside the SQLite file) and then
+finds nothing left to do; each case is read again under its own lock, so none is purged twice.
+After a run that purged something the database is rid of the deleted bytes: SQLite deletes with
+``secure_delete`` (freed space overwritten with zeros), then ``VACUUM`` and an emptied write-
+ahead log; PostgreSQL rewrites the tables (``VACUUM FULL``) and switches its write-ahead log
+where the role may.
 """
 
 from __future__ import annotations
