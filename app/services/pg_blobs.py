@@ -340,7 +340,8 @@ class PostgresBlobStore:
                 select(BlobChunk.data).where(BlobChunk.key == key, BlobChunk.seq == seq)
             )
 
-        return PgBlobReader(key, size, fetch, release)  # type: ignore[return-value]
+        # Buffered as a file opened for reading is: read(n) gives n bytes until the end.
+        return io.BufferedReader(PgBlobReader(key, size, fetch, release), 64 * 1024)  # type: ignore[return-value]
 
     def _read_connection(self) -> Iterator[Connection]:
         session = self.session()
