@@ -107,37 +107,30 @@ def _blob_throughput(env: dict[str, str], size: int) -> None:
     from sqlalchemy import text
 
     from app import create_app
-    from app.services.blobs import CHUNK
+    from app.services.pg_blobs import CHUNK_BYTES
 
     os.environ.update(env | {"PORTAL_BLOB_STORE": "postgresql"})
     app = create_app("console")
     store = app.extensions["portal.blobs"]
     database = app.extensions["portal.db"]
     block = os.urandom(1 << 20)
-    chunk = getattr(store, "chunk_size", CHUNK)
 
     with database.session() as session:
         start = time.perf_counter()
-        writer = store.create(size, session=session) if _takes_session(store) else None
-        if writer is None:
-            writer = store.create(size)
+        writer = store.bound(session).create(size)
         for _ in range(size // len(block)):
             writer.write(block)
         stored = writer.commit()
         session.commit()
         write_seconds = time.perf_counter() - start
 
-    with database.session() as session:
-        start = time.perf_counter()
-        reader = store.open(stored.key, session=session) if _takes_session(store) else None
-        if reader is None:
-            reader = store.open(stored.key)
-        read = 0
+    start = time.perf_counter()
+    read = 0
+    with store.open(stored.key) as reader:
         while data := reader.read(1 << 20):
             read += len(data)
-        reader.close()
-        read_seconds = time.perf_counter() - start
-        assert read == size, (read, size)
+    read_seconds = time.perf_counter() - start
+    assert read == size, (read, size)
 
     with database.engine.connect() as conn:
         conn.execute(text("CREATE TEMPORARY TABLE bench_copy (seq integer, data bytea)"))
@@ -147,36 +140,28 @@ def _blob_throughput(env: dict[str, str], size: int) -> None:
             raw.cursor() as cursor,
             cursor.copy("COPY bench_copy (seq, data) FROM STDIN (FORMAT BINARY)") as copying,
         ):
+            copying.set_types(["int4", "bytea"])
             sequence = 0
             for _ in range(size // len(block)):
                 view = memoryview(block)
-                for offset in range(0, len(view), chunk):
-                    copying.write_row((sequence, view[offset : offset + chunk]))
+                for offset in range(0, len(view), CHUNK_BYTES):
+                    copying.write_row((sequence, view[offset : offset + CHUNK_BYTES]))
                     sequence += 1
         raw.commit()
         copy_seconds = time.perf_counter() - start
 
     with database.session() as session:
-        if _takes_session(store):
-            store.delete(stored.key, session=session)
-        else:
-            store.delete(stored.key)
+        store.bound(session).delete(stored.key)
         session.commit()
 
     mib = size / (1 << 20)
     print(
-        f"\nBlob store (PostgreSQL, {chunk // 1024} KiB chunks), one {mib:.0f} MiB file:"
+        f"\nBlob store (PostgreSQL, {CHUNK_BYTES // 1024} KiB chunks), one {mib:.0f} MiB file:"
         f"\n  {'write':<22}{mib / write_seconds:>8.1f} MiB/s"
         f"\n  {'read':<22}{mib / read_seconds:>8.1f} MiB/s"
         f"\n  {'COPY, same bytes':<22}{mib / copy_seconds:>8.1f} MiB/s"
         f"\n  write / COPY: {copy_seconds / write_seconds:.2f}"
     )
-
-
-def _takes_session(store) -> bool:
-    import inspect
-
-    return "session" in inspect.signature(store.create).parameters
 
 
 def main() -> None:
