@@ -371,6 +371,7 @@ def submit(
     without it, the defaults on the official calendar.
     """
     written = [upload.blob_key for upload in uploads]
+    committing = False
     try:
         prepare_durable_commit(session)
         routed = report if isinstance(report, RoutedReport) else check_and_route(session, report)
@@ -392,9 +393,13 @@ def submit(
         code, row = _store(session, pepper, receipt_versions, plan, draw_code)
         _refuse_closed_unit(session, checked.unit.id)
         submitted = Submitted(code, row.id, row.acknowledge_by, row.feedback_by, infos)
+        committing = True
         commit_durably(session, blobs.day_start(today))
     except BaseException:
         session.rollback()
-        delete_blobs(blobs, written)
+        # A commit cut off (the database restarting as it answered) may have been made: its
+        # blobs stay, as orphans ``portal reports fsck`` sweeps if it was not.
+        if not committing:
+            delete_blobs(blobs, written)
         raise
     return submitted
