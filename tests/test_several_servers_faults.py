@@ -21,12 +21,14 @@ from sqlalchemy.orm import Session
 from app.models import Case, EnvelopeRole, Report, ReportEnvelope
 from tests.helpers.environment import PG_URL, engine_url
 from tests.helpers.report_client import REPORT_FIELDS, Attachment, Multipart
-from tests.helpers.servers import free_port, portal
+from tests.helpers.servers import first_disclosure_path, free_port, portal
 from tests.helpers.tcp_proxy import TcpProxy
 from tests.helpers.two_servers import (
     Installation,
+    form_of,
     new_installation,
     page_text,
+    send_form,
     server_ports,
 )
 
@@ -147,5 +149,64 @@ def test_postgresql_restarting_in_the_middle_of_a_tip(installation):
         output = a.server.output_so_far()
         assert "database unreachable (OperationalError)" in output
         assert "Exception in endpoint" not in output, output
+    finally:
+        proxy.stop()
+
+
+def test_redis_lost_by_one_machine(installation, redis_url):
+    _pg_port, redis_port = _proxy_ports()
+    proxy = TcpProxy(redis_port, _target(redis_url))
+    proxy.start()
+    ports_a, ports_b = server_ports(2)
+    limit = {"PORTAL_RATELIMIT_QUESTIONS": "4 per hour"}
+    a = installation.machine("a", ports_a, **limit)
+    a.start()
+    b = installation.machine(
+        "b", ports_b, PORTAL_RATELIMIT_STORAGE_URI=_through(redis_url, proxy), **limit
+    )
+    try:
+        b.start()
+        if time.time() % 3600 > 3560:  # the hour's window must not end during the test
+            time.sleep(3600 - time.time() % 3600 + 0.5)
+        ask = first_disclosure_path(a.server) + "/ask"
+        visitor_a, visitor_b = a.browser(), b.browser()
+        data = form_of(visitor_a, ask, body="职工食堂的承包期是几年？")
+        visitor_b.cookies = visitor_a.cookies
+
+        def ask_on(visitor, number: int) -> int:
+            data["body"] = f"第{number}个问题：职工食堂的承包期是几年？"
+            return send_form(visitor, ask, data)[0]
+
+        # Two questions through B while it reaches Redis; then B loses it.
+        assert [ask_on(visitor_b, n) for n in (1, 2)] == [200, 200]
+        proxy.stop()
+
+        # A keeps counting in the shared store: B's two count, so two more are the limit.
+        assert [ask_on(visitor_a, n) for n in (3, 4, 5)] == [200, 200, 429]
+
+        # B keeps serving as docs/operations.md says: pages, limits counted in its own memory,
+        # a tip stored and its receipt shown in the answer to the form.
+        assert b.server.get("/")[0] == 200
+        assert [ask_on(visitor_b, n) for n in range(6, 11)] == [200] * 4 + [429]
+        code = b.browser().send_report("第三份举报：食堂采购员收受供应商购物卡。")
+        assert len(code) == 20
+
+        # A follow-up session lives in Redis, which every machine must find: while B cannot
+        # reach it, a code entered there gets a page saying to try again in a moment.
+        status, page, _headers = b.browser().request("GET", "/report/follow-up")
+        assert status == 200
+        follower = b.browser()
+        token = follower.csrf_token("/report/follow-up")
+        data = {"csrf_token": token, "code": code}
+        status, page = send_form(follower, "/report/follow-up", data)
+        assert status == 503 and "服务暂时不可用" in page, page_text(page)[:1000]
+        assert "Traceback" not in page
+
+        # Redis back: the tip is followed up through either machine.
+        proxy.start()
+        for machine in (b, a):
+            follower = machine.browser()
+            thread = follower.follow_up(code)
+            assert follower.following_up and "已收到，等待纪检部门确认" in thread, machine.name
     finally:
         proxy.stop()
