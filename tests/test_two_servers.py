@@ -189,17 +189,17 @@ def test_a_machine_killed_in_a_burst_of_tips_loses_no_receipt_it_gave(pair):
             with lock:
                 receipts.append(code)
 
-    threads = [threading.Thread(target=reporter, args=(n,), daemon=True) for n in range(4)]
+    threads = [threading.Thread(target=reporter, args=(n,), daemon=True) for n in range(3)]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + 30
-    while len(receipts) < 6 and time.monotonic() < deadline:
+    while len(receipts) < 4 and time.monotonic() < deadline:
         time.sleep(0.05)
     a.kill()
     stop.set()
     for thread in threads:
         thread.join(timeout=30)
-    assert len(receipts) >= 6, f"{len(receipts)} receipts in 30 s"
+    assert len(receipts) >= 4, f"{len(receipts)} receipts in 30 s"
 
     # Every receipt A gave opens its tip through B.
     for code in receipts:

@@ -15,6 +15,8 @@ import re
 import secrets
 import shutil
 import signal
+import subprocess
+import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,9 +70,9 @@ def shared_settings(database_url: str, redis_url: str) -> dict[str, str]:
 
 
 def server_ports(count: int) -> list[tuple[int, int]]:
-    """(public, console) ports of ``count`` servers: PORTAL_TEST_TWO_SERVER_PORTS if given
-    (comma-separated, two per server), else free ones."""
-    given = given_ports("PORTAL_TEST_TWO_SERVER_PORTS", 2 * count)
+    """(public, console) ports of ``count`` servers: the first of PORTAL_TEST_TWO_SERVER_PORTS
+    if given (comma-separated, four: two per server), else free ones."""
+    given = given_ports("PORTAL_TEST_TWO_SERVER_PORTS", 4)
     if given is None:
         return [(free_port(SERVER_HOST), free_port(CONSOLE_HOST)) for _ in range(count)]
     return [(given[2 * n], given[2 * n + 1]) for n in range(count)]
@@ -111,12 +113,10 @@ class Machine:
         self.server.process.wait(timeout=10)
 
     def stop(self) -> str:
+        """Kill what is left of the server (its whole group); what it wrote."""
         if self.server is None:
             return ""
-        if self.server.process.poll() is None:
-            self.server.stop()
-        else:
-            with_group_gone(self.server)
+        with_group_gone(self.server)
         return self.server.output_file.read_text(errors="replace")
 
     def browser(self) -> Browser:
@@ -163,7 +163,7 @@ class Installation:
                 if source.exists():
                     (instance / name_).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                     shutil.copy2(source, instance / name_)
-        env = portal_env(instance, **OPEN_LIMITS, **self.shared, **settings)
+        env = portal_env(instance, **{**OPEN_LIMITS, **self.shared, **settings})
         machine = Machine(name, instance, env, ports, self.tmp / f"serve-{name}.log")
         self.machines.append(machine)
         return machine
@@ -178,10 +178,15 @@ class Installation:
             engine.dispose()
 
     def close(self) -> list[str]:
-        """Stop every machine (all at once: each waits for its workers); their output."""
-        for machine in self.machines:
-            if machine.server is not None and machine.server.process.poll() is None:
-                machine.server.process.send_signal(signal.SIGTERM)
+        """Stop every machine; their output. (All at once, and a machine still stopping
+        after a few seconds is killed: what it wrote until then is what the tests read.)"""
+        running = [m.server for m in self.machines if m.server and m.server.process.poll() is None]
+        for server in running:
+            server.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for server in running:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.process.wait(timeout=max(0.1, deadline - time.monotonic()))
         outputs = [machine.stop() for machine in self.machines]
         self.drop(self.schema)
         return outputs
