@@ -122,6 +122,10 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "READER_PARTY_HEADER": "X-Remote-Party",
         "ATTACHMENT_MAX_BYTES": 20 * 1024 * 1024,
         "BLOB_PATH": str(Path(instance_path) / "blobs"),
+        # Where report and attachment payloads are kept: "filesystem" (BLOB_PATH) or
+        # "postgresql" (tables of the database itself). Empty: PostgreSQL's own tables when
+        # the database is PostgreSQL, else the filesystem (validate()).
+        "BLOB_STORE": "",
         "LOG_KEY_FILE": str(Path(instance_path) / "keys" / "disclosure-log.key"),
         "LOG_ORIGIN": "portal.example.internal/disclosures",
         # The staff audit trail: a second log with its own key and name, held by the console
@@ -387,6 +391,8 @@ def validate(app_config: Any) -> None:
                 hide_password=False
             )
 
+    _validate_blob_store(app_config, problems)
+
     storage = str(app_config.get("RATELIMIT_STORAGE_URI") or "")
     scheme = storage.split("://", 1)[0] if "://" in storage else ""
     if scheme not in RATELIMIT_SCHEMES:
@@ -570,6 +576,31 @@ def validate(app_config: Any) -> None:
 
     if problems:
         raise ConfigError(problems)
+
+
+BLOB_STORES = ("filesystem", "postgresql")
+
+
+def _validate_blob_store(app_config: Any, problems: list[str]) -> None:
+    """BLOB_STORE: filesystem or postgresql; by default PostgreSQL's own tables when the
+    database is PostgreSQL, so that every server sharing it reads every file."""
+    chosen = str(app_config.get("BLOB_STORE") or "").strip().lower()
+    on_postgresql = str(app_config.get("DATABASE_URL") or "").startswith("postgresql")
+    if not chosen:
+        chosen = "postgresql" if on_postgresql else "filesystem"
+    if chosen not in BLOB_STORES:
+        problems.append(
+            f"PORTAL_BLOB_STORE: {app_config.get('BLOB_STORE')!r} is not a blob store; "
+            "use filesystem or postgresql"
+        )
+        return
+    if chosen == "postgresql" and not on_postgresql:
+        problems.append(
+            "PORTAL_BLOB_STORE: postgresql keeps files in the database, which must then be "
+            "PostgreSQL (PORTAL_DATABASE_URL=postgresql://...); use filesystem with SQLite"
+        )
+        return
+    app_config["BLOB_STORE"] = chosen
 
 
 def _whole_number(name: str, value: Any, low: int, high: int, problems: list[str]) -> int:

@@ -1,12 +1,12 @@
-"""What an app holds for its services, built once with the app and kept in ``app.extensions``.
-
-The blob store of attachments, the disclosure log's keys and the receipt pepper: the console
-holds the log's signing key (generated on first use), the public app only the public verifier;
-the audit log's keys only the console (and the ``portal`` command) holds, the public app none;
-the receipt derivations' versions and the sealing parameters, read from the app's
-configuration. The short-lived stores (``app.services.ephemeral``) are made from the
-rate-limit storage URI: in memory, or in Redis under ``portal-<surface>:``. Views and commands
-take them from here and hand them to the services as arguments.
+"""What an app holds for its services, built once with the app and kept in ``app.extensions``. The
+blob store of attachments (files, or PostgreSQL's tables: ``BLOB_STORE``), the disclosure log's
+keys and the receipt pepper: the console holds the log's signing key (generated on first use),
+the public app only the public verifier; the audit log's keys only the console (and the
+``portal`` command) holds, the public app none; the receipt derivations' versions and the
+sealing parameters, read from the app's configuration. The short-lived stores
+(``app.services.ephemeral``) are made from the rate-limit storage URI: in memory, or in Redis
+under ``portal-<surface>:``. Views and commands take them from here and hand them to the
+services as arguments.
 """
 
 from __future__ import annotations
@@ -15,17 +15,18 @@ import contextlib
 import dataclasses
 import logging
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context
 from sqlalchemy.orm import Session
 
 from app.db import get_session
 from app.i18n import enterprise_zone
-from app.services.blobs import BlobStore, FilesystemBlobStore
+from app.services.blobs import BlobError, BlobStore, FilesystemBlobStore
 from app.services.cases import work_days
 from app.services.cases.calendar import WorkCalendar
 from app.services.cases.deadlines import DeadlineRules
 from app.services.digest import DigestSettings
 from app.services.ephemeral import Stores
+from app.services.pg_blobs import PostgresBlobStore
 from app.services.signed_log import LogKeys
 from crypto import SealParams
 from crypto.receipts import RECEIPT_VERSIONS, ReceiptVersions
@@ -35,9 +36,7 @@ from crypto.sealing import DEFAULT_SEAL_PARAMS
 def init_app(app: Flask) -> None:
     config = app.config
     # Blobs are dated by the enterprise's day, the day a report's received_on says.
-    blobs = app.extensions["portal.blobs"] = FilesystemBlobStore(
-        config["BLOB_PATH"], enterprise_zone(config)
-    )
+    blobs = app.extensions["portal.blobs"] = make_blob_store(app)
     stores = app.extensions["portal.ephemeral"] = Stores.from_uri(
         str(config["RATELIMIT_STORAGE_URI"]), f"portal-{config['SURFACE']}"
     )
@@ -65,8 +64,53 @@ def init_app(app: Flask) -> None:
     app.extensions["portal.receipt_pepper"] = config["RECEIPT_PEPPER"].encode()
 
 
+def make_blob_store(app: Flask, kind: str | None = None) -> BlobStore:
+    """The blob store ``BLOB_STORE`` names (or ``kind``): files under ``BLOB_PATH``, or the
+    tables of the database itself, written in the request's session (app/services/pg_blobs.py).
+    """
+    zone = enterprise_zone(app.config)
+    if (kind or app.config["BLOB_STORE"]) == "postgresql":
+        return PostgresBlobStore(
+            app.extensions["portal.db"].engine, _request_session, zone, root=app.config["BLOB_PATH"]
+        )
+    return FilesystemBlobStore(app.config["BLOB_PATH"], zone)
+
+
+def _request_session() -> Session | None:
+    """The session of the request under way. None outside a request (a command, the jobs):
+    those bind the store to their own session (``BlobStore.bound``), and a blob written
+    unbound is committed on its own, as a file would be."""
+    return get_session() if has_request_context() else None
+
+
 def blob_store() -> BlobStore:
     return current_app.extensions["portal.blobs"]
+
+
+def blob_store_hint(missing_keys: list[str]) -> str | None:
+    """When blobs missing from the configured store are in the other one (a store migrated
+    and the setting not changed, or changed and the blobs not migrated): what to do."""
+    config = current_app.config
+    configured = config["BLOB_STORE"]
+    other = "filesystem" if configured == "postgresql" else "postgresql"
+    if other == "postgresql" and not str(config["DATABASE_URL"]).startswith("postgresql"):
+        return None
+    store = make_blob_store(current_app, other)
+    found = 0
+    for key in missing_keys[:20]:
+        try:
+            store.open(key).close()
+        except (BlobError, OSError):
+            continue
+        found += 1
+    if not found:
+        return None
+    return (
+        f"BLOB STORE: this server is configured for the {configured} blob store "
+        f"(PORTAL_BLOB_STORE={configured}), but {found} of the missing blobs checked are in the "
+        f"{other} store. Either set PORTAL_BLOB_STORE={other}, or move them with "
+        f"`portal blobs migrate --to {configured}` (docs/operations.md)."
+    )
 
 
 def work_calendar(session: Session | None = None) -> WorkCalendar:

@@ -1,7 +1,7 @@
 """The ``portal`` command (also ``flask --app wsgi:console``): one module per group of commands.
 
 ``db`` (and ``init``), ``user`` (staff), ``keys``, ``reports``, ``log``, ``audit``,
-``disclosures``, ``demo``, ``jobs``, ``purge``, and ``serve`` (``run`` and ``serve``).
+``disclosures``, ``demo``, ``jobs``, ``purge``, ``blobs``, and ``serve`` (``run`` and ``serve``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,20 @@ from collections.abc import Callable
 
 from flask import Flask
 
-from app.cli import audit, db, demo, disclosures, jobs, keys, log, purge, reports, serve, staff
+from app.cli import (
+    audit,
+    blobs,
+    db,
+    demo,
+    disclosures,
+    jobs,
+    keys,
+    log,
+    purge,
+    reports,
+    serve,
+    staff,
+)
 
 
 def init_app(app: Flask, factory: Callable[[str], Flask]) -> None:
@@ -22,6 +35,7 @@ def init_app(app: Flask, factory: Callable[[str], Flask]) -> None:
         staff.user_group,
         keys.keys_group,
         reports.reports_group,
+        blobs.blobs_group,
         purge.purge_command,
         log.log_group,
         audit.audit_group,

@@ -74,7 +74,7 @@ def load_demo() -> list[demo_service.DemoLogin]:
         try:
             demo = demo_service.load_demo(
                 session,
-                blobs=blob_store(),
+                blobs=blob_store().bound(session),
                 seal_params=seal_params(),
                 today=today(),
                 pepper=receipt_pepper(),

@@ -105,7 +105,7 @@ def import_command(file: Path, batch_size: int) -> None:
                 session,
                 lines(),
                 file.parent,
-                blob_store(),
+                blob_store().bound(session),
                 zone=runtime.local_zone(),
                 today=today(),
                 max_bytes=config["ATTACHMENT_MAX_BYTES"],

@@ -32,7 +32,7 @@ def job_context() -> Iterator[jobs.JobContext]:
         yield jobs.JobContext(
             session=session,
             disclosure_log=disclosure_log_keys(),
-            blobs=blob_store(),
+            blobs=blob_store().bound(session),
             today=today(),
             audit_log=audit_log_keys(),
             # The days due soon count on the calendar with the years kept in the database.

@@ -10,7 +10,7 @@ from flask.cli import with_appcontext
 
 from app.db import database
 from app.models import RECEIPT_VERSION_UNRECORDED
-from app.resources import blob_store, receipt_versions
+from app.resources import blob_store, blob_store_hint, receipt_versions
 from app.services.reports import fsck as report_fsck
 from app.services.reports import receipt_versions as versions_service
 from crypto.errors import CryptoError
@@ -56,7 +56,7 @@ def fsck_command(identity_files: tuple[str, ...], dry_run: bool, min_age_days: i
     with database().session() as session:
         result = report_fsck.fsck(
             session,
-            blob_store(),
+            blob_store().bound(session),
             identities,
             delete_orphans=not dry_run,
             min_age=min_age_days * 86400,
@@ -70,6 +70,12 @@ def fsck_command(identity_files: tuple[str, ...], dry_run: bool, min_age_days: i
         click.echo(f"MISSING blob of envelope {envelope_id}", err=True)
     for envelope_id in result.wrong_size:
         click.echo(f"WRONG SIZE of the blob of envelope {envelope_id}", err=True)
+    for key, problem in result.damaged_blobs:
+        click.echo(f"DAMAGED blob {key}: {problem}", err=True)
+    if result.missing_keys:
+        hint = blob_store_hint(result.missing_keys)
+        if hint:
+            click.echo(hint, err=True)
     for envelope_id, error in result.damaged:
         click.echo(f"DAMAGED envelope {envelope_id}: {error}", err=True)
     for misplaced in result.misplaced:

@@ -2,6 +2,7 @@
 
 from app.models import search  # noqa: F401  the search table's DDL, on the metadata
 from app.models.audit import AuditCheckpoint, AuditEntry
+from app.models.blobs import BlobChunk, StoredBlobRow
 from app.models.calendar import WorkCalendarDay
 from app.models.case_access import CaseRecusal, CaseTransfer
 from app.models.cases import (
@@ -69,6 +70,7 @@ __all__ = [
     "Action",
     "AuditCheckpoint",
     "AuditEntry",
+    "BlobChunk",
     "Case",
     "CaseDecision",
     "CaseDecisionMember",
@@ -120,6 +122,7 @@ __all__ = [
     "StaffRole",
     "StaffUser",
     "StepAction",
+    "StoredBlobRow",
     "SubjectLevel",
     "Unit",
     "UnitKind",

@@ -25,7 +25,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from datetime import time as clock_time
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 CHUNK = 64 * 1024
 KEY_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -59,9 +62,14 @@ class BlobWriter(Protocol):
 
 
 class BlobStore(Protocol):
+    # True where a blob is written in the caller's database transaction (PostgreSQL's store):
+    # it commits and rolls back with the rows that point to it.
+    transactional: bool
+
+    def bound(self, session: Session) -> BlobStore: ...
     def day_start(self, day: date) -> int: ...
-    def put(self, stream: BinaryIO, max_bytes: int) -> StoredBlob: ...
-    def create(self, max_bytes: int) -> BlobWriter: ...
+    def put(self, stream: BinaryIO, max_bytes: int, key: str | None = None) -> StoredBlob: ...
+    def create(self, max_bytes: int, key: str | None = None) -> BlobWriter: ...
     def open(self, key: str) -> BinaryIO: ...
     def delete(self, key: str) -> None: ...
     def keys(self, min_age: float = 0.0) -> Iterator[str]: ...
@@ -202,6 +210,8 @@ class FilesystemBlobStore:
     report's ``received_on`` is. ``clock`` (seconds since the epoch) is for tests.
     """
 
+    transactional = False
+
     def __init__(
         self,
         root: str | os.PathLike[str],
@@ -211,6 +221,10 @@ class FilesystemBlobStore:
         self.root = Path(root)
         self.zone = zone
         self._clock = clock
+
+    def bound(self, session: Session) -> FilesystemBlobStore:
+        """The same store: files are no part of a database transaction."""
+        return self
 
     def now(self) -> float:
         return self._clock()
@@ -261,9 +275,10 @@ class FilesystemBlobStore:
             raise BlobError("not a blob key")
         return self.root / key[:2] / key
 
-    def create(self, max_bytes: int) -> FileBlobWriter:
-        """A new blob under a random key, to be written to and then committed or aborted."""
-        path = self._path(secrets.token_hex(16))
+    def create(self, max_bytes: int, key: str | None = None) -> FileBlobWriter:
+        """A new blob under a random key, to be written to and then committed or aborted
+        (``key``: the one a migration of the store keeps; no file may have it yet)."""
+        path = self._path(key if key is not None else secrets.token_hex(16))
         folder = path.parent
         # The folder gets a new entry; so does the parent of every folder made here.
         changed = [folder]
@@ -276,9 +291,9 @@ class FilesystemBlobStore:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             return FileBlobWriter(self, path, max_bytes, changed)
 
-    def put(self, stream: BinaryIO, max_bytes: int) -> StoredBlob:
+    def put(self, stream: BinaryIO, max_bytes: int, key: str | None = None) -> StoredBlob:
         """Copy ``stream`` in chunks (constant memory), hashing and counting on the way."""
-        writer = self.create(max_bytes)
+        writer = self.create(max_bytes, key)
         try:
             while chunk := stream.read(CHUNK):
                 writer.write(chunk)

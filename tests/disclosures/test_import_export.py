@@ -17,7 +17,6 @@ from app.models import (
     StepAction,
     Unit,
 )
-from app.services.blobs import FilesystemBlobStore
 from app.services.demo import DEMO_UNITS
 from app.services.disclosures import attachments as attachment_service
 from app.services.disclosures import categories, drafting, reviewing
@@ -27,6 +26,7 @@ from app.services.search import query as search_query
 from tests.helpers.disclosures import draft_fields, staff
 from tests.helpers.environment import PG_URL, create_schema, drop_schema
 from tests.helpers.instances import Content, Instance
+from tests.helpers.reports import blob_store
 
 PDF = b"%PDF-1.4\n%test\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
@@ -97,8 +97,8 @@ def test_good_lines_are_imported_and_bad_lines_reported_with_their_number(
         ),
     ]
     before = _count(db, Disclosure)
-    blob_root = Path(console_app.config["BLOB_PATH"])
-    blobs_before = set(blob_root.rglob("*"))
+    store = blob_store(console_app)  # files on SQLite, PostgreSQL's tables on PostgreSQL
+    blobs_before = set(store.keys())
     result = _invoke(console_app, "import", str(_write(tmp_path / "in.jsonl", lines)))
     assert result.exit_code == 1
     errors = result.stderr
@@ -140,8 +140,7 @@ def test_good_lines_are_imported_and_bad_lines_reported_with_their_number(
         size = disclosure_log.log_size(session)
         assert disclosure_log.latest_checkpoint(session).size == size
     # No blob of a failed line was left behind (only the one good attachment was added).
-    blobs_after = set(blob_root.rglob("*"))
-    assert len([p for p in blobs_after - blobs_before if p.is_file()]) == 1
+    assert len(set(store.keys()) - blobs_before) == 1
     verify = console_app.test_cli_runner().invoke(args=["log", "verify"])
     assert verify.exit_code == 0, verify.output
 
@@ -208,7 +207,7 @@ def _add_history_with_attachments(db, blobs):
 
 
 def test_export_import_export_round_trips(console_app, fresh_console, db, demo, tmp_path):
-    _add_history_with_attachments(db, FilesystemBlobStore(console_app.config["BLOB_PATH"]))
+    _add_history_with_attachments(db, blob_store(console_app))
     first = tmp_path / "one" / "export.jsonl"
     first.parent.mkdir()
     result = _invoke(console_app, "export", str(first))

@@ -2,6 +2,7 @@
 the columns a revision rewrites on the way."""
 
 import importlib
+import io
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -303,12 +304,22 @@ def make_records(app) -> dict[str, Rows]:
         add_digest(database)
         add_retention(database)
         add_categories_and_calendar(database)
+        add_database_blob(database)
     records = dump_tables(database.engine)
     database.engine.dispose()
     empty = [table for table, rows in records.items() if not rows]
     assert not empty, f"the records leave {empty} empty: give them rows in make_records"
     assert len(records["disclosure_log_checkpoints"]) == 2
     return records
+
+
+def add_database_blob(database) -> None:
+    """A blob in the database's own tables (``blobs``, ``blob_chunks``), with a Chinese text
+    over two chunks: on PostgreSQL the demo's files are there already, on SQLite none are."""
+    from app.services.pg_blobs import CHUNK_BYTES, PostgresBlobStore
+
+    text_bytes = "职代会决议附件：食堂承包合同全文。".encode() * (CHUNK_BYTES // 40)
+    PostgresBlobStore(database.engine).put(io.BytesIO(text_bytes), len(text_bytes))
 
 
 def add_a_report(database, blobs) -> None:

@@ -38,7 +38,7 @@ from app.models import (
     Unit,
     UnitKind,
 )
-from app.services.blobs import FilesystemBlobStore
+from app.services.blobs import BlobStore, FilesystemBlobStore
 from app.services.reports.submission import ReportFields
 from app.services.reports.uploads import Upload, UploadBatch, UploadLimits
 from crypto.keys import X25519Identity
@@ -175,8 +175,10 @@ def upload_files(
     return batch.finish()
 
 
-def blob_store(app) -> FilesystemBlobStore:
-    return FilesystemBlobStore(app.config["BLOB_PATH"])
+def blob_store(app) -> BlobStore:
+    """The app's blob store, as its settings make it: files on SQLite, PostgreSQL's tables on
+    PostgreSQL (unbound: each blob a transaction of its own, outside a request)."""
+    return app.extensions["portal.blobs"]
 
 
 def reports(session: Session) -> list[Report]:

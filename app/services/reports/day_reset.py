@@ -17,10 +17,12 @@ reset-times``, and every ``JOBS_EVERY_SECONDS`` under ``portal run`` and ``porta
 where a run with nothing to do reads one small file):
 
 1. the blobs of those days get new files and their folders new entries, in a random order
-   (``FilesystemBlobStore.rewrite_days``);
+   (``FilesystemBlobStore.rewrite_days``; blobs kept in PostgreSQL have no files: their rows
+   are rewritten with the reports' in step 2);
 2. on PostgreSQL the rows of those days' reports (their files, readers and exclusions, their
    cases and inbox rows) and of the messages of those days (with their reports' cases and
-   inbox rows) are written again in one transaction, one by one in a random
+   inbox rows, and, with the PostgreSQL blob store, the ``blobs`` and ``blob_chunks`` rows of
+   their files) are written again in one transaction, one by one in a random
    order (all then share one ``xmin``, the pass's), then each of these tables is rewritten in
    the order of its primary key (``CLUSTER``: random ids, new files, dead versions gone) and,
    where the role may, the write-ahead log is switched and a checkpoint made, so that the
@@ -43,6 +45,7 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection, Engine
@@ -59,7 +62,7 @@ from app.models import (
     ReportMessage,
     ReportReader,
 )
-from app.services.blobs import BlobStore, FilesystemBlobStore, RewriteResult
+from app.services.blobs import BlobStore, RewriteResult
 
 MARKER = ".days-reset"  # in the blob folder: the last day done, as YYYY-MM-DD
 _CHUNK = 500  # ids per IN (...) list
@@ -102,10 +105,12 @@ def _read_marker(text_value: str) -> date | None:
         return None
 
 
-def last_reset_day(blobs: FilesystemBlobStore) -> date | None:
-    """The last day the pass finished, as its marker says (None: never, or unreadable)."""
+def last_reset_day(where: Path | BlobStore) -> date | None:
+    """The last day the pass finished, as its marker in the blob folder (``where``, or the
+    store's) says (None: never, or unreadable)."""
+    root = where if isinstance(where, Path) else where.root  # type: ignore[attr-defined]
     try:
-        return _read_marker((blobs.root / MARKER).read_text("ascii"))
+        return _read_marker((root / MARKER).read_text("ascii"))
     except (FileNotFoundError, UnicodeDecodeError):
         return None
 
@@ -118,15 +123,16 @@ def reset_previous_days(
     Cheap when there is nothing to do: one small file is read. Raises ResetBusy when another
     pass is running (the next round tries again).
     """
-    if not isinstance(blobs, FilesystemBlobStore):
-        return "the blob store is not a folder: nothing to reset"
-    if not blobs.root.is_dir():
+    root = getattr(blobs, "root", None)  # the blob folder: the pass's marker is kept there
+    if root is None:
+        return "the blob store has no folder for the pass's marker: nothing to reset"
+    if not root.is_dir():
         return "no report yet"
     yesterday = today - timedelta(days=1)
-    last = last_reset_day(blobs)
+    last = last_reset_day(root)
     if last is not None and last >= yesterday:
         return f"nothing to do: the days up to {last} are reset"
-    fd = os.open(blobs.root / MARKER, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(root / MARKER, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -147,7 +153,7 @@ def reset_previous_days(
 
 def _reset(
     session: Session,
-    blobs: FilesystemBlobStore,
+    blobs: BlobStore,
     after: date | None,
     through: date,
     today: date,
@@ -157,7 +163,7 @@ def _reset(
     found.update(_row_days(session, found))
     session.commit()  # no transaction of ours may hold the database while it is rebuilt
     rewritten = blobs.rewrite_days(found, shuffle)
-    rows = _rewrite_rows(session, after, through, shuffle)
+    rows = _rewrite_rows(session, after, through, shuffle, blob_rows=blobs.transactional)
     database = _settle_database(session.get_bind(), rows > 0 or after is None)
     date_database_files(session.get_bind(), blobs.day_start(today))
     first = None if after is None else after + timedelta(days=1)
@@ -189,9 +195,18 @@ def _in_window(column, after: date | None, through: date):  # type: ignore[no-un
     return column <= through if after is None else column.between(after + timedelta(1), through)
 
 
-def _rewrite_rows(session: Session, after: date | None, through: date, shuffle: Shuffle) -> int:
+def _rewrite_rows(
+    session: Session,
+    after: date | None,
+    through: date,
+    shuffle: Shuffle,
+    *,
+    blob_rows: bool = False,
+) -> int:
     """Write the rows of the window's reports and messages again, one by one in a random
-    order, in one transaction (PostgreSQL). The number of rows of the window.
+    order, in one transaction (PostgreSQL). The number of rows of the window. With
+    ``blob_rows`` (blobs kept in PostgreSQL) the ``blobs`` and ``blob_chunks`` rows of their
+    files too.
 
     On SQLite nothing is written: ``VACUUM`` rebuilds every page (and there is no ``xmin``).
     """
@@ -252,8 +267,17 @@ def _rewrite_rows(session: Session, after: date | None, through: date, shuffle: 
                 )
             )
         ]
+    blob_keys: list[tuple[str]] = []
+    if blob_rows:
+        for envelopes in _chunks(envelope_ids):
+            blob_keys += [
+                (key,)
+                for key in session.scalars(
+                    select(ReportEnvelope.blob_key).where(ReportEnvelope.id.in_(envelopes))
+                )
+            ]
     count = len(report_ids) + len(message_ids) + len(envelope_ids) + len(readers) + len(exclusions)
-    count += len(cases) + len(entries)
+    count += len(cases) + len(entries) + len(blob_keys)
     if session.get_bind().dialect.name != "postgresql" or count == 0:
         session.commit()
         return count
@@ -274,6 +298,9 @@ def _rewrite_rows(session: Session, after: date | None, through: date, shuffle: 
             "UPDATE inbox_entries SET version = version WHERE report_id = :a AND staff_id = :b",
             entries,
         ),
+        # A file's chunks keep their own order: it tells nothing the size does not.
+        ("UPDATE blobs SET size = size WHERE key = :a", blob_keys),
+        ("UPDATE blob_chunks SET seq = seq WHERE key = :a", blob_keys),
     ]
     for statement, keys in work:
         keys = list(keys)
@@ -292,6 +319,10 @@ TABLES = (
     "report_exclusions",
     "cases",
     "inbox_entries",
+    # Blobs kept in PostgreSQL (empty where the filesystem keeps them): their chunks' data,
+    # stored apart (TOAST), is copied into a new table in the order of the random keys too.
+    "blobs",
+    "blob_chunks",
 )
 
 

@@ -10,7 +10,11 @@
 - a report whose receipt version this server does not know is reported: its code opens
   nothing here (a newer server stored it, or the row was changed);
 - a reader of a report that its reporter kept out is reported (only a changed database makes
-  one): messages are never encrypted to them all the same.
+  one): messages are never encrypted to them all the same;
+- blobs kept in PostgreSQL (``BLOB_STORE = "postgresql"``) are each read to their end: a
+  chunk missing or cut, bytes that do not hash to the row's SHA-256, and chunks without a
+  ``blobs`` row are reported (``damaged_blobs``). Their rows have no age, and one not yet
+  committed is seen by no other transaction: orphans there are taken whatever ``min_age``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from sqlalchemy.orm import Session, selectinload
 from app.db import Base
 from app.models import ReportEnvelope, ReportExclusion, ReportReader
 from app.services.blobs import BlobError, BlobStore
+from app.services.pg_blobs import PostgresBlobStore
 from app.services.reports import places
 from app.services.reports.envelopes import opened
 from app.services.reports.places import Misplaced
@@ -40,6 +45,7 @@ class FsckResult:
     blobs: int = 0  # blobs on disk, old enough to judge
     orphans: list[str] = field(default_factory=list)  # deleted (or, dry run, to delete)
     missing: list[str] = field(default_factory=list)  # envelope ids without their blob
+    missing_keys: list[str] = field(default_factory=list)  # their blob keys
     wrong_size: list[str] = field(default_factory=list)  # envelope ids
     opened: int = 0  # envelopes decrypted and authenticated to their end
     not_for_these_keys: int = 0  # envelopes with no stanza for the identities given
@@ -48,6 +54,7 @@ class FsckResult:
     # report id, stored receipt version that no entry of the server's versions matches
     unknown_receipt_versions: list[tuple[str, int]] = field(default_factory=list)
     excluded_readers: list[tuple[str, int]] = field(default_factory=list)  # report, staff id
+    damaged_blobs: list[tuple[str, str]] = field(default_factory=list)  # blob key, what is wrong
 
     @property
     def ok(self) -> bool:
@@ -59,6 +66,7 @@ class FsckResult:
             or self.misplaced
             or self.unknown_receipt_versions
             or self.excluded_readers
+            or self.damaged_blobs
         )
 
 
@@ -93,6 +101,7 @@ def fsck(
     receipt_versions: ReceiptVersions = RECEIPT_VERSIONS,
 ) -> FsckResult:
     """Check the store; delete orphan blobs unless ``delete_orphans`` is False (a dry run)."""
+    blobs = blobs.bound(session)
     result = FsckResult()
     result.unknown_receipt_versions = unknown_versions(session, receipt_versions)
     result.excluded_readers = [
@@ -116,6 +125,13 @@ def fsck(
             result.orphans.append(key)
             if delete_orphans:
                 blobs.delete(key)
+    if isinstance(blobs, PostgresBlobStore):
+        orphans = set(result.orphans)
+        result.damaged_blobs = [
+            (check.key, check.problem)
+            for check in blobs.check_all()
+            if check.problem is not None and check.key not in orphans
+        ]
     envelopes = session.scalars(
         select(ReportEnvelope)
         .options(selectinload(ReportEnvelope.message))
@@ -126,6 +142,7 @@ def fsck(
             size = _blob_size(blobs, envelope.blob_key)
         except BlobError:
             result.missing.append(envelope.id)
+            result.missing_keys.append(envelope.blob_key)
             continue
         if size != envelope.size:
             result.wrong_size.append(envelope.id)
@@ -144,7 +161,7 @@ def fsck(
             _decrypts(blobs, envelope, identities)
         except NoIdentityMatch:
             result.not_for_these_keys += 1
-        except CryptoError as exc:
+        except (CryptoError, BlobError) as exc:
             result.damaged.append((envelope.id, type(exc).__name__))
         else:
             result.opened += 1

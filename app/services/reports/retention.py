@@ -24,13 +24,14 @@ The period of a category is its ``RetentionPeriod`` row, else the configured def
 Each case is purged in a transaction of its own: its statistics row, the deletions and its
 audit entry commit together (nothing is purged half), then its payloads are deleted from the
 blob store (a crash between leaves payloads no header opens, which ``portal reports fsck``
-finds). One run at a time: a second one waits for the first (a lock of the database: an
-advisory lock on PostgreSQL, a lock file beside the SQLite file) and then finds nothing left
-to do; each case is read again under its own lock, so none is purged twice. After a run that
-purged something the database is rid of the deleted bytes: SQLite deletes with
-``secure_delete`` (freed space overwritten with zeros), then ``VACUUM`` and an emptied
-write-ahead log; PostgreSQL rewrites the tables (``VACUUM FULL``) and switches its
-write-ahead log where the role may.
+finds). Payloads kept in PostgreSQL (``BLOB_STORE = "postgresql"``) are deleted in the case's
+own transaction, with its rows. One run at a time: a second one waits for the first (a lock of
+the database: an advisory lock on PostgreSQL, a lock file beside the SQLite file) and then
+finds nothing left to do; each case is read again under its own lock, so none is purged twice.
+After a run that purged something the database is rid of the deleted bytes: SQLite deletes with
+``secure_delete`` (freed space overwritten with zeros), then ``VACUUM`` and an emptied write-
+ahead log; PostgreSQL rewrites the tables (``VACUUM FULL``) and switches its write-ahead log
+where the role may.
 """
 
 from __future__ import annotations
@@ -98,6 +99,9 @@ TABLES = (
     "cases",
     "reports",
     "purged_report_stats",
+    # Payloads kept in PostgreSQL (BLOB_STORE = "postgresql"); empty otherwise.
+    "blobs",
+    "blob_chunks",
 )
 
 
@@ -298,6 +302,7 @@ def purge(
     ``audit_empty_run``: a purge asked for by hand), each case as well.
     """
     session.commit()
+    blobs = blobs.bound(session)
     engine = session.get_bind()
     with _run_lock(engine):
         to_subsidiary, _named = stats.rollup(session.scalars(select(Unit)))
@@ -307,14 +312,17 @@ def purge(
         for due in due_cases(session, today, default_years):
             session.rollback()  # read the case again under its lock, below
             try:
-                keys = _purge_case(session, due, today, default_years, to_subsidiary)
+                keys = _purge_case(session, blobs, due, today, default_years, to_subsidiary)
             except BaseException:
                 session.rollback()
                 raise
             if keys is None:
                 continue
             purged.append(due)
-            deleted += _delete_payloads(blobs, keys)
+            if blobs.transactional:  # deleted with the case's rows, in its transaction
+                deleted += len(keys)
+            else:
+                deleted += _delete_payloads(blobs, keys)
         if purged or audit_empty_run:
             audit.record(
                 session,
@@ -334,6 +342,7 @@ def purge(
 
 def _purge_case(
     session: Session,
+    blobs: BlobStore,
     due: DueCase,
     today: date,
     default_years: int,
@@ -378,6 +387,9 @@ def _purge_case(
     ]
     for statement in statements:
         session.execute(statement, execution_options={"synchronize_session": False})
+    if blobs.transactional:
+        for key in keys:
+            blobs.delete(key)
     session.add(
         PurgedReportStat(
             year=row.quarter.year,

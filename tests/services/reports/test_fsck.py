@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
+
 from app.models import EnvelopeRole, Report
+from app.services.blobs import FilesystemBlobStore
 from app.services.reports.fsck import fsck, referenced_blob_keys
 from app.services.reports.submission import submit
 from tests.helpers.reports import PARAMS, PEPPER, TODAY, form, jpeg_bytes, upload_files
@@ -33,7 +36,15 @@ def test_a_healthy_store_passes_and_every_file_opens_with_the_recovery_key(db, o
     assert result.not_for_these_keys == 2  # GRP's report
 
 
-def test_orphans_are_deleted_once_old_enough_and_never_a_referenced_blob(db, org, blobs):
+@pytest.fixture
+def file_blobs(db) -> FilesystemBlobStore:
+    """The filesystem store whatever the database: these tests date and damage its files
+    (the PostgreSQL store's own checks: tests/services/test_pg_blobs.py)."""
+    return FilesystemBlobStore(db.app.config["BLOB_PATH"])
+
+
+def test_orphans_are_deleted_once_old_enough_and_never_a_referenced_blob(db, org, file_blobs):
+    blobs = file_blobs
     _submit(db, blobs)
     orphan = upload_files(blobs, [("没提交的.txt", "text/plain", "放弃了".encode())])[0].blob_key
     young = upload_files(blobs, [("正在上传.txt", "text/plain", b"...")])[0].blob_key
@@ -49,7 +60,8 @@ def test_orphans_are_deleted_once_old_enough_and_never_a_referenced_blob(db, org
     assert set(blobs.keys()) == referenced | {young}
 
 
-def test_missing_and_damaged_blobs_are_reported(db, org, blobs):
+def test_missing_and_damaged_blobs_are_reported(db, org, file_blobs):
+    blobs = file_blobs
     done = _submit(db, blobs)
     with db() as session:
         report = session.get(Report, done.report_id)

@@ -1,0 +1,437 @@
+"""Blobs kept in PostgreSQL: streamed in bounded memory, committed and rolled back with the
+report's rows, readable by every server on the database, purged, checked by fsck, and moved
+to and from the filesystem by ``portal blobs migrate`` (which survives being killed)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import signal
+import subprocess
+import time
+import tracemalloc
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+
+from app.config import ConfigError
+from app.models import EnvelopeRole, ReportEnvelope
+from app.models.blobs import BlobChunk, StoredBlobRow
+from app.services.blobs import BlobError, FilesystemBlobStore
+from app.services.pg_blobs import CHUNK_BYTES, PostgresBlobStore
+from app.services.reports.envelopes import read_bytes
+from app.services.reports.fsck import fsck
+from app.services.reports.submission import submit
+from tests.helpers.environment import PG_URL, engine_url
+from tests.helpers.instances import Instance
+from tests.helpers.reports import PARAMS, PEPPER, TODAY, form, jpeg_bytes, upload_files
+from tests.helpers.servers import PORTAL, portal, portal_env
+
+MIB = 1024 * 1024
+PHOTO_NAME = "现场照片（食堂）.jpg"
+LEDGER_NAME = "采购台账-2026年10月.csv"
+LEDGER = "日期,供应商,金额\n2026-10-08,某某食品公司,128000\n".encode() * 20
+
+
+@pytest.fixture
+def pg_instance(instance: Instance) -> Instance:
+    if instance.backend != "postgresql":
+        pytest.skip("the PostgreSQL blob store needs PostgreSQL")
+    return instance
+
+
+@pytest.fixture
+def pg_blobs(db, pg_instance) -> PostgresBlobStore:
+    store = db.app.extensions["portal.blobs"]
+    assert isinstance(store, PostgresBlobStore)  # the default on PostgreSQL
+    return store
+
+
+class _Generated(io.RawIOBase):
+    """``size`` bytes made as they are read (a hash chain): a source that holds nothing."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+        self.block = hashlib.sha256("举报".encode()).digest() * 2048  # 64 KiB
+        self.offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.offset == len(self.block):
+            self.block = hashlib.sha256(self.block[:32]).digest() * 2048
+            self.offset = 0
+        n = min(len(buffer), self.left, len(self.block) - self.offset)
+        buffer[:n] = self.block[self.offset : self.offset + n]
+        self.offset += n
+        self.left -= n
+        return n
+
+
+def _digest_of_generated(size: int) -> str:
+    digest = hashlib.sha256()
+    source = _Generated(size)
+    while chunk := source.read(64 * 1024):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _rows(engine, model, key: str) -> int:
+    with engine.connect() as connection:
+        return connection.scalar(select(func.count()).select_from(model).where(model.key == key))
+
+
+def _submit(db, blobs):
+    uploads = upload_files(
+        blobs,
+        [(PHOTO_NAME, "image/jpeg", jpeg_bytes()), (LEDGER_NAME, "text/csv", LEDGER)],
+    )
+    with db() as session:
+        return submit(session, blobs.bound(session), PEPPER, form(), uploads, TODAY, PARAMS)
+
+
+def _attachment_texts(session, blobs, report_id: str, identity) -> list[bytes]:
+    envelopes = session.scalars(
+        select(ReportEnvelope)
+        .where(ReportEnvelope.report_id == report_id, ReportEnvelope.role == EnvelopeRole.text)
+        .order_by(ReportEnvelope.position)
+    )
+    return [read_bytes(blobs, e, [identity], 10 * MIB) for e in envelopes]
+
+
+# --- the store ------------------------------------------------------------------------------
+
+
+def test_a_large_blob_is_written_and_read_in_bounded_memory(pg_blobs):
+    size = 24 * MIB
+    tracemalloc.start()
+    try:
+        stored = pg_blobs.put(_Generated(size), size)
+        digest = hashlib.sha256()
+        with pg_blobs.open(stored.key) as blob:
+            assert blob.seek(0, io.SEEK_END) == size
+            blob.seek(0)
+            while chunk := blob.read(64 * 1024):
+                digest.update(chunk)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert stored.size == size and stored.sha256 == _digest_of_generated(size)
+    assert digest.hexdigest() == stored.sha256
+    assert peak < 4 * MIB, f"{peak} bytes held at once for a {size}-byte blob"
+    assert _rows(pg_blobs.engine, BlobChunk, stored.key) == size // CHUNK_BYTES
+    # A seek into the middle reads from there (downloads and fsck ask the size by seeking).
+    with pg_blobs.open(stored.key) as blob:
+        blob.seek(CHUNK_BYTES + 5)
+        middle = blob.read(10)
+    source = io.BufferedReader(_Generated(size))
+    source.read(CHUNK_BYTES + 5)
+    assert middle == source.read(10)
+
+
+def test_a_rolled_back_transaction_leaves_no_blob_and_a_committed_one_keeps_it(db, pg_blobs):
+    engine = pg_blobs.engine
+    with db.app.extensions["portal.db"].sessions() as session:
+        bound = pg_blobs.bound(session)
+        stored = bound.put(io.BytesIO("举报材料".encode() * 100_000), 2 * MIB)
+        with bound.open(stored.key) as blob:  # the transaction reads its own blob
+            assert blob.read(12) == "举报材料".encode()
+        assert _rows(engine, StoredBlobRow, stored.key) == 0  # nobody else sees it yet
+        session.rollback()
+    assert _rows(engine, StoredBlobRow, stored.key) == 0
+    assert _rows(engine, BlobChunk, stored.key) == 0
+    with pytest.raises(BlobError):
+        pg_blobs.open(stored.key)
+    with db() as session:
+        kept = pg_blobs.bound(session).put(io.BytesIO("附件".encode()), 100)
+    with pg_blobs.open(kept.key) as blob:
+        assert blob.read() == "附件".encode()
+
+
+def test_a_report_rolled_back_takes_its_uploads_with_it(db, org, pg_blobs):
+    with db.app.extensions["portal.db"].sessions() as session:
+        uploads = upload_files(pg_blobs.bound(session), [(PHOTO_NAME, "image/jpeg", jpeg_bytes())])
+        keys = [upload.blob_key for upload in uploads]
+        with pytest.raises(Exception):  # noqa: B017  the unit does not exist
+            submit(
+                session,
+                pg_blobs.bound(session),
+                PEPPER,
+                form(unit_code="无此单位"),
+                uploads,
+                TODAY,
+                PARAMS,
+            )
+    for key in keys:
+        assert _rows(pg_blobs.engine, BlobChunk, key) == 0
+
+
+def test_a_report_on_postgresql_opens_on_a_second_server_with_no_shared_disk(
+    db, org, pg_blobs, pg_instance, tmp_path
+):
+    done = _submit(db, pg_blobs)
+    first_folder = Path(db.app.config["BLOB_PATH"])
+    assert not [p for p in first_folder.rglob("*") if p.is_file() and len(p.name) == 32]
+    other = Instance(tmp_path / "second", pg_instance.database_url, "postgresql")
+    other.path.mkdir()
+    try:
+        app = other.app("console")
+        assert app.config["BLOB_PATH"] != db.app.config["BLOB_PATH"]
+        store = app.extensions["portal.blobs"]
+        with app.extensions["portal.db"].session() as session:
+            envelopes = session.scalars(
+                select(ReportEnvelope)
+                .where(ReportEnvelope.report_id == done.report_id)
+                .where(ReportEnvelope.role == EnvelopeRole.attachment)
+                .order_by(ReportEnvelope.position)
+            ).all()
+            files = [read_bytes(store, e, [org.recovery["MCH"]], MIB) for e in envelopes]
+        assert files[1] == LEDGER and files[0][:2] == b"\xff\xd8"
+    finally:
+        other.close()
+
+
+def test_fsck_finds_a_deleted_chunk_a_changed_chunk_and_an_orphan(db, org, pg_blobs):
+    done = _submit(db, pg_blobs)
+    big = pg_blobs.put(io.BytesIO(os.urandom(3 * CHUNK_BYTES)), 4 * CHUNK_BYTES)
+    with db() as session:
+        envelopes = session.scalars(
+            select(ReportEnvelope).where(ReportEnvelope.report_id == done.report_id)
+        ).all()
+        text_key = next(e.blob_key for e in envelopes if e.role == EnvelopeRole.text)
+        photo = next(e for e in envelopes if e.role == EnvelopeRole.attachment)
+        clean = fsck(session, pg_blobs, [org.recovery["MCH"]], delete_orphans=False)
+    assert clean.ok and clean.orphans == [big.key] and clean.damaged_blobs == []
+    assert clean.opened == 3
+    with pg_blobs.engine.begin() as connection:
+        connection.execute(text("DELETE FROM blob_chunks WHERE key = :k"), {"k": text_key})
+        connection.execute(  # one byte of its first chunk changed
+            text(
+                "UPDATE blob_chunks SET data = overlay(data placing '\\x00'::bytea from 40)"
+                " WHERE key = :k AND seq = 0"
+            ),
+            {"k": photo.blob_key},
+        )
+    with db() as session:
+        result = fsck(session, pg_blobs, [org.recovery["MCH"]])
+    assert not result.ok
+    problems = dict(result.damaged_blobs)
+    assert "chunk 0 missing" in problems[text_key]
+    assert "SHA-256" in problems[photo.blob_key]
+    assert result.orphans == [big.key] and big.key not in set(pg_blobs.keys())
+    assert photo.id in [envelope for envelope, _error in result.damaged]
+    runner = db.app.test_cli_runner()
+    said = runner.invoke(args=["reports", "fsck", "--dry-run"])
+    assert said.exit_code == 1
+    assert f"DAMAGED blob {text_key}" in said.output and "FAILED" in said.output
+
+
+def test_a_purge_leaves_no_row_of_the_case_blobs(db, org, pg_blobs):
+    from tests.helpers.retention import PURGE_DAY, concluded_case
+
+    due, _code = concluded_case(db, org, pg_blobs)
+    with db() as session:
+        keys = list(
+            session.scalars(select(ReportEnvelope.blob_key).where(ReportEnvelope.report_id == due))
+        )
+    assert keys and all(_rows(pg_blobs.engine, BlobChunk, k) for k in keys)
+    from app.services.reports import retention
+
+    with db.app.extensions["portal.db"].sessions() as session:
+        outcome = retention.purge(session, pg_blobs, PURGE_DAY, 5)
+    assert [case.report_id for case in outcome.purged] == [due]
+    assert "VACUUM FULL" in outcome.database
+    for key in keys:
+        assert _rows(pg_blobs.engine, BlobChunk, key) == 0
+        assert _rows(pg_blobs.engine, StoredBlobRow, key) == 0
+
+
+# --- the setting ------------------------------------------------------------------------------
+
+
+def test_the_store_follows_the_database_unless_set(instance):
+    app = instance.app("console")
+    wanted = "postgresql" if instance.backend == "postgresql" else "filesystem"
+    assert app.config["BLOB_STORE"] == wanted
+    assert instance.app("console", BLOB_STORE="filesystem").config["BLOB_STORE"] == "filesystem"
+    with pytest.raises(ConfigError, match=r"PORTAL_BLOB_STORE.*filesystem or postgresql"):
+        instance.app("console", BLOB_STORE="对象存储")
+    if instance.backend == "sqlite":
+        with pytest.raises(ConfigError, match="PORTAL_BLOB_STORE: postgresql keeps files"):
+            instance.app("console", BLOB_STORE="postgresql")
+
+
+# --- portal blobs migrate ---------------------------------------------------------------------
+
+
+def _fill_filesystem(db, org, pg_instance, blobs_count: int = 0):
+    """A report with Chinese-named files, and a disclosure attachment, in the filesystem store
+    of a PostgreSQL instance; ``blobs_count`` more blobs of 512 KiB; their digests by key."""
+    app = pg_instance.app("console", BLOB_STORE="filesystem")
+    files = app.extensions["portal.blobs"]
+    assert isinstance(files, FilesystemBlobStore)
+    files.prepare()
+    done = _submit(db, files)
+    for number in range(blobs_count):
+        files.put(io.BytesIO(f"第{number}号附件".encode() * 40_000), MIB)
+    digests = {}
+    for key in list(files.keys()):
+        with files.open(key) as blob:
+            digests[key] = hashlib.sha256(blob.read()).hexdigest()
+    return app, files, done, digests
+
+
+def _check_everything_in(store, other, digests):
+    assert set(store.keys()) == set(digests)
+    assert list(other.keys()) == []
+    for key, digest in digests.items():
+        with store.open(key) as blob:
+            assert hashlib.sha256(blob.read()).hexdigest() == digest
+
+
+def test_migrate_to_postgresql_and_back_keeps_every_file(db, org, pg_blobs, pg_instance):
+    app, files, done, digests = _fill_filesystem(db, org, pg_instance)
+    runner = app.test_cli_runner()
+    # Configured for PostgreSQL before the move: fsck says where the files are.
+    said = db.app.test_cli_runner().invoke(args=["reports", "fsck", "--dry-run"])
+    assert said.exit_code == 1
+    assert "PORTAL_BLOB_STORE=filesystem" in said.output
+    assert "portal blobs migrate --to postgresql" in said.output
+
+    result = runner.invoke(args=["blobs", "migrate", "--to", "postgresql"])
+    assert result.exit_code == 0, result.output
+    assert f"{len(digests)} blobs moved to the postgresql store" in result.output
+    assert "set PORTAL_BLOB_STORE=postgresql" in result.output
+    _check_everything_in(pg_blobs, files, digests)
+    with db() as session:
+        checked = fsck(session, pg_blobs, [org.recovery["MCH"]], delete_orphans=False)
+        texts = _attachment_texts(session, pg_blobs, done.report_id, org.recovery["MCH"])
+    assert checked.ok and checked.orphans == [] and checked.opened == 3
+    assert PHOTO_NAME.encode() in texts[0] and LEDGER_NAME.encode() in texts[0]
+
+    again = runner.invoke(args=["blobs", "migrate", "--to", "postgresql"])
+    assert again.exit_code == 0 and "0 blobs moved" in again.output
+
+    back = runner.invoke(args=["blobs", "migrate", "--to", "filesystem"])
+    assert back.exit_code == 0, back.output
+    _check_everything_in(files, pg_blobs, digests)
+    with db() as session:
+        checked = fsck(session, files, [org.recovery["MCH"]], delete_orphans=False, min_age=0)
+    assert checked.ok and checked.opened == 3
+
+
+def test_migrate_refuses_a_blob_that_differs_from_its_row(db, org, pg_blobs, pg_instance):
+    app, files, done, _digests = _fill_filesystem(db, org, pg_instance)
+    with db() as session:
+        key = session.scalar(
+            select(ReportEnvelope.blob_key)
+            .where(ReportEnvelope.report_id == done.report_id)
+            .where(ReportEnvelope.role == EnvelopeRole.attachment)
+        )
+    path = files.root / key[:2] / key
+    path.write_bytes(path.read_bytes() + b"\x00")  # one byte more than its row says
+    result = app.test_cli_runner().invoke(args=["blobs", "migrate", "--to", "postgresql"])
+    assert result.exit_code == 1
+    assert f"FAILED blob {key}" in result.output
+    assert key in set(files.keys()) and key not in set(pg_blobs.keys())  # left where it was
+
+
+def test_migrate_killed_midway_and_run_again_moves_every_blob_once(db, org, pg_blobs, pg_instance):
+    _app, files, _done, digests = _fill_filesystem(db, org, pg_instance, blobs_count=60)
+    env = portal_env(
+        pg_instance.path,
+        PORTAL_DATABASE_URL=pg_instance.database_url,
+        PYTHONUNBUFFERED="1",
+    )
+    process = subprocess.Popen(
+        [PORTAL, "blobs", "migrate", "--to", "postgresql"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seen = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        seen.append(line)
+        if line.startswith("[20/"):
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=60)
+    process.stdout.close()
+    assert process.returncode == -signal.SIGKILL, "".join(seen)
+    moved = set(pg_blobs.keys())
+    assert 0 < len(moved) < len(digests)
+    assert set(files.keys()) | moved == set(digests)  # nothing lost at the kill
+
+    done = portal(env, "blobs", "migrate", "--to", "postgresql", timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 missing, 0 failed" in done.stdout
+    _check_everything_in(pg_blobs, files, digests)
+    with pg_blobs.engine.connect() as connection:  # one row each, never two
+        rows = connection.scalar(select(func.count()).select_from(StoredBlobRow))
+    assert rows == len(digests)
+    checked = portal(env, "reports", "fsck", "--dry-run", "--min-age-days", "0", timeout=300)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "Report store OK." in checked.stdout
+
+
+# --- portal db upgrade, killed ----------------------------------------------------------------
+
+
+def test_db_upgrade_killed_midway_and_run_again_ends_at_head(empty_instance, tmp_path):
+    env = portal_env(
+        empty_instance.path,
+        PORTAL_DATABASE_URL=empty_instance.database_url,
+        PORTAL_BLOB_STORE="filesystem",
+    )
+    started = time.monotonic()
+    measured = tmp_path / "measure"
+    measured.mkdir()
+    if empty_instance.backend == "sqlite":
+        measure_env = portal_env(measured, PORTAL_DATABASE_URL=f"sqlite:///{measured}/m.sqlite3")
+    else:
+        from tests.helpers.environment import create_schema, drop_schema
+
+        url, schema = create_schema(PG_URL)
+        measure_env = portal_env(measured, PORTAL_DATABASE_URL=url)
+    try:
+        first = portal(measure_env, "db", "upgrade", timeout=300)
+        assert first.returncode == 0, first.stderr
+    finally:
+        if empty_instance.backend != "sqlite":
+            drop_schema(PG_URL, schema)
+    whole = time.monotonic() - started
+    process = subprocess.Popen(
+        [PORTAL, "db", "upgrade"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    time.sleep(whole * 0.6)
+    assert process.poll() is None, "the upgrade ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    again = portal(env, "db", "upgrade", timeout=300)
+    assert again.returncode == 0, again.stderr
+    from sqlalchemy import create_engine
+
+    from app import migrate
+
+    engine = create_engine(engine_url(empty_instance.database_url))
+    try:
+        with engine.connect() as connection:
+            version = connection.scalar(text("SELECT version_num FROM alembic_version"))
+            tables = set(connection.dialect.get_table_names(connection))
+        heads = migrate.alembic_config(engine)
+        from alembic.script import ScriptDirectory
+
+        assert version == ScriptDirectory.from_config(heads).get_current_head()
+        assert {"blobs", "blob_chunks", "reports", "staff_users"} <= tables
+    finally:
+        engine.dispose()
+    # A working instance: an administrator is added and listed.
+    added = portal(env, "init", "--admin", "guanli", "--name", "管理员", timeout=300)
+    assert added.returncode == 0, added.stderr
+    listed = portal(env, "user", "list", timeout=120)
+    assert "guanli" in listed.stdout and "管理员" in listed.stdout
