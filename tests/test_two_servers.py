@@ -11,6 +11,7 @@ the requests of both; and a machine killed in a burst of tips loses no receipt i
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -23,8 +24,16 @@ from sqlalchemy.orm import Session
 from app.services.disclosures import drafting
 from tests.helpers.disclosures import draft_fields, staff
 from tests.helpers.environment import REDIS_URL, engine_url, skip_or_fail
-from tests.helpers.report_client import ReportRefused
-from tests.helpers.servers import first_disclosure_path
+from tests.helpers.nginx import Nginx, Ports, client_context
+from tests.helpers.report_client import Browser, ReportRefused
+from tests.helpers.servers import (
+    CLIENT_ADDRESS,
+    CONSOLE_HOST,
+    SERVER_HOST,
+    first_disclosure_path,
+    free_port,
+    portal,
+)
 from tests.helpers.two_servers import (
     Installation,
     form_of,
@@ -171,6 +180,47 @@ def test_a_rate_limit_counts_the_requests_of_both_machines(pair):
     assert statuses == [200] * QUESTIONS_PER_HOUR + [429, 429], statuses
 
 
+def test_the_nginx_example_shares_one_site_between_the_machines(pair, tmp_path):
+    """deploy/nginx-two-machines.conf run by the real nginx in front of A and B: a reporter
+    and an inspector whose requests nginx sends to either machine, turn by turn."""
+    _installation, a, b = pair
+    ports = Ports(
+        host=SERVER_HOST,
+        public=free_port(),
+        redirect=free_port(),
+        console_host=CONSOLE_HOST,
+        console=free_port(CONSOLE_HOST),
+        upstream_host=SERVER_HOST,
+        upstream_public=0,
+        upstream_console_host=CONSOLE_HOST,
+        upstream_console=0,
+    )
+    machines = [(m.server.public_port, m.server.console_port) for m in (a, b)]
+    nginx, tls = Nginx.start(tmp_path / "nginx", ports, machines)
+    try:
+        reporter = Browser(SERVER_HOST, ports.public, CLIENT_ADDRESS, timeout=60, tls=tls)
+        code = reporter.send_report("三号仓库的废旧电缆被当作废铁低价卖给保管员的亲戚。")
+        thread = reporter.follow_up(code)
+        assert reporter.following_up and "已收到，等待纪检部门确认" in thread
+
+        # The test's certificate names the public site's address; the console's is another.
+        console_tls = client_context(tmp_path / "nginx" / "portal.pem")
+        console_tls.check_hostname = False
+        inspector = Browser(
+            CONSOLE_HOST, ports.console, CLIENT_ADDRESS, timeout=60, tls=console_tls
+        )
+        sign_in(inspector, "mch.inspector")
+        for _ in range(4):
+            status, page, _headers = inspector.request("GET", "/cases/")
+            assert status == 200 and 'name="password"' not in page.decode()
+    finally:
+        assert nginx.stop() == 0, nginx.output
+    # Both machines served the inspector's session (the console logs each request).
+    for machine in (a, b):
+        served = re.findall(r'"GET /cases/ HTTP/1\.[01]" 200', machine.server.output_so_far())
+        assert served, machine.name
+
+
 def test_a_machine_killed_in_a_burst_of_tips_loses_no_receipt_it_gave(pair):
     installation, a, b = pair
     receipts: list[str] = []
@@ -207,3 +257,7 @@ def test_a_machine_killed_in_a_burst_of_tips_loses_no_receipt_it_gave(pair):
         thread = browser.follow_up(code)
         assert browser.following_up and "已收到，等待纪检部门确认" in thread, code
         assert installation.report_id(code) is not None
+    # Nothing half stored: every report's files are whole, read through B.
+    checked = portal(b.env, "reports", "fsck", "--dry-run")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "Report store OK." in checked.stdout

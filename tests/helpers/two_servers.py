@@ -66,6 +66,8 @@ def shared_settings(database_url: str, redis_url: str) -> dict[str, str]:
         "PORTAL_CONSOLE_SECRET_KEY": secrets.token_urlsafe(48),
         "PORTAL_RECEIPT_PEPPER": secrets.token_urlsafe(48),
         "PORTAL_RATELIMIT_SEED": secrets.token_urlsafe(48),
+        # nginx in front (tests/test_two_servers.py) connects from here.
+        "PORTAL_TRUSTED_PROXIES": "127.0.0.1",
     }
 
 
@@ -124,6 +126,7 @@ class Machine:
         return Browser(SERVER_HOST, self.server.public_port, CLIENT_ADDRESS, timeout=60)
 
     def console(self, cookies: dict[str, str] | None = None) -> Browser:
+        """A browser of the console (``cookies``: those of another one, the same browser)."""
         assert self.server is not None
         browser = Browser(CONSOLE_HOST, self.server.console_port, CLIENT_ADDRESS, timeout=60)
         browser.cookies = cookies if cookies is not None else {}
