@@ -361,6 +361,15 @@ class FallbackStore(Store):
         self.shared = shared
         self.local = local
 
+    @property
+    def _client(self) -> Any:
+        """The Redis client, as a ``RedisStore``'s (what tests look into and replace)."""
+        return self.shared._client
+
+    @_client.setter
+    def _client(self, client: Any) -> None:
+        self.shared._client = client
+
     def _either(self, method: str, *args: Any, **kwargs: Any) -> Any:
         import redis  # only a Redis store gets here
 
