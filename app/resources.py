@@ -1,7 +1,8 @@
-"""What an app holds for its services, built once with the app and kept in ``app.extensions``. The
-blob store of attachments (files, or PostgreSQL's tables: ``BLOB_STORE``), the disclosure log's
-keys and the receipt pepper: the console holds the log's signing key (generated on first use),
-the public app only the public verifier; the audit log's keys only the console (and the
+"""What an app holds for its services, built once with the app and kept in ``app.extensions``.
+
+The blob store of attachments (files, or PostgreSQL's tables: ``BLOB_STORE``), the disclosure
+log's keys and the receipt pepper: the console holds the log's signing key (generated on first
+use), the public app only the public verifier; the audit log's keys only the console (and the
 ``portal`` command) holds, the public app none; the receipt derivations' versions and the
 sealing parameters, read from the app's configuration. The short-lived stores
 (``app.services.ephemeral``) are made from the rate-limit storage URI: in memory, or in Redis

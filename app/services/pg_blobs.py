@@ -297,14 +297,17 @@ class PostgresBlobStore:
             raise
 
     def delete(self, key: str) -> None:
-        """Delete the blob's rows: in the session's transaction (or at once, without one)."""
+        """Delete the blob's rows: in the session's transaction (or at once, outside one)."""
         _check_key(key)
         statements = (
             delete(BlobChunk).where(BlobChunk.key == key),
             delete(StoredBlobRow).where(StoredBlobRow.key == key),
         )
         session = self.session()
-        if session is not None:
+        # In the session's transaction while it is under way; after it was rolled back (a
+        # report refused: its blobs went with it), whatever of them was committed apart is
+        # deleted at once.
+        if session is not None and session.in_transaction():
             connection = session.connection()
             for statement in statements:
                 connection.execute(statement)

@@ -22,8 +22,9 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 from werkzeug.formparser import parse_form_data
@@ -239,3 +240,44 @@ def read_upload(blobs: FilesystemBlobStore, upload: Upload) -> bytes:
         size=upload.payload.size,
     )
     return envelopes.read_bytes(blobs, row, [reader], 10**9)
+
+
+def flip_byte(blobs: BlobStore, key: str, offset: int) -> None:
+    """Change one bit of a stored blob at ``offset`` (damage on disk, or in the database's
+    chunk rows), whichever store holds it."""
+    from app.services.pg_blobs import CHUNK_BYTES, PostgresBlobStore
+
+    if isinstance(blobs, PostgresBlobStore):
+        seq, within = divmod(offset, CHUNK_BYTES)
+        with blobs.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "UPDATE blob_chunks SET data = set_byte(data, :at, get_byte(data, :at) # 1)"
+                    " WHERE key = :key AND seq = :seq"
+                ),
+                {"at": within, "key": key, "seq": seq},
+            )
+        return
+    path = blobs.root / key[:2] / key  # type: ignore[attr-defined]
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def stored_blobs(app) -> dict[str, bytes]:
+    """Every blob the app's store holds now, by key: the files under ``BLOB_PATH``, or the
+    chunk rows of the PostgreSQL store (joined per key), as committed."""
+    from app.models.blobs import BlobChunk
+    from app.services.pg_blobs import PostgresBlobStore
+
+    blobs = app.extensions["portal.blobs"]
+    if isinstance(blobs, PostgresBlobStore):
+        found: dict[str, bytes] = {}
+        with blobs.engine.connect() as connection:
+            for key, data in connection.execute(
+                select(BlobChunk.key, BlobChunk.data).order_by(BlobChunk.key, BlobChunk.seq)
+            ):
+                found[key] = found.get(key, b"") + data
+        return found
+    root = Path(app.config["BLOB_PATH"])
+    return {p.name: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

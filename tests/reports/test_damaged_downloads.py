@@ -13,7 +13,7 @@ from app.services.reports.submission import submit
 from crypto.errors import PayloadError
 from crypto.receipts import derive_receipt
 from crypto.stream import CHUNK_SIZE
-from tests.helpers.reports import PARAMS, PEPPER, TODAY, form, upload_files
+from tests.helpers.reports import PARAMS, PEPPER, TODAY, flip_byte, form, upload_files
 
 WORDS = "请核对附件中的报销明细，如有出入请在回复中说明。"
 DAMAGED_ZH = "此文件无法打开"
@@ -50,10 +50,7 @@ def _blob_key(db, envelope_id: str) -> str:
 
 
 def _flip(blobs, key: str, offset: int) -> None:
-    path = blobs.root / key[:2] / key
-    data = bytearray(path.read_bytes())
-    data[offset] ^= 0x01
-    path.write_bytes(bytes(data))
+    flip_byte(blobs, key, offset)
 
 
 def _url(envelope_id: str) -> str:

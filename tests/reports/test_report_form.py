@@ -7,7 +7,6 @@ import io
 import re
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -16,6 +15,7 @@ from app.services.reports.submission import TEXT_LIMITS
 from tests.helpers.forms import csrf_token
 from tests.helpers.report_client import REPORT_FIELDS
 from tests.helpers.report_pages import noscript_pass
+from tests.helpers.reports import stored_blobs
 
 PLACE = "铸造分厂熔炼车间东侧废钢堆场"
 WHAT = "熔炼车间采购废钢时收受回扣。"
@@ -106,8 +106,9 @@ def test_a_report_sent_is_checked_and_routed_once(demo, public_app, monkeypatch)
     assert len(checks) == 1 and len(routes) == 1
 
 
-def _blob_files(app) -> list[Path]:
-    return sorted(p for p in Path(app.config["BLOB_PATH"]).rglob("*") if p.is_file())
+def _blob_files(app) -> list[str]:
+    """The keys of the blobs stored (files, or PostgreSQL's rows)."""
+    return sorted(stored_blobs(app))
 
 
 def _with_a_file(data: dict) -> dict:

@@ -20,6 +20,7 @@ from app.services.reports.envelopes import read_bytes
 from crypto.errors import NoIdentityMatch
 from tests.helpers.forms import csrf_token
 from tests.helpers.report_pages import noscript_pass
+from tests.helpers.reports import stored_blobs
 from tests.helpers.weak_kdf import TEST_SEAL_PARAMS
 
 CANARY = "金丝雀-报告正文-7f3a9c"
@@ -173,11 +174,7 @@ def test_a_validation_error_keeps_everything_typed_and_drops_the_files(demo, pub
     assert "采购员 王某" in page and "同班组的两名工人" in page
     assert 'value="MCH-W2" checked' in page
     assert "请重新选择文件" in page
-    blobs = public_app.config["BLOB_PATH"]
-    from pathlib import Path
-
-    stored = [p for p in Path(blobs).rglob("*") if p.is_file()]
-    assert not any(FILE_CANARY in p.read_bytes() for p in stored)
+    assert not any(FILE_CANARY in data for data in stored_blobs(public_app).values())
     with public_app.extensions["portal.db"].session() as session:
         assert session.scalars(select(ReportEnvelope)).first() is None
 

@@ -35,10 +35,14 @@ LEDGER_NAME = "采购台账-2026年10月.csv"
 LEDGER = "日期,供应商,金额\n2026-10-08,某某食品公司,128000\n".encode() * 20
 
 
+# The PostgreSQL store's tests run on PostgreSQL only (the instance fixtures' other backend,
+# SQLite, has no such store: test_the_store_follows_the_database_unless_set).
+only_postgresql = pytest.mark.parametrize("empty_instance", ["postgresql"], indirect=True)
+
+
 @pytest.fixture
 def pg_instance(instance: Instance) -> Instance:
-    if instance.backend != "postgresql":
-        pytest.skip("the PostgreSQL blob store needs PostgreSQL")
+    assert instance.backend == "postgresql"
     return instance
 
 
@@ -105,6 +109,7 @@ def _attachment_texts(session, blobs, report_id: str, identity) -> list[bytes]:
 # --- the store ------------------------------------------------------------------------------
 
 
+@only_postgresql
 def test_a_large_blob_is_written_and_read_in_bounded_memory(pg_blobs):
     size = 24 * MIB
     tracemalloc.start()
@@ -132,6 +137,7 @@ def test_a_large_blob_is_written_and_read_in_bounded_memory(pg_blobs):
     assert middle == source.read(10)
 
 
+@only_postgresql
 def test_a_rolled_back_transaction_leaves_no_blob_and_a_committed_one_keeps_it(db, pg_blobs):
     engine = pg_blobs.engine
     with db.app.extensions["portal.db"].sessions() as session:
@@ -151,6 +157,7 @@ def test_a_rolled_back_transaction_leaves_no_blob_and_a_committed_one_keeps_it(d
         assert blob.read() == "附件".encode()
 
 
+@only_postgresql
 def test_a_report_rolled_back_takes_its_uploads_with_it(db, org, pg_blobs):
     with db.app.extensions["portal.db"].sessions() as session:
         uploads = upload_files(pg_blobs.bound(session), [(PHOTO_NAME, "image/jpeg", jpeg_bytes())])
@@ -169,6 +176,7 @@ def test_a_report_rolled_back_takes_its_uploads_with_it(db, org, pg_blobs):
         assert _rows(pg_blobs.engine, BlobChunk, key) == 0
 
 
+@only_postgresql
 def test_a_report_on_postgresql_opens_on_a_second_server_with_no_shared_disk(
     db, org, pg_blobs, pg_instance, tmp_path
 ):
@@ -194,6 +202,7 @@ def test_a_report_on_postgresql_opens_on_a_second_server_with_no_shared_disk(
         other.close()
 
 
+@only_postgresql
 def test_fsck_finds_a_deleted_chunk_a_changed_chunk_and_an_orphan(db, org, pg_blobs):
     done = _submit(db, pg_blobs)
     big = pg_blobs.put(io.BytesIO(os.urandom(3 * CHUNK_BYTES)), 4 * CHUNK_BYTES)
@@ -229,6 +238,7 @@ def test_fsck_finds_a_deleted_chunk_a_changed_chunk_and_an_orphan(db, org, pg_bl
     assert f"DAMAGED blob {text_key}" in said.output and "FAILED" in said.output
 
 
+@only_postgresql
 def test_a_purge_leaves_no_row_of_the_case_blobs(db, org, pg_blobs):
     from tests.helpers.retention import PURGE_DAY, concluded_case
 
@@ -292,6 +302,7 @@ def _check_everything_in(store, other, digests):
             assert hashlib.sha256(blob.read()).hexdigest() == digest
 
 
+@only_postgresql
 def test_migrate_to_postgresql_and_back_keeps_every_file(db, org, pg_blobs, pg_instance):
     app, files, done, digests = _fill_filesystem(db, org, pg_instance)
     runner = app.test_cli_runner()
@@ -323,6 +334,7 @@ def test_migrate_to_postgresql_and_back_keeps_every_file(db, org, pg_blobs, pg_i
     assert checked.ok and checked.opened == 3
 
 
+@only_postgresql
 def test_migrate_refuses_a_blob_that_differs_from_its_row(db, org, pg_blobs, pg_instance):
     app, files, done, _digests = _fill_filesystem(db, org, pg_instance)
     with db() as session:
@@ -339,6 +351,7 @@ def test_migrate_refuses_a_blob_that_differs_from_its_row(db, org, pg_blobs, pg_
     assert key in set(files.keys()) and key not in set(pg_blobs.keys())  # left where it was
 
 
+@only_postgresql
 def test_migrate_killed_midway_and_run_again_moves_every_blob_once(db, org, pg_blobs, pg_instance):
     _app, files, _done, digests = _fill_filesystem(db, org, pg_instance, blobs_count=60)
     env = portal_env(
@@ -435,3 +448,37 @@ def test_db_upgrade_killed_midway_and_run_again_ends_at_head(empty_instance, tmp
     assert added.returncode == 0, added.stderr
     listed = portal(env, "user", "list", timeout=120)
     assert "guanli" in listed.stdout and "管理员" in listed.stdout
+
+
+# --- the daily pass ---------------------------------------------------------------------------
+
+
+@only_postgresql
+def test_the_daily_pass_rewrites_the_days_blob_rows_with_the_reports(db, org, pg_blobs):
+    from datetime import timedelta
+
+    from app.services.reports import day_reset
+
+    first, second = _submit(db, pg_blobs), _submit(db, pg_blobs)
+    with db() as session:
+        keys = list(session.scalars(select(ReportEnvelope.blob_key)))
+    xmins = "SELECT DISTINCT xmin::text FROM {} WHERE key = ANY(:keys)"
+    with pg_blobs.engine.connect() as connection:
+        before = set(connection.scalars(text(xmins.format("blob_chunks")), {"keys": keys}))
+    assert len(before) > 1  # each upload's own transaction, in the order they came
+    with db.app.extensions["portal.db"].sessions() as session:
+        line = day_reset.reset_previous_days(session, pg_blobs, TODAY + timedelta(days=1))
+    assert "CLUSTER" in line, line
+    with pg_blobs.engine.connect() as connection:
+        after = set(connection.scalars(text(xmins.format("blob_chunks")), {"keys": keys}))
+        after |= set(connection.scalars(text(xmins.format("blobs")), {"keys": keys}))
+        reports = set(
+            connection.scalars(
+                text("SELECT DISTINCT xmin::text FROM reports WHERE id IN (:a, :b)"),
+                {"a": first.report_id, "b": second.report_id},
+            )
+        )
+    assert len(after) == 1 and after == reports  # one transaction, the pass's
+    with db() as session:
+        texts = _attachment_texts(session, pg_blobs, first.report_id, org.recovery["MCH"])
+    assert LEDGER_NAME.encode() in texts[0]

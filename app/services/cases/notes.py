@@ -43,6 +43,7 @@ def add_note(
 ) -> CaseNote:
     """Encrypt and add a note (flushed, not committed). CaseError("note_required" or
     "note_too_long") for the text; CaseNotPermitted for someone who may not see the case."""
+    blobs = blobs.bound(session)  # its blobs in this transaction, where they can be
     if readable_case(session, staff, report.id) is None:
         raise CaseNotPermitted("not_a_reader")
     try:

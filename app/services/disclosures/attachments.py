@@ -134,6 +134,7 @@ def add_attachment(
     changes what an approver publishes, so its uploader is one of the copy's contributors
     (``reviewing.contributors``).
     """
+    blobs = blobs.bound(session)  # its blobs in this transaction, where they can be
     name = safe_filename(filename)
     ext = extension_of(name)
     kind = KINDS.get(ext)

@@ -149,6 +149,7 @@ def import_lines(
     lines, so a long import neither holds one huge transaction nor loses good lines to a
     bad one. One checkpoint is signed at the end, over everything imported.
     """
+    blobs = blobs.bound(session)  # its blobs in this transaction, where they can be
     result = ImportResult()
     lookups = Lookups.load(session)
     pending = 0

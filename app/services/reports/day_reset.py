@@ -127,7 +127,9 @@ def reset_previous_days(
     if root is None:
         return "the blob store has no folder for the pass's marker: nothing to reset"
     if not root.is_dir():
-        return "no report yet"
+        if not blobs.transactional:
+            return "no report yet"
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)  # the marker's folder only
     yesterday = today - timedelta(days=1)
     last = last_reset_day(root)
     if last is not None and last >= yesterday:

@@ -170,6 +170,7 @@ def reply(
     Committed durably before it returns, as a report is; on any error the uploads' blobs are
     deleted and nothing is stored.
     """
+    blobs = blobs.bound(session)  # its blobs in this transaction, where they can be
     written = [upload.blob_key for upload in uploads]
     try:
         _check_reporter(report, identity)

@@ -159,6 +159,7 @@ def post_office_message(
     console commits it with its audit entry. (If that transaction is rolled back, the blobs
     are left without rows; ``portal reports fsck`` removes them.)
     """
+    blobs = blobs.bound(session)  # its blobs in this transaction, where they can be
     reader = session.get(ReportReader, (report.id, staff_user.id))
     kept_out = session.get(ReportExclusion, (report.id, staff_user.id)) is not None
     if reader is None or kept_out or not staff_user.active:

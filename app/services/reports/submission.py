@@ -370,6 +370,7 @@ def submit(
     ``rules`` date the steps the office owes the reporter (the app's, from its settings);
     without it, the defaults on the official calendar.
     """
+    blobs = blobs.bound(session)  # its blobs in this transaction, where they can be
     written = [upload.blob_key for upload in uploads]
     committing = False
     try:

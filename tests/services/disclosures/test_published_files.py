@@ -9,7 +9,6 @@ from sqlalchemy import text
 
 from app.models import Action, DisclosureRevision, PublishedFile, Scope
 from app.models.disclosures import PublishedFiles, parse_published_files
-from app.services.blobs import FilesystemBlobStore
 from app.services.disclosures import attachments as attachment_service
 from app.services.disclosures import drafting, reviewing
 from app.services.disclosures import log as disclosure_log
@@ -104,7 +103,7 @@ def test_a_published_revision_lists_its_files_in_the_stored_format(db, demo):
     with db() as session:
         author = staff(session, "publisher")
         d = drafting.create_draft(session, author, draft_fields(session, title="附件清单 files"))
-        blobs = FilesystemBlobStore(db.app.config["BLOB_PATH"])
+        blobs = db.app.extensions["portal.blobs"]
         for name, data in zip(
             names, [b"%PDF-1.4 notice", "单价,数量\n1,2\n".encode()], strict=True
         ):

@@ -235,14 +235,13 @@ def test_who_attached_a_file_to_the_working_copy_cannot_approve_it(db, demo):
     import io
 
     from app.models import Role
-    from app.services.blobs import FilesystemBlobStore
     from app.services.disclosures.attachments import add_attachment
 
     with db() as session:
         author = staff(session, "publisher")
         both = _give_role(session, "approver", Role.publisher)
         d = drafting.create_draft(session, author, draft_fields(session))
-        blobs = FilesystemBlobStore(db.app.config["BLOB_PATH"])
+        blobs = db.app.extensions["portal.blobs"]
         add_attachment(session, blobs, d, both, "附件.pdf", io.BytesIO(b"%PDF-1.4 x"), 10_000)
         drafting.submit_for_review(session, d, author)
         with pytest.raises(errors.NotAllowed):
@@ -302,10 +301,9 @@ def test_console_shows_no_approve_button_to_an_editor_and_refuses_the_post(db, d
 def _attach(db, session, disclosure, uploader, name, data=b"%PDF-1.4 correction"):
     import io
 
-    from app.services.blobs import FilesystemBlobStore
     from app.services.disclosures.attachments import add_attachment
 
-    blobs = FilesystemBlobStore(db.app.config["BLOB_PATH"])
+    blobs = db.app.extensions["portal.blobs"]
     return add_attachment(session, blobs, disclosure, uploader, name, io.BytesIO(data), 10_000)
 
 
@@ -353,7 +351,7 @@ def test_who_removed_a_file_from_an_amendment_cannot_approve_it(db, demo, consol
 
 def test_a_discarded_change_takes_its_files_with_it(db, demo, console_app):
     from app.models import DisclosureAttachment
-    from app.services.blobs import BlobError, FilesystemBlobStore
+    from app.services.blobs import BlobError
     from tests.helpers.forms import csrf_token
 
     d_id = publish_item(db, title="年度预算公开", body="预算总额3000万元。")
@@ -382,7 +380,7 @@ def test_a_discarded_change_takes_its_files_with_it(db, demo, console_app):
         revision = reviewing.approve(session, d, staff(session, "approver"))
         assert publishing.revision_attachment_ids(revision) == []
     with pytest.raises(BlobError):
-        FilesystemBlobStore(db.app.config["BLOB_PATH"]).open(blob_key)
+        db.app.extensions["portal.blobs"].open(blob_key)
 
 
 @pytest.mark.parametrize("year", [1, 1999, 2100, 9999])

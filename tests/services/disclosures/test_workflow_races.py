@@ -19,7 +19,7 @@ from app.models import (
     StepAction,
     WorkState,
 )
-from app.services.blobs import BlobStore, FilesystemBlobStore
+from app.services.blobs import BlobStore
 from app.services.disclosures import drafting, errors, reviewing
 from app.services.disclosures import log as disclosure_log
 from tests.helpers.console import copy_cookies, signed_in
@@ -36,7 +36,7 @@ def _at_once(db, disclosure_ids: list[int], step: Step) -> list[str]:
     do; the result of each is "done", "refused" (a workflow error) or the exception's name.
     """
     database = db.app.extensions["portal.db"]
-    blobs = FilesystemBlobStore(db.app.config["BLOB_PATH"])
+    blobs = db.app.extensions["portal.blobs"]
     barrier = threading.Barrier(len(disclosure_ids))
     results: list[str] = []
 
