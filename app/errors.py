@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import redis
 from flask import Flask, current_app, g, render_template
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, TooManyRequests
 
 from app import logging_setup
@@ -92,6 +94,48 @@ def error_response(error: HTTPException) -> object:
     return response
 
 
+RETRY_AFTER_SECONDS = 30
+
+
+def database_unreachable(error: BaseException) -> bool:
+    """Whether ``error`` is the database not answering (restarting, the network to it cut):
+    a moment's outage the visitor can wait out, not a fault of the request."""
+    if isinstance(error, OperationalError | InterfaceError):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+def forget_failed_transaction() -> None:
+    """Roll back the request's session after an error: its connection may be gone."""
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()
+
+
+def database_error(error: DBAPIError):
+    """The database not answering: 503 with a page that says to try again in a moment
+    (logged by the exception's type, without the statement or its parameters). Any other
+    database error is the server's fault, answered as every unhandled one is."""
+    if not database_unreachable(error):
+        raise error
+    forget_failed_transaction()
+    current_app.logger.error("Database unreachable: %s", type(error.orig or error).__name__)
+    response = current_app.make_response(render_error(503, *MESSAGES[503]))
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def store_unreachable(error: Exception):
+    """Redis not answering where nothing can stand in for it (a follow-up session, which
+    every machine must find): 503, try again in a moment. What can fall back does so before
+    (rate limits, used challenges and passes, a receipt shown in the form's answer)."""
+    forget_failed_transaction()
+    current_app.logger.error("Redis unreachable: %s", type(error).__name__)
+    response = current_app.make_response(render_error(503, *MESSAGES[503]))
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def init_app(app: Flask) -> None:
     if app.config["SURFACE"] == "public":
         # Unhandled errors are logged by endpoint, not by path and query, dated by the day.
@@ -102,6 +146,10 @@ def init_app(app: Flask) -> None:
         return render_error(400, *CSRF_MESSAGE)
 
     app.register_error_handler(HTTPException, error_response)
+
+    app.register_error_handler(DBAPIError, database_error)
+    app.register_error_handler(redis.exceptions.ConnectionError, store_unreachable)
+    app.register_error_handler(redis.exceptions.TimeoutError, store_unreachable)
 
     @app.errorhandler(InternalServerError)
     def server_error(_error: InternalServerError) -> tuple[str, int]:

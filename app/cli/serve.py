@@ -13,14 +13,44 @@ from functools import partial
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from sqlalchemy.exc import SQLAlchemyError
 
 from app import migrate
 from app.cli.demo import demo_logins_text, load_demo
 from app.cli.jobs import run_jobs_periodically
 from app.config import ConfigError
 from app.db import database
+from app.resources import audit_log_keys, disclosure_log_keys
 from app.security import ratelimit
+from app.services import audit
 from app.services import demo as demo_service
+from app.services.disclosures import log as disclosure_log
+
+
+def log_key_problems() -> list[str]:
+    """The signing keys of this machine that did not sign their log's stored checkpoints.
+
+    Each machine of an installation signs with the key file in its own instance folder, made
+    on first use: a machine started without a copy of the first one's would sign with a key
+    of its own, and readers holding the log's key could no longer check what it signs.
+    """
+    keys = [
+        ("PORTAL_LOG_KEY_FILE", "LOG_KEY_FILE", disclosure_log.LOG, disclosure_log_keys()),
+        ("PORTAL_AUDIT_LOG_KEY_FILE", "AUDIT_LOG_KEY_FILE", audit.LOG, audit_log_keys()),
+    ]
+    problems = []
+    with database().sessions() as session:
+        try:
+            for setting, name, log, log_keys in keys:
+                if not log.signed_by(session, log_keys.signer.verifier, log_keys.origin):
+                    problems.append(
+                        f"{setting}: {current_app.config[name]} did not sign the checkpoints "
+                        "stored in the database; every machine of an installation signs with "
+                        "the same key: copy the key file of the machine that signed them"
+                    )
+        except SQLAlchemyError:  # no tables yet: nothing signed
+            pass
+    return problems
 
 
 @click.command("run")
@@ -36,6 +66,9 @@ def run_command(public_bind: str | None, console_bind: str | None) -> None:
     new = migrate.is_empty(engine)
     migrate.upgrade(engine)
     logins = load_demo() if new else None
+    problems = log_key_problems()
+    if problems:
+        raise ConfigError(problems)
     config = current_app.config
     binds = {
         "public": public_bind or config["PUBLIC_BIND"],
@@ -91,6 +124,9 @@ def serve_command(
     problem = ratelimit.storage_problem(config, config["WORKERS"])
     if problem:
         raise ConfigError([problem])
+    problems = log_key_problems()
+    if problems:
+        raise ConfigError(problems)
     procs = start_gunicorns(config, current_app.instance_path)
     click.echo(f"Serving public on {config['PUBLIC_BIND']}, console on {config['CONSOLE_BIND']}")
     stopped = threading.Event()

@@ -347,6 +347,56 @@ class RedisStore(Store):
         return int(pipe.execute()[0])
 
 
+class FallbackStore(Store):
+    """A Redis store that, while Redis cannot be reached, keeps values in this process.
+
+    For the markers of used challenges and passes and the counts that set their cost: what
+    keeps the report form open. With them in memory for the outage, a challenge is used once
+    per process rather than once everywhere, as rate limits are counted per process then
+    (Flask-Limiter's fallback); refusing every form instead would close the channel on this
+    machine. Each call tries Redis first, so the shared store is used again once it answers.
+    """
+
+    def __init__(self, shared: RedisStore, local: MemoryStore) -> None:
+        self.shared = shared
+        self.local = local
+
+    @property
+    def _client(self) -> Any:
+        """The Redis client, as a ``RedisStore``'s (what tests look into and replace)."""
+        return self.shared._client
+
+    @_client.setter
+    def _client(self, client: Any) -> None:
+        self.shared._client = client
+
+    def _either(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        import redis  # only a Redis store gets here
+
+        try:
+            return getattr(self.shared, method)(*args, **kwargs)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            return getattr(self.local, method)(*args, **kwargs)
+
+    def put(self, key: str, value: bytes, seconds: int, **options: Any) -> bool:
+        return self._either("put", key, value, seconds, **options)
+
+    def put_new(self, key: str, value: bytes, seconds: int) -> bytes | None:
+        return self._either("put_new", key, value, seconds)
+
+    def get(self, key: str, refresh_seconds: int | None = None) -> bytes | None:
+        return self._either("get", key, refresh_seconds)
+
+    def take(self, key: str) -> bytes | None:
+        return self._either("take", key)
+
+    def delete(self, key: str) -> None:
+        self._either("delete", key)
+
+    def count(self, key: str, add: int, window_seconds: int) -> int:
+        return self._either("count", key, add, window_seconds)
+
+
 def _out_of_memory(error: Exception) -> bool:
     """Whether Redis refused a write for its ``maxmemory`` ("OOM command not allowed")."""
     import redis  # only a Redis store gets here
@@ -413,12 +463,17 @@ class Stores:
         *,
         max_entries: int = DEFAULT_MAX_ENTRIES,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        fallback: bool = False,
     ) -> Store:
         """A store for one use. In memory, a new one bounded by ``max_entries`` and
-        ``max_bytes``; in Redis, the keys ``prefix:namespace:...``."""
+        ``max_bytes``; in Redis, the keys ``prefix:namespace:...``, and with ``fallback``
+        such a memory store for the times Redis cannot be reached (``FallbackStore``)."""
         if self.redis is None:
             return MemoryStore(max_entries, max_bytes)
-        return RedisStore(self.redis, f"{self.prefix}:{namespace}:")
+        shared = RedisStore(self.redis, f"{self.prefix}:{namespace}:")
+        if fallback:
+            return FallbackStore(shared, MemoryStore(max_entries, max_bytes))
+        return shared
 
 
 TOKEN_BYTES = 32

@@ -149,6 +149,19 @@ class SignedLog:
             return self.latest_checkpoint(session)
         return checkpoint
 
+    def signed_by(self, session: Session, verifier: tlog.Verifier, origin: str) -> bool:
+        """Whether the newest stored checkpoint verifies under ``verifier`` (True when none
+        is stored yet): a machine given another key than the one that signed the log would
+        sign checkpoints that no reader holding the log's key can check."""
+        latest = self.latest_checkpoint(session)
+        if latest is None:
+            return True
+        try:
+            tlog.verify_checkpoint(latest.note, verifier, origin)
+        except CryptoError:
+            return False
+        return True
+
     # --- proofs -----------------------------------------------------------------------------
 
     def tree(self, session: Session, checkpoint: Any) -> tlog.HashTree:
@@ -278,8 +291,13 @@ def load_signer(key_file: str | os.PathLike[str], origin: str) -> tlog.Signer:
     seed = base64.b64decode(path.read_text().strip(), validate=True)
     signer = tlog.Signer(origin, Ed25519PrivateKey.from_private_bytes(seed))
     public_file = verifier_file(path)
-    if not public_file.exists():
-        public_file.write_text(signer.verifier.vkey + "\n")
+    vkey = signer.verifier.vkey + "\n"
+    # Rewritten when it is not this key's: a key file copied from another machine over one
+    # made here must not leave the public app serving the old public key.
+    if not public_file.exists() or public_file.read_text() != vkey:
+        fresh = public_file.with_name(f".{public_file.name}.{os.getpid()}")
+        fresh.write_text(vkey)
+        fresh.replace(public_file)
     return signer
 
 

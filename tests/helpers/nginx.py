@@ -33,6 +33,9 @@ from tests.helpers.environment import skip_or_fail
 from tests.helpers.processes import ROOT
 
 EXAMPLE = ROOT / "deploy" / "nginx.conf"
+TWO_MACHINES = ROOT / "deploy" / "nginx-two-machines.conf"
+# The machines' addresses in TWO_MACHINES, in order.
+EXAMPLE_MACHINES = ("10.0.1.11", "10.0.1.12")
 NGINX = "/usr/sbin/nginx"
 TEMP_FOLDERS = ("client_body_temp", "proxy_temp", "fastcgi_temp", "uwsgi_temp", "scgi_temp")
 
@@ -101,9 +104,17 @@ class Ports:
     upstream_console: int
 
 
-def site_config(folder: Path, ports: Ports, cert_file: Path, key_file: Path) -> str:
-    """deploy/nginx.conf with the changes a test must make to run it (see the module)."""
-    text = EXAMPLE.read_text()
+def site_config(
+    folder: Path,
+    ports: Ports,
+    cert_file: Path,
+    key_file: Path,
+    machines: list[tuple[int, int]] | None = None,
+) -> str:
+    """deploy/nginx.conf with the changes a test must make to run it (see the module); with
+    ``machines`` (their public and console ports), deploy/nginx-two-machines.conf, whose
+    upstreams are then the machines on ``ports``' upstream hosts."""
+    text = (TWO_MACHINES if machines else EXAMPLE).read_text()
     logs = folder / "logs"
     text = _replace(text, "listen 443 ssl http2;", f"listen {ports.host}:{ports.public} ssl http2;")
     text = _replace(
@@ -112,16 +123,30 @@ def site_config(folder: Path, ports: Ports, cert_file: Path, key_file: Path) -> 
         f"listen {ports.console_host}:{ports.console} ssl http2;",
     )
     text = _replace(text, "listen 80;", f"listen {ports.host}:{ports.redirect};")
-    text = _replace(
-        text,
-        "proxy_pass http://127.0.0.1:8000;",
-        f"proxy_pass http://{ports.upstream_host}:{ports.upstream_public};",
-    )
-    text = _replace(
-        text,
-        "proxy_pass http://127.0.0.1:8001;",
-        f"proxy_pass http://{ports.upstream_console_host}:{ports.upstream_console};",
-    )
+    if machines:
+        # The console is reached by the tests' clients (127.0.0.1), not the offices' network.
+        text = _replace(text, "allow 10.20.0.0/16;", "allow 127.0.0.1;")
+        assert len(machines) == len(EXAMPLE_MACHINES)
+        for address, (public, console) in zip(EXAMPLE_MACHINES, machines, strict=True):
+            text = _replace(
+                text, f"server {address}:8000 ", f"server {ports.upstream_host}:{public} "
+            )
+            text = _replace(
+                text,
+                f"server {address}:8001 ",
+                f"server {ports.upstream_console_host}:{console} ",
+            )
+    else:
+        text = _replace(
+            text,
+            "proxy_pass http://127.0.0.1:8000;",
+            f"proxy_pass http://{ports.upstream_host}:{ports.upstream_public};",
+        )
+        text = _replace(
+            text,
+            "proxy_pass http://127.0.0.1:8001;",
+            f"proxy_pass http://{ports.upstream_console_host}:{ports.upstream_console};",
+        )
     for name in ("portal", "console"):
         text = _replace(text, f"/etc/ssl/certs/{name}.pem", str(cert_file))
         text = _replace(text, f"/etc/ssl/private/{name}.key", str(key_file))
@@ -161,13 +186,16 @@ class Nginx:
     output: str = ""
 
     @classmethod
-    def start(cls, folder: Path, ports: Ports) -> tuple[Nginx, ssl.SSLContext]:
-        """nginx with the example in front of the apps of ``ports``; and a client's TLS."""
+    def start(
+        cls, folder: Path, ports: Ports, machines: list[tuple[int, int]] | None = None
+    ) -> tuple[Nginx, ssl.SSLContext]:
+        """nginx with the example in front of the apps of ``ports`` (or of ``machines``, see
+        ``site_config``); and a client's TLS."""
         binary = nginx_or_skip()
         (folder / "logs").mkdir(parents=True, exist_ok=True)
         cert_file, key_file = self_signed(folder, ports.host)
         site = folder / "portal.conf"
-        site.write_text(site_config(folder, ports, cert_file, key_file))
+        site.write_text(site_config(folder, ports, cert_file, key_file, machines))
         main = folder / "nginx.conf"
         main.write_text(main_config(folder, site))
         argv = [binary, "-p", f"{folder}/", "-c", str(main), "-e", str(folder / "logs/error.log")]

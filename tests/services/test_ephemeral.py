@@ -21,7 +21,7 @@ from app.services.ephemeral import (
     parse_token,
 )
 from tests.helpers.environment import REDIS_URL, skip_or_fail
-from tests.helpers.redis_faults import OutOfMemory
+from tests.helpers.redis_faults import OutOfMemory, Unreachable
 
 PLAIN = "举报内容：挪用班组活动经费 report #42".encode()
 
@@ -405,3 +405,33 @@ def test_the_store_holds_neither_the_token_nor_the_value(harness):
     for item in dump:
         assert PLAIN not in item and "举报内容".encode() not in item and b"report #42" not in item
     assert all(sealed.get(t) == PLAIN for t in tokens)
+
+
+def test_a_fallback_store_keeps_used_markers_in_memory_while_redis_is_away():
+    """The markers of used challenges and passes (what keeps the report form open) are kept
+    in this process while Redis cannot be reached, and in Redis again once it answers."""
+    if not REDIS_URL:
+        skip_or_fail("Redis not configured: set PORTAL_TEST_REDIS_URL")
+    prefix = f"test-ephemeral-{secrets.token_hex(4)}"
+    stores = Stores.from_uri(REDIS_URL, prefix)
+    used = stores.store("pow", fallback=True)
+    plain = stores.store("followup")
+    client = stores.redis
+    try:
+        assert isinstance(plain, RedisStore)
+        used.shared._client = plain._client = Unreachable()
+        # Redis away: a marker is kept once, in memory; a store without fallback fails.
+        assert used.put_new("挑战-1", b"first", 60) == b"first"
+        assert used.put_new("挑战-1", b"again", 60) == b"first"
+        assert used.count("reports", 1, 3600) == 1
+        with pytest.raises(redis.exceptions.ConnectionError):
+            plain.put("k", b"v", 60)
+        # Redis back: what is put now is shared (in Redis), and read from there.
+        used.shared._client = client
+        assert used.put_new("挑战-2", b"second", 60) == b"second"
+        assert client.get(f"{prefix}:pow:挑战-2") == b"second"
+        assert client.get(f"{prefix}:pow:挑战-1") is None
+    finally:
+        for key in client.scan_iter(match=f"{prefix}:*"):
+            client.delete(key)
+        client.close()

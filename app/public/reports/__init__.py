@@ -20,13 +20,13 @@ def register(app: Flask) -> None:
     secret = app.config["SECRET_KEY"].encode()
     # Challenges are signed, not stored: only the hashes of used ones are kept.
     app.extensions["portal.report_pow"] = ProofOfWork(
-        stores.store("pow", max_entries=200_000, max_bytes=1 << 20),
+        stores.store("pow", max_entries=200_000, max_bytes=1 << 20, fallback=True),
         app.config["REPORT_POW_BITS"],
         app.config["REPORT_POW_STEP"],
         secret=secret,
     )
     app.extensions["portal.noscript_passes"] = NoScriptPasses(
-        stores.store("noscript", max_entries=200_000, max_bytes=16 << 20),
+        stores.store("noscript", max_entries=200_000, max_bytes=16 << 20, fallback=True),
         secret,
         app.config["REPORT_NOSCRIPT_WAIT_MINUTES"],
         app.config["REPORT_NOSCRIPT_STEP"],

@@ -53,7 +53,8 @@ class Refusal:
     ``passed``), ``order`` (files before the form's own fields), ``sent_back`` (a report
     form that comes back to be completed whatever its files), ``session`` (a reply without a
     follow-up session), ``reply_bytes`` (the files of today's replies to the report took the
-    day's bytes: ``left`` is what is left)."""
+    day's bytes: ``left`` is what is left), ``database`` (it did not answer while the form
+    was checked)."""
 
     reason: str
     seconds: int = 0

@@ -28,11 +28,13 @@ from dataclasses import replace
 from typing import IO, Any
 
 from flask import Flask, Request, current_app, request
+from sqlalchemy.exc import DBAPIError
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser, MultiPartParser
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
+from app.errors import database_unreachable
 from app.public.reports import gate
 from app.resources import blob_store
 from app.services.reports.messages import MAX_MESSAGE_CHARS
@@ -46,6 +48,7 @@ _BATCH = "portal.report_uploads"
 _REFUSAL = "portal.upload_refusal"
 _REFUSED_BEFORE = "portal.refused_before_the_body"
 _PARSER = "portal.form_parser"
+_DATABASE_ERROR = "portal.database_error_while_parsing"
 READ_SIZE = 64 * 1024
 # The bytes of all the non-file fields of a form together: its text fields at their limits,
 # four bytes a character in UTF-8, and a margin for the token, the work, the choices and the
@@ -212,7 +215,15 @@ class PortalRequest(Request):
     def _files_allowed(self, fields: MultiDict) -> bool:
         if self.environ.get(_REFUSED_BEFORE):
             return False
-        refusal = gate.before_files(self.endpoint, fields)
+        try:
+            refusal = gate.before_files(self.endpoint, fields)
+        except DBAPIError as error:
+            if not database_unreachable(error):
+                raise
+            # The database stopped answering: the files are dropped unread and the rest of
+            # the body read, so that the view can answer with the form (``current_batch``).
+            self.environ[_DATABASE_ERROR] = error
+            refusal = gate.Refusal("database")
         if refusal is not None:
             self.environ[_REFUSAL] = refusal
         return refusal is None
@@ -237,6 +248,9 @@ class PortalRequest(Request):
 def current_batch() -> UploadBatch | None:
     """The uploads of this request (after its form was read), or None if it sent no file."""
     request.files  # noqa: B018  the body is parsed (and files encrypted) on first access
+    error = request.environ.pop(_DATABASE_ERROR, None)
+    if error is not None:  # raised once, before the view can store anything without files
+        raise error
     return request.environ.get(_BATCH)
 
 

@@ -24,11 +24,20 @@ from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
 
+from app import errors as app_errors
 from app.db import get_session
-from app.errors import TRY_AGAIN, LimitReached, error_response, limit_period
+from app.errors import (
+    TRY_AGAIN,
+    LimitReached,
+    database_unreachable,
+    error_response,
+    forget_failed_transaction,
+    limit_period,
+)
 from app.i18n import current_language, today
 from app.models import StaffUser, SubjectLevel
 from app.public.reports import followup_views, gate, noscript, upload_request
@@ -76,7 +85,7 @@ def safety():
     return render_template("reports/safety.html")
 
 
-def render_form(form: ReportForm, status: int = 200, **context):
+def render_form(form: ReportForm, status: int = 200, roots: list | None = None, **context):
     config = current_app.config
     context.setdefault("offices", [])
     pow_challenge, pow_bits = current_app.extensions["portal.report_pow"].issue()
@@ -88,7 +97,7 @@ def render_form(form: ReportForm, status: int = 200, **context):
     return render_template(
         "reports/new.html",
         form=form,
-        units=units.roots(get_session()),
+        units=roots if roots is not None else units.roots(get_session()),
         lang=current_language(),
         max_files=config["REPORT_MAX_FILES"],
         max_size=size_text(config["REPORT_MAX_BYTES"]),
@@ -101,19 +110,45 @@ def render_form(form: ReportForm, status: int = 200, **context):
 
 @bp.get("/new")
 def new():
+    # Read before the form sent back is taken: a database that does not answer leaves it
+    # waiting for the page reloaded a moment later.
+    try:
+        roots = units.roots(get_session())
+    except DBAPIError as error:
+        if not (database_unreachable(error) and request.cookies.get(FORM_COOKIE)):
+            raise
+        return _form_waits(error)
     shown = handed_over(FORM_COOKIE)
     if shown is None and lost(FORM_COOKIE):
-        page, status = render_form(ReportForm(), problem=lost_text())
+        page, status = render_form(ReportForm(), roots=roots, problem=lost_text())
         return forget(current_app.make_response((page, status)), FORM_COOKIE)
     if shown is None:
-        return render_form(ReportForm())
+        return render_form(ReportForm(), roots=roots)
     form = ReportForm(formdata=MultiDict(shown["fields"]))
     if "reporter_copy" not in shown["fields"]:  # nothing of the form came back: as new
         form.reporter_copy.data = True
     for name, messages in shown["errors"].items():
         getattr(form, name).errors = list(messages)
-    page, status = render_form(form, shown["status"], **shown["context"])
+    page, status = render_form(form, shown["status"], roots=roots, **shown["context"])
     return forget(current_app.make_response((page, status)), FORM_COOKIE)
+
+
+def _form_waits(error: DBAPIError):
+    """The database does not answer, and a form sent back waits for this page: say so, and
+    leave it waiting (its cookie too) for the page reloaded in a moment."""
+    forget_failed_transaction()
+    logging.getLogger(__name__).error(
+        "The report form could not be shown: database unreachable (%s)", type(error.orig).__name__
+    )
+    message = _(
+        "Your report was not stored: the site's database is not answering just now. What you "
+        "typed is kept for two minutes: reload this page in a moment to get it back, then "
+        "send it again."
+    )
+    page, status = app_errors.render_error(503, _("Service unavailable"), message)
+    response = current_app.make_response((page, status))
+    response.headers["Retry-After"] = str(app_errors.RETRY_AFTER_SECONDS)
+    return response
 
 
 # The form's own fields, handed back to the page that shows the form again, each cut to the
@@ -128,17 +163,21 @@ HANDED_BACK = {
 }
 
 
-def _back(form: ReportForm, status: int = 200, **context):
+def _back(form: ReportForm | None, status: int = 200, **context):
     """The form again, with what was typed and why: by a redirect, so that the browser keeps
-    no POST with the report's words in its session history (see app/public/reports/handover.py)."""
+    no POST with the report's words in its session history (see app/public/reports/handover.py).
+
+    ``form`` None: what was sent, unchecked (making the form needs the database)."""
     fields: dict[str, list[str]] = {
         name: [request.form.get(name, "")[:limit]] for name, limit in HANDED_BACK.items()
     }
     excluded = request.form.getlist("excluded")[: submission.MAX_EXCLUDED]
     fields["excluded"] = [value[:20] for value in excluded]
     # Unticked is sent as nothing: kept as "" (unticked), never as missing (a new form's tick).
-    fields["reporter_copy"] = ["y" if form.reporter_copy.data else ""]
-    errors_shown = {name: [str(m) for m in messages] for name, messages in form.errors.items()}
+    ticked = form.reporter_copy.data if form is not None else request.form.get("reporter_copy")
+    fields["reporter_copy"] = ["y" if ticked else ""]
+    errors = form.errors if form is not None else {}
+    errors_shown = {name: [str(m) for m in messages] for name, messages in errors.items()}
     errors_shown.pop("csrf_token", None)
     context["noscript_pass"] = request.form.get("noscript_pass", "")[: noscript.MAX_PASS_LENGTH]
     payload = {"status": status, "fields": fields, "errors": errors_shown, "context": context}
@@ -196,13 +235,13 @@ def _office_people(form: ReportForm) -> dict:
 
 @bp.post("/new")
 def send():
-    form = ReportForm()
     # Files are kept only by a report that is stored: every other answer leaves them to be
     # discarded when the request ends (app/public/reports/upload_request.py). They were read
     # only if the fields before them showed a valid token, a client within its limit, fields
     # the form and the service take, and work or a pass (used up then); else they were
     # dropped unread (app/public/reports/gate.py).
     batch = upload_request.current_batch()
+    form = ReportForm()
     sent_files = upload_request.files_sent()
     if upload_request.fields_too_large():  # what a page of this form never sends
         return _back(form, 413, problem=fields_too_large_text(), files_dropped=sent_files)
@@ -292,6 +331,25 @@ def too_large(_error: RequestEntityTooLarge):
             {"status": 413, "fields": {}, "errors": {}, "context": {"problem": problem}},
         )
     return followup_views.form_expired(problem, 413, body_read=False)
+
+
+@bp.errorhandler(DBAPIError)
+def database_error(error: DBAPIError):
+    """The database stopped answering while a report was sent (restarting, the network cut):
+    nothing of it is stored (``submission.submit`` rolls back and deletes its blobs), and the
+    form comes back with what was typed and what to do."""
+    if request.endpoint != "reports.send" or not database_unreachable(error):
+        return app_errors.database_error(error)
+    forget_failed_transaction()
+    logging.getLogger(__name__).error(
+        "A report could not be stored: database unreachable (%s)", type(error.orig).__name__
+    )
+    problem = _(
+        "The report could not be stored: the site's database did not answer. Nothing was "
+        "stored. Everything you typed is still here (files must be chosen again). Send it "
+        "again in a minute."
+    )
+    return _back(None, 503, problem=problem, files_dropped=upload_request.files_sent())
 
 
 @bp.get("/receipt")

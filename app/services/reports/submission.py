@@ -372,6 +372,7 @@ def submit(
     """
     blobs = blobs.bound(session)  # its blobs in this transaction, where they can be
     written = [upload.blob_key for upload in uploads]
+    committing = False
     try:
         prepare_durable_commit(session)
         routed = report if isinstance(report, RoutedReport) else check_and_route(session, report)
@@ -393,9 +394,13 @@ def submit(
         code, row = _store(session, pepper, receipt_versions, plan, draw_code)
         _refuse_closed_unit(session, checked.unit.id)
         submitted = Submitted(code, row.id, row.acknowledge_by, row.feedback_by, infos)
+        committing = True
         commit_durably(session, blobs.day_start(today))
     except BaseException:
         session.rollback()
-        delete_blobs(blobs, written)
+        # A commit cut off (the database restarting as it answered) may have been made: its
+        # blobs stay, as orphans ``portal reports fsck`` sweeps if it was not.
+        if not committing:
+            delete_blobs(blobs, written)
         raise
     return submitted
