@@ -133,7 +133,9 @@ def _blob_throughput(env: dict[str, str], size: int) -> None:
     assert read == size, (read, size)
 
     with database.engine.connect() as conn:
-        conn.execute(text("CREATE TEMPORARY TABLE bench_copy (seq integer, data bytea)"))
+        # A table like the store's (logged, in the same schema), dropped afterwards.
+        conn.execute(text("CREATE TABLE bench_copy (seq integer PRIMARY KEY, data bytea)"))
+        conn.commit()
         raw = conn.connection.dbapi_connection
         start = time.perf_counter()
         with (
@@ -149,6 +151,8 @@ def _blob_throughput(env: dict[str, str], size: int) -> None:
                     sequence += 1
         raw.commit()
         copy_seconds = time.perf_counter() - start
+        conn.execute(text("DROP TABLE bench_copy"))
+        conn.commit()
 
     with database.session() as session:
         store.bound(session).delete(stored.key)

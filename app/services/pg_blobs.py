@@ -52,6 +52,7 @@ from app.services.blobs import (
 )
 
 CHUNK_BYTES = 256 * 1024
+_CHUNK_QUERY = "SELECT data FROM blob_chunks WHERE key = %s AND seq = %s"
 _WRITTEN = "portal.pg_blobs_written"  # session.info: keys written through that session
 
 SessionSource = Callable[[], Session | None]
@@ -339,9 +340,13 @@ class PostgresBlobStore:
             raise BlobError("no such blob")
 
         def fetch(seq: int) -> bytes | None:
-            return connection().scalar(
-                select(BlobChunk.data).where(BlobChunk.key == key, BlobChunk.seq == seq)
-            )
+            # Through the driver's cursor, to have the bytes sent in binary: as text they
+            # come hex-encoded, twice their size, and are decoded here.
+            raw = connection().connection.dbapi_connection
+            with raw.cursor() as cursor:  # type: ignore[union-attr]
+                cursor.execute(_CHUNK_QUERY, (key, seq), binary=True)
+                row = cursor.fetchone()
+            return None if row is None else bytes(row[0])
 
         # Buffered as a file opened for reading is: read(n) gives n bytes until the end.
         return io.BufferedReader(PgBlobReader(key, size, fetch, release), 64 * 1024)  # type: ignore[return-value]
