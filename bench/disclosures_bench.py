@@ -423,7 +423,7 @@ def main() -> None:
             verdict = "ok" if worst <= SEARCH_P95_TARGET_MS else "MISSED"
             print(f"{kind:<16} {in_process_p95[kind]:>11.2f} {http_p95[kind]:>8.2f}  {verdict}")
         if import_s is not None:
-            print(f"\nImport: {args.items} items in {import_s:.1f} s on {backend}")
+            print(f"\nImport: {imported} items in {import_s:.1f} s on {backend}")
     finally:
         for server in servers:
             server.terminate()
