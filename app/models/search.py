@@ -2,7 +2,7 @@
 
 It is not a mapped class (neither shape maps onto one), so its DDL is attached to
 ``Base.metadata`` here, with the models: ``metadata.create_all`` (tests, throw-away databases)
-builds it whatever was imported before. Real databases get it from migrations 0003 and 0005,
+builds it whatever was imported before. Real databases get it from migrations 0003, 0005 and 0021,
 which keep their own copies of these statements, as migrations must.
 """
 
@@ -37,6 +37,8 @@ POSTGRES_DDL = [
     " tsv tsvector GENERATED ALWAYS AS ("
     "setweight(to_tsvector('simple', title), 'A') || to_tsvector('simple', tokens)"
     f" || array_to_tsvector(ARRAY['{BUCKET_PREFIX}' || (id / {BUCKET_IDS})::text])) STORED)",
+    # Ranking reads each candidate's whole tsvector: kept in the row, not in TOAST (0021).
+    "ALTER TABLE disclosure_search ALTER COLUMN tsv SET STORAGE MAIN",
     "CREATE INDEX IF NOT EXISTS ix_disclosure_search_tsv ON disclosure_search USING gin (tsv)",
 ]
 

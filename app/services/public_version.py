@@ -66,45 +66,97 @@ class LatestVersion:
 
     Checking a connection out of the engine's pool and resetting it afterwards costs several
     times the query itself, and a cached page costs little else; so the connections are kept
-    here, in a free list behind a lock. A read takes one, or opens one when all are in use,
-    and gives it back; no more than ``IDLE_CONNECTIONS`` wait in the list and the rest are
-    closed, so what stays open is bounded by the reads at the same moment, never by the
-    threads that ever read (the development server starts a thread per request).
+    here, in a free list behind a lock. A read takes one, or opens one while fewer than
+    ``CONNECTIONS`` are open, or else waits for one to be given back (a read takes a fraction
+    of a millisecond; opening a PostgreSQL connection starts a server process, tens to
+    hundreds of milliseconds on a busy machine, which was the slowest of a hundred cached
+    pages when more threads read at once than connections were kept). What stays open is
+    bounded by ``CONNECTIONS``, never by the threads that ever read (the development server
+    starts a thread per request).
 
     The connections read in autocommit mode (no snapshot is held between reads) and are
     closed when the engine is disposed; a connection that fails is closed and not reused.
     """
 
-    IDLE_CONNECTIONS = 8
+    CONNECTIONS = 4
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._lock = threading.Lock()
+        self._available = threading.Condition(threading.Lock())
         self._idle: list[Any] = []
+        self._open = 0  # of this generation: idle, in use, or being opened
         self._generation = 0  # counts disposals: a connection of an older one is closed
+        self._reading = threading.Lock()  # held by the thread whose read is on the wire
+        self._gathering: _SharedRead | None = None  # the next read, open to newcomers
         event.listen(engine, "engine_disposed", self._close_all)
 
     def __call__(self) -> int:
-        with self._lock:
+        """The version as committed when this call began, or later.
+
+        Threads that call while a read is on the wire share the next one: it is sent once
+        that read is back, after every thread sharing it had called, so each gets a version
+        at least as new as the one committed when it called. Under load the database then
+        sees one read at a time, whatever the number of threads: every round trip is a
+        thread waking up again, and on a busy machine that was the slowest of a hundred
+        cached pages on PostgreSQL, several times a bare page's.
+        """
+        with self._available:
+            shared = self._gathering
+            first = shared is None
+            if first:
+                shared = self._gathering = _SharedRead()
+        if not first:
+            shared.done.wait()
+            if shared.error is not None:
+                raise shared.error
+            return shared.version
+        with self._reading:
+            with self._available:
+                self._gathering = None  # later callers share the read after this one
+            try:
+                shared.version = self._read()
+            except Exception as exc:
+                shared.error = exc
+                raise
+            finally:
+                shared.done.set()
+        return shared.version
+
+    def _read(self) -> int:
+        with self._available:
+            while not self._idle and self._open >= self.CONNECTIONS:
+                self._available.wait()
             connection = self._idle.pop() if self._idle else None
+            if connection is None:
+                self._open += 1  # taken now, opened below outside the lock
             generation = self._generation
-        if connection is None:
-            connection = self._connect()
         try:
+            if connection is None:
+                connection = self._connect()
             cursor = connection.cursor()
             cursor.execute(_VERSION_SQL)
             rows = cursor.fetchall()
             cursor.close()
         except Exception:
-            _close(connection)
+            if connection is not None:
+                _close(connection)
+            self._give_back(None, generation)
             raise
-        with self._lock:
-            if generation == self._generation and len(self._idle) < self.IDLE_CONNECTIONS:
-                self._idle.append(connection)
-                connection = None
-        if connection is not None:
-            _close(connection)
+        self._give_back(connection, generation)
         return rows[0][0] if rows else 0
+
+    def _give_back(self, connection: Any, generation: int) -> None:
+        """Back to the free list; None for one that failed (or never opened): one fewer open."""
+        with self._available:
+            if generation == self._generation:
+                if connection is None:
+                    self._open -= 1
+                else:
+                    self._idle.append(connection)
+                    connection = None
+            self._available.notify()
+        if connection is not None:  # of an engine since disposed
+            _close(connection)
 
     def _connect(self) -> Any:
         pooled = self.engine.raw_connection()
@@ -116,11 +168,24 @@ class LatestVersion:
         return connection
 
     def _close_all(self, _engine: Engine) -> None:
-        with self._lock:
+        with self._available:
             connections, self._idle = self._idle, []
             self._generation += 1
+            self._open = 0
+            self._available.notify_all()
         for connection in connections:
             _close(connection)
+
+
+class _SharedRead:
+    """One read of the version, waited for by the threads that share it."""
+
+    __slots__ = ("done", "error", "version")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.version = 0
+        self.error: BaseException | None = None
 
 
 def _close(connection: Any) -> None:

@@ -1,5 +1,6 @@
 """Whole public pages cached per process: keyed by scope and language, renewed on change."""
 
+import threading
 from datetime import date
 
 import pytest
@@ -343,3 +344,45 @@ def test_cached_pages_still_count_against_the_default_rate_limit(
     assert client.head(f"/disclosures/{d_id}").status_code == 429
     other = {"REMOTE_ADDR": "198.51.100.7"}
     assert client.get(f"/disclosures/{d_id}", environ_base=other).status_code == 200
+
+
+def test_the_version_is_read_on_a_few_connections_however_many_threads_read(db, demo, instance):
+    engine = instance.app("public").extensions["portal.db"].engine
+    latest = public_version.LatestVersion(engine)
+    opened = []
+    connect = latest._connect
+    latest._connect = lambda: opened.append(1) or connect()
+    expected = _version(db)
+    start = threading.Barrier(16)
+    seen: list[int] = []
+
+    def read() -> None:
+        start.wait()
+        seen.extend(latest() for _ in range(25))
+
+    threads = [threading.Thread(target=read) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert seen == [expected] * 400
+    # Opening a PostgreSQL connection costs far more than waiting for a read to finish.
+    assert 1 <= len(opened) <= public_version.LatestVersion.CONNECTIONS
+    publish_item(db, title="版本号读取测试")
+    assert latest() == _version(db) > expected
+
+    # Connections that fail are closed and no longer counted: later reads open new ones.
+    for connection in latest._idle:
+        connection.close()
+    failed = 0
+    for _ in range(len(latest._idle)):
+        try:
+            latest()
+        except Exception:
+            failed += 1
+    assert failed >= 1
+    later: list[int] = []
+    reader = threading.Thread(target=lambda: later.append(latest()))
+    reader.start()
+    reader.join(10)
+    assert later == [_version(db)], "a read waited for a connection that was never given back"

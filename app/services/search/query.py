@@ -24,7 +24,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import TSQUERY
-from sqlalchemy.orm import Session, defer, joinedload
+from sqlalchemy.orm import Session, joinedload, load_only
 
 from app.models import Action, Disclosure, DisclosureRevision, PublicState
 from app.models.search import BUCKET_IDS, BUCKET_PREFIX, POSTGRES_TABLE, SQLITE_TABLE
@@ -144,7 +144,9 @@ def _postgres_candidates(session, reader, terms, limit) -> list[Candidate]:
         return []
     found: list[Candidate] = []
     high = top // BUCKET_IDS  # the newest bucket not yet searched
-    span = FIRST_BUCKETS
+    # The newest bucket is still filling: while it holds less than half its ids, one bucket
+    # more, so that the first round covers about as many items as FIRST_BUCKETS full ones.
+    span = FIRST_BUCKETS + (top % BUCKET_IDS < BUCKET_IDS // 2)
     while high >= 0 and len(found) < limit:
         low = max(0, high - span + 1)
         if high - low + 1 <= MAX_BUCKETS:
@@ -181,9 +183,16 @@ def _postgres_visible_matches(session, reader, condition, words, limit) -> list[
     # The plan is spelt out (the subquery kept apart by OFFSET 0), as the planner, aiming at
     # the LIMIT, would walk the primary key backwards instead, testing every row's tsvector.
     # The matches come from the GIN index, are filtered by the scope copied into each row,
-    # and are sorted newest first; the first ``limit`` are scored.
+    # scored, and sorted newest first; the first ``limit`` are returned. Each match is
+    # scored as its row is read (its tsvector is kept in the row, migration 0021): carrying
+    # the tsvectors through the sort to score only the rows returned costs more than
+    # scoring the few more matches a round finds.
     matches = (
-        select(POSTGRES_TABLE.c.id, POSTGRES_TABLE.c.tsv, POSTGRES_TABLE.c.published_at)
+        select(
+            POSTGRES_TABLE.c.id,
+            cast(func.extract("epoch", POSTGRES_TABLE.c.published_at), Float).label("published"),
+            (-func.ts_rank(POSTGRES_TABLE.c.tsv, words)).label("score"),
+        )
         .where(
             condition,
             scope_clause(
@@ -195,12 +204,7 @@ def _postgres_visible_matches(session, reader, condition, words, limit) -> list[
         .subquery("matches")
     )
     statement = (
-        select(
-            matches.c.id,
-            cast(func.extract("epoch", matches.c.published_at), Float),
-            # ts_rank reads the whole tsvector of a row: only the rows returned pay for it.
-            -func.ts_rank(matches.c.tsv, words),
-        )
+        select(matches.c.id, matches.c.published, matches.c.score)
         .order_by(matches.c.id.desc())
         .limit(limit)
     )
@@ -261,8 +265,8 @@ def _hits(session: Session, ids: list[int], terms: list[Term]) -> list[Hit]:
     if not ids:
         return []
     # The result list shows each item's category, unit and attachment names: load them in
-    # the same query, and leave out the texts it does not show (the public text is in
-    # ``public_title`` and ``search_body``).
+    # the same query, and only the columns it shows (the public text is in ``public_title``
+    # and ``search_body``).
     if session.get_bind().dialect.name == "sqlite":
         index_key, names_column = SQLITE_TABLE.c.rowid, SQLITE_TABLE.c.names
     else:
@@ -274,9 +278,16 @@ def _hits(session: Session, ids: list[int], terms: list[Term]) -> list[Hit]:
         .options(
             joinedload(Disclosure.category, innerjoin=True),
             joinedload(Disclosure.unit, innerjoin=True),
-            defer(Disclosure.title),
-            defer(Disclosure.body),
-            defer(Disclosure.reason),
+            load_only(
+                Disclosure.public_state,
+                Disclosure.public_title,
+                Disclosure.search_body,
+                Disclosure.scope,
+                Disclosure.period_key,
+                Disclosure.published_at,
+                Disclosure.category_id,
+                Disclosure.unit_id,
+            ),
         )
     ).all()
     by_id = {disclosure.id: disclosure for disclosure, _names in rows}
