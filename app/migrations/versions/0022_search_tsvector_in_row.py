@@ -1,7 +1,7 @@
 """search on PostgreSQL: each row's tsvector kept in the row, not in TOAST
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-07 18:00:00.000000
 
 Ranking reads the whole tsvector of each of the (at most 501) newest matches. Most of them
@@ -16,8 +16,8 @@ index is not touched.
 from alembic import op
 
 
-revision = '0021'
-down_revision = '0020'
+revision = '0022'
+down_revision = '0021'
 branch_labels = None
 depends_on = None
 
