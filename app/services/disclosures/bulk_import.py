@@ -1,8 +1,10 @@
 """Bulk import of published disclosures from JSON Lines (see ``bulk_format``).
 
-Imported items go through the same services as the console workflow (sanitised rendering,
-attachment type checks, the search index, one log leaf per revision). An imported revision
-is dated at the start of its day in the portal's time zone.
+Imported items get what the console workflow gives them (sanitised rendering, attachment type
+checks, the search index, one log leaf per revision). ``store_item`` publishes one item through
+the workflow's services; ``import_lines`` writes whole batches of checked lines with the same
+rows and leaves (the tests compare both). An imported revision is dated at the start of its
+day in the portal's time zone.
 """
 
 from __future__ import annotations
