@@ -11,7 +11,9 @@ prints items/s. The reference, measured in the same run on another fresh instanc
 same backend, is the import as it was done before batching: each line in its own savepoint
 through the console workflow's services (``bulk_import.store_item``), committed every 500
 lines, on the first ``--reference-items`` lines of the same file. The ratio is the batched
-rate over the one-by-one rate. ``portal log verify`` must pass after the import.
+rate over the one-by-one rate. It also prints the CPU time per item of each (the import's
+processes, its start and workers included; the reference's loop alone), which a machine shared
+with other work disturbs less than rates. ``portal log verify`` must pass after the import.
 
 Targets: at least 1,000 items/s on SQLite and 500 items/s on PostgreSQL.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import secrets
 import shutil
 import subprocess
@@ -54,7 +57,7 @@ with app.app_context(), force_locale("en"):
     lookups = Lookups.load(session)
     zone, day, blobs = runtime.local_zone(), today(), blob_store()
     max_bytes = app.config["ATTACHMENT_MAX_BYTES"]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with path.open("rb") as fh:
         for number, raw in enumerate(islice(fh, count), start=1):
             item = parse_line(raw.decode(), path.parent, lookups, day, max_bytes)
@@ -64,7 +67,7 @@ with app.app_context(), force_locale("en"):
                 session.commit()
                 session.expunge_all()
     session.commit()
-    print(time.perf_counter() - start)
+    print(time.perf_counter() - start, time.process_time() - cpu)
 """
 
 
@@ -103,9 +106,16 @@ class Instance:
             drop_schema(self.base_url, self.schema)
 
 
+def _children_cpu() -> float:
+    """CPU seconds of the finished child processes (and theirs: the import's workers)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure(backend: str, args: argparse.Namespace, data: Path, workdir: Path) -> None:
     url = args.database_url if backend == "postgresql" else None
     rates, reference = [], []
+    cpu_ms, reference_cpu = [], []  # CPU per item: steadier than rates on a shared machine
     for run in range(args.repeat):
         # The reference and the batched import alternate, so that both see the same load.
         one = Instance(workdir, f"{backend}-one-{run}", url)
@@ -115,15 +125,19 @@ def measure(backend: str, args: argparse.Namespace, data: Path, workdir: Path) -
             out = subprocess.run(
                 cmd, env=one.env, cwd=REPO, capture_output=True, text=True, check=True
             )
-            reference.append(count / float(out.stdout.strip().splitlines()[-1]))
+            wall, cpu = map(float, out.stdout.strip().splitlines()[-1].split())
+            reference.append(count / wall)
+            reference_cpu.append(cpu / count * 1000)
         finally:
             one.close()
         batched = Instance(workdir, f"{backend}-batched-{run}", url)
         try:
             jobs = ["--jobs", str(args.jobs)] if args.jobs else []
             start = time.perf_counter()
+            used = _children_cpu()
             result = _portal(batched.env, "disclosures", "import", str(data), *jobs)
             elapsed = time.perf_counter() - start
+            cpu_ms.append((_children_cpu() - used) / args.items * 1000)
             if f"Imported {args.items} disclosures; 0 lines failed." not in result.stdout:
                 raise SystemExit(result.stdout + result.stderr)
             rates.append(args.items / elapsed)
@@ -134,7 +148,9 @@ def measure(backend: str, args: argparse.Namespace, data: Path, workdir: Path) -
         print(
             f"  run {run + 1}: batched {rates[-1]:.0f} items/s (whole command, process start "
             f"included); one by one {reference[-1]:.0f} items/s;"
-            f" ratio {rates[-1] / reference[-1]:.1f}x"
+            f" ratio {rates[-1] / reference[-1]:.1f}x; CPU per item {cpu_ms[-1]:.2f} ms (all"
+            f" processes, start included) against {reference_cpu[-1]:.2f} ms:"
+            f" {reference_cpu[-1] / cpu_ms[-1]:.1f}x less"
         )
     rate = sorted(rates)[len(rates) // 2]
     ref = sorted(reference)[len(reference) // 2]
