@@ -4,6 +4,7 @@ bulk JSON Lines files (export, import)."""
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -66,9 +67,22 @@ def reindex_command() -> None:
 
 @disclosures_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 100_000))
+@click.option(
+    "--batch-size",
+    default=500,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Lines checked, written and committed together.",
+)
+@click.option(
+    "--jobs",
+    default=None,
+    type=click.IntRange(1, 64),
+    help="Worker processes that make the search text of large batches (default: one per "
+    "processor this command may use).",
+)
 @with_appcontext
-def import_command(file: Path, batch_size: int) -> None:
+def import_command(file: Path, batch_size: int, jobs: int | None) -> None:
     """Import published disclosures from a JSON Lines FILE (see README).
 
     A bad line is reported with its number and reason and nothing of it is kept; the
@@ -112,6 +126,7 @@ def import_command(file: Path, batch_size: int) -> None:
                 signer=log_keys.signer,
                 origin=log_keys.origin,
                 batch_size=batch_size,
+                jobs=jobs or len(os.sched_getaffinity(0)),
                 on_line=report,
             )
         finally:

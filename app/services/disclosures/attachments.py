@@ -12,7 +12,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from app.models import Disclosure, DisclosureAttachment, StaffUser, StepAction
-from app.services.blobs import BlobStore, BlobTooLarge
+from app.services.blobs import BlobStore, BlobTooLarge, StoredBlob
 from app.services.disclosures import steps
 
 ZIP = b"PK\x03\x04"
@@ -119,20 +119,13 @@ def matches_content(ext: str, head: bytes) -> bool:
     return False
 
 
-def add_attachment(
-    session: Session,
-    blobs: BlobStore,
-    disclosure: Disclosure,
-    uploader: StaffUser | None,
-    filename: str,
-    stream: BinaryIO,
-    max_bytes: int,
-) -> DisclosureAttachment:
-    """Store an upload if its name and content agree on an allowed type; refuse it otherwise.
+def store_file(
+    blobs: BlobStore, filename: str, stream: BinaryIO, max_bytes: int
+) -> tuple[str, FileKind, StoredBlob]:
+    """Store an upload's content if its name and content agree on an allowed type.
 
-    A staff member's upload is recorded as a workflow step: a file added to the working copy
-    changes what an approver publishes, so its uploader is one of the copy's contributors
-    (``reviewing.contributors``).
+    Returns the safe name, its kind and the stored blob; raises AttachmentError (and keeps
+    nothing) otherwise. ``add_attachment`` adds the row; the bulk import adds many at once.
     """
     blobs = blobs.bound(session)  # its blobs in this transaction, where they can be
     name = safe_filename(filename)
@@ -153,6 +146,25 @@ def add_attachment(
         raise AttachmentError(
             _l("The file's content does not match its type (.%(ext)s). Check the file.", ext=ext)
         )
+    return name, kind, stored
+
+
+def add_attachment(
+    session: Session,
+    blobs: BlobStore,
+    disclosure: Disclosure,
+    uploader: StaffUser | None,
+    filename: str,
+    stream: BinaryIO,
+    max_bytes: int,
+) -> DisclosureAttachment:
+    """Store an upload if its name and content agree on an allowed type; refuse it otherwise.
+
+    A staff member's upload is recorded as a workflow step: a file added to the working copy
+    changes what an approver publishes, so its uploader is one of the copy's contributors
+    (``reviewing.contributors``).
+    """
+    name, kind, stored = store_file(blobs, filename, stream, max_bytes)
     attachment = DisclosureAttachment(
         disclosure=disclosure,
         filename=name,

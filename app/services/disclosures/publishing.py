@@ -36,8 +36,9 @@ from app.services.sanitize import markdown_to_text
 from app.services.search import index as search_index
 
 
-def _second(at: datetime) -> datetime:
-    # Whole seconds: the canonical record must read back the same on every database.
+def whole_second(at: datetime) -> datetime:
+    """``at`` in UTC in whole seconds: the canonical record must read back the same on every
+    database."""
     return at.astimezone(UTC).replace(microsecond=0)
 
 
@@ -71,7 +72,7 @@ def _new_revision(
         unit_code=disclosure.unit.code,
         scope=disclosure.scope,
         period_key=disclosure.period_key,
-        published_at=_second(at),
+        published_at=whole_second(at),
         attachments=tuple(
             PublishedFile(a.id, a.filename, a.sha256) for a in disclosure.attachments
         ),
@@ -184,7 +185,7 @@ def import_published(
     """Create and publish an item at a given (historical) date, without the review steps."""
     # Published at once, at the historical date: nothing to schedule.
     disclosure = drafting.new_disclosure(session, replace(fields, scheduled_at=None), author)
-    steps.record(session, disclosure, StepAction.imported, author, at=_second(published_at))
+    steps.record(session, disclosure, StepAction.imported, author, at=whole_second(published_at))
     session.flush()
     publish(session, disclosure, at=published_at, approver=approver)
     return disclosure

@@ -48,30 +48,56 @@ class Document:
 def _document(disclosure: Disclosure, latest: DisclosureRevision | None) -> Document | None:
     if disclosure.public_state == PublicState.unpublished or latest is None:
         return None
-    if disclosure.public_state == PublicState.retracted:
-        reason = latest.reason if latest.action == Action.retract else ""
-        return Document(
-            disclosure.id,
-            tokens.index_string(disclosure.public_title),
-            tokens.index_string(reason),
-            "",
-            disclosure.scope,
-            disclosure.unit_id,
-            disclosure.published_at,
-        )
-    names = [file.filename for file in latest.attachments]
-    return Document(
+    return document_of(
         disclosure.id,
-        tokens.index_string(disclosure.public_title),
-        tokens.index_string(disclosure.search_body, *names),
-        "\n".join(names),
+        disclosure.public_state,
+        disclosure.public_title,
+        disclosure.search_body,
+        latest.reason if latest.action == Action.retract else "",
+        [file.filename for file in latest.attachments],
         disclosure.scope,
         disclosure.unit_id,
         disclosure.published_at,
     )
 
 
-def _write(session: Session, documents: Iterable[Document], ids: Iterable[int]) -> None:
+def document_of(
+    disclosure_id: int,
+    state: PublicState,
+    public_title: str,
+    search_body: str,
+    retraction_reason: str,
+    names: list[str],
+    scope: Scope,
+    unit_id: int,
+    published_at: datetime | None,
+) -> Document:
+    """The index row of a published or retracted item from the columns it is made of.
+
+    A retracted item is found by its title and the reason for the retraction only.
+    """
+    if state == PublicState.retracted:
+        return Document(
+            disclosure_id,
+            tokens.index_string(public_title),
+            tokens.index_string(retraction_reason),
+            "",
+            scope,
+            unit_id,
+            published_at,
+        )
+    return Document(
+        disclosure_id,
+        tokens.index_string(public_title),
+        tokens.index_string(search_body, *names),
+        "\n".join(names),
+        scope,
+        unit_id,
+        published_at,
+    )
+
+
+def write(session: Session, documents: Iterable[Document], ids: Iterable[int]) -> None:
     ids = list(ids)
     documents = list(documents)
     rows = [
@@ -126,7 +152,7 @@ def refresh(disclosure: Disclosure, session: Session | None = None) -> None:
     document = _document(disclosure, latest)
     # The index row needs none of the pending changes: writing it need not flush them.
     with session.no_autoflush:
-        _write(session, [document] if document else [], [disclosure.id])
+        write(session, [document] if document else [], [disclosure.id])
 
 
 def reindex(session: Session, batch_size: int = 1000) -> int:
@@ -150,7 +176,7 @@ def reindex(session: Session, batch_size: int = 1000) -> int:
         documents = [
             doc for d in disclosures if (doc := _document(d, latest.get(d.id))) is not None
         ]
-        _write(session, documents, [])
+        write(session, documents, [])
         count += len(documents)
         session.flush()
         session.expunge_all()
