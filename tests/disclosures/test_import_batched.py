@@ -18,7 +18,6 @@ from sqlalchemy import func, select, text
 from app.i18n import today
 from app.models import Disclosure, DisclosureRevision, Unit
 from app.resources import blob_store
-from app.services.blobs import FilesystemBlobStore
 from app.services.demo import DEMO_UNITS
 from app.services.disclosures import bulk_import, categories
 from app.services.disclosures.bulk_format import Lookups, parse_line
@@ -150,7 +149,7 @@ def _rows(app) -> dict[str, list[dict]]:
         found["root"] = session.execute(
             text("SELECT size, root_hash FROM disclosure_log_checkpoints ORDER BY size")
         ).all()
-        blobs = FilesystemBlobStore(app.config["BLOB_PATH"])
+        blobs = app.extensions["portal.blobs"]  # files, or PostgreSQL's tables
         found["files"] = []
         keys = session.scalars(text("SELECT blob_key FROM disclosure_attachments ORDER BY id"))
         for key in keys:

@@ -127,7 +127,6 @@ def store_file(
     Returns the safe name, its kind and the stored blob; raises AttachmentError (and keeps
     nothing) otherwise. ``add_attachment`` adds the row; the bulk import adds many at once.
     """
-    blobs = blobs.bound(session)  # its blobs in this transaction, where they can be
     name = safe_filename(filename)
     ext = extension_of(name)
     kind = KINDS.get(ext)
@@ -164,6 +163,7 @@ def add_attachment(
     changes what an approver publishes, so its uploader is one of the copy's contributors
     (``reviewing.contributors``).
     """
+    blobs = blobs.bound(session)  # its blobs in this transaction, where they can be
     name, kind, stored = store_file(blobs, filename, stream, max_bytes)
     attachment = DisclosureAttachment(
         disclosure=disclosure,
