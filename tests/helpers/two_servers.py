@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Report
 from app.services.demo import DEMO_LOGINS
-from app.services.staff import totp_now
+from app.services.staff import TOTP_STEP, totp_now
 from crypto.receipts import derive_receipt
 from tests.helpers.environment import PG_URL, engine_url, skip_or_fail
 from tests.helpers.instances import Content, DatabaseCopies
@@ -207,6 +207,24 @@ def new_installation(tmp: Path, redis_url: str, copies: DatabaseCopies) -> Insta
     return Installation(tmp, copy.database_url, schema, shared, drop=copies.drop)
 
 
+# The last TOTP step each demo user signed in with: the console refuses a step used before
+# (a replayed code), and the tests sign the same user in more than once in 30 seconds.
+_USED_STEPS: dict[str, int] = {}
+
+
+def _unused_code(username: str, secret: str) -> str:
+    """A code of a step not used yet: the current one, else the next (one step of drift is
+    accepted), else the current one once the clock reaches a new step."""
+    while True:
+        now = time.time()
+        step = int(now) // TOTP_STEP
+        for candidate in (step, step + 1):
+            if candidate > _USED_STEPS.get(username, -1):
+                _USED_STEPS[username] = candidate
+                return totp_now(secret, candidate * TOTP_STEP)
+        time.sleep(TOTP_STEP - now % TOTP_STEP + 0.05)
+
+
 def sign_in(console: Browser, username: str) -> None:
     """Sign a demo user in through the console's login form (password and TOTP code)."""
     login = next(login for login in DEMO_LOGINS if login.username == username)
@@ -216,7 +234,7 @@ def sign_in(console: Browser, username: str) -> None:
             "csrf_token": token,
             "username": login.username,
             "password": login.password,
-            "code": totp_now(login.totp_secret),
+            "code": _unused_code(login.username, login.totp_secret),
         }
     ).encode()
     status, page, _headers = console.request(
