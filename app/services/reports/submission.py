@@ -27,6 +27,7 @@ from enum import Enum
 from typing import TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -396,11 +397,20 @@ def submit(
         submitted = Submitted(code, row.id, row.acknowledge_by, row.feedback_by, infos)
         committing = True
         commit_durably(session, blobs.day_start(today))
-    except BaseException:
+    except BaseException as error:
         session.rollback()
         # A commit cut off (the database restarting as it answered) may have been made: its
-        # blobs stay, as orphans ``portal reports fsck`` sweeps if it was not.
-        if not committing:
+        # blobs stay, as orphans ``portal reports fsck`` sweeps if it was not. A commit that
+        # failed otherwise was not made: its blobs go.
+        if not (committing and _outcome_unknown(error)):
             delete_blobs(blobs, written)
         raise
     return submitted
+
+
+def _outcome_unknown(error: BaseException) -> bool:
+    """Whether ``error`` may have come after the database made the commit: the connection
+    lost, or the database failing, while it answered."""
+    if isinstance(error, OperationalError | InterfaceError):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
