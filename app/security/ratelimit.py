@@ -14,7 +14,9 @@ day, whenever within it that request came, so its expiry does not tell when the 
 
 from __future__ import annotations
 
+import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -33,10 +35,79 @@ def window_end(now: float, seconds: float) -> int:
     return (int(now // seconds) + 1) * seconds
 
 
+SWEEP_SECONDS = 1.0
+
+
+class _Sweeper:
+    """Drops expired counters once a second, on one thread for the life of the storage.
+
+    It stands in for ``MemoryStorage.timer``: that storage asks its timer ``is_alive()`` on
+    every count and, when it is not, starts a new ``threading.Timer`` of 10 ms, so that
+    requests more than 10 ms apart each started a thread (about a millisecond of a
+    request's time). Answering yes keeps the storage from starting any; a counter that
+    expired is never counted on (``MemoryStorage.get`` drops it first), so sweeping only
+    frees the memory of clients that did not come back. The thread is started again if it
+    is gone, as in a process forked after the storage was made.
+    """
+
+    def __init__(self, storage: AlignedMemoryStorage) -> None:
+        self._storage = weakref.ref(storage)
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def is_alive(self) -> bool:
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            with self._lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(
+                        target=_sweep,
+                        args=(self._storage,),
+                        name="portal-limits-sweep",
+                        daemon=True,
+                    )
+                    self._thread.start()
+        return True
+
+    def cancel(self) -> None:  # what MemoryStorage may ask of a Timer
+        pass
+
+
+def _sweep(storage_ref: weakref.ref) -> None:
+    while True:
+        time.sleep(SWEEP_SECONDS)
+        storage = storage_ref()
+        if storage is None:
+            return
+        storage.drop_expired()
+        del storage
+
+
 class AlignedMemoryStorage(MemoryStorage):
     """Flask-Limiter's counters in this process, each expiring at the end of its window."""
 
     STORAGE_SCHEME: ClassVar[list[str]] = ["portal+memory"]
+
+    def __init__(self, *args: Any, **options: Any) -> None:
+        super().__init__(*args, **options)
+        self.timer = _Sweeper(self)  # type: ignore[assignment]
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self.timer = _Sweeper(self)  # type: ignore[assignment]
+
+    def drop_expired(self) -> None:
+        """Forget the counters whose window has ended."""
+        now = time.time()
+        for key, expiry in list(self.expirations.items()):
+            if expiry > now:
+                continue
+            with self.locks[key]:
+                if self.expirations.get(key, now) <= now:
+                    self.storage.pop(key, None)
+                    self.expirations.pop(key, None)
+            if key not in self.expirations:
+                self.locks.pop(key, None)
 
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
         count = super().incr(key, expiry, amount)

@@ -65,3 +65,39 @@ def test_other_strategies_are_refused(instance):
 
     with pytest.raises(ConfigError, match="PORTAL_RATELIMIT_STRATEGY"):
         instance.app("public", RATELIMIT_STRATEGY="moving-window")
+
+
+def test_counting_in_memory_starts_no_thread_per_request(instance, monkeypatch):
+    import threading
+    import time
+
+    app = instance.app("public", RATELIMIT_DEFAULT="1000 per minute")
+    client = app.test_client()
+    client.get("/healthz")
+    started = []
+    original = threading.Thread.start
+    monkeypatch.setattr(
+        threading.Thread, "start", lambda thread: started.append(thread.name) or original(thread)
+    )
+    for _ in range(12):
+        assert client.get("/search", query_string={"q": "预算"}).status_code == 200
+        time.sleep(0.02)  # longer than the 10 ms timer MemoryStorage would start per count
+    # At most the one thread that sweeps expired counters for the life of the storage.
+    assert started in ([], ["portal-limits-sweep"])
+
+
+def test_memory_counters_of_clients_that_left_are_dropped(monkeypatch):
+    import time
+
+    import app.security.ratelimit as ratelimit
+
+    monkeypatch.setattr(ratelimit, "SWEEP_SECONDS", 0.05)
+    storage = AlignedMemoryStorage()
+    storage.incr("LIMITER/走了的人", 60)
+    storage.incr("LIMITER/还在的人", 60)
+    storage.expirations["LIMITER/走了的人"] = time.time() - 1
+    deadline = time.monotonic() + 5
+    while "LIMITER/走了的人" in storage.storage and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "LIMITER/走了的人" not in storage.storage
+    assert storage.storage["LIMITER/还在的人"] == 1

@@ -183,6 +183,13 @@ def highlight(text: str, terms: list[Term], spans: list[tuple[int, int]] | None 
 # A snippet is looked for in this many characters from the start of an item's text: the
 # cost of a results page stays bounded whatever the length of the 20 texts on it.
 SNIPPET_SCAN_CHARS = 10_000
+# Most texts match near their start: the first look is at this many characters, and only
+# without a whole snippet there at the rest of the ``SNIPPET_SCAN_CHARS``.
+SNIPPET_FIRST_CHARS = 1_000
+# Characters kept clear at the end of the first look: a match is decided by a word's
+# characters and the one after it, and a word of up to WORD_MAX characters may straddle the
+# point where the first look stops.
+_SNIPPET_MARGIN = 2 * WORD_MAX
 
 
 def snippet(text: str, terms: list[Term], width: int = 160) -> Markup:
@@ -191,17 +198,37 @@ def snippet(text: str, terms: list[Term], width: int = 160) -> Markup:
     Only the first SNIPPET_SCAN_CHARS characters are searched; without a match there, the
     snippet is the start of the text.
     """
-    cut = len(text or "") > SNIPPET_SCAN_CHARS
-    text = " ".join((text or "")[:SNIPPET_SCAN_CHARS].split())
-    spans = match_spans(text, terms)
+    text = text or ""
+    if len(text) > SNIPPET_FIRST_CHARS:
+        # With whitespace runs made single spaces, the first look's text is a prefix of the
+        # whole scan's: a snippet that ends well before its end is the one the whole scan
+        # would give (the same first match, the same matches in it, more text after it).
+        flat = " ".join(text[:SNIPPET_FIRST_CHARS].split())
+        spans = match_spans(flat, terms)
+        if spans:
+            start = max(0, spans[0][0] - width // 3)
+            if start + width + _SNIPPET_MARGIN <= len(flat):
+                return _cut_around(flat, terms, spans, start, width, more=True)
+    cut = len(text) > SNIPPET_SCAN_CHARS
+    flat = " ".join(text[:SNIPPET_SCAN_CHARS].split())
+    spans = match_spans(flat, terms)
     if not spans:
-        return escape(text[:width]) + ("…" if len(text) > width or cut else "")
-    first = spans[0][0]
-    start = max(0, first - width // 3)
+        return escape(flat[:width]) + ("…" if len(flat) > width or cut else "")
+    start = max(0, spans[0][0] - width // 3)
+    return _cut_around(flat, terms, spans, start, width, more=cut)
+
+
+def _cut_around(
+    text: str, terms: list[Term], spans: list[tuple[int, int]], start: int, width: int, more: bool
+) -> Markup:
+    """``width`` characters of ``text`` from ``start`` with their matches highlighted.
+
+    ``more`` says the text goes on beyond ``text`` (an ellipsis ends the snippet then).
+    """
     end = min(len(text), start + width)
     window = [
         (max(s, start) - start, min(e, end) - start) for s, e in spans if s < end and e > start
     ]
     body = highlight(text[start:end], terms, window)
     # Adding text to Markup escapes the text.
-    return ("…" if start else "") + body + ("…" if end < len(text) or cut else "")
+    return ("…" if start else "") + body + ("…" if end < len(text) or more else "")

@@ -101,6 +101,71 @@ def test_snippet_reads_only_the_start_of_a_long_text(monkeypatch):
     assert max(seen) <= search_tokens.SNIPPET_SCAN_CHARS
 
 
+def _snippet_in_one_look(text, terms, width=160):
+    """The snippet as one scan of the first SNIPPET_SCAN_CHARS characters makes it."""
+    from markupsafe import escape
+
+    from app.services.search import tokens as search_tokens
+
+    cut = len(text) > search_tokens.SNIPPET_SCAN_CHARS
+    text = " ".join(text[: search_tokens.SNIPPET_SCAN_CHARS].split())
+    spans = search_tokens.match_spans(text, terms)
+    if not spans:
+        return escape(text[:width]) + ("…" if len(text) > width or cut else "")
+    start = max(0, spans[0][0] - width // 3)
+    end = min(len(text), start + width)
+    window = [
+        (max(s, start) - start, min(e, end) - start) for s, e in spans if s < end and e > start
+    ]
+    body = highlight(text[start:end], terms, window)
+    return ("…" if start else "") + body + ("…" if end < len(text) or cut else "")
+
+
+def test_a_snippet_found_in_the_first_look_is_the_one_the_whole_scan_finds():
+    import random
+
+    from app.services.search import tokens as search_tokens
+
+    # Words that straddle where the first look stops, whitespace runs, full-width letters,
+    # long words and matches near both ends of it.
+    pieces = [
+        "招标",
+        "公告",
+        "党费",
+        " ",
+        "\n\t  ",
+        "budget",
+        "budgets",
+        "Ｂｕｄｇｅｔ",
+        "预算",
+        "x" * 45,
+        "budget" + "s" * 40,
+        "。",
+        "，",
+        "ﬁ",
+        "采购",
+        "a",
+        "b1",
+    ]
+    rng = random.Random(20261207)
+    queries = [
+        query_terms(q) for q in ("招标", "budget", "预算 budget", "党", "b1", "budget" + "s" * 40)
+    ]
+    edge = search_tokens.SNIPPET_FIRST_CHARS
+    for _ in range(500):
+        length = rng.choice([edge - 200, edge - 60, edge, edge + 40, edge + 300, 12_000])
+        parts, size = [], 0
+        while size < length:
+            parts.append(rng.choice(pieces) if rng.random() < 0.2 else rng.choice("正文说明的 "))
+            size += len(parts[-1])
+        text_ = "".join(parts)
+        for terms in queries:
+            assert str(snippet(text_, terms)) == str(_snippet_in_one_look(text_, terms)), (
+                text_,
+                terms,
+            )
+
+
 # --- the parser: a query without words never reaches the database --------------------------
 
 EMPTY = "Type one or more words to search for."
@@ -358,6 +423,57 @@ def test_newest_matches_are_found_across_buckets_of_ids(db, demo):
             assert (set(_ids(page)), page.total, page.more) == (expected, len(expected), more)
         party = search_query.search(session, PARTY, "osprey", count_cap=10)
         assert party.total == 6 and not party.more
+
+
+@pytest.mark.parametrize("empty_instance", ["postgresql"], indirect=True)
+def test_a_common_words_first_round_is_sized_by_the_planner_statistics(db, demo, monkeypatch):
+    bucket = search_table.BUCKET_IDS
+    made = []
+    for n in range(6):
+        with db() as session:
+            session.execute(
+                text("SELECT setval(pg_get_serial_sequence('disclosures', 'id'), :n, false)"),
+                {"n": (4 * n + 1) * bucket + 3},
+            )
+        made.append(publish_item(db, title=f"鹈鹕 观察 {n}", body="湖边。"))
+    with db() as session:
+        session.execute(text("ANALYZE disclosure_search"))
+    search_query._frequencies.clear()
+    with db() as session:
+        shares = search_query._lexeme_frequencies(session)
+        # The statistics list the word with its share of the index rows.
+        assert 0 < shares["鹈鹕"] <= 1 and "观察" in shares
+
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        if "FROM disclosure_search" in statement and "ts_rank" in statement:
+            statements.append(statement)
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        results = {}
+        for share in (None, 1 / (4 * bucket)):
+            # As rare as one match in four buckets: the first round asks for enough buckets
+            # to hold the five newest matches, and finds them in one statement.
+            search_query._frequencies.clear()
+            if share is not None:
+                monkeypatch.setattr(
+                    search_query, "_lexeme_frequencies", lambda s, share=share: {"鹈鹕": share}
+                )
+            statements.clear()
+            with db() as session:
+                page = search_query.search(session, ANONYMOUS, "鹈鹕", count_cap=4)
+            results[share] = (_ids(page), page.total, page.more, len(statements))
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    unsized, sized = results[None], results[1 / (4 * bucket)]
+    assert sorted(sized[0]) == sorted(made[-4:]) and sized[1:3] == (4, True)
+    assert sized[:3] == unsized[:3]
+    assert unsized[3] > 1 and sized[3] == 1
 
 
 def test_backend_query_syntax_is_searched_as_plain_words(db, items):
