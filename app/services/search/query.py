@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
@@ -94,8 +95,7 @@ def parse_query(query: str) -> list[Term]:
     return terms
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     id: int
     published: float  # when it was published, as a number: later is larger
     score: float  # lower is better
@@ -138,7 +138,7 @@ def _sqlite_candidates(session, reader, terms, limit) -> list[Candidate]:
         .order_by(SQLITE_TABLE.c.rowid.desc())
         .limit(limit)
     )
-    return [Candidate(*row) for row in session.execute(statement).all()]
+    return list(map(Candidate._make, session.execute(statement).all()))
 
 
 # The newest visible matches among the given buckets (or, without buckets, below an id),
@@ -242,7 +242,7 @@ def _postgres_candidates(session, reader, terms, limit) -> list[Candidate]:
             buckets = " | ".join(f"'{BUCKET_PREFIX}{n}'" for n in range(low, high + 1))
             rows = session.execute(
                 _PG_IN_BUCKETS, {**params, "buckets": buckets, "limit": limit - len(found)}
-            )
+            ).all()
         else:
             # The rest, all at once. Starting a parallel worker for the index scan takes
             # longer than the whole query, much longer on a busy server; only this round
@@ -253,7 +253,7 @@ def _postgres_candidates(session, reader, terms, limit) -> list[Candidate]:
                     _PG_BELOW,
                     {**params, "below": (high + 1) * BUCKET_IDS, "limit": limit - len(found)},
                 ).all()
-        found += [Candidate(*row) for row in rows]
+        found += map(Candidate._make, rows)
         # Next, as many buckets as the matches found so far say are still needed, and half
         # as many again (at most four times this round's); four times as many if none was.
         per_bucket = len(found) * BUCKET_IDS / (top - low * BUCKET_IDS + 1)
