@@ -12,7 +12,6 @@ again) and the rest, and ends with every blob in the new store, once.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import CaseNote, DisclosureAttachment, ReportEnvelope
-from app.services.blobs import CHUNK, BlobError, BlobStore
+from app.services.blobs import CHUNK, BlobError, BlobStore, hash_stream
 from app.services.reports.fsck import referenced_blob_keys
 
 NO_LIMIT = 2**62
@@ -63,16 +62,11 @@ def expected_blobs(session: Session) -> dict[str, Expected]:
 
 def digest_of(blobs: BlobStore, key: str) -> tuple[int, str] | None:
     """The size and SHA-256 of a blob read to its end; None when it is missing or unreadable."""
-    digest = hashlib.sha256()
-    size = 0
     try:
         with blobs.open(key) as blob:
-            while chunk := blob.read(CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
+            return hash_stream(blob, CHUNK)
     except (BlobError, OSError):
         return None
-    return size, digest.hexdigest()
 
 
 def _problem(found: tuple[int, str] | None, wanted: Expected, source: tuple[int, str] | None):

@@ -83,6 +83,16 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def hash_stream(stream: BinaryIO, chunk_bytes: int) -> tuple[int, str]:
+    """The size and SHA-256 of what ``stream`` holds from here to its end, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := stream.read(chunk_bytes):
+        digest.update(chunk)
+        size += len(chunk)
+    return size, digest.hexdigest()
+
+
 def day_start(day: date, zone: tzinfo) -> int:
     """The start of ``day`` in ``zone``, in seconds since the epoch: the one time that files
     tied to a report of that day carry (access and modification)."""
@@ -95,25 +105,21 @@ def _day_only(path: Path | int, stamp: int) -> None:
     os.utime(path, (stamp, stamp))
 
 
-class FileBlobWriter:
-    """A new blob file being written; ``commit`` makes it durable, ``abort`` removes it."""
+class BlobWriting:
+    """What every store's writer does as a blob's bytes arrive: bound its size, hash it, keep
+    its first bytes (for the type check); ``_put`` stores each piece."""
 
-    def __init__(
-        self, store: FilesystemBlobStore, path: Path, max_bytes: int, changed_folders: list[Path]
-    ) -> None:
-        self._store = store
-        self.key = path.name
+    key: str
+
+    def __init__(self, max_bytes: int) -> None:
         self.size = 0
-        self._path = path
         self._max = max_bytes
-        self._folders = changed_folders
         self._digest = hashlib.sha256()
         self._head = b""
         self._done = False
-        self._file = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        """Append ``data``; past ``max_bytes`` the blob is removed and BlobTooLarge raised."""
+        """Append ``data``; past ``max_bytes`` the blob is dropped and BlobTooLarge raised."""
         if self._done:
             raise BlobError("the blob is finished")
         view = memoryview(data).cast("B")
@@ -124,8 +130,31 @@ class FileBlobWriter:
         if len(self._head) < _HEAD:
             self._head += bytes(view[: _HEAD - len(self._head)])
         self._digest.update(view)
-        self._file.write(view)
+        self._put(view)
         return view.nbytes
+
+    def _put(self, view: memoryview) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+
+class FileBlobWriter(BlobWriting):
+    """A new blob file being written; ``commit`` makes it durable, ``abort`` removes it."""
+
+    def __init__(
+        self, store: FilesystemBlobStore, path: Path, max_bytes: int, changed_folders: list[Path]
+    ) -> None:
+        super().__init__(max_bytes)
+        self._store = store
+        self.key = path.name
+        self._path = path
+        self._folders = changed_folders
+        self._file = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+
+    def _put(self, view: memoryview) -> None:
+        self._file.write(view)
 
     def commit(self) -> StoredBlob:
         """Finish the blob: on disk, with its folder entry, when this returns."""

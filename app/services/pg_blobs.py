@@ -24,7 +24,6 @@ write-ahead log, statistics) is described in docs/reports.md.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import os
 import secrets
@@ -42,13 +41,13 @@ from sqlalchemy.orm import Session
 
 from app.models.blobs import BlobChunk, StoredBlobRow
 from app.services.blobs import (
-    _HEAD,
     KEY_RE,
     BlobError,
-    BlobTooLarge,
+    BlobWriting,
     RewriteResult,
     StoredBlob,
     day_start,
+    hash_stream,
 )
 
 CHUNK_BYTES = 256 * 1024
@@ -68,19 +67,15 @@ def _check_key(key: str) -> str:
     return key
 
 
-class PgBlobWriter:
+class PgBlobWriter(BlobWriting):
     """A new blob being written chunk by chunk; ``commit`` adds its ``blobs`` row."""
 
     def __init__(self, store: PostgresBlobStore, max_bytes: int, key: str | None = None) -> None:
+        super().__init__(max_bytes)
         self.key = _check_key(key) if key is not None else secrets.token_hex(16)
-        self.size = 0
-        self._max = max_bytes
         self._store = store
-        self._digest = hashlib.sha256()
-        self._head = b""
         self._buffer = bytearray()
         self._seq = 0
-        self._done = False
         self._session = store.session()
         self._own: Connection | None = None
         if self._session is None:  # a transaction of its own, committed with the blob
@@ -93,22 +88,10 @@ class PgBlobWriter:
         assert self._session is not None
         return self._session.connection()
 
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        """Append ``data``; past ``max_bytes`` the blob is dropped and BlobTooLarge raised."""
-        if self._done:
-            raise BlobError("the blob is finished")
-        view = memoryview(data).cast("B")
-        if self.size + view.nbytes > self._max:
-            self.abort()
-            raise BlobTooLarge(f"larger than {self._max} bytes")
-        self.size += view.nbytes
-        if len(self._head) < _HEAD:
-            self._head += bytes(view[: _HEAD - len(self._head)])
-        self._digest.update(view)
+    def _put(self, view: memoryview) -> None:
         self._buffer += view
         while len(self._buffer) >= CHUNK_BYTES:
             self._flush(CHUNK_BYTES)
-        return view.nbytes
 
     def _flush(self, n: int) -> None:
         piece = bytes(self._buffer[:n])
@@ -378,18 +361,14 @@ class PostgresBlobStore:
 
     def check(self, key: str, size: int, sha256: str) -> str | None:
         """Read the blob to its end and say what is wrong with it (None: nothing)."""
-        digest = hashlib.sha256()
-        read = 0
         try:
             with self.open(key) as blob:
-                while chunk := blob.read(CHUNK_BYTES):
-                    digest.update(chunk)
-                    read += len(chunk)
+                read, found = hash_stream(blob, CHUNK_BYTES)
         except BlobError as exc:
             return str(exc)
         if read != size:
             return f"{read} bytes where its row says {size}"
-        if digest.hexdigest() != sha256:
+        if found != sha256:
             return "its bytes do not hash to the SHA-256 its row holds"
         return None
 
