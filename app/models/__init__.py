@@ -15,6 +15,7 @@ from app.models.cases import (
     DecisionState,
     Disposal,
 )
+from app.models.day_reset import DaysResetMarker
 from app.models.digest import DigestMessage, DigestState
 from app.models.disclosures import (
     Action,
@@ -82,6 +83,7 @@ __all__ = [
     "CatalogueEntry",
     "CongressStatus",
     "ConsoleSession",
+    "DaysResetMarker",
     "DecisionState",
     "DigestMessage",
     "DigestState",

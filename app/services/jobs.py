@@ -82,7 +82,8 @@ def publish_due_disclosures(context: JobContext) -> str:
 
 def reset_report_times(context: JobContext) -> str:
     """Leave no time finer than the day of the previous days' reports in the blob files, their
-    folders and the database (once a day; later rounds of the day read one small file)."""
+    folders and the database (once a day, by one server for all on PostgreSQL; later rounds of
+    the day make one small read)."""
     try:
         return day_reset.reset_previous_days(context.session, context.blobs, context.today)
     except day_reset.ResetBusy:

@@ -238,8 +238,9 @@ class PostgresBlobStore:
         self._session_source = session
         self.zone = zone
         self._clock = clock
-        # The blob folder of the filesystem store: it holds no blob here, only the daily
-        # pass's marker (reports/day_reset.py).
+        # The blob folder of the filesystem store: it holds no blob here. Releases before 0023
+        # kept the daily pass's marker there; the pass carries it into the database once
+        # (reports/day_reset.py).
         self.root = Path(root) if root is not None else None
 
     def bound(self, session: Session) -> PostgresBlobStore:
@@ -259,9 +260,8 @@ class PostgresBlobStore:
         return day_start(day, self.zone)
 
     def prepare(self) -> None:
-        """The folder of the daily pass's marker; the tables come with the schema (0021)."""
-        if self.root is not None:
-            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        """Nothing to make: the tables come with the schema (0021), and the daily pass keeps
+        its marker in the database (0023)."""
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -408,5 +408,5 @@ class PostgresBlobStore:
         self, days: Mapping[str, date], shuffle: Callable[[list[str]], None] | None = None
     ) -> RewriteResult:
         """Nothing to rewrite: no file, no folder, no time (the rows' own traces are the
-        database's, settled by the daily pass's VACUUM FULL of the tables)."""
+        database's, settled by the daily pass's CLUSTER of the tables)."""
         return RewriteResult()

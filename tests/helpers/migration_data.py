@@ -305,6 +305,7 @@ def make_records(app) -> dict[str, Rows]:
         add_retention(database)
         add_categories_and_calendar(database)
         add_database_blob(database)
+        add_days_reset_marker(database)
     records = dump_tables(database.engine)
     database.engine.dispose()
     empty = [table for table, rows in records.items() if not rows]
@@ -449,6 +450,14 @@ def add_retention(database) -> None:
                 disposal="preliminary_verification",
             )
         )
+
+
+def add_days_reset_marker(database) -> None:
+    """The daily pass's last day done, as PostgreSQL's servers share it (0023)."""
+    from app.models import DaysResetMarker
+
+    with database.session() as session:
+        session.add(DaysResetMarker(last_day=date(2026, 12, 7)))
 
 
 def add_categories_and_calendar(database) -> None:

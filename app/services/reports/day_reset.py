@@ -14,7 +14,7 @@ day. What the system keeps besides would still tell the moment, or the order wit
 
 So, once a day, for the days after the last one done and before today (``portal jobs run
 reset-times``, and every ``JOBS_EVERY_SECONDS`` under ``portal run`` and ``portal serve``,
-where a run with nothing to do reads one small file):
+where a run with nothing to do makes one small read: the marker's row, or on SQLite its file):
 
 1. the blobs of those days get new files and their folders new entries, in a random order
    (``FilesystemBlobStore.rewrite_days``; blobs kept in PostgreSQL have no files: their rows
@@ -30,24 +30,40 @@ where a run with nothing to do reads one small file):
    (``VACUUM``: every table and index in the order of its keys, no free pages left) and its
    write-ahead log emptied (``wal_checkpoint(TRUNCATE)``);
 3. the database files (SQLite) and every blob folder are dated by the day again, and the day
-   done is written in ``.days-reset`` in the blob folder, last.
+   done is marked, last.
+
+Where the marker and the lock are kept depends on who shares the rows:
+
+- on PostgreSQL, in the database: several servers, each with an instance folder of its own,
+  rewrite the same rows, so one pass does the days for all of them. The day done is the one
+  row of ``days_reset_markers`` (a date, nothing else: app/models/day_reset.py), and the
+  lock an advisory lock (``pg_try_advisory_lock``) held by a connection of its own for the
+  whole pass, in autocommit (no transaction kept open meanwhile) and released at its end,
+  even on an error; a connection that cannot release it is closed, which does. The marker
+  left by an earlier release in the machine's blob folder (``.days-reset``) is carried into
+  the table by the first pass that finds the table empty, and the file removed;
+- on SQLite (one machine), in the blob folder: the day done in ``.days-reset``, locked with
+  ``flock`` while the pass runs.
 
 An interrupted pass loses nothing (see ``rewrite_days``) and is run again whole at the next
-round: the marker moves on only once everything is done. What stays is in docs/reports.md
-("What the servers keep of the time").
+round: the marker moves on only once everything is done. A second pass started meanwhile (on
+this server or, on PostgreSQL, any other) raises ResetBusy and leaves the work to the first.
+What stays is in docs/reports.md ("What the servers keep of the time").
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy import inspect, select, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -55,6 +71,7 @@ from sqlalchemy.orm import Session
 from app.db import sqlite_file
 from app.models import (
     Case,
+    DaysResetMarker,
     InboxEntry,
     Report,
     ReportEnvelope,
@@ -64,7 +81,12 @@ from app.models import (
 )
 from app.services.blobs import BlobStore, RewriteResult
 
-MARKER = ".days-reset"  # in the blob folder: the last day done, as YYYY-MM-DD
+MARKER = ".days-reset"  # in the blob folder (SQLite): the last day done, as YYYY-MM-DD
+# PostgreSQL's advisory lock of the pass: its two keys are this one and the schema's oid, so
+# that the servers of one installation exclude each other, and installations kept in other
+# schemas of the same database (or tests running side by side) do not.
+LOCK_ID = 0x6461_7973  # "days"
+_LOCK_KEYS = "(:id, (SELECT oid FROM pg_namespace WHERE nspname = current_schema())::int)"
 _CHUNK = 500  # ids per IN (...) list
 _RANDOM = secrets.SystemRandom()
 Shuffle = Callable[[list], None]
@@ -105,14 +127,44 @@ def _read_marker(text_value: str) -> date | None:
         return None
 
 
-def last_reset_day(where: Path | BlobStore) -> date | None:
-    """The last day the pass finished, as its marker in the blob folder (``where``, or the
-    store's) says (None: never, or unreadable)."""
-    root = where if isinstance(where, Path) else where.root  # type: ignore[attr-defined]
+def last_reset_day(
+    database: Session | Connection | Engine, where: Path | BlobStore | None
+) -> date | None:
+    """The last day the pass finished (None: never, or unreadable).
+
+    On PostgreSQL the database's marker, the same for every server that shares it; on SQLite
+    the marker in the blob folder (``where``, or the store's).
+    """
+    if _dialect(database) == "postgresql":
+        if isinstance(database, Engine):
+            with database.connect() as connection:
+                return _shared_marker(connection)
+        return _shared_marker(database)
+    root = where if isinstance(where, Path) else getattr(where, "root", None)
+    return None if root is None else _file_marker(root)
+
+
+def _dialect(database: Session | Connection | Engine) -> str:
+    bind = database.get_bind() if isinstance(database, Session) else database
+    return bind.dialect.name
+
+
+def _file_marker(root: Path) -> date | None:
     try:
         return _read_marker((root / MARKER).read_text("ascii"))
-    except (FileNotFoundError, UnicodeDecodeError):
+    except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
         return None
+
+
+def _shared_marker(database: Session | Connection) -> date | None:
+    return database.scalar(select(DaysResetMarker.last_day))
+
+
+def _mark_shared(connection: Connection, day: date) -> None:
+    row = postgresql_insert(DaysResetMarker).values(last_day=day)
+    connection.execute(
+        row.on_conflict_do_update(index_elements=["id"], set_={"last_day": row.excluded.last_day})
+    )
 
 
 def reset_previous_days(
@@ -120,9 +172,12 @@ def reset_previous_days(
 ) -> str:
     """Run the pass for the days not yet done before ``today``; a line saying what it did.
 
-    Cheap when there is nothing to do: one small file is read. Raises ResetBusy when another
-    pass is running (the next round tries again).
+    Cheap when there is nothing to do: one small read (PostgreSQL: the marker's one row; SQLite:
+    the marker file). Raises ResetBusy when another pass is running (on PostgreSQL: on any
+    server that shares the database); the next round tries again.
     """
+    if session.get_bind().dialect.name == "postgresql":
+        return _reset_for_every_server(session, blobs, today, shuffle)
     root = getattr(blobs, "root", None)  # the blob folder: the pass's marker is kept there
     if root is None:
         return "the blob store has no folder for the pass's marker: nothing to reset"
@@ -131,7 +186,7 @@ def reset_previous_days(
             return "no report yet"
         root.mkdir(parents=True, exist_ok=True, mode=0o700)  # the marker's folder only
     yesterday = today - timedelta(days=1)
-    last = last_reset_day(root)
+    last = _file_marker(root)
     if last is not None and last >= yesterday:
         return f"nothing to do: the days up to {last} are reset"
     fd = os.open(root / MARKER, os.O_RDWR | os.O_CREAT, 0o600)
@@ -151,6 +206,73 @@ def reset_previous_days(
     finally:
         os.close(fd)  # and the lock with it
     return outcome.line
+
+
+def _reset_for_every_server(
+    session: Session, blobs: BlobStore, today: date, shuffle: Shuffle
+) -> str:
+    """The pass on PostgreSQL: its marker and its lock are the database's, so that one pass
+    does the days for every server that shares it."""
+    root = getattr(blobs, "root", None)
+    if not blobs.transactional and not root.is_dir():  # type: ignore[union-attr]
+        return "no report yet"
+    yesterday = today - timedelta(days=1)
+    last = _shared_marker(session)
+    session.commit()  # the read's transaction ends here: the pass holds no snapshot
+    if last is not None and last >= yesterday:
+        return f"nothing to do: the days up to {last} are reset"
+    with _advisory_lock(session.get_bind()) as connection:
+        last = _shared_marker(connection)  # a pass may have finished since the read above
+        if root is not None:
+            last = _carry_file_marker(connection, last, root, blobs.day_start(today))
+        if last is not None and last >= yesterday:
+            return f"nothing to do: the days up to {last} are reset"
+        outcome = _reset(session, blobs, last, yesterday, today, shuffle)
+        _mark_shared(connection, yesterday)  # last: an interrupted pass is done again, whole
+    return outcome.line
+
+
+def _carry_file_marker(
+    connection: Connection, last: date | None, root: Path, stamp: int
+) -> date | None:
+    """Where an earlier release left its marker in this machine's blob folder: its day becomes
+    the database's if the database has none (the rows that pass rewrote are the ones every
+    server shares), and the file goes, with the time of that pass it kept. The folder is
+    dated by the day again (``stamp``). The day the database's marker now says."""
+    if not (root / MARKER).exists():
+        return last
+    carried = _file_marker(root)
+    if last is None and carried is not None:
+        _mark_shared(connection, carried)
+        last = carried
+    (root / MARKER).unlink(missing_ok=True)
+    os.utime(root, (stamp, stamp))
+    return last
+
+
+@contextlib.contextmanager
+def _advisory_lock(engine: Engine) -> Iterator[Connection]:
+    """The pass's advisory lock, held for the whole pass by a connection of its own; each
+    statement on it commits at once, so it keeps no transaction (nor snapshot) open."""
+    connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        if not connection.scalar(text(f"SELECT pg_try_advisory_lock{_LOCK_KEYS}"), {"id": LOCK_ID}):
+            raise ResetBusy("another pass is running")
+        try:
+            yield connection
+        finally:
+            _release(connection)
+    finally:
+        connection.close()
+
+
+def _release(connection: Connection) -> None:
+    """Unlock; a connection that cannot say so is closed, not given back to the pool, since
+    the server releases a session's advisory locks only when the session ends."""
+    try:
+        connection.execute(text(f"SELECT pg_advisory_unlock{_LOCK_KEYS}"), {"id": LOCK_ID})
+    except Exception:  # the pass's own error, if any, is the one to tell
+        connection.invalidate()
 
 
 def _reset(
