@@ -14,7 +14,8 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.orm import Session
 
 from app.config import ConfigError
 from app.models import EnvelopeRole, ReportEnvelope
@@ -200,6 +201,76 @@ def test_a_report_on_postgresql_opens_on_a_second_server_with_no_shared_disk(
         assert files[1] == LEDGER and files[0][:2] == b"\xff\xd8"
     finally:
         other.close()
+
+
+def _one_connection_pool(url: str):
+    """An engine whose pool holds one connection and waits two seconds for it: a thread that
+    holds it and asks for another times out, as every thread of a server does once its
+    requests hold all of the pool's connections."""
+    return create_engine(engine_url(url), pool_size=1, max_overflow=0, pool_timeout=2)
+
+
+@only_postgresql
+def test_a_session_holding_the_last_connection_reads_a_blob_through_it(pg_blobs, pg_instance):
+    # Forty downloads of a public attachment at once took a server's fifteen connections,
+    # each request holding one and waiting for a second to read the blob: 500s after 30 s.
+    kept = pg_blobs.put(io.BytesIO(LEDGER * 2_000), 4 * MIB)
+    engine = _one_connection_pool(pg_instance.database_url)
+    try:
+        with Session(engine) as session:
+            session.execute(text("SELECT 1"))  # the request's connection: the pool's last
+            store = PostgresBlobStore(engine, lambda: session)
+            with store.open(kept.key) as blob:
+                start = blob.read(CHUNK_BYTES)
+                assert engine.pool.checkedout() == 1
+                # The request ends; its download goes on being sent, through a connection of
+                # its own (the session is not opened again, to be left open).
+                session.close()
+                rest = blob.read()
+                assert engine.pool.checkedout() == 1 and not session.in_transaction()
+            assert start + rest == LEDGER * 2_000
+        assert engine.pool.checkedout() == 0
+    finally:
+        engine.dispose()
+
+
+@only_postgresql
+def test_a_disclosure_attachment_downloads_on_a_pool_of_one_connection(db, pg_instance, demo):
+    from app.services.disclosures import attachments, drafting, reviewing
+    from tests.helpers.disclosures import draft_fields, sign_log, staff
+
+    with db() as session:
+        author = staff(session, "publisher")
+        item = drafting.create_draft(session, author, draft_fields(session, title="报价明细公示"))
+        found = attachments.add_attachment(
+            session,
+            db.app.extensions["portal.blobs"],
+            item,
+            author,
+            "报价明细.csv",
+            io.BytesIO(LEDGER * 2_000),
+            4 * MIB,
+        )
+        drafting.submit_for_review(session, item, author)
+        reviewing.approve(session, item, staff(session, "approver"))
+        session.flush()
+        path = f"/disclosures/{item.id}/attachments/{found.id}"
+    sign_log(db)
+    app = pg_instance.app("public")
+    engine = _one_connection_pool(pg_instance.database_url)
+    # The app's engine, for its sessions and its blob store alike.
+    app.extensions["portal.db"].engine = engine
+    app.extensions["portal.db"].sessions.configure(bind=engine)
+    app.extensions["portal.blobs"].engine = engine
+    try:
+        response = app.test_client().get(path)
+        assert response.status_code == 200, response.get_data(as_text=True)[:500]
+        body = response.get_data()
+        response.close()
+        assert body == LEDGER * 2_000
+        assert engine.pool.checkedout() == 0  # the download let its connection go
+    finally:
+        engine.dispose()
 
 
 @only_postgresql
