@@ -423,6 +423,58 @@ def test_migrate_refuses_a_blob_that_differs_from_its_row(db, org, pg_blobs, pg_
 
 
 @only_postgresql
+def test_migrate_leaves_a_changed_or_cut_postgresql_blob_where_it_is(db, org, pg_blobs):
+    done = _submit(db, pg_blobs)
+    with db() as session:
+        envelopes = session.scalars(
+            select(ReportEnvelope).where(ReportEnvelope.report_id == done.report_id)
+        ).all()
+    text_key = next(e.blob_key for e in envelopes if e.role == EnvelopeRole.text)
+    photo, ledger = [e.blob_key for e in envelopes if e.role == EnvelopeRole.attachment]
+    with pg_blobs.engine.begin() as connection:
+        connection.execute(  # one byte changed: the same size, another SHA-256 than its row's
+            text(
+                "UPDATE blob_chunks SET data = overlay(data placing '\\x00'::bytea from 40)"
+                " WHERE key = :k AND seq = 0"
+            ),
+            {"k": photo},
+        )
+        connection.execute(text("DELETE FROM blob_chunks WHERE key = :k"), {"k": ledger})
+    result = db.app.test_cli_runner().invoke(args=["blobs", "migrate", "--to", "filesystem"])
+    assert result.exit_code == 1, result.output
+    assert f"FAILED blob {photo}: source: its bytes do not hash to the SHA-256" in result.output
+    # A blob whose chunk is gone is still in PostgreSQL (its row and what is left): not lost.
+    assert f"FAILED blob {ledger}: source: blob {ledger} is damaged: chunk 0" in result.output
+    assert "MISSING" not in result.output and "1 blobs moved" in result.output
+    files = FilesystemBlobStore(db.app.config["BLOB_PATH"])
+    assert set(files.keys()) == {text_key}
+    assert {photo, ledger} <= set(pg_blobs.keys())
+    assert pg_blobs.stat(photo) is not None and pg_blobs.stat(ledger) is not None
+    # Run the other way, they are found where they are, damaged, not said to be lost.
+    back = db.app.test_cli_runner().invoke(args=["blobs", "migrate", "--to", "postgresql"])
+    assert back.exit_code == 1 and "MISSING" not in back.output, back.output
+    assert f"FAILED blob {ledger}: copy kept as it is: blob {ledger} is damaged" in back.output
+    assert f"FAILED blob {photo}: copy kept as it is" in back.output
+    assert set(files.keys()) == set() and {photo, ledger} <= set(pg_blobs.keys())
+
+
+@only_postgresql
+def test_a_second_migrate_while_one_runs_is_refused(db, org, pg_blobs, pg_instance):
+    from app.services.blob_migration import one_run_at_a_time
+
+    app, files, _done, digests = _fill_filesystem(db, org, pg_instance)
+    runner = app.test_cli_runner()
+    with one_run_at_a_time(pg_blobs.engine):  # a run on another machine, under way
+        refused = runner.invoke(args=["blobs", "migrate", "--to", "postgresql"])
+    assert refused.exit_code == 1
+    assert "another `portal blobs migrate` is moving the blobs" in refused.output
+    assert set(files.keys()) == set(digests) and list(pg_blobs.keys()) == []
+    done = runner.invoke(args=["blobs", "migrate", "--to", "postgresql"])
+    assert done.exit_code == 0, done.output
+    _check_everything_in(pg_blobs, files, digests)
+
+
+@only_postgresql
 def test_migrate_killed_midway_and_run_again_moves_every_blob_once(db, org, pg_blobs, pg_instance):
     _app, files, _done, digests = _fill_filesystem(db, org, pg_instance, blobs_count=60)
     env = portal_env(
