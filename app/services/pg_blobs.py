@@ -36,7 +36,7 @@ from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import BigInteger, cast, delete, func, insert, or_, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -449,8 +449,23 @@ class PostgresBlobStore:
                     .order_by(BlobChunk.key)
                 )
             )
+            # Chunks numbered outside the blob (past its size, or below 0): a read stops at
+            # the size and never sees them, so only a count finds them.
+            first_byte = cast(BlobChunk.seq, BigInteger) * CHUNK_BYTES
+            outside = {
+                key: count
+                for key, count in connection.execute(
+                    select(BlobChunk.key, func.count())
+                    .join(StoredBlobRow, StoredBlobRow.key == BlobChunk.key)
+                    .where(or_(BlobChunk.seq < 0, first_byte >= StoredBlobRow.size))
+                    .group_by(BlobChunk.key)
+                )
+            }
         for key, size, sha256 in rows:
-            yield BlobCheck(key, size, self.check(key, size, sha256))
+            problem = self.check(key, size, sha256)
+            if problem is None and key in outside:
+                problem = f"{outside[key]} chunk(s) outside its {size} bytes"
+            yield BlobCheck(key, size, problem)
         for key, count in loose:
             yield BlobCheck(key, 0, f"{count} chunk(s) without a blobs row")
 

@@ -310,6 +310,29 @@ def test_fsck_finds_a_deleted_chunk_a_changed_chunk_and_an_orphan(db, org, pg_bl
 
 
 @only_postgresql
+def test_fsck_finds_chunks_numbered_past_the_end_of_a_blob(db, org, pg_blobs):
+    done = _submit(db, pg_blobs)
+    with db() as session:
+        keys = sorted(
+            session.scalars(
+                select(ReportEnvelope.blob_key).where(ReportEnvelope.report_id == done.report_id)
+            )
+        )
+    extra = {keys[0]: 1, keys[1]: 2_000_000_000}  # next to the last one; far past every size
+    with pg_blobs.engine.begin() as connection:
+        for key, seq in extra.items():
+            connection.execute(
+                text("INSERT INTO blob_chunks (key, seq, data) VALUES (:k, :s, :d)"),
+                {"k": key, "s": seq, "d": "藏在文件之后的数据".encode()},
+            )
+    with db() as session:
+        result = fsck(session, pg_blobs, [org.recovery["MCH"]], delete_orphans=False)
+    problems = dict(result.damaged_blobs)
+    assert not result.ok and set(problems) == set(extra)
+    assert all("1 chunk(s) outside its" in problem for problem in problems.values())
+
+
+@only_postgresql
 def test_a_purge_leaves_no_row_of_the_case_blobs(db, org, pg_blobs):
     from tests.helpers.retention import PURGE_DAY, concluded_case
 
