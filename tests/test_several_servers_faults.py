@@ -153,6 +153,69 @@ def test_postgresql_restarting_in_the_middle_of_a_tip(installation):
         proxy.stop()
 
 
+def _messages(database_url: str, report_id: str) -> int:
+    engine = create_engine(engine_url(database_url))
+    try:
+        with Session(engine) as session:
+            return session.scalar(
+                select(func.count())
+                .select_from(ReportEnvelope)
+                .where(ReportEnvelope.report_id == report_id)
+                .where(ReportEnvelope.message_id.is_not(None))
+            )
+    finally:
+        engine.dispose()
+
+
+def test_postgresql_restarting_in_the_middle_of_a_reply(installation):
+    pg_port, _redis_port = _proxy_ports()
+    proxy = TcpProxy(pg_port, _target(PG_URL))
+    proxy.start()
+    (ports,) = server_ports(1)
+    database_url = _through(installation.database_url, proxy)
+    a = installation.machine("a", ports, PORTAL_DATABASE_URL=database_url)
+    try:
+        a.start()
+        code = a.browser().send_report("举报：仓库保管员私自变卖库存钢材，金额约八万元。")
+        report_id = installation.report_id(code)
+        reporter = a.browser()
+        reporter.follow_up(code)
+        assert reporter.following_up
+        before = _messages(installation.database_url, report_id)
+
+        typed = "补充情况：保管员每月初把钢材拉到城西废品站，过磅单在我这里。"
+        token = reporter.csrf_token("/report/follow-up")
+        evidence = Attachment("过磅单（三月）.txt", "过磅记录\n".encode() * 20_000)
+        body = CutMidway({"csrf_token": token, "text": typed}, [evidence], cut=proxy.stop)
+        status, page, _headers = reporter.request("POST", "/report/follow-up/reply", body)
+        shown = page.decode()
+        # As for a tip: the answer says the reply was not stored and what to do, in the
+        # reporter's language, and keeps what was written for the page reloaded.
+        assert status == 503, page_text(shown)[:2000]
+        assert "回复没有保存" in shown and "刷新本页" in shown, page_text(shown)
+        assert "Traceback" not in shown and "psycopg" not in shown
+
+        proxy.start()
+        status, page, _headers = reporter.request("GET", "/report/follow-up")
+        shown = page.decode()
+        assert status == 503 and typed in shown, page_text(shown)[:2000]
+        assert "回复未能保存" in shown and "重新发送" in shown, page_text(shown)
+        assert _messages(installation.database_url, report_id) == before  # nothing half stored
+
+        # Sent again, it is stored.
+        token = reporter.csrf_token("/report/follow-up")
+        status, page, _headers = reporter.request(
+            "POST", "/report/follow-up/reply", Multipart({"csrf_token": token, "text": typed}, [])
+        )
+        assert status == 200 and typed in page.decode()
+        assert _messages(installation.database_url, report_id) == before + 1
+        output = a.server.output_so_far()
+        assert "A reply could not be stored: database unreachable (OperationalError)" in output
+        assert "Exception in endpoint" not in output, output
+    finally:
+        proxy.stop()
+
+
 def test_redis_lost_by_one_machine(installation, redis_url):
     _pg_port, redis_port = _proxy_ports()
     proxy = TcpProxy(redis_port, _target(redis_url))

@@ -41,13 +41,20 @@ def migrate_command(to: str) -> None:
     source = make_blob_store(current_app, source_kind)
     target = make_blob_store(current_app, to)
     target.prepare()  # type: ignore[attr-defined]
-    with database().session() as session:
-        expected = blob_migration.expected_blobs(session)
 
     def progress(number: int, total: int, key: str, said: str) -> None:
         click.echo(f"[{number}/{total}] {key}: {said}")
 
-    outcome = blob_migration.migrate_blobs(source, target, expected, progress)
+    try:
+        with blob_migration.one_run_at_a_time(database().engine):
+            with database().session() as session:
+                expected = blob_migration.expected_blobs(session)
+            outcome = blob_migration.migrate_blobs(source, target, expected, progress)
+    except blob_migration.MigrationRunning:
+        raise click.ClickException(
+            "another `portal blobs migrate` is moving the blobs of this database: let it "
+            "finish, then run this again if it did not end with every blob moved"
+        ) from None
     click.echo(
         f"{outcome.moved} blobs moved to the {to} store, {outcome.already} were there already; "
         f"{len(outcome.missing)} missing, {len(outcome.failed)} failed."

@@ -12,10 +12,11 @@ is the session bound with ``bound(session)``, else, in a request, the request's 
 (``app.db.get_session``). Without either (a script, a migration of the store), each blob is
 written in a transaction of its own, committed by ``BlobWriter.commit``.
 
-Reads of a blob written by the session's own transaction go through that session (no other
-connection sees it yet); every other read takes a connection of its own for as long as the
-reader is open, in one snapshot (REPEATABLE READ), so a download streamed after its request's
-session has closed still reads a consistent file.
+A read goes through the connection of the session's transaction while it lasts (a blob it
+wrote is seen by no other connection yet, and a request never holds two connections of the
+pool at once); after that, or without one, through a connection of its own for as long as
+the reader is open, in one snapshot (REPEATABLE READ), so a download streamed after its
+request's session has closed still reads a consistent file.
 
 Rows carry no time: what PostgreSQL keeps besides (transaction ids in ``xmin``, the
 write-ahead log, statistics) is described in docs/reports.md.
@@ -34,7 +35,7 @@ from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import BigInteger, cast, delete, func, insert, or_, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -207,6 +208,38 @@ class PgBlobReader(io.RawIOBase):
         super().close()
 
 
+class _ReadConnection:
+    """The connection a reader queries: the one its session holds while the session's
+    transaction lasts, then one of its own.
+
+    A request holds one connection of the pool at a time: had it asked the pool for a second
+    one to read a blob, requests that each hold one would wait on each other once they held
+    the whole pool (forty downloads of one public attachment at once did, and got 500s after
+    30 s). Once the session's transaction ends (a commit, or the request's end: a download
+    is streamed after it), the thread holds no other connection, and the rest of the blob is
+    read through one of its own, in one snapshot (REPEATABLE READ), until the reader closes.
+    """
+
+    def __init__(self, engine: Engine, borrowed: Connection | None) -> None:
+        self._engine = engine
+        self._borrowed = borrowed
+        self._own: Connection | None = None
+
+    def get(self) -> Connection:
+        if self._borrowed is not None and not self._borrowed.closed:
+            return self._borrowed
+        self._borrowed = None
+        if self._own is None:
+            self._own = self._engine.connect().execution_options(isolation_level="REPEATABLE READ")
+        return self._own
+
+    def release(self) -> None:
+        self._borrowed = None
+        if self._own is not None:
+            self._own.close()
+            self._own = None
+
+
 @dataclass(frozen=True)
 class BlobCheck:
     """What ``PostgresBlobStore.check`` found of one blob: None where all is well."""
@@ -303,36 +336,41 @@ class PostgresBlobStore:
     # -- reading -----------------------------------------------------------------------------
 
     def open(self, key: str) -> BinaryIO:
-        """The blob, read a chunk at a time; BlobError when there is none."""
+        """The blob, read a chunk at a time; BlobError when there is none.
+
+        While the session has a transaction under way, through the connection it holds (see
+        ``_ReadConnection``); otherwise through a connection of its own.
+        """
         _check_key(key)
         session = self.session()
-        if session is not None and key in session.info.get(_WRITTEN, ()):
-            return self._reader(key, session.connection, lambda: None)
-        connection = self.engine.connect().execution_options(isolation_level="REPEATABLE READ")
+        borrowed = None
+        if session is not None and (
+            session.in_transaction() or key in session.info.get(_WRITTEN, ())
+        ):
+            borrowed = session.connection()
+        connection = _ReadConnection(self.engine, borrowed)
         try:
-            return self._reader(key, lambda: connection, connection.close)
+            return self._reader(key, connection)
         except BaseException:
-            connection.close()
+            connection.release()
             raise
 
-    def _reader(
-        self, key: str, connection: Callable[[], Connection], release: Callable[[], None]
-    ) -> BinaryIO:
-        size = connection().scalar(select(StoredBlobRow.size).where(StoredBlobRow.key == key))
+    def _reader(self, key: str, connection: _ReadConnection) -> BinaryIO:
+        size = connection.get().scalar(select(StoredBlobRow.size).where(StoredBlobRow.key == key))
         if size is None:
             raise BlobError("no such blob")
 
         def fetch(seq: int) -> bytes | None:
             # Through the driver's cursor, to have the bytes sent in binary: as text they
             # come hex-encoded, twice their size, and are decoded here.
-            raw = connection().connection.dbapi_connection
+            raw = connection.get().connection.dbapi_connection
             with raw.cursor() as cursor:  # type: ignore[union-attr]
                 cursor.execute(_CHUNK_QUERY, (key, seq), binary=True)
                 row = cursor.fetchone()
             return None if row is None else bytes(row[0])
 
         # Buffered as a file opened for reading is: read(n) gives n bytes until the end.
-        return io.BufferedReader(PgBlobReader(key, size, fetch, release), 64 * 1024)  # type: ignore[return-value]
+        return io.BufferedReader(PgBlobReader(key, size, fetch, connection.release), 64 * 1024)  # type: ignore[return-value]
 
     def _read_connection(self) -> Iterator[Connection]:
         session = self.session()
@@ -390,8 +428,23 @@ class PostgresBlobStore:
                     .order_by(BlobChunk.key)
                 )
             )
+            # Chunks numbered outside the blob (past its size, or below 0): a read stops at
+            # the size and never sees them, so only a count finds them.
+            first_byte = cast(BlobChunk.seq, BigInteger) * CHUNK_BYTES
+            outside = {
+                key: count
+                for key, count in connection.execute(
+                    select(BlobChunk.key, func.count())
+                    .join(StoredBlobRow, StoredBlobRow.key == BlobChunk.key)
+                    .where(or_(BlobChunk.seq < 0, first_byte >= StoredBlobRow.size))
+                    .group_by(BlobChunk.key)
+                )
+            }
         for key, size, sha256 in rows:
-            yield BlobCheck(key, size, self.check(key, size, sha256))
+            problem = self.check(key, size, sha256)
+            if problem is None and key in outside:
+                problem = f"{outside[key]} chunk(s) outside its {size} bytes"
+            yield BlobCheck(key, size, problem)
         for key, count in loose:
             yield BlobCheck(key, 0, f"{count} chunk(s) without a blobs row")
 

@@ -14,7 +14,8 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.orm import Session
 
 from app.config import ConfigError
 from app.models import EnvelopeRole, ReportEnvelope
@@ -202,6 +203,76 @@ def test_a_report_on_postgresql_opens_on_a_second_server_with_no_shared_disk(
         other.close()
 
 
+def _one_connection_pool(url: str):
+    """An engine whose pool holds one connection and waits two seconds for it: a thread that
+    holds it and asks for another times out, as every thread of a server does once its
+    requests hold all of the pool's connections."""
+    return create_engine(engine_url(url), pool_size=1, max_overflow=0, pool_timeout=2)
+
+
+@only_postgresql
+def test_a_session_holding_the_last_connection_reads_a_blob_through_it(pg_blobs, pg_instance):
+    # Forty downloads of a public attachment at once took a server's fifteen connections,
+    # each request holding one and waiting for a second to read the blob: 500s after 30 s.
+    kept = pg_blobs.put(io.BytesIO(LEDGER * 2_000), 4 * MIB)
+    engine = _one_connection_pool(pg_instance.database_url)
+    try:
+        with Session(engine) as session:
+            session.execute(text("SELECT 1"))  # the request's connection: the pool's last
+            store = PostgresBlobStore(engine, lambda: session)
+            with store.open(kept.key) as blob:
+                start = blob.read(CHUNK_BYTES)
+                assert engine.pool.checkedout() == 1
+                # The request ends; its download goes on being sent, through a connection of
+                # its own (the session is not opened again, to be left open).
+                session.close()
+                rest = blob.read()
+                assert engine.pool.checkedout() == 1 and not session.in_transaction()
+            assert start + rest == LEDGER * 2_000
+        assert engine.pool.checkedout() == 0
+    finally:
+        engine.dispose()
+
+
+@only_postgresql
+def test_a_disclosure_attachment_downloads_on_a_pool_of_one_connection(db, pg_instance, demo):
+    from app.services.disclosures import attachments, drafting, reviewing
+    from tests.helpers.disclosures import draft_fields, sign_log, staff
+
+    with db() as session:
+        author = staff(session, "publisher")
+        item = drafting.create_draft(session, author, draft_fields(session, title="报价明细公示"))
+        found = attachments.add_attachment(
+            session,
+            db.app.extensions["portal.blobs"],
+            item,
+            author,
+            "报价明细.csv",
+            io.BytesIO(LEDGER * 2_000),
+            4 * MIB,
+        )
+        drafting.submit_for_review(session, item, author)
+        reviewing.approve(session, item, staff(session, "approver"))
+        session.flush()
+        path = f"/disclosures/{item.id}/attachments/{found.id}"
+    sign_log(db)
+    app = pg_instance.app("public")
+    engine = _one_connection_pool(pg_instance.database_url)
+    # The app's engine, for its sessions and its blob store alike.
+    app.extensions["portal.db"].engine = engine
+    app.extensions["portal.db"].sessions.configure(bind=engine)
+    app.extensions["portal.blobs"].engine = engine
+    try:
+        response = app.test_client().get(path)
+        assert response.status_code == 200, response.get_data(as_text=True)[:500]
+        body = response.get_data()
+        response.close()
+        assert body == LEDGER * 2_000
+        assert engine.pool.checkedout() == 0  # the download let its connection go
+    finally:
+        engine.dispose()
+
+
 @only_postgresql
 def test_fsck_finds_a_deleted_chunk_a_changed_chunk_and_an_orphan(db, org, pg_blobs):
     done = _submit(db, pg_blobs)
@@ -236,6 +307,29 @@ def test_fsck_finds_a_deleted_chunk_a_changed_chunk_and_an_orphan(db, org, pg_bl
     said = runner.invoke(args=["reports", "fsck", "--dry-run"])
     assert said.exit_code == 1
     assert f"DAMAGED blob {text_key}" in said.output and "FAILED" in said.output
+
+
+@only_postgresql
+def test_fsck_finds_chunks_numbered_past_the_end_of_a_blob(db, org, pg_blobs):
+    done = _submit(db, pg_blobs)
+    with db() as session:
+        keys = sorted(
+            session.scalars(
+                select(ReportEnvelope.blob_key).where(ReportEnvelope.report_id == done.report_id)
+            )
+        )
+    extra = {keys[0]: 1, keys[1]: 2_000_000_000}  # next to the last one; far past every size
+    with pg_blobs.engine.begin() as connection:
+        for key, seq in extra.items():
+            connection.execute(
+                text("INSERT INTO blob_chunks (key, seq, data) VALUES (:k, :s, :d)"),
+                {"k": key, "s": seq, "d": "藏在文件之后的数据".encode()},
+            )
+    with db() as session:
+        result = fsck(session, pg_blobs, [org.recovery["MCH"]], delete_orphans=False)
+    problems = dict(result.damaged_blobs)
+    assert not result.ok and set(problems) == set(extra)
+    assert all("1 chunk(s) outside its" in problem for problem in problems.values())
 
 
 @only_postgresql
@@ -349,6 +443,58 @@ def test_migrate_refuses_a_blob_that_differs_from_its_row(db, org, pg_blobs, pg_
     assert result.exit_code == 1
     assert f"FAILED blob {key}" in result.output
     assert key in set(files.keys()) and key not in set(pg_blobs.keys())  # left where it was
+
+
+@only_postgresql
+def test_migrate_leaves_a_changed_or_cut_postgresql_blob_where_it_is(db, org, pg_blobs):
+    done = _submit(db, pg_blobs)
+    with db() as session:
+        envelopes = session.scalars(
+            select(ReportEnvelope).where(ReportEnvelope.report_id == done.report_id)
+        ).all()
+    text_key = next(e.blob_key for e in envelopes if e.role == EnvelopeRole.text)
+    photo, ledger = [e.blob_key for e in envelopes if e.role == EnvelopeRole.attachment]
+    with pg_blobs.engine.begin() as connection:
+        connection.execute(  # one byte changed: the same size, another SHA-256 than its row's
+            text(
+                "UPDATE blob_chunks SET data = overlay(data placing '\\x00'::bytea from 40)"
+                " WHERE key = :k AND seq = 0"
+            ),
+            {"k": photo},
+        )
+        connection.execute(text("DELETE FROM blob_chunks WHERE key = :k"), {"k": ledger})
+    result = db.app.test_cli_runner().invoke(args=["blobs", "migrate", "--to", "filesystem"])
+    assert result.exit_code == 1, result.output
+    assert f"FAILED blob {photo}: source: its bytes do not hash to the SHA-256" in result.output
+    # A blob whose chunk is gone is still in PostgreSQL (its row and what is left): not lost.
+    assert f"FAILED blob {ledger}: source: blob {ledger} is damaged: chunk 0" in result.output
+    assert "MISSING" not in result.output and "1 blobs moved" in result.output
+    files = FilesystemBlobStore(db.app.config["BLOB_PATH"])
+    assert set(files.keys()) == {text_key}
+    assert {photo, ledger} <= set(pg_blobs.keys())
+    assert pg_blobs.stat(photo) is not None and pg_blobs.stat(ledger) is not None
+    # Run the other way, they are found where they are, damaged, not said to be lost.
+    back = db.app.test_cli_runner().invoke(args=["blobs", "migrate", "--to", "postgresql"])
+    assert back.exit_code == 1 and "MISSING" not in back.output, back.output
+    assert f"FAILED blob {ledger}: copy kept as it is: blob {ledger} is damaged" in back.output
+    assert f"FAILED blob {photo}: copy kept as it is" in back.output
+    assert set(files.keys()) == set() and {photo, ledger} <= set(pg_blobs.keys())
+
+
+@only_postgresql
+def test_a_second_migrate_while_one_runs_is_refused(db, org, pg_blobs, pg_instance):
+    from app.services.blob_migration import one_run_at_a_time
+
+    app, files, _done, digests = _fill_filesystem(db, org, pg_instance)
+    runner = app.test_cli_runner()
+    with one_run_at_a_time(pg_blobs.engine):  # a run on another machine, under way
+        refused = runner.invoke(args=["blobs", "migrate", "--to", "postgresql"])
+    assert refused.exit_code == 1
+    assert "another `portal blobs migrate` is moving the blobs" in refused.output
+    assert set(files.keys()) == set(digests) and list(pg_blobs.keys()) == []
+    done = runner.invoke(args=["blobs", "migrate", "--to", "postgresql"])
+    assert done.exit_code == 0, done.output
+    _check_everything_in(pg_blobs, files, digests)
 
 
 @only_postgresql

@@ -9,6 +9,7 @@ is a typo of a real code or was never issued; only a malformed code is told so a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from functools import partial
@@ -27,10 +28,19 @@ from flask import (
 from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import TooManyRequests
 
 from app.db import get_session
-from app.errors import TRY_AGAIN, LimitReached, limit_period, render_error
+from app.errors import (
+    RETRY_AFTER_SECONDS,
+    TRY_AGAIN,
+    LimitReached,
+    database_unreachable,
+    forget_failed_transaction,
+    limit_period,
+    render_error,
+)
 from app.extensions import limiter
 from app.form_choices import labels
 from app.i18n import current_language, today
@@ -59,6 +69,7 @@ from app.services.reports import errors, followup
 from app.services.reports.envelopes import opened, stored_plaintext_size
 from app.services.reports.errors import FileProblem
 from app.services.reports.followup_sessions import SessionNotKept
+from app.services.reports.messages import MAX_MESSAGE_CHARS
 from app.services.reports.places import Misplaced
 from app.web.reports import UNLISTED_FILE, category_names, file_problem_text
 from crypto.errors import CryptoError, NoIdentityMatch, ReceiptCodeError
@@ -129,11 +140,18 @@ def _code_page(form: ReceiptForm, status: int = 200, **context):
 
 
 def show():
+    # Read before a reply sent back is taken: a database that does not answer leaves it
+    # waiting for the page reloaded a moment later.
+    try:
+        found, report = _current()
+    except DBAPIError as error:
+        if not (database_unreachable(error) and request.cookies.get(SHOWN_COOKIE)):
+            raise
+        return _reply_waits(error)
     shown = handed_over(SHOWN_COOKIE)
     if shown is None and lost(SHOWN_COOKIE):
         shown = {"thread_page": True, "code_page": True, "status": 200, "problem": lost_text()}
     shown = shown or {}
-    found, report = _current()
     if found is not None and shown.get("thread_page"):
         form = ReplyForm(formdata=None, data={"text": shown.get("reply", "")})
         form.text.errors = list(shown.get("errors", []))
@@ -167,6 +185,50 @@ def show():
         response = current_app.make_response((page, status))
         return _forget(response) if expired else response
     return _thread_page(found, report, ReplyForm())
+
+
+def _reply_waits(error: DBAPIError):
+    """The database does not answer, and a reply sent back waits for this page: say so, and
+    leave it waiting (its cookie too) for the page reloaded in a moment."""
+    forget_failed_transaction()
+    logging.getLogger(__name__).error(
+        "The follow-up page could not be shown: database unreachable (%s)",
+        type(error.orig).__name__,
+    )
+    message = _(
+        "Your reply was not stored: the site's database is not answering just now. What you "
+        "wrote is kept for two minutes: reload this page in a moment to get it back, then "
+        "send it again."
+    )
+    page, status = render_error(503, _("Service unavailable"), message)
+    response = current_app.make_response((page, status))
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def reply_not_stored(error: DBAPIError):
+    """The database stopped answering while a reply was sent (restarting, the network cut):
+    nothing of it is stored (its transaction is rolled back, and its blobs in PostgreSQL with
+    it), and the thread comes back with what was written and what to do, as a tip's form does
+    (app/public/reports/views.py)."""
+    forget_failed_transaction()
+    logging.getLogger(__name__).error(
+        "A reply could not be stored: database unreachable (%s)", type(error.orig).__name__
+    )
+    problem = _(
+        "Your reply could not be stored: the site's database did not answer. Nothing was "
+        "stored. What you wrote is still here (files must be chosen again). Send it again in "
+        "a minute."
+    )
+    payload = {
+        "thread_page": True,
+        "status": 503,
+        "reply": request.form.get("text", "")[:MAX_MESSAGE_CHARS],
+        "errors": [],
+        "problem": problem,
+        "files_dropped": upload_request.files_sent(),
+    }
+    return answer_with("reports.follow_up", SHOWN_COOKIE, payload)
 
 
 def _sent_report(report: Report, identity) -> dict:

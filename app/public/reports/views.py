@@ -337,7 +337,9 @@ def too_large(_error: RequestEntityTooLarge):
 def database_error(error: DBAPIError):
     """The database stopped answering while a report was sent (restarting, the network cut):
     nothing of it is stored (``submission.submit`` rolls back and deletes its blobs), and the
-    form comes back with what was typed and what to do."""
+    form comes back with what was typed and what to do. A reply is kept the same way."""
+    if request.endpoint == "reports.reply" and database_unreachable(error):
+        return followup_views.reply_not_stored(error)
     if request.endpoint != "reports.send" or not database_unreachable(error):
         return app_errors.database_error(error)
     forget_failed_transaction()

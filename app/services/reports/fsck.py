@@ -12,9 +12,10 @@
 - a reader of a report that its reporter kept out is reported (only a changed database makes
   one): messages are never encrypted to them all the same;
 - blobs kept in PostgreSQL (``BLOB_STORE = "postgresql"``) are each read to their end: a
-  chunk missing or cut, bytes that do not hash to the row's SHA-256, and chunks without a
-  ``blobs`` row are reported (``damaged_blobs``). Their rows have no age, and one not yet
-  committed is seen by no other transaction: orphans there are taken whatever ``min_age``.
+  chunk missing or cut, bytes that do not hash to the row's SHA-256, chunks numbered past a
+  blob's end and chunks without a ``blobs`` row are reported (``damaged_blobs``). Their rows
+  have no age, and one not yet committed is seen by no other transaction: orphans there are
+  taken whatever ``min_age``.
 """
 
 from __future__ import annotations
