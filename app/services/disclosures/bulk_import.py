@@ -434,8 +434,18 @@ def _insert_with_ids(session: Session, table: Any, rows: list[dict[str, Any]]) -
             insert(table), [row | {"id": id_} for row, id_ in zip(rows, ids, strict=True)]
         )
         return ids
-    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    return list(session.execute(statement, rows).scalars())
+    # The ids come from the table's sequence first, as the inserts would draw them, in order;
+    # the rows then go in as a plain many-row insert. (Asking the insert to return its ids,
+    # in order, makes it one statement of every row's values, which the driver reads through
+    # and the server plans as a whole: for 500 items several times the cost of the rows.)
+    sequence = func.pg_get_serial_sequence(table.name, table.c.id.name)
+    ids = sorted(
+        session.scalars(
+            select(func.nextval(sequence)).select_from(func.generate_series(1, len(rows)))
+        )
+    )
+    session.execute(insert(table), [row | {"id": id_} for row, id_ in zip(rows, ids, strict=True)])
+    return ids
 
 
 def _step(disclosure_id: int, action: StepAction, at: datetime) -> dict[str, Any]:
