@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-
-from app.config import SURFACES
-from app.urls import IdConverter
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(surface: str, test_config: dict[str, Any] | None = None) -> Flask:
     """Build the ``public`` site or the restricted ``console`` from the same configuration."""
+    # Imported here, not when the package is: a worker process that needs one service module
+    # (the bulk import's text workers) need not load Flask and the configuration.
+    from flask import Flask
+
     from app import cli, config, db, errors, health, i18n, resources
     from app.extensions import csrf
     from app.security import body_reads, form_origin, headers, inputs, network, ratelimit, sessions
     from app.services import public_version
+    from app.urls import IdConverter
 
-    if surface not in SURFACES:
-        raise ValueError(f"surface must be one of {SURFACES}, not {surface!r}")
+    if surface not in config.SURFACES:
+        raise ValueError(f"surface must be one of {config.SURFACES}, not {surface!r}")
     app = Flask(
         __name__,
         instance_path=os.environ.get("PORTAL_INSTANCE_PATH") or None,

@@ -18,8 +18,9 @@ from sqlalchemy import func, select, text
 from app.i18n import today
 from app.models import Disclosure, DisclosureRevision, Unit
 from app.resources import blob_store
+from app.services import sanitize
 from app.services.demo import DEMO_UNITS
-from app.services.disclosures import bulk_import, categories
+from app.services.disclosures import bulk_import, categories, publishing
 from app.services.disclosures.bulk_format import Lookups, parse_line
 from app.web import runtime
 from tests.helpers.environment import PG_URL, create_schema, drop_schema
@@ -41,6 +42,19 @@ def _item(number: int, **extra) -> dict:
     }
     item.update(extra)
     return item
+
+
+# Texts whose plain text is made the fast ways (no parser for plain text, tags stripped without
+# bleach) or, for characters bleach changes, by bleach: the same as the reference's.
+TRICKY_BODIES = [
+    "第一段。\n第二行。\n\n\n第二段 plain text.",
+    "　　首行缩进。\n\n1. 第一项\n2. 第二项\n\n> 引用 **粗体** ~~删除~~ `代码`",
+    "# 结果\n\n| 单位 | 金额 |\n|---|---:|\n| 华东 | 12 |\n\n"
+    "```\n<script>alert('招标')</script>\n```",
+    "<img src=x onerror=alert(1)> [点此](javascript:alert(1)) <https://a.example/?q=1&r=2>",
+    "&amp; &lt;b&gt; &#13; 控制\x01字符\r\n下一行\x0c",
+    "- 列表里的代码\n  ```\n\n  x\n  ```\n\n[外层 <https://inner.example>](https://outer.example)",
+]
 
 
 def _lines(folder: Path) -> list[str]:
@@ -72,6 +86,7 @@ def _lines(folder: Path) -> list[str]:
     }
     items[6] |= {"retraction": {"retracted_on": "2024-09-01", "reason": "重复发布"}}
     items[7] |= {"period": "2024-05", "body_md": ""}
+    items += [_item(20 + n, body_md=body) for n, body in enumerate(TRICKY_BODIES)]
     lines = [json.dumps(item, ensure_ascii=False) for item in items]
     lines.insert(5, json.dumps(_item(99, unit="无此单位"), ensure_ascii=False))
     return lines
@@ -174,17 +189,24 @@ def test_a_batched_import_writes_what_publishing_one_by_one_writes(instance, tmp
         )
         assert result.exit_code == 1
         assert "line 6: unknown unit '无此单位'" in result.stderr
-        assert "Imported 13 disclosures; 1 lines failed." in result.stdout
+        assert f"Imported {13 + len(TRICKY_BODIES)} disclosures; 1 lines failed." in result.stdout
         one_app = one.app("console")
+
+        # One by one, the plain text is made by markdown-it and bleach every time.
+        def reference(body: str) -> str:
+            return sanitize._markdown_to_text(body, fast=False)
+
+        monkeypatch.setattr(publishing, "markdown_to_text", reference)
         _one_by_one(one_app, path)
 
         got, expected = _rows(batched_app), _rows(one_app)
         for table in expected:
             assert got[table] == expected[table], table
-        assert len(expected["disclosures"]) == 13
-        assert len(expected["log"]) == 13 + 2 + 2 + 1
+        items = 13 + len(TRICKY_BODIES)
+        assert len(expected["disclosures"]) == items
+        assert len(expected["log"]) == items + 2 + 2 + 1
         assert len(expected["disclosure_attachments"]) == 5
-        assert len(expected["disclosure_search"]) == 13
+        assert len(expected["disclosure_search"]) == items
         for app in (batched_app, one_app):
             verify = app.test_cli_runner().invoke(args=["log", "verify"])
             assert verify.exit_code == 0, verify.output

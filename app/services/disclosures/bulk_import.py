@@ -12,7 +12,7 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from types import SimpleNamespace
@@ -31,7 +31,6 @@ from app.models import (
     DisclosureRevision,
     DisclosureStep,
     PublicState,
-    Scope,
     StepAction,
     Unit,
     WorkState,
@@ -40,13 +39,12 @@ from app.models.disclosures import PublishedFile
 from app.services import public_version
 from app.services.blobs import BlobStore, StoredBlob
 from app.services.disclosures import attachments as attachment_service
+from app.services.disclosures import import_texts, publishing, steps
 from app.services.disclosures import log as disclosure_log
-from app.services.disclosures import publishing, steps
 from app.services.disclosures.bulk_format import FileRef, LineError, Lookups, ParsedItem, parse_line
 from app.services.disclosures.drafting import DraftFields, check_fields
 from app.services.disclosures.errors import DisclosureError
 from app.services.disclosures.publishing import whole_second
-from app.services.sanitize import markdown_to_text
 from app.services.search import index as search_index
 from crypto import tlog
 
@@ -255,35 +253,16 @@ def _check_item(
     return _Checked(item, at(item.day), versions, title, body)
 
 
-def _search_text(
-    job: tuple[str, str, str, str, list[str], Scope, int, datetime],
-) -> tuple[str, search_index.Document]:
-    """The plain text and the index row of one item (run in worker processes).
-
-    The row's disclosure id is filled in once the item is written.
-    """
-    state, public_title, body, reason, names, scope, unit_id, published_at = job
-    retracted = state == PublicState.retracted
-    search_body = "" if retracted else markdown_to_text(body)
-    document = search_index.document_of(
-        0, state, public_title, search_body, reason, names, scope, unit_id, published_at
-    )
-    return search_body, document
-
-
-def _search_job(checked: _Checked) -> tuple:
+def _search_job(checked: _Checked) -> import_texts.Job:
     shown = [v for v in checked.versions if v.action != Action.retract][-1]
     last = checked.versions[-1]
     retracted = last.action == Action.retract
     return (
-        PublicState.retracted if retracted else PublicState.published,
+        retracted,
         shown.title,
         shown.body,
         last.reason if retracted else "",
         [name for version in checked.versions for name, _kind, _blob in version.files],
-        checked.item.scope,
-        checked.item.unit_id,
-        checked.versions[0].at,
     )
 
 
@@ -299,17 +278,17 @@ class _Texts:
         self.jobs = jobs
         self.pool: ProcessPoolExecutor | None = None
 
-    def submit(self, batch: list[_Checked]) -> Callable[[], list[tuple[str, Any]]]:
+    def submit(self, batch: list[_Checked]) -> Callable[[], list[import_texts.Texts]]:
         work = [_search_job(checked) for checked in batch]
         if self.jobs <= 1 or len(work) < PARALLEL_MIN:
-            done = [_search_text(job) for job in work]
+            done = [import_texts.search_texts(job) for job in work]
             return lambda: done
         if self.pool is None:
             # Spawned, not forked: a child never shares the parent's database connections.
             context = multiprocessing.get_context("spawn")
             self.pool = ProcessPoolExecutor(self.jobs, mp_context=context)
         chunk = max(1, len(work) // (self.jobs * 4))
-        results = self.pool.map(_search_text, work, chunksize=chunk)
+        results = self.pool.map(import_texts.search_texts, work, chunksize=chunk)
         return lambda: list(results)
 
     def close(self) -> None:
@@ -321,7 +300,7 @@ class _Texts:
 def _write_batch(
     session: Session,
     batch: list[_Checked],
-    texts: list[tuple[str, search_index.Document]],
+    texts: list[import_texts.Texts],
     unit_codes: dict[int, str],
     category_codes: dict[int, str],
 ) -> None:
@@ -329,7 +308,7 @@ def _write_batch(
     disclosure_log.LOG.lock(session)
     next_index = disclosure_log.log_size(session)
     disclosure_rows = []
-    for checked, (search_body, _document) in zip(batch, texts, strict=True):
+    for checked, (search_body, *_indexed) in zip(batch, texts, strict=True):
         item, versions = checked.item, checked.versions
         shown = [v for v in versions if v.action != Action.retract][-1]
         amended = [v.at for v in versions if v.action == Action.amend]
@@ -386,7 +365,7 @@ def _write_batch(
         Action.amend: StepAction.amended,
         Action.retract: StepAction.retracted,
     }
-    for disclosure_id, checked, (_text, document) in zip(ids, batch, texts, strict=True):
+    for disclosure_id, checked, texts_of_item in zip(ids, batch, texts, strict=True):
         item = checked.item
         step_rows.append(_step(disclosure_id, StepAction.imported, checked.imported_at))
         published: list[PublishedFile] = []
@@ -421,7 +400,18 @@ def _write_batch(
             revision_rows.append(revision | {"leaf_hash": leaf.hex()})
             next_index += 1
             step_rows.append(_step(disclosure_id, step_of[version.action], version.at))
-        documents.append(replace(document, disclosure_id=disclosure_id))
+        _text, title_tokens, tokens, names = texts_of_item
+        documents.append(
+            search_index.Document(
+                disclosure_id,
+                title_tokens,
+                tokens,
+                names,
+                item.scope,
+                item.unit_id,
+                checked.versions[0].at,
+            )
+        )
     session.execute(insert(DisclosureRevision.__table__), revision_rows)
     session.execute(insert(DisclosureStep.__table__), step_rows)
     search_index.write(session, documents, [])
@@ -444,8 +434,18 @@ def _insert_with_ids(session: Session, table: Any, rows: list[dict[str, Any]]) -
             insert(table), [row | {"id": id_} for row, id_ in zip(rows, ids, strict=True)]
         )
         return ids
-    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    return list(session.execute(statement, rows).scalars())
+    # The ids come from the table's sequence first, as the inserts would draw them, in order;
+    # the rows then go in as a plain many-row insert. (Asking the insert to return its ids,
+    # in order, makes it one statement of every row's values, which the driver reads through
+    # and the server plans as a whole: for 500 items several times the cost of the rows.)
+    sequence = func.pg_get_serial_sequence(table.name, table.c.id.name)
+    ids = sorted(
+        session.scalars(
+            select(func.nextval(sequence)).select_from(func.generate_series(1, len(rows)))
+        )
+    )
+    session.execute(insert(table), [row | {"id": id_} for row, id_ in zip(rows, ids, strict=True)])
+    return ids
 
 
 def _step(disclosure_id: int, action: StepAction, at: datetime) -> dict[str, Any]:

@@ -76,25 +76,11 @@ def document_of(
 
     A retracted item is found by its title and the reason for the retraction only.
     """
-    if state == PublicState.retracted:
-        return Document(
-            disclosure_id,
-            tokens.index_string(public_title),
-            tokens.index_string(retraction_reason),
-            "",
-            scope,
-            unit_id,
-            published_at,
-        )
-    return Document(
-        disclosure_id,
-        tokens.index_string(public_title),
-        tokens.index_string(search_body, *names),
-        "\n".join(names),
-        scope,
-        unit_id,
-        published_at,
+    retracted = state == PublicState.retracted
+    title, words, shown_names = tokens.document_strings(
+        public_title, search_body, names, retraction_reason if retracted else None
     )
+    return Document(disclosure_id, title, words, shown_names, scope, unit_id, published_at)
 
 
 def write(session: Session, documents: Iterable[Document], ids: Iterable[int]) -> None:

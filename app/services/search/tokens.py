@@ -15,6 +15,7 @@ why a token never contains a space or punctuation.
 from __future__ import annotations
 
 import functools
+import operator
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -60,8 +61,34 @@ def document_tokens(text: str) -> list[str]:
 
 
 def index_string(*texts: str) -> str:
-    """The space-joined token string stored in the search index."""
-    return " ".join(token for text in texts for token in document_tokens(text))
+    """The space-joined token string stored in the search index (``document_tokens``)."""
+    # The same tokens as document_tokens, gathered in one list: this runs for every
+    # imported item.
+    found: list[str] = []
+    append, extend = found.append, found.extend
+    for text in texts:
+        for match in _TOKEN_RE.finditer(normalise(text)):
+            run = match.group()
+            if match.lastgroup == "cjk":
+                extend(map(operator.add, run[:-1], run[1:]))  # the bigrams
+                append(run[-1])
+            else:
+                append(run[:WORD_MAX])
+    return " ".join(found)
+
+
+def document_strings(
+    title: str, text: str, names: Sequence[str], retraction_reason: str | None
+) -> tuple[str, str, str]:
+    """What the index holds of an item: its title's tokens, the tokens of its text and
+    attachment names, and the names as shown.
+
+    A retracted item (``retraction_reason`` given) is found by its title and the reason for
+    the retraction only.
+    """
+    if retraction_reason is not None:
+        return index_string(title), index_string(retraction_reason), ""
+    return index_string(title), index_string(text, *names), "\n".join(names)
 
 
 @dataclass(frozen=True)

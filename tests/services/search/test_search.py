@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 
 import pytest
 from sqlalchemy import text
@@ -19,6 +20,7 @@ from app.services.search.tokens import (
     document_tokens,
     fts5_query,
     highlight,
+    index_string,
     query_terms,
     snippet,
     tsquery,
@@ -62,6 +64,15 @@ def test_every_character_of_a_document_starts_some_token():
     text_ = "关于采购招标的公告"
     tokens = document_tokens(text_)
     assert {t[0] for t in tokens} == set(text_)
+
+
+def test_the_index_string_is_the_tokens_of_each_text_joined():
+    rng = random.Random(5)
+    pieces = ["公开招标", "党", "Budget", "ＰＤＦ", "2026年", " ", "。", "x" * 45, "\U00020000"]
+    for _ in range(300):
+        texts = ["".join(rng.choices(pieces, k=rng.randint(0, 8))) for _ in range(3)]
+        expected = " ".join(token for t in texts for token in document_tokens(t))
+        assert index_string(*texts) == expected
 
 
 def test_highlight_escapes_everything_and_marks_matches():
