@@ -638,3 +638,51 @@ def test_the_daily_pass_rewrites_the_days_blob_rows_with_the_reports(db, org, pg
     with db() as session:
         texts = _attachment_texts(session, pg_blobs, first.report_id, org.recovery["MCH"])
     assert LEDGER_NAME.encode() in texts[0]
+
+
+@only_postgresql
+def test_the_daily_pass_leaves_no_order_of_arrival_in_the_chunks_stored_apart(db, org, pg_blobs):
+    """A chunk's bytes are stored apart (TOAST) under a value id given out in increasing order
+    and kept by CLUSTER: matched to the chunks' rows (both tables are in key order after it),
+    those ids gave back the order the day's files came in."""
+    from datetime import timedelta
+
+    from app.services.reports import day_reset
+
+    keys = []
+    for number in range(4):
+        ledger = f"第{number}份台账\n".encode() + LEDGER * 10  # kept out of line
+        with db() as session:
+            uploads = upload_files(pg_blobs.bound(session), [(LEDGER_NAME, "text/csv", ledger)])
+            submit(session, pg_blobs.bound(session), PEPPER, form(), uploads, TODAY, PARAMS)
+            keys.append(uploads[0].blob_key)
+    # What an administrator reading the tables does: the i-th value stored apart, in the order
+    # of the table that holds them, is the i-th chunk kept out of line, in its table's order.
+    recover = text(
+        "WITH rows AS (SELECT key, row_number() OVER (ORDER BY ctid) AS n FROM blob_chunks"
+        " WHERE length(data) > 2000),"
+        " apart AS (SELECT chunk_id, row_number() OVER (ORDER BY min(ctid)) AS n"
+        " FROM {toast} GROUP BY chunk_id)"
+        " SELECT rows.key FROM rows JOIN apart USING (n) ORDER BY apart.chunk_id"
+    )
+    with pg_blobs.engine.connect() as connection:
+        toast = connection.scalar(
+            text(
+                "SELECT reltoastrelid::regclass::text FROM pg_class"
+                " WHERE oid = 'blob_chunks'::regclass"
+            )
+        )
+        before = set(connection.scalars(text(f"SELECT DISTINCT chunk_id FROM {toast}")))
+
+    def backwards(items: list) -> None:  # not the order of arrival, whatever it is
+        items.reverse()
+
+    with db.app.extensions["portal.db"].sessions() as session:
+        day_reset.reset_previous_days(
+            session, pg_blobs, TODAY + timedelta(days=1), shuffle=backwards
+        )
+    with pg_blobs.engine.connect() as connection:
+        after = set(connection.scalars(text(f"SELECT DISTINCT chunk_id FROM {toast}")))
+        found = [key for key in connection.scalars(text(recover.text.format(toast=toast)))]
+    assert not before & after  # every value stored anew, by the pass
+    assert [key for key in found if key in keys] == keys[::-1]  # in the pass's order

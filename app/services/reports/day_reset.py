@@ -422,9 +422,12 @@ def _rewrite_rows(
             "UPDATE inbox_entries SET version = version WHERE report_id = :a AND staff_id = :b",
             entries,
         ),
-        # A file's chunks keep their own order: it tells nothing the size does not.
+        # A file's chunks keep their own order: it tells nothing the size does not. Their
+        # bytes are made anew (a value set to itself keeps its place apart): a chunk stored
+        # out of line (TOAST) is kept under a value id given out in increasing order, which
+        # CLUSTER keeps; stored again, in this random order, it gets a new one.
         ("UPDATE blobs SET size = size WHERE key = :a", blob_keys),
-        ("UPDATE blob_chunks SET seq = seq WHERE key = :a", blob_keys),
+        ("UPDATE blob_chunks SET data = data || ''::bytea WHERE key = :a", blob_keys),
     ]
     for statement, keys in work:
         keys = list(keys)
@@ -444,7 +447,8 @@ TABLES = (
     "cases",
     "inbox_entries",
     # Blobs kept in PostgreSQL (empty where the filesystem keeps them): their chunks' data,
-    # stored apart (TOAST), is copied into a new table in the order of the random keys too.
+    # stored apart (TOAST) and stored anew by _rewrite_rows (new value ids, in its random
+    # order: CLUSTER keeps them), is copied into a new table in the order of the random keys.
     "blobs",
     "blob_chunks",
 )
