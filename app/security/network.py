@@ -65,9 +65,14 @@ def client_group(address: str | None, ipv6_prefix: int) -> str:
 def client_key(app: Flask, address: str | None) -> str:
     """A keyed hash of the client's group (``client_group``) under the day's key
     (``daily_key``): storage (memory or Redis) never holds the address, nor the key that leads
-    back to it."""
+    back to it.
+
+    The app's surface is hashed too: the console's log names its clients' addresses, and one
+    key for an address on both apps would tie its public requests (a report sent) to the
+    address the console's log gives at the same moment."""
     group = client_group(address, app.config["RATELIMIT_IPV6_PREFIX"])
-    return keyed_hash(app.extensions["portal.daily_key"].current(), group)
+    surface = app.config["SURFACE"]
+    return keyed_hash(app.extensions["portal.daily_key"].current(), f"{surface}:{group}")
 
 
 def rate_limit_key() -> str:

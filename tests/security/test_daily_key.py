@@ -44,6 +44,18 @@ def test_workers_given_one_seed_share_the_key_of_each_day(instance):
     assert _key_of(instance.app("public", RATELIMIT_SEED=new_seed())) != _key_of(workers[0])
 
 
+def test_an_address_is_counted_under_unrelated_keys_on_the_site_and_the_console(instance):
+    # The console's log names each client's address and time: were an address's counters
+    # filed under one key on both, a copy of Redis would tie that key's requests to the
+    # public site (a report sent) to the address the console's log gives for it.
+    seed = new_seed()
+    public = instance.app("public", RATELIMIT_SEED=seed)
+    console = instance.app("console", RATELIMIT_SEED=seed)
+    for address in (ADDRESS, "2001:db8:4a:1::17"):
+        assert _key_of(public, address) != _key_of(console, address)
+    assert _key_of(public) == _key_of(instance.app("public", RATELIMIT_SEED=seed))
+
+
 def test_a_new_day_brings_a_new_key():
     days = iter([date(2026, 12, 4), date(2026, 12, 4), date(2026, 12, 5), date(2026, 12, 4)])
     key = DailyKey(new_seed(), today=lambda: next(days))
