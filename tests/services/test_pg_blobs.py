@@ -686,3 +686,94 @@ def test_the_daily_pass_leaves_no_order_of_arrival_in_the_chunks_stored_apart(db
         found = [key for key in connection.scalars(text(recover.text.format(toast=toast)))]
     assert not before & after  # every value stored anew, by the pass
     assert [key for key in found if key in keys] == keys[::-1]  # in the pass's order
+
+
+def _ledgers_and_their_values(db, pg_blobs, count: int) -> tuple[str, set[int]]:
+    """``count`` reports of today, each with a file kept out of line; the table that keeps the
+    chunks' values apart (TOAST) and the value ids it holds."""
+    for number in range(count):
+        ledger = f"第{number}份台账\n".encode() + LEDGER * 10
+        with db() as session:
+            uploads = upload_files(pg_blobs.bound(session), [(LEDGER_NAME, "text/csv", ledger)])
+            submit(session, pg_blobs.bound(session), PEPPER, form(), uploads, TODAY, PARAMS)
+    with pg_blobs.engine.connect() as connection:
+        toast = connection.scalar(
+            text(
+                "SELECT reltoastrelid::regclass::text FROM pg_class"
+                " WHERE oid = 'blob_chunks'::regclass"
+            )
+        )
+        return toast, set(connection.scalars(text(f"SELECT DISTINCT chunk_id FROM {toast}")))
+
+
+def _values_apart(pg_blobs, toast: str) -> set[int]:
+    with pg_blobs.engine.connect() as connection:
+        return set(connection.scalars(text(f"SELECT DISTINCT chunk_id FROM {toast}")))
+
+
+def _snapshot_before_the_pass(pg_blobs):
+    """A session that took its snapshot before the pass (a long query, a backup, a client left
+    in a transaction), on other tables (it holds no lock the pass waits for): PostgreSQL
+    keeps for it the rows as they were."""
+    holder = pg_blobs.engine.connect().execution_options(isolation_level="REPEATABLE READ")
+    holder.execute(text("SELECT 1"))
+    return holder
+
+
+@only_postgresql
+def test_the_daily_pass_waits_for_sessions_that_still_see_the_old_rows(db, org, pg_blobs):
+    """CLUSTER copies the row versions an open snapshot may still see, with their values
+    stored apart under their old, ordered ids: the pass waits for such sessions first."""
+    import threading
+    import time
+    from datetime import timedelta
+
+    from app.services.reports import day_reset
+
+    toast, before = _ledgers_and_their_values(db, pg_blobs, 3)
+    holder = _snapshot_before_the_pass(pg_blobs)
+    ended = threading.Timer(1.5, holder.close)
+    ended.start()
+    try:
+        started = time.monotonic()
+        with db.app.extensions["portal.db"].sessions() as session:
+            line = day_reset.reset_previous_days(
+                session, pg_blobs, TODAY + timedelta(days=1), snapshot_wait=600
+            )
+        waited = time.monotonic() - started
+    finally:
+        ended.join()
+    assert "CLUSTER" in line, line
+    after = _values_apart(pg_blobs, toast)
+    assert after and not before & after  # the old ids are gone with the old versions
+    assert waited >= 1.4  # until the older snapshot was gone
+
+
+@only_postgresql
+def test_the_daily_pass_outlasted_by_an_old_session_marks_nothing_and_runs_again(
+    db, org, pg_blobs, monkeypatch
+):
+    from datetime import timedelta
+
+    from app.services import jobs
+    from app.services.reports import day_reset
+
+    toast, before = _ledgers_and_their_values(db, pg_blobs, 2)
+    holder = _snapshot_before_the_pass(pg_blobs)
+    pid = holder.scalar(text("SELECT pg_backend_pid()"))
+    monkeypatch.setattr(day_reset, "SNAPSHOT_WAIT_SECONDS", 0.5)
+    try:
+        with db.app.extensions["portal.db"].sessions() as session:
+            context = jobs.JobContext(session, None, pg_blobs, TODAY + timedelta(days=1))
+            line = jobs.reset_report_times(context)
+            assert f"pid {pid}" in line and "next round" in line, line
+            assert day_reset.last_reset_day(session, pg_blobs) is None  # nothing marked
+    finally:
+        holder.close()
+    with db.app.extensions["portal.db"].sessions() as session:
+        line = jobs.reset_report_times(
+            jobs.JobContext(session, None, pg_blobs, TODAY + timedelta(days=1))
+        )
+        assert day_reset.last_reset_day(session, pg_blobs) == TODAY
+    assert "CLUSTER" in line, line
+    assert not before & _values_apart(pg_blobs, toast)

@@ -57,6 +57,7 @@ import contextlib
 import fcntl
 import os
 import secrets
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -89,11 +90,33 @@ LOCK_ID = 0x6461_7973  # "days"
 _LOCK_KEYS = "(:id, (SELECT oid FROM pg_namespace WHERE nspname = current_schema())::int)"
 _CHUNK = 500  # ids per IN (...) list
 _RANDOM = secrets.SystemRandom()
+# How long the pass waits, before CLUSTER, for the sessions that may still see the rows as they
+# were before its rewrite (OldSnapshots).
+SNAPSHOT_WAIT_SECONDS = 60.0
 Shuffle = Callable[[list], None]
 
 
 class ResetBusy(Exception):
     """Another pass holds the lock."""
+
+
+class OldSnapshots(Exception):
+    """Sessions of the database still see the rows as they were before the pass rewrote them.
+
+    PostgreSQL keeps a dead row version while any transaction's snapshot may see it, and
+    CLUSTER copies such versions (with their old ``xmin``, and their values stored apart under
+    their old ids) into the new table. The pass waits for those sessions; when they outlast
+    the wait it stops before CLUSTER, marks nothing, and the next round does it again.
+    """
+
+    def __init__(self, pids: list[int]) -> None:
+        # Process ids only: the server's own view (pg_stat_activity) tells the rest to whoever
+        # may see it; a line of the jobs' log keeps no session's times.
+        described = ", ".join(f"pid {pid}" for pid in pids)
+        super().__init__(
+            f"sessions opened before the rewrite still hold the old row versions: {described}"
+        )
+        self.pids = pids
 
 
 @dataclass
@@ -168,16 +191,24 @@ def _mark_shared(connection: Connection, day: date) -> None:
 
 
 def reset_previous_days(
-    session: Session, blobs: BlobStore, today: date, shuffle: Shuffle = _RANDOM.shuffle
+    session: Session,
+    blobs: BlobStore,
+    today: date,
+    shuffle: Shuffle = _RANDOM.shuffle,
+    snapshot_wait: float | None = None,
 ) -> str:
     """Run the pass for the days not yet done before ``today``; a line saying what it did.
 
     Cheap when there is nothing to do: one small read (PostgreSQL: the marker's one row; SQLite:
     the marker file). Raises ResetBusy when another pass is running (on PostgreSQL: on any
-    server that shares the database); the next round tries again.
+    server that shares the database), and on PostgreSQL OldSnapshots when sessions that may
+    still see the rows as they were outlast ``snapshot_wait`` seconds; the next round tries
+    again (``snapshot_wait`` None: SNAPSHOT_WAIT_SECONDS).
     """
+    if snapshot_wait is None:
+        snapshot_wait = SNAPSHOT_WAIT_SECONDS
     if session.get_bind().dialect.name == "postgresql":
-        return _reset_for_every_server(session, blobs, today, shuffle)
+        return _reset_for_every_server(session, blobs, today, shuffle, snapshot_wait)
     root = getattr(blobs, "root", None)  # the blob folder: the pass's marker is kept there
     if root is None:
         return "the blob store has no folder for the pass's marker: nothing to reset"
@@ -209,7 +240,7 @@ def reset_previous_days(
 
 
 def _reset_for_every_server(
-    session: Session, blobs: BlobStore, today: date, shuffle: Shuffle
+    session: Session, blobs: BlobStore, today: date, shuffle: Shuffle, snapshot_wait: float
 ) -> str:
     """The pass on PostgreSQL: its marker and its lock are the database's, so that one pass
     does the days for every server that shares it."""
@@ -227,7 +258,7 @@ def _reset_for_every_server(
             last = _carry_file_marker(connection, last, root, blobs.day_start(today))
         if last is not None and last >= yesterday:
             return f"nothing to do: the days up to {last} are reset"
-        outcome = _reset(session, blobs, last, yesterday, today, shuffle)
+        outcome = _reset(session, blobs, last, yesterday, today, shuffle, snapshot_wait)
         _mark_shared(connection, yesterday)  # last: an interrupted pass is done again, whole
     return outcome.line
 
@@ -282,13 +313,14 @@ def _reset(
     through: date,
     today: date,
     shuffle: Shuffle,
+    snapshot_wait: float = SNAPSHOT_WAIT_SECONDS,
 ) -> ResetOutcome:
     found = blobs.days_before(today, after)
     found.update(_row_days(session, found))
     session.commit()  # no transaction of ours may hold the database while it is rebuilt
     rewritten = blobs.rewrite_days(found, shuffle)
     rows = _rewrite_rows(session, after, through, shuffle, blob_rows=blobs.transactional)
-    database = _settle_database(session.get_bind(), rows > 0 or after is None)
+    database = _settle_database(session.get_bind(), rows > 0 or after is None, snapshot_wait)
     date_database_files(session.get_bind(), blobs.day_start(today))
     first = None if after is None else after + timedelta(days=1)
     return ResetOutcome(first, through, rewritten, rows, database)
@@ -438,6 +470,39 @@ def _rewrite_rows(
     return count
 
 
+def _wait_for_older_snapshots(connection: Connection, seconds: float) -> None:
+    """Wait until no session may still see the rows as they were before the pass's rewrite
+    (committed before this is called); OldSnapshots if some still may after ``seconds``.
+
+    A row version is kept while any session's oldest snapshot (``backend_xmin``) or own
+    transaction (``backend_xid``) is older than the transaction that replaced it; those are
+    the sessions of this database, and the processes of none (a standby's WAL sender reports
+    its snapshot's there; the server's own have none). Any role sees those ids of every
+    session. The rewrite's id is below the first id not yet given out, read here once: a
+    session is waited for while its oldest id is below that one (a few sessions that began
+    just after the rewrite are waited for too: they are short).
+    """
+    horizon = int(connection.scalar(text("SELECT pg_snapshot_xmax(pg_current_snapshot())::text")))
+    older = text(
+        "SELECT pid FROM pg_stat_activity"
+        " WHERE pid <> pg_backend_pid()"
+        " AND (datid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " OR datid IS NULL)"
+        " AND (age(backend_xmin) > age(CAST(:horizon AS xid))"
+        " OR age(backend_xid) > age(CAST(:horizon AS xid)))"
+        " ORDER BY pid"
+    )
+    deadline = time.monotonic() + seconds
+    while True:
+        # Each statement is a transaction of its own (autocommit): a new view of the sessions.
+        pids = list(connection.scalars(older, {"horizon": str(horizon % 2**32)}))
+        if not pids:
+            return
+        if time.monotonic() >= deadline:
+            raise OldSnapshots(pids)
+        time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+
+
 TABLES = (
     "reports",
     "report_messages",
@@ -454,12 +519,12 @@ TABLES = (
 )
 
 
-def _settle_database(engine: Engine, rebuild: bool) -> str:
+def _settle_database(engine: Engine, rebuild: bool, snapshot_wait: float) -> str:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         if connection.dialect.name == "sqlite":
             return _settle_sqlite(connection, rebuild)
         if connection.dialect.name == "postgresql":
-            return _settle_postgresql(connection, rebuild)
+            return _settle_postgresql(connection, rebuild, snapshot_wait)
     return "database left as it is"
 
 
@@ -473,9 +538,10 @@ def _settle_sqlite(connection: Connection, rebuild: bool) -> str:
     return ", ".join(said)
 
 
-def _settle_postgresql(connection: Connection, rebuild: bool) -> str:
+def _settle_postgresql(connection: Connection, rebuild: bool, snapshot_wait: float) -> str:
     said = []
     if rebuild:
+        _wait_for_older_snapshots(connection, snapshot_wait)
         # CLUSTER locks each table while it copies it (a few seconds at most for a year of
         # reports); past lock_timeout the pass fails and the next round does it again.
         connection.exec_driver_sql("SET lock_timeout = '10s'")
