@@ -75,7 +75,7 @@ def _load_pages(ports: list[int], path: str, seconds: int, connections: int) -> 
     }
 
 
-def _tips(servers: list[Serve], args: argparse.Namespace) -> tuple[float, int, int]:
+def _tips(servers: list[Serve], args: argparse.Namespace) -> tuple[float, int, list[str]]:
     """(tips/s in the measured window, receipts in it, errors): the clients split evenly."""
     results: list[tuple[Load, float, float, str]] = []
     lock = threading.Lock()
@@ -96,7 +96,7 @@ def _tips(servers: list[Serve], args: argparse.Namespace) -> tuple[float, int, i
     start = max(r[1] for r in results)
     end = min(r[2] for r in results)
     done = [d for r in results for d in r[0].done if start <= d[0] <= end]
-    errors = sum(len(r[0].errors) for r in results)
+    errors = [error for r in results for error in r[0].errors]
     stalls = [r[3] for r in results if r[3]]
     if stalls:
         print("STALLED: " + "; ".join(stalls))
@@ -231,8 +231,11 @@ def main() -> None:
             figures.setdefault("tips", []).append(tips)
             print(
                 f"{count} server(s), tips ({args.clients} clients, {ATTACHMENT_BYTES // 1024} KiB "
-                f"file each) {tips:>6.2f} tips/s  ({receipts} receipts, {errors} errors)"
+                f"file each) {tips:>6.2f} tips/s  ({receipts} receipts, {len(errors)} errors)"
             )
+            if errors:
+                kinds = {kind: errors.count(kind) for kind in sorted(set(errors))}
+                print("  errors: " + ", ".join(f"{n} x {kind}" for kind, n in kinds.items()))
         print("\nTwo servers / one server, same run:")
         for name, (one, two) in figures.items():
             print(f"  {name:<14} {two / one:>5.2f}")

@@ -777,3 +777,39 @@ def test_the_daily_pass_outlasted_by_an_old_session_marks_nothing_and_runs_again
         assert day_reset.last_reset_day(session, pg_blobs) == TODAY
     assert "CLUSTER" in line, line
     assert not before & _values_apart(pg_blobs, toast)
+
+
+@only_postgresql
+def test_a_session_already_older_than_the_wait_puts_the_pass_off_before_it_rewrites(
+    db, org, pg_blobs, monkeypatch
+):
+    """Rewriting the rows only to find them still seen as they were would be done again at
+    every round while such a session lasts (a reporter's slow download, a client left in a
+    transaction): the pass looks first, and leaves the rows alone."""
+    import time
+    from datetime import timedelta
+
+    from app.services import jobs
+    from app.services.reports import day_reset
+
+    _ledgers_and_their_values(db, pg_blobs, 2)
+    versions = "SELECT string_agg(xmin::text || ctid::text, ',' ORDER BY id) FROM reports"
+    with pg_blobs.engine.connect() as connection:
+        before = connection.scalar(text(versions))
+    holder = _snapshot_before_the_pass(pg_blobs)
+    pid = holder.scalar(text("SELECT pg_backend_pid()"))
+    monkeypatch.setattr(day_reset, "SNAPSHOT_WAIT_SECONDS", 0.5)
+    time.sleep(0.7)
+    try:
+        with db.app.extensions["portal.db"].sessions() as session:
+            started = time.monotonic()
+            line = jobs.reset_report_times(
+                jobs.JobContext(session, None, pg_blobs, TODAY + timedelta(days=1))
+            )
+            assert time.monotonic() - started < 0.5  # no wait either
+            assert f"pid {pid}" in line and "next round" in line, line
+            assert day_reset.last_reset_day(session, pg_blobs) is None
+    finally:
+        holder.close()
+    with pg_blobs.engine.connect() as connection:
+        assert connection.scalar(text(versions)) == before  # no row written again

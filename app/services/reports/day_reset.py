@@ -63,7 +63,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import inspect, select, text
+from sqlalchemy import TextClause, inspect, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -258,6 +258,11 @@ def _reset_for_every_server(
             last = _carry_file_marker(connection, last, root, blobs.day_start(today))
         if last is not None and last >= yesterday:
             return f"nothing to do: the days up to {last} are reset"
+        # A session already older than the wait would most likely outlast it: the pass is left
+        # to a later round rather than done and undone each round while it lasts.
+        held = _sessions(connection, _LONG_SESSIONS, {"seconds": snapshot_wait})
+        if held:
+            raise OldSnapshots(held)
         outcome = _reset(session, blobs, last, yesterday, today, shuffle, snapshot_wait)
         _mark_shared(connection, yesterday)  # last: an interrupted pass is done again, whole
     return outcome.line
@@ -470,32 +475,46 @@ def _rewrite_rows(
     return count
 
 
+# The sessions that may keep row versions of this database: its own, and the processes of none
+# (a standby's WAL sender reports its snapshot's there; the server's own have none). Any role
+# sees these columns of every session.
+_SESSIONS = (
+    "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+    " AND (datid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    " OR datid IS NULL)"
+)
+# ... whose snapshot or transaction is older than an id (an xid, as text)
+_OLDER_SESSIONS = text(
+    _SESSIONS + " AND (age(backend_xmin) > age(CAST(:horizon AS xid))"
+    " OR age(backend_xid) > age(CAST(:horizon AS xid))) ORDER BY pid"
+)
+# ... holding a snapshot or a transaction id in a transaction begun more than :seconds ago
+_LONG_SESSIONS = text(
+    _SESSIONS + " AND (backend_xmin IS NOT NULL OR backend_xid IS NOT NULL)"
+    " AND xact_start < clock_timestamp() - make_interval(secs => :seconds) ORDER BY pid"
+)
+
+
+def _sessions(connection: Connection, query: TextClause, values: dict) -> list[int]:
+    return list(connection.scalars(query, values))
+
+
 def _wait_for_older_snapshots(connection: Connection, seconds: float) -> None:
     """Wait until no session may still see the rows as they were before the pass's rewrite
     (committed before this is called); OldSnapshots if some still may after ``seconds``.
 
     A row version is kept while any session's oldest snapshot (``backend_xmin``) or own
     transaction (``backend_xid``) is older than the transaction that replaced it; those are
-    the sessions of this database, and the processes of none (a standby's WAL sender reports
-    its snapshot's there; the server's own have none). Any role sees those ids of every
-    session. The rewrite's id is below the first id not yet given out, read here once: a
-    session is waited for while its oldest id is below that one (a few sessions that began
-    just after the rewrite are waited for too: they are short).
+    the sessions of this database, and the WAL senders of standbys (_SESSIONS). The rewrite's
+    id is below the first id not yet given out, read here once: a session is waited for while
+    its oldest id is below that one (a few sessions that began just after the rewrite are
+    waited for too: they are short).
     """
     horizon = int(connection.scalar(text("SELECT pg_snapshot_xmax(pg_current_snapshot())::text")))
-    older = text(
-        "SELECT pid FROM pg_stat_activity"
-        " WHERE pid <> pg_backend_pid()"
-        " AND (datid = (SELECT oid FROM pg_database WHERE datname = current_database())"
-        " OR datid IS NULL)"
-        " AND (age(backend_xmin) > age(CAST(:horizon AS xid))"
-        " OR age(backend_xid) > age(CAST(:horizon AS xid)))"
-        " ORDER BY pid"
-    )
     deadline = time.monotonic() + seconds
     while True:
         # Each statement is a transaction of its own (autocommit): a new view of the sessions.
-        pids = list(connection.scalars(older, {"horizon": str(horizon % 2**32)}))
+        pids = _sessions(connection, _OLDER_SESSIONS, {"horizon": str(horizon % 2**32)})
         if not pids:
             return
         if time.monotonic() >= deadline:
