@@ -813,3 +813,45 @@ def test_a_session_already_older_than_the_wait_puts_the_pass_off_before_it_rewri
         holder.close()
     with pg_blobs.engine.connect() as connection:
         assert connection.scalar(text(versions)) == before  # no row written again
+
+
+@only_postgresql
+def test_the_daily_pass_leaves_no_order_of_arrival_in_the_headers_stored_apart(db, org, pg_blobs):
+    """A file encrypted to many readers (an office of twenty or more) has a header too long to
+    stay in its row: PostgreSQL keeps it apart (TOAST) under a value id given out in order of
+    arrival, which a row written again with the header unchanged, and CLUSTER, both keep."""
+    from datetime import timedelta
+
+    from app.services.reports import day_reset
+
+    for _number in range(4):
+        with db() as session:
+            result = _submit(db, pg_blobs)
+        with db() as session:  # the header as twenty-odd recipients make it (about 2.4 kB)
+            stanzas = b"".join(
+                b"-> X25519 "
+                + os.urandom(32).hex().encode()[:43]
+                + b"\n"
+                + os.urandom(32).hex().encode()[:43]
+                + b"\n"
+                for _ in range(24)
+            )
+            session.execute(
+                text("UPDATE report_envelopes SET header = :h WHERE report_id = :r"),
+                {"h": b"age-encryption.org/v1\n" + stanzas + b"--- mac\n", "r": result.report_id},
+            )
+            session.commit()
+    with pg_blobs.engine.connect() as connection:
+        toast = connection.scalar(
+            text(
+                "SELECT reltoastrelid::regclass::text FROM pg_class"
+                " WHERE oid = 'report_envelopes'::regclass"
+            )
+        )
+        before = set(connection.scalars(text(f"SELECT DISTINCT chunk_id FROM {toast}")))
+    assert before  # kept apart
+    with db.app.extensions["portal.db"].sessions() as session:
+        line = day_reset.reset_previous_days(session, pg_blobs, TODAY + timedelta(days=1))
+    assert "CLUSTER" in line, line
+    after = _values_apart(pg_blobs, toast)
+    assert after and not before & after  # every header stored anew, by the pass
