@@ -855,3 +855,44 @@ def test_the_daily_pass_leaves_no_order_of_arrival_in_the_headers_stored_apart(d
     assert "CLUSTER" in line, line
     after = _values_apart(pg_blobs, toast)
     assert after and not before & after  # every header stored anew, by the pass
+
+
+@only_postgresql
+def test_a_prepared_transaction_older_than_the_rewrite_holds_the_pass(
+    db, org, pg_blobs, monkeypatch
+):
+    """A prepared transaction (two-phase commit) has no session in pg_stat_activity, yet it
+    holds the old row versions like an open one until it is committed or rolled back: CLUSTER
+    would copy them, with their values' old ids."""
+    from datetime import timedelta
+
+    from app.services import jobs
+    from app.services.reports import day_reset
+
+    with pg_blobs.engine.connect() as connection:
+        if int(connection.scalar(text("SHOW max_prepared_transactions"))) == 0:
+            pytest.skip("the server takes no prepared transaction")
+    toast, before = _ledgers_and_their_values(db, pg_blobs, 2)
+    gid = f"held-{os.getpid()}-{time.monotonic_ns()}"
+    holder = pg_blobs.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    holder.exec_driver_sql("BEGIN")
+    holder.exec_driver_sql("SELECT txid_current()")
+    holder.exec_driver_sql(f"PREPARE TRANSACTION '{gid}'")
+    holder.close()
+    monkeypatch.setattr(day_reset, "SNAPSHOT_WAIT_SECONDS", 0.5)
+    try:
+        with db.app.extensions["portal.db"].sessions() as session:
+            line = jobs.reset_report_times(
+                jobs.JobContext(session, None, pg_blobs, TODAY + timedelta(days=1))
+            )
+            assert "next round" in line, line
+            assert day_reset.last_reset_day(session, pg_blobs) is None
+    finally:
+        with pg_blobs.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as ended:
+            ended.exec_driver_sql(f"ROLLBACK PREPARED '{gid}'")
+    with db.app.extensions["portal.db"].sessions() as session:
+        line = jobs.reset_report_times(
+            jobs.JobContext(session, None, pg_blobs, TODAY + timedelta(days=1))
+        )
+    assert "CLUSTER" in line, line
+    assert not before & _values_apart(pg_blobs, toast)
