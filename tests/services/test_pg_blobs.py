@@ -784,7 +784,7 @@ def test_a_session_already_older_than_the_wait_puts_the_pass_off_before_it_rewri
     db, org, pg_blobs, monkeypatch
 ):
     """Rewriting the rows only to find them still seen as they were would be done again at
-    every round while such a session lasts (a reporter's slow download, a client left in a
+    every round while such a session lasts (a long report query, a client left in a
     transaction): the pass looks first, and leaves the rows alone."""
     import time
     from datetime import timedelta
@@ -896,3 +896,34 @@ def test_a_prepared_transaction_older_than_the_rewrite_holds_the_pass(
         )
     assert "CLUSTER" in line, line
     assert not before & _values_apart(pg_blobs, toast)
+
+
+@only_postgresql
+def test_a_download_read_slowly_does_not_hold_the_daily_pass(db, org, pg_blobs, monkeypatch):
+    """A reporter's download of a large file is streamed as slowly as the client reads it
+    (nginx holds 64 KiB of it, no more): read in one snapshot, the rows as they were were kept
+    for it, and one client reading a few bytes a second put the pass off for as long as it
+    liked, every day. Each chunk is read in a snapshot of its own."""
+    from datetime import timedelta
+
+    from app.services import jobs
+    from app.services.reports import day_reset
+
+    payload = os.urandom(3 * CHUNK_BYTES + 1000)
+    with db() as session:
+        uploads = upload_files(pg_blobs.bound(session), [(LEDGER_NAME, "text/csv", payload)])
+        submit(session, pg_blobs.bound(session), PEPPER, form(), uploads, TODAY, PARAMS)
+    key = uploads[0].blob_key
+    with pg_blobs.open(key) as whole:
+        stored = whole.read()
+    monkeypatch.setattr(day_reset, "SNAPSHOT_WAIT_SECONDS", 0.5)
+    with pg_blobs.open(key) as reader:  # a download under way, past its first chunks
+        start = reader.read(CHUNK_BYTES + 100)
+        time.sleep(0.7)  # older than the wait
+        with db.app.extensions["portal.db"].sessions() as session:
+            line = jobs.reset_report_times(
+                jobs.JobContext(session, None, pg_blobs, TODAY + timedelta(days=1))
+            )
+        assert "CLUSTER" in line, line
+        rest = reader.read()
+    assert start + rest == stored  # the same file, read across the pass
