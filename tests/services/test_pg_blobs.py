@@ -927,3 +927,27 @@ def test_a_download_read_slowly_does_not_hold_the_daily_pass(db, org, pg_blobs, 
         assert "CLUSTER" in line, line
         rest = reader.read()
     assert start + rest == stored  # the same file, read across the pass
+
+
+@only_postgresql
+def test_a_server_deferring_cleanup_puts_the_pass_off(db, org, pg_blobs):
+    """vacuum_defer_cleanup_age (PostgreSQL 15 and older) keeps every old row version for that
+    many transactions, seen or not: CLUSTER copied them, with their values' ordered ids."""
+    from datetime import timedelta
+
+    from app.services import jobs
+    from app.services.reports import day_reset
+
+    with pg_blobs.engine.connect() as connection:
+        deferred = connection.scalar(
+            text("SELECT setting FROM pg_settings WHERE name = 'vacuum_defer_cleanup_age'")
+        )
+    if deferred in (None, "0"):
+        pytest.skip("the server defers no cleanup")
+    _ledgers_and_their_values(db, pg_blobs, 2)
+    with db.app.extensions["portal.db"].sessions() as session:
+        line = jobs.reset_report_times(
+            jobs.JobContext(session, None, pg_blobs, TODAY + timedelta(days=1))
+        )
+        assert "vacuum_defer_cleanup_age" in line and "next round" in line, line
+        assert day_reset.last_reset_day(session, pg_blobs) is None
