@@ -15,8 +15,10 @@ written in a transaction of its own, committed by ``BlobWriter.commit``.
 A read goes through the connection of the session's transaction while it lasts (a blob it
 wrote is seen by no other connection yet, and a request never holds two connections of the
 pool at once); after that, or without one, through a connection of its own for as long as
-the reader is open, in one snapshot (REPEATABLE READ), so a download streamed after its
-request's session has closed still reads a consistent file.
+the reader is open, each chunk in a snapshot of its own (autocommit): a blob's chunks never
+change once written, and a download read slowly holds no snapshot between its reads, which
+would keep every row version it may see (and put off the daily pass, docs/reports.md). A
+blob deleted meanwhile (a purge) ends the read with BlobError.
 
 Rows carry no time: what PostgreSQL keeps besides (transaction ids in ``xmin``, the
 write-ahead log, statistics) is described in docs/reports.md.
@@ -217,7 +219,8 @@ class _ReadConnection:
     the whole pool (forty downloads of one public attachment at once did, and got 500s after
     30 s). Once the session's transaction ends (a commit, or the request's end: a download
     is streamed after it), the thread holds no other connection, and the rest of the blob is
-    read through one of its own, in one snapshot (REPEATABLE READ), until the reader closes.
+    read through one of its own until the reader closes, each query a transaction of its own
+    (AUTOCOMMIT): a download streamed to a client that reads slowly keeps no snapshot open.
     """
 
     def __init__(self, engine: Engine, borrowed: Connection | None) -> None:
@@ -230,7 +233,7 @@ class _ReadConnection:
             return self._borrowed
         self._borrowed = None
         if self._own is None:
-            self._own = self._engine.connect().execution_options(isolation_level="REPEATABLE READ")
+            self._own = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         return self._own
 
     def release(self) -> None:

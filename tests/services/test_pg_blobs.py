@@ -784,7 +784,7 @@ def test_a_session_already_older_than_the_wait_puts_the_pass_off_before_it_rewri
     db, org, pg_blobs, monkeypatch
 ):
     """Rewriting the rows only to find them still seen as they were would be done again at
-    every round while such a session lasts (a reporter's slow download, a client left in a
+    every round while such a session lasts (a long report query, a client left in a
     transaction): the pass looks first, and leaves the rows alone."""
     import time
     from datetime import timedelta
@@ -813,3 +813,141 @@ def test_a_session_already_older_than_the_wait_puts_the_pass_off_before_it_rewri
         holder.close()
     with pg_blobs.engine.connect() as connection:
         assert connection.scalar(text(versions)) == before  # no row written again
+
+
+@only_postgresql
+def test_the_daily_pass_leaves_no_order_of_arrival_in_the_headers_stored_apart(db, org, pg_blobs):
+    """A file encrypted to many readers (an office of twenty or more) has a header too long to
+    stay in its row: PostgreSQL keeps it apart (TOAST) under a value id given out in order of
+    arrival, which a row written again with the header unchanged, and CLUSTER, both keep."""
+    from datetime import timedelta
+
+    from app.services.reports import day_reset
+
+    for _number in range(4):
+        with db() as session:
+            result = _submit(db, pg_blobs)
+        with db() as session:  # the header as twenty-odd recipients make it (about 2.4 kB)
+            stanzas = b"".join(
+                b"-> X25519 "
+                + os.urandom(32).hex().encode()[:43]
+                + b"\n"
+                + os.urandom(32).hex().encode()[:43]
+                + b"\n"
+                for _ in range(24)
+            )
+            session.execute(
+                text("UPDATE report_envelopes SET header = :h WHERE report_id = :r"),
+                {"h": b"age-encryption.org/v1\n" + stanzas + b"--- mac\n", "r": result.report_id},
+            )
+            session.commit()
+    with pg_blobs.engine.connect() as connection:
+        toast = connection.scalar(
+            text(
+                "SELECT reltoastrelid::regclass::text FROM pg_class"
+                " WHERE oid = 'report_envelopes'::regclass"
+            )
+        )
+        before = set(connection.scalars(text(f"SELECT DISTINCT chunk_id FROM {toast}")))
+    assert before  # kept apart
+    with db.app.extensions["portal.db"].sessions() as session:
+        line = day_reset.reset_previous_days(session, pg_blobs, TODAY + timedelta(days=1))
+    assert "CLUSTER" in line, line
+    after = _values_apart(pg_blobs, toast)
+    assert after and not before & after  # every header stored anew, by the pass
+
+
+@only_postgresql
+def test_a_prepared_transaction_older_than_the_rewrite_holds_the_pass(
+    db, org, pg_blobs, monkeypatch
+):
+    """A prepared transaction (two-phase commit) has no session in pg_stat_activity, yet it
+    holds the old row versions like an open one until it is committed or rolled back: CLUSTER
+    would copy them, with their values' old ids."""
+    from datetime import timedelta
+
+    from app.services import jobs
+    from app.services.reports import day_reset
+
+    with pg_blobs.engine.connect() as connection:
+        if int(connection.scalar(text("SHOW max_prepared_transactions"))) == 0:
+            pytest.skip("the server takes no prepared transaction")
+    toast, before = _ledgers_and_their_values(db, pg_blobs, 2)
+    gid = f"held-{os.getpid()}-{time.monotonic_ns()}"
+    holder = pg_blobs.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    holder.exec_driver_sql("BEGIN")
+    holder.exec_driver_sql("SELECT txid_current()")
+    holder.exec_driver_sql(f"PREPARE TRANSACTION '{gid}'")
+    holder.close()
+    monkeypatch.setattr(day_reset, "SNAPSHOT_WAIT_SECONDS", 0.5)
+    try:
+        with db.app.extensions["portal.db"].sessions() as session:
+            line = jobs.reset_report_times(
+                jobs.JobContext(session, None, pg_blobs, TODAY + timedelta(days=1))
+            )
+            assert "next round" in line, line
+            assert day_reset.last_reset_day(session, pg_blobs) is None
+    finally:
+        with pg_blobs.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as ended:
+            ended.exec_driver_sql(f"ROLLBACK PREPARED '{gid}'")
+    with db.app.extensions["portal.db"].sessions() as session:
+        line = jobs.reset_report_times(
+            jobs.JobContext(session, None, pg_blobs, TODAY + timedelta(days=1))
+        )
+    assert "CLUSTER" in line, line
+    assert not before & _values_apart(pg_blobs, toast)
+
+
+@only_postgresql
+def test_a_download_read_slowly_does_not_hold_the_daily_pass(db, org, pg_blobs, monkeypatch):
+    """A reporter's download of a large file is streamed as slowly as the client reads it
+    (nginx holds 64 KiB of it, no more): read in one snapshot, the rows as they were were kept
+    for it, and one client reading a few bytes a second put the pass off for as long as it
+    liked, every day. Each chunk is read in a snapshot of its own."""
+    from datetime import timedelta
+
+    from app.services import jobs
+    from app.services.reports import day_reset
+
+    payload = os.urandom(3 * CHUNK_BYTES + 1000)
+    with db() as session:
+        uploads = upload_files(pg_blobs.bound(session), [(LEDGER_NAME, "text/csv", payload)])
+        submit(session, pg_blobs.bound(session), PEPPER, form(), uploads, TODAY, PARAMS)
+    key = uploads[0].blob_key
+    with pg_blobs.open(key) as whole:
+        stored = whole.read()
+    monkeypatch.setattr(day_reset, "SNAPSHOT_WAIT_SECONDS", 0.5)
+    with pg_blobs.open(key) as reader:  # a download under way, past its first chunks
+        start = reader.read(CHUNK_BYTES + 100)
+        time.sleep(0.7)  # older than the wait
+        with db.app.extensions["portal.db"].sessions() as session:
+            line = jobs.reset_report_times(
+                jobs.JobContext(session, None, pg_blobs, TODAY + timedelta(days=1))
+            )
+        assert "CLUSTER" in line, line
+        rest = reader.read()
+    assert start + rest == stored  # the same file, read across the pass
+
+
+@only_postgresql
+def test_a_server_deferring_cleanup_puts_the_pass_off(db, org, pg_blobs):
+    """vacuum_defer_cleanup_age (PostgreSQL 15 and older) keeps every old row version for that
+    many transactions, seen or not: CLUSTER copied them, with their values' ordered ids."""
+    from datetime import timedelta
+
+    from app.services import jobs
+    from app.services.reports import day_reset
+
+    with pg_blobs.engine.connect() as connection:
+        deferred = connection.scalar(
+            text("SELECT setting FROM pg_settings WHERE name = 'vacuum_defer_cleanup_age'")
+        )
+    if deferred in (None, "0"):
+        pytest.skip("the server defers no cleanup")
+    _ledgers_and_their_values(db, pg_blobs, 2)
+    with db.app.extensions["portal.db"].sessions() as session:
+        line = jobs.reset_report_times(
+            jobs.JobContext(session, None, pg_blobs, TODAY + timedelta(days=1))
+        )
+        assert "vacuum_defer_cleanup_age" in line and "next round" in line, line
+        assert day_reset.last_reset_day(session, pg_blobs) is None
