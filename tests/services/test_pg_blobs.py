@@ -11,6 +11,8 @@ import signal
 import subprocess
 import time
 import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,9 +27,18 @@ from app.services.pg_blobs import CHUNK_BYTES, PostgresBlobStore
 from app.services.reports.envelopes import read_bytes
 from app.services.reports.fsck import fsck
 from app.services.reports.submission import submit
-from tests.helpers.environment import PG_URL, engine_url
-from tests.helpers.instances import Instance
-from tests.helpers.reports import PARAMS, PEPPER, TODAY, form, jpeg_bytes, upload_files
+from tests.helpers.environment import PG_URL, engine_url, skip_or_fail
+from tests.helpers.instances import Content, Instance
+from tests.helpers.private_postgresql import PrivateServer, private_postgresql
+from tests.helpers.reports import (
+    PARAMS,
+    PEPPER,
+    TODAY,
+    build_org,
+    form,
+    jpeg_bytes,
+    upload_files,
+)
 from tests.helpers.servers import PORTAL, portal, portal_env
 
 MIB = 1024 * 1024
@@ -857,10 +868,41 @@ def test_the_daily_pass_leaves_no_order_of_arrival_in_the_headers_stored_apart(d
     assert after and not before & after  # every header stored anew, by the pass
 
 
-@only_postgresql
-def test_a_prepared_transaction_older_than_the_rewrite_holds_the_pass(
-    db, org, pg_blobs, monkeypatch
-):
+@pytest.fixture(scope="module")
+def private_server() -> Iterator[PrivateServer]:
+    """A server of the module's own: it takes prepared transactions, and its settings may be
+    changed for every session (tests/helpers/private_postgresql.py)."""
+    if not PG_URL:
+        skip_or_fail("PostgreSQL not configured: set PORTAL_TEST_DATABASE_URL")
+    with private_postgresql(max_prepared_transactions="4") as server:
+        yield server
+
+
+@pytest.fixture
+def private_db(private_server: PrivateServer, tmp_path: Path) -> Iterator[tuple]:
+    """``db`` and ``pg_blobs`` as the fixtures give them (with the report tests' organisation),
+    on a new database of the private server; and the server."""
+    folder = tmp_path / "instance"
+    folder.mkdir()
+    inst = Instance(folder, private_server.url(private_server.create_database()), "postgresql")
+    inst.fill(Content.SCHEMA)
+    app = inst.app("console")
+
+    @contextmanager
+    def session() -> Iterator[Session]:
+        with app.extensions["portal.db"].session() as s:
+            yield s
+
+    session.app = app  # type: ignore[attr-defined]
+    with session() as s:
+        build_org(s)
+    try:
+        yield session, app.extensions["portal.blobs"], private_server
+    finally:
+        inst.close()
+
+
+def test_a_prepared_transaction_older_than_the_rewrite_holds_the_pass(private_db, monkeypatch):
     """A prepared transaction (two-phase commit) has no session in pg_stat_activity, yet it
     holds the old row versions like an open one until it is committed or rolled back: CLUSTER
     would copy them, with their values' old ids."""
@@ -869,9 +911,7 @@ def test_a_prepared_transaction_older_than_the_rewrite_holds_the_pass(
     from app.services import jobs
     from app.services.reports import day_reset
 
-    with pg_blobs.engine.connect() as connection:
-        if int(connection.scalar(text("SHOW max_prepared_transactions"))) == 0:
-            pytest.skip("the server takes no prepared transaction")
+    db, pg_blobs, _server = private_db
     toast, before = _ledgers_and_their_values(db, pg_blobs, 2)
     gid = f"held-{os.getpid()}-{time.monotonic_ns()}"
     holder = pg_blobs.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
@@ -885,7 +925,7 @@ def test_a_prepared_transaction_older_than_the_rewrite_holds_the_pass(
             line = jobs.reset_report_times(
                 jobs.JobContext(session, None, pg_blobs, TODAY + timedelta(days=1))
             )
-            assert "next round" in line, line
+            assert f"prepared transaction '{gid}'" in line and "next round" in line, line
             assert day_reset.last_reset_day(session, pg_blobs) is None
     finally:
         with pg_blobs.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as ended:
@@ -929,8 +969,7 @@ def test_a_download_read_slowly_does_not_hold_the_daily_pass(db, org, pg_blobs, 
     assert start + rest == stored  # the same file, read across the pass
 
 
-@only_postgresql
-def test_a_server_deferring_cleanup_puts_the_pass_off(db, org, pg_blobs):
+def test_a_server_deferring_cleanup_puts_the_pass_off(private_db):
     """vacuum_defer_cleanup_age (PostgreSQL 15 and older) keeps every old row version for that
     many transactions, seen or not: CLUSTER copied them, with their values' ordered ids."""
     from datetime import timedelta
@@ -938,16 +977,23 @@ def test_a_server_deferring_cleanup_puts_the_pass_off(db, org, pg_blobs):
     from app.services import jobs
     from app.services.reports import day_reset
 
-    with pg_blobs.engine.connect() as connection:
-        deferred = connection.scalar(
-            text("SELECT setting FROM pg_settings WHERE name = 'vacuum_defer_cleanup_age'")
-        )
-    if deferred in (None, "0"):
-        pytest.skip("the server defers no cleanup")
-    _ledgers_and_their_values(db, pg_blobs, 2)
+    db, pg_blobs, server = private_db
+    if int(server.psql("SHOW server_version_num")) >= 160000:
+        pytest.skip("PostgreSQL 16 and later have no vacuum_defer_cleanup_age")
+    toast, before = _ledgers_and_their_values(db, pg_blobs, 2)
+    server.set("vacuum_defer_cleanup_age", "100000")
+    try:
+        with db.app.extensions["portal.db"].sessions() as session:
+            line = jobs.reset_report_times(
+                jobs.JobContext(session, None, pg_blobs, TODAY + timedelta(days=1))
+            )
+            assert "vacuum_defer_cleanup_age" in line and "next round" in line, line
+            assert day_reset.last_reset_day(session, pg_blobs) is None
+    finally:
+        server.set("vacuum_defer_cleanup_age", "0")
     with db.app.extensions["portal.db"].sessions() as session:
         line = jobs.reset_report_times(
             jobs.JobContext(session, None, pg_blobs, TODAY + timedelta(days=1))
         )
-        assert "vacuum_defer_cleanup_age" in line and "next round" in line, line
-        assert day_reset.last_reset_day(session, pg_blobs) is None
+    assert "CLUSTER" in line, line
+    assert not before & _values_apart(pg_blobs, toast)
