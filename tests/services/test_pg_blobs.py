@@ -676,14 +676,8 @@ def test_the_daily_pass_leaves_no_order_of_arrival_in_the_chunks_stored_apart(db
         " FROM {toast} GROUP BY chunk_id)"
         " SELECT rows.key FROM rows JOIN apart USING (n) ORDER BY apart.chunk_id"
     )
-    with pg_blobs.engine.connect() as connection:
-        toast = connection.scalar(
-            text(
-                "SELECT reltoastrelid::regclass::text FROM pg_class"
-                " WHERE oid = 'blob_chunks'::regclass"
-            )
-        )
-        before = set(connection.scalars(text(f"SELECT DISTINCT chunk_id FROM {toast}")))
+    toast = _toast_table(pg_blobs, "blob_chunks")
+    before = _values_apart(pg_blobs, toast)
 
     def backwards(items: list) -> None:  # not the order of arrival, whatever it is
         items.reverse()
@@ -707,14 +701,20 @@ def _ledgers_and_their_values(db, pg_blobs, count: int) -> tuple[str, set[int]]:
         with db() as session:
             uploads = upload_files(pg_blobs.bound(session), [(LEDGER_NAME, "text/csv", ledger)])
             submit(session, pg_blobs.bound(session), PEPPER, form(), uploads, TODAY, PARAMS)
+    toast = _toast_table(pg_blobs, "blob_chunks")
+    return toast, _values_apart(pg_blobs, toast)
+
+
+def _toast_table(pg_blobs, table: str) -> str:
+    """The table that keeps ``table``'s values stored apart (TOAST)."""
     with pg_blobs.engine.connect() as connection:
-        toast = connection.scalar(
+        return connection.scalar(
             text(
                 "SELECT reltoastrelid::regclass::text FROM pg_class"
-                " WHERE oid = 'blob_chunks'::regclass"
-            )
+                " WHERE oid = CAST(:t AS regclass)"
+            ),
+            {"t": table},
         )
-        return toast, set(connection.scalars(text(f"SELECT DISTINCT chunk_id FROM {toast}")))
 
 
 def _values_apart(pg_blobs, toast: str) -> set[int]:
@@ -854,14 +854,8 @@ def test_the_daily_pass_leaves_no_order_of_arrival_in_the_headers_stored_apart(d
                 {"h": b"age-encryption.org/v1\n" + stanzas + b"--- mac\n", "r": result.report_id},
             )
             session.commit()
-    with pg_blobs.engine.connect() as connection:
-        toast = connection.scalar(
-            text(
-                "SELECT reltoastrelid::regclass::text FROM pg_class"
-                " WHERE oid = 'report_envelopes'::regclass"
-            )
-        )
-        before = set(connection.scalars(text(f"SELECT DISTINCT chunk_id FROM {toast}")))
+    toast = _toast_table(pg_blobs, "report_envelopes")
+    before = _values_apart(pg_blobs, toast)
     assert before  # kept apart
     with db.app.extensions["portal.db"].sessions() as session:
         line = day_reset.reset_previous_days(session, pg_blobs, TODAY + timedelta(days=1))

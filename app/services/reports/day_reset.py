@@ -63,7 +63,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import TextClause, inspect, select, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -261,8 +261,8 @@ def _reset_for_every_server(
             return f"nothing to do: the days up to {last} are reset"
         # A session already older than the wait would most likely outlast it: the pass is left
         # to a later round rather than done and undone each round while it lasts.
-        held = _sessions(connection, _LONG_SESSIONS, {"seconds": snapshot_wait})
-        held += _sessions(connection, _DEFERRED_CLEANUP, {})
+        held = list(connection.scalars(_LONG_SESSIONS, {"seconds": snapshot_wait}))
+        held += connection.scalars(_DEFERRED_CLEANUP)
         if held:
             raise OldSnapshots(held)
         outcome = _reset(session, blobs, last, yesterday, today, shuffle, snapshot_wait)
@@ -529,10 +529,6 @@ _DEFERRED_CLEANUP = text(
 )
 
 
-def _sessions(connection: Connection, query: TextClause, values: dict) -> list[str]:
-    return list(connection.scalars(query, values))
-
-
 def _wait_for_older_snapshots(connection: Connection, seconds: float) -> None:
     """Wait until no session may still see the rows as they were before the pass's rewrite
     (committed before this is called); OldSnapshots if some still may after ``seconds``.
@@ -540,16 +536,16 @@ def _wait_for_older_snapshots(connection: Connection, seconds: float) -> None:
     A row version is kept while any session's oldest snapshot (``backend_xmin``) or own
     transaction (``backend_xid``) is older than the transaction that replaced it; those are
     the sessions of this database, the WAL senders of standbys, prepared transactions and
-    replication slots (_SESSIONS, _PREPARED, _SLOTS). The rewrite's
-    id is below the first id not yet given out, read here once: a session is waited for while
-    its oldest id is below that one (a few sessions that began just after the rewrite are
-    waited for too: they are short).
+    replication slots (_SESSIONS, _PREPARED, _SLOTS). The rewrite's id is below the first id
+    not yet given out, read here once: a session is waited for while its oldest id is below
+    that one (a few sessions that began just after the rewrite are waited for too: they are
+    short).
     """
     horizon = int(connection.scalar(text("SELECT pg_snapshot_xmax(pg_current_snapshot())::text")))
     deadline = time.monotonic() + seconds
     while True:
         # Each statement is a transaction of its own (autocommit): a new view of the sessions.
-        holders = _sessions(connection, _OLDER_SESSIONS, {"horizon": str(horizon % 2**32)})
+        holders = list(connection.scalars(_OLDER_SESSIONS, {"horizon": str(horizon % 2**32)}))
         if not holders:
             return
         if time.monotonic() >= deadline:
